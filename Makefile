@@ -1,0 +1,96 @@
+# certinext - one entry point: deps, build, test, lint, demo, bench, install, clean.
+# See README.md.  Build output goes to build/ (ignored by git).
+
+BUILD    ?= build
+CC       ?= cc
+PKGS      = openssl libcurl jansson sqlite3
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+WARN      = -Wall -Wextra -Werror -Wformat=2 -Wshadow
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE -fPIC $(WARN) -Icommon/include $(EXTRA_CFLAGS)
+LDLIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lcurl -ljansson -lsqlite3) -lpthread
+CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
+
+LIB_SRC   = $(wildcard common/src/*.c)
+LIB_OBJ   = $(patsubst common/src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/ui_data.o
+UI_FILES  = $(wildcard common/ui/*.html common/ui/*.css common/ui/*.js common/ui/*.svg)
+CLI_SRC   = $(wildcard common/cli/*.c)
+CLI_OBJ   = $(patsubst common/cli/%.c,$(BUILD)/obj/cli/%.o,$(CLI_SRC))
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+UNIT_BIN  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+UNIT_HELP = $(BUILD)/obj/tests/harness.o
+
+DEPS_STAMP = $(BUILD)/.deps-installed
+
+.PHONY: all deps lib cli unit test unit-test asan-test lint demo bench install clean
+
+all: lib cli
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): deps/debian-packages.txt
+	@sh deps/install.sh deps/debian-packages.txt
+	@mkdir -p $(BUILD) && touch $@
+
+lib: $(BUILD)/libcertinext.a
+cli: $(BUILD)/certinext
+
+$(BUILD)/obj/%.o: common/src/%.c $(wildcard common/include/*.h common/src/*.h) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/gen/ui_data.c: $(UI_FILES) common/ui/embed.py
+	@mkdir -p $(dir $@)
+	python3 common/ui/embed.py $@ $(UI_FILES)
+
+$(BUILD)/obj/ui_data.o: $(BUILD)/gen/ui_data.c common/src/ui_files.h
+	$(CC) $(CFLAGS) -Icommon/src -c -o $@ $<
+
+$(BUILD)/obj/cli/%.o: common/cli/%.c $(wildcard common/include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libcertinext.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/certinext: $(CLI_OBJ) $(BUILD)/libcertinext.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcertinext.a $(LDLIBS)
+
+$(BUILD)/obj/tests/%.o: tests/unit/%.c tests/unit/harness.h $(wildcard common/include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UNIT_HELP) $(BUILD)/libcertinext.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(UNIT_HELP) $(BUILD)/libcertinext.a $(CHECK_LIBS) $(LDLIBS)
+
+unit: $(UNIT_BIN) cli
+
+# The test suite: lint, unit tests, the same unit tests under ASan+UBSan,
+# then the integration tests; one summary line adds every part up.
+test: deps
+	@sh tests/run-all.sh
+
+unit-test: unit
+	@sh tests/run-unit.sh $(BUILD)
+
+asan-test:
+	@$(MAKE) --no-print-directory BUILD=build/asan EXTRA_CFLAGS="$(SAN_FLAGS)" CFLAGS="-O1 -g" unit
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		sh tests/run-unit.sh build/asan
+
+lint: deps
+	@sh tests/lint.sh
+
+demo: deps all
+	@sh tests/demo.sh
+
+bench: deps all
+	@sh tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)/usr/bin
+	install -m 0755 $(BUILD)/certinext $(DESTDIR)/usr/bin/certinext
+
+clean:
+	rm -rf build tests/output

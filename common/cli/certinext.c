@@ -1,0 +1,758 @@
+/*
+ * certinext - the administrator's command: stores, accounts, users, tokens,
+ * credits, domains, orders and (later) the agent and CA configurations.
+ *
+ * Every subcommand takes --store PATH (or CERTINEXT_STORE) and --help.
+ * Errors go to stderr, in words a person understands, with exit code 1
+ * (2 for a usage error).  A token is printed once, on stdout alone.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cin_names.h"
+#include "cin_store.h"
+#include "cin_store_order.h"
+#include "cin_util.h"
+#include "cli.h"
+
+static const char *store_path;
+
+const char *cli_store_path(void)
+{
+    return store_path;
+}
+
+void cli_usage_error(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "certinext: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: %s\n", usage);
+}
+
+int cli_open(cin_store **st)
+{
+    char *err = NULL;
+    int rc;
+
+    if (!store_path || !*store_path) {
+        fprintf(stderr, "certinext: no store given: use --store PATH or set CERTINEXT_STORE\n");
+        return CIN_EINVAL;
+    }
+    rc = cin_store_open(store_path, NULL, st, &err);
+    if (rc != CIN_OK) {
+        fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
+        free(err);
+    }
+    return rc;
+}
+
+int cli_parse_int(const char *s, long long min, long long max, long long *out)
+{
+    char *end;
+    long long v;
+
+    if (!s || !*s)
+        return 0;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return 0;
+    *out = v;
+    return 1;
+}
+
+/* Parse the options common to all subcommands plus the given ones.
+ * Returns the getopt result array as-is; --store and --help are handled here. */
+int cli_getopt(int argc, char **argv, const char *usage, const struct option *extra,
+               int (*on_opt)(int c, const char *arg, void *ud), void *ud)
+{
+    struct option opts[24];
+    int n = 0, c;
+
+    while (extra && extra[n].name && n < 20) {
+        opts[n] = extra[n];
+        n++;
+    }
+    opts[n++] = (struct option){"store", required_argument, NULL, 'S'};
+    opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    opts[n] = (struct option){NULL, 0, NULL, 0};
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c == 'S') {
+            store_path = optarg;
+        } else if (c == 'h') {
+            printf("usage: %s\n", usage);
+            return 1;
+        } else if (c == '?') {
+            cli_usage_error(usage, "unknown or incomplete option '%s'", argv[optind - 1]);
+            return 2;
+        } else if (!on_opt || on_opt(c, optarg, ud) != 0) {
+            return 2;
+        }
+    }
+    return 0;
+}
+
+/* ---- init ---------------------------------------------------------------- */
+
+static int no_opt(int c, const char *arg, void *ud)
+{
+    (void)c;
+    (void)arg;
+    (void)ud;
+    return 1;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+    static const char usage[] = "certinext init --store PATH";
+    cin_store *st = NULL;
+    char *err = NULL;
+    int rc;
+
+    rc = cli_getopt(argc, argv, usage, NULL, no_opt, NULL);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (optind < argc) {
+        cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    if (!store_path) {
+        cli_usage_error(usage, "no store given: use --store PATH or set CERTINEXT_STORE");
+        return 2;
+    }
+    rc = cin_store_create(store_path, NULL, &st, &err);
+    if (rc == CIN_OK)
+        rc = cli_init_ca(st, &err);
+    if (rc != CIN_OK) {
+        fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
+        free(err);
+        if (st) {
+            cin_store_close(st);
+            cli_remove_store(store_path);
+        }
+        return 1;
+    }
+    cin_store_close(st);
+    printf("created store %s (key %s.key, mode 0600)\n", store_path, store_path);
+    return 0;
+}
+
+/* ---- account / credits --------------------------------------------------- */
+
+struct acct_opts {
+    const char *credits;
+    const char *account;
+};
+
+static int acct_opt(int c, const char *arg, void *ud)
+{
+    struct acct_opts *o = ud;
+
+    if (c == 'c')
+        o->credits = arg;
+    else if (c == 'a')
+        o->account = arg;
+    return 0;
+}
+
+static int cmd_account(int argc, char **argv)
+{
+    static const char usage[] = "certinext account create NAME [--credits N]";
+    static const struct option opts[] = {{"credits", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
+    struct acct_opts o = {0};
+    long long credits = 0;
+    int64_t id = 0;
+    cin_store *st;
+    char *err = NULL;
+    int rc;
+
+    if (argc < 2 || strcmp(argv[1], "create") != 0) {
+        if (argc >= 2 && !strcmp(argv[1], "--help")) {
+            printf("usage: %s\n", usage);
+            return 0;
+        }
+        cli_usage_error(usage, "expected 'account create'");
+        return 2;
+    }
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, acct_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (optind + 1 != argc - 1) {
+        cli_usage_error(usage, "give exactly one account NAME");
+        return 2;
+    }
+    if (o.credits && !cli_parse_int(o.credits, 0, 1000000000000LL, &credits)) {
+        cli_usage_error(usage, "--credits must be a whole number >= 0 (got '%s')", o.credits);
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    /* the opening balance is a ledger movement like any other */
+    rc = cin_store_begin(st);
+    if (rc == CIN_OK)
+        rc = cin_store_account_create(st, argv[optind + 1], 0, &id, &err);
+    if (rc == CIN_OK && credits > 0)
+        rc = cin_store_credits_move(st, id, credits, 0, "opening balance", "cli", NULL);
+    if (rc == CIN_OK)
+        rc = cin_store_event_add(st, id, 0, "cli", "account.create", NULL, argv[optind + 1]);
+    if (rc == CIN_OK)
+        rc = cin_store_commit(st);
+    else
+        cin_store_rollback(st);
+    cin_store_close(st);
+    if (rc != CIN_OK) {
+        fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
+        free(err);
+        return 1;
+    }
+    printf("created account %s with %lld credits\n", argv[optind + 1], credits);
+    return 0;
+}
+
+static int cmd_credits(int argc, char **argv)
+{
+    static const char usage[] = "certinext credits add --account A N";
+    static const struct option opts[] = {{"account", required_argument, NULL, 'a'},
+                                         {NULL, 0, NULL, 0}};
+    struct acct_opts o = {0};
+    long long n = 0;
+    int64_t balance = 0;
+    cin_account a;
+    cin_store *st;
+    int rc;
+
+    if (argc >= 2 && !strcmp(argv[1], "--help")) {
+        printf("usage: %s\n", usage);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "add") != 0) {
+        cli_usage_error(usage, "expected 'credits add'");
+        return 2;
+    }
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, acct_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (!o.account) {
+        cli_usage_error(usage, "--account is required");
+        return 2;
+    }
+    if (optind + 1 != argc - 1 || !cli_parse_int(argv[optind + 1], 1, 1000000000000LL, &n)) {
+        cli_usage_error(usage, "give one amount N, a whole number > 0");
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    rc = cin_store_account_get(st, o.account, &a);
+    if (rc != CIN_OK) {
+        fprintf(stderr, "certinext: no account named %s\n", o.account);
+        cin_store_close(st);
+        return 1;
+    }
+    rc = cin_store_begin(st);
+    if (rc == CIN_OK)
+        rc = cin_store_credits_move(st, a.id, n, 0, "credits added", "cli", &balance);
+    if (rc == CIN_OK)
+        rc = cin_store_event_add(st, a.id, 0, "cli", "credits.add", NULL, argv[optind + 1]);
+    if (rc == CIN_OK)
+        rc = cin_store_commit(st);
+    else
+        cin_store_rollback(st);
+    cin_account_clear(&a);
+    cin_store_close(st);
+    if (rc != CIN_OK) {
+        fprintf(stderr, "certinext: cannot add credits: %s\n", cin_strstatus(rc));
+        return 1;
+    }
+    printf("account %s now has %lld credits\n", o.account, (long long)balance);
+    return 0;
+}
+
+/* ---- users ----------------------------------------------------------------- */
+
+struct user_opts {
+    const char *account, *name, *role, *user, *expires;
+    int signatory, password_stdin;
+};
+
+static int user_opt(int c, const char *arg, void *ud)
+{
+    struct user_opts *o = ud;
+
+    switch (c) {
+    case 'a':
+        o->account = arg;
+        break;
+    case 'n':
+        o->name = arg;
+        break;
+    case 'r':
+        o->role = arg;
+        break;
+    case 's':
+        o->signatory = 1;
+        break;
+    case 'p':
+        o->password_stdin = 1;
+        break;
+    case 'u':
+        o->user = arg;
+        break;
+    case 'e':
+        o->expires = arg;
+        break;
+    }
+    return 0;
+}
+
+/* One line from stdin, line ending dropped; NULL when there is none. */
+static char *read_password_line(void)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, stdin);
+
+    if (n < 0) {
+        free(line);
+        return NULL;
+    }
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    return line;
+}
+
+static int cmd_user(int argc, char **argv)
+{
+    static const char usage[] = "certinext user create --account A --name U "
+                                "--role admin|standard|basic [--signatory] [--password-stdin]";
+    static const struct option opts[] = {
+        {"account", required_argument, NULL, 'a'},  {"name", required_argument, NULL, 'n'},
+        {"role", required_argument, NULL, 'r'},     {"signatory", no_argument, NULL, 's'},
+        {"password-stdin", no_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
+    struct user_opts o = {0};
+    char *password = NULL, *err = NULL;
+    cin_account a;
+    cin_store *st;
+    int64_t id = 0;
+    int rc;
+
+    if (argc >= 2 && !strcmp(argv[1], "--help")) {
+        printf("usage: %s\n", usage);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "create") != 0) {
+        cli_usage_error(usage, "expected 'user create'");
+        return 2;
+    }
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, user_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (!o.account || !o.name || !o.role) {
+        cli_usage_error(usage, "--account, --name and --role are required");
+        return 2;
+    }
+    if (!cin_valid_role(o.role)) {
+        cli_usage_error(usage, "unknown role '%s': use admin, standard or basic", o.role);
+        return 2;
+    }
+    if (!cin_valid_username(o.name)) {
+        cli_usage_error(usage, "user name '%s' must be 1-64 characters of a-z 0-9 . _ -", o.name);
+        return 2;
+    }
+    if (o.password_stdin) {
+        password = read_password_line();
+        if (!password || !*password) {
+            fprintf(stderr, "certinext: --password-stdin: no password on standard input\n");
+            free(password);
+            return 2;
+        }
+    }
+    if (cli_open(&st) != CIN_OK) {
+        if (password)
+            cin_free_secret(password, strlen(password));
+        return 1;
+    }
+    rc = cin_store_account_get(st, o.account, &a);
+    if (rc != CIN_OK) {
+        fprintf(stderr,
+                "certinext: no account named %s (create it with: certinext account "
+                "create %s)\n",
+                o.account, o.account);
+        goto out;
+    }
+    rc = cin_store_begin(st);
+    if (rc == CIN_OK)
+        rc = cin_store_user_create(st, a.id, o.name, o.role, o.signatory, password, &id, &err);
+    if (rc == CIN_OK)
+        rc = cin_store_event_add(st, a.id, 0, "cli", "user.create", NULL, o.name);
+    if (rc == CIN_OK)
+        rc = cin_store_commit(st);
+    else
+        cin_store_rollback(st);
+    if (rc != CIN_OK)
+        fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
+    else
+        printf("created %s user %s in account %s%s\n", o.role, o.name, o.account,
+               o.signatory ? " (authorized signatory)" : "");
+    cin_account_clear(&a);
+out:
+    free(err);
+    if (password)
+        cin_free_secret(password, strlen(password));
+    cin_store_close(st);
+    return rc == CIN_OK ? 0 : 1;
+}
+
+/* ---- tokens ---------------------------------------------------------------- */
+
+static int cmd_token(int argc, char **argv)
+{
+    static const char usage[] = "certinext token create --user U [--expires-in-days N]";
+    static const struct option opts[] = {{"user", required_argument, NULL, 'u'},
+                                         {"expires-in-days", required_argument, NULL, 'e'},
+                                         {NULL, 0, NULL, 0}};
+    struct user_opts o = {0};
+    long long days = 0;
+    char *secret = NULL;
+    cin_store *st;
+    cin_user u;
+    int rc;
+
+    if (argc >= 2 && !strcmp(argv[1], "--help")) {
+        printf("usage: %s\n", usage);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "create") != 0) {
+        cli_usage_error(usage, "expected 'token create'");
+        return 2;
+    }
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, user_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (!o.user) {
+        cli_usage_error(usage, "--user is required");
+        return 2;
+    }
+    if (o.expires && !cli_parse_int(o.expires, 1, 3650, &days)) {
+        cli_usage_error(usage, "--expires-in-days must be a whole number from 1 to 3650");
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    rc = cin_store_user_get(st, o.user, &u);
+    if (rc != CIN_OK) {
+        fprintf(stderr, "certinext: no user named %s\n", o.user);
+        cin_store_close(st);
+        return 1;
+    }
+    rc = cin_store_begin(st);
+    if (rc == CIN_OK)
+        rc = cin_store_token_create(st, u.id, "cli", (int)days, &secret, NULL);
+    if (rc == CIN_OK)
+        rc = cin_store_event_add(st, u.account_id, 0, "cli", "token.create", NULL, o.user);
+    if (rc == CIN_OK)
+        rc = cin_store_commit(st);
+    else
+        cin_store_rollback(st);
+    cin_user_clear(&u);
+    cin_store_close(st);
+    if (rc != CIN_OK) {
+        fprintf(stderr, "certinext: cannot create token: %s\n", cin_strstatus(rc));
+        if (secret)
+            cin_free_secret(secret, strlen(secret));
+        return 1;
+    }
+    printf("%s\n", secret);
+    cin_free_secret(secret, strlen(secret));
+    return 0;
+}
+
+/* ---- domains --------------------------------------------------------------- */
+
+static int cmd_domain(int argc, char **argv)
+{
+    static const char usage[] = "certinext domain add --account A NAME | domain remove NAME";
+    static const struct option opts[] = {{"account", required_argument, NULL, 'a'},
+                                         {NULL, 0, NULL, 0}};
+    struct acct_opts o = {0};
+    char *name = NULL, *err = NULL;
+    cin_account a = {0};
+    cin_store *st;
+    int add, rc;
+
+    if (argc >= 2 && !strcmp(argv[1], "--help")) {
+        printf("usage: %s\n", usage);
+        return 0;
+    }
+    if (argc < 2 || (strcmp(argv[1], "add") && strcmp(argv[1], "remove"))) {
+        cli_usage_error(usage, "expected 'domain add' or 'domain remove'");
+        return 2;
+    }
+    add = !strcmp(argv[1], "add");
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, acct_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (optind + 1 != argc - 1) {
+        cli_usage_error(usage, "give exactly one domain NAME");
+        return 2;
+    }
+    if (add && !o.account) {
+        cli_usage_error(usage, "--account is required");
+        return 2;
+    }
+    if (cin_name_normalize(argv[optind + 1], CIN_NAME_PRIVATE, &name, &err) != CIN_OK) {
+        fprintf(stderr, "certinext: %s\n", err);
+        free(err);
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK) {
+        free(name);
+        return 1;
+    }
+    if (add) {
+        rc = cin_store_account_get(st, o.account, &a);
+        if (rc != CIN_OK) {
+            fprintf(stderr, "certinext: no account named %s\n", o.account);
+            goto out;
+        }
+    }
+    rc = cin_store_begin(st);
+    if (rc == CIN_OK)
+        rc = add ? cin_store_domain_add(st, a.id, name, &err) : cin_store_domain_remove(st, name);
+    if (rc == CIN_OK)
+        rc = cin_store_event_add(st, a.id, 0, "cli", add ? "domain.add" : "domain.remove", NULL,
+                                 name);
+    if (rc == CIN_OK)
+        rc = cin_store_commit(st);
+    else
+        cin_store_rollback(st);
+    if (rc == CIN_ENOTFOUND)
+        fprintf(stderr, "certinext: domain %s is not assigned to any account\n", name);
+    else if (rc != CIN_OK)
+        fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
+    else if (add)
+        printf("account %s may now order for %s and its subdomains\n", o.account, name);
+    else
+        printf("removed domain %s\n", name);
+out:
+    cin_account_clear(&a);
+    free(err);
+    free(name);
+    cin_store_close(st);
+    return rc == CIN_OK ? 0 : 1;
+}
+
+/* ---- store ----------------------------------------------------------------- */
+
+static int cmd_store(int argc, char **argv)
+{
+    static const char usage[] = "certinext store backup DEST | store check";
+    char *err = NULL;
+    cin_store *st;
+    int rc, backup;
+
+    if (argc >= 2 && !strcmp(argv[1], "--help")) {
+        printf("usage: %s\n", usage);
+        return 0;
+    }
+    if (argc < 2 || (strcmp(argv[1], "backup") && strcmp(argv[1], "check"))) {
+        cli_usage_error(usage, "expected 'store backup' or 'store check'");
+        return 2;
+    }
+    backup = !strcmp(argv[1], "backup");
+    rc = cli_getopt(argc - 1, argv + 1, usage, NULL, no_opt, NULL);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (optind + 1 != argc - (backup ? 1 : 0)) {
+        cli_usage_error(usage, backup ? "give one DEST file" : "no arguments expected");
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    rc = backup ? cin_store_backup(st, argv[optind + 1], &err) : cin_store_check(st, &err);
+    cin_store_close(st);
+    if (rc != CIN_OK) {
+        fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
+        free(err);
+        return 1;
+    }
+    if (backup)
+        printf("backed up %s to %s (the key file %s.key is not copied: keep it apart)\n",
+               store_path, argv[optind + 1], store_path);
+    else
+        printf("store %s is sound\n", store_path);
+    return 0;
+}
+
+/* ---- orders ---------------------------------------------------------------- */
+
+struct orders_opts {
+    const char *account, *status;
+    int json;
+};
+
+static int orders_opt(int c, const char *arg, void *ud)
+{
+    struct orders_opts *o = ud;
+
+    if (c == 'a')
+        o->account = arg;
+    else if (c == 's')
+        o->status = arg;
+    else if (c == 'j')
+        o->json = 1;
+    return 0;
+}
+
+static int cmd_orders(int argc, char **argv)
+{
+    static const char usage[] = "certinext orders list [--account A] [--status S] [--json]";
+    static const struct option opts[] = {{"account", required_argument, NULL, 'a'},
+                                         {"status", required_argument, NULL, 's'},
+                                         {"json", no_argument, NULL, 'j'},
+                                         {NULL, 0, NULL, 0}};
+    struct orders_opts o = {0};
+    cin_order_filter f = {0};
+    cin_order *list = NULL;
+    cin_account a = {0};
+    cin_store *st;
+    size_t n = 0, i;
+    int rc;
+
+    if (argc >= 2 && !strcmp(argv[1], "--help")) {
+        printf("usage: %s\n", usage);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "list") != 0) {
+        cli_usage_error(usage, "expected 'orders list'");
+        return 2;
+    }
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, orders_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (o.status && !cli_valid_status(o.status)) {
+        cli_usage_error(usage, "unknown status '%s'", o.status);
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    if (o.account && cin_store_account_get(st, o.account, &a) != CIN_OK) {
+        fprintf(stderr, "certinext: no account named %s\n", o.account);
+        cin_store_close(st);
+        return 1;
+    }
+    f.account_id = a.id;
+    f.status = o.status;
+    f.limit = 100000;
+    rc = cin_store_order_list(st, &f, &list, &n);
+    if (rc == CIN_OK && o.json) {
+        json_t *arr = json_array();
+        char *s;
+        for (i = 0; i < n; i++)
+            json_array_append_new(arr, cli_order_json(st, &list[i]));
+        s = json_dumps(arr, JSON_INDENT(2));
+        printf("%s\n", s ? s : "[]");
+        free(s);
+        json_decref(arr);
+    } else if (rc == CIN_OK) {
+        printf("%-9s %-11s %-18s %-13s %-12s %s\n", "ID", "ORDER", "STATUS", "PRODUCT", "REQUESTER",
+               "NAMES");
+        for (i = 0; i < n; i++) {
+            char num[24] = "-";
+            size_t k;
+            if (list[i].order_number)
+                snprintf(num, sizeof(num), "CIN-%06lld", (long long)list[i].order_number);
+            printf("R-%06lld  %-11s %-18s %-13s %-12s", (long long)list[i].id, num, list[i].status,
+                   list[i].product, list[i].requester);
+            for (k = 0; k < list[i].nsans; k++)
+                printf("%s%s", k ? "," : " ", list[i].sans[k]);
+            printf("\n");
+        }
+    }
+    cin_order_list_free(list, n);
+    cin_account_clear(&a);
+    cin_store_close(st);
+    if (rc != CIN_OK) {
+        fprintf(stderr, "certinext: cannot list orders: %s\n", cin_strstatus(rc));
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"init", cmd_init, "init --store PATH                 new store, key file and catalog"},
+    {"account", cmd_account, "account create NAME [--credits N]"},
+    {"user", cmd_user,
+     "user create --account A --name U --role admin|standard|basic [--signatory] "
+     "[--password-stdin]"},
+    {"token", cmd_token, "token create --user U [--expires-in-days N]"},
+    {"credits", cmd_credits, "credits add --account A N"},
+    {"domain", cmd_domain, "domain add --account A NAME | domain remove NAME"},
+    {"store", cmd_store, "store backup DEST | store check"},
+    {"orders", cmd_orders, "orders list [--account A] [--status S] [--json]"},
+    {"agent", cli_cmd_agent, "agent [--once] [--interval S]   issue paid orders"},
+    {"ca", cli_cmd_ca, "ca add|list                      CA configurations"},
+    {"product", cli_cmd_product, "product set-ca PRODUCT CA | product list"},
+};
+
+static void usage_all(FILE *f)
+{
+    size_t i;
+
+    fprintf(f, "usage: certinext COMMAND [--store PATH] ...\n\ncommands:\n");
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  certinext %s\n", commands[i].help);
+    fprintf(f, "\nThe store is --store PATH or $CERTINEXT_STORE.  COMMAND --help for details.\n");
+}
+
+int main(int argc, char **argv)
+{
+    size_t i;
+
+    store_path = getenv("CERTINEXT_STORE");
+    /* a global --store PATH (or --store=PATH) may come before the command */
+    while (argc >= 2 && !strncmp(argv[1], "--store", 7)) {
+        if (argv[1][7] == '=') {
+            store_path = argv[1] + 8;
+            argv++;
+            argc--;
+        } else if (!argv[1][7] && argc >= 3) {
+            store_path = argv[2];
+            argv += 2;
+            argc -= 2;
+        } else {
+            break;
+        }
+    }
+    if (argc < 2) {
+        usage_all(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage_all(stdout);
+        return 0;
+    }
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "certinext: unknown command '%s'\n", argv[1]);
+    usage_all(stderr);
+    return 2;
+}

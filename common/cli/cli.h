@@ -1,0 +1,31 @@
+/* cli.h - what the certinext command's files share. */
+#ifndef CIN_CLI_H
+#define CIN_CLI_H
+
+#include <getopt.h>
+#include <stdarg.h>
+
+#include <jansson.h>
+
+#include "cin_store.h"
+#include "cin_store_order.h"
+
+const char *cli_store_path(void);
+void cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_open(cin_store **st);
+int cli_parse_int(const char *s, long long min, long long max, long long *out);
+/* Parse --store, --help and the extra options (on_opt gets each); returns 0
+ * to go on, 1 after --help was printed, 2 on a usage error. */
+int cli_getopt(int argc, char **argv, const char *usage, const struct option *extra,
+               int (*on_opt)(int c, const char *arg, void *ud), void *ud);
+
+int cli_init_ca(cin_store *st, char **err);
+void cli_remove_store(const char *path);
+int cli_valid_status(const char *s);
+json_t *cli_order_json(cin_store *st, const cin_order *o);
+
+int cli_cmd_agent(int argc, char **argv);
+int cli_cmd_ca(int argc, char **argv);
+int cli_cmd_product(int argc, char **argv);
+
+#endif

@@ -1,0 +1,376 @@
+/* cli_more.c - certinext agent, ca, product; helpers for init and orders. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cin_agent.h"
+#include "cin_ca.h"
+#include "cin_order.h"
+#include "cin_store_ca.h"
+#include "cin_util.h"
+#include "cli.h"
+
+int cli_init_ca(cin_store *st, char **err)
+{
+    return cin_ca_local_init(st, err);
+}
+
+void cli_remove_store(const char *path)
+{
+    static const char *const suffix[] = {"", ".key", ".gen", "-wal", "-shm"};
+    size_t i;
+
+    for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+        char *p = cin_asprintf("%s%s", path, suffix[i]);
+        if (p)
+            unlink(p);
+        free(p);
+    }
+}
+
+int cli_valid_status(const char *s)
+{
+    return cin_order_status_valid(s);
+}
+
+json_t *cli_order_json(cin_store *st, const cin_order *o)
+{
+    json_t *j = cin_order_json(st, NULL, o);
+
+    json_object_del(j, "actions"); /* actions are a caller's, and the CLI is no caller */
+    return j;
+}
+
+/* ---- agent ---------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_agent;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_agent = 1;
+}
+
+struct agent_opts {
+    int once;
+    const char *interval;
+};
+
+static int agent_opt(int c, const char *arg, void *ud)
+{
+    struct agent_opts *o = ud;
+
+    if (c == 'o')
+        o->once = 1;
+    else if (c == 'i')
+        o->interval = arg;
+    return 0;
+}
+
+int cli_cmd_agent(int argc, char **argv)
+{
+    static const char usage[] = "certinext agent [--once] [--interval SECONDS]";
+    static const struct option opts[] = {{"once", no_argument, NULL, 'o'},
+                                         {"interval", required_argument, NULL, 'i'},
+                                         {NULL, 0, NULL, 0}};
+    struct agent_opts o = {0};
+    long long interval_ms = 500;
+    char holder[128];
+    cin_agent_stats s;
+    cin_store *st;
+    int rc;
+
+    rc = cli_getopt(argc, argv, usage, opts, agent_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (optind < argc) {
+        cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+        return 2;
+    }
+    if (o.interval) {
+        char *end;
+        double v = strtod(o.interval, &end);
+        if (*end || v < 0.05 || v > 86400) {
+            cli_usage_error(usage, "--interval must be a number of seconds from 0.05 to 86400");
+            return 2;
+        }
+        interval_ms = (long long)(v * 1000);
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    cin_agent_holder(holder, sizeof(holder));
+    if (o.once) {
+        rc = cin_agent_run_once(st, holder, &s);
+        cin_store_close(st);
+        if (rc != CIN_OK) {
+            fprintf(stderr, "certinext: agent pass failed: %s\n", cin_strstatus(rc));
+            return 1;
+        }
+        printf("issued %d, failed %d, deferred %d, revocations sent %d, expired %d\n", s.issued,
+               s.failed, s.deferred, s.revocations_sent, s.expired);
+        return 0;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    fprintf(stderr, "certinext agent: working %s every %.2f s (Ctrl-C stops)\n", cli_store_path(),
+            interval_ms / 1000.0);
+    while (!stop_agent) {
+        struct timespec ts = {interval_ms / 1000, (interval_ms % 1000) * 1000000L};
+        if (cin_agent_work_due(st)) {
+            rc = cin_agent_run_once(st, holder, &s);
+            if (rc == CIN_OK && (s.issued || s.failed || s.revocations_sent))
+                fprintf(stderr,
+                        "certinext agent: issued %d, failed %d, deferred %d, "
+                        "revocations sent %d\n",
+                        s.issued, s.failed, s.deferred, s.revocations_sent);
+        }
+        nanosleep(&ts, NULL);
+    }
+    cin_store_close(st);
+    return 0;
+}
+
+/* ---- ca ------------------------------------------------------------------- */
+
+struct ca_opts {
+    const char *name, *acme, *kid, *hmac_file, *trust, *contact;
+};
+
+static int ca_opt(int c, const char *arg, void *ud)
+{
+    struct ca_opts *o = ud;
+
+    switch (c) {
+    case 'n':
+        o->name = arg;
+        break;
+    case 'a':
+        o->acme = arg;
+        break;
+    case 'k':
+        o->kid = arg;
+        break;
+    case 'f':
+        o->hmac_file = arg;
+        break;
+    case 't':
+        o->trust = arg;
+        break;
+    case 'c':
+        o->contact = arg;
+        break;
+    }
+    return 0;
+}
+
+static char *read_file(const char *path, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    size_t n;
+
+    if (!f)
+        return NULL;
+    buf = malloc(max + 1);
+    n = buf ? fread(buf, 1, max, f) : 0;
+    fclose(f);
+    if (!buf)
+        return NULL;
+    buf[n] = '\0';
+    return buf;
+}
+
+int cli_cmd_ca(int argc, char **argv)
+{
+    static const char usage[] =
+        "certinext ca add --name NAME --acme DIRECTORY_URL [--eab-kid KID --eab-hmac-file FILE] "
+        "[--trust PEM] [--contact MAILTO] | ca list";
+    static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
+                                         {"acme", required_argument, NULL, 'a'},
+                                         {"eab-kid", required_argument, NULL, 'k'},
+                                         {"eab-hmac-file", required_argument, NULL, 'f'},
+                                         {"trust", required_argument, NULL, 't'},
+                                         {"contact", required_argument, NULL, 'c'},
+                                         {NULL, 0, NULL, 0}};
+    struct ca_opts o = {0};
+    cin_ca_config c, *list = NULL;
+    char *trust = NULL, *hmac = NULL, *err = NULL;
+    size_t n = 0, i;
+    cin_store *st;
+    int rc;
+
+    if (argc >= 2 && !strcmp(argv[1], "--help")) {
+        printf("usage: %s\n", usage);
+        return 0;
+    }
+    if (argc < 2 || (strcmp(argv[1], "add") && strcmp(argv[1], "list"))) {
+        cli_usage_error(usage, "expected 'ca add' or 'ca list'");
+        return 2;
+    }
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, ca_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (!strcmp(argv[1], "list")) {
+        if (cli_open(&st) != CIN_OK)
+            return 1;
+        rc = cin_store_ca_list(st, &list, &n);
+        printf("%-16s %-6s %s\n", "NAME", "KIND", "DIRECTORY / ACCOUNT");
+        for (i = 0; rc == CIN_OK && i < n; i++)
+            printf("%-16s %-6s %s%s%s%s\n", list[i].name, list[i].kind,
+                   list[i].directory_url ? list[i].directory_url : "(built in)",
+                   list[i].eab_kid ? " eab-kid=" : "", list[i].eab_kid ? list[i].eab_kid : "",
+                   list[i].account_url ? " (account registered)" : "");
+        cin_ca_config_list_free(list, n);
+        cin_store_close(st);
+        return rc == CIN_OK ? 0 : 1;
+    }
+    if (!o.name || !o.acme) {
+        cli_usage_error(usage, "--name and --acme are required");
+        return 2;
+    }
+    if (strncmp(o.acme, "https://", 8) && strncmp(o.acme, "http://", 7)) {
+        cli_usage_error(usage, "--acme must be the directory's http(s) URL");
+        return 2;
+    }
+    if (!o.kid != !o.hmac_file) {
+        cli_usage_error(usage, "--eab-kid and --eab-hmac-file go together");
+        return 2;
+    }
+    if (o.hmac_file) {
+        size_t len = 0;
+        unsigned char *raw;
+        char *s = read_file(o.hmac_file, 4096), *p, *e;
+        if (!s) {
+            fprintf(stderr, "certinext: cannot read %s: %s\n", o.hmac_file, strerror(errno));
+            return 1;
+        }
+        for (p = s; *p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'; p++)
+            ;
+        for (e = p + strlen(p);
+             e > p && (e[-1] == ' ' || e[-1] == '\n' || e[-1] == '\r' || e[-1] == '\t');)
+            *--e = '\0';
+        raw = cin_b64url_decode(p, &len);
+        if (!raw || len == 0) {
+            fprintf(stderr, "certinext: %s does not hold a base64url HMAC key\n", o.hmac_file);
+            free(raw);
+            cin_free_secret(s, 4097);
+            return 1;
+        }
+        cin_free_secret(raw, len);
+        hmac = strdup(p);
+        cin_free_secret(s, 4097);
+    }
+    if (o.trust && !(trust = read_file(o.trust, 1 << 20))) {
+        fprintf(stderr, "certinext: cannot read %s: %s\n", o.trust, strerror(errno));
+        goto fail;
+    }
+    if (cli_open(&st) != CIN_OK)
+        goto fail;
+    memset(&c, 0, sizeof(c));
+    c.name = (char *)o.name;
+    c.kind = "acme";
+    c.directory_url = (char *)o.acme;
+    c.eab_kid = (char *)o.kid;
+    c.trust_pem = trust;
+    c.contact = (char *)o.contact;
+    rc = cin_store_begin(st);
+    if (rc == CIN_OK)
+        rc = cin_store_ca_add(st, &c, NULL, &err);
+    if (rc == CIN_OK && hmac)
+        rc = cin_store_ca_set_secret(st, o.name, "eab_hmac", hmac);
+    if (rc == CIN_OK)
+        rc = cin_store_event_add(st, 0, 0, "cli", "ca.add", NULL, o.name);
+    if (rc == CIN_OK)
+        rc = cin_store_commit(st);
+    else
+        cin_store_rollback(st);
+    cin_store_close(st);
+    if (rc != CIN_OK) {
+        fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
+        free(err);
+        goto fail;
+    }
+    printf("added ACME CA %s (%s)%s\n", o.name, o.acme, hmac ? " with EAB" : "");
+    free(trust);
+    if (hmac)
+        cin_free_secret(hmac, strlen(hmac));
+    return 0;
+fail:
+    free(trust);
+    if (hmac)
+        cin_free_secret(hmac, strlen(hmac));
+    return 1;
+}
+
+/* ---- product -------------------------------------------------------------- */
+
+int cli_cmd_product(int argc, char **argv)
+{
+    static const char usage[] = "certinext product set-ca PRODUCT CA | product list";
+    cin_product *list = NULL;
+    char *err = NULL, *kind = NULL;
+    size_t n = 0, i;
+    cin_store *st;
+    int rc, set;
+
+    if (argc >= 2 && !strcmp(argv[1], "--help")) {
+        printf("usage: %s\n", usage);
+        return 0;
+    }
+    if (argc < 2 || (strcmp(argv[1], "set-ca") && strcmp(argv[1], "list"))) {
+        cli_usage_error(usage, "expected 'product set-ca' or 'product list'");
+        return 2;
+    }
+    set = !strcmp(argv[1], "set-ca");
+    rc = cli_getopt(argc - 1, argv + 1, usage, NULL, NULL, NULL);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (set && optind + 2 != argc - 1) {
+        cli_usage_error(usage, "give PRODUCT and CA");
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    if (!set) {
+        rc = cin_store_product_list(st, &list, &n);
+        printf("%-13s %-9s %-6s %-9s %-9s %-6s %s\n", "PRODUCT", "TYPE", "NAMES", "WILDCARD",
+               "VALIDITY", "PRICE", "CA");
+        for (i = 0; rc == CIN_OK && i < n; i++)
+            printf("%-13s %-9s %-6d %-9s %-9d %-6lld %s\n", list[i].code, list[i].type,
+                   list[i].max_names, list[i].wildcard ? "yes" : "no", list[i].max_validity_days,
+                   (long long)list[i].price, list[i].ca);
+        cin_product_list_free(list, n);
+        cin_store_close(st);
+        return rc == CIN_OK ? 0 : 1;
+    }
+    rc = cin_store_ca_kind(st, argv[optind + 2], &kind);
+    if (rc == CIN_OK && !cin_ca_ops_for(kind)) {
+        fprintf(stderr, "certinext: CA %s is of kind %s, which this build cannot issue from\n",
+                argv[optind + 2], kind);
+        rc = CIN_EINVAL;
+    } else if (rc == CIN_OK) {
+        rc = cin_store_begin(st);
+        if (rc == CIN_OK)
+            rc = cin_store_product_set_ca(st, argv[optind + 1], argv[optind + 2], &err);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(st, 0, 0, "cli", "product.set_ca", NULL, argv[optind + 1]);
+        if (rc == CIN_OK)
+            rc = cin_store_commit(st);
+        else
+            cin_store_rollback(st);
+        if (rc != CIN_OK)
+            fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
+        else
+            printf("product %s now issues from CA %s\n", argv[optind + 1], argv[optind + 2]);
+    } else {
+        fprintf(stderr, "certinext: no CA named %s (certinext ca list)\n", argv[optind + 2]);
+    }
+    free(kind);
+    free(err);
+    cin_store_close(st);
+    return rc == CIN_OK ? 0 : 1;
+}

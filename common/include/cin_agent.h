@@ -1,0 +1,36 @@
+/*
+ * cin_agent.h - the issuance agent.
+ *
+ * One pass takes every paid order that is due (status processing, next
+ * attempt time reached), holds a lease on it in the store so that no other
+ * agent works it at the same time, generates the key and CSR when the module
+ * makes the key, asks the order's CA connector, and stores the result.  It
+ * also tells CAs about revocations and marks expired orders.  Runs in the
+ * `certinext agent` command or in a thread of one server process; it only
+ * touches the store, OpenSSL and libcurl.
+ */
+#ifndef CIN_AGENT_H
+#define CIN_AGENT_H
+
+#include "cin_store.h"
+
+typedef struct cin_agent_stats {
+    int issued;
+    int failed;
+    int deferred; /* transient errors or pending at the CA */
+    int revocations_sent;
+    int expired;
+} cin_agent_stats;
+
+/* A holder name unique to this process and thread ("host:pid:tid"). */
+void cin_agent_holder(char *buf, size_t len);
+
+/* One pass.  holder names the lease holder.  stats may be NULL. */
+int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats);
+/* True when there is work due now (a cheap query, for a short poll). */
+int cin_agent_work_due(cin_store *st);
+
+/* Lease time-to-live for one order, seconds. */
+#define CIN_AGENT_LEASE_TTL 120
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * cin_ca.h - the CA connector interface, and the built-in CA.
+ *
+ * A connector turns a paid order (its CSR) into a certificate chain, and
+ * tells its CA about revocations.  submit() starts the work for an order;
+ * poll() continues it (for the built-in CA both finish at once); revoke()
+ * tells the CA.  A result is one of: done (chain set), pending (call poll
+ * after retry_after seconds), transient error (retry later), or permanent
+ * error (the order fails with the CA's problem document).
+ */
+#ifndef CIN_CA_H
+#define CIN_CA_H
+
+#include "cin_store_order.h"
+
+enum cin_ca_outcome { CIN_CA_DONE = 0, CIN_CA_PENDING, CIN_CA_TRANSIENT, CIN_CA_FAILED };
+
+typedef struct cin_ca_result {
+    int outcome;
+    char *chain_pem; /* CIN_CA_DONE */
+    char *problem;   /* JSON problem document (CA's or ours) on errors */
+    int retry_after; /* seconds, for PENDING / TRANSIENT; 0: agent's backoff */
+} cin_ca_result;
+
+void cin_ca_result_clear(cin_ca_result *r);
+
+typedef struct cin_ca_ops {
+    const char *kind;
+    void (*submit)(cin_store *st, const char *ca_name, cin_order *o, cin_ca_result *r);
+    void (*poll)(cin_store *st, const char *ca_name, cin_order *o, cin_ca_result *r);
+    void (*revoke)(cin_store *st, const char *ca_name, const cin_cert *c, const char *reason,
+                   cin_ca_result *r);
+} cin_ca_ops;
+
+/* The connector for a CA configuration's kind ("local", "acme"); NULL if unknown. */
+const cin_ca_ops *cin_ca_ops_for(const char *kind);
+/* Kind of the named CA configuration. */
+int cin_store_ca_kind(cin_store *st, const char *ca_name, char **kind);
+
+/* Built-in CA: create its root and intermediate in the store (certinext init). */
+int cin_ca_local_init(cin_store *st, char **err);
+/* The built-in CA's root certificate (PEM, malloc'd). */
+int cin_ca_local_root(cin_store *st, char **pem);
+
+extern const cin_ca_ops cin_ca_local_ops;
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * cin_http.h - the server-agnostic HTTP entry point.
+ *
+ * A glue copies the request into a cin_request, calls cin_http_handle() and
+ * copies the cin_response back out.  The core answers:
+ *   - the REST API of API.md under /api/v1/ (paths relative to the mount),
+ *   - the web page at the mount's root,
+ *   - /.well-known/acme-challenge/{token} and /.well-known/pki-validation/{file}
+ *     from the store; for a token it does not know it sets `declined`, and the
+ *     glue passes the request on to the server's next handler.
+ */
+#ifndef CIN_HTTP_H
+#define CIN_HTTP_H
+
+#include "cin_core.h"
+
+typedef struct cin_request {
+    const char *method; /* "GET", "POST"... */
+    const char *path;   /* relative to the mount ("/api/v1/orders"), or "/.well-known/..." */
+    const char *query;  /* without '?', may be NULL */
+    /* header lookup, case-insensitive name; NULL when absent */
+    const char *(*header)(void *ud, const char *name);
+    void *header_ud;
+    const char *body;
+    size_t body_len;
+    const char *peer; /* client address */
+    int tls;          /* the connection is TLS */
+} cin_request;
+
+#define CIN_MAX_HEADERS 12
+
+typedef struct cin_response {
+    int status;
+    int declined; /* not ours: let the server's next handler answer */
+    size_t nheaders;
+    char *header_names[CIN_MAX_HEADERS];
+    char *header_values[CIN_MAX_HEADERS];
+    char *content_type;
+    char *body;
+    size_t body_len;
+} cin_response;
+
+/* Handle one request.  resp is zeroed first; free it with cin_response_clear(). */
+void cin_http_handle(cin_core *core, const cin_request *req, cin_response *resp);
+void cin_response_clear(cin_response *resp);
+
+/* True when the path is a challenge path the core answers (cheap prefix test,
+ * for glues that must decide early whether to look at a request). */
+int cin_http_is_challenge_path(const char *path);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * cin_order.h - the order workflow: one transition table decides who may do
+ * what in which status, and every change is one transaction with its audit
+ * event.
+ *
+ * Status names and the actions are those of API.md.  The table drives both
+ * the endpoints (cin_order_check) and the `actions` list each order shows to
+ * its caller (cin_order_actions).
+ */
+#ifndef CIN_ORDER_H
+#define CIN_ORDER_H
+
+#include <jansson.h>
+
+#include "cin_store_order.h"
+
+/* Who is acting, and from where. */
+typedef struct cin_actor {
+    const cin_user *user; /* NULL for the system (agent) */
+    const char *peer;
+} cin_actor;
+
+/* A refusal that reaches an HTTP client: status, API.md code, what to fix. */
+typedef struct cin_problem {
+    int status;       /* 400, 402, 403, 404, 409, 503... */
+    const char *code; /* "bad_request", "conflict"... */
+    char *detail;     /* malloc'd */
+} cin_problem;
+
+void cin_problem_set(cin_problem *p, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void cin_problem_clear(cin_problem *p);
+
+/* The statuses of API.md. */
+int cin_order_status_valid(const char *status);
+
+/* 1 when user may see the order (same account; basic: own orders only). */
+int cin_order_visible(const cin_user *user, const cin_order *o);
+
+/*
+ * Is `action` allowed for user on o now?  CIN_OK, or CIN_EPERM with p set:
+ * 404 when the user may not see the order, 403 when the role (or being the
+ * requester) forbids it, 409 when the order's status does not allow it.
+ */
+int cin_order_check(const cin_user *user, const cin_order *o, const char *action, cin_problem *p);
+/* The actions user may take on o now, as a JSON array of names. */
+json_t *cin_order_actions(const cin_user *user, const cin_order *o);
+
+/* The order as API.md's JSON object (actions for `user`; user may be NULL). */
+json_t *cin_order_json(cin_store *st, const cin_user *user, const cin_order *o);
+/* "R-000042" -> 42 (plain digits accepted too); 0 when malformed. */
+int64_t cin_order_parse_id(const char *s);
+
+/* Fields of a new order, as parsed from a request. */
+typedef struct cin_order_request {
+    const char *product;
+    const char *common_name;
+    const char **sans;
+    size_t nsans;
+    const char *key_source; /* NULL: server */
+    const char *key_type;   /* NULL: ec-p256 */
+    int validity_days;      /* 0: the product's maximum */
+    int auto_renew;
+    const char *csr;
+} cin_order_request;
+
+/* Each creates or changes an order in one transaction and fills *out with the
+ * order as it now is (the new one for create/renew/reissue/sans). */
+int cin_order_create(cin_store *st, const cin_actor *a, const cin_order_request *r, cin_order *out,
+                     cin_problem *p);
+int cin_order_approve(cin_store *st, const cin_actor *a, int64_t id, const char *comment,
+                      cin_order *out, cin_problem *p);
+int cin_order_reject(cin_store *st, const cin_actor *a, int64_t id, const char *reason,
+                     cin_order *out, cin_problem *p);
+int cin_order_signatory(cin_store *st, const cin_actor *a, int64_t id, int approve,
+                        const char *reason, cin_order *out, cin_problem *p);
+/* Pay: debit, ledger, order number, all at once.  idem_key (may be NULL) makes
+ * a retry return the first reply: *replay then holds that reply's JSON. */
+int cin_order_pay(cin_store *st, const cin_actor *a, int64_t id, const char *idem_key,
+                  cin_order *out, char **replay, int *replay_status, cin_problem *p);
+int cin_order_set_csr(cin_store *st, const cin_actor *a, int64_t id, const char *csr,
+                      cin_order *out, cin_problem *p);
+int cin_order_cancel(cin_store *st, const cin_actor *a, int64_t id, const char *note,
+                     cin_order *out, cin_problem *p);
+int cin_order_revoke(cin_store *st, const cin_actor *a, int64_t id, const char *reason,
+                     cin_order *out, cin_problem *p);
+int cin_order_retry(cin_store *st, const cin_actor *a, int64_t id, cin_order *out, cin_problem *p);
+int cin_order_renew(cin_store *st, const cin_actor *a, int64_t id, cin_order *out, cin_problem *p);
+int cin_order_reissue(cin_store *st, const cin_actor *a, int64_t id, const char *csr,
+                      const char *key_type, cin_order *out, cin_problem *p);
+int cin_order_sans(cin_store *st, const cin_actor *a, int64_t id, const char **add, size_t nadd,
+                   const char **rm, size_t nrm, cin_order *out, cin_problem *p);
+/* Read an order the actor may see (404 otherwise). */
+int cin_order_get_visible(cin_store *st, const cin_actor *a, int64_t id, cin_order *out,
+                          cin_problem *p);
+/* The PEM chain / the private key (audited) of an order. */
+int cin_order_chain(cin_store *st, const cin_actor *a, int64_t id, char **pem, cin_problem *p);
+int cin_order_key(cin_store *st, const cin_actor *a, int64_t id, char **pem, cin_problem *p);
+
+/* RFC 5280 reason names accepted by revoke. */
+int cin_revocation_reason_valid(const char *reason);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * cin_store.h - the control store.
+ *
+ * One store holds everything certinext knows: accounts, domains, users, API
+ * tokens, products, orders and their audit events, certificates, encrypted
+ * private keys, the credit ledger, agent leases, CA configurations and the
+ * generation counter.  The embedded backend is SQLite (WAL, busy timeout,
+ * foreign keys, forward migrations keyed on PRAGMA user_version); SQL is kept
+ * portable so that a PostgreSQL backend can follow behind the same calls.
+ *
+ * Concurrency: a cin_store is one connection and belongs to one process and
+ * one thread at a time; never carry it across fork().  Writes run inside
+ * cin_store_begin()/cin_store_commit(), which starts with BEGIN IMMEDIATE so
+ * that contention is a short wait at the start, never a failed commit.
+ *
+ * Ownership: every struct a cin_store_*_get/list call fills is owned by the
+ * caller and released with the matching *_free / *_clear function.
+ */
+#ifndef CIN_STORE_H
+#define CIN_STORE_H
+
+#include "cin_common.h"
+#include "cin_crypto.h"
+
+typedef struct cin_store cin_store;
+
+#define CIN_SCHEMA_VERSION 2
+
+/*
+ * Open the store at path.  The KEK is read from PATH.key and the generation
+ * file PATH.gen is mapped (created when missing).  The schema is migrated
+ * forward, one transaction per step.  CIN_ENOTFOUND when there is no store at
+ * path (cin_store_create makes one).  svc may be NULL.
+ */
+int cin_store_open(const char *path, const cin_services *svc, cin_store **out, char **err);
+/* Same, but stop migrating at schema version max_version (tests use it to
+ * build a store "from the previous release"). */
+int cin_store_open_version(const char *path, const cin_services *svc, int max_version,
+                           cin_store **out, char **err);
+/* Open with an already loaded KEK (a server parent reads the KEK before it
+ * drops privileges and hands it to its children).  kek may be NULL: secrets
+ * then cannot be sealed or opened (CIN_EPERM). */
+int cin_store_open_kek(const char *path, const cin_services *svc, const cin_kek *kek,
+                       cin_store **out, char **err);
+/* Create a new store: refuses to touch an existing PATH or PATH.key. Creates
+ * the KEK, the schema and the default product catalog. */
+int cin_store_create(const char *path, const cin_services *svc, cin_store **out, char **err);
+void cin_store_close(cin_store *st);
+
+int cin_store_schema_version(cin_store *st);
+const char *cin_store_path(const cin_store *st);
+const cin_services *cin_store_services(const cin_store *st);
+
+/* Transactions.  begin = BEGIN IMMEDIATE, retried until the busy timeout
+ * (CIN_EBUSY after it).  commit publishes a generation bumped inside the
+ * transaction.  rollback is safe to call when no transaction is open. */
+int cin_store_begin(cin_store *st);
+int cin_store_commit(cin_store *st);
+void cin_store_rollback(cin_store *st);
+
+/* The last error text of the connection (for logs; never contains secrets). */
+const char *cin_store_errmsg(cin_store *st);
+
+/* Generation: the stored value, the published (mapped) value, and a bump
+ * inside an open transaction. */
+int cin_store_generation(cin_store *st, uint64_t *out);
+uint64_t cin_store_generation_published(cin_store *st);
+int cin_store_generation_bump(cin_store *st, uint64_t *newval);
+/* The mapped file's path (PATH.gen), for other processes to map. */
+const char *cin_store_gen_path(const cin_store *st);
+
+/* Integrity check and online backup. */
+int cin_store_check(cin_store *st, char **err);
+int cin_store_backup(cin_store *st, const char *dest, char **err);
+
+/* Secrets: seal/open with the store's KEK, labelled by purpose. */
+int cin_store_seal(cin_store *st, const char *label, const unsigned char *pt, size_t ptlen,
+                   unsigned char **out, size_t *outlen);
+int cin_store_unseal(cin_store *st, const char *label, const unsigned char *in, size_t inlen,
+                     unsigned char **out, size_t *outlen);
+
+/* ---- accounts -------------------------------------------------------- */
+
+typedef struct cin_account {
+    int64_t id;
+    char *name;
+    int64_t credits;
+    char *created_at;
+} cin_account;
+
+void cin_account_clear(cin_account *a);
+int cin_store_account_create(cin_store *st, const char *name, int64_t credits, int64_t *id,
+                             char **err);
+int cin_store_account_get(cin_store *st, const char *name, cin_account *out);
+int cin_store_account_get_id(cin_store *st, int64_t id, cin_account *out);
+/* Add delta (may be negative) to the balance and write a ledger row, in the
+ * caller's transaction.  CIN_ECREDITS when the balance would go below 0. */
+int cin_store_credits_move(cin_store *st, int64_t account_id, int64_t delta, int64_t order_id,
+                           const char *reason, const char *actor, int64_t *balance);
+
+typedef struct cin_ledger_entry {
+    int64_t id;
+    int64_t delta;
+    int64_t balance;
+    int64_t order_id; /* 0 when none */
+    char *reason;
+    char *actor;
+    char *at;
+} cin_ledger_entry;
+int cin_store_ledger_list(cin_store *st, int64_t account_id, int64_t before_id, int limit,
+                          cin_ledger_entry **out, size_t *n);
+void cin_ledger_free(cin_ledger_entry *e, size_t n);
+
+/* ---- domains ---------------------------------------------------------- */
+
+int cin_store_domain_add(cin_store *st, int64_t account_id, const char *name, char **err);
+int cin_store_domain_remove(cin_store *st, const char *name);
+/* The account owning name or one of its parent domains (0 when nobody).
+ * A leading "*." is ignored. */
+int cin_store_domain_owner(cin_store *st, const char *name, int64_t *account_id);
+int cin_store_domain_list(cin_store *st, int64_t account_id, char ***names, size_t *n);
+void cin_strv_free(char **v, size_t n);
+
+/* ---- users ------------------------------------------------------------ */
+
+typedef struct cin_user {
+    int64_t id;
+    int64_t account_id;
+    char *account;
+    char *name;
+    char *role; /* admin | standard | basic */
+    int signatory;
+    int disabled;
+    char *password_hash; /* NULL when the user has no password */
+    char *created_at;
+} cin_user;
+
+void cin_user_clear(cin_user *u);
+int cin_valid_role(const char *role);
+int cin_store_user_create(cin_store *st, int64_t account_id, const char *name, const char *role,
+                          int signatory, const char *password, int64_t *id, char **err);
+int cin_store_user_get(cin_store *st, const char *name, cin_user *out);
+int cin_store_user_get_id(cin_store *st, int64_t id, cin_user *out);
+int cin_store_user_list(cin_store *st, int64_t account_id, cin_user **out, size_t *n);
+void cin_user_list_free(cin_user *u, size_t n);
+/* Update role (NULL: keep), signatory/disabled (-1: keep), password (NULL: keep). */
+int cin_store_user_update(cin_store *st, int64_t id, const char *role, int signatory, int disabled,
+                          const char *password);
+
+/* ---- API tokens ------------------------------------------------------- */
+
+typedef struct cin_token_info {
+    int64_t id;
+    int64_t user_id;
+    char *user;
+    char *name;
+    char prefix[CIN_TOKEN_PREFIX_LEN + 1];
+    time_t expires_at; /* 0: never */
+    char *created_at;
+} cin_token_info;
+
+void cin_token_info_clear(cin_token_info *t);
+/* Create a token; *secret is the whole token, to be shown once and freed
+ * with cin_free_secret(*secret, strlen(*secret)). */
+int cin_store_token_create(cin_store *st, int64_t user_id, const char *name, int expires_in_days,
+                           char **secret, int64_t *id);
+/* Find the active (not expired, user not disabled) token; the user it
+ * belongs to in *user.  CIN_ENOTFOUND otherwise. */
+int cin_store_token_authenticate(cin_store *st, const char *token, cin_user *user);
+/* Tokens of one user (user_id > 0) or of a whole account (account_id > 0). */
+int cin_store_token_list(cin_store *st, int64_t user_id, int64_t account_id, cin_token_info **out,
+                         size_t *n);
+void cin_token_list_free(cin_token_info *t, size_t n);
+int cin_store_token_get(cin_store *st, int64_t id, cin_token_info *out);
+int cin_store_token_delete(cin_store *st, int64_t id);
+
+/* ---- web sessions and login throttling -------------------------------- */
+
+/* A new session for user_id, valid ttl seconds: *session_id (the cookie's
+ * value) and *csrf are secrets, malloc'd.  Only a hash of the id is stored. */
+int cin_store_session_create(cin_store *st, int64_t user_id, int ttl, char **session_id,
+                             char **csrf);
+/* The user (not disabled) and CSRF token of a live session; CIN_ENOTFOUND otherwise. */
+int cin_store_session_get(cin_store *st, const char *session_id, cin_user *user, char **csrf);
+int cin_store_session_delete(cin_store *st, const char *session_id);
+/* Failed logins counted under key ("user:NAME", "peer:ADDR") within the last
+ * window seconds. */
+int cin_store_login_failures(cin_store *st, const char *key, int window, int *count);
+int cin_store_login_failed(cin_store *st, const char *key, int window);
+int cin_store_login_reset(cin_store *st, const char *key);
+
+/* ---- products ---------------------------------------------------------- */
+
+typedef struct cin_product {
+    char *code;
+    char *type; /* dv | ov | ev | intranet */
+    int max_names;
+    int wildcard;
+    int max_validity_days;
+    int64_t price;          /* for the first name */
+    int64_t price_per_name; /* for each further name */
+    char *ca;               /* CA configuration name */
+} cin_product;
+
+void cin_product_clear(cin_product *p);
+int cin_store_product_get(cin_store *st, const char *code, cin_product *out);
+int cin_store_product_list(cin_store *st, cin_product **out, size_t *n);
+void cin_product_list_free(cin_product *p, size_t n);
+int cin_store_product_set_ca(cin_store *st, const char *code, const char *ca_name, char **err);
+/* Price of an order for n names. */
+int64_t cin_product_price(const cin_product *p, size_t n);
+
+#endif

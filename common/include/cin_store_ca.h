@@ -1,0 +1,39 @@
+/*
+ * cin_store_ca.h - CA configurations in the store.
+ *
+ * Secrets of a CA configuration (its keys, an ACME account key, an EAB HMAC
+ * key) are sealed under the store's KEK; these calls take and return them in
+ * the clear, and the caller frees them with cin_free_secret().
+ */
+#ifndef CIN_STORE_CA_H
+#define CIN_STORE_CA_H
+
+#include "cin_store.h"
+
+typedef struct cin_ca_config {
+    int64_t id;
+    char *name;
+    char *kind; /* local | acme */
+    char *directory_url;
+    char *eab_kid;
+    char *trust_pem;
+    char *contact;
+    char *account_url;
+    char *root_pem;
+    char *intermediate_pem;
+    char *created_at;
+} cin_ca_config;
+
+void cin_ca_config_clear(cin_ca_config *c);
+int cin_store_ca_get(cin_store *st, const char *name, cin_ca_config *out);
+int cin_store_ca_list(cin_store *st, cin_ca_config **out, size_t *n);
+void cin_ca_config_list_free(cin_ca_config *c, size_t n);
+/* Insert a new configuration (name unique). */
+int cin_store_ca_add(cin_store *st, const cin_ca_config *c, int64_t *id, char **err);
+/* Set a plain column (directory_url, account_url, root_pem, intermediate_pem...). */
+int cin_store_ca_set(cin_store *st, const char *name, const char *column, const char *value);
+/* Sealed columns: root_key, intermediate_key, account_key, eab_hmac. */
+int cin_store_ca_set_secret(cin_store *st, const char *name, const char *column, const char *value);
+int cin_store_ca_get_secret(cin_store *st, const char *name, const char *column, char **value);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * cin_store_order.h - orders, audit events, certificates, private keys,
+ * leases and challenge answers in the control store.
+ *
+ * Rows only: the rules that decide which change is allowed live in the order
+ * workflow (cin_order.h).  Every function that writes expects the caller to
+ * hold a transaction (cin_store_begin) unless it says otherwise.
+ */
+#ifndef CIN_STORE_ORDER_H
+#define CIN_STORE_ORDER_H
+
+#include "cin_store.h"
+
+typedef struct cin_order {
+    int64_t id;           /* shown as R-000042 */
+    int64_t order_number; /* 0 until paid; shown as CIN-000017 */
+    int64_t account_id;
+    char *account;
+    int64_t requester_id;
+    char *requester;
+    char *status;
+    char *product;
+    char *common_name;
+    char **sans;
+    size_t nsans;
+    char *key_source; /* server | csr */
+    char *key_type;
+    int validity_days;
+    int auto_renew;
+    int64_t price;
+    char *approved_by;
+    char *approved_at;
+    char *rejection_reason;
+    char *signatory_by;
+    char *signatory_at;
+    int64_t parent_id; /* 0: none */
+    char *kind;        /* new | renewal | reissue */
+    char *csr_pem;
+    int64_t key_id;  /* 0: none */
+    int64_t cert_id; /* 0: none */
+    char *error_json;
+    int attempts;
+    time_t next_attempt_at;
+    int admin_approved; /* approved or placed by an administrator */
+    char *created_at;
+    char *updated_at;
+} cin_order;
+
+void cin_order_clear(cin_order *o);
+/* Insert o (id, created_at, updated_at are set on success). */
+int cin_store_order_insert(cin_store *st, cin_order *o);
+/* Write every mutable field of o back (status, order_number, approvals,
+ * csr, key, cert, error, attempts, price...). updated_at is set. */
+int cin_store_order_update(cin_store *st, cin_order *o);
+int cin_store_order_get(cin_store *st, int64_t id, cin_order *out);
+
+typedef struct cin_order_filter {
+    int64_t account_id;   /* 0: every account */
+    int64_t requester_id; /* 0: every requester */
+    const char *status;   /* NULL: every status */
+    const char *q;        /* NULL: no name filter (substring of a name) */
+    int64_t before_id;    /* 0: from the newest; else ids below it */
+    int limit;            /* <= 0: 50 */
+} cin_order_filter;
+int cin_store_order_list(cin_store *st, const cin_order_filter *f, cin_order **out, size_t *n);
+void cin_order_list_free(cin_order *o, size_t n);
+/* Next order number (the sequence is in the store). */
+int cin_store_order_number_next(cin_store *st, int64_t *out);
+/* Ids of `issued` orders whose certificate's not_after is before now. */
+int cin_store_order_expired(cin_store *st, time_t now, int64_t **ids, size_t *n);
+/* Ids of orders in status whose next_attempt_at has come, oldest first. */
+int cin_store_order_due(cin_store *st, const char *status, time_t now, int64_t **ids, size_t *n);
+
+/* ---- audit events ------------------------------------------------------ */
+
+typedef struct cin_event {
+    int64_t id;
+    int64_t account_id; /* 0: store-wide */
+    int64_t order_id;   /* 0: none */
+    char *actor;
+    char *action;
+    char *at;
+    char *peer;
+    char *detail;
+} cin_event;
+
+int cin_store_event_add(cin_store *st, int64_t account_id, int64_t order_id, const char *actor,
+                        const char *action, const char *peer, const char *detail);
+/* order_id > 0: that order's trail (oldest first); else the account's log
+ * (newest first, ids below before_id when > 0). */
+int cin_store_event_list(cin_store *st, int64_t account_id, int64_t order_id, int64_t before_id,
+                         int limit, cin_event **out, size_t *n);
+void cin_event_list_free(cin_event *e, size_t n);
+
+/* ---- idempotency ------------------------------------------------------- */
+
+/* Remember that (scope, key) produced response body for order_id. */
+int cin_store_idem_put(cin_store *st, const char *scope, const char *key, int status,
+                       const char *body);
+/* CIN_ENOTFOUND when unknown; else *status and *body (malloc'd). */
+int cin_store_idem_get(cin_store *st, const char *scope, const char *key, int *status, char **body);
+
+/* ---- private keys -------------------------------------------------------- */
+
+/* Seal pem under the store KEK and insert it; *id set. */
+int cin_store_key_put(cin_store *st, const char *key_type, const char *pem, int64_t *id);
+/* Open key id; *pem is a secret (free with cin_free_secret(*pem, strlen)).
+ * CIN_ECRYPTO when the stored blob was tampered with. */
+int cin_store_key_get(cin_store *st, int64_t id, char **pem);
+
+/* ---- certificates -------------------------------------------------------- */
+
+typedef struct cin_cert {
+    int64_t id;
+    int64_t order_id;
+    int64_t account_id;
+    char *serial;
+    char **names;
+    size_t nnames;
+    char *not_before;
+    char *not_after;
+    char *sha256;
+    char *issuer;
+    char *chain_pem;
+    int64_t key_id;
+    char *status; /* active | revoked | replaced */
+    char *revocation_reason;
+    int ca_notified;
+} cin_cert;
+
+void cin_cert_clear(cin_cert *c);
+/* Insert an active certificate, index its names, bump the generation. */
+int cin_store_cert_insert(cin_store *st, cin_cert *c);
+int cin_store_cert_get(cin_store *st, int64_t id, cin_cert *out);
+/* Set status (revoked/replaced), reason; bumps the generation. */
+int cin_store_cert_set_status(cin_store *st, int64_t id, const char *status, const char *reason);
+int cin_store_cert_mark_notified(cin_store *st, int64_t id);
+/* Revoked certificates the CA has not been told about yet. */
+int cin_store_cert_unnotified(cin_store *st, int64_t **ids, size_t *n);
+/* Certificates of an account (0: all) that are active, optionally expiring
+ * before a time (0: any). */
+int cin_store_cert_list(cin_store *st, int64_t account_id, int64_t requester_id, time_t before,
+                        cin_cert **out, size_t *n);
+void cin_cert_list_free(cin_cert *c, size_t n);
+
+/* SNI index: (name, cert id, generation when last changed) of active
+ * certificates whose row changed after generation since (0: all). */
+typedef struct cin_name_entry {
+    char *name;
+    int64_t cert_id; /* 0: the name no longer has an active certificate */
+} cin_name_entry;
+int cin_store_names_since(cin_store *st, uint64_t since, cin_name_entry **out, size_t *n,
+                          uint64_t *generation);
+void cin_name_entries_free(cin_name_entry *e, size_t n);
+
+/* ---- leases ---------------------------------------------------------------- */
+
+/* Take or renew the lease `name` for holder for ttl seconds: CIN_OK when held
+ * by holder now, CIN_ECONFLICT when another holder's lease has not expired.
+ * Runs its own transaction. */
+int cin_store_lease_acquire(cin_store *st, const char *name, const char *holder, int ttl);
+int cin_store_lease_release(cin_store *st, const char *name, const char *holder);
+
+/* ---- challenge answers ----------------------------------------------------- */
+
+/* kind: "acme" (token -> key authorization) or "pki" (file -> content). */
+int cin_store_challenge_put(cin_store *st, const char *kind, const char *token, const char *content,
+                            int64_t order_id, time_t expires_at);
+int cin_store_challenge_get(cin_store *st, const char *kind, const char *token, char **content);
+int cin_store_challenge_delete_order(cin_store *st, int64_t order_id);
+
+#endif

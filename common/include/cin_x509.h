@@ -1,0 +1,42 @@
+/*
+ * cin_x509.h - keys, CSRs and certificates (OpenSSL).
+ */
+#ifndef CIN_X509_H
+#define CIN_X509_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "cin_common.h"
+
+/* 1 when key_type is one of ec-p256 ec-p384 rsa-2048 rsa-3072 rsa-4096. */
+int cin_valid_key_type(const char *key_type);
+/* Generate a key; *pem is a secret (PKCS#8 PEM, free with cin_free_secret). */
+int cin_key_generate(const char *key_type, char **pem);
+EVP_PKEY *cin_key_from_pem(const char *pem);
+
+/* Build and sign a CSR for names (names[0] is the subject CN). *csr_pem malloc'd. */
+int cin_csr_build(const char *key_pem, char **names, size_t n, char **csr_pem);
+
+/*
+ * Check a customer's CSR against the input rules: PEM PKCS#10, valid
+ * self-signature, RSA >= 2048 or ECDSA P-256/P-384, names (SAN dNSNames and
+ * CN) equal as a set to names.  Returns CIN_OK, or CIN_EINVAL with *code set
+ * to "invalid_csr" or "weak_key" and *err to what to fix.
+ */
+int cin_csr_check(const char *pem, char **names, size_t n, const char **code, char **err);
+
+/* Facts about the first certificate of a PEM chain. */
+typedef struct cin_cert_facts {
+    char serial[80];     /* lower-case hex, no separators */
+    char sha256[65];     /* of the DER */
+    char not_before[21]; /* RFC 3339 UTC */
+    char not_after[21];
+    char issuer[256]; /* one-line DN */
+} cin_cert_facts;
+int cin_cert_facts_get(const char *chain_pem, cin_cert_facts *out);
+
+/* Parse every certificate of a PEM chain (leaf first). */
+STACK_OF(X509) * cin_chain_parse(const char *pem);
+
+#endif

@@ -1,0 +1,480 @@
+/* api_account.c - products, account, domains, ledger, certificates, audit, users, tokens. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cin_util.h"
+#include "http_int.h"
+
+static int need(http_ctx *c, const char *method)
+{
+    if (!strcmp(c->req->method, method))
+        return 1;
+    http_problem(c, 405, "method_not_allowed", "use %s", method);
+    return 0;
+}
+
+static int need_admin(http_ctx *c)
+{
+    if (http_is_admin(c))
+        return 1;
+    http_problem(c, 403, "forbidden", "only an administrator may do this");
+    return 0;
+}
+
+static json_t *list_reply(const char *key, json_t *arr, int64_t next)
+{
+    json_t *j = json_object();
+    char cur[32];
+
+    json_object_set_new(j, key, arr);
+    if (next > 0) {
+        snprintf(cur, sizeof(cur), "%lld", (long long)next);
+        json_object_set_new(j, "next_cursor", json_string(cur));
+    } else {
+        json_object_set_new(j, "next_cursor", json_null());
+    }
+    return j;
+}
+
+static void products(http_ctx *c)
+{
+    cin_product *p = NULL;
+    size_t n = 0, i;
+    json_t *arr = json_array();
+
+    if (cin_store_product_list(c->st, &p, &n) != CIN_OK) {
+        json_decref(arr);
+        http_problem(c, 503, "store_busy", "the store is busy");
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        json_t *j = json_object();
+        json_object_set_new(j, "code", json_string(p[i].code));
+        json_object_set_new(j, "type", json_string(p[i].type));
+        json_object_set_new(j, "max_sans", json_integer(p[i].max_names));
+        json_object_set_new(j, "wildcard", json_boolean(p[i].wildcard));
+        json_object_set_new(j, "validity_days", json_integer(p[i].max_validity_days));
+        json_object_set_new(j, "price", json_integer(p[i].price));
+        json_object_set_new(j, "price_per_additional_name", json_integer(p[i].price_per_name));
+        json_object_set_new(j, "needs_signatory", json_boolean(!strcmp(p[i].type, "ev")));
+        json_array_append_new(arr, j);
+    }
+    cin_product_list_free(p, n);
+    http_json(c, 200, list_reply("products", arr, 0));
+}
+
+static void account(http_ctx *c)
+{
+    cin_account a;
+    json_t *j;
+
+    if (cin_store_account_get_id(c->st, c->user.account_id, &a) != CIN_OK) {
+        http_problem(c, 503, "store_busy", "the store is busy");
+        return;
+    }
+    j = json_object();
+    json_object_set_new(j, "name", json_string(a.name));
+    json_object_set_new(j, "credits", json_integer(a.credits));
+    cin_account_clear(&a);
+    http_json(c, 200, j);
+}
+
+static void domains(http_ctx *c)
+{
+    char **names = NULL;
+    size_t n = 0, i;
+    json_t *arr = json_array();
+
+    if (cin_store_domain_list(c->st, c->user.account_id, &names, &n) != CIN_OK) {
+        json_decref(arr);
+        http_problem(c, 503, "store_busy", "the store is busy");
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        json_t *j = json_object();
+        json_object_set_new(j, "name", json_string(names[i]));
+        json_object_set_new(j, "covers_subdomains", json_true());
+        json_array_append_new(arr, j);
+    }
+    cin_strv_free(names, n);
+    http_json(c, 200, list_reply("domains", arr, 0));
+}
+
+static void ledger(http_ctx *c)
+{
+    cin_ledger_entry *e = NULL;
+    size_t n = 0, i;
+    int limit;
+    int64_t cursor;
+    json_t *arr;
+
+    if (!need_admin(c) || http_paging(c, &limit, &cursor))
+        return;
+    if (cin_store_ledger_list(c->st, c->user.account_id, cursor, limit + 1, &e, &n) != CIN_OK) {
+        http_problem(c, 503, "store_busy", "the store is busy");
+        return;
+    }
+    arr = json_array();
+    for (i = 0; i < n && i < (size_t)limit; i++) {
+        json_t *j = json_object();
+        char oid[32];
+        json_object_set_new(j, "id", json_integer(e[i].id));
+        json_object_set_new(j, "at", json_string(e[i].at));
+        json_object_set_new(j, "delta", json_integer(e[i].delta));
+        json_object_set_new(j, "balance", json_integer(e[i].balance));
+        json_object_set_new(j, "reason", json_string(e[i].reason));
+        json_object_set_new(j, "actor", e[i].actor ? json_string(e[i].actor) : json_null());
+        if (e[i].order_id) {
+            snprintf(oid, sizeof(oid), "R-%06lld", (long long)e[i].order_id);
+            json_object_set_new(j, "order", json_string(oid));
+        } else {
+            json_object_set_new(j, "order", json_null());
+        }
+        json_array_append_new(arr, j);
+    }
+    http_json(c, 200, list_reply("ledger", arr, n > (size_t)limit ? e[limit - 1].id : 0));
+    cin_ledger_free(e, n);
+}
+
+static void certificates(http_ctx *c)
+{
+    cin_cert *certs = NULL;
+    size_t n = 0, i;
+    time_t now = cin_now(cin_core_services(c->core)), before = 0;
+    char buf[16], *end;
+    json_t *arr;
+
+    if (http_query(c, "expiring_within_days", buf, sizeof(buf))) {
+        long d = strtol(buf, &end, 10);
+        if (*end || d < 0 || d > 100000) {
+            http_problem(c, 400, "bad_request", "expiring_within_days must be a number of days");
+            return;
+        }
+        before = now + d * 86400;
+    }
+    if (cin_store_cert_list(c->st, c->user.account_id,
+                            !strcmp(c->user.role, "basic") ? c->user.id : 0, before, &certs,
+                            &n) != CIN_OK) {
+        http_problem(c, 503, "store_busy", "the store is busy");
+        return;
+    }
+    arr = json_array();
+    for (i = 0; i < n; i++) {
+        json_t *j = json_object(), *names = json_array();
+        char oid[32];
+        time_t na = 0;
+        size_t k;
+        snprintf(oid, sizeof(oid), "R-%06lld", (long long)certs[i].order_id);
+        json_object_set_new(j, "order", json_string(oid));
+        json_object_set_new(j, "serial", json_string(certs[i].serial));
+        json_object_set_new(j, "common_name",
+                            json_string(certs[i].nnames ? certs[i].names[0] : ""));
+        for (k = 0; k < certs[i].nnames; k++)
+            json_array_append_new(names, json_string(certs[i].names[k]));
+        json_object_set_new(j, "names", names);
+        json_object_set_new(j, "not_before", json_string(certs[i].not_before));
+        json_object_set_new(j, "not_after", json_string(certs[i].not_after));
+        cin_time_parse(certs[i].not_after, &na);
+        json_object_set_new(j, "days_left", json_integer((na - now) / 86400));
+        json_object_set_new(j, "issuer", json_string(certs[i].issuer));
+        json_object_set_new(j, "sha256", json_string(certs[i].sha256));
+        json_object_set_new(j, "status", json_string(na < now ? "expired" : certs[i].status));
+        json_array_append_new(arr, j);
+    }
+    cin_cert_list_free(certs, n);
+    http_json(c, 200, list_reply("certificates", arr, 0));
+}
+
+static void audit(http_ctx *c)
+{
+    cin_event *ev = NULL;
+    size_t n = 0, i;
+    int limit;
+    int64_t cursor;
+    json_t *arr;
+
+    if (!need_admin(c) || http_paging(c, &limit, &cursor))
+        return;
+    if (cin_store_event_list(c->st, c->user.account_id, 0, cursor, limit + 1, &ev, &n) != CIN_OK) {
+        http_problem(c, 503, "store_busy", "the store is busy");
+        return;
+    }
+    arr = json_array();
+    for (i = 0; i < n && i < (size_t)limit; i++) {
+        json_t *j = json_object();
+        char oid[32];
+        json_object_set_new(j, "id", json_integer(ev[i].id));
+        json_object_set_new(j, "at", json_string(ev[i].at));
+        json_object_set_new(j, "actor", json_string(ev[i].actor));
+        json_object_set_new(j, "action", json_string(ev[i].action));
+        json_object_set_new(j, "peer", ev[i].peer ? json_string(ev[i].peer) : json_null());
+        if (ev[i].order_id) {
+            snprintf(oid, sizeof(oid), "R-%06lld", (long long)ev[i].order_id);
+            json_object_set_new(j, "order", json_string(oid));
+        } else {
+            json_object_set_new(j, "order", json_null());
+        }
+        json_object_set_new(j, "detail", ev[i].detail ? json_string(ev[i].detail) : json_null());
+        json_array_append_new(arr, j);
+    }
+    http_json(c, 200, list_reply("events", arr, n > (size_t)limit ? ev[limit - 1].id : 0));
+    cin_event_list_free(ev, n);
+}
+
+static json_t *user_json(const cin_user *u)
+{
+    json_t *j = json_object();
+
+    json_object_set_new(j, "name", json_string(u->name));
+    json_object_set_new(j, "role", json_string(u->role));
+    json_object_set_new(j, "account", json_string(u->account));
+    json_object_set_new(j, "authorized_signatory", json_boolean(u->signatory));
+    json_object_set_new(j, "disabled", json_boolean(u->disabled));
+    json_object_set_new(j, "has_password", json_boolean(u->password_hash != NULL));
+    json_object_set_new(j, "created_at", json_string(u->created_at));
+    return j;
+}
+
+static void users(http_ctx *c)
+{
+    if (!need_admin(c))
+        return;
+    if (c->nseg == 1 && !strcmp(c->req->method, "GET")) {
+        cin_user *list = NULL;
+        size_t n = 0, i;
+        json_t *arr = json_array();
+        if (cin_store_user_list(c->st, c->user.account_id, &list, &n) != CIN_OK) {
+            json_decref(arr);
+            http_problem(c, 503, "store_busy", "the store is busy");
+            return;
+        }
+        for (i = 0; i < n; i++)
+            json_array_append_new(arr, user_json(&list[i]));
+        cin_user_list_free(list, n);
+        http_json(c, 200, list_reply("users", arr, 0));
+    } else if (c->nseg == 1 && !strcmp(c->req->method, "POST")) {
+        const char *name = NULL, *role = NULL, *password = NULL;
+        char *err = NULL;
+        int sig = 0, rc;
+        int64_t id = 0;
+        cin_user u;
+        if (http_body_str(c, "name", 1, &name) || http_body_str(c, "role", 1, &role) ||
+            http_body_str(c, "password", 0, &password) ||
+            http_body_bool(c, "authorized_signatory", &sig))
+            return;
+        rc = cin_store_begin(c->st);
+        if (rc == CIN_OK)
+            rc = cin_store_user_create(c->st, c->user.account_id, name, role, sig, password, &id,
+                                       &err);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "user.create",
+                                     c->req->peer, name);
+        if (rc == CIN_OK)
+            rc = cin_store_commit(c->st);
+        else
+            cin_store_rollback(c->st);
+        if (rc == CIN_EINVAL)
+            http_problem(c, 400, "bad_request", "%s", err ? err : "invalid user");
+        else if (rc == CIN_EEXIST)
+            http_problem(c, 409, "conflict", "a user named %s already exists", name);
+        else if (rc != CIN_OK)
+            http_problem(c, 503, "store_busy", "the store is busy");
+        else if (cin_store_user_get_id(c->st, id, &u) == CIN_OK) {
+            http_json(c, 201, user_json(&u));
+            cin_user_clear(&u);
+        }
+        free(err);
+    } else if (c->nseg == 2 && !strcmp(c->req->method, "PATCH")) {
+        const char *role = NULL, *password = NULL;
+        int sig = -1, dis = -1, rc;
+        cin_user u;
+        if (http_body_str(c, "role", 0, &role) || http_body_str(c, "password", 0, &password) ||
+            http_body_bool(c, "authorized_signatory", &sig) || http_body_bool(c, "disabled", &dis))
+            return;
+        if (role && !cin_valid_role(role)) {
+            http_problem(c, 400, "bad_request", "role must be admin, standard or basic");
+            return;
+        }
+        if (password && strlen(password) < 8) {
+            http_problem(c, 400, "bad_request", "password must have at least 8 characters");
+            return;
+        }
+        if (cin_store_user_get(c->st, c->seg[1], &u) != CIN_OK ||
+            u.account_id != c->user.account_id) {
+            cin_user_clear(&u);
+            http_problem(c, 404, "not_found", "no user %s in your account", c->seg[1]);
+            return;
+        }
+        if (u.id == c->user.id && ((role && strcmp(role, "admin")) || dis == 1)) {
+            cin_user_clear(&u);
+            http_problem(c, 409, "conflict",
+                         "you cannot demote or disable yourself; ask another administrator");
+            return;
+        }
+        rc = cin_store_begin(c->st);
+        if (rc == CIN_OK)
+            rc = cin_store_user_update(c->st, u.id, role, sig, dis, password);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "user.update",
+                                     c->req->peer, u.name);
+        if (rc == CIN_OK)
+            rc = cin_store_commit(c->st);
+        else
+            cin_store_rollback(c->st);
+        cin_user_clear(&u);
+        if (rc != CIN_OK) {
+            http_problem(c, 503, "store_busy", "the store is busy");
+        } else if (cin_store_user_get(c->st, c->seg[1], &u) == CIN_OK) {
+            http_json(c, 200, user_json(&u));
+            cin_user_clear(&u);
+        }
+    } else {
+        http_problem(c, 405, "method_not_allowed", "use GET or POST /users, PATCH /users/{name}");
+    }
+}
+
+static json_t *token_json(const cin_token_info *t)
+{
+    json_t *j = json_object();
+    char buf[21];
+
+    json_object_set_new(j, "id", json_integer(t->id));
+    json_object_set_new(j, "name", json_string(t->name));
+    json_object_set_new(j, "user", json_string(t->user));
+    json_object_set_new(j, "prefix", json_string(t->prefix));
+    if (t->expires_at) {
+        cin_time_rfc3339(t->expires_at, buf);
+        json_object_set_new(j, "expires_at", json_string(buf));
+    } else {
+        json_object_set_new(j, "expires_at", json_null());
+    }
+    json_object_set_new(j, "created_at", json_string(t->created_at));
+    return j;
+}
+
+static void tokens(http_ctx *c)
+{
+    int admin = http_is_admin(c);
+
+    if (c->nseg == 1 && !strcmp(c->req->method, "GET")) {
+        cin_token_info *list = NULL;
+        size_t n = 0, i;
+        json_t *arr = json_array();
+        if (cin_store_token_list(c->st, admin ? 0 : c->user.id, c->user.account_id, &list, &n) !=
+            CIN_OK) {
+            json_decref(arr);
+            http_problem(c, 503, "store_busy", "the store is busy");
+            return;
+        }
+        for (i = 0; i < n; i++)
+            json_array_append_new(arr, token_json(&list[i]));
+        cin_token_list_free(list, n);
+        http_json(c, 200, list_reply("tokens", arr, 0));
+    } else if (c->nseg == 1 && !strcmp(c->req->method, "POST")) {
+        const char *name = NULL;
+        int64_t days = 0, id = 0;
+        char *secret = NULL;
+        cin_token_info t;
+        json_t *j;
+        int rc;
+        if (http_body_str(c, "name", 1, &name) ||
+            http_body_int(c, "expires_in_days", 1, 3650, &days))
+            return;
+        if (!*name || strlen(name) > 64) {
+            http_problem(c, 400, "bad_request", "name must be 1 to 64 characters");
+            return;
+        }
+        rc = cin_store_begin(c->st);
+        if (rc == CIN_OK)
+            rc = cin_store_token_create(c->st, c->user.id, name, (int)days, &secret, &id);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "token.create",
+                                     c->req->peer, name);
+        if (rc == CIN_OK)
+            rc = cin_store_commit(c->st);
+        else
+            cin_store_rollback(c->st);
+        if (rc != CIN_OK || cin_store_token_get(c->st, id, &t) != CIN_OK) {
+            if (secret)
+                cin_free_secret(secret, strlen(secret));
+            http_problem(c, 503, "store_busy", "the store is busy");
+            return;
+        }
+        j = token_json(&t);
+        json_object_set_new(j, "token", json_string(secret));
+        cin_free_secret(secret, strlen(secret));
+        cin_token_info_clear(&t);
+        http_json(c, 201, j);
+    } else if (c->nseg == 2 && !strcmp(c->req->method, "DELETE")) {
+        cin_token_info t;
+        cin_user owner;
+        char *end;
+        long long id = strtoll(c->seg[1], &end, 10);
+        int rc, visible = 0;
+        if (*end || id <= 0 || cin_store_token_get(c->st, id, &t) != CIN_OK) {
+            http_problem(c, 404, "not_found", "no token %s", c->seg[1]);
+            return;
+        }
+        if (cin_store_user_get_id(c->st, t.user_id, &owner) == CIN_OK) {
+            visible = t.user_id == c->user.id || (admin && owner.account_id == c->user.account_id);
+            cin_user_clear(&owner);
+        }
+        if (!visible) {
+            cin_token_info_clear(&t);
+            http_problem(c, 404, "not_found", "no token %s", c->seg[1]);
+            return;
+        }
+        rc = cin_store_begin(c->st);
+        if (rc == CIN_OK)
+            rc = cin_store_token_delete(c->st, t.id);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "token.delete",
+                                     c->req->peer, t.name);
+        if (rc == CIN_OK)
+            rc = cin_store_commit(c->st);
+        else
+            cin_store_rollback(c->st);
+        cin_token_info_clear(&t);
+        if (rc != CIN_OK)
+            http_problem(c, 503, "store_busy", "the store is busy");
+        else
+            http_no_content(c);
+    } else {
+        http_problem(c, 405, "method_not_allowed", "use GET or POST /tokens, DELETE /tokens/{id}");
+    }
+}
+
+void api_account(http_ctx *c)
+{
+    const char *r = c->nseg ? c->seg[0] : "";
+
+    if (!strcmp(r, "users") && c->nseg <= 2) {
+        users(c);
+        return;
+    }
+    if (!strcmp(r, "tokens") && c->nseg <= 2) {
+        tokens(c);
+        return;
+    }
+    if (c->nseg != 1) {
+        http_problem(c, 404, "not_found", "no such resource");
+        return;
+    }
+    if (!need(c, "GET"))
+        return;
+    if (!strcmp(r, "products"))
+        products(c);
+    else if (!strcmp(r, "account"))
+        account(c);
+    else if (!strcmp(r, "domains"))
+        domains(c);
+    else if (!strcmp(r, "ledger"))
+        ledger(c);
+    else if (!strcmp(r, "certificates"))
+        certificates(c);
+    else if (!strcmp(r, "audit"))
+        audit(c);
+    else
+        http_problem(c, 404, "not_found", "no such resource");
+}

@@ -6,8 +6,8 @@ CC       ?= cc
 PKGS      = openssl libcurl jansson sqlite3
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 WARN      = -Wall -Wextra -Werror -Wformat=2 -Wshadow
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -D_GNU_SOURCE -fPIC $(WARN) -Icommon/include $(EXTRA_CFLAGS)
+OPT      ?= -O2 -g
+CFLAGS    = $(OPT) -std=gnu11 -D_GNU_SOURCE -fPIC $(WARN) -Icommon/include $(EXTRA_CFLAGS)
 LDLIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lcurl -ljansson -lsqlite3) -lpthread
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
@@ -22,7 +22,7 @@ UNIT_HELP = $(BUILD)/obj/tests/harness.o
 
 DEPS_STAMP = $(BUILD)/.deps-installed
 
-.PHONY: all deps lib cli unit test unit-test asan-test lint demo bench install clean
+.PHONY: all deps lib cli unit test unit-test asan-build asan-test lint demo bench install clean
 
 all: lib cli
 
@@ -69,14 +69,17 @@ unit: $(UNIT_BIN) cli
 # The test suite: lint, unit tests, the same unit tests under ASan+UBSan,
 # then the integration tests; one summary line adds every part up.
 test: deps
+	@$(MAKE) --no-print-directory all
 	@sh tests/run-all.sh
 
 unit-test: unit
 	@sh tests/run-unit.sh $(BUILD)
 
-asan-test:
-	@$(MAKE) --no-print-directory BUILD=build/asan EXTRA_CFLAGS="$(SAN_FLAGS)" CFLAGS="-O1 -g" unit
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+asan-build:
+	@$(MAKE) --no-print-directory BUILD=build/asan EXTRA_CFLAGS="$(SAN_FLAGS)" OPT="-O1 -g" unit
+
+asan-test: asan-build
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		sh tests/run-unit.sh build/asan
 
 lint: deps

@@ -158,7 +158,11 @@ int cin_store_ledger_list(cin_store *st, int64_t account_id, int64_t before_id, 
     sqlite3_bind_int64(s, 2, before_id);
     sqlite3_bind_int(s, 3, limit > 0 ? limit : 50);
     *out = calloc(cap, sizeof(**out));
-    while (*out && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+    if (!*out) {
+        sqlite3_finalize(s);
+        return CIN_ENOMEM;
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         cin_ledger_entry *e;
         if (*n == cap) {
             cin_ledger_entry *m = realloc(*out, cap * 2 * sizeof(**out));
@@ -288,7 +292,11 @@ int cin_store_domain_list(cin_store *st, int64_t account_id, char ***names, size
         return CIN_ERR;
     sqlite3_bind_int64(s, 1, account_id);
     *names = calloc(cap, sizeof(char *));
-    while (*names && sqlite3_step(s) == SQLITE_ROW) {
+    if (!*names) {
+        sqlite3_finalize(s);
+        return CIN_ENOMEM;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW) {
         if (*n + 1 >= cap) {
             char **m = realloc(*names, cap * 2 * sizeof(char *));
             if (!m)
@@ -435,7 +443,11 @@ int cin_store_user_list(cin_store *st, int64_t account_id, cin_user **out, size_
         return CIN_ERR;
     sqlite3_bind_int64(s, 1, account_id);
     *out = calloc(cap, sizeof(**out));
-    while (*out && sqlite3_step(s) == SQLITE_ROW) {
+    if (!*out) {
+        sqlite3_finalize(s);
+        return CIN_ENOMEM;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW) {
         if (*n == cap) {
             cin_user *m = realloc(*out, cap * 2 * sizeof(**out));
             if (!m)
@@ -618,7 +630,11 @@ int cin_store_token_list(cin_store *st, int64_t user_id, int64_t account_id, cin
     sqlite3_bind_int64(s, 1, user_id);
     sqlite3_bind_int64(s, 2, account_id);
     *out = calloc(cap, sizeof(**out));
-    while (*out && sqlite3_step(s) == SQLITE_ROW) {
+    if (!*out) {
+        sqlite3_finalize(s);
+        return CIN_ENOMEM;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW) {
         if (*n == cap) {
             cin_token_info *m = realloc(*out, cap * 2 * sizeof(**out));
             if (!m)
@@ -887,7 +903,11 @@ int cin_store_product_list(cin_store *st, cin_product **out, size_t *n)
     if (!s)
         return CIN_ERR;
     *out = calloc(cap, sizeof(**out));
-    while (*out && sqlite3_step(s) == SQLITE_ROW) {
+    if (!*out) {
+        sqlite3_finalize(s);
+        return CIN_ENOMEM;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW) {
         if (*n == cap) {
             cin_product *m = realloc(*out, cap * 2 * sizeof(**out));
             if (!m)

@@ -87,7 +87,11 @@ int cin_store_ca_list(cin_store *st, cin_ca_config **out, size_t *n)
     if (!s)
         return CIN_ERR;
     *out = calloc(cap, sizeof(**out));
-    while (*out && sqlite3_step(s) == SQLITE_ROW) {
+    if (!*out) {
+        sqlite3_finalize(s);
+        return CIN_ENOMEM;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW) {
         if (*n == cap) {
             cin_ca_config *m = realloc(*out, cap * 2 * sizeof(**out));
             if (!m)

@@ -1,0 +1,43 @@
+#!/bin/sh
+# make lint: warnings as errors, cppcheck, clang-format, and the rule that the
+# core includes no server headers.  Prints one line per check and exits
+# non-zero on the first class of problem found (all are run).
+cd "$(dirname "$0")/.." || exit 1
+status=0
+fail() { echo "lint: $*"; status=1; }
+
+# 1. the core is server-agnostic: no httpd, APR or nginx headers under common/
+if grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](httpd|http_(config|core|log|main|protocol|request|connection|vhost)|apr|apr_[a-z_]+|apu|apu_[a-z_]+|ap_[a-z_]+|mod_[a-z_]+|ngx_[a-z_]+|nginx)\.h[>"]' common/; then
+    fail "common/ includes a server header (above)"
+else
+    echo "lint: common/ includes no httpd, APR or nginx header"
+fi
+
+# 2. compiler warnings are errors in our code
+if make --no-print-directory -s all >/tmp/cin-lint-build.log 2>&1; then
+    echo "lint: build with -Wall -Wextra -Werror is clean"
+else
+    cat /tmp/cin-lint-build.log
+    fail "the build has warnings or errors"
+fi
+
+# 3. cppcheck
+if cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+        --inline-suppr --std=c11 -D__GNUC__ -Icommon/include -Icommon/src \
+        --suppress=missingIncludeSystem common/src common/cli 2>/tmp/cin-cppcheck.log; then
+    echo "lint: cppcheck is clean"
+else
+    cat /tmp/cin-cppcheck.log
+    fail "cppcheck found problems"
+fi
+
+# 4. formatting against .clang-format
+files=$(ls common/src/*.c common/src/*.h common/include/*.h common/cli/*.c common/cli/*.h \
+        mod_certinext/*.c ngx_certinext/*.c tests/unit/*.c tests/unit/*.h tests/bench/*.c 2>/dev/null)
+if clang-format --dry-run --Werror $files 2>/tmp/cin-format.log; then
+    echo "lint: clang-format is clean"
+else
+    head -n 40 /tmp/cin-format.log
+    fail "files differ from .clang-format (run: clang-format -i FILES)"
+fi
+exit $status

@@ -1,0 +1,51 @@
+#!/bin/sh
+# make test: lint, the unit tests, the same unit tests under ASan+UBSan, the
+# integration tests; one summary line that adds every part up.
+cd "$(dirname "$0")/.." || exit 1
+passed=0
+failed=0
+add() { passed=$((passed + $1)); failed=$((failed + $2)); }
+
+echo "== lint"
+if sh tests/lint.sh; then add 1 0; else add 0 1; fi
+
+echo "== unit tests"
+if make --no-print-directory -s unit >build-unit.log 2>&1; then
+    sh tests/run-unit.sh build
+    read p f < build/results
+    add "$p" "$f"
+else
+    cat build-unit.log
+    add 0 1
+fi
+rm -f build-unit.log
+
+echo "== unit tests under ASan+UBSan"
+if make --no-print-directory -s asan-build >build-asan.log 2>&1; then
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        sh tests/run-unit.sh build/asan
+    read p f < build/asan/results
+    add "$p" "$f"
+else
+    cat build-asan.log
+    add 0 1
+fi
+rm -f build-asan.log
+
+if ls tests/integration/test_*.py >/dev/null 2>&1; then
+    echo "== integration tests (real servers)"
+    mkdir -p build
+    python3 -m pytest -q -p no:cacheprovider --junitxml=build/integration.xml tests/integration
+    rc=$?
+    if [ -f build/integration.xml ]; then
+        counts=$(python3 tests/junit_counts.py build/integration.xml)
+        set -- $counts
+        add "$1" "$2"
+    fi
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
+        add 0 1 # pytest itself failed (collection error, no tests...)
+    fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

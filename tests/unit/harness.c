@@ -1,0 +1,288 @@
+/* harness.c - see harness.h */
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "cin_agent.h"
+#include "cin_ca.h"
+#include "cin_order.h"
+#include "cin_util.h"
+#include "harness.h"
+
+char *tmpdir_new(void)
+{
+    char tmpl[] = "/tmp/cin-test-XXXXXX";
+    char *d = mkdtemp(tmpl);
+
+    ck_assert_ptr_nonnull(d);
+    return strdup(d);
+}
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+void tmpdir_remove(char *dir)
+{
+    if (!dir)
+        return;
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
+}
+
+static const struct {
+    const char *name, *role;
+    int signatory, other;
+} users[U_COUNT] = {
+    {"ann", "admin", 0, 0},   {"sam", "standard", 0, 0}, {"bob", "basic", 0, 0},
+    {"bea", "basic", 0, 0},   {"sig", "standard", 1, 0}, {"adam", "admin", 0, 0},
+    {"oscar", "admin", 0, 1},
+};
+
+static void quiet_log(void *ud, int level, const char *msg)
+{
+    (void)ud;
+    if (level <= CIN_LOG_ERROR && getenv("CIN_TEST_VERBOSE"))
+        fprintf(stderr, "log: %s\n", msg);
+    (void)msg;
+}
+
+fixture *fixture_new(void)
+{
+    static const cin_services svc = {quiet_log, NULL, NULL};
+    fixture *f = calloc(1, sizeof(*f));
+    cin_core_config cfg = {0};
+    int64_t acme = 0, other = 0, uid;
+    char *err = NULL;
+    int i;
+
+    f->dir = tmpdir_new();
+    f->path = cin_asprintf("%s/store.db", f->dir);
+    ck_assert_int_eq(cin_store_create(f->path, &svc, &f->st, &err), CIN_OK);
+    ck_assert_int_eq(cin_ca_local_init(f->st, &err), CIN_OK);
+    ck_assert_int_eq(cin_store_begin(f->st), CIN_OK);
+    ck_assert_int_eq(cin_store_account_create(f->st, "acme", 0, &acme, &err), CIN_OK);
+    ck_assert_int_eq(cin_store_credits_move(f->st, acme, 1000, 0, "opening", "test", NULL), CIN_OK);
+    ck_assert_int_eq(cin_store_account_create(f->st, "other", 1000, &other, &err), CIN_OK);
+    ck_assert_int_eq(cin_store_domain_add(f->st, acme, "example.com", &err), CIN_OK);
+    ck_assert_int_eq(cin_store_domain_add(f->st, acme, "shop.example.net", &err), CIN_OK);
+    ck_assert_int_eq(cin_store_domain_add(f->st, acme, "intranet.lan", &err), CIN_OK);
+    ck_assert_int_eq(cin_store_domain_add(f->st, other, "other.org", &err), CIN_OK);
+    for (i = 0; i < U_COUNT; i++) {
+        ck_assert_int_eq(cin_store_user_create(f->st, users[i].other ? other : acme, users[i].name,
+                                               users[i].role, users[i].signatory,
+                                               i == U_ADMIN ? "ann-password" : NULL, &uid, &err),
+                         CIN_OK);
+        ck_assert_int_eq(cin_store_token_create(f->st, uid, "test", 0, &f->token[i], NULL), CIN_OK);
+        f->name[i] = users[i].name;
+    }
+    ck_assert_int_eq(cin_store_commit(f->st), CIN_OK);
+    cfg.store_path = f->path;
+    ck_assert_int_eq(cin_core_create(&cfg, &svc, &f->core, &err), CIN_OK);
+    return f;
+}
+
+void fixture_free(fixture *f)
+{
+    int i;
+
+    if (!f)
+        return;
+    cin_core_free(f->core);
+    cin_store_close(f->st);
+    for (i = 0; i < U_COUNT; i++)
+        free(f->token[i]);
+    free(f->path);
+    tmpdir_remove(f->dir);
+    free(f);
+}
+
+struct hdrs {
+    const char *const *list;
+    const char *auth;
+    char authbuf[256];
+    const char *ctype;
+    char buf[1024];
+};
+
+static const char *lookup(void *ud, const char *name)
+{
+    struct hdrs *h = ud;
+    size_t i, n = strlen(name);
+
+    for (i = 0; h->list && h->list[i]; i++) {
+        if (!strncasecmp(h->list[i], name, n) && h->list[i][n] == ':') {
+            const char *v = h->list[i] + n + 1;
+            while (*v == ' ')
+                v++;
+            snprintf(h->buf, sizeof(h->buf), "%s", v);
+            return h->buf;
+        }
+    }
+    if (!strcasecmp(name, "Authorization"))
+        return h->auth;
+    if (!strcasecmp(name, "Content-Type"))
+        return h->ctype;
+    return NULL;
+}
+
+hresp call(fixture *f, int u, const char *method, const char *path, const char *body,
+           const char *const *headers)
+{
+    cin_request req;
+    struct hdrs h;
+    hresp r;
+    char *p = strdup(path), *q = strchr(p, '?');
+
+    memset(&req, 0, sizeof(req));
+    memset(&h, 0, sizeof(h));
+    memset(&r, 0, sizeof(r));
+    if (q)
+        *q++ = '\0';
+    h.list = headers;
+    if (u >= 0) {
+        snprintf(h.authbuf, sizeof(h.authbuf), "Bearer %s", f->token[u]);
+        h.auth = h.authbuf;
+    }
+    h.ctype = body ? "application/json" : NULL;
+    req.method = method;
+    req.path = p;
+    req.query = q;
+    req.header = lookup;
+    req.header_ud = &h;
+    req.body = body;
+    req.body_len = body ? strlen(body) : 0;
+    req.peer = "192.0.2.7";
+    req.tls = 1;
+    cin_http_handle(f->core, &req, &r.raw);
+    r.status = r.raw.status;
+    r.declined = r.raw.declined;
+    r.body = r.raw.body;
+    r.ctype = r.raw.content_type;
+    if (r.body && r.ctype && strstr(r.ctype, "json"))
+        r.json = json_loadb(r.body, r.raw.body_len, 0, NULL);
+    free(p);
+    return r;
+}
+
+void hresp_free(hresp *r)
+{
+    json_decref(r->json);
+    cin_response_clear(&r->raw);
+    memset(r, 0, sizeof(*r));
+}
+
+const char *hresp_header(const hresp *r, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < r->raw.nheaders; i++)
+        if (!strcasecmp(r->raw.header_names[i], name))
+            return r->raw.header_values[i];
+    return NULL;
+}
+
+const char *jstr(const hresp *r, const char *field)
+{
+    return json_string_value(json_object_get(r->json, field));
+}
+
+const char *problem_code(const hresp *r)
+{
+    const char *t = jstr(r, "type");
+
+    if (!t || strncmp(t, "urn:certinext:error:", 20))
+        return "";
+    return t + 20;
+}
+
+const char *order_new(fixture *f, int u, const char *product, const char *names_json)
+{
+    static char id[32];
+    char body[2048];
+    json_t *names = json_loads(names_json, 0, NULL);
+    hresp r;
+
+    ck_assert_ptr_nonnull(names);
+    snprintf(body, sizeof(body), "{\"product\":\"%s\",\"common_name\":\"%s\",\"sans\":%s}", product,
+             json_string_value(json_array_get(names, 0)), names_json);
+    json_decref(names);
+    r = call(f, u, "POST", "/api/v1/orders", body, NULL);
+    ck_assert_msg(r.status == 201, "order failed: %d %s", r.status, r.body);
+    snprintf(id, sizeof(id), "%s", jstr(&r, "id"));
+    hresp_free(&r);
+    return id;
+}
+
+char *order_status(fixture *f, const char *id)
+{
+    cin_order o;
+    char *s;
+
+    ck_assert_int_eq(cin_store_order_get(f->st, cin_order_parse_id(id), &o), CIN_OK);
+    s = strdup(o.status);
+    cin_order_clear(&o);
+    return s;
+}
+
+void agent_pass(fixture *f)
+{
+    cin_agent_stats s;
+
+    ck_assert_int_eq(cin_agent_run_once(f->st, "test-agent", &s), CIN_OK);
+}
+
+long long count_rows(fixture *f, const char *table)
+{
+    char sql[128];
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    long long n = -1;
+
+    ck_assert_int_eq(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+int run(const char *cmd, char **out)
+{
+    FILE *p = popen(cmd, "r");
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    char chunk[4096];
+    int st;
+
+    ck_assert_ptr_nonnull(p);
+    while ((n = fread(chunk, 1, sizeof(chunk), p)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            buf = realloc(buf, cap);
+        }
+        memcpy(buf + len, chunk, n);
+        len += n;
+    }
+    if (!buf)
+        buf = calloc(1, 1);
+    buf[len] = '\0';
+    st = pclose(p);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

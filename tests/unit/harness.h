@@ -1,0 +1,73 @@
+/*
+ * harness.h - shared fixtures for the unit tests: temporary stores, a seeded
+ * account with users of every role and their tokens, and calls into
+ * cin_http_handle() as a glue would make them.
+ */
+#ifndef CIN_TEST_HARNESS_H
+#define CIN_TEST_HARNESS_H
+
+#include <check.h>
+#include <jansson.h>
+
+#include "cin_core.h"
+#include "cin_http.h"
+#include "cin_store.h"
+#include "cin_store_order.h"
+
+/* A fresh temporary directory (removed by tmpdir_remove). */
+char *tmpdir_new(void);
+void tmpdir_remove(char *dir);
+
+/* Users of the fixture, by index. */
+enum { U_ADMIN, U_STANDARD, U_BASIC, U_BASIC2, U_SIGNATORY, U_ADMIN2, U_OTHER_ADMIN, U_COUNT };
+
+typedef struct fixture {
+    char *dir;
+    char *path; /* the store */
+    cin_store *st;
+    cin_core *core;
+    char *token[U_COUNT];
+    const char *name[U_COUNT];
+} fixture;
+
+/*
+ * Account "acme" (1000 credits; domains example.com, shop.example.net) with
+ * ann (admin), sam (standard), bob and bea (basic), sig (standard, authorized
+ * signatory), adam (admin); account "other" (1000 credits; domain other.org)
+ * with oscar (admin).  ann's password is "ann-password".
+ */
+fixture *fixture_new(void);
+void fixture_free(fixture *f);
+
+typedef struct hresp {
+    int status;
+    int declined;
+    json_t *json; /* parsed body when it is JSON */
+    char *body;
+    char *ctype;
+    cin_response raw;
+} hresp;
+
+/* Call the API as user u (-1: no token) with an optional JSON body and extra
+ * headers ("Name: value", NULL-terminated, may be NULL). */
+hresp call(fixture *f, int u, const char *method, const char *path, const char *body,
+           const char *const *headers);
+void hresp_free(hresp *r);
+const char *hresp_header(const hresp *r, const char *name);
+/* A string field of the JSON body (NULL when absent). */
+const char *jstr(const hresp *r, const char *field);
+/* The problem code of a problem+json body ("bad_request"...). */
+const char *problem_code(const hresp *r);
+
+/* Shortcuts: place an order as u; returns its id string "R-..." (static buffer). */
+const char *order_new(fixture *f, int u, const char *product, const char *names_json);
+/* The order's status as the store has it. */
+char *order_status(fixture *f, const char *id);
+/* Run one agent pass. */
+void agent_pass(fixture *f);
+/* Rows in a table, to prove that nothing was written. */
+long long count_rows(fixture *f, const char *table);
+/* Run a shell command; returns its exit status; output into *out (may be NULL). */
+int run(const char *cmd, char **out);
+
+#endif

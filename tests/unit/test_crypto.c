@@ -1,0 +1,190 @@
+/* test_crypto.c - sealing, key files, passwords, tokens, base64url. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cin_crypto.h"
+#include "cin_util.h"
+#include "harness.h"
+
+static cin_kek kek;
+
+static void setup(void)
+{
+    ck_assert_int_eq(cin_random(kek.key, sizeof(kek.key)), CIN_OK);
+}
+
+START_TEST(seal_round_trip)
+{
+    const char *msg = "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n";
+    unsigned char *blob = NULL, *pt = NULL;
+    size_t bl = 0, pl = 0;
+
+    ck_assert_int_eq(cin_seal(&kek, "key:1", (const unsigned char *)msg, strlen(msg), &blob, &bl),
+                     CIN_OK);
+    ck_assert_uint_eq(bl, strlen(msg) + 32);
+    ck_assert_ptr_null(memmem(blob, bl, "PRIVATE", 7));
+    ck_assert_int_eq(cin_open(&kek, "key:1", blob, bl, &pt, &pl), CIN_OK);
+    ck_assert_uint_eq(pl, strlen(msg));
+    ck_assert_str_eq((char *)pt, msg);
+    cin_free_secret(pt, pl + 1);
+    free(blob);
+}
+END_TEST
+
+START_TEST(seal_tamper_label_and_wrong_key)
+{
+    unsigned char *blob = NULL, *pt = NULL;
+    size_t bl = 0, pl = 0, i;
+    cin_kek other;
+
+    ck_assert_int_eq(cin_seal(&kek, "key:1", (const unsigned char *)"secret", 6, &blob, &bl),
+                     CIN_OK);
+    /* every single flipped byte is detected */
+    for (i = 0; i < bl; i++) {
+        blob[i] ^= 0x01;
+        ck_assert_int_eq(cin_open(&kek, "key:1", blob, bl, &pt, &pl), CIN_ECRYPTO);
+        ck_assert_ptr_null(pt);
+        blob[i] ^= 0x01;
+    }
+    ck_assert_int_eq(cin_open(&kek, "key:2", blob, bl, &pt, &pl), CIN_ECRYPTO);
+    ck_assert_int_eq(cin_open(&kek, "key:1", blob, bl - 1, &pt, &pl), CIN_ECRYPTO);
+    ck_assert_int_eq(cin_open(&kek, "key:1", blob, 10, &pt, &pl), CIN_ECRYPTO);
+    memcpy(&other, &kek, sizeof(kek));
+    other.key[0] ^= 1;
+    ck_assert_int_eq(cin_open(&other, "key:1", blob, bl, &pt, &pl), CIN_ECRYPTO);
+    ck_assert_int_eq(cin_open(&kek, "key:1", blob, bl, &pt, &pl), CIN_OK);
+    ck_assert_str_eq((char *)pt, "secret");
+    cin_free_secret(pt, pl);
+    free(blob);
+}
+END_TEST
+
+START_TEST(kek_file)
+{
+    char *dir = tmpdir_new(), *p = cin_asprintf("%s/k", dir), *err = NULL;
+    cin_kek k1, k2;
+    struct stat sb;
+
+    ck_assert_int_eq(cin_kek_create(p, &err), CIN_OK);
+    ck_assert_int_eq(stat(p, &sb), 0);
+    ck_assert_int_eq(sb.st_mode & 0777, 0600);
+    ck_assert_int_eq(cin_kek_create(p, &err), CIN_EEXIST);
+    free(err);
+    err = NULL;
+    ck_assert_int_eq(cin_kek_load(p, &k1, &err), CIN_OK);
+    ck_assert_int_eq(cin_kek_load(p, &k2, &err), CIN_OK);
+    ck_assert_mem_eq(k1.key, k2.key, 32);
+    chmod(p, 0644);
+    ck_assert_int_eq(cin_kek_load(p, &k1, &err), CIN_EPERM);
+    ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+    free(err);
+    err = NULL;
+    chmod(p, 0600);
+    ck_assert_int_eq(truncate(p, 16), 0);
+    ck_assert_int_eq(cin_kek_load(p, &k1, &err), CIN_EIO);
+    free(err);
+    free(p);
+    tmpdir_remove(dir);
+}
+END_TEST
+
+START_TEST(passwords)
+{
+    char *h1 = cin_password_hash("hunter2hunter2"), *h2 = cin_password_hash("hunter2hunter2");
+
+    ck_assert_ptr_nonnull(h1);
+    ck_assert_str_ne(h1, h2); /* salted */
+    ck_assert_ptr_nonnull(strstr(h1, "$scrypt$ln=14,r=8,p=1$"));
+    ck_assert(cin_password_verify("hunter2hunter2", h1));
+    ck_assert(cin_password_verify("hunter2hunter2", h2));
+    ck_assert(!cin_password_verify("hunter2hunter3", h1));
+    ck_assert(!cin_password_verify("", h1));
+    ck_assert(!cin_password_verify("hunter2hunter2", "$scrypt$ln=99,r=8,p=1$AAAA$AAAA"));
+    ck_assert(!cin_password_verify("hunter2hunter2", "garbage"));
+    free(h1);
+    free(h2);
+}
+END_TEST
+
+START_TEST(tokens)
+{
+    char *t = NULL, prefix[CIN_TOKEN_PREFIX_LEN + 1], p2[CIN_TOKEN_PREFIX_LEN + 1];
+
+    ck_assert_int_eq(cin_token_generate(&t, prefix), CIN_OK);
+    ck_assert_int_eq(cin_token_prefix(t, p2), CIN_OK);
+    ck_assert_str_eq(prefix, p2);
+    ck_assert_uint_ge(strlen(t), 4 + 8 + 1 + 43);
+    ck_assert_int_eq(cin_token_prefix("Bearer x", p2), CIN_EINVAL);
+    ck_assert_int_eq(cin_token_prefix("cin_ABCDEFGH_x", p2), CIN_EINVAL);
+    ck_assert_int_eq(cin_token_prefix("cin_abc", p2), CIN_EINVAL);
+    cin_free_secret(t, strlen(t));
+}
+END_TEST
+
+START_TEST(base64url)
+{
+    const unsigned char in[] = {0xfb, 0xff, 0x00, 0x10, 0x7e};
+    size_t n = 0, len;
+    char *e;
+    unsigned char *d;
+
+    for (len = 0; len <= sizeof(in); len++) {
+        e = cin_b64url_encode(in, len);
+        d = cin_b64url_decode(e, &n);
+        ck_assert_ptr_nonnull(d);
+        ck_assert_uint_eq(n, len);
+        ck_assert(len == 0 || memcmp(d, in, len) == 0);
+        ck_assert_ptr_null(strchr(e, '='));
+        free(e);
+        free(d);
+    }
+    d = cin_b64url_decode("  +/8A  \n", &n); /* standard alphabet and whitespace tolerated */
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(d[0], 0xfb);
+    free(d);
+    ck_assert_ptr_null(cin_b64url_decode("ab$c", &n));
+    ck_assert_ptr_null(cin_b64url_decode("a", &n));
+}
+END_TEST
+
+START_TEST(times)
+{
+    char buf[21];
+    time_t t = 0;
+
+    cin_time_rfc3339(1795608000, buf);
+    ck_assert_str_eq(buf, "2026-11-25T12:00:00Z");
+    ck_assert_int_eq(cin_time_parse(buf, &t), CIN_OK);
+    ck_assert_int_eq(t, 1795608000);
+    ck_assert_int_eq(cin_time_parse("2026-11-25 08:00:00", &t), CIN_EINVAL);
+    ck_assert_int_eq(cin_time_parse("2026-11-25T12:00:00Zjunk", &t), CIN_EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("crypto");
+    TCase *tc = tcase_create("crypto");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, seal_round_trip);
+    tcase_add_test(tc, seal_tamper_label_and_wrong_key);
+    tcase_add_test(tc, kek_file);
+    tcase_add_test(tc, passwords);
+    tcase_add_test(tc, tokens);
+    tcase_add_test(tc, base64url);
+    tcase_add_test(tc, times);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -139,6 +139,7 @@ static const char *const migrations[] = {
     "  name TEXT NOT NULL,"
     "  cert_id INTEGER NOT NULL REFERENCES certificates(id),"
     "  PRIMARY KEY (name, cert_id));"
+    "CREATE INDEX cert_names_cert ON cert_names(cert_id);"
     "CREATE TABLE ledger ("
     "  id INTEGER PRIMARY KEY,"
     "  account_id INTEGER NOT NULL REFERENCES accounts(id),"

@@ -1,0 +1,438 @@
+/*
+ * tls.c - the per-process name index and certificate cache behind the
+ * handshake (see cin_tls.h for the contract and the reasoning).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "cin_gen.h"
+#include "cin_store_order.h"
+#include "cin_tls.h"
+#include "cin_util.h"
+#include "cin_x509.h"
+
+#define DEFAULT_CACHE 10000
+
+/* ---- name index: open hashing, string keys ---------------------------------- */
+
+struct name_node {
+    struct name_node *next;
+    int64_t cert_id;
+    char name[]; /* flexible */
+};
+
+struct name_index {
+    struct name_node **buckets;
+    size_t nbuckets; /* a power of two */
+    size_t count;
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static int index_grow(struct name_index *ix)
+{
+    size_t n = ix->nbuckets ? ix->nbuckets * 2 : 1024, i;
+    struct name_node **b = calloc(n, sizeof(*b));
+
+    if (!b)
+        return CIN_ENOMEM;
+    for (i = 0; i < ix->nbuckets; i++) {
+        struct name_node *e = ix->buckets[i], *next;
+        for (; e; e = next) {
+            size_t k = hash_str(e->name) & (n - 1);
+            next = e->next;
+            e->next = b[k];
+            b[k] = e;
+        }
+    }
+    free(ix->buckets);
+    ix->buckets = b;
+    ix->nbuckets = n;
+    return CIN_OK;
+}
+
+static int64_t index_get(const struct name_index *ix, const char *name)
+{
+    struct name_node *e;
+
+    if (!ix->nbuckets)
+        return 0;
+    for (e = ix->buckets[hash_str(name) & (ix->nbuckets - 1)]; e; e = e->next)
+        if (!strcmp(e->name, name))
+            return e->cert_id;
+    return 0;
+}
+
+/* Set name -> id; id 0 removes the name. */
+static int index_set(struct name_index *ix, const char *name, int64_t id)
+{
+    struct name_node **pp, *e;
+    size_t len;
+
+    if (ix->nbuckets) {
+        for (pp = &ix->buckets[hash_str(name) & (ix->nbuckets - 1)]; (e = *pp); pp = &e->next) {
+            if (!strcmp(e->name, name)) {
+                if (id) {
+                    e->cert_id = id;
+                } else {
+                    *pp = e->next;
+                    free(e);
+                    ix->count--;
+                }
+                return CIN_OK;
+            }
+        }
+    }
+    if (!id)
+        return CIN_OK;
+    if (ix->count >= ix->nbuckets * 3 / 4 && index_grow(ix) != CIN_OK)
+        return CIN_ENOMEM;
+    len = strlen(name);
+    e = malloc(sizeof(*e) + len + 1);
+    if (!e)
+        return CIN_ENOMEM;
+    memcpy(e->name, name, len + 1);
+    e->cert_id = id;
+    pp = &ix->buckets[hash_str(name) & (ix->nbuckets - 1)];
+    e->next = *pp;
+    *pp = e;
+    ix->count++;
+    return CIN_OK;
+}
+
+static void index_free(struct name_index *ix)
+{
+    size_t i;
+
+    for (i = 0; i < ix->nbuckets; i++) {
+        struct name_node *e = ix->buckets[i], *next;
+        for (; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+    }
+    free(ix->buckets);
+    memset(ix, 0, sizeof(*ix));
+}
+
+/* ---- certificate cache: LRU keyed by certificate id ----------------------------- */
+
+struct entry {
+    int64_t cert_id;
+    X509 *leaf;
+    STACK_OF(X509) * chain; /* the intermediates */
+    EVP_PKEY *key;
+    struct entry *hnext;       /* hash chain */
+    struct entry *prev, *next; /* LRU list, most recent first */
+};
+
+struct cin_tls {
+    cin_core *core;
+    cin_gen *gen;
+    pthread_mutex_t lock;
+    struct name_index names;
+    uint64_t generation;
+    struct entry **cbuckets;
+    size_t ncbuckets, cached, cache_size;
+    struct entry *head, *tail;
+    uint64_t hits, misses, refreshes;
+};
+
+static void entry_free(struct entry *e)
+{
+    X509_free(e->leaf);
+    sk_X509_pop_free(e->chain, X509_free);
+    EVP_PKEY_free(e->key);
+    free(e);
+}
+
+static void lru_unlink(cin_tls *t, struct entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        t->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        t->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_front(cin_tls *t, struct entry *e)
+{
+    e->next = t->head;
+    e->prev = NULL;
+    if (t->head)
+        t->head->prev = e;
+    t->head = e;
+    if (!t->tail)
+        t->tail = e;
+}
+
+static struct entry *cache_get(cin_tls *t, int64_t id)
+{
+    struct entry *e = t->cbuckets[(uint64_t)id & (t->ncbuckets - 1)];
+
+    for (; e; e = e->hnext)
+        if (e->cert_id == id)
+            return e;
+    return NULL;
+}
+
+static void cache_remove(cin_tls *t, int64_t id)
+{
+    struct entry **pp = &t->cbuckets[(uint64_t)id & (t->ncbuckets - 1)], *e;
+
+    for (; (e = *pp); pp = &e->hnext) {
+        if (e->cert_id == id) {
+            *pp = e->hnext;
+            lru_unlink(t, e);
+            entry_free(e);
+            t->cached--;
+            return;
+        }
+    }
+}
+
+static void cache_put(cin_tls *t, struct entry *e)
+{
+    struct entry **pp = &t->cbuckets[(uint64_t)e->cert_id & (t->ncbuckets - 1)];
+
+    while (t->cached >= t->cache_size && t->tail)
+        cache_remove(t, t->tail->cert_id);
+    e->hnext = *pp;
+    *pp = e;
+    lru_front(t, e);
+    t->cached++;
+}
+
+/* Parse one certificate (chain + key) from the store. */
+static struct entry *load_entry(cin_tls *t, int64_t id)
+{
+    cin_store *st = cin_core_store(t->core);
+    STACK_OF(X509) *all = NULL;
+    struct entry *e = NULL;
+    char *pem = NULL;
+    cin_cert c;
+
+    if (!st || cin_store_cert_get(st, id, &c) != CIN_OK)
+        return NULL;
+    if (strcmp(c.status, "active") || !c.key_id)
+        goto done;
+    if (cin_store_key_get(st, c.key_id, &pem) != CIN_OK)
+        goto done; /* a key that fails its integrity check is never used */
+    all = cin_chain_parse(c.chain_pem);
+    e = calloc(1, sizeof(*e));
+    if (!all || !e)
+        goto fail;
+    e->cert_id = id;
+    e->key = cin_key_from_pem(pem);
+    e->leaf = sk_X509_shift(all);
+    e->chain = all;
+    all = NULL;
+    if (!e->key || !e->leaf || X509_check_private_key(e->leaf, e->key) != 1)
+        goto fail;
+    goto done;
+fail:
+    cin_log(cin_core_services(t->core), CIN_LOG_ERROR,
+            "tls: certificate %lld cannot be used (unparsable chain or key mismatch)",
+            (long long)id);
+    if (e)
+        entry_free(e);
+    e = NULL;
+done:
+    sk_X509_pop_free(all, X509_free);
+    if (pem)
+        cin_free_secret(pem, strlen(pem));
+    cin_cert_clear(&c);
+    ERR_clear_error();
+    return e;
+}
+
+/* Read the names changed since t->generation (lock held). */
+static int refresh_locked(cin_tls *t)
+{
+    cin_store *st = cin_core_store(t->core);
+    cin_name_entry *ne = NULL;
+    uint64_t g = 0;
+    size_t n = 0, i;
+    int rc;
+
+    if (!st)
+        return CIN_EIO;
+    rc = cin_store_names_since(st, t->generation, &ne, &n, &g);
+    if (rc != CIN_OK)
+        return rc;
+    for (i = 0; i < n; i++) {
+        int64_t old = index_get(&t->names, ne[i].name);
+        index_set(&t->names, ne[i].name, ne[i].cert_id);
+        if (old && old != ne[i].cert_id)
+            cache_remove(t, old); /* replaced or revoked: drop the parsed copy */
+    }
+    cin_name_entries_free(ne, n);
+    t->generation = g;
+    t->refreshes++;
+    return CIN_OK;
+}
+
+int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err)
+{
+    cin_tls *t = calloc(1, sizeof(*t));
+    cin_store *st;
+    size_t nb = 64;
+    int rc;
+
+    *out = NULL;
+    if (!t)
+        return CIN_ENOMEM;
+    t->core = core;
+    t->cache_size = cache_size ? cache_size : DEFAULT_CACHE;
+    while (nb < t->cache_size * 2)
+        nb *= 2;
+    t->ncbuckets = nb;
+    t->cbuckets = calloc(nb, sizeof(*t->cbuckets));
+    pthread_mutex_init(&t->lock, NULL);
+    st = cin_core_store(core);
+    if (!t->cbuckets || !st) {
+        cin_seterr(err, "cannot open the store %s", cin_core_store_path(core));
+        cin_tls_free(t);
+        return CIN_EIO;
+    }
+    rc = cin_gen_open(cin_store_gen_path(st), &t->gen, err);
+    if (rc == CIN_OK)
+        rc = refresh_locked(t);
+    if (rc != CIN_OK) {
+        cin_seterr(err, "cannot load the certificate index: %s", cin_strstatus(rc));
+        cin_tls_free(t);
+        return rc;
+    }
+    *out = t;
+    return CIN_OK;
+}
+
+void cin_tls_free(cin_tls *t)
+{
+    struct entry *e, *next;
+
+    if (!t)
+        return;
+    for (e = t->head; e; e = next) {
+        next = e->next;
+        entry_free(e);
+    }
+    free(t->cbuckets);
+    index_free(&t->names);
+    cin_gen_close(t->gen);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+int cin_tls_refresh(cin_tls *t)
+{
+    int rc = CIN_OK;
+
+    if (cin_gen_read(t->gen) == __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
+        return CIN_OK;
+    pthread_mutex_lock(&t->lock);
+    if (cin_gen_read(t->gen) != t->generation)
+        rc = refresh_locked(t);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+static int64_t lookup(cin_tls *t, const char *sni)
+{
+    char buf[300];
+    const char *dot;
+    int64_t id = index_get(&t->names, sni);
+
+    if (id)
+        return id;
+    dot = strchr(sni, '.');
+    if (!dot || strlen(dot) + 2 > sizeof(buf))
+        return 0;
+    buf[0] = '*';
+    strcpy(buf + 1, dot);
+    return index_get(&t->names, buf);
+}
+
+int cin_tls_select(cin_tls *t, SSL *ssl)
+{
+    const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    char name[256];
+    struct entry *e;
+    size_t i, len;
+    int64_t id;
+    int rc = 0;
+
+    if (!t || !sni || !*sni || (len = strlen(sni)) >= sizeof(name))
+        return 0;
+    for (i = 0; i < len; i++) /* names are stored lower-case */
+        name[i] = (char)((sni[i] >= 'A' && sni[i] <= 'Z') ? sni[i] + 32 : sni[i]);
+    name[len] = '\0';
+    if (len > 1 && name[len - 1] == '.')
+        name[len - 1] = '\0';
+    /* one atomic read tells whether anything changed since the index was built */
+    if (cin_gen_read(t->gen) != __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
+        cin_tls_refresh(t);
+    pthread_mutex_lock(&t->lock);
+    id = lookup(t, name);
+    if (!id)
+        goto done;
+    e = cache_get(t, id);
+    if (e) {
+        t->hits++;
+        lru_unlink(t, e);
+        lru_front(t, e);
+    } else {
+        t->misses++;
+        e = load_entry(t, id);
+        if (!e) {
+            rc = -1;
+            goto done;
+        }
+        cache_put(t, e);
+    }
+    /* SSL_use_cert_and_key takes its own references: eviction later is safe */
+    rc = SSL_use_cert_and_key(ssl, e->leaf, e->key, e->chain, 1) == 1 ? 1 : -1;
+    if (rc < 0)
+        ERR_clear_error();
+done:
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+int cin_tls_cert_cb(SSL *ssl, void *arg)
+{
+    cin_tls **tp = arg;
+
+    if (tp && *tp)
+        cin_tls_select(*tp, ssl);
+    return 1; /* never fail the handshake: the server's own certificate remains */
+}
+
+void cin_tls_get_stats(cin_tls *t, cin_tls_stats *s)
+{
+    pthread_mutex_lock(&t->lock);
+    s->names = t->names.count;
+    s->cached = t->cached;
+    s->generation = t->generation;
+    s->hits = t->hits;
+    s->misses = t->misses;
+    s->refreshes = t->refreshes;
+    pthread_mutex_unlock(&t->lock);
+}

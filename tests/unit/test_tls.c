@@ -1,0 +1,253 @@
+/*
+ * test_tls.c - certificate selection on real in-memory TLS handshakes:
+ * exact and wildcard names, the fallback, revocation and replacement seen on
+ * the next handshake, the bounded cache, and tampered keys never served.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "cin_order.h"
+#include "cin_tls.h"
+#include "cin_util.h"
+#include "cin_x509.h"
+#include "harness.h"
+
+static fixture *F;
+static cin_tls *T;
+static SSL_CTX *server_ctx;
+static char fallback_serial[80];
+
+/* A self-signed fallback certificate, as a server configures one. */
+static void make_server_ctx(void)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *x = X509_new();
+    cin_cert_facts f;
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data;
+    long len;
+
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 0x7777);
+    X509_set_version(x, 2);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"fallback", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    X509_set_pubkey(x, k);
+    X509_sign(x, k, EVP_sha256());
+    server_ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX_use_certificate(server_ctx, x);
+    SSL_CTX_use_PrivateKey(server_ctx, k);
+    SSL_CTX_set_cert_cb(server_ctx, cin_tls_cert_cb, &T);
+    PEM_write_bio_X509(b, x);
+    len = BIO_get_mem_data(b, &data);
+    data[len - 1] = '\0';
+    cin_cert_facts_get(data, &f);
+    strcpy(fallback_serial, f.serial);
+    BIO_free(b);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+static void setup(void)
+{
+    F = fixture_new();
+    make_server_ctx();
+    T = NULL;
+}
+
+static void teardown(void)
+{
+    cin_tls_free(T);
+    SSL_CTX_free(server_ctx);
+    fixture_free(F);
+}
+
+/* A full handshake with SNI name; returns the served leaf's serial (static). */
+static const char *handshake(const char *sni)
+{
+    static char serial[80];
+    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+    SSL *c = SSL_new(cctx), *s = SSL_new(server_ctx);
+    BIO *b1, *b2;
+    X509 *peer;
+    int i, rc_c = -1, rc_s = -1;
+
+    BIO_new_bio_pair(&b1, 0, &b2, 0);
+    SSL_set_bio(c, b1, b1);
+    SSL_set_bio(s, b2, b2);
+    SSL_set_connect_state(c);
+    SSL_set_accept_state(s);
+    if (sni)
+        SSL_set_tlsext_host_name(c, sni);
+    for (i = 0; i < 20 && (rc_c != 1 || rc_s != 1); i++) {
+        if (rc_c != 1)
+            rc_c = SSL_do_handshake(c);
+        if (rc_s != 1)
+            rc_s = SSL_do_handshake(s);
+    }
+    ck_assert_int_eq(rc_c, 1);
+    ck_assert_int_eq(rc_s, 1);
+    peer = SSL_get1_peer_certificate(c);
+    {
+        BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(peer), NULL);
+        char *hex = BN_bn2hex(bn);
+        for (i = 0; hex[i]; i++)
+            serial[i] = (char)((hex[i] >= 'A' && hex[i] <= 'F') ? hex[i] + 32 : hex[i]);
+        serial[i] = '\0';
+        OPENSSL_free(hex);
+        BN_free(bn);
+    }
+    X509_free(peer);
+    SSL_free(c);
+    SSL_free(s);
+    SSL_CTX_free(cctx);
+    return serial;
+}
+
+/* Issue an order for names through the API; returns the serial (static). */
+static const char *issue(const char *product, const char *names_json, char *id_out)
+{
+    static char serial[80];
+    char path[96];
+    hresp r;
+    const char *id = order_new(F, U_ADMIN, product, names_json);
+
+    if (id_out)
+        strcpy(id_out, id);
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/pay", id);
+    r = call(F, U_ADMIN, "POST", path, NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    agent_pass(F);
+    snprintf(path, sizeof(path), "/api/v1/orders/%s", id);
+    r = call(F, U_ADMIN, "GET", path, NULL, NULL);
+    ck_assert_str_eq(jstr(&r, "status"), "issued");
+    strcpy(serial,
+           json_string_value(json_object_get(json_object_get(r.json, "certificate"), "serial")));
+    hresp_free(&r);
+    return serial;
+}
+
+START_TEST(exact_wildcard_and_fallback)
+{
+    char a[80], w[80];
+
+    strcpy(a, issue("dv-multi", "[\"www.example.com\",\"example.com\"]", NULL));
+    strcpy(w, issue("dv-wildcard", "[\"*.shop.example.net\",\"shop.example.net\"]", NULL));
+    ck_assert_int_eq(cin_tls_create(F->core, 100, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("www.example.com"), a);
+    ck_assert_str_eq(handshake("EXAMPLE.com"), a);
+    ck_assert_str_eq(handshake("cart.shop.example.net"), w);
+    ck_assert_str_eq(handshake("shop.example.net"), w);
+    /* a wildcard covers one label only */
+    ck_assert_str_eq(handshake("a.b.shop.example.net"), fallback_serial);
+    ck_assert_str_eq(handshake("unknown.example.org"), fallback_serial);
+    ck_assert_str_eq(handshake(NULL), fallback_serial);
+}
+END_TEST
+
+START_TEST(new_revoked_and_replaced_seen_on_next_handshake)
+{
+    char id[32], s1[80], s2[80], path[96];
+    hresp r;
+
+    ck_assert_int_eq(cin_tls_create(F->core, 100, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("live.example.com"), fallback_serial);
+    /* issued after the index was built: served on the next handshake */
+    strcpy(s1, issue("dv-ssl", "[\"live.example.com\"]", id));
+    ck_assert_str_eq(handshake("live.example.com"), s1);
+    /* reissued: the new serial */
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/reissue", id);
+    r = call(F, U_ADMIN, "POST", path, "{}", NULL);
+    ck_assert_int_eq(r.status, 201);
+    snprintf(id, sizeof(id), "%s", jstr(&r, "id"));
+    hresp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/pay", id);
+    r = call(F, U_ADMIN, "POST", path, NULL, NULL);
+    hresp_free(&r);
+    agent_pass(F);
+    strcpy(s2, handshake("live.example.com"));
+    ck_assert_str_ne(s2, s1);
+    ck_assert_str_ne(s2, fallback_serial);
+    /* revoked: the next handshake no longer gets it */
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/revoke", id);
+    r = call(F, U_ADMIN, "POST", path, "{\"reason\":\"keyCompromise\"}", NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    ck_assert_str_eq(handshake("live.example.com"), fallback_serial);
+}
+END_TEST
+
+START_TEST(bounded_cache)
+{
+    char s[5][80];
+    cin_tls_stats st;
+    int i, round;
+
+    for (i = 0; i < 5; i++) {
+        char names[64];
+        snprintf(names, sizeof(names), "[\"c%d.example.com\"]", i);
+        strcpy(s[i], issue("dv-ssl", names, NULL));
+    }
+    ck_assert_int_eq(cin_tls_create(F->core, 2, &T, NULL), CIN_OK);
+    for (round = 0; round < 3; round++)
+        for (i = 0; i < 5; i++) {
+            char name[64];
+            snprintf(name, sizeof(name), "c%d.example.com", i);
+            ck_assert_str_eq(handshake(name), s[i]);
+        }
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_eq(st.names, 5);
+    ck_assert_uint_le(st.cached, 2);
+    ck_assert_uint_ge(st.misses, 5);
+    /* repeated handshakes for one name hit the cache */
+    handshake("c4.example.com");
+    handshake("c4.example.com");
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_ge(st.hits, 2);
+}
+END_TEST
+
+START_TEST(tampered_key_never_served)
+{
+    char cmd[512], *out = NULL;
+
+    issue("dv-ssl", "[\"tamper.example.com\"]", NULL);
+    snprintf(cmd, sizeof(cmd),
+             "sqlite3 %s \"UPDATE private_keys SET sealed = substr(sealed, 1, 30) || x'00' || "
+             "substr(sealed, 32)\"",
+             F->path);
+    ck_assert_int_eq(run(cmd, &out), 0);
+    free(out);
+    ck_assert_int_eq(cin_tls_create(F->core, 10, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("tamper.example.com"), fallback_serial);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("tls");
+    TCase *tc = tcase_create("tls");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, exact_wildcard_and_fallback);
+    tcase_add_test(tc, new_revoked_and_replaced_seen_on_next_handshake);
+    tcase_add_test(tc, bounded_cache);
+    tcase_add_test(tc, tampered_key_never_served);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

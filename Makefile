@@ -22,9 +22,25 @@ UNIT_HELP = $(BUILD)/obj/tests/harness.o
 
 DEPS_STAMP = $(BUILD)/.deps-installed
 
-.PHONY: all deps lib cli unit test unit-test asan-build asan-test lint demo bench install clean
+.PHONY: all nginx-module deps lib cli unit test unit-test asan-build asan-test lint demo bench install clean
 
-all: lib cli
+all: lib cli nginx-module
+
+NGX_DIR    = $(BUILD)/nginx
+NGX_MODULE = $(BUILD)/ngx_http_certinext_module.so
+nginx-module: $(NGX_MODULE)
+
+# Debian's nginx-dev source tree, configured once like the packaged nginx
+$(NGX_DIR)/objs/Makefile: ngx_certinext/config | $(DEPS_STAMP)
+	rm -rf $(NGX_DIR) && mkdir -p $(BUILD) && cp -r /usr/share/nginx/src $(NGX_DIR)
+	cd $(NGX_DIR) && bash -c '. ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+		--with-cc-opt="-g -O2 -fPIC -Wextra" \
+		--add-dynamic-module=$(abspath ngx_certinext)' > $(abspath $(BUILD))/nginx-configure.log 2>&1
+
+$(NGX_MODULE): $(NGX_DIR)/objs/Makefile ngx_certinext/*.c $(BUILD)/libcertinext.a
+	rm -f $(NGX_DIR)/objs/ngx_http_certinext_module.so # nginx's Makefile does not know the core
+	CIN_BUILD=$(abspath $(BUILD)) $(MAKE) -s -C $(NGX_DIR) -f objs/Makefile modules
+	cp $(NGX_DIR)/objs/ngx_http_certinext_module.so $@
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): deps/debian-packages.txt
@@ -40,7 +56,7 @@ $(BUILD)/obj/%.o: common/src/%.c $(wildcard common/include/*.h common/src/*.h) |
 
 $(BUILD)/gen/ui_data.c: $(UI_FILES) common/ui/embed.py
 	@mkdir -p $(dir $@)
-	python3 common/ui/embed.py $@ $(UI_FILES)
+	/usr/bin/python3 common/ui/embed.py $@ $(UI_FILES)
 
 $(BUILD)/obj/ui_data.o: $(BUILD)/gen/ui_data.c common/src/ui_files.h
 	$(CC) $(CFLAGS) -Icommon/src -c -o $@ $<

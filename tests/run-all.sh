@@ -35,10 +35,10 @@ rm -f build-asan.log
 if ls tests/integration/test_*.py >/dev/null 2>&1; then
     echo "== integration tests (real servers)"
     mkdir -p build
-    python3 -m pytest -q -p no:cacheprovider --junitxml=build/integration.xml tests/integration
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml=build/integration.xml tests/integration
     rc=$?
     if [ -f build/integration.xml ]; then
-        counts=$(python3 tests/junit_counts.py build/integration.xml)
+        counts=$(/usr/bin/python3 tests/junit_counts.py build/integration.xml)
         set -- $counts
         add "$1" "$2"
     fi

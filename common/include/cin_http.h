@@ -44,6 +44,10 @@ typedef struct cin_response {
 void cin_http_handle(cin_core *core, const cin_request *req, cin_response *resp);
 void cin_response_clear(cin_response *resp);
 
+/* Fill resp with an API.md problem (application/problem+json), for a glue
+ * that must refuse a request before the core sees it (a body over the limit). */
+void cin_http_problem(cin_response *resp, int status, const char *code, const char *detail);
+
 /* True when the path is a challenge path the core answers (cheap prefix test,
  * for glues that must decide early whether to look at a request). */
 int cin_http_is_challenge_path(const char *path);

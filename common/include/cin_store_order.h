@@ -160,6 +160,8 @@ void cin_name_entries_free(cin_name_entry *e, size_t n);
  * Runs its own transaction. */
 int cin_store_lease_acquire(cin_store *st, const char *name, const char *holder, int ttl);
 int cin_store_lease_release(cin_store *st, const char *name, const char *holder);
+/* The current holder of a lease (*holder malloc'd); CIN_ENOTFOUND when free. */
+int cin_store_lease_holder(cin_store *st, const char *name, char **holder, time_t *expires_at);
 
 /* ---- challenge answers ----------------------------------------------------- */
 

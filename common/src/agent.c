@@ -9,7 +9,9 @@
  * meanwhile, or finished by another agent after a lease expired) the result is
  * dropped, so an order is never issued twice.
  */
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,41 @@ void cin_agent_holder(char *buf, size_t len)
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = '\0';
     snprintf(buf, len, "%s:%ld:%lx", host, (long)getpid(), (unsigned long)pthread_self());
+}
+
+/*
+ * A lease held by a process of this host that no longer exists (a killed
+ * worker) need not run out its time: it is released at once.  Holders are
+ * "host:pid:thread"; another host's lease is always left to expire.
+ */
+static int holder_is_dead(const char *holder)
+{
+    char host[64] = "", mine[64] = "";
+    long pid = 0;
+
+    if (!holder || sscanf(holder, "%63[^:]:%ld:", host, &pid) != 2 || pid <= 0)
+        return 0;
+    gethostname(mine, sizeof(mine) - 1);
+    if (strcmp(host, mine))
+        return 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+static int take_lease(cin_store *st, const char *lease, const char *holder)
+{
+    char *other = NULL;
+    int rc = cin_store_lease_acquire(st, lease, holder, CIN_AGENT_LEASE_TTL);
+
+    if (rc != CIN_ECONFLICT)
+        return rc;
+    if (cin_store_lease_holder(st, lease, &other, NULL) == CIN_OK && holder_is_dead(other) &&
+        cin_store_lease_release(st, lease, other) == CIN_OK) {
+        cin_log(cin_store_services(st), CIN_LOG_WARN,
+                "agent: %s held by %s, which is gone; taking it over", lease, other);
+        rc = cin_store_lease_acquire(st, lease, holder, CIN_AGENT_LEASE_TTL);
+    }
+    free(other);
+    return rc;
 }
 
 static int backoff(int attempts)
@@ -214,7 +251,7 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
     memset(&r, 0, sizeof(r));
     memset(&prod, 0, sizeof(prod));
     snprintf(lease, sizeof(lease), "order:%lld", (long long)id);
-    if (cin_store_lease_acquire(st, lease, holder, CIN_AGENT_LEASE_TTL) != CIN_OK)
+    if (take_lease(st, lease, holder) != CIN_OK)
         return; /* another agent works it */
     rc = cin_store_order_get(st, id, &o);
     if (rc != CIN_OK)

@@ -120,6 +120,12 @@ static void problem_reply(cin_response *resp, int status, const char *code, cons
         http_header(resp, "Retry-After", "1");
 }
 
+void cin_http_problem(cin_response *resp, int status, const char *code, const char *detail)
+{
+    memset(resp, 0, sizeof(*resp));
+    problem_reply(resp, status, code, detail);
+}
+
 void http_problem(http_ctx *c, int status, const char *code, const char *fmt, ...)
 {
     va_list ap;

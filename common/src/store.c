@@ -485,6 +485,12 @@ static int open_common(const char *path, const cin_services *svc, const cin_kek 
     rc = cin_gen_open(st->gen_path, &st->gen, err);
     if (rc != CIN_OK)
         goto fail;
+    /* root (the CLI, a server's parent) must not leave files the store's
+     * owner - the server's worker user - cannot write; SQLite does the same
+     * for its -wal and -shm files */
+    if (geteuid() == 0 && stat(path, &sb) == 0 && sb.st_uid != 0)
+        if (chown(st->gen_path, sb.st_uid, sb.st_gid) != 0)
+            cin_log(&st->svc, CIN_LOG_WARN, "cannot chown %s: %s", st->gen_path, strerror(errno));
     /* bring the published value forward if a writer died before publishing */
     if (cin_store_generation(st, &g) == CIN_OK)
         cin_gen_publish(st->gen, g);

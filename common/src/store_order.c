@@ -896,6 +896,28 @@ int cin_store_lease_release(cin_store *st, const char *name, const char *holder)
     return rc;
 }
 
+int cin_store_lease_holder(cin_store *st, const char *name, char **holder, time_t *expires_at)
+{
+    sqlite3_stmt *s = st_prep(st, "SELECT holder, expires_at FROM leases WHERE name = ?1");
+    int rc;
+
+    *holder = NULL;
+    if (!s)
+        return CIN_ERR;
+    st_bind_text(s, 1, name);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *holder = st_text(s, 0);
+        if (expires_at)
+            *expires_at = (time_t)sqlite3_column_int64(s, 1);
+        rc = CIN_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 /* ---- challenges ------------------------------------------------------------ */
 
 int cin_store_challenge_put(cin_store *st, const char *kind, const char *token, const char *content,

@@ -407,10 +407,16 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
         }
         cache_put(t, e);
     }
-    /* SSL_use_cert_and_key takes its own references: eviction later is safe */
+    /* The server's fallback may sit in another key type's slot (an ECDSA
+     * fallback beside our RSA certificate): clear every slot first, so that
+     * only ours can be chosen.  SSL_use_cert_and_key takes its own references,
+     * so an eviction later is safe. */
+    SSL_certs_clear(ssl);
     rc = SSL_use_cert_and_key(ssl, e->leaf, e->key, e->chain, 1) == 1 ? 1 : -1;
-    if (rc < 0)
+    if (rc < 0) {
         ERR_clear_error();
+        SSL_set_SSL_CTX(ssl, SSL_get_SSL_CTX(ssl)); /* the server's certificates again */
+    }
 done:
     pthread_mutex_unlock(&t->lock);
     return rc;

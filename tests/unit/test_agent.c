@@ -136,6 +136,35 @@ START_TEST(leases_respected_and_taken_over)
 }
 END_TEST
 
+START_TEST(dead_holder_on_this_host_released_at_once)
+{
+    char lease[64], holder[128], host[64] = "", *n;
+    const char *id = paid_order("dead.example.com");
+    pid_t pid = fork();
+
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0); /* now a pid that no longer exists */
+    gethostname(host, sizeof(host) - 1);
+    snprintf(lease, sizeof(lease), "order:%lld", (long long)cin_order_parse_id(id));
+    snprintf(holder, sizeof(holder), "%s:%ld:1", host, (long)pid);
+    ck_assert_int_eq(cin_store_lease_acquire(F->st, lease, holder, 3600), CIN_OK);
+    agent_pass(F);
+    n = order_status(F, id);
+    ck_assert_str_eq(n, "issued");
+    free(n);
+    /* a live holder on this host (ourselves) is respected */
+    id = paid_order("alive.example.com");
+    snprintf(lease, sizeof(lease), "order:%lld", (long long)cin_order_parse_id(id));
+    snprintf(holder, sizeof(holder), "%s:%ld:1", host, (long)getpid());
+    ck_assert_int_eq(cin_store_lease_acquire(F->st, lease, holder, 3600), CIN_OK);
+    agent_pass(F);
+    n = order_status(F, id);
+    ck_assert_str_eq(n, "processing");
+    free(n);
+}
+END_TEST
+
 START_TEST(permanent_failure_then_retry)
 {
     cin_ca_config c;
@@ -260,6 +289,7 @@ int main(void)
     tcase_add_test(tc, cli_agent_once_issues_every_paid_order);
     tcase_add_test(tc, two_agents_never_issue_twice);
     tcase_add_test(tc, leases_respected_and_taken_over);
+    tcase_add_test(tc, dead_holder_on_this_host_released_at_once);
     tcase_add_test(tc, permanent_failure_then_retry);
     tcase_add_test(tc, revocation_sent_and_expiry_marked);
     tcase_add_test(tc, running_agent_picks_up_within_a_second);

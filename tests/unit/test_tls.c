@@ -185,6 +185,41 @@ START_TEST(new_revoked_and_replaced_seen_on_next_handshake)
 }
 END_TEST
 
+START_TEST(rsa_certificate_beside_ecdsa_fallback)
+{
+    char rsa[80], path[96];
+    const char *id;
+    hresp r;
+
+    ck_assert_int_eq(cin_tls_create(F->core, 10, &T, NULL), CIN_OK);
+    id = order_new(F, U_ADMIN, "dv-ssl", "[\"rsa.example.com\"]");
+    snprintf(path, sizeof(path), "/api/v1/orders/%s", id);
+    r = call(F, U_ADMIN, "GET", path, NULL, NULL);
+    hresp_free(&r);
+    /* an RSA order: the fallback is ECDSA, yet ours must be the one served */
+    {
+        char body[128], oid[32];
+        snprintf(body, sizeof(body),
+                 "{\"product\":\"dv-ssl\",\"common_name\":\"rsa2.example.com\","
+                 "\"key_type\":\"rsa-2048\"}");
+        r = call(F, U_ADMIN, "POST", "/api/v1/orders", body, NULL);
+        ck_assert_int_eq(r.status, 201);
+        snprintf(oid, sizeof(oid), "%s", jstr(&r, "id"));
+        hresp_free(&r);
+        snprintf(path, sizeof(path), "/api/v1/orders/%s/pay", oid);
+        r = call(F, U_ADMIN, "POST", path, NULL, NULL);
+        hresp_free(&r);
+        agent_pass(F);
+        snprintf(path, sizeof(path), "/api/v1/orders/%s", oid);
+        r = call(F, U_ADMIN, "GET", path, NULL, NULL);
+        strcpy(rsa, json_string_value(
+                        json_object_get(json_object_get(r.json, "certificate"), "serial")));
+        hresp_free(&r);
+    }
+    ck_assert_str_eq(handshake("rsa2.example.com"), rsa);
+}
+END_TEST
+
 START_TEST(bounded_cache)
 {
     char s[5][80];
@@ -242,6 +277,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, exact_wildcard_and_fallback);
     tcase_add_test(tc, new_revoked_and_replaced_seen_on_next_handshake);
+    tcase_add_test(tc, rsa_certificate_beside_ecdsa_fallback);
     tcase_add_test(tc, bounded_cache);
     tcase_add_test(tc, tampered_key_never_served);
     suite_add_tcase(s, tc);

@@ -1,0 +1,748 @@
+/*
+ * ngx_http_certinext_module - certinext for NGINX.
+ *
+ * Thin glue over the certinext core (common/): it copies requests into the
+ * core's cin_request and the core's answers back out, installs the core's
+ * certificate callback on the SSL contexts of servers with `certinext_ssl
+ * on`, keeps each worker's certificate index fresh from a timer, and runs
+ * the issuance agent in a thread of worker 0.
+ *
+ * Directives:
+ *   certinext_store PATH;        http   the control store (PATH.key beside it)
+ *   certinext;                   location  API and web page mounted here
+ *   certinext_ssl on|off;        server serve store certificates by SNI
+ *   certinext_agent on|off;      http   run the issuance agent in one worker
+ *   certinext_cache_size N;      http   parsed certificates kept per worker
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <ngx_thread_pool.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+
+#include "cin_agent.h"
+#include "cin_core.h"
+#include "cin_http.h"
+#include "cin_tls.h"
+
+#define CERTINEXT_REFRESH_MS 200 /* index refresh timer */
+#define CERTINEXT_AGENT_MS   200 /* agent poll interval */
+
+typedef struct {
+    ngx_str_t store;
+    ngx_flag_t agent;
+    size_t cache_size;
+    cin_core *core;
+    cin_tls *tls; /* this worker's; set in init_process */
+    ngx_event_t refresh;
+    pthread_t agent_thread;
+    int agent_running;
+    volatile int agent_stop;
+} ngx_http_certinext_main_conf_t;
+
+typedef struct {
+    ngx_flag_t ssl;
+} ngx_http_certinext_srv_conf_t;
+
+typedef struct {
+    ngx_flag_t enable;
+    ngx_thread_pool_t *thread_pool;
+} ngx_http_certinext_loc_conf_t;
+
+/* What crosses into the thread pool: plain C data only. */
+typedef struct {
+    ngx_http_request_t *request;
+    cin_core *core;
+    cin_request req;
+    cin_response resp;
+    char **hnames;
+    char **hvalues;
+    ngx_uint_t nheaders;
+} ngx_http_certinext_task_ctx_t;
+
+static void *ngx_http_certinext_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_certinext_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_http_certinext_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child);
+static void *ngx_http_certinext_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_certinext_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
+static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_certinext_init_process(ngx_cycle_t *cycle);
+static void ngx_http_certinext_exit_process(ngx_cycle_t *cycle);
+static ngx_int_t ngx_http_certinext_challenge_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_certinext_content_handler(ngx_http_request_t *r);
+
+static ngx_command_t ngx_http_certinext_commands[] = {
+
+    {ngx_string("certinext_store"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, store), NULL},
+
+    {ngx_string("certinext"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, ngx_http_certinext,
+     NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+
+    {ngx_string("certinext_ssl"), NGX_HTTP_SRV_CONF | NGX_CONF_FLAG, ngx_conf_set_flag_slot,
+     NGX_HTTP_SRV_CONF_OFFSET, offsetof(ngx_http_certinext_srv_conf_t, ssl), NULL},
+
+    {ngx_string("certinext_agent"), NGX_HTTP_MAIN_CONF | NGX_CONF_FLAG, ngx_conf_set_flag_slot,
+     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, agent), NULL},
+
+    {ngx_string("certinext_cache_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+     ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET,
+     offsetof(ngx_http_certinext_main_conf_t, cache_size), NULL},
+
+    ngx_null_command};
+
+static ngx_http_module_t ngx_http_certinext_module_ctx = {
+    NULL,                                 /* preconfiguration */
+    ngx_http_certinext_postconfiguration, /* postconfiguration */
+    ngx_http_certinext_create_main_conf,  /* create main configuration */
+    ngx_http_certinext_init_main_conf,    /* init main configuration */
+    ngx_http_certinext_create_srv_conf,   /* create server configuration */
+    ngx_http_certinext_merge_srv_conf,    /* merge server configuration */
+    ngx_http_certinext_create_loc_conf,   /* create location configuration */
+    ngx_http_certinext_merge_loc_conf     /* merge location configuration */
+};
+
+ngx_module_t ngx_http_certinext_module = {NGX_MODULE_V1,
+                                          &ngx_http_certinext_module_ctx,  /* module context */
+                                          ngx_http_certinext_commands,     /* module directives */
+                                          NGX_HTTP_MODULE,                 /* module type */
+                                          NULL,                            /* init master */
+                                          NULL,                            /* init module */
+                                          ngx_http_certinext_init_process, /* init process */
+                                          NULL,                            /* init thread */
+                                          NULL,                            /* exit thread */
+                                          ngx_http_certinext_exit_process, /* exit process */
+                                          NULL,                            /* exit master */
+                                          NGX_MODULE_V1_PADDING};
+
+static pthread_t ngx_http_certinext_event_thread;
+
+/* ---- services handed to the core -------------------------------------------- */
+
+static void ngx_http_certinext_log(void *ud, int level, const char *msg)
+{
+    static const ngx_uint_t levels[] = {NGX_LOG_ERR, NGX_LOG_WARN, NGX_LOG_INFO, NGX_LOG_DEBUG};
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+
+    (void)ud;
+    if (level < 0 || level > 3)
+        level = 0;
+    if (ngx_cycle && ngx_cycle->log &&
+        pthread_equal(pthread_self(), ngx_http_certinext_event_thread)) {
+        ngx_log_error(levels[level], ngx_cycle->log, 0, "certinext: %s", msg);
+        return;
+    }
+    /* the agent thread may not call nginx: stderr is the error log in a worker */
+    if (level <= CIN_LOG_INFO)
+        dprintf(2, "[%s] %d: certinext agent: %s\n", names[level], (int)getpid(), msg);
+}
+
+static const cin_services ngx_http_certinext_services = {ngx_http_certinext_log, NULL, NULL};
+
+/* ---- configuration ------------------------------------------------------------ */
+
+static void *ngx_http_certinext_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_certinext_main_conf_t *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_certinext_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+    mcf->agent = NGX_CONF_UNSET;
+    mcf->cache_size = NGX_CONF_UNSET_SIZE;
+    return mcf;
+}
+
+static void ngx_http_certinext_core_cleanup(void *data)
+{
+    cin_core_free(data);
+}
+
+static char *ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_certinext_main_conf_t *mcf = conf;
+    ngx_pool_cleanup_t *cln;
+    cin_core_config cfg;
+    char *err = NULL, *path;
+
+    ngx_conf_init_value(mcf->agent, 0);
+    ngx_conf_init_size_value(mcf->cache_size, 10000);
+    if (mcf->store.len == 0) {
+        return NGX_CONF_OK;
+    }
+    path = ngx_pcalloc(cf->pool, mcf->store.len + 1);
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    ngx_memcpy(path, mcf->store.data, mcf->store.len);
+    ngx_memzero(&cfg, sizeof(cfg));
+    cfg.store_path = path;
+    /* the parent reads the key file now, before workers drop privileges */
+    cfg.load_kek = 1;
+    if (cin_core_create(&cfg, &ngx_http_certinext_services, &mcf->core, &err) != CIN_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certinext_store \"%s\": %s", path,
+                           err ? err : "cannot be used");
+        free(err);
+        return NGX_CONF_ERROR;
+    }
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        cin_core_free(mcf->core);
+        return NGX_CONF_ERROR;
+    }
+    cln->handler = ngx_http_certinext_core_cleanup;
+    cln->data = mcf->core;
+    return NGX_CONF_OK;
+}
+
+static void *ngx_http_certinext_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_certinext_srv_conf_t *scf;
+
+    scf = ngx_pcalloc(cf->pool, sizeof(ngx_http_certinext_srv_conf_t));
+    if (scf == NULL) {
+        return NULL;
+    }
+    scf->ssl = NGX_CONF_UNSET;
+    return scf;
+}
+
+static char *ngx_http_certinext_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_certinext_srv_conf_t *prev = parent;
+    ngx_http_certinext_srv_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->ssl, prev->ssl, 0);
+    return NGX_CONF_OK;
+}
+
+static void *ngx_http_certinext_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_certinext_loc_conf_t *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_certinext_loc_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+    lcf->enable = NGX_CONF_UNSET;
+    return lcf;
+}
+
+static char *ngx_http_certinext_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_certinext_loc_conf_t *prev = parent;
+    ngx_http_certinext_loc_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    if (conf->thread_pool == NULL) {
+        conf->thread_pool = prev->thread_pool;
+    }
+    return NGX_CONF_OK;
+}
+
+static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certinext_loc_conf_t *lcf = conf;
+    ngx_http_core_loc_conf_t *clcf;
+
+    if (lcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+    lcf->enable = 1;
+    /* API calls may wait on the store or hash a password: never in the event loop */
+    lcf->thread_pool = ngx_thread_pool_add(cf, NULL);
+    if (lcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_certinext_content_handler;
+    return NGX_CONF_OK;
+}
+
+static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_http_certinext_main_conf_t *mcf;
+    ngx_http_certinext_srv_conf_t *scf;
+    ngx_http_core_main_conf_t *cmcf;
+    ngx_http_core_srv_conf_t **cscfp;
+    ngx_http_ssl_srv_conf_t *sscf;
+    ngx_http_conf_ctx_t *ctx;
+    ngx_http_handler_pt *h;
+    ngx_uint_t s;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_certinext_module);
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    cscfp = cmcf->servers.elts;
+    for (s = 0; s < cmcf->servers.nelts; s++) {
+        ctx = cscfp[s]->ctx;
+        scf = ctx->srv_conf[ngx_http_certinext_module.ctx_index];
+        if (!scf->ssl) {
+            continue;
+        }
+        if (mcf->core == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "certinext_ssl needs certinext_store in the http block");
+            return NGX_ERROR;
+        }
+        sscf = ctx->srv_conf[ngx_http_ssl_module.ctx_index];
+        if (sscf == NULL || sscf->ssl.ctx == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "certinext_ssl is on in a server without TLS: configure "
+                               "\"listen ... ssl\" and a fallback ssl_certificate");
+            return NGX_ERROR;
+        }
+        /* every handshake of this server asks the core for its certificate;
+         * without a match the server's own ssl_certificate is served */
+        SSL_CTX_set_cert_cb(sscf->ssl.ctx, cin_tls_cert_cb, &mcf->tls);
+    }
+    if (mcf->core == NULL) {
+        return NGX_OK;
+    }
+    /* challenge answers come before location matching, on every server */
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_SERVER_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+    *h = ngx_http_certinext_challenge_handler;
+    return NGX_OK;
+}
+
+/* ---- per worker: index, refresh timer, agent ------------------------------------- */
+
+static void ngx_http_certinext_refresh_handler(ngx_event_t *ev)
+{
+    ngx_http_certinext_main_conf_t *mcf = ev->data;
+
+    if (mcf->tls) {
+        cin_tls_refresh(mcf->tls);
+    }
+    if (!ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_add_timer(ev, CERTINEXT_REFRESH_MS);
+    }
+}
+
+static void *ngx_http_certinext_agent_main(void *arg)
+{
+    ngx_http_certinext_main_conf_t *mcf = arg;
+    char holder[160];
+    struct timespec ts = {0, CERTINEXT_AGENT_MS * 1000000L};
+    cin_store *st;
+
+    cin_agent_holder(holder, sizeof(holder));
+    while (!mcf->agent_stop) {
+        st = cin_core_store(mcf->core); /* this thread's own connection */
+        if (st && cin_agent_work_due(st)) {
+            cin_agent_run_once(st, holder, NULL);
+        }
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static ngx_int_t ngx_http_certinext_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_certinext_main_conf_t *mcf;
+    sigset_t all, old;
+    char *err = NULL;
+
+    ngx_http_certinext_event_thread = pthread_self();
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_certinext_module);
+    if (mcf == NULL || mcf->core == NULL) {
+        return NGX_OK;
+    }
+    if (cin_tls_create(mcf->core, mcf->cache_size, &mcf->tls, &err) != CIN_OK) {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                      "certinext: %s; serving fallback certificates only", err ? err : "?");
+        free(err);
+        mcf->tls = NULL;
+    }
+    mcf->refresh.handler = ngx_http_certinext_refresh_handler;
+    mcf->refresh.data = mcf;
+    mcf->refresh.log = cycle->log;
+    mcf->refresh.cancelable = 1;
+    ngx_add_timer(&mcf->refresh, CERTINEXT_REFRESH_MS);
+    if (mcf->agent && ngx_worker == 0) {
+        /* the thread runs only core code; it takes no signal meant for nginx */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        mcf->agent_stop = 0;
+        if (pthread_create(&mcf->agent_thread, NULL, ngx_http_certinext_agent_main, mcf) == 0) {
+            mcf->agent_running = 1;
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0, "certinext: agent started in worker 0");
+        } else {
+            ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_errno, "certinext: agent not started");
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    return NGX_OK;
+}
+
+static void ngx_http_certinext_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_certinext_main_conf_t *mcf;
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_certinext_module);
+    if (mcf == NULL) {
+        return;
+    }
+    if (mcf->agent_running) {
+        mcf->agent_stop = 1;
+        pthread_join(mcf->agent_thread, NULL);
+        mcf->agent_running = 0;
+    }
+    cin_tls_free(mcf->tls);
+    mcf->tls = NULL;
+}
+
+/* ---- requests ----------------------------------------------------------------------- */
+
+static char *ngx_http_certinext_cstr(ngx_pool_t *pool, ngx_str_t *s)
+{
+    char *p = ngx_pnalloc(pool, s->len + 1);
+
+    if (p == NULL) {
+        return NULL;
+    }
+    ngx_memcpy(p, s->data, s->len);
+    p[s->len] = '\0';
+    return p;
+}
+
+static const char *ngx_http_certinext_header(void *ud, const char *name)
+{
+    ngx_http_certinext_task_ctx_t *t = ud;
+    ngx_uint_t i;
+
+    for (i = 0; i < t->nheaders; i++) {
+        if (ngx_strcasecmp((u_char *)t->hnames[i], (u_char *)name) == 0) {
+            return t->hvalues[i];
+        }
+    }
+    return NULL;
+}
+
+/* Copy everything the core needs out of r (in the event loop). */
+static ngx_http_certinext_task_ctx_t *ngx_http_certinext_make_ctx(ngx_http_request_t *r,
+                                                                  cin_core *core, const char *path)
+{
+    ngx_http_certinext_task_ctx_t *t;
+    ngx_list_part_t *part;
+    ngx_table_elt_t *h;
+    ngx_uint_t i, n = 0;
+
+    t = ngx_pcalloc(r->pool, sizeof(*t));
+    if (t == NULL) {
+        return NULL;
+    }
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+    t->hnames = ngx_pcalloc(r->pool, (n + 1) * sizeof(char *));
+    t->hvalues = ngx_pcalloc(r->pool, (n + 1) * sizeof(char *));
+    if (t->hnames == NULL || t->hvalues == NULL) {
+        return NULL;
+    }
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+        for (i = 0; i < part->nelts; i++) {
+            t->hnames[t->nheaders] = ngx_http_certinext_cstr(r->pool, &h[i].key);
+            t->hvalues[t->nheaders] = ngx_http_certinext_cstr(r->pool, &h[i].value);
+            if (t->hnames[t->nheaders] == NULL || t->hvalues[t->nheaders] == NULL) {
+                return NULL;
+            }
+            t->nheaders++;
+        }
+    }
+    t->request = r;
+    t->core = core;
+    t->req.method = ngx_http_certinext_cstr(r->pool, &r->method_name);
+    t->req.path = path;
+    t->req.query = r->args.len ? ngx_http_certinext_cstr(r->pool, &r->args) : NULL;
+    t->req.header = ngx_http_certinext_header;
+    t->req.header_ud = t;
+    t->req.peer = ngx_http_certinext_cstr(r->pool, &r->connection->addr_text);
+#if (NGX_HTTP_SSL)
+    t->req.tls = r->connection->ssl != NULL;
+#endif
+    if (t->req.method == NULL || t->req.peer == NULL) {
+        return NULL;
+    }
+    return t;
+}
+
+static void ngx_http_certinext_response_cleanup(void *data)
+{
+    cin_response_clear(data);
+}
+
+/* Write the core's response (in the event loop); returns what to finalize with. */
+static ngx_int_t ngx_http_certinext_send(ngx_http_request_t *r, cin_response *resp)
+{
+    ngx_pool_cleanup_t *cln;
+    ngx_table_elt_t *h;
+    ngx_chain_t out;
+    ngx_buf_t *b;
+    ngx_int_t rc;
+    size_t i;
+
+    /* the response's memory lives until the request's pool goes */
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(cin_response));
+    if (cln == NULL) {
+        cin_response_clear(resp);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ngx_memcpy(cln->data, resp, sizeof(cin_response));
+    ngx_memzero(resp, sizeof(cin_response));
+    resp = cln->data;
+    cln->handler = ngx_http_certinext_response_cleanup;
+
+    r->headers_out.status = resp->status;
+    r->headers_out.content_length_n = resp->body_len;
+    if (resp->content_type) {
+        r->headers_out.content_type.data = (u_char *)resp->content_type;
+        r->headers_out.content_type.len = ngx_strlen(resp->content_type);
+        r->headers_out.content_type_len = r->headers_out.content_type.len;
+    }
+    for (i = 0; i < resp->nheaders; i++) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        h->hash = 1;
+        h->key.data = (u_char *)resp->header_names[i];
+        h->key.len = ngx_strlen(resp->header_names[i]);
+        h->value.data = (u_char *)resp->header_values[i];
+        h->value.len = ngx_strlen(resp->header_values[i]);
+        if (ngx_strcasecmp(h->key.data, (u_char *)"ETag") == 0) {
+            r->headers_out.etag = h;
+        }
+    }
+    if (resp->body_len == 0 || r->method == NGX_HTTP_HEAD) {
+        r->header_only = 1;
+        if (resp->status == 204 || resp->status == 304) {
+            r->headers_out.content_length_n = -1;
+        }
+        return ngx_http_send_header(r);
+    }
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    b->pos = (u_char *)resp->body;
+    b->last = b->pos + resp->body_len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+    out.buf = b;
+    out.next = NULL;
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+    return ngx_http_output_filter(r, &out);
+}
+
+/* ACME and pki-validation answers, before location matching. */
+static ngx_int_t ngx_http_certinext_challenge_handler(ngx_http_request_t *r)
+{
+    ngx_http_certinext_main_conf_t *mcf;
+    ngx_http_certinext_task_ctx_t *t;
+    static const char prefix[] = "/.well-known/";
+    char *path;
+
+    if (r->uri.len <= sizeof(prefix) - 1 ||
+        ngx_strncmp(r->uri.data, prefix, sizeof(prefix) - 1) != 0 || r != r->main) {
+        return NGX_DECLINED;
+    }
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_certinext_module);
+    if (mcf->core == NULL) {
+        return NGX_DECLINED;
+    }
+    path = ngx_http_certinext_cstr(r->pool, &r->uri);
+    if (path == NULL || !cin_http_is_challenge_path(path)) {
+        return NGX_DECLINED;
+    }
+    t = ngx_http_certinext_make_ctx(r, mcf->core, path);
+    if (t == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* one indexed store read: cheap enough for the event loop */
+    cin_http_handle(mcf->core, &t->req, &t->resp);
+    if (t->resp.declined) {
+        cin_response_clear(&t->resp);
+        return NGX_DECLINED; /* not ours: a certbot webroot or another CA's file */
+    }
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        cin_response_clear(&t->resp);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return ngx_http_certinext_send(r, &t->resp);
+}
+
+static void ngx_http_certinext_thread_handler(void *data, ngx_log_t *log)
+{
+    ngx_http_certinext_task_ctx_t *t = data;
+
+    (void)log;
+    cin_http_handle(t->core, &t->req, &t->resp);
+}
+
+static void ngx_http_certinext_thread_done(ngx_event_t *ev)
+{
+    ngx_http_certinext_task_ctx_t *t = ev->data;
+    ngx_http_request_t *r = t->request;
+    ngx_connection_t *c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+    r->main->blocked--;
+    r->aio = 0;
+    ngx_http_finalize_request(r, ngx_http_certinext_send(r, &t->resp));
+    ngx_http_run_posted_requests(c);
+}
+
+/* The whole body as one buffer of pool memory (it may have gone to a temp file). */
+static ngx_int_t ngx_http_certinext_body(ngx_http_request_t *r, ngx_http_certinext_task_ctx_t *t)
+{
+    ngx_chain_t *cl;
+    size_t len = 0;
+    ssize_t n;
+    u_char *p;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        len += ngx_buf_size(cl->buf);
+    }
+    if (len == 0) {
+        return NGX_OK;
+    }
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+    t->req.body = (const char *)p;
+    t->req.body_len = len;
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        if (cl->buf->in_file) {
+            n = ngx_read_file(cl->buf->file, p, (size_t)(cl->buf->file_last - cl->buf->file_pos),
+                              cl->buf->file_pos);
+            if (n == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+            p += n;
+        } else {
+            p = ngx_cpymem(p, cl->buf->pos, cl->buf->last - cl->buf->pos);
+        }
+    }
+    return NGX_OK;
+}
+
+static void ngx_http_certinext_body_handler(ngx_http_request_t *r)
+{
+    ngx_http_certinext_main_conf_t *mcf;
+    ngx_http_certinext_loc_conf_t *lcf;
+    ngx_http_certinext_task_ctx_t *t, *tc;
+    ngx_http_core_loc_conf_t *clcf;
+    ngx_thread_task_t *task;
+    char *path;
+    size_t skip;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_certinext_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_certinext_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* the path relative to the mount: "/certinext/api/v1/x" -> "/api/v1/x" */
+    skip = clcf->name.len;
+    if (skip && clcf->name.data[skip - 1] == '/') {
+        skip--;
+    }
+    if (r->uri.len < skip) {
+        skip = r->uri.len;
+    }
+    if (r->uri.len == skip && skip > 0) {
+        /* "/certinext" -> "/certinext/" so that the page's relative URLs work */
+        ngx_table_elt_t *loc = ngx_list_push(&r->headers_out.headers);
+        u_char *p;
+        if (loc == NULL || (p = ngx_pnalloc(r->pool, r->uri.len + 1)) == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+        ngx_memcpy(p, r->uri.data, r->uri.len);
+        p[r->uri.len] = '/';
+        loc->hash = 1;
+        ngx_str_set(&loc->key, "Location");
+        loc->value.data = p;
+        loc->value.len = r->uri.len + 1;
+        r->headers_out.location = loc;
+        ngx_http_finalize_request(r, NGX_HTTP_MOVED_PERMANENTLY);
+        return;
+    }
+    path = ngx_pnalloc(r->pool, r->uri.len - skip + 1);
+    if (path == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+    ngx_memcpy(path, r->uri.data + skip, r->uri.len - skip);
+    path[r->uri.len - skip] = '\0';
+
+    t = ngx_http_certinext_make_ctx(r, mcf->core, path);
+    if (t == NULL || ngx_http_certinext_body(r, t) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_certinext_task_ctx_t));
+    if (task == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+    tc = task->ctx;
+    ngx_memcpy(tc, t, sizeof(*t));
+    tc->req.header_ud = tc;
+    task->handler = ngx_http_certinext_thread_handler;
+    task->event.data = tc;
+    task->event.handler = ngx_http_certinext_thread_done;
+    if (ngx_thread_task_post(lcf->thread_pool, task) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+    r->main->blocked++;
+    r->aio = 1;
+}
+
+static ngx_int_t ngx_http_certinext_content_handler(ngx_http_request_t *r)
+{
+    ngx_http_certinext_main_conf_t *mcf;
+    ngx_int_t rc;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_certinext_module);
+    if (mcf->core == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "certinext: the location needs certinext_store in the http block");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (r->headers_in.content_length_n > (off_t)cin_core_body_limit(mcf->core)) {
+        /* refuse early, with the contract's problem, without reading the body */
+        cin_response resp;
+        char detail[96];
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+        ngx_snprintf((u_char *)detail, sizeof(detail), "the body is larger than %uz bytes%Z",
+                     cin_core_body_limit(mcf->core));
+        cin_http_problem(&resp, 413, "payload_too_large", detail);
+        return ngx_http_certinext_send(r, &resp);
+    }
+    rc = ngx_http_read_client_request_body(r, ngx_http_certinext_body_handler);
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+    return NGX_DONE;
+}

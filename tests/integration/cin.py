@@ -1,0 +1,210 @@
+"""Helpers for the integration tests: a seeded store, an API client, TLS probes."""
+import http.client
+import json
+import os
+import pwd
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import uuid
+
+from cryptography import x509
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.path.join(ROOT, "build")
+CLI = os.path.join(BUILD, "certinext")
+WORKER_USER = "www-data"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def workdir():
+    """A directory the servers' worker user can traverse (pytest's tmp_path cannot)."""
+    d = tempfile.mkdtemp(prefix="cin-it-", dir="/tmp")
+    os.chmod(d, 0o755)
+    return d
+
+
+def cli(store, *args, input=None, check=True):
+    env = dict(os.environ, CERTINEXT_STORE=store)
+    p = subprocess.run([CLI, *args], input=input, capture_output=True, text=True, env=env,
+                       timeout=120)
+    if check and p.returncode != 0:
+        raise AssertionError(f"certinext {' '.join(args)} failed: {p.stderr}")
+    return p
+
+
+class Store:
+    """A store laid out as in production: the directory belongs to the worker
+    user (0700), the key file to root (0600)."""
+
+    def __init__(self, base):
+        self.dir = os.path.join(base, "store")
+        os.mkdir(self.dir, 0o700)
+        self.path = os.path.join(self.dir, "store.db")
+        cli(self.path, "init")
+        cli(self.path, "account", "create", "acme", "--credits", "1000")
+        cli(self.path, "account", "create", "other", "--credits", "100")
+        for d in ("example.com", "shop.example.net"):
+            cli(self.path, "domain", "add", "--account", "acme", d)
+        cli(self.path, "domain", "add", "--account", "other", "other.org")
+        self.tokens = {}
+        for name, role, account, extra in (("ann", "admin", "acme", ["--password-stdin"]),
+                                           ("sam", "standard", "acme", []),
+                                           ("bob", "basic", "acme", []),
+                                           ("bea", "basic", "acme", []),
+                                           ("sig", "standard", "acme", ["--signatory"]),
+                                           ("oscar", "admin", "other", [])):
+            cli(self.path, "user", "create", "--account", account, "--name", name, "--role",
+                role, *extra, input="ann-password\n" if extra == ["--password-stdin"] else None)
+            self.tokens[name] = cli(self.path, "token", "create", "--user", name).stdout.strip()
+        w = pwd.getpwnam(WORKER_USER)
+        for f in os.listdir(self.dir):
+            if not f.endswith(".key"):
+                os.chown(os.path.join(self.dir, f), w.pw_uid, w.pw_gid)
+        os.chown(self.dir, w.pw_uid, w.pw_gid)
+
+    def sql(self, q):
+        p = subprocess.run(["sqlite3", self.path, q], capture_output=True, text=True, check=True)
+        return p.stdout.strip()
+
+    def builtin_root(self):
+        return self.sql("SELECT root_pem FROM cas WHERE name='builtin'") + "\n"
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.json = None
+        ctype = headers.get("content-type", "")
+        if "json" in ctype and body:
+            self.json = json.loads(body)
+
+    def __repr__(self):
+        return f"<{self.status} {self.body[:300]!r}>"
+
+    @property
+    def problem(self):
+        assert self.headers.get("content-type") == "application/problem+json", self
+        return self.json["type"].rsplit(":", 1)[1]
+
+
+class Api:
+    def __init__(self, port, mount="/certinext", token=None, tls=False):
+        self.port, self.mount, self.token, self.tls = port, mount, token, tls
+
+    def as_user(self, token):
+        return Api(self.port, self.mount, token, self.tls)
+
+    def request(self, method, path, body=None, headers=None, raw=None, full_path=None):
+        h = {"Host": "localhost"}
+        if self.token:
+            h["Authorization"] = f"Bearer {self.token}"
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h["Content-Type"] = "application/json"
+        h.update(headers or {})
+        if self.tls:
+            ctx = ssl._create_unverified_context()
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=30, context=ctx)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            c.request(method, full_path or (self.mount + path), body=data, headers=h)
+            r = c.getresponse()
+            body = r.read().decode("utf-8", "replace")
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, body)
+        finally:
+            c.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+
+def order(api, product, names, **extra):
+    body = {"product": product, "common_name": names[0], "sans": names, **extra}
+    r = api.post("/api/v1/orders", body)
+    assert r.status == 201, r
+    return r.json
+
+
+def wait_for(fn, timeout=10.0, interval=0.05):
+    end = time.time() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.time() > end:
+            return v
+        time.sleep(interval)
+
+
+def wait_status(api, oid, status, timeout=15.0):
+    last = {}
+
+    def check():
+        r = api.get(f"/api/v1/orders/{oid}")
+        last["r"] = r
+        return r.json and r.json["status"] == status
+
+    assert wait_for(check, timeout), f"{oid} never became {status}: {last.get('r')}"
+    return last["r"].json
+
+
+def serial_of_der(der):
+    """Lower-case hex of whole bytes, as the API and `openssl x509 -serial` give it."""
+    h = format(x509.load_der_x509_certificate(der).serial_number, "x")
+    return "0" + h if len(h) % 2 else h
+
+
+def handshake(port, sni, probe_log=None):
+    """A full handshake (no resumption) with SNI; returns (serial, probe id).
+    With probe_log, an HTTP request on the same connection lets the server log
+    which worker served it."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    probe = uuid.uuid4().hex
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        with ctx.wrap_socket(s, server_hostname=sni) as t:
+            der = t.getpeercert(binary_form=True)
+            if probe_log:
+                t.sendall(f"GET /probe HTTP/1.1\r\nHost: {sni or 'x'}\r\nX-Probe: {probe}\r\n"
+                          "Connection: close\r\n\r\n".encode())
+                while t.recv(4096):
+                    pass
+    return serial_of_der(der), probe
+
+
+def chain_of_der(port, sni):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        with ctx.wrap_socket(s, server_hostname=sni) as t:
+            return t.getpeercert(binary_form=True)
+
+
+def fallback_cert(d):
+    key, crt = os.path.join(d, "fallback.key"), os.path.join(d, "fallback.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt, "-subj",
+                    "/CN=fallback.invalid", "-days", "30"], check=True, capture_output=True)
+    return crt, key
+
+
+def rmtree(d):
+    shutil.rmtree(d, ignore_errors=True)

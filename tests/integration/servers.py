@@ -1,0 +1,135 @@
+"""Real nginx (and httpd) with the certinext modules, on 127.0.0.1 high ports."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+from cin import BUILD, free_port, fallback_cert, Api, wait_for
+
+NGINX_MODULE = os.path.join(BUILD, "ngx_http_certinext_module.so")
+
+
+def _port_open(port):
+    import socket
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Nginx:
+    name = "nginx"
+
+    def __init__(self, base, store, workers=2, agent=True, extra_http="", ssl_on=True):
+        self.base, self.store = base, store
+        self.http_port, self.https_port, self.http2_port = free_port(), free_port(), free_port()
+        self.conf = os.path.join(base, "nginx.conf")
+        self.error_log = os.path.join(base, "nginx-error.log")
+        self.access_log = os.path.join(base, "nginx-access.log")
+        self.pidfile = os.path.join(base, "nginx.pid")
+        self.webroot = os.path.join(base, "webroot")
+        os.makedirs(os.path.join(self.webroot, ".well-known", "acme-challenge"), exist_ok=True)
+        crt, key = fallback_cert(base)
+        self.fallback = crt
+        with open(self.conf, "w") as f:
+            f.write(f"""
+load_module {NGINX_MODULE};
+worker_processes {workers};
+user www-data;
+error_log {self.error_log} info;
+pid {self.pidfile};
+events {{ worker_connections 1024; }}
+http {{
+    log_format probe 'probe=$http_x_probe pid=$pid status=$status';
+    access_log {self.access_log} probe;
+    client_body_temp_path {base}/body;
+    certinext_store {store.path};
+    certinext_agent {'on' if agent else 'off'};
+    {extra_http}
+    server {{
+        listen 127.0.0.1:{self.http_port};
+        listen 127.0.0.1:{self.https_port} ssl;
+        server_name _;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate {crt};
+        ssl_certificate_key {key};
+        ssl_session_cache off;
+        ssl_session_tickets off;
+        certinext_ssl {'on' if ssl_on else 'off'};
+        location /certinext/ {{ certinext; }}
+        location = /probe {{ return 200 "probe\\n"; }}
+        location / {{ root {self.webroot}; }}
+    }}
+    server {{
+        listen 127.0.0.1:{self.http2_port};
+        server_name second.example.com;
+        location / {{ root {self.webroot}; }}
+    }}
+}}
+""")
+
+    def start(self):
+        subprocess.run(["nginx", "-t", "-q", "-c", self.conf, "-p", self.base], check=True,
+                       capture_output=True)
+        subprocess.run(["nginx", "-c", self.conf, "-p", self.base], check=True)
+        assert wait_for(lambda: _port_open(self.http_port) and _port_open(self.https_port), 10)
+        return self
+
+    def master_pid(self):
+        with open(self.pidfile) as f:
+            return int(f.read())
+
+    def worker_pids(self):
+        out = subprocess.run(["pgrep", "-P", str(self.master_pid())], capture_output=True,
+                             text=True).stdout
+        return sorted(int(p) for p in out.split())
+
+    def agent_pid(self):
+        pids = re.findall(r"(\d+)#\d+: certinext: agent started", self.log())
+        return int(pids[-1]) if pids else None
+
+    def reload(self):
+        old = set(self.worker_pids())
+        subprocess.run(["nginx", "-s", "reload", "-c", self.conf, "-p", self.base], check=True,
+                       capture_output=True)
+        assert wait_for(lambda: set(self.worker_pids()).isdisjoint(old)
+                        and len(self.worker_pids()) > 0, 15)
+
+    def stop(self):
+        try:
+            pid = self.master_pid()
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10)
+
+    def log(self):
+        try:
+            with open(self.error_log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def access(self):
+        try:
+            with open(self.access_log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def pid_of_probe(self, probe):
+        def find():
+            m = re.search(rf"probe={probe} pid=(\d+)", self.access())
+            return int(m.group(1)) if m else None
+        return wait_for(find, 5)
+
+    def api(self, token=None, tls=False):
+        return Api(self.https_port if tls else self.http_port, "/certinext", token, tls)
+
+
+SERVERS = {"nginx": Nginx}

@@ -22,7 +22,7 @@ UNIT_HELP = $(BUILD)/obj/tests/harness.o
 
 DEPS_STAMP = $(BUILD)/.deps-installed
 
-.PHONY: all nginx-module deps lib cli unit test unit-test asan-build asan-test lint demo bench install clean
+.PHONY: demo-stop all nginx-module deps lib cli unit test unit-test asan-build asan-test lint demo bench install clean
 
 all: lib cli nginx-module
 
@@ -103,6 +103,9 @@ lint: deps
 
 demo: deps all
 	@sh tests/demo.sh
+
+demo-stop:
+	@sh tests/demo.sh stop
 
 bench: deps all
 	@sh tests/bench/run.sh

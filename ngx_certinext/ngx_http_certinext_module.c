@@ -263,6 +263,10 @@ static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_certinext_content_handler;
+    /* "/certinext" -> 301 "/certinext/", as for proxy_pass locations */
+    if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
+        clcf->auto_redirect = 1;
+    }
     return NGX_CONF_OK;
 }
 

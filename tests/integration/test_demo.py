@@ -1,0 +1,42 @@
+"""make demo: a seeded store and running servers, and what it prints works."""
+import os
+import re
+import subprocess
+import time
+
+from cin import ROOT, Api, free_port, handshake, order, wait_status, workdir, rmtree
+
+
+def test_demo_starts_servers_and_prints_working_tokens():
+    d = workdir()
+    env = dict(os.environ, DEMO_DIR=os.path.join(d, "demo"),
+               DEMO_NGINX_HTTP=str(free_port()), DEMO_NGINX_HTTPS=str(free_port()))
+    try:
+        p = subprocess.run(["sh", os.path.join(ROOT, "tests", "demo.sh")], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        out = p.stdout
+        http = re.search(r"http://127.0.0.1:(\d+)/certinext/", out)
+        https = re.search(r"https://127.0.0.1:(\d+)/certinext/", out)
+        admin = re.search(r"^  admin +(cin_\S+)$", out, re.M)
+        basic = re.search(r"^  basic +(cin_\S+)$", out, re.M)
+        assert http and https and admin and basic, out
+        api = Api(int(http.group(1)))
+        b, a = api.as_user(basic.group(1)), api.as_user(admin.group(1))
+        assert a.get("/api/v1/account").json == {"name": "demo-hosting", "credits": 1000}
+        o = order(b, "dv-ssl", ["www.example.com"])
+        assert a.post(f"/api/v1/orders/{o['id']}/approve").status == 200
+        assert b.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        serial = wait_status(a, o["id"], "issued")["certificate"]["serial"]
+        end = time.time() + 3
+        while handshake(int(https.group(1)), "www.example.com")[0] != serial:
+            assert time.time() < end, "the demo server never served the new certificate"
+            time.sleep(0.05)
+        # the web page logins it prints work
+        r = api.post("/api/v1/session", {"username": "admin", "password": "demo-admin-pass"})
+        assert r.status == 200 and r.json["user"]["role"] == "admin"
+    finally:
+        subprocess.run(["sh", os.path.join(ROOT, "tests", "demo.sh"), "stop"], env=env,
+                       capture_output=True, timeout=60)
+        time.sleep(0.5)
+        rmtree(d)

@@ -107,12 +107,24 @@ demo: deps all
 demo-stop:
 	@sh tests/demo.sh stop
 
-bench: deps all
+BENCH_BIN = $(BUILD)/bench/seed $(BUILD)/bench/tlsbench
+
+$(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libcertinext.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libcertinext.a $(LDLIBS)
+
+bench: deps all $(BENCH_BIN)
 	@sh tests/bench/run.sh
 
 install: all
-	install -d $(DESTDIR)/usr/bin
+	install -d $(DESTDIR)/usr/bin $(DESTDIR)/usr/lib/nginx/modules \
+		$(DESTDIR)/usr/share/nginx/modules-available $(DESTDIR)/etc/nginx/modules-enabled
 	install -m 0755 $(BUILD)/certinext $(DESTDIR)/usr/bin/certinext
+	install -m 0644 $(NGX_MODULE) $(DESTDIR)/usr/lib/nginx/modules/ngx_http_certinext_module.so
+	echo 'load_module modules/ngx_http_certinext_module.so;' \
+		> $(DESTDIR)/usr/share/nginx/modules-available/mod-http-certinext.conf
+	ln -sf /usr/share/nginx/modules-available/mod-http-certinext.conf \
+		$(DESTDIR)/etc/nginx/modules-enabled/50-mod-http-certinext.conf
 
 clean:
 	rm -rf build tests/output

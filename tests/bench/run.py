@@ -1,0 +1,321 @@
+#!/usr/bin/env python3
+"""make bench: TLS handshake throughput of nginx with certinext, side by side.
+
+(a) a static ssl_certificate (the limit), (b) certinext with 1 000 and 100 000
+certificates in the store, (c) nginx's variable certificates
+(ssl_certificate /dir/$ssl_server_name.crt).  One nginx worker, TLS 1.3,
+ECDSA P-256, full handshakes, SNI names drawn from a working set of 1 000 names.
+The ratios use handshakes per second of the worker's CPU time (so that the
+load generator's share of the two cores does not blur them); wall-clock rates
+are printed too.  Then the hot swap: a certificate issued while the load runs.
+"""
+import os
+import pwd
+import random
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+from cin import (BUILD, Api, cli, fallback_cert, free_port, handshake, order,  # noqa: E402
+                 wait_for, workdir, rmtree)
+from servers import NGINX_MODULE  # noqa: E402
+
+SEED = os.path.join(BUILD, "bench", "seed")
+TLSBENCH = os.path.join(BUILD, "bench", "tlsbench")
+SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+BIG = int(os.environ.get("BENCH_BIG", "100000"))
+HOT = 1000
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+
+
+def ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def make_store(base, n):
+    d = os.path.join(base, "store")
+    os.mkdir(d, 0o700)
+    path = os.path.join(d, "store.db")
+    cli(path, "init")
+    cli(path, "account", "create", "bench", "--credits", "100000")
+    cli(path, "domain", "add", "--account", "bench", "bench.example.com")
+    cli(path, "user", "create", "--account", "bench", "--name", "admin", "--role", "admin")
+    token = cli(path, "token", "create", "--user", "admin").stdout.strip()
+    names = os.path.join(base, "names.txt")
+    t0 = time.time()
+    subprocess.run([SEED, path, str(n), names, "bench"], check=True)
+    seeded = time.time() - t0
+    w = pwd.getpwnam("www-data")
+    for f in os.listdir(d):
+        if not f.endswith(".key"):
+            os.chown(os.path.join(d, f), w.pw_uid, w.pw_gid)
+    os.chown(d, w.pw_uid, w.pw_gid)
+    return path, token, names, seeded
+
+
+class Nginx:
+    def __init__(self, base, tag, server_tls, http_extra="", store=None):
+        self.base = os.path.join(base, tag)
+        os.mkdir(self.base)
+        self.port, self.http_port = free_port(), free_port()
+        self.conf = os.path.join(self.base, "nginx.conf")
+        load = f"load_module {NGINX_MODULE};" if store else ""
+        store_conf = f"certinext_store {store}; certinext_agent on;" if store else ""
+        api = "location /certinext/ { certinext; }" if store else ""
+        with open(self.conf, "w") as f:
+            f.write(f"""{load}
+worker_processes 1;
+user www-data;
+error_log {self.base}/error.log warn;
+pid {self.base}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {self.base}/body;
+    {store_conf}
+    {http_extra}
+    server {{
+        listen 127.0.0.1:{self.port} ssl backlog=4096;
+        listen 127.0.0.1:{self.http_port};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache off;
+        ssl_session_tickets off;
+        {server_tls}
+        {api}
+    }}
+}}
+""")
+
+    def start(self, probe_name):
+        t0 = time.time()
+        subprocess.run(["nginx", "-c", self.conf, "-p", self.base], check=True)
+        wait_for(lambda: self._ok(probe_name), 60, 0.01)
+        self.start_time = time.time() - t0
+        with open(os.path.join(self.base, "nginx.pid")) as f:
+            master = int(f.read())
+        self.worker = int(subprocess.run(["pgrep", "-P", str(master)], capture_output=True,
+                                         text=True).stdout.split()[0])
+        return self
+
+    def _ok(self, name):
+        try:
+            handshake(self.port, name)
+            return True
+        except OSError:
+            return False
+
+    def stop(self):
+        subprocess.run(["nginx", "-s", "stop", "-c", self.conf, "-p", self.base],
+                       capture_output=True)
+        time.sleep(0.3)
+
+
+def load(port, names, seconds=SECONDS, threads=THREADS):
+    p = subprocess.run([TLSBENCH, str(port), names, str(seconds), str(threads)],
+                       capture_output=True, text=True, check=True)
+    return dict(kv.split("=") for kv in p.stdout.split())
+
+
+def measure(srv, names, label):
+    load(srv.port, names, 1.0)  # warm up: caches, connections
+    t0 = ticks(srv.worker)
+    r = load(srv.port, names)
+    cpu = (ticks(srv.worker) - t0) / os.sysconf("SC_CLK_TCK")
+    hs = int(r["handshakes"])
+    res = {"label": label, "wall": float(r["rate"]), "cpu_rate": hs / cpu if cpu else 0,
+           "failures": int(r["failures"]), "rss_kb": rss_kb(srv.worker),
+           "start": srv.start_time}
+    print(f"  {label:<34} {res['wall']:9.0f}/s wall  {res['cpu_rate']:9.0f}/s per worker "
+          f"CPU-second  failures {res['failures']}  worker RSS {res['rss_kb'] / 1024:.1f} MiB  "
+          f"start {res['start']:.2f} s", flush=True)
+    return res
+
+
+def hot_names(all_names, base):
+    with open(all_names) as f:
+        names = [n.strip() for n in f if n.strip()]
+    random.seed(7)
+    pick = random.sample(names, min(HOT, len(names)))
+    path = os.path.join(base, "hot.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(pick) + "\n")
+    return path, pick
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def main():
+    for b in (SEED, TLSBENCH):
+        if not os.path.exists(b):
+            sys.exit(f"missing {b}: run make bench")
+    base = workdir()
+    servers = []
+    try:
+        print(f"certinext handshake benchmark: nginx 1 worker, TLS 1.3, ECDSA P-256, "
+              f"{THREADS} client threads, {SECONDS:.0f} s per run, {ROUNDS} interleaved rounds "
+              f"(medians), {HOT} SNI names\n", flush=True)
+        small = os.path.join(base, "small")
+        os.mkdir(small)
+        path1k, token1k, names1k, _ = make_store(small, 1000)
+        hot1k, picked = hot_names(names1k, small)
+        files = os.path.join(small, "files")
+        os.mkdir(files)
+        tmp_crt, tmp_key = fallback_cert(small)
+        export(Nginx(small, "export", f"ssl_certificate {tmp_crt}; ssl_certificate_key {tmp_key};",
+                     store=path1k), path1k, token1k, picked, files)
+        fb = f"ssl_certificate {files}/{picked[0]}.crt; ssl_certificate_key {files}/{picked[0]}.key;"
+        big = os.path.join(base, "big")
+        os.mkdir(big)
+        pathbig, tokenbig, namesbig, seeded = make_store(big, BIG)
+        print(f"  seeded {BIG} certificates in {seeded:.1f} s; store "
+              f"{os.path.getsize(pathbig) / 1e6:.0f} MB", flush=True)
+        hotbig, pickedbig = hot_names(namesbig, big)
+        configs = [
+            ("a", "(a) static ssl_certificate", Nginx(small, "static", fb), hot1k, picked[0]),
+            ("c", "(c) nginx $ssl_server_name files",
+             Nginx(small, "variable", f"ssl_certificate {files}/$ssl_server_name.crt; "
+                   f"ssl_certificate_key {files}/$ssl_server_name.key;"), hot1k, picked[0]),
+            ("b1k", "(b) certinext, 1 000 in store",
+             Nginx(small, "certinext-1k", fb + " certinext_ssl on;", store=path1k), hot1k,
+             picked[0]),
+            ("b100k", f"(b) certinext, {BIG:,} in store".replace(",", " "),
+             Nginx(big, "certinext-big", fb + " certinext_ssl on;", store=pathbig), hotbig,
+             pickedbig[0]),
+        ]
+        for key, label, srv, names, probe in configs:
+            srv.start(probe)
+            servers.append(srv)
+        rates = {k: [] for k, *_ in configs}
+        last = {}
+        for rnd in range(ROUNDS):
+            print(f"round {rnd + 1}:", flush=True)
+            for key, label, srv, names, probe in configs:
+                last[key] = measure(srv, names, label)
+                rates[key].append(last[key]["cpu_rate"])
+        spread = os.path.join(big, "spread.txt")
+        with open(namesbig) as f, open(spread, "w") as g:
+            g.writelines(f.readlines()[:20000])
+        print("cache pressure:", flush=True)
+        sp = measure(configs[3][2], spread, "(b) 100k store, 20 000 names")
+
+        med = {k: median(v) for k, v in rates.items()}
+        a_, c_ = med["a"], med["c"]
+        print("\nmedians, handshakes per worker CPU-second:")
+        for k, label, *_ in configs:
+            print(f"  {label:<34} {med[k]:8.0f}   (rounds: "
+                  f"{', '.join(f'{x:.0f}' for x in rates[k])})")
+        print("ratios:")
+        for k, label in (("b1k", "1 000"), ("b100k", f"{BIG:,}".replace(",", " "))):
+            print(f"  certinext {label:>7}: b/a = {med[k] / a_:.3f}   b/c = {med[k] / c_:.2f}")
+        print(f"  nginx variables:   c/a = {c_ / a_:.3f}")
+        print(f"  certinext {BIG:,} store, 20 000 names (cache 10 000, misses): "
+              f"b/a = {sp['cpu_rate'] / a_:.3f}".replace(",", " "))
+        print("worker RSS and start (first handshake served) for certinext:")
+        for k in ("b1k", "b100k"):
+            print(f"  {k:>6}: RSS {last[k]['rss_kb'] / 1024:.1f} MiB, start {last[k]['start']:.2f} s")
+        print("hot swap and API latency (certinext, 1 000 in store, 1 worker):", flush=True)
+        hot_swap(configs[2][2], token1k, hot1k)
+        api_latency(configs[2][2], token1k)
+    finally:
+        for srv in servers:
+            srv.stop()
+        rmtree(base)
+
+
+def api_latency(srv, token):
+    """API latency idle and while the agent issues RSA-3072 orders."""
+    api = Api(srv.http_port, token=token)
+
+    def sample(n):
+        out = []
+        for _ in range(n):
+            t0 = time.time()
+            assert api.get("/api/v1/orders?limit=20").status == 200
+            out.append((time.time() - t0) * 1000)
+        out.sort()
+        return out[len(out) // 2], out[int(len(out) * 0.99) - 1]
+
+    idle = sample(200)
+    ids = []
+    for i in range(15):
+        o = order(api, "dv-ssl", [f"lat{i}.bench.example.com"], key_type="rsa-3072")
+        assert api.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        ids.append(o["id"])
+    busy = sample(200)
+    pending = sum(api.get(f"/api/v1/orders/{i}").json["status"] != "issued" for i in ids)
+    print(f"  GET /api/v1/orders: idle p50 {idle[0]:.1f} ms p99 {idle[1]:.1f} ms; while the "
+          f"agent issues 15 RSA-3072 orders p50 {busy[0]:.1f} ms p99 {busy[1]:.1f} ms "
+          f"({15 - pending} issued during the sample)")
+
+
+def export(srv, store, token, names, files):
+    srv.start(names[0])
+    api = Api(srv.http_port, token=token)
+    rows = subprocess.run(["sqlite3", "-separator", "\t", store,
+                           "SELECT json_extract(sans, '$[0]'), id FROM orders"],
+                          capture_output=True, text=True, check=True).stdout.split("\n")
+    ids = dict(r.split("\t") for r in rows if r)
+    for n in names:
+        oid = f"R-{int(ids[n]):06d}"
+        chain = api.get(f"/api/v1/orders/{oid}/certificate")
+        key = api.get(f"/api/v1/orders/{oid}/key")
+        assert chain.status == 200 and key.status == 200, (chain, key)
+        with open(os.path.join(files, n + ".crt"), "w") as f:
+            f.write(chain.body)
+        with open(os.path.join(files, n + ".key"), "w") as f:
+            f.write(key.body)
+    srv.stop()
+
+
+def hot_swap(srv, token, names_file):
+    """Issue a certificate for a name under load; time until it is served."""
+    api = Api(srv.http_port, token=token)
+    target = "swap.bench.example.com"
+    with open(names_file) as f:
+        names = f.read()
+    swap_names = os.path.join(os.path.dirname(names_file), "swap.txt")
+    with open(swap_names, "w") as f:
+        f.write(names + (target + "\n") * 50)
+    p = subprocess.Popen([TLSBENCH, str(srv.port), swap_names, str(SECONDS), str(THREADS)],
+                         stdout=subprocess.PIPE, text=True)
+    time.sleep(2)
+    o = order(api, "dv-ssl", [target])
+    before = handshake(srv.port, target)[0]
+    t_pay = time.time()
+    assert api.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+
+    def issued():
+        r = api.get(f"/api/v1/orders/{o['id']}")
+        return r.json["status"] == "issued" and r.json["certificate"]["serial"]
+
+    serial = wait_for(issued, 30, 0.01)
+    t_issued = time.time()
+    wait_for(lambda: handshake(srv.port, target)[0] == serial, 10, 0.005)
+    t_served = time.time()
+    out, _ = p.communicate()
+    r = dict(kv.split("=") for kv in out.split())
+    print(f"  hot swap under load: issued {t_issued - t_pay:.3f} s after Pay now, served "
+          f"{(t_served - t_issued) * 1000:.0f} ms after issuance ({t_served - t_pay:.3f} s "
+          f"after Pay now); {r['handshakes']} handshakes during the run, {r['failures']} "
+          f"failed; served before: {'fallback' if before != serial else 'new'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

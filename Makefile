@@ -22,9 +22,22 @@ UNIT_HELP = $(BUILD)/obj/tests/harness.o
 
 DEPS_STAMP = $(BUILD)/.deps-installed
 
-.PHONY: demo-stop all nginx-module deps lib cli unit test unit-test asan-build asan-test lint demo bench install clean
+.PHONY: demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test lint demo bench install clean
 
-all: lib cli nginx-module
+all: lib cli nginx-module apache-module
+
+APXS       = apxs
+APACHE_MODULE = $(BUILD)/mod_certinext.so
+apache-module: $(APACHE_MODULE)
+
+$(APACHE_MODULE): mod_certinext/mod_certinext.c $(BUILD)/libcertinext.a | $(DEPS_STAMP)
+	@mkdir -p $(BUILD)/apxs
+	cp mod_certinext/mod_certinext.c $(BUILD)/apxs/
+	cd $(BUILD)/apxs && $(APXS) -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror -Wc,-std=gnu11 \
+		-I$(abspath common/include) -o mod_certinext.so mod_certinext.c \
+		-Wl,--whole-archive $(abspath $(BUILD)/libcertinext.a) -Wl,--no-whole-archive \
+		-lssl -lcrypto -lcurl -ljansson -lsqlite3 -lpthread > apxs.log 2>&1 || (cat apxs.log; exit 1)
+	cp $(BUILD)/apxs/.libs/mod_certinext.so $@
 
 NGX_DIR    = $(BUILD)/nginx
 NGX_MODULE = $(BUILD)/ngx_http_certinext_module.so
@@ -85,7 +98,7 @@ unit: $(UNIT_BIN) cli
 # The test suite: lint, unit tests, the same unit tests under ASan+UBSan,
 # then the integration tests; one summary line adds every part up.
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
 	@sh tests/run-all.sh
 
 unit-test: unit

@@ -133,3 +133,158 @@ http {{
 
 
 SERVERS = {"nginx": Nginx}
+
+
+APACHE_MODULE = os.path.join(BUILD, "mod_certinext.so")
+APACHE_MODULES = "/usr/lib/apache2/modules"
+
+
+class Apache:
+    name = "httpd"
+
+    def __init__(self, base, store, workers=2, agent=True, mpm="event", ssl_on=True):
+        self.base, self.store = base, store
+        self.http_port, self.https_port, self.http2_port = free_port(), free_port(), free_port()
+        self.conf = os.path.join(base, "httpd.conf")
+        self.error_log = os.path.join(base, "httpd-error.log")
+        self.access_log = os.path.join(base, "httpd-access.log")
+        self.pidfile = os.path.join(base, "httpd.pid")
+        self.webroot = os.path.join(base, "webroot")
+        os.makedirs(os.path.join(self.webroot, ".well-known", "acme-challenge"), exist_ok=True)
+        with open(os.path.join(self.webroot, "probe"), "w") as f:
+            f.write("probe\n")
+        crt, key = fallback_cert(base)
+        self.fallback = crt
+        if mpm == "event":
+            mpm_conf = f"""LoadModule mpm_event_module {APACHE_MODULES}/mod_mpm_event.so
+StartServers {workers}
+ServerLimit {workers}
+ThreadsPerChild 16
+MinSpareThreads {16 * workers}
+MaxSpareThreads {16 * workers}
+MaxRequestWorkers {16 * workers}
+MaxConnectionsPerChild 0"""
+        else:
+            mpm_conf = f"""LoadModule mpm_prefork_module {APACHE_MODULES}/mod_mpm_prefork.so
+StartServers {workers}
+MinSpareServers {workers}
+MaxSpareServers {workers}
+ServerLimit {workers}
+MaxRequestWorkers {workers}"""
+        location = "<Location \"/certinext\">\n        SetHandler certinext\n    </Location>"
+        with open(self.conf, "w") as f:
+            f.write(f"""ServerRoot {base}
+DefaultRuntimeDir {base}
+PidFile {self.pidfile}
+Mutex file:{base} default
+{mpm_conf}
+LoadModule authz_core_module {APACHE_MODULES}/mod_authz_core.so
+LoadModule mime_module {APACHE_MODULES}/mod_mime.so
+TypesConfig /etc/mime.types
+LoadModule socache_shmcb_module {APACHE_MODULES}/mod_socache_shmcb.so
+LoadModule ssl_module {APACHE_MODULES}/mod_ssl.so
+LoadModule certinext_module {APACHE_MODULE}
+User www-data
+Group www-data
+ServerName localhost
+ErrorLog {self.error_log}
+LogLevel info
+LogFormat "probe=%{{X-Probe}}i pid=%P status=%>s" probe
+CustomLog {self.access_log} probe
+Listen 127.0.0.1:{self.http_port}
+Listen 127.0.0.1:{self.https_port}
+Listen 127.0.0.1:{self.http2_port}
+DocumentRoot {self.webroot}
+<Directory {self.webroot}>
+    Require all granted
+</Directory>
+SSLSessionCache none
+CertInextStore {store.path}
+CertInextAgent {'On' if agent else 'Off'}
+<VirtualHost 127.0.0.1:{self.http_port}>
+    ServerName localhost
+    {location}
+</VirtualHost>
+<VirtualHost 127.0.0.1:{self.https_port}>
+    ServerName localhost
+    SSLEngine on
+    SSLProtocol -all +TLSv1.2 +TLSv1.3
+    SSLSessionTickets off
+    SSLCertificateFile {crt}
+    SSLCertificateKeyFile {key}
+    CertInextSSL {'On' if ssl_on else 'Off'}
+    {location}
+</VirtualHost>
+<VirtualHost 127.0.0.1:{self.http2_port}>
+    ServerName second.example.com
+</VirtualHost>
+""")
+
+    def _ctl(self, *args):
+        return subprocess.run(["apache2", "-d", self.base, "-f", self.conf, *args],
+                              capture_output=True, text=True)
+
+    def start(self):
+        p = self._ctl("-t")
+        assert p.returncode == 0, p.stderr
+        p = self._ctl("-k", "start")
+        assert p.returncode == 0, p.stderr
+        assert wait_for(lambda: _port_open(self.http_port) and _port_open(self.https_port), 15)
+        return self
+
+    def master_pid(self):
+        with open(self.pidfile) as f:
+            return int(f.read())
+
+    def worker_pids(self):
+        out = subprocess.run(["pgrep", "-P", str(self.master_pid())], capture_output=True,
+                             text=True).stdout
+        return sorted(int(p) for p in out.split())
+
+    def agent_pid(self):
+        pids = re.findall(r"certinext: agent started in child (\d+)", self.log())
+        live = [int(p) for p in pids if os.path.exists(f"/proc/{p}")]
+        return live[-1] if live else None
+
+    def reload(self):
+        gen = self.log().count("resuming normal operations")
+        p = self._ctl("-k", "graceful")
+        assert p.returncode == 0, p.stderr
+        assert wait_for(lambda: self.log().count("resuming normal operations") > gen, 15)
+
+    def stop(self):
+        try:
+            pid = self.master_pid()
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 15)
+
+    def log(self):
+        try:
+            with open(self.error_log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def access(self):
+        try:
+            with open(self.access_log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def pid_of_probe(self, probe):
+        def find():
+            m = re.search(rf"probe={probe} pid=(\d+)", self.access())
+            return int(m.group(1)) if m else None
+        return wait_for(find, 5)
+
+    def api(self, token=None, tls=False):
+        return Api(self.https_port if tls else self.http_port, "/certinext", token, tls)
+
+
+SERVERS["httpd"] = Apache

@@ -1,0 +1,533 @@
+/*
+ * mod_certinext - certinext for Apache httpd.
+ *
+ * Thin glue over the certinext core (common/), in httpd's own terms:
+ *   - the "certinext" handler (SetHandler certinext in a <Location>) copies
+ *     the request into the core's cin_request and the answer back out;
+ *   - ACME and pki-validation challenges are answered in post_read_request,
+ *     before mod_rewrite, aliases and every other handler;
+ *   - mod_ssl's optional init_server hook installs the core's certificate
+ *     callback on the SSL context of every virtual host with CertInextSSL On,
+ *     so a newly issued certificate is served on the next handshake;
+ *   - mod_watchdog runs the issuance agent in one child (a singleton
+ *     watchdog) and refreshes every child's certificate index from a timer.
+ *
+ * The key-encryption key is read in post_config, by the parent, before the
+ * children drop privileges.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "http_ssl.h"
+#include "ap_mpm.h"
+#include "mod_ssl.h"
+#include "mod_watchdog.h"
+#include "unixd.h"
+
+#include "apr_optional_hooks.h"
+#include "apr_strings.h"
+
+#include <openssl/ssl.h>
+
+#include "cin_agent.h"
+#include "cin_core.h"
+#include "cin_http.h"
+#include "cin_tls.h"
+
+/* Debian ships no mod_ssl_openssl.h: declare mod_ssl's hook ourselves. */
+APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, init_server,
+                          (server_rec * s, apr_pool_t *p, int is_proxy, SSL_CTX *ctx))
+
+#define CERTINEXT_AGENT_INTERVAL   apr_time_from_msec(200)
+#define CERTINEXT_REFRESH_INTERVAL apr_time_from_msec(200)
+
+module AP_MODULE_DECLARE_DATA certinext_module;
+
+typedef struct {
+    const char *store;
+    int agent;       /* -1: unset */
+    int ssl;         /* -1: unset */
+    long cache_size; /* -1: unset */
+} certinext_srv_conf;
+
+/* This process's core (made by the parent) and certificate index (per child). */
+static cin_core *certinext_core;
+static cin_tls *certinext_tls;
+static server_rec *certinext_server;
+
+static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) * wd_get_instance;
+static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) * wd_register_callback;
+
+/* ---- configuration ------------------------------------------------------------- */
+
+static void *certinext_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    certinext_srv_conf *c = apr_pcalloc(p, sizeof(*c));
+
+    (void)s;
+    c->agent = -1;
+    c->ssl = -1;
+    c->cache_size = -1;
+    return c;
+}
+
+static void *certinext_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    certinext_srv_conf *base = basev, *add = addv, *c = apr_pcalloc(p, sizeof(*c));
+
+    c->store = add->store ? add->store : base->store;
+    c->agent = add->agent != -1 ? add->agent : base->agent;
+    c->ssl = add->ssl != -1 ? add->ssl : base->ssl;
+    c->cache_size = add->cache_size != -1 ? add->cache_size : base->cache_size;
+    return c;
+}
+
+static const char *certinext_set_store(cmd_parms *cmd, void *dc, const char *arg)
+{
+    certinext_srv_conf *c = ap_get_module_config(cmd->server->module_config, &certinext_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    c->store = ap_server_root_relative(cmd->pool, arg);
+    return NULL;
+}
+
+static const char *certinext_set_agent(cmd_parms *cmd, void *dc, int on)
+{
+    certinext_srv_conf *c = ap_get_module_config(cmd->server->module_config, &certinext_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    c->agent = on;
+    return NULL;
+}
+
+static const char *certinext_set_ssl(cmd_parms *cmd, void *dc, int on)
+{
+    certinext_srv_conf *c = ap_get_module_config(cmd->server->module_config, &certinext_module);
+
+    (void)dc;
+    c->ssl = on;
+    return NULL;
+}
+
+static const char *certinext_set_cache_size(cmd_parms *cmd, void *dc, const char *arg)
+{
+    certinext_srv_conf *c = ap_get_module_config(cmd->server->module_config, &certinext_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    long n;
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    n = strtol(arg, &end, 10);
+    if (*end || n < 1 || n > 10000000) {
+        return "CertInextCacheSize must be a number of certificates from 1 to 10000000";
+    }
+    c->cache_size = n;
+    return NULL;
+}
+
+static const command_rec certinext_cmds[] = {
+    AP_INIT_TAKE1("CertInextStore", certinext_set_store, NULL, RSRC_CONF,
+                  "the certinext control store (its key file PATH.key beside it)"),
+    AP_INIT_FLAG("CertInextSSL", certinext_set_ssl, NULL, RSRC_CONF,
+                 "serve certificates from the store by SNI in this virtual host"),
+    AP_INIT_FLAG("CertInextAgent", certinext_set_agent, NULL, RSRC_CONF,
+                 "run the issuance agent in one child process"),
+    AP_INIT_TAKE1("CertInextCacheSize", certinext_set_cache_size, NULL, RSRC_CONF,
+                  "parsed certificates kept per child process"),
+    {NULL}};
+
+/* ---- services handed to the core ---------------------------------------------------- */
+
+static void certinext_log(void *ud, int level, const char *msg)
+{
+    static const int levels[] = {APLOG_ERR, APLOG_WARNING, APLOG_INFO, APLOG_DEBUG};
+
+    (void)ud;
+    if (level < 0 || level > 3) {
+        level = 0;
+    }
+    if (certinext_server) {
+        ap_log_error(APLOG_MARK, levels[level], 0, certinext_server, "certinext: %s", msg);
+    }
+}
+
+static const cin_services certinext_services = {certinext_log, NULL, NULL};
+
+static apr_status_t certinext_core_cleanup(void *data)
+{
+    if (certinext_core == data) {
+        certinext_core = NULL;
+    }
+    cin_core_free(data);
+    return APR_SUCCESS;
+}
+
+static apr_status_t certinext_tls_cleanup(void *data)
+{
+    (void)data;
+    cin_tls_free(certinext_tls);
+    certinext_tls = NULL;
+    return APR_SUCCESS;
+}
+
+/* ---- mod_ssl: the certificate callback on every CertInextSSL context ---------------- */
+
+static int certinext_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL_CTX *ctx)
+{
+    certinext_srv_conf *c = ap_get_module_config(s->module_config, &certinext_module);
+
+    (void)p;
+    if (is_proxy || c->ssl != 1) {
+        return DECLINED;
+    }
+    /* every handshake of this virtual host asks the core for its certificate;
+     * without a match the host's own SSLCertificateFile is served */
+    SSL_CTX_set_cert_cb(ctx, cin_tls_cert_cb, &certinext_tls);
+    return OK;
+}
+
+/* ---- startup ---------------------------------------------------------------------- */
+
+/* Customer code inside httpd's own processes could read the store. */
+static void certinext_warn_customer_code(server_rec *s)
+{
+    static const char *const embedded[] = {"mod_php.c",  "mod_php5.c",   "mod_php7.c", "mod_php8.c",
+                                           "mod_perl.c", "mod_python.c", "mod_ruby.c", "mod_lua.c"};
+    size_t i;
+
+    for (i = 0; i < sizeof(embedded) / sizeof(embedded[0]); i++) {
+        if (ap_find_linked_module(embedded[i])) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "certinext: %s runs customer code inside httpd's processes, as the "
+                         "user that owns the certinext store; run customer code in separate "
+                         "pools (PHP-FPM, suexec) - see the README, trust boundary",
+                         embedded[i]);
+        }
+    }
+    if ((ap_find_linked_module("mod_cgi.c") || ap_find_linked_module("mod_cgid.c")) &&
+        !ap_unixd_config.suexec_enabled) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "certinext: CGI scripts run as httpd's user, which owns the certinext "
+                     "store, because suexec is not enabled; enable suexec or use PHP-FPM "
+                     "pools - see the README, trust boundary");
+    }
+}
+
+static apr_status_t certinext_agent_callback(int state, void *data, apr_pool_t *pool)
+{
+    char holder[160];
+    cin_store *st;
+
+    (void)data;
+    (void)pool;
+    if (state == AP_WATCHDOG_STATE_STARTING) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, certinext_server,
+                     "certinext: agent started in child %" APR_PID_T_FMT, getpid());
+    }
+    if (state != AP_WATCHDOG_STATE_RUNNING || !certinext_core) {
+        return APR_SUCCESS;
+    }
+    st = cin_core_store(certinext_core); /* the watchdog thread's own connection */
+    if (st && cin_agent_work_due(st)) {
+        cin_agent_holder(holder, sizeof(holder));
+        cin_agent_run_once(st, holder, NULL);
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t certinext_refresh_callback(int state, void *data, apr_pool_t *pool)
+{
+    (void)data;
+    (void)pool;
+    if (state == AP_WATCHDOG_STATE_RUNNING && certinext_tls) {
+        cin_tls_refresh(certinext_tls);
+    }
+    return APR_SUCCESS;
+}
+
+static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                 server_rec *s)
+{
+    certinext_srv_conf *mc = ap_get_module_config(s->module_config, &certinext_module);
+    cin_core_config cfg;
+    ap_watchdog_t *wd;
+    server_rec *v;
+    char *err = NULL;
+
+    (void)plog;
+    (void)ptemp;
+    certinext_server = s;
+    for (v = s; v; v = v->next) {
+        certinext_srv_conf *c = ap_get_module_config(v->module_config, &certinext_module);
+        if (c->ssl == 1 && !mc->store) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, v,
+                         "certinext: CertInextSSL On needs CertInextStore in the server config");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    if (!mc->store) {
+        return OK;
+    }
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.store_path = mc->store;
+    cfg.load_kek = 1; /* the parent reads the key now, before children drop privileges */
+    if (cin_core_create(&cfg, &certinext_services, &certinext_core, &err) != CIN_OK) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "certinext: CertInextStore %s: %s", mc->store,
+                     err ? err : "cannot be used");
+        free(err);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_pool_cleanup_register(pconf, certinext_core, certinext_core_cleanup, apr_pool_cleanup_null);
+    certinext_warn_customer_code(s);
+
+    wd_get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    wd_register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (!wd_get_instance || !wd_register_callback) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "certinext: mod_watchdog is not available; no agent in httpd and "
+                     "indexes refresh on handshakes only");
+        return OK;
+    }
+    /* every child: keep the certificate index fresh, off the handshake path */
+    if (wd_get_instance(&wd, "certinext-refresh", 0, 0, pconf) == APR_SUCCESS) {
+        wd_register_callback(wd, CERTINEXT_REFRESH_INTERVAL, NULL, certinext_refresh_callback);
+    }
+    /* one child at a time: the issuance agent (also guarded by the store's leases) */
+    if (mc->agent == 1) {
+        if (wd_get_instance(&wd, "certinext-agent", 0, 1, pconf) != APR_SUCCESS ||
+            wd_register_callback(wd, CERTINEXT_AGENT_INTERVAL, NULL, certinext_agent_callback) !=
+                APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "certinext: the agent watchdog failed");
+        }
+    }
+    return OK;
+}
+
+static void certinext_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    certinext_srv_conf *mc = ap_get_module_config(s->module_config, &certinext_module);
+    char *err = NULL;
+
+    if (!certinext_core) {
+        return;
+    }
+    if (cin_tls_create(certinext_core, mc->cache_size > 0 ? (size_t)mc->cache_size : 0,
+                       &certinext_tls, &err) != CIN_OK) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     "certinext: %s; this child serves fallback certificates only",
+                     err ? err : "?");
+        free(err);
+        certinext_tls = NULL;
+        return;
+    }
+    apr_pool_cleanup_register(pchild, NULL, certinext_tls_cleanup, apr_pool_cleanup_null);
+}
+
+/* ---- requests -------------------------------------------------------------------------- */
+
+static const char *certinext_header(void *ud, const char *name)
+{
+    return apr_table_get(((request_rec *)ud)->headers_in, name);
+}
+
+static void certinext_fill_request(request_rec *r, cin_request *req, const char *path)
+{
+    memset(req, 0, sizeof(*req));
+    req->method = r->method;
+    req->path = path;
+    req->query = r->args;
+    req->header = certinext_header;
+    req->header_ud = r;
+    req->peer = r->useragent_ip;
+    req->tls = ap_ssl_conn_is_ssl(r->connection);
+}
+
+static int certinext_write(request_rec *r, cin_response *resp)
+{
+    size_t i;
+
+    r->status = resp->status;
+    if (resp->content_type) {
+        ap_set_content_type(r, apr_pstrdup(r->pool, resp->content_type));
+    }
+    for (i = 0; i < resp->nheaders; i++) {
+        apr_table_add(r->headers_out, resp->header_names[i], resp->header_values[i]);
+    }
+    if (resp->status != 204 && resp->status != 304) {
+        ap_set_content_length(r, (apr_off_t)resp->body_len);
+        if (resp->body_len && !r->header_only) {
+            ap_rwrite(resp->body, (int)resp->body_len, r);
+        }
+    }
+    cin_response_clear(resp);
+    return OK;
+}
+
+/* ACME and pki-validation answers, before any translation or handler. */
+static int certinext_post_read_request(request_rec *r)
+{
+    cin_request req;
+    cin_response resp;
+
+    if (!certinext_core || !r->parsed_uri.path ||
+        strncmp(r->parsed_uri.path, "/.well-known/", 13) != 0 ||
+        !cin_http_is_challenge_path(r->parsed_uri.path)) {
+        return DECLINED;
+    }
+    certinext_fill_request(r, &req, r->parsed_uri.path);
+    cin_http_handle(certinext_core, &req, &resp);
+    if (resp.declined) {
+        cin_response_clear(&resp);
+        return DECLINED; /* not ours: a certbot webroot or another CA's file */
+    }
+    certinext_write(r, &resp);
+    return DONE;
+}
+
+/* The whole body, or a 413 problem when it is over the limit. */
+static int certinext_read_body(request_rec *r, size_t limit, char **body, size_t *len)
+{
+    apr_size_t cap = 8192;
+    long n;
+    int rc;
+
+    *body = NULL;
+    *len = 0;
+    rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);
+    if (rc != OK) {
+        return rc;
+    }
+    if (!ap_should_client_block(r)) {
+        return OK;
+    }
+    *body = apr_palloc(r->pool, cap);
+    for (;;) {
+        if (*len + 4096 > cap) {
+            char *more = apr_palloc(r->pool, cap * 2);
+            memcpy(more, *body, *len);
+            *body = more;
+            cap *= 2;
+        }
+        n = ap_get_client_block(r, *body + *len, 4096);
+        if (n < 0) {
+            return HTTP_BAD_REQUEST;
+        }
+        if (n == 0) {
+            break;
+        }
+        *len += (size_t)n;
+        if (*len > limit) {
+            return HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+    }
+    return OK;
+}
+
+static int certinext_too_large(request_rec *r)
+{
+    cin_response resp;
+    char detail[96];
+
+    apr_snprintf(detail, sizeof(detail), "the body is larger than %" APR_SIZE_T_FMT " bytes",
+                 (apr_size_t)cin_core_body_limit(certinext_core));
+    cin_http_problem(&resp, 413, "payload_too_large", detail);
+    r->connection->keepalive = AP_CONN_CLOSE;
+    return certinext_write(r, &resp);
+}
+
+static int certinext_handler(request_rec *r)
+{
+    core_dir_config *core;
+    const char *mount, *path, *cl;
+    size_t mlen, limit;
+    cin_request req;
+    cin_response resp;
+    char *body = NULL;
+    size_t blen = 0;
+    int rc;
+
+    if (!r->handler || strcmp(r->handler, "certinext")) {
+        return DECLINED;
+    }
+    if (!certinext_core) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "certinext: SetHandler certinext needs CertInextStore in the server config");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* The path relative to the <Location>: "/certinext/api/v1/x" -> "/api/v1/x".
+     * The innermost section's path is core's per-dir "d" (our own per-dir
+     * configuration only exists where one of our directives is used). */
+    core = ap_get_core_module_config(r->per_dir_config);
+    mount = core && core->d ? core->d : "";
+    mlen = strlen(mount);
+    while (mlen && mount[mlen - 1] == '/') {
+        mlen--;
+    }
+    if (strncmp(r->uri, mount, mlen) != 0 || (r->uri[mlen] && r->uri[mlen] != '/')) {
+        /* a <LocationMatch> or the like: find the API, else the page file */
+        const char *api = strstr(r->uri, "/api/v1");
+        const char *slash = strrchr(r->uri, '/');
+        mlen = api ? (size_t)(api - r->uri) : slash ? (size_t)(slash - r->uri) : 0;
+    }
+    path = r->uri + mlen;
+    if (!*path) {
+        /* "/certinext" -> "/certinext/" so that the page's relative URLs work */
+        apr_table_setn(r->headers_out, "Location",
+                       apr_pstrcat(r->pool, r->uri, "/", r->args ? "?" : "", r->args, NULL));
+        return HTTP_MOVED_PERMANENTLY;
+    }
+    limit = cin_core_body_limit(certinext_core);
+    cl = apr_table_get(r->headers_in, "Content-Length");
+    if (cl && apr_atoi64(cl) > (apr_int64_t)limit) {
+        return certinext_too_large(r);
+    }
+    rc = certinext_read_body(r, limit, &body, &blen);
+    if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return certinext_too_large(r);
+    }
+    if (rc != OK) {
+        return rc;
+    }
+    certinext_fill_request(r, &req, path);
+    req.body = body;
+    req.body_len = blen;
+    cin_http_handle(certinext_core, &req, &resp);
+    if (resp.declined) {
+        cin_response_clear(&resp);
+        return DECLINED;
+    }
+    return certinext_write(r, &resp);
+}
+
+static void certinext_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_post_config(certinext_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(certinext_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_read_request(certinext_post_read_request, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_handler(certinext_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ssl, init_server, certinext_init_server, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(certinext) = {STANDARD20_MODULE_STUFF,
+                                NULL,                      /* create per-dir config */
+                                NULL,                      /* merge per-dir config */
+                                certinext_create_srv_conf, /* create per-server config */
+                                certinext_merge_srv_conf,  /* merge per-server config */
+                                certinext_cmds,            /* command table */
+                                certinext_register_hooks,
+                                0};

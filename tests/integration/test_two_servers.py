@@ -1,0 +1,116 @@
+"""One store, two servers: httpd and nginx side by side; prefork; memory; warnings."""
+import os
+import re
+import subprocess
+import time
+
+from cin import handshake, order, wait_for, wait_status
+from servers import Apache, Nginx
+
+
+def test_one_store_served_by_nginx_and_httpd(base, store):
+    for d in ("n", "a"):
+        os.mkdir(os.path.join(base, d))
+    ngx = Nginx(os.path.join(base, "n"), store).start()
+    apa = Apache(os.path.join(base, "a"), store).start()
+    try:
+        bob_n = ngx.api(store.tokens["bob"])
+        ann_h = apa.api(store.tokens["ann"])
+        fallback_n = handshake(ngx.https_port, "both.example.com")[0]
+        fallback_h = handshake(apa.https_port, "both.example.com")[0]
+        o = order(bob_n, "dv-ssl", ["both.example.com"])          # placed through nginx
+        r = ann_h.post(f"/api/v1/orders/{o['id']}/approve")       # approved through httpd
+        assert r.status == 200 and r.json["status"] == "awaiting_payment"
+        r = bob_n.post(f"/api/v1/orders/{o['id']}/pay")            # paid through nginx
+        assert r.status == 200
+        issued = wait_status(ann_h, o["id"], "issued")
+        serial = issued["certificate"]["serial"]
+        # issued exactly once, though both servers run an agent
+        oid = int(o["id"][2:])
+        assert store.sql(f"SELECT count(*) FROM certificates WHERE order_id={oid}") == "1"
+        # and served by both, without any reload
+        assert wait_for(lambda: handshake(ngx.https_port, "both.example.com")[0] == serial, 3)
+        assert wait_for(lambda: handshake(apa.https_port, "both.example.com")[0] == serial, 3)
+        assert serial not in (fallback_n, fallback_h)
+        # the audit trail names each step's actor
+        ev = ann_h.get(f"/api/v1/orders/{o['id']}/events").json["events"]
+        assert [(e["action"], e["actor"]) for e in ev] == [
+            ("order.create", "bob"), ("order.approve", "ann"), ("order.pay", "bob"),
+            ("order.issued", "agent")]
+        # revoked through httpd: nginx stops serving it too
+        r = ann_h.post(f"/api/v1/orders/{o['id']}/revoke", {"reason": "superseded"})
+        assert r.status == 200
+        assert handshake(ngx.https_port, "both.example.com")[0] == fallback_n
+        assert handshake(apa.https_port, "both.example.com")[0] == fallback_h
+    finally:
+        ngx.stop()
+        apa.stop()
+
+
+def test_prefork_hot_reload_on_every_child(base, store):
+    apa = Apache(base, store, workers=3, mpm="prefork").start()
+    try:
+        ann = apa.api(store.tokens["ann"])
+        o = order(ann, "dv-ssl", ["prefork.example.com"])
+        assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        serial = wait_status(ann, o["id"], "issued")["certificate"]["serial"]
+        assert wait_for(lambda: handshake(apa.https_port, "prefork.example.com")[0] == serial, 3)
+        children = set()
+        for _ in range(30):
+            s, probe = handshake(apa.https_port, "prefork.example.com", probe_log=True)
+            assert s == serial
+            children.add(apa.pid_of_probe(probe))
+        assert len(children) >= 2, children
+    finally:
+        apa.stop()
+
+
+def _rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def test_handshakes_leave_memory_flat(server, store):
+    ann = server.api(store.tokens["ann"])
+    names = []
+    for i in range(3):
+        o = order(ann, "dv-ssl", [f"mem{i}.example.com"])
+        ann.post(f"/api/v1/orders/{o['id']}/pay")
+        wait_status(ann, o["id"], "issued")
+        names.append(f"mem{i}.example.com")
+    bench = os.path.join(os.path.dirname(__file__), "..", "..", "build", "bench", "tlsbench")
+    listing = os.path.join(server.base, "mem-names.txt")
+    with open(listing, "w") as f:
+        f.write("\n".join(names + ["nomatch.example.org"]) + "\n")
+
+    def run(seconds):
+        out = subprocess.run([bench, str(server.https_port), listing, str(seconds), "4"],
+                             capture_output=True, text=True, check=True).stdout
+        return dict(kv.split("=") for kv in out.split())
+
+    run(4)  # warm up: caches, pools, allocator arenas
+    before = {p: _rss(p) for p in server.worker_pids()}
+    total, failures = 0, 0
+    while total < 20000:
+        r = run(5)
+        total += int(r["handshakes"])
+        failures += int(r["failures"])
+    after = {p: _rss(p) for p in server.worker_pids() if p in before}
+    assert failures == 0
+    assert after, "the workers were replaced during the run"
+    growth = max(after[p] - before[p] for p in after)
+    # a per-handshake leak of even 100 bytes would show as 2 MB here
+    assert growth < 1536, f"RSS grew by {growth} kB over {total} handshakes: {before} -> {after}"
+
+
+def test_startup_warns_about_customer_code_in_httpd(base, store):
+    apa = Apache(base, store)
+    with open(apa.conf, "a") as f:
+        f.write("LoadModule cgid_module /usr/lib/apache2/modules/mod_cgid.so\n"
+                f"ScriptSock {base}/cgisock\n")
+    apa.start()
+    try:
+        assert wait_for(lambda: "suexec is not enabled" in apa.log(), 5), apa.log()[-2000:]
+        assert "trust boundary" in apa.log()
+    finally:
+        apa.stop()

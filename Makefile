@@ -138,6 +138,14 @@ install: all
 		> $(DESTDIR)/usr/share/nginx/modules-available/mod-http-certinext.conf
 	ln -sf /usr/share/nginx/modules-available/mod-http-certinext.conf \
 		$(DESTDIR)/etc/nginx/modules-enabled/50-mod-http-certinext.conf
+	install -d $(DESTDIR)/usr/lib/apache2/modules $(DESTDIR)/etc/apache2/mods-available \
+		$(DESTDIR)/etc/apache2/conf-available
+	install -m 0644 $(APACHE_MODULE) $(DESTDIR)/usr/lib/apache2/modules/mod_certinext.so
+	printf '# Depends: ssl\nLoadModule certinext_module /usr/lib/apache2/modules/mod_certinext.so\n' \
+		> $(DESTDIR)/etc/apache2/mods-available/certinext.load
+	install -m 0644 conf-examples/apache/certinext.conf $(DESTDIR)/etc/apache2/conf-available/certinext.conf
+	install -d $(DESTDIR)/lib/systemd/system
+	install -m 0644 conf-examples/systemd/certinext-agent.service $(DESTDIR)/lib/systemd/system/
 
 clean:
 	rm -rf build tests/output

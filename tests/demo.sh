@@ -8,6 +8,9 @@ ROOT=$(pwd)
 DEMO_DIR=${DEMO_DIR:-$ROOT/build/demo}
 NGX_HTTP=${DEMO_NGINX_HTTP:-8080}
 NGX_HTTPS=${DEMO_NGINX_HTTPS:-8443}
+APA_HTTP=${DEMO_HTTPD_HTTP:-8081}
+APA_HTTPS=${DEMO_HTTPD_HTTPS:-8444}
+MODS=/usr/lib/apache2/modules
 CLI=$ROOT/build/certinext
 STORE=$DEMO_DIR/store/store.db
 WORKER_USER=www-data
@@ -16,6 +19,10 @@ stop() {
     if [ -f "$DEMO_DIR/nginx.pid" ]; then
         nginx -s quit -c "$DEMO_DIR/nginx.conf" -p "$DEMO_DIR" 2>/dev/null || true
         rm -f "$DEMO_DIR/nginx.pid"
+    fi
+    if [ -f "$DEMO_DIR/httpd.pid" ]; then
+        apache2 -d "$DEMO_DIR" -f "$DEMO_DIR/httpd.conf" -k stop 2>/dev/null || true
+        rm -f "$DEMO_DIR/httpd.pid"
     fi
 }
 
@@ -77,6 +84,51 @@ CONF
 nginx -t -q -c "$DEMO_DIR/nginx.conf" -p "$DEMO_DIR"
 nginx -c "$DEMO_DIR/nginx.conf" -p "$DEMO_DIR"
 
+# httpd beside nginx, on the same store
+mkdir -p "$DEMO_DIR/htdocs"
+echo "certinext demo: open /certinext/" > "$DEMO_DIR/htdocs/index.html"
+cat > "$DEMO_DIR/httpd.conf" <<CONF
+ServerRoot $DEMO_DIR
+DefaultRuntimeDir $DEMO_DIR
+PidFile $DEMO_DIR/httpd.pid
+Mutex file:$DEMO_DIR default
+LoadModule mpm_event_module $MODS/mod_mpm_event.so
+LoadModule authz_core_module $MODS/mod_authz_core.so
+LoadModule socache_shmcb_module $MODS/mod_socache_shmcb.so
+LoadModule ssl_module $MODS/mod_ssl.so
+LoadModule certinext_module $ROOT/build/mod_certinext.so
+StartServers 2
+User $WORKER_USER
+Group $WORKER_USER
+ServerName localhost
+ErrorLog $DEMO_DIR/httpd-error.log
+Listen 127.0.0.1:$APA_HTTP
+Listen 127.0.0.1:$APA_HTTPS
+DocumentRoot $DEMO_DIR/htdocs
+<Directory $DEMO_DIR/htdocs>
+    Require all granted
+</Directory>
+CertInextStore $STORE
+CertInextAgent On
+<VirtualHost 127.0.0.1:$APA_HTTP>
+    <Location "/certinext">
+        SetHandler certinext
+    </Location>
+</VirtualHost>
+<VirtualHost 127.0.0.1:$APA_HTTPS>
+    SSLEngine on
+    SSLProtocol -all +TLSv1.2 +TLSv1.3
+    SSLCertificateFile $DEMO_DIR/fallback.crt
+    SSLCertificateKeyFile $DEMO_DIR/fallback.key
+    CertInextSSL On
+    <Location "/certinext">
+        SetHandler certinext
+    </Location>
+</VirtualHost>
+CONF
+apache2 -d "$DEMO_DIR" -f "$DEMO_DIR/httpd.conf" -t 2>/dev/null
+apache2 -d "$DEMO_DIR" -f "$DEMO_DIR/httpd.conf" -k start
+
 cat > "$DEMO_DIR/tokens.env" <<ENV
 ADMIN_TOKEN=$ADMIN_TOKEN
 STANDARD_TOKEN=$STANDARD_TOKEN
@@ -89,6 +141,10 @@ cat <<MSG
 certinext demo is running (store: $STORE)
 
   nginx   http://127.0.0.1:$NGX_HTTP/certinext/    https://127.0.0.1:$NGX_HTTPS/certinext/
+  httpd   http://127.0.0.1:$APA_HTTP/certinext/    https://127.0.0.1:$APA_HTTPS/certinext/
+
+Both servers share one store: an order placed on one is approved, paid and
+served on the other, and a new certificate is served by both without a reload.
 
 Web page logins (account demo-hosting, 1000 credits, domains example.com and demo.lan):
   admin / demo-admin-pass      (Administrator, authorized signatory)
@@ -107,6 +163,7 @@ Try the workflow:
   curl -s -X POST -H "Authorization: Bearer $ADMIN_TOKEN" \$A/orders/R-000001/approve
   curl -s -X POST -H "Authorization: Bearer $BASIC_TOKEN" \$A/orders/R-000001/pay
   openssl s_client -connect 127.0.0.1:$NGX_HTTPS -servername www.example.com </dev/null 2>/dev/null | openssl x509 -noout -subject -serial
+  openssl s_client -connect 127.0.0.1:$APA_HTTPS -servername www.example.com </dev/null 2>/dev/null | openssl x509 -noout -subject -serial
 
 Stop it with: make demo-stop
 MSG

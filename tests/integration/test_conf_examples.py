@@ -39,3 +39,48 @@ http {{
 """)
     p = subprocess.run(["nginx", "-t", "-c", conf, "-p", base], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+
+
+APACHE_EXAMPLES = ["certinext.conf", "tls-vhost.conf", "mass-hosting.conf"]
+
+
+@pytest.mark.parametrize("example", APACHE_EXAMPLES)
+def test_apache_example_is_valid(example, base, store):
+    from servers import APACHE_MODULE, APACHE_MODULES
+    crt, key = fallback_cert(base)
+    d = os.path.join(ROOT, "conf-examples", "apache")
+
+    def adapt(text):
+        text = text.replace("/etc/ssl/certs/ssl-cert-snakeoil.pem", crt)
+        text = text.replace("/etc/ssl/private/ssl-cert-snakeoil.key", key)
+        text = text.replace("/var/lib/certinext/store.db", store.path)
+        text = text.replace("/etc/apache2/customers", os.path.join(base, "customers"))
+        return text
+
+    os.mkdir(os.path.join(base, "customers"))
+    for f in os.listdir(os.path.join(d, "customers")):
+        with open(os.path.join(base, "customers", f), "w") as out:
+            out.write(adapt(open(os.path.join(d, "customers", f)).read()))
+    body = adapt(open(os.path.join(d, example)).read())
+    store_conf = "" if example == "certinext.conf" else f"CertInextStore {store.path}"
+    conf = os.path.join(base, "httpd.conf")
+    with open(conf, "w") as f:
+        f.write(f"""ServerRoot {base}
+DefaultRuntimeDir {base}
+PidFile {base}/httpd.pid
+Mutex file:{base} default
+LoadModule mpm_event_module {APACHE_MODULES}/mod_mpm_event.so
+LoadModule authz_core_module {APACHE_MODULES}/mod_authz_core.so
+LoadModule alias_module {APACHE_MODULES}/mod_alias.so
+LoadModule proxy_module {APACHE_MODULES}/mod_proxy.so
+LoadModule proxy_fcgi_module {APACHE_MODULES}/mod_proxy_fcgi.so
+LoadModule ssl_module {APACHE_MODULES}/mod_ssl.so
+LoadModule certinext_module {APACHE_MODULE}
+ServerName localhost
+ErrorLog {base}/error.log
+Listen 127.0.0.1:{free_port()}
+{store_conf}
+{body}
+""")
+    p = subprocess.run(["apache2", "-d", base, "-f", conf, "-t"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr

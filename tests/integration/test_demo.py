@@ -10,14 +10,18 @@ from cin import ROOT, Api, free_port, handshake, order, wait_status, workdir, rm
 def test_demo_starts_servers_and_prints_working_tokens():
     d = workdir()
     env = dict(os.environ, DEMO_DIR=os.path.join(d, "demo"),
-               DEMO_NGINX_HTTP=str(free_port()), DEMO_NGINX_HTTPS=str(free_port()))
+               DEMO_NGINX_HTTP=str(free_port()), DEMO_NGINX_HTTPS=str(free_port()),
+               DEMO_HTTPD_HTTP=str(free_port()), DEMO_HTTPD_HTTPS=str(free_port()))
     try:
         p = subprocess.run(["sh", os.path.join(ROOT, "tests", "demo.sh")], env=env,
                            capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
         out = p.stdout
-        http = re.search(r"http://127.0.0.1:(\d+)/certinext/", out)
-        https = re.search(r"https://127.0.0.1:(\d+)/certinext/", out)
+        http = re.search(r"nginx +http://127.0.0.1:(\d+)/certinext/", out)
+        https = re.search(r"nginx .*https://127.0.0.1:(\d+)/certinext/", out)
+        httpd = re.search(r"httpd +http://127.0.0.1:(\d+)/certinext/", out)
+        httpds = re.search(r"httpd .*https://127.0.0.1:(\d+)/certinext/", out)
+        assert httpd and httpds, out
         admin = re.search(r"^  admin +(cin_\S+)$", out, re.M)
         basic = re.search(r"^  basic +(cin_\S+)$", out, re.M)
         assert http and https and admin and basic, out
@@ -28,10 +32,14 @@ def test_demo_starts_servers_and_prints_working_tokens():
         assert a.post(f"/api/v1/orders/{o['id']}/approve").status == 200
         assert b.post(f"/api/v1/orders/{o['id']}/pay").status == 200
         serial = wait_status(a, o["id"], "issued")["certificate"]["serial"]
-        end = time.time() + 3
-        while handshake(int(https.group(1)), "www.example.com")[0] != serial:
-            assert time.time() < end, "the demo server never served the new certificate"
-            time.sleep(0.05)
+        for port in (https, httpds):
+            end = time.time() + 3
+            while handshake(int(port.group(1)), "www.example.com")[0] != serial:
+                assert time.time() < end, "a demo server never served the new certificate"
+                time.sleep(0.05)
+        # httpd answers the same API on the same store
+        h = Api(int(httpd.group(1)), token=admin.group(1))
+        assert h.get(f"/api/v1/orders/{o['id']}").json["status"] == "issued"
         # the web page logins it prints work
         r = api.post("/api/v1/session", {"username": "admin", "password": "demo-admin-pass"})
         assert r.status == 200 and r.json["user"]["role"] == "admin"

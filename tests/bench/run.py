@@ -124,14 +124,81 @@ http {{
         time.sleep(0.3)
 
 
-def load(port, names, seconds=SECONDS, threads=THREADS):
-    p = subprocess.run([TLSBENCH, str(port), names, str(seconds), str(threads)],
-                       capture_output=True, text=True, check=True)
+class Httpd:
+    """httpd, event MPM, one child with 16 threads."""
+
+    def __init__(self, base, tag, cert, key, store=None, ssl_on=False):
+        from servers import APACHE_MODULE, APACHE_MODULES
+        self.base = os.path.join(base, tag)
+        os.mkdir(self.base)
+        self.port, self.http_port = free_port(), free_port()
+        self.conf = os.path.join(self.base, "httpd.conf")
+        mod = f"LoadModule certinext_module {APACHE_MODULE}" if store else ""
+        store_conf = f"CertInextStore {store}\nCertInextAgent On" if store else ""
+        loc = '<Location "/certinext">\n SetHandler certinext\n</Location>' if store else ""
+        with open(self.conf, "w") as f:
+            f.write(f"""ServerRoot {self.base}
+DefaultRuntimeDir {self.base}
+PidFile {self.base}/httpd.pid
+Mutex file:{self.base} default
+LoadModule mpm_event_module {APACHE_MODULES}/mod_mpm_event.so
+LoadModule authz_core_module {APACHE_MODULES}/mod_authz_core.so
+LoadModule ssl_module {APACHE_MODULES}/mod_ssl.so
+{mod}
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 16
+MinSpareThreads 1
+MaxSpareThreads 16
+MaxRequestWorkers 16
+User www-data
+Group www-data
+ServerName localhost
+ErrorLog {self.base}/error.log
+LogLevel warn
+Listen 127.0.0.1:{self.port}
+Listen 127.0.0.1:{self.http_port}
+SSLSessionCache none
+{store_conf}
+<VirtualHost 127.0.0.1:{self.http_port}>
+{loc}
+</VirtualHost>
+<VirtualHost 127.0.0.1:{self.port}>
+    SSLEngine on
+    SSLProtocol -all +TLSv1.3
+    SSLSessionTickets off
+    SSLCertificateFile {cert}
+    SSLCertificateKeyFile {key}
+    CertInextSSL {'On' if ssl_on else 'Off'}
+</VirtualHost>
+""".replace("CertInextSSL Off", "" if not store else "CertInextSSL Off"))
+
+    def start(self, probe_name):
+        t0 = time.time()
+        subprocess.run(["apache2", "-d", self.base, "-f", self.conf, "-k", "start"], check=True)
+        wait_for(lambda: Nginx._ok(self, probe_name), 60, 0.01)
+        self.start_time = time.time() - t0
+        with open(os.path.join(self.base, "httpd.pid")) as f:
+            master = int(f.read())
+        self.worker = int(subprocess.run(["pgrep", "-P", str(master)], capture_output=True,
+                                         text=True).stdout.split()[0])
+        return self
+
+    def stop(self):
+        subprocess.run(["apache2", "-d", self.base, "-f", self.conf, "-k", "stop"],
+                       capture_output=True)
+        time.sleep(0.5)
+
+
+def load(port, names, seconds=SECONDS, threads=THREADS, each=False):
+    p = subprocess.run([TLSBENCH, str(port), names, str(seconds), str(threads)] +
+                       (["each"] if each else []), capture_output=True, text=True, check=True)
     return dict(kv.split("=") for kv in p.stdout.split())
 
 
 def measure(srv, names, label):
-    load(srv.port, names, 1.0)  # warm up: caches, connections
+    load(srv.port, names, each=True)  # warm up: every name once (caches, allocator)
+    load(srv.port, names, 1.0)
     t0 = ticks(srv.worker)
     r = load(srv.port, names)
     cpu = (ticks(srv.worker) - t0) / os.sysconf("SC_CLK_TCK")
@@ -198,6 +265,15 @@ def main():
             ("b100k", f"(b) certinext, {BIG:,} in store".replace(",", " "),
              Nginx(big, "certinext-big", fb + " certinext_ssl on;", store=pathbig), hotbig,
              pickedbig[0]),
+            ("ha", "(a) httpd static SSLCertificateFile",
+             Httpd(small, "h-static", f"{files}/{picked[0]}.crt", f"{files}/{picked[0]}.key"),
+             hot1k, picked[0]),
+            ("hb1k", "(b) httpd certinext, 1 000",
+             Httpd(small, "h-1k", f"{files}/{picked[0]}.crt", f"{files}/{picked[0]}.key",
+                   store=path1k, ssl_on=True), hot1k, picked[0]),
+            ("hb100k", f"(b) httpd certinext, {BIG:,}".replace(",", " "),
+             Httpd(big, "h-big", f"{files}/{picked[0]}.crt", f"{files}/{picked[0]}.key",
+                   store=pathbig, ssl_on=True), hotbig, pickedbig[0]),
         ]
         for key, label, srv, names, probe in configs:
             srv.start(probe)
@@ -225,13 +301,18 @@ def main():
         for k, label in (("b1k", "1 000"), ("b100k", f"{BIG:,}".replace(",", " "))):
             print(f"  certinext {label:>7}: b/a = {med[k] / a_:.3f}   b/c = {med[k] / c_:.2f}")
         print(f"  nginx variables:   c/a = {c_ / a_:.3f}")
+        ha = med["ha"]
+        for k, label in (("hb1k", "1 000"), ("hb100k", f"{BIG:,}".replace(",", " "))):
+            print(f"  httpd certinext {label:>7}: b/a = {med[k] / ha:.3f}")
         print(f"  certinext {BIG:,} store, 20 000 names (cache 10 000, misses): "
               f"b/a = {sp['cpu_rate'] / a_:.3f}".replace(",", " "))
         print("worker RSS and start (first handshake served) for certinext:")
-        for k in ("b1k", "b100k"):
+        for k in ("b1k", "b100k", "hb1k", "hb100k"):
             print(f"  {k:>6}: RSS {last[k]['rss_kb'] / 1024:.1f} MiB, start {last[k]['start']:.2f} s")
         print("hot swap and API latency (certinext, 1 000 in store, 1 worker):", flush=True)
         hot_swap(configs[2][2], token1k, hot1k)
+        print("hot swap on httpd (1 child, 16 threads):", flush=True)
+        hot_swap(configs[5][2], token1k, hot1k, "swap2.bench.example.com")
         api_latency(configs[2][2], token1k)
     finally:
         for srv in servers:
@@ -284,10 +365,9 @@ def export(srv, store, token, names, files):
     srv.stop()
 
 
-def hot_swap(srv, token, names_file):
+def hot_swap(srv, token, names_file, target="swap.bench.example.com"):
     """Issue a certificate for a name under load; time until it is served."""
     api = Api(srv.http_port, token=token)
-    target = "swap.bench.example.com"
     with open(names_file) as f:
         names = f.read()
     swap_names = os.path.join(os.path.dirname(names_file), "swap.txt")

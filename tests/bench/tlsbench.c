@@ -8,7 +8,9 @@
  * and, with a non-empty EXPECT_FILE argument, checks each served leaf's
  * serial against the expected one for its name (to count wrong answers).
  *
- * usage: tlsbench PORT NAMES_FILE SECONDS THREADS
+ * usage: tlsbench PORT NAMES_FILE SECONDS THREADS [each]
+ * With "each", every name is used exactly once, in order (a warm-up pass),
+ * and SECONDS is ignored.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -29,6 +31,9 @@ static char **names;
 static size_t nnames;
 static double deadline;
 static SSL_CTX *ctx;
+static int each_once;
+static size_t next_name; /* for the "each" pass */
+static pthread_mutex_t next_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct result {
     long ok, failed;
@@ -77,8 +82,19 @@ static void *worker(void *arg)
 {
     struct result *r = arg;
 
-    while (now() < deadline) {
-        const char *sni = names[rand_r(&r->seed) % nnames];
+    while (each_once || now() < deadline) {
+        const char *sni;
+        if (each_once) {
+            size_t i;
+            pthread_mutex_lock(&next_lock);
+            i = next_name++;
+            pthread_mutex_unlock(&next_lock);
+            if (i >= nnames)
+                break;
+            sni = names[i];
+        } else {
+            sni = names[rand_r(&r->seed) % nnames];
+        }
         if (one(sni))
             r->ok++;
         else
@@ -98,10 +114,11 @@ int main(int argc, char **argv)
     char line[300];
     FILE *f;
 
-    if (argc != 5) {
-        fprintf(stderr, "usage: tlsbench PORT NAMES_FILE SECONDS THREADS\n");
+    if (argc != 5 && !(argc == 6 && !strcmp(argv[5], "each"))) {
+        fprintf(stderr, "usage: tlsbench PORT NAMES_FILE SECONDS THREADS [each]\n");
         return 2;
     }
+    each_once = argc == 6;
     port = atoi(argv[1]);
     secs = atof(argv[3]);
     threads = atoi(argv[4]);

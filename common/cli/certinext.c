@@ -710,6 +710,7 @@ static const struct {
     {"agent", cli_cmd_agent, "agent [--once] [--interval S]   issue paid orders"},
     {"ca", cli_cmd_ca, "ca add|list                      CA configurations"},
     {"product", cli_cmd_product, "product set-ca PRODUCT CA | product list"},
+    {"settings", cli_cmd_settings, "settings set|get renew-fraction [F]"},
 };
 
 static void usage_all(FILE *f)

@@ -27,5 +27,6 @@ json_t *cli_order_json(cin_store *st, const cin_order *o);
 int cli_cmd_agent(int argc, char **argv);
 int cli_cmd_ca(int argc, char **argv);
 int cli_cmd_product(int argc, char **argv);
+int cli_cmd_settings(int argc, char **argv);
 
 #endif

@@ -306,6 +306,71 @@ fail:
     return 1;
 }
 
+/* ---- settings ------------------------------------------------------------- */
+
+int cli_cmd_settings(int argc, char **argv)
+{
+    static const char usage[] = "certinext settings set renew-fraction F | settings get "
+                                "renew-fraction";
+    char *v = NULL, *end;
+    cin_store *st;
+    double f;
+    int rc;
+
+    if (argc >= 2 && !strcmp(argv[1], "--help")) {
+        printf("usage: %s\n", usage);
+        printf("  renew-fraction: renew auto_renew certificates when this fraction of their "
+               "lifetime remains (0.05-0.95, default 0.333)\n");
+        return 0;
+    }
+    if (argc < 2 || (strcmp(argv[1], "set") && strcmp(argv[1], "get"))) {
+        cli_usage_error(usage, "expected 'settings set' or 'settings get'");
+        return 2;
+    }
+    rc = cli_getopt(argc - 1, argv + 1, usage, NULL, NULL, NULL);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (optind + 1 >= argc - 0 || strcmp(argv[optind + 1], "renew-fraction")) {
+        cli_usage_error(usage, "the only setting is renew-fraction");
+        return 2;
+    }
+    if (!strcmp(argv[1], "set")) {
+        if (optind + 3 != argc) {
+            cli_usage_error(usage, "give a value");
+            return 2;
+        }
+        f = strtod(argv[optind + 2], &end);
+        if (*end || f < 0.05 || f > 0.95) {
+            cli_usage_error(usage, "renew-fraction must be a number from 0.05 to 0.95");
+            return 2;
+        }
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    if (!strcmp(argv[1], "get")) {
+        printf("%.3f\n", cin_agent_renew_fraction(st));
+        cin_store_close(st);
+        return 0;
+    }
+    rc = cin_store_begin(st);
+    if (rc == CIN_OK)
+        rc = cin_store_setting_set(st, "renew_fraction", argv[optind + 2]);
+    if (rc == CIN_OK)
+        rc = cin_store_event_add(st, 0, 0, "cli", "settings.set", NULL, argv[optind + 2]);
+    if (rc == CIN_OK)
+        rc = cin_store_commit(st);
+    else
+        cin_store_rollback(st);
+    cin_store_close(st);
+    free(v);
+    if (rc != CIN_OK) {
+        fprintf(stderr, "certinext: cannot save the setting: %s\n", cin_strstatus(rc));
+        return 1;
+    }
+    printf("renew-fraction is now %s\n", argv[optind + 2]);
+    return 0;
+}
+
 /* ---- product -------------------------------------------------------------- */
 
 int cli_cmd_product(int argc, char **argv)

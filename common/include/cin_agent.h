@@ -20,7 +20,13 @@ typedef struct cin_agent_stats {
     int deferred; /* transient errors or pending at the CA */
     int revocations_sent;
     int expired;
+    int renewals; /* renewal orders created for auto_renew certificates */
 } cin_agent_stats;
+
+/* The renewal point as a fraction of a certificate's lifetime that remains
+ * (store setting "renew_fraction", 0.05 to 0.95; default one third). */
+#define CIN_RENEW_FRACTION_DEFAULT (1.0 / 3.0)
+double cin_agent_renew_fraction(cin_store *st);
 
 /* A holder name unique to this process and thread ("host:pid:tid"). */
 void cin_agent_holder(char *buf, size_t len);

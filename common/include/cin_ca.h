@@ -43,5 +43,6 @@ int cin_ca_local_init(cin_store *st, char **err);
 int cin_ca_local_root(cin_store *st, char **pem);
 
 extern const cin_ca_ops cin_ca_local_ops;
+extern const cin_ca_ops cin_ca_acme_ops;
 
 #endif

@@ -24,7 +24,7 @@
 
 typedef struct cin_store cin_store;
 
-#define CIN_SCHEMA_VERSION 2
+#define CIN_SCHEMA_VERSION 3
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation
@@ -78,6 +78,12 @@ int cin_store_seal(cin_store *st, const char *label, const unsigned char *pt, si
                    unsigned char **out, size_t *outlen);
 int cin_store_unseal(cin_store *st, const char *label, const unsigned char *in, size_t inlen,
                      unsigned char **out, size_t *outlen);
+
+/* ---- settings (store-wide, shared by every server and agent) ---------- */
+
+/* CIN_ENOTFOUND when unset; *value malloc'd. */
+int cin_store_setting_get(cin_store *st, const char *key, char **value);
+int cin_store_setting_set(cin_store *st, const char *key, const char *value);
 
 /* ---- accounts -------------------------------------------------------- */
 

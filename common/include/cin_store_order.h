@@ -66,6 +66,12 @@ int cin_store_order_list(cin_store *st, const cin_order_filter *f, cin_order **o
 void cin_order_list_free(cin_order *o, size_t n);
 /* Next order number (the sequence is in the store). */
 int cin_store_order_number_next(cin_store *st, int64_t *out);
+/* Ids of issued auto_renew orders whose certificate has reached its renewal
+ * point: not_after - now <= fraction * lifetime, and next_attempt_at passed. */
+int cin_store_order_renewal_due(cin_store *st, time_t now, double fraction, int64_t **ids,
+                                size_t *n);
+/* 1 when the order has a renewal child that is alive (not rejected/cancelled/failed). */
+int cin_store_order_has_renewal(cin_store *st, int64_t parent_id);
 /* Ids of `issued` orders whose certificate's not_after is before now. */
 int cin_store_order_expired(cin_store *st, time_t now, int64_t **ids, size_t *n);
 /* Ids of orders in status whose next_attempt_at has come, oldest first. */
@@ -134,9 +140,12 @@ int cin_store_cert_insert(cin_store *st, cin_cert *c);
 int cin_store_cert_get(cin_store *st, int64_t id, cin_cert *out);
 /* Set status (revoked/replaced), reason; bumps the generation. */
 int cin_store_cert_set_status(cin_store *st, int64_t id, const char *status, const char *reason);
-int cin_store_cert_mark_notified(cin_store *st, int64_t id);
-/* Revoked certificates the CA has not been told about yet. */
-int cin_store_cert_unnotified(cin_store *st, int64_t **ids, size_t *n);
+/* The CA was told (done 1) or refused for good (done 2). */
+int cin_store_cert_mark_notified(cin_store *st, int64_t id, int done);
+/* Try telling the CA again at `when`. */
+int cin_store_cert_revoke_later(cin_store *st, int64_t id, time_t when);
+/* Revoked certificates the CA has not been told about yet, due at now. */
+int cin_store_cert_unnotified(cin_store *st, time_t now, int64_t **ids, size_t *n);
 /* Certificates of an account (0: all) that are active, optionally expiring
  * before a time (0: any). */
 int cin_store_cert_list(cin_store *st, int64_t account_id, int64_t requester_id, time_t before,
@@ -162,6 +171,13 @@ int cin_store_lease_acquire(cin_store *st, const char *name, const char *holder,
 int cin_store_lease_release(cin_store *st, const char *name, const char *holder);
 /* The current holder of a lease (*holder malloc'd); CIN_ENOTFOUND when free. */
 int cin_store_lease_holder(cin_store *st, const char *name, char **holder, time_t *expires_at);
+
+/* ---- durable ACME steps ---------------------------------------------------- */
+
+/* The JSON state of an order at an ACME CA (*json malloc'd); CIN_ENOTFOUND
+ * when the order has none.  put with json NULL forgets it. */
+int cin_store_acme_state_get(cin_store *st, int64_t order_id, char **ca, char **json);
+int cin_store_acme_state_put(cin_store *st, int64_t order_id, const char *ca, const char *json);
 
 /* ---- challenge answers ----------------------------------------------------- */
 

@@ -23,6 +23,8 @@
 #include "cin_util.h"
 #include "cin_x509.h"
 
+#include <jansson.h>
+
 void cin_agent_holder(char *buf, size_t len)
 {
     char host[64] = "host";
@@ -306,48 +308,65 @@ release:
     cin_store_lease_release(st, lease, holder);
 }
 
+/* Tell the CAs about revoked certificates (the request only marked them). */
 static void send_revocations(cin_store *st, const char *holder, cin_agent_stats *stats)
 {
+    time_t now = cin_now(cin_store_services(st));
     int64_t *ids = NULL;
     size_t n = 0, i;
 
-    if (cin_store_cert_unnotified(st, &ids, &n) != CIN_OK)
+    if (cin_store_cert_unnotified(st, now, &ids, &n) != CIN_OK)
         return;
     for (i = 0; i < n; i++) {
+        const cin_ca_ops *ops = NULL;
         cin_ca_result r;
         cin_product prod;
         cin_order o;
         cin_cert c;
         char *kind = NULL;
-        const cin_ca_ops *ops;
+        int rc;
 
         memset(&r, 0, sizeof(r));
+        memset(&prod, 0, sizeof(prod));
+        memset(&o, 0, sizeof(o));
         if (cin_store_cert_get(st, ids[i], &c) != CIN_OK)
             continue;
-        if (cin_store_order_get(st, c.order_id, &o) == CIN_OK) {
-            if (cin_store_product_get(st, o.product, &prod) == CIN_OK) {
-                if (cin_store_ca_kind(st, prod.ca, &kind) == CIN_OK &&
-                    (ops = cin_ca_ops_for(kind)) != NULL) {
-                    ops->revoke(st, prod.ca, &c, c.revocation_reason, &r);
-                    if (r.outcome == CIN_CA_DONE && cin_store_begin(st) == CIN_OK) {
-                        if (cin_store_cert_mark_notified(st, c.id) == CIN_OK &&
-                            cin_store_event_add(st, c.account_id, c.order_id, "agent",
-                                                "certificate.revocation_sent", holder,
-                                                c.serial) == CIN_OK &&
-                            cin_store_commit(st) == CIN_OK) {
-                            if (stats)
-                                stats->revocations_sent++;
-                        } else {
-                            cin_store_rollback(st);
-                        }
-                    }
-                }
-                cin_product_clear(&prod);
+        if (cin_store_order_get(st, c.order_id, &o) == CIN_OK &&
+            cin_store_product_get(st, o.product, &prod) == CIN_OK &&
+            cin_store_ca_kind(st, prod.ca, &kind) == CIN_OK)
+            ops = cin_ca_ops_for(kind);
+        if (ops)
+            ops->revoke(st, prod.ca, &c, c.revocation_reason, &r);
+        else
+            r.outcome = CIN_CA_FAILED;
+        if (cin_store_begin(st) == CIN_OK) {
+            if (r.outcome == CIN_CA_DONE) {
+                rc = cin_store_cert_mark_notified(st, c.id, 1);
+                if (rc == CIN_OK)
+                    rc = cin_store_event_add(st, c.account_id, c.order_id, "agent",
+                                             "certificate.revocation_sent", holder, c.serial);
+            } else if (r.outcome == CIN_CA_FAILED) {
+                /* the CA refused for good: say so once, in the audit log */
+                rc = cin_store_cert_mark_notified(st, c.id, 2);
+                if (rc == CIN_OK)
+                    rc = cin_store_event_add(st, c.account_id, c.order_id, "agent",
+                                             "certificate.revocation_refused", holder,
+                                             r.problem ? r.problem : c.serial);
+            } else {
+                rc = cin_store_cert_revoke_later(st, c.id,
+                                                 now + (r.retry_after > 0 ? r.retry_after : 30));
             }
-            cin_order_clear(&o);
+            if (rc == CIN_OK && cin_store_commit(st) == CIN_OK) {
+                if (r.outcome == CIN_CA_DONE && stats)
+                    stats->revocations_sent++;
+            } else {
+                cin_store_rollback(st);
+            }
         }
         free(kind);
         cin_ca_result_clear(&r);
+        cin_product_clear(&prod);
+        cin_order_clear(&o);
         cin_cert_clear(&c);
     }
     free(ids);
@@ -388,6 +407,148 @@ static void mark_expired(cin_store *st, cin_agent_stats *stats)
     free(ids);
 }
 
+double cin_agent_renew_fraction(cin_store *st)
+{
+    char *v = NULL, *end;
+    double f = CIN_RENEW_FRACTION_DEFAULT;
+
+    if (cin_store_setting_get(st, "renew_fraction", &v) == CIN_OK) {
+        double x = strtod(v, &end);
+        if (!*end && x >= 0.05 && x <= 0.95)
+            f = x;
+    }
+    free(v);
+    return f;
+}
+
+/* A renewal that cannot be placed (credits short): keep the alert on the
+ * parent, in the audit log, and try again later. */
+static void renewal_failed(cin_store *st, cin_order *parent, const char *detail)
+{
+    time_t now = cin_now(cin_store_services(st));
+    json_t *p =
+        json_pack("{s:s, s:s, s:i, s:s}", "type", "urn:certinext:error:renewal_failed", "title",
+                  "Automatic renewal failed; it will be retried", "status", 402, "detail", detail);
+
+    if (cin_store_begin(st) != CIN_OK) {
+        json_decref(p);
+        return;
+    }
+    free(parent->error_json);
+    parent->error_json = json_dumps(p, JSON_COMPACT);
+    json_decref(p);
+    parent->attempts++;
+    parent->next_attempt_at = now + backoff(parent->attempts + 4); /* from a minute or so */
+    if (cin_store_order_update(st, parent) == CIN_OK &&
+        cin_store_event_add(st, parent->account_id, parent->id, "agent", "order.renewal_failed",
+                            NULL, detail) == CIN_OK &&
+        cin_store_commit(st) == CIN_OK)
+        return;
+    cin_store_rollback(st);
+}
+
+/*
+ * Renew auto_renew certificates at their renewal point.  An order that an
+ * administrator approved or placed is renewed, charged and sent to the CA
+ * without a new approval; any other renewal waits for approval like a new
+ * order by its requester.
+ */
+static void renew_due(cin_store *st, const char *holder, cin_agent_stats *stats)
+{
+    time_t now = cin_now(cin_store_services(st));
+    int64_t *ids = NULL, number = 0;
+    size_t n = 0, i;
+
+    if (cin_store_order_renewal_due(st, now, cin_agent_renew_fraction(st), &ids, &n) != CIN_OK)
+        return;
+    for (i = 0; i < n; i++) {
+        cin_order parent, child;
+        cin_product prod;
+        char detail[96];
+        int rc;
+
+        memset(&child, 0, sizeof(child));
+        memset(&prod, 0, sizeof(prod));
+        if (cin_store_begin(st) != CIN_OK)
+            break;
+        rc = cin_store_order_get(st, ids[i], &parent);
+        if (rc != CIN_OK || strcmp(parent.status, "issued") || !parent.auto_renew ||
+            cin_store_order_has_renewal(st, parent.id) ||
+            cin_store_product_get(st, parent.product, &prod) != CIN_OK) {
+            cin_store_rollback(st);
+            cin_order_clear(&parent);
+            continue;
+        }
+        child.account_id = parent.account_id;
+        child.requester_id = parent.requester_id;
+        child.product = parent.product;
+        child.common_name = parent.common_name;
+        child.sans = parent.sans;
+        child.nsans = parent.nsans;
+        child.key_source = parent.key_source;
+        child.key_type = parent.key_type;
+        child.validity_days = parent.validity_days <= prod.max_validity_days
+                                  ? parent.validity_days
+                                  : prod.max_validity_days;
+        child.auto_renew = 1;
+        child.price = cin_product_price(&prod, parent.nsans);
+        child.parent_id = parent.id;
+        child.kind = "renewal";
+        child.csr_pem = !strcmp(parent.key_source, "csr") ? parent.csr_pem : NULL;
+        child.admin_approved = parent.admin_approved;
+        child.approved_by = parent.admin_approved ? parent.approved_by : NULL;
+        child.approved_at = parent.admin_approved ? parent.approved_at : NULL;
+        child.status = parent.admin_approved ? "processing" : "pending_approval";
+        rc = cin_store_order_insert(st, &child);
+        if (rc == CIN_OK && parent.admin_approved) {
+            rc = cin_store_credits_move(st, parent.account_id, -child.price, child.id,
+                                        "automatic renewal", "agent", NULL);
+            if (rc == CIN_OK)
+                rc = cin_store_order_number_next(st, &number);
+            if (rc == CIN_OK) {
+                child.order_number = number;
+                rc = cin_store_order_update(st, &child);
+            }
+        }
+        snprintf(detail, sizeof(detail), "automatic renewal of R-%06lld", (long long)parent.id);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(st, child.account_id, child.id, "agent", "order.create",
+                                     holder, detail);
+        snprintf(detail, sizeof(detail), "renewal R-%06lld (%s)", (long long)child.id,
+                 child.status);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(st, parent.account_id, parent.id, "agent", "order.auto_renew",
+                                     holder, detail);
+        if (rc == CIN_OK && parent.error_json) {
+            free(parent.error_json);
+            parent.error_json = NULL;
+            parent.attempts = 0;
+            rc = cin_store_order_update(st, &parent);
+        }
+        if (rc == CIN_OK)
+            rc = cin_store_commit(st);
+        else
+            cin_store_rollback(st);
+        if (rc == CIN_ECREDITS) {
+            cin_account a;
+            char why[160];
+            cin_store_account_get_id(st, parent.account_id, &a);
+            snprintf(why, sizeof(why), "the renewal costs %lld credits; the account has %lld",
+                     (long long)child.price, (long long)a.credits);
+            cin_account_clear(&a);
+            renewal_failed(st, &parent, why);
+        } else if (rc == CIN_OK && stats) {
+            stats->renewals++;
+        }
+        /* child borrowed the parent's strings: only its own are freed */
+        free(child.created_at);
+        free(child.updated_at);
+        cin_order_clear(&parent);
+        cin_product_clear(&prod);
+    }
+    free(ids);
+}
+
 int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats)
 {
     time_t now = cin_now(cin_store_services(st));
@@ -405,6 +566,7 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
     free(ids);
     send_revocations(st, holder, stats);
     mark_expired(st, stats);
+    renew_due(st, holder, stats);
     return CIN_OK;
 }
 
@@ -418,11 +580,18 @@ int cin_agent_work_due(cin_store *st)
     /* three indexed look-ups: a poll costs the same with 100 000 certificates */
     if (cin_store_order_due(st, "processing", now, &ids, &n) != CIN_OK)
         return 0;
-    cin_store_cert_unnotified(st, &cids, &cn);
+    cin_store_cert_unnotified(st, now, &cids, &cn);
     cin_store_order_expired(st, now, &eids, &en);
     due = n > 0 || cn > 0 || en > 0;
     free(ids);
     free(cids);
     free(eids);
+    if (!due) {
+        int64_t *rids = NULL;
+        size_t rn = 0;
+        cin_store_order_renewal_due(st, now, cin_agent_renew_fraction(st), &rids, &rn);
+        due = rn > 0;
+        free(rids);
+    }
     return due;
 }

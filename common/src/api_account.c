@@ -180,6 +180,20 @@ static void certificates(http_ctx *c)
         json_object_set_new(j, "issuer", json_string(certs[i].issuer));
         json_object_set_new(j, "sha256", json_string(certs[i].sha256));
         json_object_set_new(j, "status", json_string(na < now ? "expired" : certs[i].status));
+        {
+            /* auto_renew, and the alert of a renewal that failed (retried later) */
+            cin_order o;
+            if (cin_store_order_get(c->st, certs[i].order_id, &o) == CIN_OK) {
+                json_object_set_new(j, "auto_renew", json_boolean(o.auto_renew));
+                if (o.auto_renew && o.error_json && !strcmp(o.status, "issued")) {
+                    json_t *e = json_loads(o.error_json, 0, NULL);
+                    json_object_set_new(j, "renewal_alert", e ? e : json_null());
+                } else {
+                    json_object_set_new(j, "renewal_alert", json_null());
+                }
+                cin_order_clear(&o);
+            }
+        }
         json_array_append_new(arr, j);
     }
     cin_cert_list_free(certs, n);

@@ -313,6 +313,8 @@ const cin_ca_ops *cin_ca_ops_for(const char *kind)
 {
     if (kind && !strcmp(kind, "local"))
         return &cin_ca_local_ops;
+    if (kind && !strcmp(kind, "acme"))
+        return &cin_ca_acme_ops;
     return NULL;
 }
 

@@ -185,6 +185,18 @@ static const char *const migrations[] = {
     "  order_id INTEGER,"
     "  expires_at INTEGER NOT NULL,"
     "  PRIMARY KEY (kind, token));",
+
+    /* 2 -> 3: durable ACME steps per order, and store-wide settings */
+    "CREATE TABLE acme_orders ("
+    "  order_id INTEGER PRIMARY KEY REFERENCES orders(id),"
+    "  ca TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  updated_at TEXT NOT NULL);"
+    "CREATE TABLE settings ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);"
+    "ALTER TABLE certificates ADD COLUMN revoke_next_at INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX orders_parent ON orders(parent_id);",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

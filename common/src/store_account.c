@@ -5,6 +5,43 @@
 
 #include "store_int.h"
 
+/* ---- settings ---------------------------------------------------------- */
+
+int cin_store_setting_get(cin_store *st, const char *key, char **value)
+{
+    sqlite3_stmt *s = st_prep(st, "SELECT value FROM settings WHERE key = ?1");
+    int rc;
+
+    *value = NULL;
+    if (!s)
+        return CIN_ERR;
+    st_bind_text(s, 1, key);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *value = st_text(s, 0);
+        rc = CIN_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int cin_store_setting_set(cin_store *st, const char *key, const char *value)
+{
+    sqlite3_stmt *s = st_prep(st, "INSERT INTO settings(key, value) VALUES (?1, ?2)"
+                                  " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    int rc;
+
+    if (!s)
+        return CIN_ERR;
+    st_bind_text(s, 1, key);
+    st_bind_text(s, 2, value);
+    rc = st_status(sqlite3_step(s));
+    sqlite3_finalize(s);
+    return rc;
+}
+
 /* ---- accounts ---------------------------------------------------------- */
 
 void cin_account_clear(cin_account *a)

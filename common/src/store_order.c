@@ -331,6 +331,56 @@ oom:
     return CIN_ENOMEM;
 }
 
+int cin_store_order_renewal_due(cin_store *st, time_t now, double fraction, int64_t **ids,
+                                size_t *n)
+{
+    sqlite3_stmt *s =
+        st_prep(st, "SELECT o.id FROM orders o JOIN certificates c ON c.id = o.cert_id WHERE"
+                    " o.status = 'issued' AND o.auto_renew = 1 AND o.next_attempt_at <= ?1 AND"
+                    " c.status = 'active' AND c.not_after_ts - ?1 <= ?2 * (c.not_after_ts -"
+                    " CAST(strftime('%s', c.not_before) AS INTEGER)) AND NOT EXISTS (SELECT 1 FROM"
+                    " orders r WHERE r.parent_id = o.id AND r.kind = 'renewal' AND r.status NOT IN"
+                    " ('rejected', 'cancelled', 'failed')) ORDER BY o.id LIMIT 100");
+    size_t cap = 8;
+
+    *ids = NULL;
+    *n = 0;
+    if (!s)
+        return CIN_ERR;
+    sqlite3_bind_int64(s, 1, (int64_t)now);
+    sqlite3_bind_double(s, 2, fraction);
+    *ids = calloc(cap, sizeof(**ids));
+    if (!*ids)
+        goto oom;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        GROW(*ids, *n, cap);
+        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    return CIN_OK;
+oom:
+    sqlite3_finalize(s);
+    free(*ids);
+    *ids = NULL;
+    *n = 0;
+    return CIN_ENOMEM;
+}
+
+int cin_store_order_has_renewal(cin_store *st, int64_t parent_id)
+{
+    sqlite3_stmt *s = st_prep(st, "SELECT 1 FROM orders WHERE parent_id = ?1 AND kind ="
+                                  " 'renewal' AND status NOT IN ('rejected', 'cancelled',"
+                                  " 'failed')");
+    int found;
+
+    if (!s)
+        return 0;
+    sqlite3_bind_int64(s, 1, parent_id);
+    found = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_finalize(s);
+    return found;
+}
+
 int cin_store_order_expired(cin_store *st, time_t now, int64_t **ids, size_t *n)
 {
     /* walks the index of active certificates by expiry: cheap at any size */
@@ -706,29 +756,46 @@ int cin_store_cert_set_status(cin_store *st, int64_t id, const char *status, con
     return rc;
 }
 
-int cin_store_cert_mark_notified(cin_store *st, int64_t id)
+int cin_store_cert_mark_notified(cin_store *st, int64_t id, int done)
 {
-    sqlite3_stmt *s = st_prep(st, "UPDATE certificates SET ca_notified = 1 WHERE id = ?1");
+    sqlite3_stmt *s = st_prep(st, "UPDATE certificates SET ca_notified = ?2 WHERE id = ?1");
     int rc;
 
     if (!s)
         return CIN_ERR;
     sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int(s, 2, done);
     rc = st_status(sqlite3_step(s));
     sqlite3_finalize(s);
     return rc;
 }
 
-int cin_store_cert_unnotified(cin_store *st, int64_t **ids, size_t *n)
+int cin_store_cert_revoke_later(cin_store *st, int64_t id, time_t when)
+{
+    sqlite3_stmt *s = st_prep(st, "UPDATE certificates SET revoke_next_at = ?2 WHERE id = ?1");
+    int rc;
+
+    if (!s)
+        return CIN_ERR;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, (int64_t)when);
+    rc = st_status(sqlite3_step(s));
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int cin_store_cert_unnotified(cin_store *st, time_t now, int64_t **ids, size_t *n)
 {
     sqlite3_stmt *s = st_prep(st, "SELECT id FROM certificates WHERE ca_notified = 0 AND"
-                                  " status = 'revoked' ORDER BY id LIMIT 1000");
+                                  " status = 'revoked' AND revoke_next_at <= ?1 ORDER BY id"
+                                  " LIMIT 1000");
     size_t cap = 8;
 
     *ids = NULL;
     *n = 0;
     if (!s)
         return CIN_ERR;
+    sqlite3_bind_int64(s, 1, (int64_t)now);
     *ids = calloc(cap, sizeof(**ids));
     if (!*ids)
         goto oom;
@@ -918,6 +985,60 @@ int cin_store_lease_holder(cin_store *st, const char *name, char **holder, time_
     } else {
         rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
     }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* ---- durable ACME steps ------------------------------------------------------ */
+
+int cin_store_acme_state_get(cin_store *st, int64_t order_id, char **ca, char **json)
+{
+    sqlite3_stmt *s = st_prep(st, "SELECT ca, state FROM acme_orders WHERE order_id = ?1");
+    int rc;
+
+    *json = NULL;
+    if (ca)
+        *ca = NULL;
+    if (!s)
+        return CIN_ERR;
+    sqlite3_bind_int64(s, 1, order_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        if (ca)
+            *ca = st_text(s, 0);
+        *json = st_text(s, 1);
+        rc = CIN_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int cin_store_acme_state_put(cin_store *st, int64_t order_id, const char *ca, const char *json)
+{
+    sqlite3_stmt *s;
+    char now[21];
+    int rc;
+
+    if (!json) {
+        s = st_prep(st, "DELETE FROM acme_orders WHERE order_id = ?1");
+        if (!s)
+            return CIN_ERR;
+        sqlite3_bind_int64(s, 1, order_id);
+    } else {
+        s = st_prep(st, "INSERT INTO acme_orders(order_id, ca, state, updated_at) VALUES"
+                        " (?1, ?2, ?3, ?4) ON CONFLICT(order_id) DO UPDATE SET ca = excluded.ca,"
+                        " state = excluded.state, updated_at = excluded.updated_at");
+        if (!s)
+            return CIN_ERR;
+        st_now_text(st, now);
+        sqlite3_bind_int64(s, 1, order_id);
+        st_bind_text(s, 2, ca);
+        st_bind_text(s, 3, json);
+        st_bind_text(s, 4, now);
+    }
+    rc = st_status(sqlite3_step(s));
     sqlite3_finalize(s);
     return rc;
 }

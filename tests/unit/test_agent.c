@@ -172,11 +172,10 @@ START_TEST(permanent_failure_then_retry)
     char path[96], *n;
     hresp r;
 
-    /* a product bound to a CA configuration whose kind has no connector */
+    /* a product bound to a built-in CA that was never initialised */
     memset(&c, 0, sizeof(c));
     c.name = "broken";
-    c.kind = "acme";
-    c.directory_url = "https://127.0.0.1:1/dir";
+    c.kind = "local";
     ck_assert_int_eq(cin_store_ca_add(F->st, &c, NULL, NULL), CIN_OK);
     ck_assert_int_eq(cin_store_product_set_ca(F->st, "dv-ssl", "broken", NULL), CIN_OK);
     id = paid_order("fail.example.com");
@@ -207,6 +206,38 @@ START_TEST(permanent_failure_then_retry)
     n = order_status(F, id);
     ck_assert_str_eq(n, "issued");
     free(n);
+}
+END_TEST
+
+START_TEST(unreachable_ca_is_transient_with_attempts)
+{
+    cin_ca_config c;
+    const char *id;
+    char path[96], *n;
+    hresp r;
+
+    memset(&c, 0, sizeof(c));
+    c.name = "down";
+    c.kind = "acme";
+    c.directory_url = "https://127.0.0.1:1/dir"; /* nothing listens there */
+    ck_assert_int_eq(cin_store_ca_add(F->st, &c, NULL, NULL), CIN_OK);
+    ck_assert_int_eq(cin_store_product_set_ca(F->st, "dv-ssl", "down", NULL), CIN_OK);
+    id = paid_order("down.example.com");
+    agent_pass(F);
+    n = order_status(F, id);
+    ck_assert_str_eq(n, "processing");
+    free(n);
+    snprintf(path, sizeof(path), "/api/v1/orders/%s", id);
+    r = call(F, U_ADMIN, "GET", path, NULL, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(r.json, "attempts")), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "error"), "type")),
+                     "urn:certinext:error:ca_unavailable");
+    hresp_free(&r);
+    /* not due again at once: the next try waits for the backoff */
+    agent_pass(F);
+    r = call(F, U_ADMIN, "GET", path, NULL, NULL);
+    ck_assert_int_eq(json_integer_value(json_object_get(r.json, "attempts")), 1);
+    hresp_free(&r);
 }
 END_TEST
 
@@ -291,6 +322,7 @@ int main(void)
     tcase_add_test(tc, leases_respected_and_taken_over);
     tcase_add_test(tc, dead_holder_on_this_host_released_at_once);
     tcase_add_test(tc, permanent_failure_then_retry);
+    tcase_add_test(tc, unreachable_ca_is_transient_with_attempts);
     tcase_add_test(tc, revocation_sent_and_expiry_marked);
     tcase_add_test(tc, running_agent_picks_up_within_a_second);
     suite_add_tcase(s, tc);

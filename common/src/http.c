@@ -508,6 +508,35 @@ static void session_login(http_ctx *c)
     cin_user_clear(&u);
 }
 
+/* Who the page is logged in as (and its CSRF token, so that a reload keeps working). */
+static void session_whoami(http_ctx *c)
+{
+    const char *cookies = http_req_header(c, "Cookie");
+    char *sid = NULL, *csrf = NULL;
+    cin_user u;
+    json_t *j, *uj;
+
+    if (!c->authed) {
+        http_problem(c, 401, "unauthorized", "not logged in");
+        return;
+    }
+    j = json_object();
+    uj = json_object();
+    json_object_set_new(uj, "name", json_string(c->user.name));
+    json_object_set_new(uj, "role", json_string(c->user.role));
+    json_object_set_new(uj, "account", json_string(c->user.account));
+    json_object_set_new(uj, "authorized_signatory", json_boolean(c->user.signatory));
+    json_object_set_new(j, "user", uj);
+    sid = c->via_cookie && cookies ? cookie_value(cookies, "cin_session") : NULL;
+    if (sid && cin_store_session_get(c->st, sid, &u, &csrf) == CIN_OK) {
+        json_object_set_new(j, "csrf_token", json_string(csrf));
+        cin_user_clear(&u);
+        cin_free_secret(csrf, strlen(csrf));
+    }
+    free(sid);
+    http_json(c, 200, j);
+}
+
 static void session_logout(http_ctx *c)
 {
     const char *cookies = http_req_header(c, "Cookie");
@@ -614,8 +643,11 @@ static void api(http_ctx *c)
             session_login(c);
         else if (!strcmp(m, "DELETE"))
             session_logout(c);
+        else if (!strcmp(m, "GET"))
+            session_whoami(c);
         else
-            http_problem(c, 405, "method_not_allowed", "use POST to log in, DELETE to log out");
+            http_problem(c, 405, "method_not_allowed",
+                         "use POST to log in, GET to see who is logged in, DELETE to log out");
         return;
     }
     if (!c->authed) {

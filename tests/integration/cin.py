@@ -56,14 +56,15 @@ class Store:
             cli(self.path, "domain", "add", "--account", "acme", d)
         cli(self.path, "domain", "add", "--account", "other", "other.org")
         self.tokens = {}
-        for name, role, account, extra in (("ann", "admin", "acme", ["--password-stdin"]),
+        # every user has the password "<name>-password" (for the web page)
+        for name, role, account, extra in (("ann", "admin", "acme", []),
                                            ("sam", "standard", "acme", []),
                                            ("bob", "basic", "acme", []),
                                            ("bea", "basic", "acme", []),
                                            ("sig", "standard", "acme", ["--signatory"]),
                                            ("oscar", "admin", "other", [])):
             cli(self.path, "user", "create", "--account", account, "--name", name, "--role",
-                role, *extra, input="ann-password\n" if extra == ["--password-stdin"] else None)
+                role, "--password-stdin", *extra, input=f"{name}-password\n")
             self.tokens[name] = cli(self.path, "token", "create", "--user", name).stdout.strip()
         w = pwd.getpwnam(WORKER_USER)
         for f in os.listdir(self.dir):

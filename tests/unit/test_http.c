@@ -124,6 +124,20 @@ START_TEST(session_cookie_and_csrf)
         ck_assert_int_eq(r.status, 200);
         ck_assert_str_eq(jstr(&r, "name"), "acme");
         hresp_free(&r);
+        /* the page learns who it is, and its CSRF token again after a reload */
+        r = call(F, -1, "GET", "/api/v1/session", NULL, h);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(jstr(&r, "csrf_token"), csrf);
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(r.json, "user"), "name")), "ann");
+        hresp_free(&r);
+        r = call(F, U_BASIC, "GET", "/api/v1/session", NULL, NULL);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_ptr_null(json_object_get(r.json, "csrf_token")); /* a token has no CSRF */
+        hresp_free(&r);
+        r = call(F, -1, "GET", "/api/v1/session", NULL, NULL);
+        ck_assert_int_eq(r.status, 401);
+        hresp_free(&r);
         /* a state change with the cookie needs the CSRF header */
         r = call(F, -1, "POST", "/api/v1/orders", body, h);
         ck_assert_int_eq(r.status, 403);

@@ -323,6 +323,36 @@ int st_json_strv(const char *text, char ***v, size_t *n)
     return CIN_OK;
 }
 
+int st_ids(sqlite3_stmt *s, int64_t **ids, size_t *n)
+{
+    size_t cap = 16;
+    int64_t *v = malloc(cap * sizeof(*v)), *m;
+
+    *ids = NULL;
+    *n = 0;
+    if (!v) {
+        sqlite3_finalize(s);
+        return CIN_ENOMEM;
+    }
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        if (*n == cap) {
+            m = realloc(v, cap * 2 * sizeof(*v));
+            if (!m) {
+                free(v);
+                sqlite3_finalize(s);
+                *n = 0;
+                return CIN_ENOMEM;
+            }
+            v = m;
+            cap *= 2;
+        }
+        v[(*n)++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_finalize(s);
+    *ids = v;
+    return CIN_OK;
+}
+
 void cin_strv_free(char **v, size_t n)
 {
     size_t i;

@@ -32,6 +32,8 @@ void st_bind_text(sqlite3_stmt *s, int idx, const char *v);
 /* Now as RFC 3339 text and as epoch seconds, from the store's clock. */
 void st_now_text(cin_store *st, char buf[21]);
 time_t st_now(cin_store *st);
+/* Step s to its end collecting column 0 as ids (*ids malloc'd); finalizes s. */
+int st_ids(sqlite3_stmt *s, int64_t **ids, size_t *n);
 /* JSON array text <-> string vector. */
 char *st_strv_json(char **v, size_t n);
 int st_json_strv(const char *json, char ***v, size_t *n);

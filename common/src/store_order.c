@@ -306,29 +306,13 @@ int cin_store_order_due(cin_store *st, const char *status, time_t now, int64_t *
 {
     sqlite3_stmt *s = st_prep(st, "SELECT id FROM orders WHERE status = ?1 AND "
                                   "next_attempt_at <= ?2 ORDER BY id LIMIT 1000");
-    size_t cap = 16;
-
     *ids = NULL;
     *n = 0;
     if (!s)
         return CIN_ERR;
     st_bind_text(s, 1, status);
     sqlite3_bind_int64(s, 2, (int64_t)now);
-    *ids = calloc(cap, sizeof(**ids));
-    if (!*ids)
-        goto oom;
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        GROW(*ids, *n, cap);
-        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    return CIN_OK;
-oom:
-    sqlite3_finalize(s);
-    free(*ids);
-    *ids = NULL;
-    *n = 0;
-    return CIN_ENOMEM;
+    return st_ids(s, ids, n);
 }
 
 int cin_store_order_renewal_due(cin_store *st, time_t now, double fraction, int64_t **ids,
@@ -341,29 +325,13 @@ int cin_store_order_renewal_due(cin_store *st, time_t now, double fraction, int6
                     " CAST(strftime('%s', c.not_before) AS INTEGER)) AND NOT EXISTS (SELECT 1 FROM"
                     " orders r WHERE r.parent_id = o.id AND r.kind = 'renewal' AND r.status NOT IN"
                     " ('rejected', 'cancelled', 'failed')) ORDER BY o.id LIMIT 100");
-    size_t cap = 8;
-
     *ids = NULL;
     *n = 0;
     if (!s)
         return CIN_ERR;
     sqlite3_bind_int64(s, 1, (int64_t)now);
     sqlite3_bind_double(s, 2, fraction);
-    *ids = calloc(cap, sizeof(**ids));
-    if (!*ids)
-        goto oom;
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        GROW(*ids, *n, cap);
-        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    return CIN_OK;
-oom:
-    sqlite3_finalize(s);
-    free(*ids);
-    *ids = NULL;
-    *n = 0;
-    return CIN_ENOMEM;
+    return st_ids(s, ids, n);
 }
 
 int cin_store_order_has_renewal(cin_store *st, int64_t parent_id)
@@ -388,28 +356,12 @@ int cin_store_order_expired(cin_store *st, time_t now, int64_t **ids, size_t *n)
                                   " o.cert_id = c.id WHERE c.status = 'active' AND"
                                   " c.not_after_ts < ?1 AND o.status = 'issued' ORDER BY o.id"
                                   " LIMIT 1000");
-    size_t cap = 8;
-
     *ids = NULL;
     *n = 0;
     if (!s)
         return CIN_ERR;
     sqlite3_bind_int64(s, 1, (int64_t)now);
-    *ids = calloc(cap, sizeof(**ids));
-    if (!*ids)
-        goto oom;
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        GROW(*ids, *n, cap);
-        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    return CIN_OK;
-oom:
-    sqlite3_finalize(s);
-    free(*ids);
-    *ids = NULL;
-    *n = 0;
-    return CIN_ENOMEM;
+    return st_ids(s, ids, n);
 }
 
 /* ---- events -------------------------------------------------------------- */
@@ -789,28 +741,12 @@ int cin_store_cert_unnotified(cin_store *st, time_t now, int64_t **ids, size_t *
     sqlite3_stmt *s = st_prep(st, "SELECT id FROM certificates WHERE ca_notified = 0 AND"
                                   " status = 'revoked' AND revoke_next_at <= ?1 ORDER BY id"
                                   " LIMIT 1000");
-    size_t cap = 8;
-
     *ids = NULL;
     *n = 0;
     if (!s)
         return CIN_ERR;
     sqlite3_bind_int64(s, 1, (int64_t)now);
-    *ids = calloc(cap, sizeof(**ids));
-    if (!*ids)
-        goto oom;
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        GROW(*ids, *n, cap);
-        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    return CIN_OK;
-oom:
-    sqlite3_finalize(s);
-    free(*ids);
-    *ids = NULL;
-    *n = 0;
-    return CIN_ENOMEM;
+    return st_ids(s, ids, n);
 }
 
 int cin_store_cert_list(cin_store *st, int64_t account_id, int64_t requester_id, time_t before,

@@ -3,7 +3,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 
 from cin import BUILD, free_port, fallback_cert, Api, wait_for
 
@@ -19,7 +18,53 @@ def _port_open(port):
         return False
 
 
-class Nginx:
+class _Server:
+    """What nginx and httpd share here: pids, logs, probes, the API client."""
+
+    def master_pid(self):
+        with open(self.pidfile) as f:
+            return int(f.read())
+
+    def worker_pids(self):
+        out = subprocess.run(["pgrep", "-P", str(self.master_pid())], capture_output=True,
+                             text=True).stdout
+        return sorted(int(p) for p in out.split())
+
+    def stop(self):
+        try:
+            pid = self.master_pid()
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 15)
+
+    def _read(self, path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log(self):
+        return self._read(self.error_log)
+
+    def access(self):
+        return self._read(self.access_log)
+
+    def pid_of_probe(self, probe):
+        def find():
+            m = re.search(rf"probe={probe} pid=(\d+)", self.access())
+            return int(m.group(1)) if m else None
+        return wait_for(find, 5)
+
+    def api(self, token=None, tls=False):
+        return Api(self.https_port if tls else self.http_port, "/certinext", token, tls)
+
+
+class Nginx(_Server):
     name = "nginx"
 
     def __init__(self, base, store, workers=2, agent=True, extra_http="", ssl_on=True):
@@ -77,14 +122,6 @@ http {{
         assert wait_for(lambda: _port_open(self.http_port) and _port_open(self.https_port), 10)
         return self
 
-    def master_pid(self):
-        with open(self.pidfile) as f:
-            return int(f.read())
-
-    def worker_pids(self):
-        out = subprocess.run(["pgrep", "-P", str(self.master_pid())], capture_output=True,
-                             text=True).stdout
-        return sorted(int(p) for p in out.split())
 
     def agent_pid(self):
         pids = re.findall(r"(\d+)#\d+: certinext: agent started", self.log())
@@ -97,40 +134,6 @@ http {{
         assert wait_for(lambda: set(self.worker_pids()).isdisjoint(old)
                         and len(self.worker_pids()) > 0, 15)
 
-    def stop(self):
-        try:
-            pid = self.master_pid()
-        except (OSError, ValueError):
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10)
-
-    def log(self):
-        try:
-            with open(self.error_log) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def access(self):
-        try:
-            with open(self.access_log) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def pid_of_probe(self, probe):
-        def find():
-            m = re.search(rf"probe={probe} pid=(\d+)", self.access())
-            return int(m.group(1)) if m else None
-        return wait_for(find, 5)
-
-    def api(self, token=None, tls=False):
-        return Api(self.https_port if tls else self.http_port, "/certinext", token, tls)
-
 
 SERVERS = {"nginx": Nginx}
 
@@ -139,7 +142,7 @@ APACHE_MODULE = os.path.join(BUILD, "mod_certinext.so")
 APACHE_MODULES = "/usr/lib/apache2/modules"
 
 
-class Apache:
+class Apache(_Server):
     name = "httpd"
 
     def __init__(self, base, store, workers=2, agent=True, mpm="event", ssl_on=True):
@@ -232,14 +235,6 @@ CertInextAgent {'On' if agent else 'Off'}
         assert wait_for(lambda: _port_open(self.http_port) and _port_open(self.https_port), 15)
         return self
 
-    def master_pid(self):
-        with open(self.pidfile) as f:
-            return int(f.read())
-
-    def worker_pids(self):
-        out = subprocess.run(["pgrep", "-P", str(self.master_pid())], capture_output=True,
-                             text=True).stdout
-        return sorted(int(p) for p in out.split())
 
     def agent_pid(self):
         pids = re.findall(r"certinext: agent started in child (\d+)", self.log())
@@ -251,40 +246,6 @@ CertInextAgent {'On' if agent else 'Off'}
         p = self._ctl("-k", "graceful")
         assert p.returncode == 0, p.stderr
         assert wait_for(lambda: self.log().count("resuming normal operations") > gen, 15)
-
-    def stop(self):
-        try:
-            pid = self.master_pid()
-        except (OSError, ValueError):
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 15)
-
-    def log(self):
-        try:
-            with open(self.error_log) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def access(self):
-        try:
-            with open(self.access_log) as f:
-                return f.read()
-        except OSError:
-            return ""
-
-    def pid_of_probe(self, probe):
-        def find():
-            m = re.search(rf"probe={probe} pid=(\d+)", self.access())
-            return int(m.group(1)) if m else None
-        return wait_for(find, 5)
-
-    def api(self, token=None, tls=False):
-        return Api(self.https_port if tls else self.http_port, "/certinext", token, tls)
 
 
 SERVERS["httpd"] = Apache

@@ -2,7 +2,6 @@
 import os
 import re
 import subprocess
-import time
 
 from cin import handshake, order, wait_for, wait_status
 from servers import Apache, Nginx

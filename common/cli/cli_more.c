@@ -137,7 +137,7 @@ int cli_cmd_agent(int argc, char **argv)
 /* ---- ca ------------------------------------------------------------------- */
 
 struct ca_opts {
-    const char *name, *acme, *kid, *hmac_file, *trust, *contact;
+    const char *name, *acme, *kid, *hmac_file, *trust, *contact, *chain;
 };
 
 static int ca_opt(int c, const char *arg, void *ud)
@@ -162,6 +162,9 @@ static int ca_opt(int c, const char *arg, void *ud)
         break;
     case 'c':
         o->contact = arg;
+        break;
+    case 'p':
+        o->chain = arg;
         break;
     }
     return 0;
@@ -188,13 +191,14 @@ int cli_cmd_ca(int argc, char **argv)
 {
     static const char usage[] =
         "certinext ca add --name NAME --acme DIRECTORY_URL [--eab-kid KID --eab-hmac-file FILE] "
-        "[--trust PEM] [--contact MAILTO] | ca list";
+        "[--trust PEM] [--contact MAILTO] [--preferred-chain ROOT_NAME] | ca list";
     static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
                                          {"acme", required_argument, NULL, 'a'},
                                          {"eab-kid", required_argument, NULL, 'k'},
                                          {"eab-hmac-file", required_argument, NULL, 'f'},
                                          {"trust", required_argument, NULL, 't'},
                                          {"contact", required_argument, NULL, 'c'},
+                                         {"preferred-chain", required_argument, NULL, 'p'},
                                          {NULL, 0, NULL, 0}};
     struct ca_opts o = {0};
     cin_ca_config c, *list = NULL;
@@ -277,6 +281,7 @@ int cli_cmd_ca(int argc, char **argv)
     c.eab_kid = (char *)o.kid;
     c.trust_pem = trust;
     c.contact = (char *)o.contact;
+    c.preferred_chain = (char *)o.chain;
     rc = cin_store_begin(st);
     if (rc == CIN_OK)
         rc = cin_store_ca_add(st, &c, NULL, &err);

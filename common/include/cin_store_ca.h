@@ -22,6 +22,7 @@ typedef struct cin_ca_config {
     char *root_pem;
     char *intermediate_pem;
     char *created_at;
+    char *preferred_chain; /* ACME: prefer the chain whose root's name contains this */
 } cin_ca_config;
 
 void cin_ca_config_clear(cin_ca_config *c);

@@ -41,6 +41,8 @@ typedef struct http_resp {
     char *nonce;
     char *ctype;
     int retry_after;
+    char *alternates[8]; /* Link: <...>;rel="alternate" (other chains) */
+    int nalternates;
 } http_resp;
 
 typedef struct acme {
@@ -57,6 +59,10 @@ typedef struct acme {
 
 static void resp_clear(http_resp *h)
 {
+    int i;
+
+    for (i = 0; i < h->nalternates; i++)
+        free(h->alternates[i]);
     free(h->body);
     free(h->location);
     free(h->nonce);
@@ -114,6 +120,11 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
         h->ctype = v;
     } else if ((v = header_value(data, len, "Retry-After"))) {
         h->retry_after = atoi(v);
+        free(v);
+    } else if ((v = header_value(data, len, "Link"))) {
+        char *lt = strchr(v, '<'), *gt = lt ? strchr(lt, '>') : NULL;
+        if (lt && gt && strstr(gt, "rel=\"alternate\"") && h->nalternates < 8)
+            h->alternates[h->nalternates++] = strndup(lt + 1, (size_t)(gt - lt - 1));
         free(v);
     }
     return len;
@@ -576,6 +587,47 @@ static int authorize(acme *a, cin_order *o, json_t *order, cin_ca_result *r)
     return rc;
 }
 
+/* Does the chain end at a root (the last issuer) whose name contains want? */
+static int chain_prefers(const char *pem, const char *want)
+{
+    STACK_OF(X509) *sk = cin_chain_parse(pem);
+    char name[256] = "";
+    int ok = 0;
+
+    if (sk) {
+        X509_NAME_oneline(X509_get_issuer_name(sk_X509_value(sk, sk_X509_num(sk) - 1)), name,
+                          sizeof(name));
+        ok = strstr(name, want) != NULL;
+        sk_X509_pop_free(sk, X509_free);
+    }
+    return ok;
+}
+
+/* The default chain, or an alternate one the CA configuration prefers. */
+static char *pick_chain(acme *a, http_resp *h)
+{
+    char *chain = h->body;
+    int i;
+
+    h->body = NULL;
+    if (!a->cfg.preferred_chain || chain_prefers(chain, a->cfg.preferred_chain))
+        return chain;
+    for (i = 0; i < h->nalternates; i++) {
+        http_resp alt;
+        if (post(a, h->alternates[i], NULL, 0, "application/pem-certificate-chain", &alt) ==
+                CIN_OK &&
+            alt.status == 200 && alt.body && chain_prefers(alt.body, a->cfg.preferred_chain)) {
+            free(chain);
+            chain = alt.body;
+            alt.body = NULL;
+            resp_clear(&alt);
+            return chain;
+        }
+        resp_clear(&alt);
+    }
+    return chain; /* none matches: the default chain still works */
+}
+
 static void advance(cin_store *st, const char *ca, cin_order *o, cin_ca_result *r)
 {
     json_t *state = NULL, *order = NULL;
@@ -696,8 +748,7 @@ static void advance(cin_store *st, const char *ca, cin_order *o, cin_ca_result *
             transient(r, 0, "the certificate could not be downloaded: %s", a.errbuf);
         } else if (h.status == 200 && h.body && strstr(h.body, "-----BEGIN CERTIFICATE-----")) {
             r->outcome = CIN_CA_DONE;
-            r->chain_pem = h.body;
-            h.body = NULL;
+            r->chain_pem = pick_chain(&a, &h);
             if (cin_store_begin(st) == CIN_OK) {
                 if (cin_store_challenge_delete_order(st, o->id) != CIN_OK ||
                     cin_store_commit(st) != CIN_OK)

@@ -196,7 +196,8 @@ static const char *const migrations[] = {
     "  key TEXT PRIMARY KEY,"
     "  value TEXT NOT NULL);"
     "ALTER TABLE certificates ADD COLUMN revoke_next_at INTEGER NOT NULL DEFAULT 0;"
-    "CREATE INDEX orders_parent ON orders(parent_id);",
+    "CREATE INDEX orders_parent ON orders(parent_id);"
+    "ALTER TABLE cas ADD COLUMN preferred_chain TEXT;",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -35,12 +35,13 @@ void cin_ca_config_clear(cin_ca_config *c)
     free(c->root_pem);
     free(c->intermediate_pem);
     free(c->created_at);
+    free(c->preferred_chain);
     memset(c, 0, sizeof(*c));
 }
 
 #define CA_COLS                                                                                    \
     "id, name, kind, directory_url, eab_kid, trust_pem, contact, account_url, root_pem, "          \
-    "intermediate_pem, created_at FROM cas "
+    "intermediate_pem, created_at, preferred_chain FROM cas "
 
 static void ca_fill(sqlite3_stmt *s, cin_ca_config *c)
 {
@@ -55,6 +56,7 @@ static void ca_fill(sqlite3_stmt *s, cin_ca_config *c)
     c->root_pem = st_text(s, 8);
     c->intermediate_pem = st_text(s, 9);
     c->created_at = st_text(s, 10);
+    c->preferred_chain = st_text(s, 11);
 }
 
 int cin_store_ca_get(cin_store *st, const char *name, cin_ca_config *out)
@@ -129,7 +131,7 @@ int cin_store_ca_add(cin_store *st, const cin_ca_config *c, int64_t *id, char **
         return CIN_EINVAL;
     }
     s = st_prep(st, "INSERT INTO cas(name, kind, directory_url, eab_kid, trust_pem, contact,"
-                    " created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+                    " created_at, preferred_chain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     if (!s)
         return CIN_ERR;
     st_now_text(st, now);
@@ -140,6 +142,7 @@ int cin_store_ca_add(cin_store *st, const cin_ca_config *c, int64_t *id, char **
     st_bind_text(s, 5, c->trust_pem);
     st_bind_text(s, 6, c->contact);
     st_bind_text(s, 7, now);
+    st_bind_text(s, 8, c->preferred_chain);
     rc = st_status(sqlite3_step(s));
     sqlite3_finalize(s);
     if (rc == CIN_EEXIST)

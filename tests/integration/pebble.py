@@ -21,7 +21,8 @@ def _port_open(port):
 
 
 class Pebble:
-    def __init__(self, base, http_port, eab=False, validity=None, nonce_reject=5):
+    def __init__(self, base, http_port, eab=False, validity=None, nonce_reject=5,
+                 alternate_roots=0):
         self.base = os.path.join(base, "pebble")
         os.makedirs(self.base, exist_ok=True)
         self.port, self.mgmt = free_port(), free_port()
@@ -49,7 +50,8 @@ class Pebble:
         with open(self.config, "w") as f:
             json.dump(cfg, f)
         self.env = dict(os.environ, PEBBLE_VA_NOSLEEP="1",
-                        PEBBLE_WFE_NONCEREJECT=str(nonce_reject))
+                        PEBBLE_WFE_NONCEREJECT=str(nonce_reject),
+                        PEBBLE_ALTERNATE_ROOTS=str(alternate_roots))
         self.proc = self.chall = None
         self.log_path = os.path.join(self.base, "pebble.log")
 
@@ -91,8 +93,8 @@ class Pebble:
         with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
             return r.read().decode()
 
-    def root_pem(self):
-        return self._mgmt("/roots/0")
+    def root_pem(self, n=0):
+        return self._mgmt(f"/roots/{n}")
 
     def cert_status(self, serial_hex):
         try:

@@ -236,3 +236,23 @@ def test_auto_renewal_served_without_reload(base, server, store):
     finally:
         cli(store.path, "settings", "set", "renew-fraction", "0.333")
         p.stop()
+
+
+def test_preferred_alternate_chain(base, server, store):
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    p = Pebble(base, server.http_port, alternate_roots=1).start()
+    try:
+        alt_root = p.root_pem(1)
+        cn = x509.load_pem_x509_certificate(alt_root.encode()).subject.get_attributes_for_oid(
+            NameOID.COMMON_NAME)[0].value
+        cli(store.path, "ca", "add", "--name", "alt", "--acme", p.directory, "--trust", p.cert,
+            "--preferred-chain", cn)
+        cli(store.path, "product", "set-ca", "dv-ssl", "alt")
+        ann = server.api(store.tokens["ann"])
+        o = issue(ann, ann, "dv-ssl", ["alt.example.com"])
+        chain = ann.get(f"/api/v1/orders/{o['id']}/certificate").body
+        assert _verify(chain, alt_root).returncode == 0          # the preferred hierarchy
+        assert _verify(chain, p.root_pem(0)).returncode != 0     # not the default one
+    finally:
+        p.stop()

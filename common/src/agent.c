@@ -549,6 +549,19 @@ static void renew_due(cin_store *st, const char *holder, cin_agent_stats *stats)
     free(ids);
 }
 
+/*
+ * Renewal points are checked every few seconds, not on every short poll: the
+ * scan grows with the number of auto_renew certificates, and a renewal is
+ * never urgent to the second.
+ */
+#define RENEWAL_CHECK_INTERVAL 5
+static time_t last_renewal_check;
+
+static int renewal_check_due(time_t now)
+{
+    return now - __atomic_load_n(&last_renewal_check, __ATOMIC_RELAXED) >= RENEWAL_CHECK_INTERVAL;
+}
+
 int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats)
 {
     time_t now = cin_now(cin_store_services(st));
@@ -566,7 +579,10 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
     free(ids);
     send_revocations(st, holder, stats);
     mark_expired(st, stats);
-    renew_due(st, holder, stats);
+    if (renewal_check_due(now)) {
+        __atomic_store_n(&last_renewal_check, now, __ATOMIC_RELAXED);
+        renew_due(st, holder, stats);
+    }
     return CIN_OK;
 }
 
@@ -586,12 +602,5 @@ int cin_agent_work_due(cin_store *st)
     free(ids);
     free(cids);
     free(eids);
-    if (!due) {
-        int64_t *rids = NULL;
-        size_t rn = 0;
-        cin_store_order_renewal_due(st, now, cin_agent_renew_fraction(st), &rids, &rn);
-        due = rn > 0;
-        free(rids);
-    }
-    return due;
+    return due || renewal_check_due(now);
 }

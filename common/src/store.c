@@ -197,6 +197,7 @@ static const char *const migrations[] = {
     "  value TEXT NOT NULL);"
     "ALTER TABLE certificates ADD COLUMN revoke_next_at INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX orders_parent ON orders(parent_id);"
+    "CREATE INDEX orders_renew ON orders(auto_renew, status, next_attempt_at);"
     "ALTER TABLE cas ADD COLUMN preferred_chain TEXT;",
 };
 

@@ -325,6 +325,15 @@ int st_json_strv(const char *text, char ***v, size_t *n)
     return CIN_OK;
 }
 
+int st_row(sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+
+    if (rc == SQLITE_ROW)
+        return CIN_OK;
+    return rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
+}
+
 int st_ids(sqlite3_stmt *s, int64_t **ids, size_t *n)
 {
     size_t cap = 16;

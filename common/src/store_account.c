@@ -16,12 +16,9 @@ int cin_store_setting_get(cin_store *st, const char *key, char **value)
     if (!s)
         return CIN_ERR;
     st_bind_text(s, 1, key);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    rc = st_row(s);
+    if (rc == CIN_OK) {
         *value = st_text(s, 0);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
     }
     sqlite3_finalize(s);
     return rc;
@@ -703,12 +700,9 @@ int cin_store_token_get(cin_store *st, int64_t id, cin_token_info *out)
     if (!s)
         return CIN_ERR;
     sqlite3_bind_int64(s, 1, id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    rc = st_row(s);
+    if (rc == CIN_OK) {
         token_fill(s, out);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
     }
     sqlite3_finalize(s);
     return rc;
@@ -919,12 +913,9 @@ int cin_store_product_get(cin_store *st, const char *code, cin_product *out)
     if (!s)
         return CIN_ERR;
     st_bind_text(s, 1, code);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    rc = st_row(s);
+    if (rc == CIN_OK) {
         product_fill(s, out);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
     }
     sqlite3_finalize(s);
     return rc;

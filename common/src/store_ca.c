@@ -68,12 +68,9 @@ int cin_store_ca_get(cin_store *st, const char *name, cin_ca_config *out)
     if (!s)
         return CIN_ERR;
     st_bind_text(s, 1, name);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    rc = st_row(s);
+    if (rc == CIN_OK) {
         ca_fill(s, out);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
     }
     sqlite3_finalize(s);
     return rc;

@@ -32,6 +32,9 @@ void st_bind_text(sqlite3_stmt *s, int idx, const char *v);
 /* Now as RFC 3339 text and as epoch seconds, from the store's clock. */
 void st_now_text(cin_store *st, char buf[21]);
 time_t st_now(cin_store *st);
+/* Step s once: CIN_OK on a row (read it, then finalize s), CIN_ENOTFOUND
+ * when there is none, or the error. */
+int st_row(sqlite3_stmt *s);
 /* Step s to its end collecting column 0 as ids (*ids malloc'd); finalizes s. */
 int st_ids(sqlite3_stmt *s, int64_t **ids, size_t *n);
 /* JSON array text <-> string vector. */

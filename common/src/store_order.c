@@ -210,12 +210,9 @@ int cin_store_order_get(cin_store *st, int64_t id, cin_order *out)
     if (!s)
         return CIN_ERR;
     sqlite3_bind_int64(s, 1, id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    rc = st_row(s);
+    if (rc == CIN_OK) {
         order_fill(s, out);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
     }
     sqlite3_finalize(s);
     return rc;
@@ -481,13 +478,10 @@ int cin_store_idem_get(cin_store *st, const char *scope, const char *key, int *s
         return CIN_ERR;
     st_bind_text(s, 1, scope);
     st_bind_text(s, 2, key);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    rc = st_row(s);
+    if (rc == CIN_OK) {
         *status = sqlite3_column_int(s, 0);
         *body = st_text(s, 1);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
     }
     sqlite3_finalize(s);
     return rc;
@@ -673,12 +667,9 @@ int cin_store_cert_get(cin_store *st, int64_t id, cin_cert *out)
     if (!s)
         return CIN_ERR;
     sqlite3_bind_int64(s, 1, id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    rc = st_row(s);
+    if (rc == CIN_OK) {
         cert_fill(s, out);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
     }
     sqlite3_finalize(s);
     return rc;
@@ -912,14 +903,11 @@ int cin_store_lease_holder(cin_store *st, const char *name, char **holder, time_
     if (!s)
         return CIN_ERR;
     st_bind_text(s, 1, name);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    rc = st_row(s);
+    if (rc == CIN_OK) {
         *holder = st_text(s, 0);
         if (expires_at)
             *expires_at = (time_t)sqlite3_column_int64(s, 1);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
     }
     sqlite3_finalize(s);
     return rc;
@@ -938,14 +926,11 @@ int cin_store_acme_state_get(cin_store *st, int64_t order_id, char **ca, char **
     if (!s)
         return CIN_ERR;
     sqlite3_bind_int64(s, 1, order_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    rc = st_row(s);
+    if (rc == CIN_OK) {
         if (ca)
             *ca = st_text(s, 0);
         *json = st_text(s, 1);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
     }
     sqlite3_finalize(s);
     return rc;
@@ -1012,12 +997,9 @@ int cin_store_challenge_get(cin_store *st, const char *kind, const char *token, 
     st_bind_text(s, 1, kind);
     st_bind_text(s, 2, token);
     sqlite3_bind_int64(s, 3, (int64_t)st_now(st));
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
+    rc = st_row(s);
+    if (rc == CIN_OK) {
         *content = st_text(s, 0);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
     }
     sqlite3_finalize(s);
     return rc;

@@ -15,6 +15,17 @@
 #include "cin_util.h"
 #include "harness.h"
 
+int run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
+
 char *tmpdir_new(void)
 {
     char tmpl[] = "/tmp/cin-test-XXXXXX";

@@ -14,6 +14,9 @@
 #include "cin_store.h"
 #include "cin_store_order.h"
 
+/* Run a suite (each test forked); the exit code for the test binary. */
+int run_suite(Suite *s);
+
 /* A fresh temporary directory (removed by tmpdir_remove). */
 char *tmpdir_new(void);
 void tmpdir_remove(char *dir);

@@ -312,8 +312,6 @@ int main(void)
 {
     Suite *s = suite_create("agent");
     TCase *tc = tcase_create("agent");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
@@ -326,9 +324,5 @@ int main(void)
     tcase_add_test(tc, revocation_sent_and_expiry_marked);
     tcase_add_test(tc, running_agent_picks_up_within_a_second);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -170,8 +170,6 @@ int main(void)
 {
     Suite *s = suite_create("crypto");
     TCase *tc = tcase_create("crypto");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, seal_round_trip);
@@ -182,9 +180,5 @@ int main(void)
     tcase_add_test(tc, base64url);
     tcase_add_test(tc, times);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -652,8 +652,6 @@ int main(void)
 {
     Suite *s = suite_create("http");
     TCase *tc = tcase_create("http");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
@@ -669,9 +667,5 @@ int main(void)
     tcase_add_test(tc, tokens_api);
     tcase_add_test(tc, certificates_and_audit);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

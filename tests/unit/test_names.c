@@ -76,15 +76,9 @@ int main(void)
 {
     Suite *s = suite_create("names");
     TCase *tc = tcase_create("names");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, normalize);
     tcase_add_test(tc, matches);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

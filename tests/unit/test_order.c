@@ -1031,8 +1031,6 @@ int main(void)
     Suite *s = suite_create("order");
     TCase *tc = tcase_create("order");
     TCase *tm = tcase_create("matrix");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
@@ -1054,9 +1052,5 @@ int main(void)
     tcase_add_loop_test(tm, matrix, 0, 14);
     tcase_add_test(tm, actions_list_matches_endpoints);
     suite_add_tcase(s, tm);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -676,8 +676,6 @@ int main(void)
 {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("store");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
@@ -699,9 +697,5 @@ int main(void)
     tcase_add_test(tc, backup_and_check);
     tcase_add_test(tc, concurrent_writers);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -270,8 +270,6 @@ int main(void)
 {
     Suite *s = suite_create("tls");
     TCase *tc = tcase_create("tls");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
@@ -281,9 +279,5 @@ int main(void)
     tcase_add_test(tc, bounded_cache);
     tcase_add_test(tc, tampered_key_never_served);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

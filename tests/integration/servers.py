@@ -34,12 +34,19 @@ class _Server:
         try:
             pid = self.master_pid()
         except (OSError, ValueError):
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 15)
+            pid = None
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 15)
+            except ProcessLookupError:
+                pass
+        # whatever is left of this server (a master that missed the signal during a
+        # restart, orphaned children) must not outlive the test
+        def gone():
+            subprocess.run(["pkill", "-KILL", "-f", self.conf], capture_output=True)
+            return subprocess.run(["pgrep", "-f", self.conf], capture_output=True).returncode
+        wait_for(gone, 5, 0.2)
 
     def _read(self, path):
         try:
@@ -237,8 +244,10 @@ CertInextAgent {'On' if agent else 'Off'}
 
 
     def agent_pid(self):
+        # a child of the running master, never the master itself
         pids = re.findall(r"certinext: agent started in child (\d+)", self.log())
-        live = [int(p) for p in pids if os.path.exists(f"/proc/{p}")]
+        children = set(self.worker_pids())
+        live = [int(p) for p in pids if int(p) in children]
         return live[-1] if live else None
 
     def reload(self):

@@ -207,10 +207,7 @@ static int cmd_account(int argc, char **argv)
         rc = cin_store_credits_move(st, id, credits, 0, "opening balance", "cli", NULL);
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, id, 0, "cli", "account.create", NULL, argv[optind + 1]);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(st);
-    else
-        cin_store_rollback(st);
+    rc = cin_store_end(st, rc);
     cin_store_close(st);
     if (rc != CIN_OK) {
         fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
@@ -265,10 +262,7 @@ static int cmd_credits(int argc, char **argv)
         rc = cin_store_credits_move(st, a.id, n, 0, "credits added", "cli", &balance);
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, a.id, 0, "cli", "credits.add", NULL, argv[optind + 1]);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(st);
-    else
-        cin_store_rollback(st);
+    rc = cin_store_end(st, rc);
     cin_account_clear(&a);
     cin_store_close(st);
     if (rc != CIN_OK) {
@@ -396,10 +390,7 @@ static int cmd_user(int argc, char **argv)
         rc = cin_store_user_create(st, a.id, o.name, o.role, o.signatory, password, &id, &err);
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, a.id, 0, "cli", "user.create", NULL, o.name);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(st);
-    else
-        cin_store_rollback(st);
+    rc = cin_store_end(st, rc);
     if (rc != CIN_OK)
         fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
     else
@@ -461,10 +452,7 @@ static int cmd_token(int argc, char **argv)
         rc = cin_store_token_create(st, u.id, "cli", (int)days, &secret, NULL);
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, u.account_id, 0, "cli", "token.create", NULL, o.user);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(st);
-    else
-        cin_store_rollback(st);
+    rc = cin_store_end(st, rc);
     cin_user_clear(&u);
     cin_store_close(st);
     if (rc != CIN_OK) {
@@ -533,10 +521,7 @@ static int cmd_domain(int argc, char **argv)
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, a.id, 0, "cli", add ? "domain.add" : "domain.remove", NULL,
                                  name);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(st);
-    else
-        cin_store_rollback(st);
+    rc = cin_store_end(st, rc);
     if (rc == CIN_ENOTFOUND)
         fprintf(stderr, "certinext: domain %s is not assigned to any account\n", name);
     else if (rc != CIN_OK)

@@ -289,10 +289,7 @@ int cli_cmd_ca(int argc, char **argv)
         rc = cin_store_ca_set_secret(st, o.name, "eab_hmac", hmac);
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, 0, 0, "cli", "ca.add", NULL, o.name);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(st);
-    else
-        cin_store_rollback(st);
+    rc = cin_store_end(st, rc);
     cin_store_close(st);
     if (rc != CIN_OK) {
         fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
@@ -362,10 +359,7 @@ int cli_cmd_settings(int argc, char **argv)
         rc = cin_store_setting_set(st, "renew_fraction", argv[optind + 2]);
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, 0, 0, "cli", "settings.set", NULL, argv[optind + 2]);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(st);
-    else
-        cin_store_rollback(st);
+    rc = cin_store_end(st, rc);
     cin_store_close(st);
     free(v);
     if (rc != CIN_OK) {
@@ -428,10 +422,7 @@ int cli_cmd_product(int argc, char **argv)
             rc = cin_store_product_set_ca(st, argv[optind + 1], argv[optind + 2], &err);
         if (rc == CIN_OK)
             rc = cin_store_event_add(st, 0, 0, "cli", "product.set_ca", NULL, argv[optind + 1]);
-        if (rc == CIN_OK)
-            rc = cin_store_commit(st);
-        else
-            cin_store_rollback(st);
+        rc = cin_store_end(st, rc);
         if (rc != CIN_OK)
             fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
         else

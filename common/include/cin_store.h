@@ -57,6 +57,9 @@ const cin_services *cin_store_services(const cin_store *st);
 int cin_store_begin(cin_store *st);
 int cin_store_commit(cin_store *st);
 void cin_store_rollback(cin_store *st);
+/* End the transaction as rc says: commit when CIN_OK (returning the commit's
+ * status), roll back otherwise (returning rc). */
+int cin_store_end(cin_store *st, int rc);
 
 /* The last error text of the connection (for logs; never contains secrets). */
 const char *cin_store_errmsg(cin_store *st);

@@ -346,10 +346,7 @@ static int acme_init(acme *a, cin_store *st, const char *ca, cin_ca_result *r)
         rc = cin_key_generate("ec-p256", &pem);
         if (rc == CIN_OK && (rc = cin_store_begin(st)) == CIN_OK) {
             rc = cin_store_ca_set_secret(st, ca, "account_key", pem);
-            if (rc == CIN_OK)
-                rc = cin_store_commit(st);
-            else
-                cin_store_rollback(st);
+            rc = cin_store_end(st, rc);
         }
     }
     if (rc == CIN_OK)
@@ -371,10 +368,7 @@ static int save_account(acme *a, const char *url)
 
     if (rc == CIN_OK)
         rc = cin_store_ca_set(a->st, a->ca, "account_url", url);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(a->st);
-    else
-        cin_store_rollback(a->st);
+    rc = cin_store_end(a->st, rc);
     free(a->kid);
     a->kid = url ? strdup(url) : NULL;
     return rc;
@@ -450,10 +444,7 @@ static int save_state(acme *a, int64_t order_id, json_t *state)
 
     if (rc == CIN_OK)
         rc = cin_store_acme_state_put(a->st, order_id, a->ca, js);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(a->st);
-    else
-        cin_store_rollback(a->st);
+    rc = cin_store_end(a->st, rc);
     free(js);
     return rc;
 }

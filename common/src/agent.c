@@ -107,10 +107,7 @@ static int ensure_key(cin_store *st, cin_order *o)
         cur.csr_pem = strdup(csr);
         rc = cin_store_order_update(st, &cur);
     }
-    if (rc == CIN_OK)
-        rc = cin_store_commit(st);
-    else
-        cin_store_rollback(st);
+    rc = cin_store_end(st, rc);
     if (rc == CIN_OK) {
         o->key_id = key_id;
         free(o->csr_pem);
@@ -191,10 +188,7 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.issued", holder,
                                  detail);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(st);
-    else
-        cin_store_rollback(st);
+    rc = cin_store_end(st, rc);
     cin_order_clear(&cur);
     return rc;
 }
@@ -231,10 +225,7 @@ static int store_outcome(cin_store *st, cin_order *o, const cin_ca_result *r, co
     else if (rc == CIN_OK && r->outcome == CIN_CA_TRANSIENT)
         rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.retry_later", holder,
                                  r->problem);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(st);
-    else
-        cin_store_rollback(st);
+    rc = cin_store_end(st, rc);
     if (rc == CIN_OK || rc == CIN_ECONFLICT)
         cin_order_clear(&cur);
     return rc;
@@ -525,10 +516,7 @@ static void renew_due(cin_store *st, const char *holder, cin_agent_stats *stats)
             parent.attempts = 0;
             rc = cin_store_order_update(st, &parent);
         }
-        if (rc == CIN_OK)
-            rc = cin_store_commit(st);
-        else
-            cin_store_rollback(st);
+        rc = cin_store_end(st, rc);
         if (rc == CIN_ECREDITS) {
             cin_account a;
             char why[160];

@@ -284,10 +284,7 @@ static void users(http_ctx *c)
         if (rc == CIN_OK)
             rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "user.create",
                                      c->req->peer, name);
-        if (rc == CIN_OK)
-            rc = cin_store_commit(c->st);
-        else
-            cin_store_rollback(c->st);
+        rc = cin_store_end(c->st, rc);
         if (rc == CIN_EINVAL)
             http_problem(c, 400, "bad_request", "%s", err ? err : "invalid user");
         else if (rc == CIN_EEXIST)
@@ -332,10 +329,7 @@ static void users(http_ctx *c)
         if (rc == CIN_OK)
             rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "user.update",
                                      c->req->peer, u.name);
-        if (rc == CIN_OK)
-            rc = cin_store_commit(c->st);
-        else
-            cin_store_rollback(c->st);
+        rc = cin_store_end(c->st, rc);
         cin_user_clear(&u);
         if (rc != CIN_OK) {
             http_problem(c, 503, "store_busy", "the store is busy");
@@ -405,10 +399,7 @@ static void tokens(http_ctx *c)
         if (rc == CIN_OK)
             rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "token.create",
                                      c->req->peer, name);
-        if (rc == CIN_OK)
-            rc = cin_store_commit(c->st);
-        else
-            cin_store_rollback(c->st);
+        rc = cin_store_end(c->st, rc);
         if (rc != CIN_OK || cin_store_token_get(c->st, id, &t) != CIN_OK) {
             if (secret)
                 cin_free_secret(secret, strlen(secret));
@@ -445,10 +436,7 @@ static void tokens(http_ctx *c)
         if (rc == CIN_OK)
             rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "token.delete",
                                      c->req->peer, t.name);
-        if (rc == CIN_OK)
-            rc = cin_store_commit(c->st);
-        else
-            cin_store_rollback(c->st);
+        rc = cin_store_end(c->st, rc);
         cin_token_info_clear(&t);
         if (rc != CIN_OK)
             http_problem(c, 503, "store_busy", "the store is busy");

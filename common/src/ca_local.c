@@ -155,10 +155,7 @@ int cin_ca_local_init(cin_store *st, char **err)
         rc = cin_store_ca_set_secret(st, "builtin", "root_key", root_key);
     if (rc == CIN_OK)
         rc = cin_store_ca_set_secret(st, "builtin", "intermediate_key", int_key);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(st);
-    else
-        cin_store_rollback(st);
+    rc = cin_store_end(st, rc);
     if (rc != CIN_OK)
         cin_seterr(err, "cannot store the built-in CA: %s", cin_strstatus(rc));
 done:

@@ -479,10 +479,7 @@ static void session_login(http_ctx *c)
     if (rc == CIN_OK)
         rc = cin_store_event_add(c->st, u.account_id, 0, u.name, "session.login", c->req->peer,
                                  NULL);
-    if (rc == CIN_OK)
-        rc = cin_store_commit(c->st);
-    else
-        cin_store_rollback(c->st);
+    rc = cin_store_end(c->st, rc);
     if (rc != CIN_OK) {
         cin_user_clear(&u);
         free(sid);

@@ -665,6 +665,14 @@ void cin_store_rollback(cin_store *st)
     st->pending_gen = 0;
 }
 
+int cin_store_end(cin_store *st, int rc)
+{
+    if (rc == CIN_OK)
+        return cin_store_commit(st);
+    cin_store_rollback(st);
+    return rc;
+}
+
 int cin_store_generation(cin_store *st, uint64_t *out)
 {
     sqlite3_stmt *s = st_prep(st, "SELECT value FROM counters WHERE name = 'generation'");

@@ -872,10 +872,7 @@ int cin_store_lease_acquire(cin_store *st, const char *name, const char *holder,
     sqlite3_finalize(s);
 done:
     if (own_tx) {
-        if (rc == CIN_OK)
-            rc = cin_store_commit(st);
-        else
-            cin_store_rollback(st);
+        rc = cin_store_end(st, rc);
     }
     return rc;
 }

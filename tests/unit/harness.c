@@ -297,3 +297,12 @@ int run(const char *cmd, char **out)
         free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+char *json_quote(const char *s)
+{
+    json_t *j = json_string(s);
+    char *out = json_dumps(j, JSON_ENCODE_ANY);
+
+    json_decref(j);
+    return out;
+}

@@ -70,6 +70,8 @@ char *order_status(fixture *f, const char *id);
 void agent_pass(fixture *f);
 /* Rows in a table, to prove that nothing was written. */
 long long count_rows(fixture *f, const char *table);
+/* s as a JSON string literal (malloc'd). */
+char *json_quote(const char *s);
 /* Run a shell command; returns its exit status; output into *out (may be NULL). */
 int run(const char *cmd, char **out);
 

@@ -30,15 +30,6 @@ static void teardown(void)
     F = NULL;
 }
 
-static char *json_quote(const char *s)
-{
-    json_t *j = json_string(s);
-    char *out = json_dumps(j, JSON_ENCODE_ANY);
-
-    json_decref(j);
-    return out;
-}
-
 /* ---- authentication ------------------------------------------------------- */
 
 START_TEST(unauthenticated)

@@ -94,15 +94,6 @@ static char *csr_for(const char *names_csv)
     return csr;
 }
 
-static char *json_quote(const char *s)
-{
-    json_t *j = json_string(s);
-    char *out = json_dumps(j, JSON_ENCODE_ANY);
-
-    json_decref(j);
-    return out;
-}
-
 /* ---- the transition matrix ------------------------------------------------ */
 
 static const char *const all_statuses[] = {

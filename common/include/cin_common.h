@@ -14,18 +14,22 @@
 #include <stdint.h>
 #include <time.h>
 
-#define CIN_OK        0
-#define CIN_ERR       -1  /* internal error */
-#define CIN_ENOMEM    -2  /* out of memory */
-#define CIN_EINVAL    -3  /* invalid argument or input */
-#define CIN_ENOTFOUND -4  /* no such row or file */
-#define CIN_EEXIST    -5  /* already exists (unique constraint) */
-#define CIN_EBUSY     -6  /* the store stayed locked past the busy timeout */
-#define CIN_ECRYPTO   -7  /* decryption failed: wrong key or tampered data */
-#define CIN_EIO       -8  /* file or database I/O failed */
-#define CIN_ECONFLICT -9  /* not allowed in the current state */
-#define CIN_ECREDITS  -10 /* not enough credits */
-#define CIN_EPERM     -11 /* not permitted */
+#define CIN_OK          0
+#define CIN_ERR         -1  /* internal error: a defect or an unexpected library failure */
+#define CIN_ENOMEM      -2  /* out of memory */
+#define CIN_EINVAL      -3  /* invalid argument or input */
+#define CIN_ENOTFOUND   -4  /* no such row or file */
+#define CIN_EEXIST      -5  /* already exists (a unique key is taken) */
+#define CIN_EBUSY       -6  /* the store stayed locked past the busy timeout */
+#define CIN_ECRYPTO     -7  /* decryption failed: wrong key or tampered data */
+#define CIN_EIO         -8  /* file or database I/O failed */
+#define CIN_ECONFLICT   -9  /* not allowed in the current state */
+#define CIN_ECREDITS    -10 /* not enough credits */
+#define CIN_EPERM       -11 /* not permitted */
+#define CIN_EUNAVAIL    -12 /* the store cannot be reached (a lost database connection) */
+#define CIN_ECONSTRAINT -13 /* a store constraint other than uniqueness refused a write */
+#define CIN_EAUTH       -14 /* not authenticated */
+#define CIN_ELIMIT      -15 /* rate limited */
 
 /* A short, static English name for a status ("not found"...). */
 const char *cin_strstatus(int status);

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "cin_problem.h"
 #include "cin_store_order.h"
 
 /* Who is acting, and from where. */
@@ -19,17 +20,6 @@ typedef struct cin_actor {
     const cin_user *user; /* NULL for the system (agent) */
     const char *peer;
 } cin_actor;
-
-/* A refusal that reaches an HTTP client: status, API.md code, what to fix. */
-typedef struct cin_problem {
-    int status;       /* 400, 402, 403, 404, 409, 503... */
-    const char *code; /* "bad_request", "conflict"... */
-    char *detail;     /* malloc'd */
-} cin_problem;
-
-void cin_problem_set(cin_problem *p, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-void cin_problem_clear(cin_problem *p);
 
 /* The statuses of API.md. */
 int cin_order_status_valid(const char *status);

@@ -110,31 +110,6 @@ int cin_order_status_valid(const char *status)
     return status_bit(status) != 0;
 }
 
-void cin_problem_set(cin_problem *p, int status, const char *code, const char *fmt, ...)
-{
-    va_list ap;
-    char *s = NULL;
-
-    if (!p)
-        return;
-    free(p->detail);
-    va_start(ap, fmt);
-    if (vasprintf(&s, fmt, ap) < 0)
-        s = NULL;
-    va_end(ap);
-    p->status = status;
-    p->code = code;
-    p->detail = s;
-}
-
-void cin_problem_clear(cin_problem *p)
-{
-    if (!p)
-        return;
-    free(p->detail);
-    memset(p, 0, sizeof(*p));
-}
-
 int cin_order_visible(const cin_user *u, const cin_order *o)
 {
     if (!u)

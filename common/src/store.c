@@ -1,6 +1,10 @@
-/* store.c - opening, migrating and transacting on the SQLite control store. */
+/*
+ * store.c - opening, migrating and transacting on the control store, whatever
+ * its engine (the driver behind db.h does what differs).
+ */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -10,12 +14,12 @@
 
 #include "store_int.h"
 
-#define BUSY_TIMEOUT_MS 10000
-
 /*
  * Schema migrations, applied in order; migration i brings the schema from
- * version i to i+1, inside one transaction together with the user_version
- * update.  Never edit a released step: add a new one.
+ * version i to i+1, inside one transaction together with the version update.
+ * They are written in the portable DDL both engines accept, which a driver
+ * translates where it must (db_driver.ddl: INTEGER PRIMARY KEY becomes an
+ * identity column on PostgreSQL).  Never edit a released step: add a new one.
  */
 static const char *const migrations[] = {
     /* 0 -> 1: the first schema */
@@ -203,7 +207,7 @@ static const char *const migrations[] = {
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */
 static const char seed_catalog[] =
-    "INSERT INTO cas(name, kind, created_at) VALUES ('builtin', 'local', ?1);"
+    "INSERT INTO cas(name, kind, created_at) VALUES ('builtin', 'local', '%s');"
     "INSERT INTO products(code, type, max_names, wildcard, max_validity_days, price,"
     "                     price_per_name, ca_id) VALUES"
     " ('dv-ssl',       'dv',       1,   0, 200, 10,  0, 1),"
@@ -213,68 +217,7 @@ static const char seed_catalog[] =
     " ('ev-ssl',       'ev',       100, 0, 200, 100, 0, 1),"
     " ('intranet-ssl', 'intranet', 100, 1, 397, 5,   0, 1);";
 
-int st_status(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_DONE:
-    case SQLITE_ROW:
-        return CIN_OK;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return CIN_EBUSY;
-    case SQLITE_CONSTRAINT:
-        return CIN_EEXIST;
-    case SQLITE_NOMEM:
-        return CIN_ENOMEM;
-    case SQLITE_IOERR:
-    case SQLITE_CANTOPEN:
-    case SQLITE_READONLY:
-    case SQLITE_FULL:
-        return CIN_EIO;
-    default:
-        return CIN_ERR;
-    }
-}
-
-sqlite3_stmt *st_prep(cin_store *st, const char *sql)
-{
-    sqlite3_stmt *s = NULL;
-
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-        cin_log(&st->svc, CIN_LOG_ERROR, "store: cannot prepare statement: %s",
-                sqlite3_errmsg(st->db));
-        return NULL;
-    }
-    return s;
-}
-
-int st_exec(cin_store *st, const char *sql)
-{
-    char *msg = NULL;
-    int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
-
-    if (rc != SQLITE_OK) {
-        cin_log(&st->svc, CIN_LOG_DEBUG, "store: %s", msg ? msg : sqlite3_errstr(rc));
-        sqlite3_free(msg);
-    }
-    return st_status(rc);
-}
-
-char *st_text(sqlite3_stmt *s, int col)
-{
-    const unsigned char *t = sqlite3_column_text(s, col);
-
-    return t ? strdup((const char *)t) : NULL;
-}
-
-void st_bind_text(sqlite3_stmt *s, int idx, const char *v)
-{
-    if (v)
-        sqlite3_bind_text(s, idx, v, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(s, idx);
-}
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 time_t st_now(cin_store *st)
 {
@@ -325,45 +268,6 @@ int st_json_strv(const char *text, char ***v, size_t *n)
     return CIN_OK;
 }
 
-int st_row(sqlite3_stmt *s)
-{
-    int rc = sqlite3_step(s);
-
-    if (rc == SQLITE_ROW)
-        return CIN_OK;
-    return rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
-}
-
-int st_ids(sqlite3_stmt *s, int64_t **ids, size_t *n)
-{
-    size_t cap = 16;
-    int64_t *v = malloc(cap * sizeof(*v)), *m;
-
-    *ids = NULL;
-    *n = 0;
-    if (!v) {
-        sqlite3_finalize(s);
-        return CIN_ENOMEM;
-    }
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        if (*n == cap) {
-            m = realloc(v, cap * 2 * sizeof(*v));
-            if (!m) {
-                free(v);
-                sqlite3_finalize(s);
-                *n = 0;
-                return CIN_ENOMEM;
-            }
-            v = m;
-            cap *= 2;
-        }
-        v[(*n)++] = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    *ids = v;
-    return CIN_OK;
-}
-
 void cin_strv_free(char **v, size_t n)
 {
     size_t i;
@@ -375,39 +279,50 @@ void cin_strv_free(char **v, size_t n)
     free(v);
 }
 
-static int user_version(cin_store *st)
+int cin_store_schema_version(cin_store *st)
 {
-    sqlite3_stmt *s = st_prep(st, "PRAGMA user_version");
     int v = -1;
 
-    if (s && sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
+    if (st->drv->schema_version(st, &v) != CIN_OK)
+        return -1;
     return v;
 }
 
-int cin_store_schema_version(cin_store *st)
+/* One migration step, inside the caller's transaction. */
+static int migrate_step(cin_store *st, int v, int seed)
 {
-    return user_version(st);
+    char *ddl = st->drv->ddl(migrations[v]);
+    int rc = ddl ? db_exec(st, ddl) : CIN_ENOMEM;
+
+    free(ddl);
+    if (rc == CIN_OK && v == 0 && seed) {
+        char now[21], *sql;
+        st_now_text(st, now);
+        sql = cin_asprintf(seed_catalog, now);
+        rc = sql ? db_exec(st, sql) : CIN_ENOMEM;
+        free(sql);
+    }
+    if (rc == CIN_OK)
+        rc = st->drv->set_schema_version(st, v + 1);
+    return rc;
 }
 
 static int migrate(cin_store *st, int max_version, int seed, char **err)
 {
-    int v = user_version(st), n = (int)(sizeof(migrations) / sizeof(migrations[0]));
+    int v = cin_store_schema_version(st);
 
     if (v < 0) {
-        cin_seterr(err, "%s is not a certinext store: %s", st->path, sqlite3_errmsg(st->db));
+        cin_seterr(err, "%s is not a certinext store: %s", st->path, st->drv->errmsg(st));
         return CIN_EIO;
     }
-    if (v > n) {
+    if (v > NMIGRATIONS) {
         cin_seterr(err, "store %s has schema version %d, newer than this certinext (%d)", st->path,
-                   v, n);
+                   v, NMIGRATIONS);
         return CIN_EINVAL;
     }
-    if (max_version > n || max_version < 0)
-        max_version = n;
+    if (max_version > NMIGRATIONS || max_version < 0)
+        max_version = NMIGRATIONS;
     while (v < max_version) {
-        char pragma[64];
         int rc = cin_store_begin(st);
 
         if (rc != CIN_OK) {
@@ -415,41 +330,17 @@ static int migrate(cin_store *st, int max_version, int seed, char **err)
             return rc;
         }
         /* another process may have migrated while we waited for the lock */
-        v = user_version(st);
+        v = cin_store_schema_version(st);
         if (v >= max_version) {
             cin_store_rollback(st);
             break;
         }
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", v + 1);
-        rc = st_exec(st, migrations[v]);
-        if (rc == CIN_OK && v == 0 && seed) {
-            sqlite3_stmt *s;
-            const char *tail = seed_catalog;
-            char now[21];
-
-            st_now_text(st, now);
-            while (rc == CIN_OK && tail && *tail) {
-                s = NULL;
-                if (sqlite3_prepare_v2(st->db, tail, -1, &s, &tail) != SQLITE_OK) {
-                    rc = CIN_ERR;
-                    break;
-                }
-                if (!s)
-                    break;
-                if (sqlite3_bind_parameter_count(s) > 0)
-                    st_bind_text(s, 1, now);
-                if (sqlite3_step(s) != SQLITE_DONE)
-                    rc = CIN_ERR;
-                sqlite3_finalize(s);
-            }
-        }
-        if (rc == CIN_OK)
-            rc = st_exec(st, pragma);
+        rc = migrate_step(st, v, seed);
         if (rc == CIN_OK)
             rc = cin_store_commit(st);
         if (rc != CIN_OK) {
             cin_seterr(err, "migration of %s to schema %d failed: %s", st->path, v + 1,
-                       sqlite3_errmsg(st->db));
+                       st->drv->errmsg(st));
             cin_store_rollback(st);
             return rc;
         }
@@ -465,7 +356,7 @@ static int open_common(const char *path, const cin_services *svc, const cin_kek 
     char *keypath = NULL;
     struct stat sb;
     uint64_t g;
-    int rc = CIN_ERR, flags;
+    int rc = CIN_ERR, v = 0;
 
     *out = NULL;
     if (!path || !*path) {
@@ -498,6 +389,7 @@ static int open_common(const char *path, const cin_services *svc, const cin_kek 
     }
     if (svc)
         st->svc = *svc;
+    st->drv = &db_sqlite_driver;
     st->path = strdup(path);
     st->gen_path = cin_asprintf("%s.gen", path);
     if (!st->path || !st->gen_path) {
@@ -518,25 +410,14 @@ static int open_common(const char *path, const cin_services *svc, const cin_kek 
             goto fail;
         st->have_kek = 1;
     }
-    flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(path, &st->db, flags, NULL) != SQLITE_OK) {
-        cin_seterr(err, "cannot open store %s: %s", path,
-                   st->db ? sqlite3_errmsg(st->db) : "out of memory");
-        rc = CIN_EIO;
+    rc = st->drv->open(st, path, create, err);
+    if (rc != CIN_OK)
         goto fail;
-    }
-    if (create)
-        chmod(path, 0600);
-    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
-    sqlite3_extended_result_codes(st->db, 1);
-    if (st_exec(st, "PRAGMA journal_mode=WAL") != CIN_OK ||
-        st_exec(st, "PRAGMA foreign_keys=ON") != CIN_OK ||
-        st_exec(st, "PRAGMA synchronous=NORMAL") != CIN_OK) {
-        cin_seterr(err, "cannot configure store %s: %s", path, sqlite3_errmsg(st->db));
-        rc = CIN_EIO;
-        goto fail;
-    }
-    rc = migrate(st, max_version, create || user_version(st) == 0, err);
+    rc = st->drv->schema_version(st, &v);
+    if (rc == CIN_OK)
+        rc = migrate(st, max_version, create || v == 0, err);
+    else
+        cin_seterr(err, "%s is not a certinext store: %s", path, st->drv->errmsg(st));
     if (rc != CIN_OK)
         goto fail;
     rc = cin_gen_open(st->gen_path, &st->gen, err);
@@ -557,10 +438,7 @@ static int open_common(const char *path, const cin_services *svc, const cin_kek 
 fail:
     if (create && rc != CIN_EEXIST) {
         /* leave nothing half-made behind */
-        if (st->db) {
-            sqlite3_close(st->db);
-            st->db = NULL;
-        }
+        st->drv->close(st);
         unlink(path);
         unlink(keypath);
     }
@@ -595,8 +473,8 @@ void cin_store_close(cin_store *st)
 {
     if (!st)
         return;
-    if (st->db)
-        sqlite3_close_v2(st->db);
+    if (st->drv)
+        st->drv->close(st);
     cin_gen_close(st->gen);
     cin_memzero(&st->kek, sizeof(st->kek));
     free(st->path);
@@ -621,7 +499,7 @@ const cin_services *cin_store_services(const cin_store *st)
 
 const char *cin_store_errmsg(cin_store *st)
 {
-    return sqlite3_errmsg(st->db);
+    return st->drv->errmsg(st);
 }
 
 int cin_store_begin(cin_store *st)
@@ -630,8 +508,7 @@ int cin_store_begin(cin_store *st)
 
     if (st->in_tx)
         return CIN_ECONFLICT;
-    /* BEGIN IMMEDIATE waits (busy handler) for the write lock up front */
-    rc = st_exec(st, "BEGIN IMMEDIATE");
+    rc = st->drv->begin(st);
     if (rc != CIN_OK)
         return rc;
     st->in_tx = 1;
@@ -645,7 +522,7 @@ int cin_store_commit(cin_store *st)
 
     if (!st->in_tx)
         return CIN_ECONFLICT;
-    rc = st_exec(st, "COMMIT");
+    rc = st->drv->commit(st);
     if (rc != CIN_OK) {
         cin_store_rollback(st);
         return rc;
@@ -659,8 +536,7 @@ int cin_store_commit(cin_store *st)
 
 void cin_store_rollback(cin_store *st)
 {
-    if (sqlite3_get_autocommit(st->db) == 0)
-        st_exec(st, "ROLLBACK");
+    st->drv->rollback(st);
     st->in_tx = 0;
     st->pending_gen = 0;
 }
@@ -675,14 +551,12 @@ int cin_store_end(cin_store *st, int rc)
 
 int cin_store_generation(cin_store *st, uint64_t *out)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT value FROM counters WHERE name = 'generation'");
-    int rc = CIN_ERR;
+    db_stmt *s = db_prepare(st, "SELECT value FROM counters WHERE name = 'generation'");
+    int rc = db_one(s);
 
-    if (s && sqlite3_step(s) == SQLITE_ROW) {
-        *out = (uint64_t)sqlite3_column_int64(s, 0);
-        rc = CIN_OK;
-    }
-    sqlite3_finalize(s);
+    if (rc == CIN_OK)
+        *out = (uint64_t)db_col_int(s, 0);
+    db_finalize(s);
     return rc;
 }
 
@@ -693,87 +567,31 @@ uint64_t cin_store_generation_published(cin_store *st)
 
 int cin_store_generation_bump(cin_store *st, uint64_t *newval)
 {
-    uint64_t g;
+    db_stmt *s;
     int rc;
 
     if (!st->in_tx)
         return CIN_ECONFLICT;
-    rc = st_exec(st, "UPDATE counters SET value = value + 1 WHERE name = 'generation'");
-    if (rc == CIN_OK)
-        rc = cin_store_generation(st, &g);
-    if (rc != CIN_OK)
-        return rc;
-    st->pending_gen = g;
-    if (newval)
-        *newval = g;
-    return CIN_OK;
+    s = db_prepare(st, "UPDATE counters SET value = value + 1 WHERE name = 'generation'"
+                       " RETURNING value");
+    rc = db_one(s);
+    if (rc == CIN_OK) {
+        st->pending_gen = (uint64_t)db_col_int(s, 0);
+        if (newval)
+            *newval = st->pending_gen;
+    }
+    db_finalize(s);
+    return rc;
 }
 
 int cin_store_check(cin_store *st, char **err)
 {
-    sqlite3_stmt *s = st_prep(st, "PRAGMA integrity_check");
-    int rc = CIN_ERR;
-
-    if (s && sqlite3_step(s) == SQLITE_ROW) {
-        const char *r = (const char *)sqlite3_column_text(s, 0);
-        if (r && strcmp(r, "ok") == 0)
-            rc = CIN_OK;
-        else
-            cin_seterr(err, "integrity check failed: %s", r ? r : "no answer");
-    } else {
-        cin_seterr(err, "integrity check failed: %s", sqlite3_errmsg(st->db));
-    }
-    sqlite3_finalize(s);
-    if (rc == CIN_OK) {
-        s = st_prep(st, "PRAGMA foreign_key_check");
-        if (s && sqlite3_step(s) == SQLITE_ROW) {
-            cin_seterr(err, "foreign key check failed in table %s", sqlite3_column_text(s, 0));
-            rc = CIN_ERR;
-        }
-        sqlite3_finalize(s);
-    }
-    return rc;
+    return st->drv->check(st, err);
 }
 
 int cin_store_backup(cin_store *st, const char *dest, char **err)
 {
-    sqlite3 *out = NULL;
-    sqlite3_backup *b;
-    struct stat sb;
-    int rc;
-
-    if (stat(dest, &sb) == 0) {
-        cin_seterr(err, "%s already exists; choose a new backup file", dest);
-        return CIN_EEXIST;
-    }
-    if (sqlite3_open_v2(dest, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        cin_seterr(err, "cannot create %s: %s", dest, out ? sqlite3_errmsg(out) : "no memory");
-        sqlite3_close(out);
-        return CIN_EIO;
-    }
-    chmod(dest, 0600);
-    b = sqlite3_backup_init(out, "main", st->db, "main");
-    if (!b) {
-        cin_seterr(err, "backup failed: %s", sqlite3_errmsg(out));
-        sqlite3_close(out);
-        unlink(dest);
-        return CIN_EIO;
-    }
-    do {
-        rc = sqlite3_backup_step(b, 256);
-        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-            sqlite3_sleep(20);
-    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
-    sqlite3_backup_finish(b);
-    if (rc != SQLITE_DONE) {
-        cin_seterr(err, "backup failed: %s", sqlite3_errstr(rc));
-        sqlite3_close(out);
-        unlink(dest);
-        return CIN_EIO;
-    }
-    sqlite3_close(out);
-    return CIN_OK;
+    return st->drv->backup(st, dest, err);
 }
 
 int cin_store_seal(cin_store *st, const char *label, const unsigned char *pt, size_t ptlen,

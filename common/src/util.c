@@ -32,6 +32,14 @@ const char *cin_strstatus(int status)
         return "insufficient credits";
     case CIN_EPERM:
         return "not permitted";
+    case CIN_EUNAVAIL:
+        return "store unavailable";
+    case CIN_ECONSTRAINT:
+        return "store constraint violated";
+    case CIN_EAUTH:
+        return "not authenticated";
+    case CIN_ELIMIT:
+        return "rate limited";
     default:
         return "internal error";
     }

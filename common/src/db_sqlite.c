@@ -1,0 +1,337 @@
+/*
+ * db_sqlite.c - the SQLite driver of the statement layer (db.h): WAL, a busy
+ * timeout, foreign keys, BEGIN IMMEDIATE for writes, the schema version in
+ * PRAGMA user_version, the online backup API.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "store_int.h"
+
+#define BUSY_TIMEOUT_MS 10000
+
+typedef struct sqlite_stmt {
+    db_stmt base;
+    sqlite3_stmt *s;
+} sqlite_stmt;
+
+#define DB(st)  ((sqlite3 *)(st)->conn)
+#define SS(x)   (((sqlite_stmt *)(x))->s)
+
+static int status_of(sqlite3 *db, int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+        return CIN_OK;
+    case SQLITE_ROW:
+        return DB_ROW;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return CIN_EBUSY;
+    case SQLITE_CONSTRAINT:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return CIN_EEXIST;
+        return CIN_ECONSTRAINT;
+    case SQLITE_NOMEM:
+        return CIN_ENOMEM;
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_FULL:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return CIN_EIO;
+    default:
+        (void)db;
+        return CIN_ERR;
+    }
+}
+
+extern const db_driver db_sqlite_driver;
+
+static db_stmt *sq_prepare(cin_store *st, const char *sql)
+{
+    sqlite_stmt *s;
+    int rc;
+
+    if (!DB(st))
+        return db_failed(st, CIN_EUNAVAIL);
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return db_failed(st, CIN_ENOMEM);
+    rc = sqlite3_prepare_v2(DB(st), sql, -1, &s->s, NULL);
+    if (rc != SQLITE_OK) {
+        cin_log(&st->svc, CIN_LOG_ERROR, "store: cannot prepare statement: %s",
+                sqlite3_errmsg(DB(st)));
+        s->base.err = status_of(DB(st), rc);
+        if (s->base.err == CIN_OK || s->base.err == DB_ROW)
+            s->base.err = CIN_ERR;
+        sqlite3_finalize(s->s);
+        s->s = NULL;
+        s->base.st = st;
+        return &s->base; /* drv stays NULL: db_finalize frees it */
+    }
+    s->base.drv = &db_sqlite_driver;
+    s->base.st = st;
+    return &s->base;
+}
+
+static void sq_bind_int(db_stmt *s, int idx, int64_t v)
+{
+    sqlite3_bind_int64(SS(s), idx, v);
+}
+
+static void sq_bind_text(db_stmt *s, int idx, const char *v)
+{
+    sqlite3_bind_text(SS(s), idx, v, -1, SQLITE_TRANSIENT);
+}
+
+static void sq_bind_blob(db_stmt *s, int idx, const void *p, size_t n)
+{
+    sqlite3_bind_blob(SS(s), idx, p, (int)n, SQLITE_TRANSIENT);
+}
+
+static void sq_bind_null(db_stmt *s, int idx)
+{
+    sqlite3_bind_null(SS(s), idx);
+}
+
+static int sq_step(db_stmt *s)
+{
+    int rc = sqlite3_step(SS(s));
+
+    if (rc == SQLITE_ROW)
+        return DB_ROW;
+    if (rc == SQLITE_DONE)
+        return CIN_OK;
+    /* sqlite3_step's legacy code is generic: the extended code tells a
+     * UNIQUE violation from another constraint */
+    rc = status_of(DB(s->st), sqlite3_extended_errcode(DB(s->st)));
+    if (rc == CIN_OK || rc == DB_ROW)
+        rc = CIN_ERR;
+    if (rc != CIN_EBUSY && rc != CIN_EEXIST)
+        cin_log(&s->st->svc, CIN_LOG_ERROR, "store: %s", sqlite3_errmsg(DB(s->st)));
+    return rc;
+}
+
+static int sq_col_null(db_stmt *s, int col)
+{
+    return sqlite3_column_type(SS(s), col) == SQLITE_NULL;
+}
+
+static int64_t sq_col_int(db_stmt *s, int col)
+{
+    return sqlite3_column_int64(SS(s), col);
+}
+
+static const char *sq_col_text(db_stmt *s, int col)
+{
+    return (const char *)sqlite3_column_text(SS(s), col);
+}
+
+static unsigned char *sq_col_blob(db_stmt *s, int col, size_t *len)
+{
+    const void *p = sqlite3_column_blob(SS(s), col);
+    int n = sqlite3_column_bytes(SS(s), col);
+    unsigned char *out;
+
+    if (!p)
+        return NULL;
+    out = malloc((size_t)n + 1);
+    if (!out)
+        return NULL;
+    memcpy(out, p, (size_t)n);
+    out[n] = 0;
+    *len = (size_t)n;
+    return out;
+}
+
+static int64_t sq_changes(db_stmt *s)
+{
+    return sqlite3_changes(DB(s->st));
+}
+
+static void sq_finalize(db_stmt *s)
+{
+    sqlite3_finalize(SS(s));
+    free(s);
+}
+
+static int sq_exec(cin_store *st, const char *sql)
+{
+    char *msg = NULL;
+    int rc;
+
+    if (!DB(st))
+        return CIN_EUNAVAIL;
+    rc = sqlite3_exec(DB(st), sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        cin_log(&st->svc, CIN_LOG_DEBUG, "store: %s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        rc = status_of(DB(st), sqlite3_extended_errcode(DB(st)));
+        return rc == CIN_OK || rc == DB_ROW ? CIN_ERR : rc;
+    }
+    return CIN_OK;
+}
+
+static int sq_begin(cin_store *st)
+{
+    /* BEGIN IMMEDIATE waits (busy handler) for the write lock up front, so
+     * that contention is a short wait here, never a failed commit */
+    return sq_exec(st, "BEGIN IMMEDIATE");
+}
+
+static int sq_commit(cin_store *st)
+{
+    return sq_exec(st, "COMMIT");
+}
+
+static void sq_rollback(cin_store *st)
+{
+    if (DB(st) && sqlite3_get_autocommit(DB(st)) == 0)
+        sq_exec(st, "ROLLBACK");
+}
+
+static const char *sq_errmsg(cin_store *st)
+{
+    return DB(st) ? sqlite3_errmsg(DB(st)) : "no connection";
+}
+
+static int sq_open(cin_store *st, const char *path, int create, char **err)
+{
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        cin_seterr(err, "cannot open store %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return CIN_EIO;
+    }
+    st->conn = db;
+    if (create)
+        chmod(path, 0600);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(db, 1);
+    if (sq_exec(st, "PRAGMA journal_mode=WAL") != CIN_OK ||
+        sq_exec(st, "PRAGMA foreign_keys=ON") != CIN_OK ||
+        sq_exec(st, "PRAGMA synchronous=NORMAL") != CIN_OK) {
+        cin_seterr(err, "cannot configure store %s: %s", path, sqlite3_errmsg(db));
+        return CIN_EIO;
+    }
+    return CIN_OK;
+}
+
+static void sq_close(cin_store *st)
+{
+    if (DB(st))
+        sqlite3_close_v2(DB(st));
+    st->conn = NULL;
+}
+
+static int sq_schema_version(cin_store *st, int *version)
+{
+    db_stmt *s = sq_prepare(st, "PRAGMA user_version");
+    int rc = db_one(s);
+
+    if (rc == CIN_OK)
+        *version = (int)db_col_int(s, 0);
+    db_finalize(s);
+    return rc;
+}
+
+static int sq_set_schema_version(cin_store *st, int version)
+{
+    char pragma[64];
+
+    snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version);
+    return sq_exec(st, pragma);
+}
+
+static char *sq_ddl(const char *portable)
+{
+    return strdup(portable);
+}
+
+static int sq_check(cin_store *st, char **err)
+{
+    db_stmt *s = sq_prepare(st, "PRAGMA integrity_check");
+    int rc = db_one(s);
+
+    if (rc == CIN_OK) {
+        const char *r = db_col_text(s, 0);
+        if (!r || strcmp(r, "ok")) {
+            cin_seterr(err, "integrity check failed: %s", r ? r : "no answer");
+            rc = CIN_ERR;
+        }
+    } else {
+        cin_seterr(err, "integrity check failed: %s", sq_errmsg(st));
+    }
+    db_finalize(s);
+    if (rc == CIN_OK) {
+        s = sq_prepare(st, "PRAGMA foreign_key_check");
+        rc = db_step(s);
+        if (rc == DB_ROW) {
+            cin_seterr(err, "foreign key check failed in table %s", db_col_text(s, 0));
+            rc = CIN_ERR;
+        } else if (rc != CIN_OK) {
+            cin_seterr(err, "foreign key check failed: %s", sq_errmsg(st));
+        }
+        db_finalize(s);
+    }
+    return rc;
+}
+
+static int sq_backup(cin_store *st, const char *dest, char **err)
+{
+    sqlite3 *out = NULL;
+    sqlite3_backup *b;
+    struct stat sb;
+    int rc;
+
+    if (stat(dest, &sb) == 0) {
+        cin_seterr(err, "%s already exists; choose a new backup file", dest);
+        return CIN_EEXIST;
+    }
+    if (sqlite3_open_v2(dest, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        cin_seterr(err, "cannot create %s: %s", dest, out ? sqlite3_errmsg(out) : "no memory");
+        sqlite3_close(out);
+        return CIN_EIO;
+    }
+    chmod(dest, 0600);
+    b = sqlite3_backup_init(out, "main", DB(st), "main");
+    if (!b) {
+        cin_seterr(err, "backup failed: %s", sqlite3_errmsg(out));
+        sqlite3_close(out);
+        unlink(dest);
+        return CIN_EIO;
+    }
+    do {
+        rc = sqlite3_backup_step(b, 256);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            sqlite3_sleep(20);
+    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        cin_seterr(err, "backup failed: %s", sqlite3_errstr(rc));
+        sqlite3_close(out);
+        unlink(dest);
+        return CIN_EIO;
+    }
+    sqlite3_close(out);
+    return CIN_OK;
+}
+
+const db_driver db_sqlite_driver = {
+    "sqlite",        sq_prepare,        sq_bind_int, sq_bind_text,  sq_bind_blob,
+    sq_bind_null,    sq_step,           sq_col_null, sq_col_int,    sq_col_text,
+    sq_col_blob,     sq_changes,        sq_finalize, sq_exec,       sq_begin,
+    sq_commit,       sq_rollback,       sq_errmsg,   sq_open,       sq_close,
+    sq_schema_version, sq_set_schema_version, sq_ddl, sq_check,     sq_backup,
+};

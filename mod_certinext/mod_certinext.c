@@ -500,7 +500,12 @@ static int certinext_handler(request_rec *r)
         return certinext_too_large(r);
     }
     if (rc != OK) {
-        return rc;
+        /* httpd's own refusal (a malformed chunked body, no length...), as
+         * the problem document the core gives that status */
+        certinext_fill_request(r, &req, apr_psprintf(r->pool, "/_error/%d", rc));
+        cin_http_handle(certinext_core, &req, &resp);
+        r->connection->keepalive = AP_CONN_CLOSE;
+        return certinext_write(r, &resp);
     }
     certinext_fill_request(r, &req, path);
     req.body = body;

@@ -76,6 +76,7 @@ static ngx_int_t ngx_http_certinext_init_process(ngx_cycle_t *cycle);
 static void ngx_http_certinext_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_certinext_challenge_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certinext_content_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_certinext_error_pages(ngx_conf_t *cf, ngx_http_core_loc_conf_t *clcf);
 
 static ngx_command_t ngx_http_certinext_commands[] = {
 
@@ -247,6 +248,50 @@ static char *ngx_http_certinext_merge_loc_conf(ngx_conf_t *cf, void *parent, voi
     return NGX_CONF_OK;
 }
 
+/*
+ * Every error under the mount is a problem document: nginx's own refusals in
+ * this location (a body over the limit, a malformed chunked body, a timeout)
+ * are redirected to "<location>_error/STATUS", which the core answers.
+ */
+static ngx_int_t ngx_http_certinext_error_pages(ngx_conf_t *cf, ngx_http_core_loc_conf_t *clcf)
+{
+    static const ngx_int_t statuses[] = {400, 408, 411, 413, 414, 494, 500, 502, 503, 504};
+    ngx_http_err_page_t *err;
+    ngx_uint_t i;
+    u_char *p;
+    size_t len;
+
+    if (clcf->error_pages == NULL) {
+        clcf->error_pages = ngx_array_create(cf->pool, 10, sizeof(ngx_http_err_page_t));
+        if (clcf->error_pages == NULL) {
+            return NGX_ERROR;
+        }
+    }
+    for (i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        err = ngx_array_push(clcf->error_pages);
+        if (err == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_memzero(err, sizeof(*err));
+        len = clcf->name.len + sizeof("/_error/000") - 1;
+        p = ngx_pnalloc(cf->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+        err->status = statuses[i];
+        err->overwrite = -1; /* keep the status */
+        err->value.value.data = p;
+        p = ngx_cpymem(p, clcf->name.data, clcf->name.len);
+        if (clcf->name.len == 0 || clcf->name.data[clcf->name.len - 1] != '/') {
+            *p++ = '/';
+        }
+        p = ngx_sprintf(p, "_error/%03i", statuses[i]);
+        err->value.value.len = p - err->value.value.data;
+        ngx_str_null(&err->args);
+    }
+    return NGX_OK;
+}
+
 static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_certinext_loc_conf_t *lcf = conf;
@@ -263,6 +308,13 @@ static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_certinext_content_handler;
+    /* the body limit of API.md, and nginx's own refusals as problem documents */
+    if (clcf->client_max_body_size == NGX_CONF_UNSET) {
+        clcf->client_max_body_size = CIN_DEFAULT_BODY_LIMIT;
+    }
+    if (ngx_http_certinext_error_pages(cf, clcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
     /* "/certinext" -> 301 "/certinext/", as for proxy_pass locations */
     if (clcf->name.len && clcf->name.data[clcf->name.len - 1] == '/') {
         clcf->auto_redirect = 1;
@@ -721,6 +773,54 @@ static void ngx_http_certinext_body_handler(ngx_http_request_t *r)
     r->aio = 1;
 }
 
+/* Is r the internal redirect of an error_page to "<location>_error/NNN"? */
+static ngx_int_t ngx_http_certinext_is_error_page(ngx_http_request_t *r)
+{
+    ngx_http_core_loc_conf_t *clcf;
+    size_t skip;
+
+    if (!r->internal) {
+        return 0;
+    }
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    skip = clcf->name.len;
+    if (skip && clcf->name.data[skip - 1] == '/') {
+        skip--;
+    }
+    return r->uri.len > skip + sizeof("/_error/") - 1 &&
+           ngx_strncmp(r->uri.data + skip, "/_error/", sizeof("/_error/") - 1) == 0;
+}
+
+static ngx_int_t ngx_http_certinext_error_page(ngx_http_request_t *r,
+                                               ngx_http_certinext_main_conf_t *mcf)
+{
+    ngx_http_certinext_task_ctx_t *t;
+    ngx_http_core_loc_conf_t *clcf;
+    char *path;
+    size_t skip;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    skip = clcf->name.len;
+    if (skip && clcf->name.data[skip - 1] == '/') {
+        skip--;
+    }
+    path = ngx_pnalloc(r->pool, r->uri.len - skip + 1);
+    if (path == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    ngx_memcpy(path, r->uri.data + skip, r->uri.len - skip);
+    path[r->uri.len - skip] = '\0';
+    t = ngx_http_certinext_make_ctx(r, mcf->core, path);
+    if (t == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    (void) ngx_http_discard_request_body(r);
+    /* no store and no network: a fixed answer, in the event loop */
+    cin_http_handle(mcf->core, &t->req, &t->resp);
+    r->keepalive = 0;
+    return ngx_http_certinext_send(r, &t->resp);
+}
+
 static ngx_int_t ngx_http_certinext_content_handler(ngx_http_request_t *r)
 {
     ngx_http_certinext_main_conf_t *mcf;
@@ -731,6 +831,10 @@ static ngx_int_t ngx_http_certinext_content_handler(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "certinext: the location needs certinext_store in the http block");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (ngx_http_certinext_is_error_page(r)) {
+        /* a redirect from nginx's own refusal: the body is gone already */
+        return ngx_http_certinext_error_page(r, mcf);
     }
     if (r->headers_in.content_length_n > (off_t)cin_core_body_limit(mcf->core)) {
         /* refuse early, with the contract's problem, without reading the body */

@@ -76,6 +76,8 @@ http {
         ssl_certificate $DEMO_DIR/fallback.crt;
         ssl_certificate_key $DEMO_DIR/fallback.key;
         certinext_ssl on;
+        # refusals before any location (a %00 in the path) as problem documents
+        error_page 400 /certinext/_error/400;
         location /certinext/ { certinext; }
         location / { return 200 "certinext demo: open /certinext/\n"; }
     }
@@ -96,7 +98,12 @@ LoadModule mpm_event_module $MODS/mod_mpm_event.so
 LoadModule authz_core_module $MODS/mod_authz_core.so
 LoadModule socache_shmcb_module $MODS/mod_socache_shmcb.so
 LoadModule ssl_module $MODS/mod_ssl.so
+LoadModule reqtimeout_module $MODS/mod_reqtimeout.so
 LoadModule certinext_module $ROOT/build/mod_certinext.so
+# slow clients must not hold workers: the request line and headers within
+# 20-40 s, the body at 500 bytes/s at least
+RequestReadTimeout header=20-40,MinRate=500 body=20,MinRate=500
+TraceEnable off
 StartServers 2
 User $WORKER_USER
 Group $WORKER_USER
@@ -110,6 +117,8 @@ DocumentRoot $DEMO_DIR/htdocs
 </Directory>
 CertInextStore $STORE
 CertInextAgent On
+# refusals before any handler (a %00 in the path) as problem documents
+ErrorDocument 400 /certinext/_error/400
 <VirtualHost 127.0.0.1:$APA_HTTP>
     <Location "/certinext">
         SetHandler certinext

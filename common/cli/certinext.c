@@ -22,6 +22,15 @@
 
 static const char *store_path;
 
+const cin_actor cli_actor = {NULL, "cli", NULL};
+
+int cli_problem(cin_problem *p)
+{
+    fprintf(stderr, "certinext: %s\n", p->detail ? p->detail : cin_http_title(p->status));
+    cin_problem_clear(p);
+    return 1;
+}
+
 const char *cli_store_path(void)
 {
     return store_path;
@@ -173,9 +182,8 @@ static int cmd_account(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     struct acct_opts o = {0};
     long long credits = 0;
-    int64_t id = 0;
+    cin_problem p = {0};
     cin_store *st;
-    char *err = NULL;
     int rc;
 
     if (argc < 2 || strcmp(argv[1], "create") != 0) {
@@ -199,21 +207,10 @@ static int cmd_account(int argc, char **argv)
     }
     if (cli_open(&st) != CIN_OK)
         return 1;
-    /* the opening balance is a ledger movement like any other */
-    rc = cin_store_begin(st);
-    if (rc == CIN_OK)
-        rc = cin_store_account_create(st, argv[optind + 1], 0, &id, &err);
-    if (rc == CIN_OK && credits > 0)
-        rc = cin_store_credits_move(st, id, credits, 0, "opening balance", "cli", NULL);
-    if (rc == CIN_OK)
-        rc = cin_store_event_add(st, id, 0, "cli", "account.create", NULL, argv[optind + 1]);
-    rc = cin_store_end(st, rc);
+    rc = cin_account_create(st, &cli_actor, argv[optind + 1], credits, NULL, &p);
     cin_store_close(st);
-    if (rc != CIN_OK) {
-        fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
-        free(err);
-        return 1;
-    }
+    if (rc != CIN_OK)
+        return cli_problem(&p);
     printf("created account %s with %lld credits\n", argv[optind + 1], credits);
     return 0;
 }
@@ -226,7 +223,7 @@ static int cmd_credits(int argc, char **argv)
     struct acct_opts o = {0};
     long long n = 0;
     int64_t balance = 0;
-    cin_account a;
+    cin_problem p = {0};
     cin_store *st;
     int rc;
 
@@ -251,24 +248,10 @@ static int cmd_credits(int argc, char **argv)
     }
     if (cli_open(&st) != CIN_OK)
         return 1;
-    rc = cin_store_account_get(st, o.account, &a);
-    if (rc != CIN_OK) {
-        fprintf(stderr, "certinext: no account named %s\n", o.account);
-        cin_store_close(st);
-        return 1;
-    }
-    rc = cin_store_begin(st);
-    if (rc == CIN_OK)
-        rc = cin_store_credits_move(st, a.id, n, 0, "credits added", "cli", &balance);
-    if (rc == CIN_OK)
-        rc = cin_store_event_add(st, a.id, 0, "cli", "credits.add", NULL, argv[optind + 1]);
-    rc = cin_store_end(st, rc);
-    cin_account_clear(&a);
+    rc = cin_account_credits_add(st, &cli_actor, o.account, n, &balance, &p);
     cin_store_close(st);
-    if (rc != CIN_OK) {
-        fprintf(stderr, "certinext: cannot add credits: %s\n", cin_strstatus(rc));
-        return 1;
-    }
+    if (rc != CIN_OK)
+        return cli_problem(&p);
     printf("account %s now has %lld credits\n", o.account, (long long)balance);
     return 0;
 }
@@ -335,10 +318,12 @@ static int cmd_user(int argc, char **argv)
         {"role", required_argument, NULL, 'r'},     {"signatory", no_argument, NULL, 's'},
         {"password-stdin", no_argument, NULL, 'p'}, {NULL, 0, NULL, 0}};
     struct user_opts o = {0};
-    char *password = NULL, *err = NULL;
+    char *password = NULL;
+    cin_user_fields f = {NULL, NULL, 0, -1, NULL};
+    cin_problem p = {0};
     cin_account a;
     cin_store *st;
-    int64_t id = 0;
+    cin_user u;
     int rc;
 
     if (argc >= 2 && !strcmp(argv[1], "--help")) {
@@ -379,26 +364,29 @@ static int cmd_user(int argc, char **argv)
     }
     rc = cin_store_account_get(st, o.account, &a);
     if (rc != CIN_OK) {
-        fprintf(stderr,
-                "certinext: no account named %s (create it with: certinext account "
-                "create %s)\n",
-                o.account, o.account);
+        if (rc == CIN_ENOTFOUND)
+            fprintf(stderr,
+                    "certinext: no account named %s (create it with: certinext account "
+                    "create %s)\n",
+                    o.account, o.account);
+        else
+            fprintf(stderr, "certinext: %s\n", cin_strstatus(rc));
         goto out;
     }
-    rc = cin_store_begin(st);
-    if (rc == CIN_OK)
-        rc = cin_store_user_create(st, a.id, o.name, o.role, o.signatory, password, &id, &err);
-    if (rc == CIN_OK)
-        rc = cin_store_event_add(st, a.id, 0, "cli", "user.create", NULL, o.name);
-    rc = cin_store_end(st, rc);
-    if (rc != CIN_OK)
-        fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
-    else
+    f.name = o.name;
+    f.role = o.role;
+    f.signatory = o.signatory;
+    f.password = password;
+    rc = cin_account_user_create(st, &cli_actor, a.id, &f, &u, &p);
+    if (rc != CIN_OK) {
+        cli_problem(&p);
+    } else {
         printf("created %s user %s in account %s%s\n", o.role, o.name, o.account,
                o.signatory ? " (authorized signatory)" : "");
+        cin_user_clear(&u);
+    }
     cin_account_clear(&a);
 out:
-    free(err);
     if (password)
         cin_free_secret(password, strlen(password));
     cin_store_close(st);
@@ -416,6 +404,8 @@ static int cmd_token(int argc, char **argv)
     struct user_opts o = {0};
     long long days = 0;
     char *secret = NULL;
+    cin_problem p = {0};
+    cin_token_info t;
     cin_store *st;
     cin_user u;
     int rc;
@@ -443,24 +433,19 @@ static int cmd_token(int argc, char **argv)
         return 1;
     rc = cin_store_user_get(st, o.user, &u);
     if (rc != CIN_OK) {
-        fprintf(stderr, "certinext: no user named %s\n", o.user);
+        if (rc == CIN_ENOTFOUND)
+            fprintf(stderr, "certinext: no user named %s\n", o.user);
+        else
+            fprintf(stderr, "certinext: %s\n", cin_strstatus(rc));
         cin_store_close(st);
         return 1;
     }
-    rc = cin_store_begin(st);
-    if (rc == CIN_OK)
-        rc = cin_store_token_create(st, u.id, "cli", (int)days, &secret, NULL);
-    if (rc == CIN_OK)
-        rc = cin_store_event_add(st, u.account_id, 0, "cli", "token.create", NULL, o.user);
-    rc = cin_store_end(st, rc);
+    rc = cin_account_token_create(st, &cli_actor, u.id, "cli", (int)days, &secret, &t, &p);
     cin_user_clear(&u);
     cin_store_close(st);
-    if (rc != CIN_OK) {
-        fprintf(stderr, "certinext: cannot create token: %s\n", cin_strstatus(rc));
-        if (secret)
-            cin_free_secret(secret, strlen(secret));
-        return 1;
-    }
+    if (rc != CIN_OK)
+        return cli_problem(&p);
+    cin_token_info_clear(&t);
     printf("%s\n", secret);
     cin_free_secret(secret, strlen(secret));
     return 0;
@@ -474,8 +459,7 @@ static int cmd_domain(int argc, char **argv)
     static const struct option opts[] = {{"account", required_argument, NULL, 'a'},
                                          {NULL, 0, NULL, 0}};
     struct acct_opts o = {0};
-    char *name = NULL, *err = NULL;
-    cin_account a = {0};
+    cin_problem p = {0};
     cin_store *st;
     int add, rc;
 
@@ -499,43 +483,22 @@ static int cmd_domain(int argc, char **argv)
         cli_usage_error(usage, "--account is required");
         return 2;
     }
-    if (cin_name_normalize(argv[optind + 1], CIN_NAME_PRIVATE, &name, &err) != CIN_OK) {
-        fprintf(stderr, "certinext: %s\n", err);
-        free(err);
-        return 2;
-    }
-    if (cli_open(&st) != CIN_OK) {
-        free(name);
+    if (cli_open(&st) != CIN_OK)
         return 1;
-    }
-    if (add) {
-        rc = cin_store_account_get(st, o.account, &a);
-        if (rc != CIN_OK) {
-            fprintf(stderr, "certinext: no account named %s\n", o.account);
-            goto out;
-        }
-    }
-    rc = cin_store_begin(st);
-    if (rc == CIN_OK)
-        rc = add ? cin_store_domain_add(st, a.id, name, &err) : cin_store_domain_remove(st, name);
-    if (rc == CIN_OK)
-        rc = cin_store_event_add(st, a.id, 0, "cli", add ? "domain.add" : "domain.remove", NULL,
-                                 name);
-    rc = cin_store_end(st, rc);
-    if (rc == CIN_ENOTFOUND)
-        fprintf(stderr, "certinext: domain %s is not assigned to any account\n", name);
-    else if (rc != CIN_OK)
-        fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
-    else if (add)
-        printf("account %s may now order for %s and its subdomains\n", o.account, name);
+    if (add)
+        rc = cin_account_domain_add(st, &cli_actor, o.account, argv[optind + 1], &p);
     else
-        printf("removed domain %s\n", name);
-out:
-    cin_account_clear(&a);
-    free(err);
-    free(name);
+        rc = cin_account_domain_remove(st, &cli_actor, argv[optind + 1], &p);
     cin_store_close(st);
-    return rc == CIN_OK ? 0 : 1;
+    if (rc != CIN_OK)
+        return p.status == 400 ? (cli_problem(&p), 2) : cli_problem(&p);
+    if (add)
+        printf("account %s may now order for %s and its subdomains\n", o.account,
+               argv[optind + 1]);
+    else
+        printf("removed domain %s; certificates are no longer served for it\n",
+               argv[optind + 1]);
+    return 0;
 }
 
 /* ---- store ----------------------------------------------------------------- */

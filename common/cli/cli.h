@@ -7,8 +7,14 @@
 
 #include <jansson.h>
 
+#include "cin_account.h"
 #include "cin_store.h"
 #include "cin_store_order.h"
+
+/* The CLI acts as the provider. */
+extern const cin_actor cli_actor;
+/* Print the problem's sentence to stderr; returns 1 (the exit code). */
+int cli_problem(cin_problem *p);
 
 const char *cli_store_path(void);
 void cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

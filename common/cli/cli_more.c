@@ -315,6 +315,7 @@ int cli_cmd_settings(int argc, char **argv)
     static const char usage[] = "certinext settings set renew-fraction F | settings get "
                                 "renew-fraction";
     char *v = NULL, *end;
+    cin_problem p = {0};
     cin_store *st;
     double f;
     int rc;
@@ -354,18 +355,11 @@ int cli_cmd_settings(int argc, char **argv)
         cin_store_close(st);
         return 0;
     }
-    rc = cin_store_begin(st);
-    if (rc == CIN_OK)
-        rc = cin_store_setting_set(st, "renew_fraction", argv[optind + 2]);
-    if (rc == CIN_OK)
-        rc = cin_store_event_add(st, 0, 0, "cli", "settings.set", NULL, argv[optind + 2]);
-    rc = cin_store_end(st, rc);
+    rc = cin_account_setting_set(st, &cli_actor, "renew_fraction", argv[optind + 2], &p);
     cin_store_close(st);
     free(v);
-    if (rc != CIN_OK) {
-        fprintf(stderr, "certinext: cannot save the setting: %s\n", cin_strstatus(rc));
-        return 1;
-    }
+    if (rc != CIN_OK)
+        return cli_problem(&p);
     printf("renew-fraction is now %s\n", argv[optind + 2]);
     return 0;
 }

@@ -17,6 +17,9 @@
 
 typedef struct cin_core cin_core;
 
+/* The request body limit of API.md, unless configured. */
+#define CIN_DEFAULT_BODY_LIMIT (64 * 1024)
+
 typedef struct cin_core_config {
     const char *store_path; /* required */
     size_t body_limit;      /* 0: 64 KiB (API.md) */

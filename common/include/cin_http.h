@@ -38,6 +38,7 @@ typedef struct cin_response {
     char *content_type;
     char *body;
     size_t body_len;
+    int secret; /* the body is a secret (a private key): wiped when cleared */
 } cin_response;
 
 /* Handle one request.  resp is zeroed first; free it with cin_response_clear(). */

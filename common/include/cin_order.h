@@ -12,14 +12,10 @@
 
 #include <jansson.h>
 
+#include "cin_account.h"
 #include "cin_problem.h"
 #include "cin_store_order.h"
 
-/* Who is acting, and from where. */
-typedef struct cin_actor {
-    const cin_user *user; /* NULL for the system (agent) */
-    const char *peer;
-} cin_actor;
 
 /* The statuses of API.md. */
 int cin_order_status_valid(const char *status);
@@ -33,6 +29,9 @@ int cin_order_visible(const cin_user *user, const cin_order *o);
  * requester) forbids it, 409 when the order's status does not allow it.
  */
 int cin_order_check(const cin_user *user, const cin_order *o, const char *action, cin_problem *p);
+/* The same rules without the status: may user ever take `action` on o
+ * (visibility, role, requester)?  An idempotent replay is authorized so. */
+int cin_order_may(const cin_user *user, const cin_order *o, const char *action, cin_problem *p);
 /* The actions user may take on o now, as a JSON array of names. */
 json_t *cin_order_actions(const cin_user *user, const cin_order *o);
 
@@ -76,6 +75,11 @@ int cin_order_revoke(cin_store *st, const cin_actor *a, int64_t id, const char *
                      cin_order *out, cin_problem *p);
 int cin_order_retry(cin_store *st, const cin_actor *a, int64_t id, cin_order *out, cin_problem *p);
 int cin_order_renew(cin_store *st, const cin_actor *a, int64_t id, cin_order *out, cin_problem *p);
+/* The agent's automatic renewal of an issued auto_renew order (cin_agent.h):
+ * CIN_ECONFLICT when it needs none now, CIN_ECREDITS (402) when the account
+ * cannot pay, CIN_EPERM (403 domain_not_owned) when a name moved away. */
+int cin_order_renew_auto(cin_store *st, const cin_actor *a, int64_t id, cin_order *out,
+                         cin_problem *p);
 int cin_order_reissue(cin_store *st, const cin_actor *a, int64_t id, const char *csr,
                       const char *key_type, cin_order *out, cin_problem *p);
 int cin_order_sans(cin_store *st, const cin_actor *a, int64_t id, const char **add, size_t nadd,

@@ -127,6 +127,8 @@ int cin_store_domain_remove(cin_store *st, const char *name);
 /* The account owning name or one of its parent domains (0 when nobody).
  * A leading "*." is ignored. */
 int cin_store_domain_owner(cin_store *st, const char *name, int64_t *account_id);
+/* The account a domain row itself is assigned to (no walk up); CIN_ENOTFOUND. */
+int cin_store_domain_account(cin_store *st, const char *name, int64_t *account_id);
 int cin_store_domain_list(cin_store *st, int64_t account_id, char ***names, size_t *n);
 void cin_strv_free(char **v, size_t n);
 
@@ -192,11 +194,23 @@ int cin_store_session_create(cin_store *st, int64_t user_id, int ttl, char **ses
 /* The user (not disabled) and CSRF token of a live session; CIN_ENOTFOUND otherwise. */
 int cin_store_session_get(cin_store *st, const char *session_id, cin_user *user, char **csrf);
 int cin_store_session_delete(cin_store *st, const char *session_id);
-/* Failed logins counted under key ("user:NAME", "peer:ADDR") within the last
- * window seconds. */
-int cin_store_login_failures(cin_store *st, const char *key, int window, int *count);
-int cin_store_login_failed(cin_store *st, const char *key, int window);
-int cin_store_login_reset(cin_store *st, const char *key);
+/* End every session of a user (a new password, a disabled user). */
+int cin_store_session_delete_user(cin_store *st, int64_t user_id);
+/* Login throttling (store_login.c): the limits on failed-or-in-flight
+ * password checks within the last `window` seconds. */
+typedef struct cin_login_limits {
+    int window;
+    int per_pair; /* one user from one peer address */
+    int per_peer; /* one peer address, every user */
+    int per_user; /* one user, every peer address */
+} cin_login_limits;
+/* Reserve a slot for one password check, in its own transaction: CIN_OK and
+ * *slot, or CIN_ELIMIT (nothing written) with *retry_after seconds. */
+int cin_store_login_reserve(cin_store *st, const char *user, const char *peer,
+                            const cin_login_limits *lim, int64_t *slot, int *retry_after);
+/* In the caller's transaction: a success releases the slot and clears the
+ * pair's failures; a failure keeps the slot, marked failed. */
+int cin_store_login_finish(cin_store *st, int64_t slot, int success);
 
 /* ---- products ---------------------------------------------------------- */
 

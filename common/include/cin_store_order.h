@@ -41,7 +41,10 @@ typedef struct cin_order {
     char *error_json;
     int attempts;
     time_t next_attempt_at;
-    int admin_approved; /* approved or placed by an administrator */
+    int admin_approved;    /* approved or placed by an administrator */
+    int64_t superseded_by; /* 0: none; else the order whose certificate replaced this one's */
+    time_t not_after_cap;  /* 0: none; a reissue's certificate ends no later than this */
+    int ca_cleanup;        /* cancelled while at the CA: the agent revokes what it issued */
     char *created_at;
     char *updated_at;
 } cin_order;
@@ -129,9 +132,12 @@ typedef struct cin_cert {
     char *issuer;
     char *chain_pem;
     int64_t key_id;
-    char *status; /* active | revoked | replaced */
+    char *status; /* active | revoked | superseded */
     char *revocation_reason;
     int ca_notified;
+    /* the lifetime that renewal timing follows: the certificate's own, or for a
+     * reissue the one it replaced (a reissue never extends a lineage) */
+    time_t lifetime_start, lifetime_end;
 } cin_cert;
 
 void cin_cert_clear(cin_cert *c);
@@ -152,15 +158,37 @@ int cin_store_cert_list(cin_store *st, int64_t account_id, int64_t requester_id,
                         cin_cert **out, size_t *n);
 void cin_cert_list_free(cin_cert *c, size_t n);
 
-/* SNI index: (name, cert id, generation when last changed) of active
- * certificates whose row changed after generation since (0: all). */
+/*
+ * SNI index.  For every name carried by a certificate whose row changed
+ * after generation `since` (0: every name), one entry per account holding an
+ * active certificate for it: the newest such certificate.  A name with no
+ * active certificate any more comes back once with cert_id 0.  Entries are
+ * sorted by name.  Who may be served a name is decided per handshake from
+ * the domain assignments (cin_store_domains_since): a certificate is served
+ * for a name only while its account owns the name.
+ */
 typedef struct cin_name_entry {
     char *name;
-    int64_t cert_id; /* 0: the name no longer has an active certificate */
+    int64_t cert_id;    /* 0: the name no longer has an active certificate */
+    int64_t account_id; /* the certificate's account */
 } cin_name_entry;
 int cin_store_names_since(cin_store *st, uint64_t since, cin_name_entry **out, size_t *n,
                           uint64_t *generation);
+/* Domain assignments changed after `since` (0: all): name -> account id, 0
+ * when the name is no longer assigned.  Uses cin_name_entry with cert_id 0. */
+int cin_store_domains_since(cin_store *st, uint64_t since, cin_name_entry **out, size_t *n);
 void cin_name_entries_free(cin_name_entry *e, size_t n);
+
+/* ---- lineage: renewals and reissues (store_lineage.c) ---------------------- */
+
+/* The open renewal or reissue of parent_id (not yet issued, rejected or
+ * cancelled): *child its id, or 0 when there is none. */
+int cin_store_order_open_child(cin_store *st, int64_t parent_id, int64_t *child);
+/* parent_id's certificate was replaced by child_id's: the order becomes
+ * `superseded` (superseded_by set), its certificate stops being served (the
+ * generation moves) and, when revoke_at > 0, is revoked at its CA then with
+ * reason `superseded`. */
+int cin_store_order_supersede(cin_store *st, int64_t parent_id, int64_t child_id, time_t revoke_at);
 
 /* ---- leases ---------------------------------------------------------------- */
 

@@ -26,6 +26,10 @@ int cin_csr_build(const char *key_pem, char **names, size_t n, char **csr_pem);
  */
 int cin_csr_check(const char *pem, char **names, size_t n, const char **code, char **err);
 
+/* The key type of a CSR's public key as orders name it ("ec-p256", "rsa-3072");
+ * CIN_EINVAL when the CSR does not parse.  Call after cin_csr_check. */
+int cin_csr_key_type(const char *pem, char out[16]);
+
 /* Facts about the first certificate of a PEM chain. */
 typedef struct cin_cert_facts {
     char serial[80];     /* lower-case hex, no separators */

@@ -25,6 +25,9 @@
 
 #include <jansson.h>
 
+/* How long a reissued certificate's predecessor lives on before it is revoked. */
+#define REISSUE_REVOKE_AFTER (72 * 3600)
+
 void cin_agent_holder(char *buf, size_t len)
 {
     char host[64] = "host";
@@ -122,14 +125,46 @@ done:
     return rc;
 }
 
-/* Store the chain: the certificate, the order issued, the generation moved. */
+/* 1 when every name of o still belongs to its account; <0 a store error. */
+static int still_owned(cin_store *st, const cin_order *o, char **problem)
+{
+    size_t i;
+
+    for (i = 0; i < o->nsans; i++) {
+        int64_t owner = 0;
+        int rc = cin_store_domain_owner(st, o->sans[i], &owner);
+        if (rc != CIN_OK)
+            return rc;
+        if (owner != o->account_id) {
+            cin_problem p = {0};
+            cin_problem_set(&p, 403, "domain_not_owned",
+                            "%s no longer belongs to the order's account; the certificate is "
+                            "not issued",
+                            o->sans[i]);
+            *problem = cin_problem_json(&p);
+            cin_problem_clear(&p);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/*
+ * Store the chain: the certificate, the order issued, the generation moved,
+ * in one transaction that first re-reads the order.  What the CA issued for
+ * an order that may no longer have it - cancelled meanwhile, or a name that
+ * moved to another account - is stored revoked instead, never served, and
+ * the agent tells the CA.  A renewal or reissue supersedes its parent: a
+ * lineage has one active certificate.
+ */
 static int store_issued(cin_store *st, cin_order *o, const char *chain, const char *holder)
 {
+    time_t now = cin_now(cin_store_services(st));
     cin_cert_facts f;
     cin_cert c;
     cin_order cur;
-    char detail[160];
-    int rc;
+    char detail[160], *problem = NULL;
+    int rc, owned = 1, live;
 
     if (cin_cert_facts_get(chain, &f) != CIN_OK)
         return CIN_EINVAL;
@@ -137,16 +172,26 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
     if (rc != CIN_OK)
         return rc;
     rc = cin_store_order_get(st, o->id, &cur);
-    if (rc == CIN_OK && strcmp(cur.status, "processing")) {
-        /* cancelled meanwhile, or already stored by another agent */
-        rc = CIN_ECONFLICT;
-    }
     if (rc != CIN_OK) {
         cin_store_rollback(st);
-        if (rc == CIN_ECONFLICT)
-            cin_order_clear(&cur);
         return rc;
     }
+    if (strcmp(cur.status, "processing") && strcmp(cur.status, "cancelled")) {
+        /* already stored by another agent after a lease expired */
+        cin_store_rollback(st);
+        cin_order_clear(&cur);
+        return CIN_ECONFLICT;
+    }
+    if (!strcmp(cur.status, "processing")) {
+        owned = still_owned(st, &cur, &problem);
+        if (owned < 0) {
+            rc = owned;
+            cin_store_rollback(st);
+            cin_order_clear(&cur);
+            return rc;
+        }
+    }
+    live = !strcmp(cur.status, "processing") && owned;
     memset(&c, 0, sizeof(c));
     c.order_id = cur.id;
     c.account_id = cur.account_id;
@@ -161,20 +206,37 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
     c.key_id = cur.key_id;
     rc = cin_store_cert_insert(st, &c);
     free(c.status);
-    if (rc == CIN_OK && !strcmp(cur.kind, "reissue") && cur.parent_id) {
-        /* a reissue replaces its parent's certificate */
-        cin_order parent;
-        if (cin_store_order_get(st, cur.parent_id, &parent) == CIN_OK) {
-            if (parent.cert_id) {
-                cin_cert pc;
-                if (cin_store_cert_get(st, parent.cert_id, &pc) == CIN_OK) {
-                    if (!strcmp(pc.status, "active"))
-                        rc = cin_store_cert_set_status(st, parent.cert_id, "replaced", NULL);
-                    cin_cert_clear(&pc);
-                }
-            }
-            cin_order_clear(&parent);
+    c.status = NULL;
+    if (rc == CIN_OK && !live) {
+        /* never served; revoked at the CA by send_revocations */
+        rc = cin_store_cert_set_status(st, c.id, "revoked", "cessationOfOperation");
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "certificate.revoke",
+                                     holder,
+                                     owned ? "issued after the order was cancelled; revoked"
+                                           : "a name moved to another account; revoked");
+        if (rc == CIN_OK && !owned) {
+            free(cur.status);
+            cur.status = strdup("failed");
+            free(cur.error_json);
+            cur.error_json = problem;
+            problem = NULL;
+            rc = cin_store_order_update(st, &cur);
+            if (rc == CIN_OK)
+                rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.failed",
+                                         holder, cur.error_json);
         }
+        rc = cin_store_end(st, rc);
+        free(problem);
+        cin_order_clear(&cur);
+        return rc == CIN_OK ? CIN_ECONFLICT : rc;
+    }
+    if (rc == CIN_OK && cur.parent_id && strcmp(cur.kind, "new")) {
+        /* the parent's certificate is replaced now; a reissue's is also
+         * revoked at its CA after a grace period for the old one's users */
+        rc = cin_store_order_supersede(st, cur.parent_id, cur.id,
+                                       !strcmp(cur.kind, "reissue") ? now + REISSUE_REVOKE_AFTER
+                                                                    : 0);
     }
     if (rc == CIN_OK) {
         free(cur.status);
@@ -190,6 +252,7 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
                                  detail);
     rc = cin_store_end(st, rc);
     cin_order_clear(&cur);
+    free(problem);
     return rc;
 }
 
@@ -239,7 +302,7 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
     cin_product prod;
     cin_order o;
     char lease[48], *kind = NULL;
-    int rc;
+    int rc, owned;
 
     memset(&r, 0, sizeof(r));
     memset(&prod, 0, sizeof(prod));
@@ -251,6 +314,17 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
         goto release;
     if (strcmp(o.status, "processing"))
         goto done;
+    /* a name that moved to another account since payment: the CA is not asked */
+    owned = still_owned(st, &o, &r.problem);
+    if (owned <= 0) {
+        if (owned == 0) {
+            r.outcome = CIN_CA_FAILED;
+            store_outcome(st, &o, &r, holder);
+            if (stats)
+                stats->failed++;
+        }
+        goto done;
+    }
     if (cin_store_product_get(st, o.product, &prod) != CIN_OK ||
         cin_store_ca_kind(st, prod.ca, &kind) != CIN_OK || !(ops = cin_ca_ops_for(kind))) {
         r.outcome = CIN_CA_FAILED;
@@ -412,127 +486,74 @@ double cin_agent_renew_fraction(cin_store *st)
     return f;
 }
 
-/* A renewal that cannot be placed (credits short): keep the alert on the
- * parent, in the audit log, and try again later. */
-static void renewal_failed(cin_store *st, cin_order *parent, const char *detail)
+/* A renewal that cannot be placed (credits short, a name moved away): keep
+ * the alert on the parent, in the audit log, and try again later. */
+static void renewal_failed(cin_store *st, int64_t parent_id, const cin_problem *why,
+                           const char *holder)
 {
     time_t now = cin_now(cin_store_services(st));
-    json_t *p =
-        json_pack("{s:s, s:s, s:i, s:s}", "type", "urn:certinext:error:renewal_failed", "title",
-                  "Automatic renewal failed; it will be retried", "status", 402, "detail", detail);
+    cin_problem alert = {0};
+    cin_order parent;
 
+    cin_problem_set(&alert, why->status ? why->status : 503, why->code ? why->code : "internal",
+                    "automatic renewal failed; it will be retried: %s",
+                    why->detail ? why->detail : "");
+    alert.title = strdup("Automatic renewal failed; it will be retried");
     if (cin_store_begin(st) != CIN_OK) {
-        json_decref(p);
+        cin_problem_clear(&alert);
         return;
     }
-    free(parent->error_json);
-    parent->error_json = json_dumps(p, JSON_COMPACT);
-    json_decref(p);
-    parent->attempts++;
-    parent->next_attempt_at = now + backoff(parent->attempts + 4); /* from a minute or so */
-    if (cin_store_order_update(st, parent) == CIN_OK &&
-        cin_store_event_add(st, parent->account_id, parent->id, "agent", "order.renewal_failed",
-                            NULL, detail) == CIN_OK &&
-        cin_store_commit(st) == CIN_OK)
-        return;
+    if (cin_store_order_get(st, parent_id, &parent) == CIN_OK) {
+        free(parent.error_json);
+        parent.error_json = cin_problem_json(&alert);
+        parent.attempts++;
+        parent.next_attempt_at = now + backoff(parent.attempts + 4); /* from a minute or so */
+        if (parent.error_json && cin_store_order_update(st, &parent) == CIN_OK &&
+            cin_store_event_add(st, parent.account_id, parent.id, "agent", "order.renewal_failed",
+                                holder, alert.detail) == CIN_OK &&
+            cin_store_commit(st) == CIN_OK) {
+            cin_order_clear(&parent);
+            cin_problem_clear(&alert);
+            return;
+        }
+        cin_order_clear(&parent);
+    }
     cin_store_rollback(st);
+    cin_problem_clear(&alert);
 }
 
 /*
- * Renew auto_renew certificates at their renewal point.  An order that an
- * administrator approved or placed is renewed, charged and sent to the CA
- * without a new approval; any other renewal waits for approval like a new
- * order by its requester.
+ * Renew auto_renew certificates at their renewal point, through the same
+ * workflow function as every other renewal (cin_order_renew_auto): ownership
+ * is checked again, an EV order waits for its signatory, and an order an
+ * administrator approved is charged and sent to the CA at once.
  */
 static void renew_due(cin_store *st, const char *holder, cin_agent_stats *stats)
 {
     time_t now = cin_now(cin_store_services(st));
-    int64_t *ids = NULL, number = 0;
+    const cin_actor agent = {NULL, "agent", holder};
+    int64_t *ids = NULL;
     size_t n = 0, i;
 
     if (cin_store_order_renewal_due(st, now, cin_agent_renew_fraction(st), &ids, &n) != CIN_OK)
         return;
     for (i = 0; i < n; i++) {
-        cin_order parent, child;
-        cin_product prod;
-        char detail[96];
-        int rc;
+        cin_problem p = {0};
+        cin_order child;
+        int rc = cin_order_renew_auto(st, &agent, ids[i], &child, &p);
 
-        memset(&child, 0, sizeof(child));
-        memset(&prod, 0, sizeof(prod));
-        if (cin_store_begin(st) != CIN_OK)
-            break;
-        rc = cin_store_order_get(st, ids[i], &parent);
-        if (rc != CIN_OK || strcmp(parent.status, "issued") || !parent.auto_renew ||
-            cin_store_order_has_renewal(st, parent.id) ||
-            cin_store_product_get(st, parent.product, &prod) != CIN_OK) {
-            cin_store_rollback(st);
-            cin_order_clear(&parent);
-            continue;
+        if (rc == CIN_OK) {
+            if (stats)
+                stats->renewals++;
+            cin_order_clear(&child);
+        } else if (rc == CIN_ECREDITS || rc == CIN_EPERM) {
+            renewal_failed(st, ids[i], &p, holder);
+        } else if (rc != CIN_ECONFLICT && rc != CIN_ENOTFOUND) {
+            cin_log(cin_store_services(st), CIN_LOG_WARN,
+                    "agent: renewal of R-%06lld deferred: %s", (long long)ids[i],
+                    p.detail ? p.detail : cin_strstatus(rc));
         }
-        child.account_id = parent.account_id;
-        child.requester_id = parent.requester_id;
-        child.product = parent.product;
-        child.common_name = parent.common_name;
-        child.sans = parent.sans;
-        child.nsans = parent.nsans;
-        child.key_source = parent.key_source;
-        child.key_type = parent.key_type;
-        child.validity_days = parent.validity_days <= prod.max_validity_days
-                                  ? parent.validity_days
-                                  : prod.max_validity_days;
-        child.auto_renew = 1;
-        child.price = cin_product_price(&prod, parent.nsans);
-        child.parent_id = parent.id;
-        child.kind = "renewal";
-        child.csr_pem = !strcmp(parent.key_source, "csr") ? parent.csr_pem : NULL;
-        child.admin_approved = parent.admin_approved;
-        child.approved_by = parent.admin_approved ? parent.approved_by : NULL;
-        child.approved_at = parent.admin_approved ? parent.approved_at : NULL;
-        child.status = parent.admin_approved ? "processing" : "pending_approval";
-        rc = cin_store_order_insert(st, &child);
-        if (rc == CIN_OK && parent.admin_approved) {
-            rc = cin_store_credits_move(st, parent.account_id, -child.price, child.id,
-                                        "automatic renewal", "agent", NULL);
-            if (rc == CIN_OK)
-                rc = cin_store_order_number_next(st, &number);
-            if (rc == CIN_OK) {
-                child.order_number = number;
-                rc = cin_store_order_update(st, &child);
-            }
-        }
-        snprintf(detail, sizeof(detail), "automatic renewal of R-%06lld", (long long)parent.id);
-        if (rc == CIN_OK)
-            rc = cin_store_event_add(st, child.account_id, child.id, "agent", "order.create",
-                                     holder, detail);
-        snprintf(detail, sizeof(detail), "renewal R-%06lld (%s)", (long long)child.id,
-                 child.status);
-        if (rc == CIN_OK)
-            rc = cin_store_event_add(st, parent.account_id, parent.id, "agent", "order.auto_renew",
-                                     holder, detail);
-        if (rc == CIN_OK && parent.error_json) {
-            free(parent.error_json);
-            parent.error_json = NULL;
-            parent.attempts = 0;
-            rc = cin_store_order_update(st, &parent);
-        }
-        rc = cin_store_end(st, rc);
-        if (rc == CIN_ECREDITS) {
-            cin_account a;
-            char why[160];
-            cin_store_account_get_id(st, parent.account_id, &a);
-            snprintf(why, sizeof(why), "the renewal costs %lld credits; the account has %lld",
-                     (long long)child.price, (long long)a.credits);
-            cin_account_clear(&a);
-            renewal_failed(st, &parent, why);
-        } else if (rc == CIN_OK && stats) {
-            stats->renewals++;
-        }
-        /* child borrowed the parent's strings: only its own are freed */
-        free(child.created_at);
-        free(child.updated_at);
-        cin_order_clear(&parent);
-        cin_product_clear(&prod);
+        cin_problem_clear(&p);
     }
     free(ids);
 }

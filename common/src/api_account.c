@@ -43,9 +43,11 @@ static void products(http_ctx *c)
     size_t n = 0, i;
     json_t *arr = json_array();
 
-    if (cin_store_product_list(c->st, &p, &n) != CIN_OK) {
+    int rc = cin_store_product_list(c->st, &p, &n);
+
+    if (rc != CIN_OK) {
         json_decref(arr);
-        http_problem(c, 503, "store_busy", "the store is busy");
+        http_fail(c, rc);
         return;
     }
     for (i = 0; i < n; i++) {
@@ -68,9 +70,10 @@ static void account(http_ctx *c)
 {
     cin_account a;
     json_t *j;
+    int rc = cin_store_account_get_id(c->st, c->user.account_id, &a);
 
-    if (cin_store_account_get_id(c->st, c->user.account_id, &a) != CIN_OK) {
-        http_problem(c, 503, "store_busy", "the store is busy");
+    if (rc != CIN_OK) {
+        http_fail(c, rc);
         return;
     }
     j = json_object();
@@ -86,9 +89,11 @@ static void domains(http_ctx *c)
     size_t n = 0, i;
     json_t *arr = json_array();
 
-    if (cin_store_domain_list(c->st, c->user.account_id, &names, &n) != CIN_OK) {
+    int rc = cin_store_domain_list(c->st, c->user.account_id, &names, &n);
+
+    if (rc != CIN_OK) {
         json_decref(arr);
-        http_problem(c, 503, "store_busy", "the store is busy");
+        http_fail(c, rc);
         return;
     }
     for (i = 0; i < n; i++) {
@@ -108,11 +113,13 @@ static void ledger(http_ctx *c)
     int limit;
     int64_t cursor;
     json_t *arr;
+    int rc;
 
     if (!need_admin(c) || http_paging(c, &limit, &cursor))
         return;
-    if (cin_store_ledger_list(c->st, c->user.account_id, cursor, limit + 1, &e, &n) != CIN_OK) {
-        http_problem(c, 503, "store_busy", "the store is busy");
+    rc = cin_store_ledger_list(c->st, c->user.account_id, cursor, limit + 1, &e, &n);
+    if (rc != CIN_OK) {
+        http_fail(c, rc);
         return;
     }
     arr = json_array();
@@ -144,19 +151,21 @@ static void certificates(http_ctx *c)
     time_t now = cin_now(cin_core_services(c->core)), before = 0;
     char buf[16], *end;
     json_t *arr;
+    int rc;
 
     if (http_query(c, "expiring_within_days", buf, sizeof(buf))) {
         long d = strtol(buf, &end, 10);
         if (*end || d < 0 || d > 100000) {
-            http_problem(c, 400, "bad_request", "expiring_within_days must be a number of days");
+            http_problem_field(c, "expiring_within_days",
+                               "expiring_within_days must be a number of days");
             return;
         }
         before = now + d * 86400;
     }
-    if (cin_store_cert_list(c->st, c->user.account_id,
-                            !strcmp(c->user.role, "basic") ? c->user.id : 0, before, &certs,
-                            &n) != CIN_OK) {
-        http_problem(c, 503, "store_busy", "the store is busy");
+    rc = cin_store_cert_list(c->st, c->user.account_id,
+                             !strcmp(c->user.role, "basic") ? c->user.id : 0, before, &certs, &n);
+    if (rc != CIN_OK) {
+        http_fail(c, rc);
         return;
     }
     arr = json_array();
@@ -207,11 +216,13 @@ static void audit(http_ctx *c)
     int limit;
     int64_t cursor;
     json_t *arr;
+    int rc;
 
     if (!need_admin(c) || http_paging(c, &limit, &cursor))
         return;
-    if (cin_store_event_list(c->st, c->user.account_id, 0, cursor, limit + 1, &ev, &n) != CIN_OK) {
-        http_problem(c, 503, "store_busy", "the store is busy");
+    rc = cin_store_event_list(c->st, c->user.account_id, 0, cursor, limit + 1, &ev, &n);
+    if (rc != CIN_OK) {
+        http_fail(c, rc);
         return;
     }
     arr = json_array();
@@ -252,91 +263,50 @@ static json_t *user_json(const cin_user *u)
 
 static void users(http_ctx *c)
 {
+    cin_problem p = {0};
+    cin_user_fields f = {NULL, NULL, -1, -1, NULL};
+    cin_user u;
+    int rc;
+
     if (!need_admin(c))
         return;
     if (c->nseg == 1 && !strcmp(c->req->method, "GET")) {
         cin_user *list = NULL;
         size_t n = 0, i;
-        json_t *arr = json_array();
-        if (cin_store_user_list(c->st, c->user.account_id, &list, &n) != CIN_OK) {
-            json_decref(arr);
-            http_problem(c, 503, "store_busy", "the store is busy");
+        json_t *arr;
+        rc = cin_store_user_list(c->st, c->user.account_id, &list, &n);
+        if (rc != CIN_OK) {
+            http_fail(c, rc);
             return;
         }
+        arr = json_array();
         for (i = 0; i < n; i++)
             json_array_append_new(arr, user_json(&list[i]));
         cin_user_list_free(list, n);
         http_json(c, 200, list_reply("users", arr, 0));
     } else if (c->nseg == 1 && !strcmp(c->req->method, "POST")) {
-        const char *name = NULL, *role = NULL, *password = NULL;
-        char *err = NULL;
-        int sig = 0, rc;
-        int64_t id = 0;
-        cin_user u;
-        if (http_body_str(c, "name", 1, &name) || http_body_str(c, "role", 1, &role) ||
-            http_body_str(c, "password", 0, &password) ||
-            http_body_bool(c, "authorized_signatory", &sig))
+        f.signatory = 0;
+        if (http_body_str(c, "name", 1, &f.name) || http_body_str(c, "role", 1, &f.role) ||
+            http_body_str(c, "password", 0, &f.password) ||
+            http_body_bool(c, "authorized_signatory", &f.signatory))
             return;
-        rc = cin_store_begin(c->st);
-        if (rc == CIN_OK)
-            rc = cin_store_user_create(c->st, c->user.account_id, name, role, sig, password, &id,
-                                       &err);
-        if (rc == CIN_OK)
-            rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "user.create",
-                                     c->req->peer, name);
-        rc = cin_store_end(c->st, rc);
-        if (rc == CIN_EINVAL)
-            http_problem(c, 400, "bad_request", "%s", err ? err : "invalid user");
-        else if (rc == CIN_EEXIST)
-            http_problem(c, 409, "conflict", "a user named %s already exists", name);
-        else if (rc != CIN_OK)
-            http_problem(c, 503, "store_busy", "the store is busy");
-        else if (cin_store_user_get_id(c->st, id, &u) == CIN_OK) {
-            http_json(c, 201, user_json(&u));
-            cin_user_clear(&u);
-        }
-        free(err);
-    } else if (c->nseg == 2 && !strcmp(c->req->method, "PATCH")) {
-        const char *role = NULL, *password = NULL;
-        int sig = -1, dis = -1, rc;
-        cin_user u;
-        if (http_body_str(c, "role", 0, &role) || http_body_str(c, "password", 0, &password) ||
-            http_body_bool(c, "authorized_signatory", &sig) || http_body_bool(c, "disabled", &dis))
-            return;
-        if (role && !cin_valid_role(role)) {
-            http_problem(c, 400, "bad_request", "role must be admin, standard or basic");
+        if (cin_account_user_create(c->st, &c->actor, c->user.account_id, &f, &u, &p) != CIN_OK) {
+            http_problem_from(c, &p);
             return;
         }
-        if (password && strlen(password) < 8) {
-            http_problem(c, 400, "bad_request", "password must have at least 8 characters");
-            return;
-        }
-        if (cin_store_user_get(c->st, c->seg[1], &u) != CIN_OK ||
-            u.account_id != c->user.account_id) {
-            cin_user_clear(&u);
-            http_problem(c, 404, "not_found", "no user %s in your account", c->seg[1]);
-            return;
-        }
-        if (u.id == c->user.id && ((role && strcmp(role, "admin")) || dis == 1)) {
-            cin_user_clear(&u);
-            http_problem(c, 409, "conflict",
-                         "you cannot demote or disable yourself; ask another administrator");
-            return;
-        }
-        rc = cin_store_begin(c->st);
-        if (rc == CIN_OK)
-            rc = cin_store_user_update(c->st, u.id, role, sig, dis, password);
-        if (rc == CIN_OK)
-            rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "user.update",
-                                     c->req->peer, u.name);
-        rc = cin_store_end(c->st, rc);
+        http_json(c, 201, user_json(&u));
         cin_user_clear(&u);
-        if (rc != CIN_OK) {
-            http_problem(c, 503, "store_busy", "the store is busy");
-        } else if (cin_store_user_get(c->st, c->seg[1], &u) == CIN_OK) {
-            http_json(c, 200, user_json(&u));
-            cin_user_clear(&u);
+    } else if (c->nseg == 2 && !strcmp(c->req->method, "PATCH")) {
+        if (http_body_str(c, "role", 0, &f.role) || http_body_str(c, "password", 0, &f.password) ||
+            http_body_bool(c, "authorized_signatory", &f.signatory) ||
+            http_body_bool(c, "disabled", &f.disabled))
+            return;
+        if (cin_account_user_update(c->st, &c->actor, c->seg[1], &f, &u, &p) != CIN_OK) {
+            http_problem_from(c, &p);
+            return;
         }
+        http_json(c, 200, user_json(&u));
+        cin_user_clear(&u);
     } else {
         http_problem(c, 405, "method_not_allowed", "use GET or POST /users, PATCH /users/{name}");
     }
@@ -364,46 +334,35 @@ static json_t *token_json(const cin_token_info *t)
 static void tokens(http_ctx *c)
 {
     int admin = http_is_admin(c);
+    cin_problem p = {0};
+    int rc;
 
     if (c->nseg == 1 && !strcmp(c->req->method, "GET")) {
         cin_token_info *list = NULL;
         size_t n = 0, i;
-        json_t *arr = json_array();
-        if (cin_store_token_list(c->st, admin ? 0 : c->user.id, c->user.account_id, &list, &n) !=
-            CIN_OK) {
-            json_decref(arr);
-            http_problem(c, 503, "store_busy", "the store is busy");
+        json_t *arr;
+        rc = cin_store_token_list(c->st, admin ? 0 : c->user.id, c->user.account_id, &list, &n);
+        if (rc != CIN_OK) {
+            http_fail(c, rc);
             return;
         }
+        arr = json_array();
         for (i = 0; i < n; i++)
             json_array_append_new(arr, token_json(&list[i]));
         cin_token_list_free(list, n);
         http_json(c, 200, list_reply("tokens", arr, 0));
     } else if (c->nseg == 1 && !strcmp(c->req->method, "POST")) {
         const char *name = NULL;
-        int64_t days = 0, id = 0;
+        int64_t days = 0;
         char *secret = NULL;
         cin_token_info t;
         json_t *j;
-        int rc;
         if (http_body_str(c, "name", 1, &name) ||
             http_body_int(c, "expires_in_days", 1, 3650, &days))
             return;
-        if (!*name || strlen(name) > 64) {
-            http_problem(c, 400, "bad_request", "name must be 1 to 64 characters");
-            return;
-        }
-        rc = cin_store_begin(c->st);
-        if (rc == CIN_OK)
-            rc = cin_store_token_create(c->st, c->user.id, name, (int)days, &secret, &id);
-        if (rc == CIN_OK)
-            rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "token.create",
-                                     c->req->peer, name);
-        rc = cin_store_end(c->st, rc);
-        if (rc != CIN_OK || cin_store_token_get(c->st, id, &t) != CIN_OK) {
-            if (secret)
-                cin_free_secret(secret, strlen(secret));
-            http_problem(c, 503, "store_busy", "the store is busy");
+        if (cin_account_token_create(c->st, &c->actor, c->user.id, name, (int)days, &secret, &t,
+                                     &p) != CIN_OK) {
+            http_problem_from(c, &p);
             return;
         }
         j = token_json(&t);
@@ -412,34 +371,14 @@ static void tokens(http_ctx *c)
         cin_token_info_clear(&t);
         http_json(c, 201, j);
     } else if (c->nseg == 2 && !strcmp(c->req->method, "DELETE")) {
-        cin_token_info t;
-        cin_user owner;
         char *end;
         long long id = strtoll(c->seg[1], &end, 10);
-        int rc, visible = 0;
-        if (*end || id <= 0 || cin_store_token_get(c->st, id, &t) != CIN_OK) {
+        if (*end || id <= 0) {
             http_problem(c, 404, "not_found", "no token %s", c->seg[1]);
             return;
         }
-        if (cin_store_user_get_id(c->st, t.user_id, &owner) == CIN_OK) {
-            visible = t.user_id == c->user.id || (admin && owner.account_id == c->user.account_id);
-            cin_user_clear(&owner);
-        }
-        if (!visible) {
-            cin_token_info_clear(&t);
-            http_problem(c, 404, "not_found", "no token %s", c->seg[1]);
-            return;
-        }
-        rc = cin_store_begin(c->st);
-        if (rc == CIN_OK)
-            rc = cin_store_token_delete(c->st, t.id);
-        if (rc == CIN_OK)
-            rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "token.delete",
-                                     c->req->peer, t.name);
-        rc = cin_store_end(c->st, rc);
-        cin_token_info_clear(&t);
-        if (rc != CIN_OK)
-            http_problem(c, 503, "store_busy", "the store is busy");
+        if (cin_account_token_delete(c->st, &c->actor, id, &p) != CIN_OK)
+            http_problem_from(c, &p);
         else
             http_no_content(c);
     } else {

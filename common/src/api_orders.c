@@ -15,7 +15,7 @@ static void list_orders(http_ctx *c)
     char status[40], q[256];
     size_t n = 0, i;
     json_t *arr, *j;
-    int limit;
+    int limit, rc;
     int64_t cursor;
 
     if (http_paging(c, &limit, &cursor))
@@ -24,7 +24,7 @@ static void list_orders(http_ctx *c)
     if (f.status && !*f.status)
         f.status = NULL;
     if (f.status && !cin_order_status_valid(f.status)) {
-        http_problem(c, 400, "bad_request", "unknown status '%s'", f.status);
+        http_problem_field(c, "status", "unknown status '%s'", f.status);
         return;
     }
     f.q = http_query(c, "q", q, sizeof(q));
@@ -33,8 +33,9 @@ static void list_orders(http_ctx *c)
         f.requester_id = c->user.id;
     f.before_id = cursor;
     f.limit = limit + 1; /* one more tells whether there is a next page */
-    if (cin_store_order_list(c->st, &f, &list, &n) != CIN_OK) {
-        http_problem(c, 503, "store_busy", "the store is busy");
+    rc = cin_store_order_list(c->st, &f, &list, &n);
+    if (rc != CIN_OK) {
+        http_fail(c, rc);
         return;
     }
     arr = json_array();
@@ -88,14 +89,16 @@ static void events(http_ctx *c, int64_t id)
     cin_order o;
     size_t n = 0, i;
     json_t *arr, *j;
+    int rc, admin = http_is_admin(c);
 
     if (cin_order_get_visible(c->st, &c->actor, id, &o, &p) != CIN_OK) {
         http_problem_from(c, &p);
         return;
     }
     cin_order_clear(&o);
-    if (cin_store_event_list(c->st, 0, id, 0, 10000, &ev, &n) != CIN_OK) {
-        http_problem(c, 503, "store_busy", "the store is busy");
+    rc = cin_store_event_list(c->st, 0, id, 0, 10000, &ev, &n);
+    if (rc != CIN_OK) {
+        http_fail(c, rc);
         return;
     }
     arr = json_array();
@@ -104,7 +107,9 @@ static void events(http_ctx *c, int64_t id)
         json_object_set_new(e, "at", json_string(ev[i].at));
         json_object_set_new(e, "actor", json_string(ev[i].actor));
         json_object_set_new(e, "action", json_string(ev[i].action));
-        json_object_set_new(e, "peer", ev[i].peer ? json_string(ev[i].peer) : json_null());
+        /* where an administrator worked from is theirs to know, not the customer's */
+        if (admin)
+            json_object_set_new(e, "peer", ev[i].peer ? json_string(ev[i].peer) : json_null());
         json_object_set_new(e, "detail", ev[i].detail ? json_string(ev[i].detail) : json_null());
         json_array_append_new(arr, e);
     }
@@ -218,9 +223,10 @@ static void action(http_ctx *c, int64_t id, const char *act, const char *sub)
         char *pem = NULL;
         if (!method_is(c, "GET"))
             return;
-        if (cin_order_key(c->st, &c->actor, id, &pem, &p) == CIN_OK)
+        if (cin_order_key(c->st, &c->actor, id, &pem, &p) == CIN_OK) {
             http_raw(c, 200, "application/x-pem-file", pem, strlen(pem));
-        else
+            c->resp->secret = 1;
+        } else
             http_problem_from(c, &p);
     } else if (!strcmp(act, "events")) {
         if (method_is(c, "GET"))

@@ -11,7 +11,6 @@
 #include "cin_core.h"
 #include "cin_util.h"
 
-#define DEFAULT_BODY_LIMIT  (64 * 1024)
 #define DEFAULT_SESSION_TTL (8 * 3600)
 
 struct conn {
@@ -57,7 +56,7 @@ int cin_core_create(const cin_core_config *cfg, const cin_services *svc, cin_cor
     if (!core)
         return CIN_ENOMEM;
     core->store_path = strdup(cfg->store_path);
-    core->body_limit = cfg->body_limit ? cfg->body_limit : DEFAULT_BODY_LIMIT;
+    core->body_limit = cfg->body_limit ? cfg->body_limit : CIN_DEFAULT_BODY_LIMIT;
     core->session_ttl = cfg->session_ttl > 0 ? cfg->session_ttl : DEFAULT_SESSION_TTL;
     if (svc)
         core->svc = *svc;

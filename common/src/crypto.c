@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,15 +63,38 @@ int cin_kek_load(const char *path, cin_kek *kek, char **err)
     ssize_t n;
     int fd;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* The store's directory belongs to the worker user, who could put a key
+     * of its own choosing there: only a regular file of root's (or of the
+     * user starting the server) is trusted, never a link to another file. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        cin_seterr(err, "cannot open key file %s: %s", path, strerror(errno));
-        return errno == ENOENT ? CIN_ENOTFOUND : CIN_EIO;
+        int e = errno;
+        if (e == ELOOP) {
+            cin_seterr(err, "key file %s is a symbolic link; refusing it (put the key itself there)",
+                       path);
+            return CIN_EPERM;
+        }
+        cin_seterr(err, "cannot open key file %s: %s", path, strerror(e));
+        return e == ENOENT ? CIN_ENOTFOUND : CIN_EIO;
     }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
         cin_seterr(err, "key file %s is not a regular file", path);
         return CIN_EIO;
+    }
+    if (sb.st_uid != 0 && sb.st_uid != geteuid()) {
+        close(fd);
+        cin_seterr(err,
+                   "key file %s belongs to uid %ld, not to root: anyone who can replace it "
+                   "controls every key (chown root %s)",
+                   path, (long)sb.st_uid, path);
+        return CIN_EPERM;
+    }
+    if (sb.st_nlink != 1) {
+        close(fd);
+        cin_seterr(err, "key file %s has %ld hard links; refusing it", path,
+                   (long)sb.st_nlink);
+        return CIN_EPERM;
     }
     if (sb.st_mode & 077) {
         close(fd);
@@ -179,13 +204,40 @@ void cin_free_secret(void *p, size_t len)
 #define SCRYPT_R  8
 #define SCRYPT_P  1
 
+/*
+ * scrypt needs 128 * r * N bytes (16 MB here) for each check.  Two bounds
+ * keep a burst of logins from growing a server process for good: at most
+ * SCRYPT_PARALLEL checks run at once in a process (the others wait their
+ * turn), and after each one the freed memory goes back to the system -
+ * glibc would otherwise keep it in the thread's malloc arena, one arena per
+ * thread of nginx's pool or httpd's workers.
+ */
+#define SCRYPT_PARALLEL 2
+
+static pthread_mutex_t scrypt_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t scrypt_cond = PTHREAD_COND_INITIALIZER;
+static int scrypt_running;
+
 static int scrypt_raw(const char *pw, const unsigned char *salt, size_t saltlen, int ln, int r,
                       int p, unsigned char *out, size_t outlen)
 {
-    return EVP_PBE_scrypt(pw, strlen(pw), salt, saltlen, (uint64_t)1 << ln, (uint64_t)r,
-                          (uint64_t)p, 64 * 1024 * 1024, out, outlen) == 1
-               ? CIN_OK
-               : CIN_ERR;
+    int rc;
+
+    pthread_mutex_lock(&scrypt_lock);
+    while (scrypt_running >= SCRYPT_PARALLEL)
+        pthread_cond_wait(&scrypt_cond, &scrypt_lock);
+    scrypt_running++;
+    pthread_mutex_unlock(&scrypt_lock);
+    rc = EVP_PBE_scrypt(pw, strlen(pw), salt, saltlen, (uint64_t)1 << ln, (uint64_t)r,
+                        (uint64_t)p, 64 * 1024 * 1024, out, outlen) == 1
+             ? CIN_OK
+             : CIN_ERR;
+    malloc_trim(0);
+    pthread_mutex_lock(&scrypt_lock);
+    scrypt_running--;
+    pthread_cond_signal(&scrypt_cond);
+    pthread_mutex_unlock(&scrypt_lock);
+    return rc;
 }
 
 char *cin_password_hash(const char *password)

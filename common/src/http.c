@@ -11,12 +11,12 @@
 
 #include <openssl/crypto.h>
 
+#include "cin_account.h"
 #include "cin_util.h"
 #include "http_int.h"
 
-#define LOGIN_WINDOW   900 /* seconds */
-#define LOGIN_MAX_USER 5
-#define LOGIN_MAX_PEER 20
+#define SESSION_COOKIE "__Host-cin_session"
+#define ERROR_PREFIX   "/_error/"
 #define ACME_PREFIX    "/.well-known/acme-challenge/"
 #define PKI_PREFIX     "/.well-known/pki-validation/"
 
@@ -31,6 +31,8 @@ void cin_response_clear(cin_response *r)
         free(r->header_values[i]);
     }
     free(r->content_type);
+    if (r->secret && r->body)
+        cin_memzero(r->body, r->body_len);
     free(r->body);
     memset(r, 0, sizeof(*r));
 }
@@ -67,57 +69,33 @@ void http_no_content(http_ctx *c)
     http_raw(c, 204, NULL, NULL, 0);
 }
 
-static const char *title_of(int status)
+/* The one place where a problem becomes a response (RFC 7807). */
+static void problem_send(cin_response *resp, const cin_problem *p)
 {
-    switch (status) {
-    case 400:
-        return "Bad request";
-    case 401:
-        return "Unauthorized";
-    case 402:
-        return "Insufficient credits";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not found";
-    case 405:
-        return "Method not allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload too large";
-    case 415:
-        return "Unsupported media type";
-    case 429:
-        return "Too many requests";
-    case 503:
-        return "Store busy";
-    default:
-        return "Error";
-    }
-}
+    char *s = cin_problem_json(p);
+    char ra[16];
 
-static void problem_reply(cin_response *resp, int status, const char *code, const char *detail)
-{
-    json_t *j = json_object();
-    char type[96];
-    char *s;
-
-    snprintf(type, sizeof(type), "urn:certinext:error:%s", code);
-    json_object_set_new(j, "type", json_string(type));
-    json_object_set_new(j, "title", json_string(title_of(status)));
-    json_object_set_new(j, "status", json_integer(status));
-    json_object_set_new(j, "detail", json_string(detail ? detail : title_of(status)));
-    s = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    resp->status = status;
+    resp->status = p->status ? p->status : 500;
     free(resp->content_type);
     resp->content_type = strdup("application/problem+json");
     free(resp->body);
     resp->body = s;
     resp->body_len = s ? strlen(s) : 0;
+    if (p->retry_after > 0) {
+        snprintf(ra, sizeof(ra), "%d", p->retry_after);
+        http_header(resp, "Retry-After", ra);
+    }
+}
+
+static void problem_reply(cin_response *resp, int status, const char *code, const char *detail)
+{
+    cin_problem p = {0};
+
+    cin_problem_set(&p, status, code, "%s", detail ? detail : cin_http_title(status));
     if (status == 503)
-        http_header(resp, "Retry-After", "1");
+        p.retry_after = 1;
+    problem_send(resp, &p);
+    cin_problem_clear(&p);
 }
 
 void cin_http_problem(cin_response *resp, int status, const char *code, const char *detail)
@@ -139,11 +117,37 @@ void http_problem(http_ctx *c, int status, const char *code, const char *fmt, ..
     free(s);
 }
 
+void http_problem_field(http_ctx *c, const char *field, const char *fmt, ...)
+{
+    cin_problem p = {0};
+    va_list ap;
+    char *s = NULL;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    cin_problem_field(&p, 400, "bad_request", field, "%s", s ? s : "bad request");
+    free(s);
+    problem_send(c->resp, &p);
+    cin_problem_clear(&p);
+}
+
 void http_problem_from(http_ctx *c, cin_problem *p)
 {
-    problem_reply(c->resp, p->status ? p->status : 503, p->code ? p->code : "store_busy",
-                  p->detail);
+    if (!p->status)
+        cin_problem_from_status(p, CIN_ERR);
+    problem_send(c->resp, p);
     cin_problem_clear(p);
+}
+
+void http_fail(http_ctx *c, int rc)
+{
+    cin_problem p = {0};
+
+    cin_problem_from_status(&p, rc);
+    problem_send(c->resp, &p);
+    cin_problem_clear(&p);
 }
 
 const char *http_req_header(const http_ctx *c, const char *name)
@@ -197,17 +201,17 @@ int http_body_str(http_ctx *c, const char *field, int required, const char **out
 
     if (!v || json_is_null(v)) {
         if (required) {
-            http_problem(c, 400, "bad_request", "\"%s\" is required", field);
+            http_problem_field(c, field, "\"%s\" is required", field);
             return -1;
         }
         return 0;
     }
     if (!json_is_string(v)) {
-        http_problem(c, 400, "bad_request", "\"%s\" must be a string", field);
+        http_problem_field(c, field, "\"%s\" must be a string", field);
         return -1;
     }
     if (strlen(json_string_value(v)) != json_string_length(v)) {
-        http_problem(c, 400, "bad_request", "\"%s\" must not contain NUL characters", field);
+        http_problem_field(c, field, "\"%s\" must not contain NUL characters", field);
         return -1;
     }
     *out = json_string_value(v);
@@ -236,7 +240,7 @@ int http_body_bool(http_ctx *c, const char *field, int *out)
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_boolean(v)) {
-        http_problem(c, 400, "bad_request", "\"%s\" must be true or false", field);
+        http_problem_field(c, field, "\"%s\" must be true or false", field);
         return -1;
     }
     *out = json_is_true(v);
@@ -253,16 +257,16 @@ int http_body_strv(http_ctx *c, const char *field, size_t max, const char ***out
     if (!v || json_is_null(v))
         return 0;
     if (!json_is_array(v)) {
-        http_problem(c, 400, "bad_request", "\"%s\" must be an array of names", field);
+        http_problem_field(c, field, "\"%s\" must be an array of names", field);
         return -1;
     }
     if (json_array_size(v) > max) {
-        http_problem(c, 400, "bad_request", "\"%s\" has more than %zu entries", field, max);
+        http_problem_field(c, field, "\"%s\" has more than %zu entries", field, max);
         return -1;
     }
     *out = calloc(json_array_size(v) + 1, sizeof(char *));
     if (!*out) {
-        http_problem(c, 503, "store_busy", "out of memory");
+        http_fail(c, CIN_ENOMEM);
         return -1;
     }
     for (i = 0; i < json_array_size(v); i++) {
@@ -270,7 +274,7 @@ int http_body_strv(http_ctx *c, const char *field, size_t max, const char ***out
         if (!json_is_string(s) || strlen(json_string_value(s)) != json_string_length(s)) {
             free(*out);
             *out = NULL;
-            http_problem(c, 400, "bad_request", "\"%s\" must contain only strings", field);
+            http_problem_field(c, field, "\"%s\" must contain only strings", field);
             return -1;
         }
         (*out)[i] = json_string_value(s);
@@ -290,7 +294,7 @@ int http_paging(http_ctx *c, int *limit, int64_t *cursor)
     if (http_query(c, "limit", buf, sizeof(buf))) {
         v = strtoll(buf, &end, 10);
         if (*end || v < 1 || v > 500) {
-            http_problem(c, 400, "bad_request", "limit must be from 1 to 500");
+            http_problem_field(c, "limit", "limit must be from 1 to 500");
             return -1;
         }
         *limit = (int)v;
@@ -298,7 +302,7 @@ int http_paging(http_ctx *c, int *limit, int64_t *cursor)
     if (http_query(c, "cursor", buf, sizeof(buf)) && *buf) {
         v = strtoll(buf, &end, 10);
         if (*end || v < 1) {
-            http_problem(c, 400, "bad_request", "cursor is not one this API gave out");
+            http_problem_field(c, "cursor", "cursor is not one this API gave out");
             return -1;
         }
         *cursor = v;
@@ -395,23 +399,26 @@ static int authenticate(http_ctx *c)
             return -1;
         }
         rc = cin_store_token_authenticate(c->st, auth + 7, &c->user);
-        if (rc != CIN_OK) {
-            http_problem(c, rc == CIN_ENOTFOUND ? 401 : 503,
-                         rc == CIN_ENOTFOUND ? "unauthorized" : "store_busy",
-                         rc == CIN_ENOTFOUND ? "the token is unknown, expired or revoked"
-                                             : "the store is busy");
+        if (rc == CIN_ENOTFOUND)
+            http_problem(c, 401, "unauthorized", "the token is unknown, expired or revoked");
+        else if (rc != CIN_OK)
+            http_fail(c, rc);
+        if (rc != CIN_OK)
             return -1;
-        }
         c->authed = 1;
         return 0;
     }
-    sid = cookies ? cookie_value(cookies, "cin_session") : NULL;
+    sid = cookies ? cookie_value(cookies, SESSION_COOKIE) : NULL;
     if (!sid)
         return 0;
     rc = cin_store_session_get(c->st, sid, &c->user, &csrf);
     free(sid);
-    if (rc != CIN_OK)
+    if (rc == CIN_ENOTFOUND)
         return 0; /* an ended session is simply anonymous */
+    if (rc != CIN_OK) {
+        http_fail(c, rc);
+        return -1;
+    }
     c->authed = 1;
     c->via_cookie = 1;
     if (!is_safe_method(c->req->method)) {
@@ -430,79 +437,44 @@ static int authenticate(http_ctx *c)
 
 /* ---- session ------------------------------------------------------------------ */
 
+static json_t *user_summary(const cin_user *u)
+{
+    json_t *j = json_object();
+
+    json_object_set_new(j, "name", json_string(u->name));
+    json_object_set_new(j, "role", json_string(u->role));
+    json_object_set_new(j, "account", json_string(u->account));
+    json_object_set_new(j, "authorized_signatory", json_boolean(u->signatory));
+    return j;
+}
+
 static void session_login(http_ctx *c)
 {
     const char *name = NULL, *password = NULL;
-    char ukey[128], pkey[128], *sid = NULL, *csrf = NULL, cookie[256];
-    int ufail = 0, pfail = 0, ok = 0, rc;
-    cin_user u;
-    json_t *j, *uj;
+    char cookie[256];
+    cin_problem p = {0};
+    cin_login l;
+    json_t *j;
 
     if (http_body_str(c, "username", 1, &name) || http_body_str(c, "password", 1, &password))
         return;
-    snprintf(ukey, sizeof(ukey), "user:%.100s", name);
-    snprintf(pkey, sizeof(pkey), "peer:%.100s", c->req->peer ? c->req->peer : "");
-    cin_store_login_failures(c->st, ukey, LOGIN_WINDOW, &ufail);
-    cin_store_login_failures(c->st, pkey, LOGIN_WINDOW, &pfail);
-    if (ufail >= LOGIN_MAX_USER || pfail >= LOGIN_MAX_PEER) {
-        http_problem(c, 429, "rate_limited",
-                     "too many failed logins; the account is locked for %d minutes",
-                     LOGIN_WINDOW / 60);
-        http_header(c->resp, "Retry-After", "900");
+    if (cin_account_login(c->st, name, password, c->req->peer, cin_core_session_ttl(c->core), &l,
+                          &p) != CIN_OK) {
+        http_problem_from(c, &p);
         return;
     }
-    rc = cin_store_user_get(c->st, name, &u);
-    if (rc == CIN_OK && !u.disabled && u.password_hash)
-        ok = cin_password_verify(password, u.password_hash);
-    else
-        cin_password_verify(password,
-                            "$scrypt$ln=14,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$"
-                            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); /* same cost */
-    if (!ok) {
-        if (cin_store_begin(c->st) == CIN_OK) {
-            cin_store_login_failed(c->st, ukey, LOGIN_WINDOW);
-            cin_store_login_failed(c->st, pkey, LOGIN_WINDOW);
-            cin_store_event_add(c->st, rc == CIN_OK ? u.account_id : 0, 0, name,
-                                "session.login_failed", c->req->peer, NULL);
-            if (cin_store_commit(c->st) != CIN_OK)
-                cin_store_rollback(c->st);
-        }
-        cin_user_clear(&u);
-        http_problem(c, 401, "unauthorized", "wrong user name or password");
-        return;
-    }
-    rc = cin_store_begin(c->st);
-    if (rc == CIN_OK)
-        rc = cin_store_session_create(c->st, u.id, cin_core_session_ttl(c->core), &sid, &csrf);
-    if (rc == CIN_OK)
-        rc = cin_store_login_reset(c->st, ukey);
-    if (rc == CIN_OK)
-        rc = cin_store_event_add(c->st, u.account_id, 0, u.name, "session.login", c->req->peer,
-                                 NULL);
-    rc = cin_store_end(c->st, rc);
-    if (rc != CIN_OK) {
-        cin_user_clear(&u);
-        free(sid);
-        free(csrf);
-        http_problem(c, 503, "store_busy", "the store is busy; try again");
-        return;
-    }
+    /* __Host-: only this host, path /, TLS; a customer's site on another
+     * host never receives it (README: where to mount the page) */
     snprintf(cookie, sizeof(cookie),
-             "cin_session=%s; Path=/; Max-Age=%d; HttpOnly; Secure; SameSite=Strict", sid,
-             cin_core_session_ttl(c->core));
+             SESSION_COOKIE "=%s; Path=/; Max-Age=%d; HttpOnly; Secure; SameSite=Strict",
+             l.session_id, cin_core_session_ttl(c->core));
     http_header(c->resp, "Set-Cookie", cookie);
+    cin_memzero(cookie, sizeof(cookie));
     j = json_object();
-    uj = json_object();
-    json_object_set_new(uj, "name", json_string(u.name));
-    json_object_set_new(uj, "role", json_string(u.role));
-    json_object_set_new(uj, "account", json_string(u.account));
-    json_object_set_new(uj, "authorized_signatory", json_boolean(u.signatory));
-    json_object_set_new(j, "csrf_token", json_string(csrf));
-    json_object_set_new(j, "user", uj);
+    json_object_set_new(j, "csrf_token", json_string(l.csrf));
+    json_object_set_new(j, "user", user_summary(&l.user));
     http_json(c, 200, j);
-    cin_free_secret(sid, strlen(sid));
-    cin_free_secret(csrf, strlen(csrf));
-    cin_user_clear(&u);
+    cin_login_clear(&l);
 }
 
 /* Who the page is logged in as (and its CSRF token, so that a reload keeps working). */
@@ -511,20 +483,15 @@ static void session_whoami(http_ctx *c)
     const char *cookies = http_req_header(c, "Cookie");
     char *sid = NULL, *csrf = NULL;
     cin_user u;
-    json_t *j, *uj;
+    json_t *j;
 
     if (!c->authed) {
         http_problem(c, 401, "unauthorized", "not logged in");
         return;
     }
     j = json_object();
-    uj = json_object();
-    json_object_set_new(uj, "name", json_string(c->user.name));
-    json_object_set_new(uj, "role", json_string(c->user.role));
-    json_object_set_new(uj, "account", json_string(c->user.account));
-    json_object_set_new(uj, "authorized_signatory", json_boolean(c->user.signatory));
-    json_object_set_new(j, "user", uj);
-    sid = c->via_cookie && cookies ? cookie_value(cookies, "cin_session") : NULL;
+    json_object_set_new(j, "user", user_summary(&c->user));
+    sid = c->via_cookie && cookies ? cookie_value(cookies, SESSION_COOKIE) : NULL;
     if (sid && cin_store_session_get(c->st, sid, &u, &csrf) == CIN_OK) {
         json_object_set_new(j, "csrf_token", json_string(csrf));
         cin_user_clear(&u);
@@ -537,21 +504,28 @@ static void session_whoami(http_ctx *c)
 static void session_logout(http_ctx *c)
 {
     const char *cookies = http_req_header(c, "Cookie");
-    char *sid = cookies ? cookie_value(cookies, "cin_session") : NULL;
+    char *sid = cookies ? cookie_value(cookies, SESSION_COOKIE) : NULL;
+
+    int rc = CIN_OK;
 
     if (sid) {
-        if (cin_store_begin(c->st) == CIN_OK) {
-            cin_store_session_delete(c->st, sid);
-            if (c->authed)
-                cin_store_event_add(c->st, c->user.account_id, 0, c->user.name, "session.logout",
-                                    c->req->peer, NULL);
-            if (cin_store_commit(c->st) != CIN_OK)
-                cin_store_rollback(c->st);
+        rc = cin_store_begin(c->st);
+        if (rc == CIN_OK) {
+            rc = cin_store_session_delete(c->st, sid);
+            if (rc == CIN_OK && c->authed)
+                rc = cin_store_event_add(c->st, c->user.account_id, 0, c->user.name,
+                                         "session.logout", c->req->peer, NULL);
+            rc = cin_store_end(c->st, rc);
         }
         free(sid);
     }
+    if (rc != CIN_OK) {
+        /* the session may still be alive: say so rather than pretend */
+        http_fail(c, rc);
+        return;
+    }
     http_header(c->resp, "Set-Cookie",
-                "cin_session=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
+                SESSION_COOKIE "=; Path=/; Max-Age=0; HttpOnly; Secure; SameSite=Strict");
     http_no_content(c);
 }
 
@@ -559,10 +533,11 @@ static void health(http_ctx *c)
 {
     uint64_t g = 0;
     json_t *j = json_object();
+    int rc = cin_store_generation(c->st, &g);
 
-    if (cin_store_generation(c->st, &g) != CIN_OK) {
+    if (rc != CIN_OK) {
         json_decref(j);
-        http_problem(c, 503, "store_busy", "the store does not answer");
+        http_fail(c, rc);
         return;
     }
     json_object_set_new(j, "store", json_string("ok"));
@@ -658,6 +633,48 @@ static void api(http_ctx *c)
         api_account(c);
 }
 
+/*
+ * A server's own refusal, redirected here by its error_page / ErrorDocument
+ * (the glue sets them for its locations; conf-examples add them per server
+ * for requests refused before any location is chosen): the same error as a
+ * problem document, so that every error under the mount is problem+json.
+ */
+static void server_error(const char *status_text, cin_response *resp)
+{
+    static const struct {
+        int status;
+        const char *code;
+        const char *detail;
+    } known[] = {
+        {400, "bad_request", "the server could not read the request"},
+        {404, "not_found", "no such resource"},
+        {405, "method_not_allowed", "this method is not allowed here"},
+        {408, "bad_request", "the request took too long to arrive"},
+        {411, "bad_request", "the request needs a Content-Length"},
+        {413, "payload_too_large", "the body is larger than this server accepts"},
+        {414, "bad_request", "the request's URI is too long"},
+        {415, "unsupported_media_type", "send the body as JSON"},
+        {431, "bad_request", "the request's headers are too large"},
+        {494, "bad_request", "the request's headers are too large"},
+        {500, "internal", "an internal error occurred; the server's error log has details"},
+        {502, "store_unavailable", "the service is unavailable; try again shortly"},
+        {503, "store_unavailable", "the service is unavailable; try again shortly"},
+        {504, "store_unavailable", "the service did not answer in time; try again"},
+    };
+    char *end;
+    long st = strtol(status_text, &end, 10);
+    size_t i;
+
+    for (i = 0; *end == '\0' && i < sizeof(known) / sizeof(known[0]); i++) {
+        if (known[i].status == st) {
+            problem_reply(resp, (int)(st == 494 ? 431 : st), known[i].code, known[i].detail);
+            http_header(resp, "Cache-Control", "no-store");
+            return;
+        }
+    }
+    problem_reply(resp, 404, "not_found", "no such resource");
+}
+
 void cin_http_handle(cin_core *core, const cin_request *req, cin_response *resp)
 {
     http_ctx c;
@@ -672,6 +689,10 @@ void cin_http_handle(cin_core *core, const cin_request *req, cin_response *resp)
         challenge(core, req, resp);
         return;
     }
+    if (!strncmp(req->path, ERROR_PREFIX, sizeof(ERROR_PREFIX) - 1)) {
+        server_error(req->path + sizeof(ERROR_PREFIX) - 1, resp);
+        return;
+    }
     memset(&c, 0, sizeof(c));
     c.core = core;
     c.req = req;
@@ -682,7 +703,8 @@ void cin_http_handle(cin_core *core, const cin_request *req, cin_response *resp)
     }
     c.st = cin_core_store(core);
     if (!c.st) {
-        problem_reply(resp, 503, "store_busy", "the store cannot be opened; see the error log");
+        problem_reply(resp, 503, "store_unavailable",
+                      "the store cannot be opened; the server's error log says why");
         return;
     }
     path = strdup(req->path + 7);

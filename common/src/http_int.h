@@ -26,7 +26,13 @@ typedef struct http_ctx {
 void http_json(http_ctx *c, int status, json_t *j);
 void http_problem(http_ctx *c, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* 400 bad_request naming the request field at fault. */
+void http_problem_field(http_ctx *c, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Reply with p (cleared afterwards); an unset p is a 500. */
 void http_problem_from(http_ctx *c, cin_problem *p);
+/* Reply with the problem the error model maps rc to (cin_problem_from_status). */
+void http_fail(http_ctx *c, int rc);
 void http_header(cin_response *r, const char *name, const char *value);
 void http_raw(http_ctx *c, int status, const char *type, char *body, size_t len);
 void http_no_content(http_ctx *c);

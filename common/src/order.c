@@ -23,6 +23,7 @@ enum {
     S_FAILED = 1 << 8,
     S_REVOKED = 1 << 9,
     S_EXPIRED = 1 << 10,
+    S_SUPERSEDED = 1 << 11,
 };
 
 static const struct {
@@ -40,6 +41,7 @@ static const struct {
     {"failed", S_FAILED},
     {"revoked", S_REVOKED},
     {"expired", S_EXPIRED},
+    {"superseded", S_SUPERSEDED},
 };
 
 /* who may act */
@@ -151,15 +153,12 @@ static const char *display_status(const cin_order *o)
     return o->status;
 }
 
-int cin_order_check(const cin_user *u, const cin_order *o, const char *action, cin_problem *p)
+/* Visibility, role and requester rules of t for u: everything but the status. */
+static int check_who(const cin_user *u, const cin_order *o, const struct transition *t,
+                     const char *action, cin_problem *p)
 {
-    const struct transition *t = find(action);
     unsigned who;
 
-    if (!t) {
-        cin_problem_set(p, 404, "not_found", "no such action: %s", action);
-        return CIN_EPERM;
-    }
     if (!cin_order_visible(u, o)) {
         cin_problem_set(p, 404, "not_found", "no order R-%06lld", (long long)o->id);
         return CIN_EPERM;
@@ -174,9 +173,38 @@ int cin_order_check(const cin_user *u, const cin_order *o, const char *action, c
         cin_problem_set(p, 403, "forbidden", "nobody approves their own request");
         return CIN_EPERM;
     }
+    return CIN_OK;
+}
+
+int cin_order_may(const cin_user *u, const cin_order *o, const char *action, cin_problem *p)
+{
+    const struct transition *t = find(action);
+
+    if (!t) {
+        cin_problem_set(p, 404, "not_found", "no such action: %s", action);
+        return CIN_EPERM;
+    }
+    return check_who(u, o, t, action, p);
+}
+
+int cin_order_check(const cin_user *u, const cin_order *o, const char *action, cin_problem *p)
+{
+    const struct transition *t = find(action);
+
+    if (!t) {
+        cin_problem_set(p, 404, "not_found", "no such action: %s", action);
+        return CIN_EPERM;
+    }
+    if (check_who(u, o, t, action, p) != CIN_OK)
+        return CIN_EPERM;
     if (!(status_bit(o->status) & t->from)) {
-        cin_problem_set(p, 409, "conflict", "cannot %s an order in status %s", action,
-                        display_status(o));
+        if (!strcmp(o->status, "superseded"))
+            cin_problem_set(p, 409, "conflict",
+                            "R-%06lld was replaced by R-%06lld; act on the newer order",
+                            (long long)o->id, (long long)o->superseded_by);
+        else
+            cin_problem_set(p, 409, "conflict", "cannot %s an order in status %s", action,
+                            display_status(o));
         return CIN_EPERM;
     }
     if ((t->cond & C_SERVER_KEY) && strcmp(o->key_source, "server")) {
@@ -266,6 +294,12 @@ json_t *cin_order_json(cin_store *st, const cin_user *u, const cin_order *o)
         json_object_set_new(j, "parent", json_null());
     }
     json_object_set_new(j, "kind", json_string(o->kind));
+    if (o->superseded_by) {
+        snprintf(buf, sizeof(buf), "R-%06lld", (long long)o->superseded_by);
+        json_object_set_new(j, "superseded_by", json_string(buf));
+    } else {
+        json_object_set_new(j, "superseded_by", json_null());
+    }
     json_object_set_new(j, "has_csr", json_boolean(o->csr_pem != NULL));
     if (o->cert_id && st) {
         cin_cert c;

@@ -16,7 +16,7 @@
 
 static const char *actor_name(const cin_actor *a)
 {
-    return a && a->user ? a->user->name : "system";
+    return cin_actor_name(a);
 }
 
 static const char *actor_peer(const cin_actor *a)
@@ -24,14 +24,10 @@ static const char *actor_peer(const cin_actor *a)
     return a ? a->peer : NULL;
 }
 
+/* A store failure: the error model's answer (503 busy/unavailable, 500). */
 static int busy(cin_problem *p, int rc)
 {
-    if (rc == CIN_EBUSY)
-        cin_problem_set(p, 503, "store_busy", "the store is busy; try again in a moment");
-    else
-        cin_problem_set(p, 503, "store_busy", "the store could not complete the change (%s)",
-                        cin_strstatus(rc));
-    return rc;
+    return cin_problem_from_status(p, rc);
 }
 
 static int has_text(const char *s)
@@ -42,9 +38,19 @@ static int has_text(const char *s)
     return 0;
 }
 
-/* Begin a transaction, load the order and check the action on it. */
+typedef struct names {
+    char **v;
+    size_t n;
+} names;
+
+static int names_owned(cin_store *st, int64_t account_id, const names *ns, cin_problem *p);
+
+/* Begin a transaction, load the order and check the action on it; with
+ * `owned`, every name of the order must still belong to its account - checked
+ * here, in the transaction that makes the change (a domain may have moved to
+ * another account since the order was placed). */
 static int begin_action(cin_store *st, const cin_actor *a, int64_t id, const char *action,
-                        cin_order *o, cin_problem *p)
+                        int owned, cin_order *o, cin_problem *p)
 {
     int rc;
 
@@ -62,6 +68,8 @@ static int begin_action(cin_store *st, const cin_actor *a, int64_t id, const cha
         goto fail;
     }
     rc = cin_order_check(a ? a->user : NULL, o, action, p);
+    if (rc == CIN_OK && owned)
+        rc = names_owned(st, o->account_id, &(names){o->sans, o->nsans}, p);
     if (rc != CIN_OK)
         goto fail;
     return CIN_OK;
@@ -108,11 +116,6 @@ static int is_admin(const cin_actor *a)
 
 /* ---- names ---------------------------------------------------------------- */
 
-typedef struct names {
-    char **v;
-    size_t n;
-} names;
-
 static void names_free(names *ns)
 {
     cin_strv_free(ns->v, ns->n);
@@ -149,7 +152,8 @@ static int names_add(names *ns, const char *s)
 }
 
 /* Normalise one name for product p; 400 invalid_domain with the reason. */
-static int name_for_product(const cin_product *prod, const char *in, char **out, cin_problem *p)
+static int name_for_product(const cin_product *prod, const char *in, const char *field, char **out,
+                            cin_problem *p)
 {
     char *err = NULL;
     int flags = 0, rc;
@@ -160,7 +164,7 @@ static int name_for_product(const cin_product *prod, const char *in, char **out,
         flags |= CIN_NAME_PRIVATE;
     rc = cin_name_normalize(in, flags, out, &err);
     if (rc != CIN_OK)
-        cin_problem_set(p, 400, "invalid_domain", "%s", err ? err : "invalid name");
+        cin_problem_field(p, 400, "invalid_domain", field, "%s", err ? err : "invalid name");
     free(err);
     return rc;
 }
@@ -169,9 +173,9 @@ static int name_for_product(const cin_product *prod, const char *in, char **out,
 static int names_fit_product(const cin_product *prod, const names *ns, cin_problem *p)
 {
     if (ns->n > (size_t)prod->max_names) {
-        cin_problem_set(p, 400, "bad_request",
-                        "product %s allows at most %d name%s; this order has %zu", prod->code,
-                        prod->max_names, prod->max_names == 1 ? "" : "s", ns->n);
+        cin_problem_field(p, 400, "bad_request", "sans",
+                          "%s covers at most %d name%s; this order has %zu", prod->code,
+                          prod->max_names, prod->max_names == 1 ? "" : "s", ns->n);
         return CIN_EINVAL;
     }
     if (!strcmp(prod->code, "dv-wildcard")) {
@@ -182,22 +186,24 @@ static int names_fit_product(const cin_product *prod, const names *ns, cin_probl
             if (!strncmp(ns->v[i], "*.", 2))
                 w = ns->v[i];
         if (!w) {
-            cin_problem_set(p, 400, "invalid_domain",
-                            "dv-wildcard is for a wildcard name (*.example.com); use dv-ssl for "
-                            "a single name");
+            cin_problem_field(p, 400, "invalid_domain", "common_name",
+                              "dv-wildcard is for a wildcard name (*.example.com); use dv-ssl "
+                              "for a single name");
             return CIN_EINVAL;
         }
         for (i = 0; i < ns->n; i++)
             if (ns->v[i] != w && strcmp(ns->v[i], w + 2)) {
-                cin_problem_set(p, 400, "invalid_domain",
-                                "dv-wildcard covers %s and %s only, not %s", w, w + 2, ns->v[i]);
+                cin_problem_field(p, 400, "invalid_domain", "sans",
+                                  "dv-wildcard covers %s and %s only, not %s", w, w + 2,
+                                  ns->v[i]);
                 return CIN_EINVAL;
             }
     }
     return CIN_OK;
 }
 
-/* Every name must belong to the account (API.md, Domains). */
+/* Every name must belong to the account now (API.md, Domains).  The store's
+ * answer decides: a failed lookup is the store's problem (503), never a 403. */
 static int names_owned(cin_store *st, int64_t account_id, const names *ns, cin_problem *p)
 {
     size_t i;
@@ -208,10 +214,10 @@ static int names_owned(cin_store *st, int64_t account_id, const names *ns, cin_p
         if (rc != CIN_OK)
             return busy(p, rc);
         if (owner != account_id) {
-            cin_problem_set(p, 403, "domain_not_owned",
-                            "%s is not among your account's domains (GET /api/v1/domains "
-                            "lists them; your provider assigns them)",
-                            ns->v[i]);
+            cin_problem_field(p, 403, "domain_not_owned", "sans",
+                              "%s is not among your account's domains; your provider assigns "
+                              "them",
+                              ns->v[i]);
             return CIN_EPERM;
         }
     }
@@ -227,16 +233,16 @@ static int collect_names(const cin_product *prod, const char *cn, const char **s
     int rc;
 
     if (!cn || !*cn) {
-        cin_problem_set(p, 400, "bad_request", "common_name is required");
+        cin_problem_field(p, 400, "bad_request", "common_name", "give the certificate's name");
         return CIN_EINVAL;
     }
-    rc = name_for_product(prod, cn, &n, p);
+    rc = name_for_product(prod, cn, "common_name", &n, p);
     if (rc != CIN_OK)
         return rc;
     rc = names_add(ns, n);
     free(n);
     for (i = 0; rc == CIN_OK && i < nsans; i++) {
-        rc = name_for_product(prod, sans[i], &n, p);
+        rc = name_for_product(prod, sans[i], "sans", &n, p);
         if (rc != CIN_OK)
             return rc;
         rc = names_add(ns, n);
@@ -245,7 +251,7 @@ static int collect_names(const cin_product *prod, const char *cn, const char **s
             break; /* enough to say it is too many */
     }
     if (rc == CIN_ENOMEM)
-        cin_problem_set(p, 503, "store_busy", "out of memory");
+        busy(p, rc);
     return rc == CIN_OK ? names_fit_product(prod, ns, p) : rc;
 }
 
@@ -254,13 +260,12 @@ static int load_product(cin_store *st, const char *code, cin_product *prod, cin_
     int rc;
 
     if (!code || !*code) {
-        cin_problem_set(p, 400, "bad_request", "product is required (GET /api/v1/products)");
+        cin_problem_field(p, 400, "bad_request", "product", "choose a product");
         return CIN_EINVAL;
     }
     rc = cin_store_product_get(st, code, prod);
     if (rc == CIN_ENOTFOUND)
-        cin_problem_set(p, 400, "bad_request",
-                        "unknown product '%s' (GET /api/v1/products lists them)", code);
+        cin_problem_field(p, 400, "bad_request", "product", "there is no product '%s'", code);
     else if (rc != CIN_OK)
         busy(p, rc);
     return rc;
@@ -273,7 +278,8 @@ static int check_csr(const char *csr, const names *ns, cin_problem *p)
     int rc = cin_csr_check(csr, ns->v, ns->n, &code, &err);
 
     if (rc != CIN_OK)
-        cin_problem_set(p, 400, code ? code : "invalid_csr", "%s", err ? err : "invalid CSR");
+        cin_problem_field(p, 400, code ? code : "invalid_csr", "csr", "%s",
+                          err ? err : "the CSR is not valid");
     free(err);
     return rc;
 }
@@ -294,6 +300,12 @@ static int insert_order(cin_store *st, const cin_actor *a, cin_order *o, const c
 
     if (rc != CIN_OK)
         return busy(p, rc);
+    /* ownership is read in the transaction that writes the order */
+    rc = names_owned(st, o->account_id, &(names){o->sans, o->nsans}, p);
+    if (rc != CIN_OK) {
+        cin_store_rollback(st);
+        return rc;
+    }
     rc = cin_store_order_insert(st, o);
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, o->account_id, o->id, actor_name(a), event, actor_peer(a),
@@ -336,6 +348,7 @@ int cin_order_create(cin_store *st, const cin_actor *a, const cin_order_request 
     names ns = {0};
     const char *ks = r->key_source ? r->key_source : "server";
     const char *kt = r->key_type ? r->key_type : "ec-p256";
+    char csr_kt[16];
     int rc, validity;
 
     memset(out, 0, sizeof(*out));
@@ -347,35 +360,39 @@ int cin_order_create(cin_store *st, const cin_actor *a, const cin_order_request 
         goto done;
     rc = CIN_EINVAL;
     if (strcmp(ks, "server") && strcmp(ks, "csr")) {
-        cin_problem_set(p, 400, "bad_request", "key_source must be \"server\" or \"csr\"");
+        cin_problem_field(p, 400, "bad_request", "key_source",
+                          "the key comes from the server (\"server\") or from your CSR "
+                          "(\"csr\")");
         goto done;
     }
     if (!cin_valid_key_type(kt)) {
-        cin_problem_set(p, 400, "bad_request",
-                        "key_type must be one of ec-p256, ec-p384, rsa-2048, rsa-3072, "
-                        "rsa-4096");
+        cin_problem_field(p, 400, "bad_request", "key_type",
+                          "the key type is one of ec-p256, ec-p384, rsa-2048, rsa-3072, "
+                          "rsa-4096");
         goto done;
     }
     validity = r->validity_days ? r->validity_days : prod.max_validity_days;
     if (validity < 1 || validity > prod.max_validity_days) {
-        cin_problem_set(p, 400, "bad_request", "validity_days must be from 1 to %d for %s",
-                        prod.max_validity_days, prod.code);
+        cin_problem_field(p, 400, "bad_request", "validity_days",
+                          "a %s certificate is valid for 1 to %d days", prod.code,
+                          prod.max_validity_days);
         goto done;
     }
     if (!strcmp(ks, "csr") && (!r->csr || !*r->csr)) {
-        cin_problem_set(p, 400, "invalid_csr", "csr is required when key_source is \"csr\"");
+        cin_problem_field(p, 400, "invalid_csr", "csr",
+                          "paste your certificate signing request (CSR) to use your own key");
         goto done;
     }
     if (!strcmp(ks, "server") && r->csr) {
-        cin_problem_set(p, 400, "bad_request",
-                        "a csr was sent but key_source is \"server\"; send key_source \"csr\"");
+        cin_problem_field(p, 400, "bad_request", "csr",
+                          "a CSR was sent but the server is to make the key; send key_source "
+                          "\"csr\" to use your own");
         goto done;
     }
     if (r->csr && check_csr(r->csr, &ns, p) != CIN_OK)
         goto done;
-    rc = names_owned(st, a->user->account_id, &ns, p);
-    if (rc != CIN_OK)
-        goto done;
+    if (r->csr && cin_csr_key_type(r->csr, csr_kt) == CIN_OK)
+        kt = csr_kt; /* the order reports the key the customer's CSR carries */
     rc = new_order(st, a, &prod, &ns, out);
     if (rc != CIN_OK) {
         busy(p, rc);
@@ -408,7 +425,7 @@ int cin_order_approve(cin_store *st, const cin_actor *a, int64_t id, const char 
         cin_problem_set(p, 400, "bad_request", "comment is longer than %d characters", REASON_MAX);
         return CIN_EINVAL;
     }
-    rc = begin_action(st, a, id, "approve", out, p);
+    rc = begin_action(st, a, id, "approve", 1, out, p);
     if (rc != CIN_OK)
         return rc;
     rc = cin_store_product_get(st, out->product, &prod);
@@ -436,7 +453,7 @@ int cin_order_reject(cin_store *st, const cin_actor *a, int64_t id, const char *
                         REASON_MAX);
         return CIN_EINVAL;
     }
-    rc = begin_action(st, a, id, "reject", out, p);
+    rc = begin_action(st, a, id, "reject", 0, out, p);
     if (rc != CIN_OK)
         return rc;
     set_str(&out->status, "rejected");
@@ -459,7 +476,8 @@ int cin_order_signatory(cin_store *st, const cin_actor *a, int64_t id, int appro
         cin_problem_set(p, 400, "bad_request", "comment is longer than %d characters", REASON_MAX);
         return CIN_EINVAL;
     }
-    rc = begin_action(st, a, id, approve ? "signatory_approve" : "signatory_reject", out, p);
+    rc = begin_action(st, a, id, approve ? "signatory_approve" : "signatory_reject", approve,
+                      out, p);
     if (rc != CIN_OK)
         return rc;
     now_text(st, now);
@@ -478,7 +496,7 @@ int cin_order_signatory(cin_store *st, const cin_actor *a, int64_t id, int appro
 int cin_order_pay(cin_store *st, const cin_actor *a, int64_t id, const char *idem_key,
                   cin_order *out, char **replay, int *replay_status, cin_problem *p)
 {
-    char scope[64], detail[128];
+    char scope[96], detail[128];
     int64_t number = 0, balance = 0;
     json_t *j;
     char *body;
@@ -493,37 +511,55 @@ int cin_order_pay(cin_store *st, const cin_actor *a, int64_t id, const char *ide
     rc = cin_store_begin(st);
     if (rc != CIN_OK)
         return busy(p, rc);
-    snprintf(scope, sizeof(scope), "pay:%lld", (long long)id);
-    if (idem_key && cin_store_idem_get(st, scope, idem_key, replay_status, replay) == CIN_OK) {
-        /* a retry of a pay that already succeeded: the first reply, nothing new */
-        cin_store_rollback(st);
-        rc = cin_store_order_get(st, id, out);
-        if (rc != CIN_OK || !cin_order_visible(a->user, out)) {
-            free(*replay);
-            *replay = NULL;
-            cin_order_clear(out);
-            cin_problem_set(p, 404, "not_found", "no order R-%06lld", (long long)id);
-            return CIN_EPERM;
+    rc = cin_store_order_get(st, id, out);
+    if (rc == CIN_ENOTFOUND)
+        cin_problem_set(p, 404, "not_found", "no order R-%06lld", (long long)id);
+    else if (rc != CIN_OK)
+        busy(p, rc);
+    /* authorize first, replay second: a key replays only the reply this
+     * caller got, and only to a caller who may pay this order at all */
+    if (rc == CIN_OK)
+        rc = cin_order_may(a ? a->user : NULL, out, "pay", p);
+    snprintf(scope, sizeof(scope), "pay:%lld:%lld", (long long)id,
+             (long long)(a && a->user ? a->user->id : 0));
+    if (rc == CIN_OK && idem_key) {
+        rc = cin_store_idem_get(st, scope, idem_key, replay_status, replay);
+        if (rc == CIN_OK) {
+            /* a retry of a pay that already succeeded: the first reply, nothing new */
+            cin_store_rollback(st);
+            return CIN_OK;
         }
-        return CIN_OK;
+        if (rc == CIN_ENOTFOUND)
+            rc = CIN_OK;
+        else
+            busy(p, rc);
     }
-    cin_store_rollback(st);
-    rc = begin_action(st, a, id, "pay", out, p);
-    if (rc != CIN_OK)
+    if (rc == CIN_OK)
+        rc = cin_order_check(a ? a->user : NULL, out, "pay", p);
+    if (rc == CIN_OK)
+        rc = names_owned(st, out->account_id, &(names){out->sans, out->nsans}, p);
+    if (rc != CIN_OK) {
+        cin_store_rollback(st);
+        cin_order_clear(out);
         return rc;
-    snprintf(detail, sizeof(detail), "order R-%06lld", (long long)id);
+    }
     rc = cin_store_credits_move(st, out->account_id, -out->price, out->id, "order payment",
                                 actor_name(a), &balance);
     if (rc == CIN_ECREDITS) {
         cin_account acct;
-        cin_store_account_get_id(st, out->account_id, &acct);
-        cin_problem_set(p, 402, "insufficient_credits",
-                        "this order costs %lld credits; the account has %lld",
-                        (long long)out->price, (long long)acct.credits);
-        cin_account_clear(&acct);
+        rc = cin_store_account_get_id(st, out->account_id, &acct);
+        if (rc == CIN_OK) {
+            cin_problem_set(p, 402, "insufficient_credits",
+                            "this order costs %lld credits; the account has %lld",
+                            (long long)out->price, (long long)acct.credits);
+            cin_account_clear(&acct);
+            rc = CIN_ECREDITS;
+        } else {
+            busy(p, rc);
+        }
         cin_store_rollback(st);
         cin_order_clear(out);
-        return CIN_ECREDITS;
+        return rc;
     }
     if (rc == CIN_OK)
         rc = cin_store_order_number_next(st, &number);
@@ -545,7 +581,7 @@ int cin_order_pay(cin_store *st, const cin_actor *a, int64_t id, const char *ide
                                  actor_peer(a), detail);
     if (rc == CIN_OK && idem_key) {
         j = cin_order_json(st, a->user, out);
-        body = json_dumps(j, JSON_COMPACT);
+        body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         rc = body ? cin_store_idem_put(st, scope, idem_key, 200, body) : CIN_ENOMEM;
         free(body);
@@ -570,7 +606,7 @@ int cin_order_set_csr(cin_store *st, const cin_actor *a, int64_t id, const char 
         cin_problem_set(p, 400, "invalid_csr", "csr is required");
         return CIN_EINVAL;
     }
-    rc = begin_action(st, a, id, "csr", out, p);
+    rc = begin_action(st, a, id, "csr", 0, out, p);
     if (rc != CIN_OK)
         return rc;
     ns.v = out->sans;
@@ -596,7 +632,7 @@ int cin_order_cancel(cin_store *st, const cin_actor *a, int64_t id, const char *
         cin_problem_set(p, 400, "bad_request", "note is longer than %d characters", REASON_MAX);
         return CIN_EINVAL;
     }
-    rc = begin_action(st, a, id, "cancel", out, p);
+    rc = begin_action(st, a, id, "cancel", 0, out, p);
     if (rc != CIN_OK)
         return rc;
     if (out->order_number && out->price > 0) {
@@ -608,6 +644,9 @@ int cin_order_cancel(cin_store *st, const cin_actor *a, int64_t id, const char *
             return busy(p, rc);
         }
     }
+    /* an order already at its CA may have a certificate there by now: the
+     * agent finds out and revokes it (cin_agent.h) */
+    out->ca_cleanup = !strcmp(out->status, "processing");
     set_str(&out->status, "cancelled");
     return finish_action(st, a, out, "order.cancel", note, p);
 }
@@ -625,7 +664,7 @@ int cin_order_revoke(cin_store *st, const cin_actor *a, int64_t id, const char *
                         "superseded, cessationOfOperation");
         return CIN_EINVAL;
     }
-    rc = begin_action(st, a, id, "revoke", out, p);
+    rc = begin_action(st, a, id, "revoke", 0, out, p);
     if (rc != CIN_OK)
         return rc;
     /* stop serving at once (the generation moves); the agent tells the CA */
@@ -642,7 +681,7 @@ int cin_order_revoke(cin_store *st, const cin_actor *a, int64_t id, const char *
 
 int cin_order_retry(cin_store *st, const cin_actor *a, int64_t id, cin_order *out, cin_problem *p)
 {
-    int rc = begin_action(st, a, id, "retry", out, p);
+    int rc = begin_action(st, a, id, "retry", 1, out, p);
 
     if (rc != CIN_OK)
         return rc;
@@ -654,35 +693,69 @@ int cin_order_retry(cin_store *st, const cin_actor *a, int64_t id, cin_order *ou
     return finish_action(st, a, out, "order.retry", NULL, p);
 }
 
-/* Load the parent for renew/reissue/sans and check the action on it; no
- * transaction is held afterwards (the new order is inserted in its own). */
-static int load_parent(cin_store *st, const cin_actor *a, int64_t id, const char *action,
-                       cin_order *parent, cin_product *prod, cin_problem *p)
-{
-    int rc = begin_action(st, a, id, action, parent, p);
+/* ---- renewals, reissues and SAN changes ---------------------------------------- */
 
+/*
+ * Each of these creates a child of an issued order in one transaction that
+ * loads the parent, checks the action on it, refuses a second open renewal
+ * or reissue (a double click, two simultaneous requests: 409 naming the open
+ * one), checks that every name still belongs to the account and inserts the
+ * child with its audit event.
+ */
+static int derive_begin(cin_store *st, const cin_actor *a, int64_t id, const char *action,
+                        cin_order *parent, cin_product *prod, cin_problem *p)
+{
+    int64_t child = 0;
+    char extra[64];
+    int rc;
+
+    memset(prod, 0, sizeof(*prod));
+    rc = begin_action(st, a, id, action, 0, parent, p);
     if (rc != CIN_OK)
         return rc;
-    cin_store_rollback(st);
-    rc = cin_store_product_get(st, parent->product, prod);
+    rc = cin_store_order_open_child(st, parent->id, &child);
     if (rc != CIN_OK) {
-        cin_order_clear(parent);
-        return busy(p, rc);
+        busy(p, rc);
+    } else if (child) {
+        cin_problem_set(p, 409, "conflict",
+                        "R-%06lld already has an open renewal or reissue, R-%06lld; finish or "
+                        "cancel it first",
+                        (long long)parent->id, (long long)child);
+        snprintf(extra, sizeof(extra), "{\"open_order\":\"R-%06lld\"}", (long long)child);
+        p->extra_json = strdup(extra);
+        rc = CIN_ECONFLICT;
     }
-    return CIN_OK;
+    if (rc == CIN_OK) {
+        rc = cin_store_product_get(st, parent->product, prod);
+        if (rc != CIN_OK)
+            busy(p, rc);
+    }
+    if (rc != CIN_OK) {
+        cin_store_rollback(st);
+        cin_order_clear(parent);
+        cin_product_clear(prod);
+    }
+    return rc;
 }
 
-static int derive(cin_store *st, const cin_actor *a, const cin_order *parent,
-                  const cin_product *prod, names *ns, const char *kind, cin_order *out,
-                  cin_problem *p)
+/* Fill the child from its parent: the parent's account; the actor requests
+ * it (the agent: the parent's requester). */
+static int derive(const cin_actor *a, const cin_order *parent, const cin_product *prod, names *ns,
+                  const char *kind, cin_order *out)
 {
-    int rc = names_owned(st, a->user->account_id, ns, p);
-
-    if (rc != CIN_OK)
-        return rc;
-    rc = new_order(st, a, prod, ns, out);
-    if (rc != CIN_OK)
-        return busy(p, rc);
+    memset(out, 0, sizeof(*out));
+    out->account_id = parent->account_id;
+    out->account = cin_strdup(parent->account);
+    out->requester_id = a && a->user ? a->user->id : parent->requester_id;
+    out->requester = cin_strdup(a && a->user ? a->user->name : parent->requester);
+    out->status = strdup(initial_status(a, prod));
+    out->product = strdup(prod->code);
+    out->common_name = strdup(ns->v[0]);
+    out->sans = ns->v;
+    out->nsans = ns->n;
+    ns->v = NULL;
+    ns->n = 0;
+    out->admin_approved = is_admin(a);
     out->key_source = strdup(parent->key_source);
     out->key_type = strdup(parent->key_type);
     out->validity_days = parent->validity_days <= prod->max_validity_days ? parent->validity_days
@@ -690,7 +763,37 @@ static int derive(cin_store *st, const cin_actor *a, const cin_order *parent,
     out->auto_renew = parent->auto_renew;
     out->parent_id = parent->id;
     out->kind = strdup(kind);
-    return CIN_OK;
+    return out->account && out->requester && out->status && out->product && out->common_name &&
+                   out->key_source && out->key_type && out->kind
+               ? CIN_OK
+               : CIN_ENOMEM;
+}
+
+/* Ownership, insert, events, commit - ending derive_begin's transaction. */
+static int derive_finish(cin_store *st, const cin_actor *a, cin_order *out, const char *event,
+                         const char *detail, cin_problem *p)
+{
+    int rc = names_owned(st, out->account_id, &(names){out->sans, out->nsans}, p);
+
+    if (rc == CIN_OK) {
+        rc = cin_store_order_insert(st, out);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(st, out->account_id, out->id, actor_name(a), event,
+                                     actor_peer(a), detail);
+        if (rc == CIN_OK) {
+            char child[40];
+            snprintf(child, sizeof(child), "%s R-%06lld", out->kind, (long long)out->id);
+            rc = cin_store_event_add(st, out->account_id, out->parent_id, actor_name(a), event,
+                                     actor_peer(a), child);
+        }
+        if (rc == CIN_OK)
+            rc = cin_store_commit(st);
+        if (rc != CIN_OK)
+            busy(p, rc);
+    }
+    if (rc != CIN_OK)
+        cin_store_rollback(st);
+    return rc;
 }
 
 static int copy_names(const cin_order *o, names *ns)
@@ -712,17 +815,20 @@ int cin_order_renew(cin_store *st, const cin_actor *a, int64_t id, cin_order *ou
     int rc;
 
     memset(out, 0, sizeof(*out));
-    rc = load_parent(st, a, id, "renew", &parent, &prod, p);
+    rc = derive_begin(st, a, id, "renew", &parent, &prod, p);
     if (rc != CIN_OK)
         return rc;
     rc = copy_names(&parent, &ns);
     if (rc == CIN_OK)
-        rc = derive(st, a, &parent, &prod, &ns, "renewal", out, p);
+        rc = derive(a, &parent, &prod, &ns, "renewal", out);
     if (rc == CIN_OK) {
         out->price = cin_product_price(&prod, out->nsans);
         out->csr_pem = cin_strdup(parent.csr_pem);
         snprintf(detail, sizeof(detail), "renews R-%06lld", (long long)parent.id);
-        rc = insert_order(st, a, out, "order.renew", detail, p);
+        rc = derive_finish(st, a, out, "order.renew", detail, p);
+    } else {
+        cin_store_rollback(st);
+        busy(p, rc);
     }
     if (rc != CIN_OK)
         cin_order_clear(out);
@@ -732,40 +838,66 @@ int cin_order_renew(cin_store *st, const cin_actor *a, int64_t id, cin_order *ou
     return rc;
 }
 
+/* A reissue never extends a lineage: its certificate ends when the one it
+ * replaces does (the built-in CA honours the cap; an ACME CA decides, but
+ * renewal timing still follows the original's). */
+static int lineage_end(cin_store *st, const cin_order *parent, time_t *cap)
+{
+    cin_cert c;
+    int rc;
+
+    *cap = 0;
+    if (!parent->cert_id)
+        return CIN_OK;
+    rc = cin_store_cert_get(st, parent->cert_id, &c);
+    if (rc == CIN_OK)
+        rc = cin_time_parse(c.not_after, cap);
+    cin_cert_clear(&c);
+    return rc;
+}
+
 int cin_order_reissue(cin_store *st, const cin_actor *a, int64_t id, const char *csr,
                       const char *key_type, cin_order *out, cin_problem *p)
 {
     cin_order parent;
     cin_product prod;
     names ns = {0};
-    char detail[64];
+    char detail[64], csr_kt[16];
     int rc;
 
     memset(out, 0, sizeof(*out));
     if (key_type && !cin_valid_key_type(key_type)) {
-        cin_problem_set(p, 400, "bad_request",
-                        "key_type must be one of ec-p256, ec-p384, rsa-2048, rsa-3072, "
-                        "rsa-4096");
+        cin_problem_field(p, 400, "bad_request", "key_type",
+                          "the key type is one of ec-p256, ec-p384, rsa-2048, rsa-3072, "
+                          "rsa-4096");
         return CIN_EINVAL;
     }
-    rc = load_parent(st, a, id, "reissue", &parent, &prod, p);
+    rc = derive_begin(st, a, id, "reissue", &parent, &prod, p);
     if (rc != CIN_OK)
         return rc;
     rc = copy_names(&parent, &ns);
     if (rc == CIN_OK && csr)
         rc = check_csr(csr, &ns, p);
     if (rc == CIN_OK)
-        rc = derive(st, a, &parent, &prod, &ns, "reissue", out, p);
+        rc = derive(a, &parent, &prod, &ns, "reissue", out);
+    if (rc == CIN_OK)
+        rc = lineage_end(st, &parent, &out->not_after_cap);
     if (rc == CIN_OK) {
         out->price = 0; /* a reissue is free */
         if (csr) {
             set_str(&out->key_source, "csr");
             out->csr_pem = strdup(csr);
-        }
-        if (key_type)
+            if (cin_csr_key_type(csr, csr_kt) == CIN_OK)
+                set_str(&out->key_type, csr_kt);
+        } else if (key_type) {
             set_str(&out->key_type, key_type);
+        }
         snprintf(detail, sizeof(detail), "reissues R-%06lld", (long long)parent.id);
-        rc = insert_order(st, a, out, "order.reissue", detail, p);
+        rc = derive_finish(st, a, out, "order.reissue", detail, p);
+    } else {
+        cin_store_rollback(st);
+        if (!p || !p->status)
+            busy(p, rc);
     }
     if (rc != CIN_OK)
         cin_order_clear(out);
@@ -787,24 +919,25 @@ int cin_order_sans(cin_store *st, const cin_actor *a, int64_t id, const char **a
 
     memset(out, 0, sizeof(*out));
     if (nadd == 0 && nrm == 0) {
-        cin_problem_set(p, 400, "bad_request", "give names to \"add\" or \"remove\"");
+        cin_problem_field(p, 400, "bad_request", "add", "give names to add or to remove");
         return CIN_EINVAL;
     }
-    rc = load_parent(st, a, id, "sans", &parent, &prod, p);
+    rc = derive_begin(st, a, id, "sans", &parent, &prod, p);
     if (rc != CIN_OK)
         return rc;
     for (i = 0; rc == CIN_OK && i < nrm; i++) {
-        rc = name_for_product(&prod, rm[i], &n, p);
+        rc = name_for_product(&prod, rm[i], "remove", &n, p);
         if (rc != CIN_OK)
             break;
         if (!strcmp(n, parent.common_name)) {
-            cin_problem_set(p, 400, "bad_request",
-                            "%s is the common name and cannot be removed; order a new "
-                            "certificate instead",
-                            n);
+            cin_problem_field(p, 400, "bad_request", "remove",
+                              "%s is the certificate's main name and cannot be removed; order a "
+                              "new certificate instead",
+                              n);
             rc = CIN_EINVAL;
         } else if (!names_has(&(names){parent.sans, parent.nsans}, n)) {
-            cin_problem_set(p, 400, "bad_request", "%s is not a name of this certificate", n);
+            cin_problem_field(p, 400, "bad_request", "remove",
+                              "%s is not a name of this certificate", n);
             rc = CIN_EINVAL;
         } else {
             rc = names_add(&removed, n);
@@ -816,7 +949,7 @@ int cin_order_sans(cin_store *st, const cin_actor *a, int64_t id, const char **a
         if (!names_has(&removed, parent.sans[i]))
             rc = names_add(&ns, parent.sans[i]);
     for (i = 0; rc == CIN_OK && i < nadd; i++) {
-        rc = name_for_product(&prod, add[i], &n, p);
+        rc = name_for_product(&prod, add[i], "add", &n, p);
         if (rc != CIN_OK)
             break;
         if (!names_has(&ns, n)) {
@@ -827,13 +960,18 @@ int cin_order_sans(cin_store *st, const cin_actor *a, int64_t id, const char **a
         n = NULL;
     }
     if (rc == CIN_OK && added == 0 && removed.n == 0) {
-        cin_problem_set(p, 400, "bad_request", "the names would not change");
+        cin_problem_field(p, 400, "bad_request", nadd ? "add" : "remove",
+                          "the names would not change");
+        rc = CIN_EINVAL;
+    }
+    if (rc == CIN_OK && names_fit_product(&prod, &ns, p) != CIN_OK) {
+        set_str(&p->field, nadd ? "add" : "remove");
         rc = CIN_EINVAL;
     }
     if (rc == CIN_OK)
-        rc = names_fit_product(&prod, &ns, p);
+        rc = derive(a, &parent, &prod, &ns, "reissue", out);
     if (rc == CIN_OK)
-        rc = derive(st, a, &parent, &prod, &ns, "reissue", out, p);
+        rc = lineage_end(st, &parent, &out->not_after_cap);
     if (rc == CIN_OK) {
         /* added names are charged at the product's per-name price */
         out->price = (int64_t)added * prod.price_per_name;
@@ -841,7 +979,13 @@ int cin_order_sans(cin_store *st, const cin_actor *a, int64_t id, const char **a
         out->csr_pem = NULL;
         snprintf(detail, sizeof(detail), "changes names of R-%06lld: +%zu -%zu",
                  (long long)parent.id, added, removed.n);
-        rc = insert_order(st, a, out, "order.sans", detail, p);
+        rc = derive_finish(st, a, out, "order.sans", detail, p);
+        if (rc == CIN_EPERM && p && p->field)
+            set_str(&p->field, "add");
+    } else {
+        cin_store_rollback(st);
+        if (!p || !p->status)
+            busy(p, rc);
     }
     if (rc != CIN_OK)
         cin_order_clear(out);
@@ -850,6 +994,119 @@ int cin_order_sans(cin_store *st, const cin_actor *a, int64_t id, const char **a
     cin_order_clear(&parent);
     cin_product_clear(&prod);
     return rc;
+}
+
+/*
+ * Automatic renewal (the agent): the same child a renewal by the requester
+ * would be, except that an order an administrator approved or placed skips
+ * the approval - not an EV order's signatory consent - and, when nothing
+ * else waits, is charged and sent to the CA at once.
+ */
+int cin_order_renew_auto(cin_store *st, const cin_actor *a, int64_t id, cin_order *out,
+                         cin_problem *p)
+{
+    cin_order parent;
+    cin_product prod;
+    names ns = {0};
+    char detail[96];
+    int64_t number = 0, balance = 0;
+    int rc, alive;
+
+    memset(out, 0, sizeof(*out));
+    memset(&prod, 0, sizeof(prod));
+    rc = cin_store_begin(st);
+    if (rc != CIN_OK)
+        return busy(p, rc);
+    rc = cin_store_order_get(st, id, &parent);
+    if (rc != CIN_OK) {
+        cin_store_rollback(st);
+        return rc == CIN_ENOTFOUND ? rc : busy(p, rc);
+    }
+    alive = cin_store_order_has_renewal(st, parent.id);
+    if (strcmp(parent.status, "issued") || !parent.auto_renew || alive) {
+        /* renewed meanwhile, or no longer due: nothing to do */
+        cin_store_rollback(st);
+        cin_order_clear(&parent);
+        if (alive < 0)
+            return busy(p, alive);
+        cin_problem_set(p, 409, "conflict", "R-%06lld needs no renewal now", (long long)id);
+        return CIN_ECONFLICT;
+    }
+    rc = cin_store_product_get(st, parent.product, &prod);
+    if (rc == CIN_OK)
+        rc = copy_names(&parent, &ns);
+    if (rc == CIN_OK)
+        rc = derive(a, &parent, &prod, &ns, "renewal", out);
+    if (rc != CIN_OK) {
+        busy(p, rc);
+        goto fail;
+    }
+    set_str(&out->status, "pending_approval");
+    if (parent.admin_approved) {
+        out->admin_approved = 1;
+        set_str(&out->approved_by, parent.approved_by);
+        set_str(&out->approved_at, parent.approved_at);
+        set_str(&out->status, !strcmp(prod.type, "ev") ? "pending_signatory" : "processing");
+    }
+    out->price = cin_product_price(&prod, out->nsans);
+    out->csr_pem = !strcmp(parent.key_source, "csr") ? cin_strdup(parent.csr_pem) : NULL;
+    rc = names_owned(st, out->account_id, &(names){out->sans, out->nsans}, p);
+    if (rc != CIN_OK)
+        goto fail;
+    rc = cin_store_order_insert(st, out);
+    if (rc == CIN_OK && !strcmp(out->status, "processing")) {
+        rc = cin_store_credits_move(st, out->account_id, -out->price, out->id,
+                                    "automatic renewal", actor_name(a), &balance);
+        if (rc == CIN_ECREDITS) {
+            cin_account acct;
+            if (cin_store_account_get_id(st, out->account_id, &acct) == CIN_OK) {
+                cin_problem_set(p, 402, "insufficient_credits",
+                                "the renewal costs %lld credits; the account has %lld",
+                                (long long)out->price, (long long)acct.credits);
+                cin_account_clear(&acct);
+            } else {
+                busy(p, rc);
+            }
+            goto fail;
+        }
+        if (rc == CIN_OK)
+            rc = cin_store_order_number_next(st, &number);
+        if (rc == CIN_OK) {
+            out->order_number = number;
+            rc = cin_store_order_update(st, out);
+        }
+    }
+    snprintf(detail, sizeof(detail), "automatic renewal of R-%06lld", (long long)parent.id);
+    if (rc == CIN_OK)
+        rc = cin_store_event_add(st, out->account_id, out->id, actor_name(a), "order.create",
+                                 actor_peer(a), detail);
+    snprintf(detail, sizeof(detail), "renewal R-%06lld (%s)", (long long)out->id, out->status);
+    if (rc == CIN_OK)
+        rc = cin_store_event_add(st, parent.account_id, parent.id, actor_name(a),
+                                 "order.auto_renew", actor_peer(a), detail);
+    if (rc == CIN_OK && parent.error_json) {
+        /* the alert of an earlier failed attempt is over */
+        set_str(&parent.error_json, NULL);
+        parent.attempts = 0;
+        rc = cin_store_order_update(st, &parent);
+    }
+    if (rc == CIN_OK)
+        rc = cin_store_commit(st);
+    if (rc != CIN_OK) {
+        busy(p, rc);
+        goto fail;
+    }
+    names_free(&ns);
+    cin_order_clear(&parent);
+    cin_product_clear(&prod);
+    return CIN_OK;
+fail:
+    cin_store_rollback(st);
+    cin_order_clear(out);
+    names_free(&ns);
+    cin_order_clear(&parent);
+    cin_product_clear(&prod);
+    return rc ? rc : CIN_ERR;
 }
 
 int cin_order_get_visible(cin_store *st, const cin_actor *a, int64_t id, cin_order *out,
@@ -899,7 +1156,7 @@ int cin_order_key(cin_store *st, const cin_actor *a, int64_t id, char **pem, cin
     int rc;
 
     *pem = NULL;
-    rc = begin_action(st, a, id, "key", &o, p);
+    rc = begin_action(st, a, id, "key", 0, &o, p);
     if (rc != CIN_OK)
         return rc;
     if (!o.key_id) {

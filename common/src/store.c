@@ -203,6 +203,17 @@ static const char *const migrations[] = {
     "CREATE INDEX orders_parent ON orders(parent_id);"
     "CREATE INDEX orders_renew ON orders(auto_renew, status, next_attempt_at);"
     "ALTER TABLE cas ADD COLUMN preferred_chain TEXT;",
+
+    /* 3 -> 4: login throttling by reserved slots (store_login.c) */
+    "DROP TABLE login_failures;"
+    "CREATE TABLE login_attempts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_key TEXT NOT NULL,"
+    "  peer TEXT NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN ('inflight','failed')),"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX login_attempts_user ON login_attempts(user_key, at);"
+    "CREATE INDEX login_attempts_peer ON login_attempts(peer, at);",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

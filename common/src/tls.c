@@ -17,11 +17,20 @@
 
 #define DEFAULT_CACHE 10000
 
-/* ---- name index: open hashing, string keys ---------------------------------- */
+/* ---- name index and domain map: open hashing, string keys -------------------- */
+
+/* A certificate that may be served for a name: the newest active one of each
+ * account that has one (during a domain's move there can be two). */
+struct cand {
+    int64_t cert_id;
+    int64_t account_id;
+};
 
 struct name_node {
     struct name_node *next;
-    int64_t cert_id;
+    int64_t value;      /* domain map: the owning account */
+    struct cand *cands; /* name index: the candidates */
+    size_t ncands;
     char name[]; /* flexible */
 };
 
@@ -64,53 +73,60 @@ static int index_grow(struct name_index *ix)
     return CIN_OK;
 }
 
-static int64_t index_get(const struct name_index *ix, const char *name)
+static struct name_node *index_find(const struct name_index *ix, const char *name)
 {
     struct name_node *e;
 
     if (!ix->nbuckets)
-        return 0;
+        return NULL;
     for (e = ix->buckets[hash_str(name) & (ix->nbuckets - 1)]; e; e = e->next)
         if (!strcmp(e->name, name))
-            return e->cert_id;
-    return 0;
+            return e;
+    return NULL;
 }
 
-/* Set name -> id; id 0 removes the name. */
-static int index_set(struct name_index *ix, const char *name, int64_t id)
+static void node_free(struct name_node *e)
+{
+    free(e->cands);
+    free(e);
+}
+
+static void index_remove(struct name_index *ix, const char *name)
 {
     struct name_node **pp, *e;
-    size_t len;
 
-    if (ix->nbuckets) {
-        for (pp = &ix->buckets[hash_str(name) & (ix->nbuckets - 1)]; (e = *pp); pp = &e->next) {
-            if (!strcmp(e->name, name)) {
-                if (id) {
-                    e->cert_id = id;
-                } else {
-                    *pp = e->next;
-                    free(e);
-                    ix->count--;
-                }
-                return CIN_OK;
-            }
+    if (!ix->nbuckets)
+        return;
+    for (pp = &ix->buckets[hash_str(name) & (ix->nbuckets - 1)]; (e = *pp); pp = &e->next) {
+        if (!strcmp(e->name, name)) {
+            *pp = e->next;
+            node_free(e);
+            ix->count--;
+            return;
         }
     }
-    if (!id)
-        return CIN_OK;
+}
+
+/* The node for name, created empty when missing; NULL without memory. */
+static struct name_node *index_get_or_add(struct name_index *ix, const char *name)
+{
+    struct name_node *e = index_find(ix, name), **pp;
+    size_t len;
+
+    if (e)
+        return e;
     if (ix->count >= ix->nbuckets * 3 / 4 && index_grow(ix) != CIN_OK)
-        return CIN_ENOMEM;
+        return NULL;
     len = strlen(name);
-    e = malloc(sizeof(*e) + len + 1);
+    e = calloc(1, sizeof(*e) + len + 1);
     if (!e)
-        return CIN_ENOMEM;
+        return NULL;
     memcpy(e->name, name, len + 1);
-    e->cert_id = id;
     pp = &ix->buckets[hash_str(name) & (ix->nbuckets - 1)];
     e->next = *pp;
     *pp = e;
     ix->count++;
-    return CIN_OK;
+    return e;
 }
 
 static void index_free(struct name_index *ix)
@@ -121,7 +137,7 @@ static void index_free(struct name_index *ix)
         struct name_node *e = ix->buckets[i], *next;
         for (; e; e = next) {
             next = e->next;
-            free(e);
+            node_free(e);
         }
     }
     free(ix->buckets);
@@ -143,7 +159,8 @@ struct cin_tls {
     cin_core *core;
     cin_gen *gen;
     pthread_mutex_t lock;
-    struct name_index names;
+    struct name_index names;   /* name -> candidate certificates */
+    struct name_index domains; /* assigned domain -> owning account */
     uint64_t generation;
     struct entry **cbuckets;
     size_t ncbuckets, cached, cache_size;
@@ -263,27 +280,85 @@ done:
     return e;
 }
 
-/* Read the names changed since t->generation (lock held). */
+/* Drop the parsed copy of every candidate of e that is not in keep[0..nkeep). */
+static void drop_stale(cin_tls *t, const struct name_node *e, const struct cand *keep,
+                       size_t nkeep)
+{
+    size_t i, k;
+
+    for (i = 0; i < e->ncands; i++) {
+        for (k = 0; k < nkeep && keep[k].cert_id != e->cands[i].cert_id; k++)
+            ;
+        if (k == nkeep)
+            cache_remove(t, e->cands[i].cert_id); /* replaced or revoked */
+    }
+}
+
+/* Replace the candidates of one name by the rows ne[0..n) (all of that name). */
+static int set_candidates(cin_tls *t, const cin_name_entry *ne, size_t n)
+{
+    struct name_node *e = index_find(&t->names, ne[0].name);
+    struct cand *c = calloc(n, sizeof(*c));
+    size_t i, k = 0;
+
+    if (!c)
+        return CIN_ENOMEM;
+    for (i = 0; i < n; i++)
+        if (ne[i].cert_id)
+            c[k++] = (struct cand){ne[i].cert_id, ne[i].account_id};
+    if (e)
+        drop_stale(t, e, c, k);
+    if (k == 0) {
+        free(c);
+        index_remove(&t->names, ne[0].name);
+        return CIN_OK;
+    }
+    if (!e && !(e = index_get_or_add(&t->names, ne[0].name))) {
+        free(c);
+        return CIN_ENOMEM;
+    }
+    free(e->cands);
+    e->cands = c;
+    e->ncands = k;
+    return CIN_OK;
+}
+
+/* Read the names and domains changed since t->generation (lock held).  The
+ * domains are read after the names: they are at least as new as the
+ * generation the names were read at, and reading a change twice is harmless. */
 static int refresh_locked(cin_tls *t)
 {
     cin_store *st = cin_core_store(t->core);
-    cin_name_entry *ne = NULL;
+    cin_name_entry *ne = NULL, *de = NULL;
     uint64_t g = 0;
-    size_t n = 0, i;
+    size_t n = 0, nd = 0, i, j;
     int rc;
 
     if (!st)
         return CIN_EIO;
     rc = cin_store_names_since(st, t->generation, &ne, &n, &g);
-    if (rc != CIN_OK)
-        return rc;
-    for (i = 0; i < n; i++) {
-        int64_t old = index_get(&t->names, ne[i].name);
-        index_set(&t->names, ne[i].name, ne[i].cert_id);
-        if (old && old != ne[i].cert_id)
-            cache_remove(t, old); /* replaced or revoked: drop the parsed copy */
+    if (rc == CIN_OK)
+        rc = cin_store_domains_since(st, t->generation, &de, &nd);
+    for (i = 0; rc == CIN_OK && i < nd; i++) {
+        if (!de[i].account_id) {
+            index_remove(&t->domains, de[i].name);
+        } else {
+            struct name_node *d = index_get_or_add(&t->domains, de[i].name);
+            if (!d)
+                rc = CIN_ENOMEM;
+            else
+                d->value = de[i].account_id;
+        }
+    }
+    for (i = 0; rc == CIN_OK && i < n; i = j) {
+        for (j = i + 1; j < n && !strcmp(ne[j].name, ne[i].name); j++)
+            ;
+        rc = set_candidates(t, ne + i, j - i);
     }
     cin_name_entries_free(ne, n);
+    cin_name_entries_free(de, nd);
+    if (rc != CIN_OK)
+        return rc; /* the generation stays: the next refresh reads it all again */
     t->generation = g;
     t->refreshes++;
     return CIN_OK;
@@ -336,6 +411,7 @@ void cin_tls_free(cin_tls *t)
     }
     free(t->cbuckets);
     index_free(&t->names);
+    index_free(&t->domains);
     cin_gen_close(t->gen);
     pthread_mutex_destroy(&t->lock);
     free(t);
@@ -354,12 +430,48 @@ int cin_tls_refresh(cin_tls *t)
     return rc;
 }
 
+/* The account that owns name now: the most specific assigned domain that is
+ * name itself or one of its parents (a.b.example.com, b.example.com, ...). */
+static int64_t owner_of(const cin_tls *t, const char *name)
+{
+    const char *p = name;
+
+    while (p && *p) {
+        const struct name_node *d = index_find(&t->domains, p);
+        if (d)
+            return d->value;
+        p = strchr(p, '.');
+        if (p)
+            p++;
+    }
+    return 0;
+}
+
+static int64_t candidate_of(const struct name_node *e, int64_t account)
+{
+    size_t i;
+
+    for (i = 0; e && i < e->ncands; i++)
+        if (e->cands[i].account_id == account)
+            return e->cands[i].cert_id;
+    return 0;
+}
+
+/*
+ * The certificate for sni: an exact name, else the wildcard of its parent -
+ * and only a certificate of the account that owns sni now, so that a domain
+ * removed or moved to another account stops its old owner's certificate
+ * being served on the very next handshake.
+ */
 static int64_t lookup(cin_tls *t, const char *sni)
 {
     char buf[300];
     const char *dot;
-    int64_t id = index_get(&t->names, sni);
+    int64_t owner = owner_of(t, sni), id;
 
+    if (!owner)
+        return 0;
+    id = candidate_of(index_find(&t->names, sni), owner);
     if (id)
         return id;
     dot = strchr(sni, '.');
@@ -367,7 +479,7 @@ static int64_t lookup(cin_tls *t, const char *sni)
         return 0;
     buf[0] = '*';
     strcpy(buf + 1, dot);
-    return index_get(&t->names, buf);
+    return candidate_of(index_find(&t->names, buf), owner);
 }
 
 int cin_tls_select(cin_tls *t, SSL *ssl)

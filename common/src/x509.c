@@ -1,5 +1,6 @@
 /* x509.c - key generation, CSRs and certificate facts with OpenSSL 3. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <string.h>
@@ -327,4 +328,34 @@ int cin_cert_facts_get(const char *chain_pem, cin_cert_facts *out)
     X509_NAME_oneline(X509_get_issuer_name(x), out->issuer, sizeof(out->issuer));
     sk_X509_pop_free(sk, X509_free);
     return CIN_OK;
+}
+
+int cin_csr_key_type(const char *pem, char out[16])
+{
+    X509_REQ *req = NULL;
+    EVP_PKEY *k = NULL;
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    int rc = CIN_EINVAL;
+
+    out[0] = '\0';
+    req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+    k = req ? X509_REQ_get_pubkey(req) : NULL;
+    if (k && EVP_PKEY_is_a(k, "RSA")) {
+        snprintf(out, 16, "rsa-%d", EVP_PKEY_get_bits(k));
+        rc = CIN_OK;
+    } else if (k && EVP_PKEY_is_a(k, "EC")) {
+        char curve[64] = "";
+        size_t clen = 0;
+        EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve), &clen);
+        if (!strcmp(curve, "prime256v1") || !strcmp(curve, "P-256"))
+            strcpy(out, "ec-p256");
+        else if (!strcmp(curve, "secp384r1") || !strcmp(curve, "P-384"))
+            strcpy(out, "ec-p384");
+        rc = out[0] ? CIN_OK : CIN_EINVAL;
+    }
+    EVP_PKEY_free(k);
+    X509_REQ_free(req);
+    BIO_free(b);
+    ERR_clear_error();
+    return rc;
 }

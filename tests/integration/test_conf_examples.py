@@ -19,7 +19,7 @@ def test_nginx_example_is_valid(example, base, store):
     text = re.sub(r"/etc/ssl/certs/\S+\.pem", crt, text)
     text = re.sub(r"/etc/ssl/private/\S+\.key", key, text)
     text = text.replace("/var/lib/certinext/store.db", store.path)
-    text = re.sub(r"listen (\[::\]:)?(80|443|8443)\b", lambda m: f"listen 127.0.0.1:{free_port()}",
+    text = re.sub(r"listen (\[::\]:)?(80|443|8443|9443)\b", lambda m: f"listen 127.0.0.1:{free_port()}",
                   text)
     text = text.replace("include fastcgi_params;", "include /etc/nginx/fastcgi_params;")
     http_level = f"certinext_store {store.path};"

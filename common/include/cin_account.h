@@ -1,0 +1,105 @@
+/*
+ * cin_account.h - the workflow of everything that is not an order: accounts
+ * and credits, users, API tokens, domains, settings and logins.
+ *
+ * Each rule and each audit event lives here once; the REST API and the
+ * `certinext` CLI both call these functions, exactly as both call the order
+ * workflow (cin_order.h).  Every change is validated first, then written in
+ * one transaction together with its audit event; a refusal fills the problem
+ * and writes nothing.  Passwords are hashed before a transaction starts.
+ *
+ * Who may act: an actor with a user acts inside that user's account, as its
+ * role allows; an actor without a user is the provider (the CLI, run by the
+ * operator) or the system, who may act on any account.
+ */
+#ifndef CIN_ACCOUNT_H
+#define CIN_ACCOUNT_H
+
+#include "cin_problem.h"
+#include "cin_store.h"
+
+/* Who is acting, and from where. */
+typedef struct cin_actor {
+    const cin_user *user; /* NULL: the provider (CLI) or the system (agent) */
+    const char *name;     /* when user is NULL: "cli", "agent"... (NULL: "system") */
+    const char *peer;     /* the client's address, or the agent's holder name */
+} cin_actor;
+
+/* The name an audit event records for a. */
+const char *cin_actor_name(const cin_actor *a);
+/* 1 when a is an administrator of account_id, or the provider. */
+int cin_actor_admin_of(const cin_actor *a, int64_t account_id);
+
+/* Passwords: 8 to 1024 characters. */
+#define CIN_PASSWORD_MIN 8
+#define CIN_PASSWORD_MAX 1024
+
+/* ---- accounts and credits (the provider) ------------------------------- */
+
+int cin_account_create(cin_store *st, const cin_actor *a, const char *name, int64_t credits,
+                       int64_t *id, cin_problem *p);
+/* Add (or, negative, take away) credits; *balance (may be NULL) the result. */
+int cin_account_credits_add(cin_store *st, const cin_actor *a, const char *account, int64_t delta,
+                            int64_t *balance, cin_problem *p);
+
+/* ---- users -------------------------------------------------------------- */
+
+typedef struct cin_user_fields {
+    const char *name;
+    const char *role;     /* admin | standard | basic; NULL: keep (update) */
+    int signatory;        /* -1: keep (update); create: 0 or 1 */
+    int disabled;         /* -1: keep */
+    const char *password; /* NULL: none (create) / keep (update) */
+} cin_user_fields;
+
+/* Create a user in account_id (an admin of it, or the provider); *out the user. */
+int cin_account_user_create(cin_store *st, const cin_actor *a, int64_t account_id,
+                            const cin_user_fields *f, cin_user *out, cin_problem *p);
+/* Change a user of the actor's account (admins; the provider: any).  A
+ * changed password or a disabled user ends every session of that user. */
+int cin_account_user_update(cin_store *st, const cin_actor *a, const char *name,
+                            const cin_user_fields *f, cin_user *out, cin_problem *p);
+
+/* ---- API tokens ---------------------------------------------------------- */
+
+/* A token for user_id (the actor's own; an admin: any user of the account;
+ * the provider: anyone).  *secret is shown once (free with cin_free_secret). */
+int cin_account_token_create(cin_store *st, const cin_actor *a, int64_t user_id, const char *name,
+                             int expires_in_days, char **secret, cin_token_info *out,
+                             cin_problem *p);
+/* Delete a token: the actor's own, or (admins) one of the account's. */
+int cin_account_token_delete(cin_store *st, const cin_actor *a, int64_t id, cin_problem *p);
+
+/* ---- domains (the provider) ------------------------------------------------- */
+
+int cin_account_domain_add(cin_store *st, const cin_actor *a, const char *account,
+                           const char *domain, cin_problem *p);
+int cin_account_domain_remove(cin_store *st, const cin_actor *a, const char *domain,
+                              cin_problem *p);
+
+/* ---- settings (the provider) ------------------------------------------------ */
+
+/* Known keys only, each with its own validation. */
+int cin_account_setting_set(cin_store *st, const cin_actor *a, const char *key, const char *value,
+                            cin_problem *p);
+
+/* ---- logins -------------------------------------------------------------------- */
+
+typedef struct cin_login {
+    cin_user user;
+    char *session_id; /* the cookie's value: a secret */
+    char *csrf;       /* a secret */
+} cin_login;
+
+/*
+ * A web page login: throttled (a slot is reserved before the password is
+ * checked: 429 rate_limited with retry_after when the (user, peer) pair has 5,
+ * the peer 20 or the user 50 failed-or-in-flight checks in 15 minutes), then
+ * the password checked outside any transaction, then a session of ttl
+ * seconds.  401 on wrong credentials.  Free out with cin_login_clear.
+ */
+int cin_account_login(cin_store *st, const char *name, const char *password, const char *peer,
+                      int ttl, cin_login *out, cin_problem *p);
+void cin_login_clear(cin_login *l);
+
+#endif

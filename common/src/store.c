@@ -203,6 +203,27 @@ static const char *const migrations[] = {
     "CREATE INDEX orders_parent ON orders(parent_id);"
     "CREATE INDEX orders_renew ON orders(auto_renew, status, next_attempt_at);"
     "ALTER TABLE cas ADD COLUMN preferred_chain TEXT;",
+
+    /* 3 -> 4: certificates.not_before as epoch seconds, for the renewal
+     * query (no engine date function: strftime is SQLite's alone).  Existing
+     * rows are filled from their text, which is always YYYY-MM-DDTHH:MM:SSZ
+     * (UTC), by days-from-civil arithmetic in integers (Gregorian, years
+     * counted from March so that the leap day comes last); a row whose text
+     * does not have that shape keeps 0, which the renewal query knows. */
+    "ALTER TABLE certificates ADD COLUMN not_before_ts INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE certificates SET not_before_ts = ("
+    "  SELECT 86400 * CAST(365 * y + y / 4 - y / 100 + y / 400"
+    "                      + (153 * ((m + 9) % 12) + 2) / 5 + d - 719469 AS BIGINT)"
+    "         + 3600 * hh + 60 * mi + ss"
+    "  FROM (SELECT CAST(substr(certificates.not_before, 1, 4) AS INTEGER)"
+    "               - CASE WHEN CAST(substr(certificates.not_before, 6, 2) AS INTEGER) <= 2"
+    "                 THEN 1 ELSE 0 END AS y,"
+    "               CAST(substr(certificates.not_before, 6, 2) AS INTEGER) AS m,"
+    "               CAST(substr(certificates.not_before, 9, 2) AS INTEGER) AS d,"
+    "               CAST(substr(certificates.not_before, 12, 2) AS INTEGER) AS hh,"
+    "               CAST(substr(certificates.not_before, 15, 2) AS INTEGER) AS mi,"
+    "               CAST(substr(certificates.not_before, 18, 2) AS INTEGER) AS ss) AS t)"
+    " WHERE not_before LIKE '____-__-__T__:__:__Z';",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

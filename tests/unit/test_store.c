@@ -672,6 +672,118 @@ START_TEST(concurrent_writers)
 }
 END_TEST
 
+/* An order with an issued, auto-renewed certificate, written the way schema 3 stored it. */
+static int64_t v3_issued_order(cin_store *st, sqlite3 *db, int64_t *acct, int64_t *user,
+                               const char *not_before)
+{
+    int64_t id = seed_order(st, acct, user);
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO certificates(order_id, account_id, serial, names, not_before, not_after,"
+             " not_after_ts, sha256, issuer, chain_pem) VALUES (%lld, %lld, 'ab', '[]', '%s',"
+             " '2026-04-01T00:00:00Z', 1775001600, '00', 'CN=t', 'PEM');"
+             "UPDATE orders SET status = 'issued', auto_renew = 1,"
+             " cert_id = (SELECT max(id) FROM certificates) WHERE id = %lld;",
+             (long long)id, (long long)*acct, not_before, (long long)id);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    return id;
+}
+
+START_TEST(renewal_due_from_not_before)
+{
+    cin_store *st = new_store();
+    char *err = NULL, *kp, *out = NULL, cmd[512];
+    int64_t acct = 0, user = 0, good, bad, *ids = NULL;
+    time_t early = 1769904000, late = 1773000000; /* 2026-02-01, 2026-03-08 */
+    sqlite3 *db;
+    size_t n = 0;
+    cin_cert c;
+
+    cin_store_close(st);
+    /* a schema-3 store (not_before as text only) with two issued orders */
+    unlink(path);
+    kp = cin_asprintf("%s.key", path);
+    unlink(kp);
+    ck_assert_int_eq(cin_kek_create(kp, NULL), CIN_OK);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(cin_store_open_version(path, NULL, 3, &st, &err), CIN_OK);
+    good = v3_issued_order(st, db, &acct, &user, "2026-01-01T00:00:00Z");
+    bad = v3_issued_order(st, db, &acct, &user, "not a time");
+    sqlite3_close(db);
+    cin_store_close(st);
+    /* migrated: the readable text is now epoch seconds, the other stays 0 */
+    ck_assert_int_eq(cin_store_open(path, NULL, &st, &err), CIN_OK);
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s 'SELECT not_before_ts FROM certificates ORDER BY id'",
+             path);
+    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_str_eq(out, "1767225600\n0\n");
+    free(out);
+    /* 90 days of life: a third of it left on 2026-03-02, not yet on 2026-02-01; the
+     * unreadable one measures the life its order asked for (90 days) */
+    ck_assert_int_eq(cin_store_order_renewal_due(st, early, 0.333, &ids, &n), CIN_OK);
+    ck_assert_uint_eq(n, 0);
+    free(ids);
+    ck_assert_int_eq(cin_store_order_renewal_due(st, late, 0.333, &ids, &n), CIN_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(ids[0], good);
+    ck_assert_int_eq(ids[1], bad);
+    free(ids);
+    ck_assert_int_eq(cin_store_order_renewal_due(st, late, 0.1, &ids, &n), CIN_OK);
+    ck_assert_uint_eq(n, 0);
+    free(ids);
+    /* a new certificate carries its not_before_ts */
+    memset(&c, 0, sizeof(c));
+    c.order_id = good;
+    c.account_id = acct;
+    c.serial = "cd";
+    c.not_before = "2026-03-01T12:00:00Z";
+    c.not_after = "2026-05-30T12:00:00Z";
+    c.sha256 = "00";
+    c.issuer = "CN=t";
+    c.chain_pem = "PEM";
+    ck_assert_int_eq(cin_store_begin(st), CIN_OK);
+    ck_assert_int_eq(cin_store_cert_insert(st, &c), CIN_OK);
+    ck_assert_int_eq(cin_store_commit(st), CIN_OK);
+    free(c.status);
+    snprintf(cmd, sizeof(cmd),
+             "sqlite3 %s 'SELECT not_before_ts FROM certificates WHERE id = %lld'", path,
+             (long long)c.id);
+    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_str_eq(out, "1772366400\n");
+    free(out);
+    cin_store_close(st);
+    free(kp);
+}
+END_TEST
+
+START_TEST(constraint_errors_named)
+{
+    cin_store *st = new_store();
+    char *err = NULL;
+    int64_t a = 0;
+
+    /* a missing account is a foreign key, not a name already taken */
+    ck_assert_int_eq(cin_store_user_create(st, 4242, "ghost", "basic", 0, NULL, NULL, &err),
+                     CIN_ECONSTRAINT);
+    ck_assert_ptr_null(strstr(err, "already exists"));
+    ck_assert_ptr_nonnull(strstr(err, "no account"));
+    free(err);
+    err = NULL;
+    ck_assert_int_eq(cin_store_domain_add(st, 4242, "ghost.example", &err), CIN_ECONSTRAINT);
+    ck_assert_ptr_nonnull(strstr(err, "no account"));
+    free(err);
+    err = NULL;
+    ck_assert_int_eq(cin_store_account_create(st, "acme", 0, &a, NULL), CIN_OK);
+    ck_assert_int_eq(cin_store_user_create(st, a, "alice", "basic", 0, NULL, NULL, &err), CIN_OK);
+    ck_assert_int_eq(cin_store_user_create(st, a, "alice", "basic", 0, NULL, NULL, &err),
+                     CIN_EEXIST);
+    ck_assert_ptr_nonnull(strstr(err, "already exists"));
+    free(err);
+    cin_store_close(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -696,6 +808,8 @@ int main(void)
     tcase_add_test(tc, leases);
     tcase_add_test(tc, backup_and_check);
     tcase_add_test(tc, concurrent_writers);
+    tcase_add_test(tc, renewal_due_from_not_before);
+    tcase_add_test(tc, constraint_errors_named);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

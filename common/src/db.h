@@ -55,7 +55,7 @@ typedef struct db_driver {
     /* the store as a whole */
     int (*open)(cin_store *st, const char *target, int create, char **err);
     void (*close)(cin_store *st);
-    int (*schema_version)(cin_store *st, int *version); /* 0 for an empty database */
+    int (*schema_version)(cin_store *st, int *version);    /* 0 for an empty database */
     int (*set_schema_version)(cin_store *st, int version); /* inside a transaction */
     char *(*ddl)(const char *portable); /* a migration in this dialect, malloc'd */
     int (*check)(cin_store *st, char **err);

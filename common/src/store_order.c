@@ -1,4 +1,5 @@
 /* store_order.c - orders, events, idempotent replies, keys, certificates, leases, challenges. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +190,9 @@ int cin_store_order_get(cin_store *st, int64_t id, cin_order *out)
     return rc;
 }
 
-/* q as a LIKE pattern matching it anywhere, its wildcards escaped with '\'. */
+/* q as a LIKE pattern matching it anywhere, its wildcards escaped with '\'.
+ * Lower-cased: names are stored lower-case, and PostgreSQL's LIKE, unlike
+ * SQLite's, is case-sensitive. */
 static char *like_pattern(const char *q)
 {
     size_t i, k = 0, len = strlen(q);
@@ -201,7 +204,7 @@ static char *like_pattern(const char *q)
     for (i = 0; i < len; i++) {
         if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
             like[k++] = '\\';
-        like[k++] = q[i];
+        like[k++] = (char)tolower((unsigned char)q[i]);
     }
     like[k++] = '%';
     like[k] = '\0';

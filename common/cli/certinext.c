@@ -460,6 +460,7 @@ static int cmd_domain(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     struct acct_opts o = {0};
     cin_problem p = {0};
+    char *name = NULL;
     cin_store *st;
     int add, rc;
 
@@ -492,12 +493,13 @@ static int cmd_domain(int argc, char **argv)
     cin_store_close(st);
     if (rc != CIN_OK)
         return p.status == 400 ? (cli_problem(&p), 2) : cli_problem(&p);
+    if (cin_name_normalize(argv[optind + 1], CIN_NAME_PRIVATE, &name, NULL) != CIN_OK)
+        name = strdup(argv[optind + 1]);
     if (add)
-        printf("account %s may now order for %s and its subdomains\n", o.account,
-               argv[optind + 1]);
+        printf("account %s may now order for %s and its subdomains\n", o.account, name);
     else
-        printf("removed domain %s; certificates are no longer served for it\n",
-               argv[optind + 1]);
+        printf("removed domain %s; certificates are no longer served for it\n", name);
+    free(name);
     return 0;
 }
 

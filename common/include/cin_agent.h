@@ -33,6 +33,9 @@ void cin_agent_holder(char *buf, size_t len);
 
 /* One pass.  holder names the lease holder.  stats may be NULL. */
 int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats);
+/* Renew the auto_renew certificates that reached their renewal point, now
+ * (a pass checks every few seconds).  stats may be NULL; renewals adds up. */
+int cin_agent_renewals(cin_store *st, const char *holder, cin_agent_stats *stats);
 /* True when there is work due now (a cheap query, for a short poll). */
 int cin_agent_work_due(cin_store *st);
 

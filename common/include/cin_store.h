@@ -24,7 +24,7 @@
 
 typedef struct cin_store cin_store;
 
-#define CIN_SCHEMA_VERSION 3
+#define CIN_SCHEMA_VERSION 5
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation
@@ -148,15 +148,17 @@ typedef struct cin_user {
 
 void cin_user_clear(cin_user *u);
 int cin_valid_role(const char *role);
+/* Insert a user; password_hash (cin_password_hash, made before the
+ * transaction) may be NULL.  The workflow (cin_account.h) validates first. */
 int cin_store_user_create(cin_store *st, int64_t account_id, const char *name, const char *role,
-                          int signatory, const char *password, int64_t *id, char **err);
+                          int signatory, const char *password_hash, int64_t *id, char **err);
 int cin_store_user_get(cin_store *st, const char *name, cin_user *out);
 int cin_store_user_get_id(cin_store *st, int64_t id, cin_user *out);
 int cin_store_user_list(cin_store *st, int64_t account_id, cin_user **out, size_t *n);
 void cin_user_list_free(cin_user *u, size_t n);
-/* Update role (NULL: keep), signatory/disabled (-1: keep), password (NULL: keep). */
+/* Update role (NULL: keep), signatory/disabled (-1: keep), password hash (NULL: keep). */
 int cin_store_user_update(cin_store *st, int64_t id, const char *role, int signatory, int disabled,
-                          const char *password);
+                          const char *password_hash);
 
 /* ---- API tokens ------------------------------------------------------- */
 

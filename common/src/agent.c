@@ -149,6 +149,25 @@ static int still_owned(cin_store *st, const cin_order *o, char **problem)
     return 1;
 }
 
+static int parent_lifetime(cin_store *st, int64_t parent_id, time_t *start, time_t *end)
+{
+    cin_order parent;
+    cin_cert pc;
+    int rc = cin_store_order_get(st, parent_id, &parent);
+
+    if (rc == CIN_OK && parent.cert_id) {
+        rc = cin_store_cert_get(st, parent.cert_id, &pc);
+        if (rc == CIN_OK) {
+            *start = pc.lifetime_start;
+            *end = pc.lifetime_end;
+            cin_cert_clear(&pc);
+        }
+    }
+    if (rc == CIN_OK || rc == CIN_ENOTFOUND)
+        cin_order_clear(&parent);
+    return rc == CIN_ENOTFOUND ? CIN_OK : rc;
+}
+
 /*
  * Store the chain: the certificate, the order issued, the generation moved,
  * in one transaction that first re-reads the order.  What the CA issued for
@@ -204,6 +223,16 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
     c.issuer = f.issuer;
     c.chain_pem = (char *)chain;
     c.key_id = cur.key_id;
+    if (live && !strcmp(cur.kind, "reissue") && cur.parent_id) {
+        /* renewal timing follows the lifetime of the certificate replaced */
+        rc = parent_lifetime(st, cur.parent_id, &c.lifetime_start, &c.lifetime_end);
+        if (rc != CIN_OK) {
+            cin_store_rollback(st);
+            cin_order_clear(&cur);
+            free(problem);
+            return rc;
+        }
+    }
     rc = cin_store_cert_insert(st, &c);
     free(c.status);
     c.status = NULL;
@@ -528,20 +557,21 @@ static void renewal_failed(cin_store *st, int64_t parent_id, const cin_problem *
  * is checked again, an EV order waits for its signatory, and an order an
  * administrator approved is charged and sent to the CA at once.
  */
-static void renew_due(cin_store *st, const char *holder, cin_agent_stats *stats)
+int cin_agent_renewals(cin_store *st, const char *holder, cin_agent_stats *stats)
 {
     time_t now = cin_now(cin_store_services(st));
     const cin_actor agent = {NULL, "agent", holder};
     int64_t *ids = NULL;
     size_t n = 0, i;
+    int rc = cin_store_order_renewal_due(st, now, cin_agent_renew_fraction(st), &ids, &n);
 
-    if (cin_store_order_renewal_due(st, now, cin_agent_renew_fraction(st), &ids, &n) != CIN_OK)
-        return;
+    if (rc != CIN_OK)
+        return rc;
     for (i = 0; i < n; i++) {
         cin_problem p = {0};
         cin_order child;
-        int rc = cin_order_renew_auto(st, &agent, ids[i], &child, &p);
 
+        rc = cin_order_renew_auto(st, &agent, ids[i], &child, &p);
         if (rc == CIN_OK) {
             if (stats)
                 stats->renewals++;
@@ -556,6 +586,7 @@ static void renew_due(cin_store *st, const char *holder, cin_agent_stats *stats)
         cin_problem_clear(&p);
     }
     free(ids);
+    return CIN_OK;
 }
 
 /*
@@ -590,7 +621,7 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
     mark_expired(st, stats);
     if (renewal_check_due(now)) {
         __atomic_store_n(&last_renewal_check, now, __ATOMIC_RELAXED);
-        renew_due(st, holder, stats);
+        cin_agent_renewals(st, holder, stats);
     }
     return CIN_OK;
 }

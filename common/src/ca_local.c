@@ -243,6 +243,10 @@ static void local_issue(cin_store *st, const char *ca_name, cin_order *o, cin_ca
     X509_gmtime_adj(X509_getm_notBefore(x), -60);
     secs = (long)o->validity_days * 86400L - 60;
     X509_gmtime_adj(X509_getm_notAfter(x), secs);
+    /* a reissue ends when the certificate it replaces does: only a renewal
+     * extends a lineage */
+    if (o->not_after_cap > 0 && o->not_after_cap < time(NULL) + secs)
+        X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &o->not_after_cap);
     if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(inter)) > 0)
         X509_set1_notAfter(x, X509_get0_notAfter(inter));
     X509_set_pubkey(x, pub);

@@ -90,12 +90,6 @@ int cin_kek_load(const char *path, cin_kek *kek, char **err)
                    path, (long)sb.st_uid, path);
         return CIN_EPERM;
     }
-    if (sb.st_nlink != 1) {
-        close(fd);
-        cin_seterr(err, "key file %s has %ld hard links; refusing it", path,
-                   (long)sb.st_nlink);
-        return CIN_EPERM;
-    }
     if (sb.st_mode & 077) {
         close(fd);
         cin_seterr(err, "key file %s must not be readable by group or others (chmod 600)", path);

@@ -18,10 +18,16 @@ db_stmt *db_failed(cin_store *st, int err)
     return s;
 }
 
+int (*db_fault_hook)(const char *sql);
+
 db_stmt *db_prepare(cin_store *st, const char *sql)
 {
+    int fault;
+
     if (!st || !st->drv)
         return db_failed(st, CIN_EUNAVAIL);
+    if (db_fault_hook && (fault = db_fault_hook(sql)) != CIN_OK)
+        return db_failed(st, fault);
     return st->drv->prepare(st, sql);
 }
 

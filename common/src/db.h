@@ -55,7 +55,7 @@ typedef struct db_driver {
     /* the store as a whole */
     int (*open)(cin_store *st, const char *target, int create, char **err);
     void (*close)(cin_store *st);
-    int (*schema_version)(cin_store *st, int *version); /* 0 for an empty database */
+    int (*schema_version)(cin_store *st, int *version);    /* 0 for an empty database */
     int (*set_schema_version)(cin_store *st, int version); /* inside a transaction */
     char *(*ddl)(const char *portable); /* a migration in this dialect, malloc'd */
     int (*check)(cin_store *st, char **err);
@@ -103,6 +103,11 @@ int db_one(db_stmt *s);
 int db_ids(db_stmt *s, int64_t **ids, size_t *n);
 /* Run a statement that returns no rows and binds nothing. */
 int db_exec(cin_store *st, const char *sql);
+
+/* Tests only: when set, a statement whose SQL the hook refuses (a status
+ * other than CIN_OK) fails with that status, as a lost connection or a
+ * locked database would make it fail. */
+extern int (*db_fault_hook)(const char *sql);
 
 /* The drivers. */
 extern const db_driver db_sqlite_driver;

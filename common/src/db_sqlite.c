@@ -20,8 +20,8 @@ typedef struct sqlite_stmt {
     sqlite3_stmt *s;
 } sqlite_stmt;
 
-#define DB(st)  ((sqlite3 *)(st)->conn)
-#define SS(x)   (((sqlite_stmt *)(x))->s)
+#define DB(st) ((sqlite3 *)(st)->conn)
+#define SS(x)  (((sqlite_stmt *)(x))->s)
 
 static int status_of(sqlite3 *db, int rc)
 {
@@ -209,7 +209,8 @@ static int sq_open(cin_store *st, const char *path, int create, char **err)
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
 
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-        cin_seterr(err, "cannot open store %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        cin_seterr(err, "cannot open store %s: %s", path,
+                   db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
         return CIN_EIO;
     }
@@ -329,9 +330,29 @@ static int sq_backup(cin_store *st, const char *dest, char **err)
 }
 
 const db_driver db_sqlite_driver = {
-    "sqlite",        sq_prepare,        sq_bind_int, sq_bind_text,  sq_bind_blob,
-    sq_bind_null,    sq_step,           sq_col_null, sq_col_int,    sq_col_text,
-    sq_col_blob,     sq_changes,        sq_finalize, sq_exec,       sq_begin,
-    sq_commit,       sq_rollback,       sq_errmsg,   sq_open,       sq_close,
-    sq_schema_version, sq_set_schema_version, sq_ddl, sq_check,     sq_backup,
+    "sqlite",
+    sq_prepare,
+    sq_bind_int,
+    sq_bind_text,
+    sq_bind_blob,
+    sq_bind_null,
+    sq_step,
+    sq_col_null,
+    sq_col_int,
+    sq_col_text,
+    sq_col_blob,
+    sq_changes,
+    sq_finalize,
+    sq_exec,
+    sq_begin,
+    sq_commit,
+    sq_rollback,
+    sq_errmsg,
+    sq_open,
+    sq_close,
+    sq_schema_version,
+    sq_set_schema_version,
+    sq_ddl,
+    sq_check,
+    sq_backup,
 };

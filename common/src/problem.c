@@ -13,11 +13,26 @@
 
 /* The codes API.md names, so that a parsed problem's code is a static string. */
 static const char *const known_codes[] = {
-    "bad_request",        "invalid_csr",       "weak_key",          "invalid_domain",
-    "unauthorized",       "insufficient_credits", "forbidden",      "domain_not_owned",
-    "not_found",          "method_not_allowed", "conflict",         "payload_too_large",
-    "unsupported_media_type", "rate_limited",  "store_busy",        "store_unavailable",
-    "internal",           "ca_error",          "renewal_failed",    "totp_required",
+    "bad_request",
+    "invalid_csr",
+    "weak_key",
+    "invalid_domain",
+    "unauthorized",
+    "insufficient_credits",
+    "forbidden",
+    "domain_not_owned",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "payload_too_large",
+    "unsupported_media_type",
+    "rate_limited",
+    "store_busy",
+    "store_unavailable",
+    "internal",
+    "ca_error",
+    "renewal_failed",
+    "totp_required",
 };
 
 static const char *static_code(const char *code)
@@ -162,8 +177,7 @@ static const struct status_map {
 };
 
 static const struct status_map internal = {
-    CIN_ERR, 500, "internal", "an internal error occurred; the server's error log has details",
-    0};
+    CIN_ERR, 500, "internal", "an internal error occurred; the server's error log has details", 0};
 
 static const struct status_map *map_of(int rc)
 {
@@ -225,9 +239,8 @@ int cin_problem_copy(cin_problem *dst, const cin_problem *src)
     dst->detail = cin_strdup(src->detail);
     dst->field = cin_strdup(src->field);
     dst->extra_json = cin_strdup(src->extra_json);
-    if ((src->type && !dst->type) || (src->title && !dst->title) ||
-        (src->detail && !dst->detail) || (src->field && !dst->field) ||
-        (src->extra_json && !dst->extra_json)) {
+    if ((src->type && !dst->type) || (src->title && !dst->title) || (src->detail && !dst->detail) ||
+        (src->field && !dst->field) || (src->extra_json && !dst->extra_json)) {
         cin_problem_clear(dst);
         return CIN_ENOMEM;
     }

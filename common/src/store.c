@@ -204,7 +204,31 @@ static const char *const migrations[] = {
     "CREATE INDEX orders_renew ON orders(auto_renew, status, next_attempt_at);"
     "ALTER TABLE cas ADD COLUMN preferred_chain TEXT;",
 
-    /* 3 -> 4: login throttling by reserved slots (store_login.c) */
+    /* 3 -> 4: certificates.not_before as epoch seconds, for the renewal
+     * query (no engine date function: strftime is SQLite's alone).  Existing
+     * rows are filled from their text, which is always YYYY-MM-DDTHH:MM:SSZ
+     * (UTC), by days-from-civil arithmetic in integers (Gregorian, years
+     * counted from March so that the leap day comes last); a row whose text
+     * does not have that shape keeps 0, which the renewal query knows. */
+    "ALTER TABLE certificates ADD COLUMN not_before_ts INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE certificates SET not_before_ts = ("
+    "  SELECT 86400 * CAST(365 * y + y / 4 - y / 100 + y / 400"
+    "                      + (153 * ((m + 9) % 12) + 2) / 5 + d - 719469 AS BIGINT)"
+    "         + 3600 * hh + 60 * mi + ss"
+    "  FROM (SELECT CAST(substr(certificates.not_before, 1, 4) AS INTEGER)"
+    "               - CASE WHEN CAST(substr(certificates.not_before, 6, 2) AS INTEGER) <= 2"
+    "                 THEN 1 ELSE 0 END AS y,"
+    "               CAST(substr(certificates.not_before, 6, 2) AS INTEGER) AS m,"
+    "               CAST(substr(certificates.not_before, 9, 2) AS INTEGER) AS d,"
+    "               CAST(substr(certificates.not_before, 12, 2) AS INTEGER) AS hh,"
+    "               CAST(substr(certificates.not_before, 15, 2) AS INTEGER) AS mi,"
+    "               CAST(substr(certificates.not_before, 18, 2) AS INTEGER) AS ss) AS t)"
+    " WHERE not_before LIKE '____-__-__T__:__:__Z';",
+
+    /* 4 -> 5: login throttling by reserved slots (store_login.c); lineages
+     * with one active certificate (superseded orders, a reissue's end capped
+     * at its parent's, renewal timing that follows the original's lifetime,
+     * CA clean-up after a cancel); domain changes for the TLS index */
     "DROP TABLE login_failures;"
     "CREATE TABLE login_attempts ("
     "  id INTEGER PRIMARY KEY,"
@@ -213,7 +237,23 @@ static const char *const migrations[] = {
     "  state TEXT NOT NULL CHECK (state IN ('inflight','failed')),"
     "  at INTEGER NOT NULL);"
     "CREATE INDEX login_attempts_user ON login_attempts(user_key, at);"
-    "CREATE INDEX login_attempts_peer ON login_attempts(peer, at);",
+    "CREATE INDEX login_attempts_peer ON login_attempts(peer, at);"
+    "ALTER TABLE orders ADD COLUMN superseded_by INTEGER;"
+    "ALTER TABLE orders ADD COLUMN not_after_cap INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE orders ADD COLUMN ca_cleanup INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE certificates ADD COLUMN lifetime_start INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE certificates ADD COLUMN lifetime_end INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE certificates SET lifetime_start = not_before_ts, lifetime_end = not_after_ts;"
+    "UPDATE certificates SET status = 'superseded', ca_notified = 1 WHERE status = 'replaced';"
+    "UPDATE orders SET status = 'superseded', superseded_by = (SELECT max(c.id) FROM orders c"
+    "  WHERE c.parent_id = orders.id AND c.kind IN ('renewal','reissue') AND c.cert_id IS NOT NULL)"
+    " WHERE status IN ('issued','expired') AND cert_id IN"
+    "  (SELECT id FROM certificates WHERE status = 'superseded');"
+    "CREATE INDEX orders_cleanup ON orders(ca_cleanup, next_attempt_at);"
+    "CREATE TABLE domain_log ("
+    "  name TEXT NOT NULL,"
+    "  gen INTEGER NOT NULL);"
+    "CREATE INDEX domain_log_gen ON domain_log(gen);",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

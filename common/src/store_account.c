@@ -3,40 +3,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cin_store_order.h"
 #include "store_int.h"
 
 /* ---- settings ---------------------------------------------------------- */
 
 int cin_store_setting_get(cin_store *st, const char *key, char **value)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT value FROM settings WHERE key = ?1");
+    db_stmt *s = db_prepare(st, "SELECT value FROM settings WHERE key = ?1");
     int rc;
 
     *value = NULL;
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, key);
-    rc = st_row(s);
+    db_bind_text(s, 1, key);
+    rc = db_one(s);
     if (rc == CIN_OK) {
-        *value = st_text(s, 0);
+        *value = db_col_strdup(s, 0);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
 int cin_store_setting_set(cin_store *st, const char *key, const char *value)
 {
-    sqlite3_stmt *s = st_prep(st, "INSERT INTO settings(key, value) VALUES (?1, ?2)"
-                                  " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
-    int rc;
+    db_stmt *s = db_prepare(st, "INSERT INTO settings(key, value) VALUES (?1, ?2)"
+                                " ON CONFLICT(key) DO UPDATE SET value = excluded.value");
 
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, key);
-    st_bind_text(s, 2, value);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
+    db_bind_text(s, 1, key);
+    db_bind_text(s, 2, value);
+    return db_run(s);
 }
 
 /* ---- accounts ---------------------------------------------------------- */
@@ -53,7 +47,7 @@ void cin_account_clear(cin_account *a)
 int cin_store_account_create(cin_store *st, const char *name, int64_t credits, int64_t *id,
                              char **err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     char now[21];
     int rc;
 
@@ -65,73 +59,65 @@ int cin_store_account_create(cin_store *st, const char *name, int64_t credits, i
         cin_seterr(err, "credits cannot be negative");
         return CIN_EINVAL;
     }
-    s = st_prep(st, "INSERT INTO accounts(name, credits, created_at) VALUES (?1, ?2, ?3)");
-    if (!s)
-        return CIN_ERR;
+    s = db_prepare(st, "INSERT INTO accounts(name, credits, created_at) VALUES (?1, ?2, ?3)"
+                       " RETURNING id");
     st_now_text(st, now);
-    st_bind_text(s, 1, name);
-    sqlite3_bind_int64(s, 2, credits);
-    st_bind_text(s, 3, now);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
+    db_bind_text(s, 1, name);
+    db_bind_int(s, 2, credits);
+    db_bind_text(s, 3, now);
+    rc = db_one(s);
+    if (rc == CIN_OK && id)
+        *id = db_col_int(s, 0);
+    db_finalize(s);
     if (rc == CIN_EEXIST)
         cin_seterr(err, "account %s already exists", name);
     else if (rc != CIN_OK)
-        cin_seterr(err, "cannot create account: %s", sqlite3_errmsg(st->db));
-    else if (id)
-        *id = sqlite3_last_insert_rowid(st->db);
+        cin_seterr(err, "cannot create account: %s", cin_store_errmsg(st));
     return rc;
 }
 
-static int account_row(sqlite3_stmt *s, cin_account *out)
+static int account_row(db_stmt *s, cin_account *out)
 {
-    int rc = sqlite3_step(s);
+    int rc = db_one(s);
 
-    if (rc == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(s, 0);
-        out->name = st_text(s, 1);
-        out->credits = sqlite3_column_int64(s, 2);
-        out->created_at = st_text(s, 3);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
+    if (rc == CIN_OK) {
+        out->id = db_col_int(s, 0);
+        out->name = db_col_strdup(s, 1);
+        out->credits = db_col_int(s, 2);
+        out->created_at = db_col_strdup(s, 3);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
 int cin_store_account_get(cin_store *st, const char *name, cin_account *out)
 {
-    sqlite3_stmt *s =
-        st_prep(st, "SELECT id, name, credits, created_at FROM accounts WHERE name = ?1");
+    db_stmt *s =
+        db_prepare(st, "SELECT id, name, credits, created_at FROM accounts WHERE name = ?1");
 
     memset(out, 0, sizeof(*out));
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, name);
+    db_bind_text(s, 1, name);
     return account_row(s, out);
 }
 
 int cin_store_account_get_id(cin_store *st, int64_t id, cin_account *out)
 {
-    sqlite3_stmt *s =
-        st_prep(st, "SELECT id, name, credits, created_at FROM accounts WHERE id = ?1");
+    db_stmt *s = db_prepare(st, "SELECT id, name, credits, created_at FROM accounts WHERE id = ?1");
 
     memset(out, 0, sizeof(*out));
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, id);
+    db_bind_int(s, 1, id);
     return account_row(s, out);
 }
 
 int cin_store_credits_move(cin_store *st, int64_t account_id, int64_t delta, int64_t order_id,
                            const char *reason, const char *actor, int64_t *balance)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     cin_account a;
     char now[21];
     int rc;
 
+    ST_WRITER(st);
     rc = cin_store_account_get_id(st, account_id, &a);
     if (rc != CIN_OK)
         return rc;
@@ -139,35 +125,26 @@ int cin_store_credits_move(cin_store *st, int64_t account_id, int64_t delta, int
         cin_account_clear(&a);
         return CIN_ECREDITS;
     }
-    s = st_prep(st, "UPDATE accounts SET credits = credits + ?1 WHERE id = ?2");
-    if (!s) {
-        cin_account_clear(&a);
-        return CIN_ERR;
-    }
-    sqlite3_bind_int64(s, 1, delta);
-    sqlite3_bind_int64(s, 2, account_id);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
+    s = db_prepare(st, "UPDATE accounts SET credits = credits + ?1 WHERE id = ?2");
+    db_bind_int(s, 1, delta);
+    db_bind_int(s, 2, account_id);
+    rc = db_run(s);
     if (rc == CIN_OK) {
-        s = st_prep(st, "INSERT INTO ledger(account_id, order_id, delta, balance, reason, actor, "
-                        "at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-        if (!s) {
-            rc = CIN_ERR;
-        } else {
-            st_now_text(st, now);
-            sqlite3_bind_int64(s, 1, account_id);
-            if (order_id > 0)
-                sqlite3_bind_int64(s, 2, order_id);
-            else
-                sqlite3_bind_null(s, 2);
-            sqlite3_bind_int64(s, 3, delta);
-            sqlite3_bind_int64(s, 4, a.credits + delta);
-            st_bind_text(s, 5, reason);
-            st_bind_text(s, 6, actor);
-            st_bind_text(s, 7, now);
-            rc = st_status(sqlite3_step(s));
-            sqlite3_finalize(s);
-        }
+        s = db_prepare(st,
+                       "INSERT INTO ledger(account_id, order_id, delta, balance, reason, actor, "
+                       "at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+        st_now_text(st, now);
+        db_bind_int(s, 1, account_id);
+        if (order_id > 0)
+            db_bind_int(s, 2, order_id);
+        else
+            db_bind_null(s, 2);
+        db_bind_int(s, 3, delta);
+        db_bind_int(s, 4, a.credits + delta);
+        db_bind_text(s, 5, reason);
+        db_bind_text(s, 6, actor);
+        db_bind_text(s, 7, now);
+        rc = db_run(s);
     }
     if (rc == CIN_OK && balance)
         *balance = a.credits + delta;
@@ -178,44 +155,45 @@ int cin_store_credits_move(cin_store *st, int64_t account_id, int64_t delta, int
 int cin_store_ledger_list(cin_store *st, int64_t account_id, int64_t before_id, int limit,
                           cin_ledger_entry **out, size_t *n)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     size_t cap = 16;
     int rc;
 
     *out = NULL;
     *n = 0;
-    s = st_prep(st, "SELECT id, delta, balance, order_id, reason, actor, at FROM ledger "
-                    "WHERE account_id = ?1 AND (?2 <= 0 OR id < ?2) ORDER BY id DESC LIMIT ?3");
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, before_id);
-    sqlite3_bind_int(s, 3, limit > 0 ? limit : 50);
+    s = db_prepare(st, "SELECT id, delta, balance, order_id, reason, actor, at FROM ledger "
+                       "WHERE account_id = ?1 AND (?2 <= 0 OR id < ?2) ORDER BY id DESC LIMIT ?3");
+    db_bind_int(s, 1, account_id);
+    db_bind_int(s, 2, before_id);
+    db_bind_int(s, 3, limit > 0 ? limit : 50);
     *out = calloc(cap, sizeof(**out));
     if (!*out) {
-        sqlite3_finalize(s);
+        db_finalize(s);
         return CIN_ENOMEM;
     }
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        cin_ledger_entry *e;
-        if (*n == cap) {
-            cin_ledger_entry *m = realloc(*out, cap * 2 * sizeof(**out));
-            if (!m)
-                break;
-            *out = m;
-            cap *= 2;
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_ledger_entry *e, *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
         }
+        *out = m;
         e = &(*out)[(*n)++];
-        e->id = sqlite3_column_int64(s, 0);
-        e->delta = sqlite3_column_int64(s, 1);
-        e->balance = sqlite3_column_int64(s, 2);
-        e->order_id = sqlite3_column_int64(s, 3);
-        e->reason = st_text(s, 4);
-        e->actor = st_text(s, 5);
-        e->at = st_text(s, 6);
+        e->id = db_col_int(s, 0);
+        e->delta = db_col_int(s, 1);
+        e->balance = db_col_int(s, 2);
+        e->order_id = db_col_int(s, 3);
+        e->reason = db_col_strdup(s, 4);
+        e->actor = db_col_strdup(s, 5);
+        e->at = db_col_strdup(s, 6);
     }
-    sqlite3_finalize(s);
-    return *out ? CIN_OK : CIN_ENOMEM;
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_ledger_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 void cin_ledger_free(cin_ledger_entry *e, size_t n)
@@ -232,116 +210,206 @@ void cin_ledger_free(cin_ledger_entry *e, size_t n)
 
 /* ---- domains ----------------------------------------------------------- */
 
+/*
+ * A domain's assignment changed: the generation moves and the name goes into
+ * the domain log, so that every process's TLS index learns who owns it now
+ * (cin_store_domains_since) - a certificate is served for a name only while
+ * its account owns the name.
+ */
+static int domain_logged(cin_store *st, const char *name)
+{
+    uint64_t gen = 0;
+    db_stmt *s;
+    int rc = cin_store_generation_bump(st, &gen);
+
+    if (rc != CIN_OK)
+        return rc;
+    s = db_prepare(st, "INSERT INTO domain_log(name, gen) VALUES (?1, ?2)");
+    db_bind_text(s, 1, name);
+    db_bind_int(s, 2, (int64_t)gen);
+    return db_run(s);
+}
+
 int cin_store_domain_add(cin_store *st, int64_t account_id, const char *name, char **err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     int64_t owner = 0;
-    char now[21];
+    char now[21], *dotted;
     int rc;
 
+    ST_WRITER(st);
     rc = cin_store_domain_owner(st, name, &owner);
-    if (rc == CIN_OK && owner && owner != account_id) {
+    if (rc != CIN_OK)
+        return rc;
+    if (owner && owner != account_id) {
         cin_seterr(err, "%s (or a parent domain of it) belongs to another account", name);
         return CIN_EEXIST;
     }
-    /* a subdomain of it that another account holds would also be shared */
-    s = st_prep(st, "SELECT 1 FROM domains WHERE account_id <> ?1 AND "
-                    "substr(name, -length(?2) - 1) = '.' || ?2");
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, account_id);
-    st_bind_text(s, 2, name);
-    rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc == SQLITE_ROW) {
+    /* a subdomain of it that another account holds would also be shared:
+     * a name whose last characters are "." + name (the substr start counted
+     * from the left: a negative start, from the right, is SQLite's alone) */
+    dotted = cin_asprintf(".%s", name);
+    if (!dotted)
+        return CIN_ENOMEM;
+    s = db_prepare(st, "SELECT 1 FROM domains WHERE account_id <> ?1 AND length(name) > ?3"
+                       " AND substr(name, length(name) - ?3 + 1) = ?2");
+    db_bind_int(s, 1, account_id);
+    db_bind_text(s, 2, dotted);
+    db_bind_int(s, 3, (int64_t)strlen(dotted));
+    rc = db_one(s);
+    db_finalize(s);
+    free(dotted);
+    if (rc == CIN_OK) {
         cin_seterr(err, "a subdomain of %s belongs to another account", name);
         return CIN_EEXIST;
     }
-    s = st_prep(st, "INSERT INTO domains(name, account_id, created_at) VALUES (?1, ?2, ?3)");
-    if (!s)
-        return CIN_ERR;
+    if (rc != CIN_ENOTFOUND)
+        return rc;
+    s = db_prepare(st, "INSERT INTO domains(name, account_id, created_at) VALUES (?1, ?2, ?3)");
     st_now_text(st, now);
-    st_bind_text(s, 1, name);
-    sqlite3_bind_int64(s, 2, account_id);
-    st_bind_text(s, 3, now);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
+    db_bind_text(s, 1, name);
+    db_bind_int(s, 2, account_id);
+    db_bind_text(s, 3, now);
+    rc = db_run(s);
     if (rc == CIN_EEXIST)
         cin_seterr(err, "domain %s is already assigned", name);
+    else if (rc == CIN_ECONSTRAINT) /* the foreign key: no such account */
+        cin_seterr(err, "cannot assign %s: no account with id %lld", name, (long long)account_id);
+    if (rc == CIN_OK)
+        rc = domain_logged(st, name);
     return rc;
 }
 
 int cin_store_domain_remove(cin_store *st, const char *name)
 {
-    sqlite3_stmt *s = st_prep(st, "DELETE FROM domains WHERE name = ?1");
+    db_stmt *s;
     int rc;
 
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, name);
-    rc = st_status(sqlite3_step(s));
-    if (rc == CIN_OK && sqlite3_changes(st->db) == 0)
+    ST_WRITER(st);
+    s = db_prepare(st, "DELETE FROM domains WHERE name = ?1");
+    db_bind_text(s, 1, name);
+    rc = db_step(s);
+    if (rc == CIN_OK && db_changes(s) == 0)
         rc = CIN_ENOTFOUND;
-    sqlite3_finalize(s);
+    db_finalize(s);
+    if (rc == CIN_OK)
+        rc = domain_logged(st, name);
+    return rc;
+}
+
+int cin_store_domain_account(cin_store *st, const char *name, int64_t *account_id)
+{
+    db_stmt *s = db_prepare(st, "SELECT account_id FROM domains WHERE name = ?1");
+    int rc;
+
+    *account_id = 0;
+    db_bind_text(s, 1, name);
+    rc = db_one(s);
+    if (rc == CIN_OK)
+        *account_id = db_col_int(s, 0);
+    db_finalize(s);
+    return rc;
+}
+
+int cin_store_domains_since(cin_store *st, uint64_t since, cin_name_entry **out, size_t *n)
+{
+    /* every assignment at first; then the names whose assignment changed */
+    db_stmt *s = db_prepare(st, since ? "SELECT DISTINCT l.name, coalesce(d.account_id, 0)"
+                                        " FROM domain_log l LEFT JOIN domains d ON"
+                                        " d.name = l.name WHERE l.gen > ?1"
+                                      : "SELECT name, account_id FROM domains WHERE ?1 = 0");
+    size_t cap = 64;
+    int rc;
+
+    *n = 0;
+    *out = calloc(cap, sizeof(**out));
+    if (!*out) {
+        db_finalize(s);
+        return CIN_ENOMEM;
+    }
+    db_bind_int(s, 1, (int64_t)since);
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_name_entry *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
+        }
+        *out = m;
+        (*out)[*n].name = db_col_strdup(s, 0);
+        (*out)[*n].account_id = db_col_int(s, 1);
+        (*out)[*n].cert_id = 0;
+        if (!(*out)[(*n)++].name) {
+            rc = CIN_ENOMEM;
+            break;
+        }
+    }
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_name_entries_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
     return rc;
 }
 
 int cin_store_domain_owner(cin_store *st, const char *name, int64_t *account_id)
 {
-    sqlite3_stmt *s;
     const char *p = name;
     int rc = CIN_OK;
 
     *account_id = 0;
     if (strncmp(p, "*.", 2) == 0)
         p += 2;
-    s = st_prep(st, "SELECT account_id FROM domains WHERE name = ?1");
-    if (!s)
-        return CIN_ERR;
     /* walk up: a.b.example.com, b.example.com, example.com, com */
     while (p && *p) {
-        sqlite3_reset(s);
-        st_bind_text(s, 1, p);
-        rc = sqlite3_step(s);
-        if (rc == SQLITE_ROW) {
-            *account_id = sqlite3_column_int64(s, 0);
+        db_stmt *s = db_prepare(st, "SELECT account_id FROM domains WHERE name = ?1");
+        db_bind_text(s, 1, p);
+        rc = db_one(s);
+        if (rc == CIN_OK)
+            *account_id = db_col_int(s, 0);
+        db_finalize(s);
+        if (rc != CIN_ENOTFOUND)
             break;
-        }
+        rc = CIN_OK;
         p = strchr(p, '.');
         if (p)
             p++;
     }
-    sqlite3_finalize(s);
-    return CIN_OK;
+    return rc;
 }
 
 int cin_store_domain_list(cin_store *st, int64_t account_id, char ***names, size_t *n)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT name FROM domains WHERE account_id = ?1 ORDER BY name");
+    db_stmt *s = db_prepare(st, "SELECT name FROM domains WHERE account_id = ?1 ORDER BY name");
     size_t cap = 8;
+    int rc;
 
     *names = NULL;
     *n = 0;
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, account_id);
+    db_bind_int(s, 1, account_id);
     *names = calloc(cap, sizeof(char *));
     if (!*names) {
-        sqlite3_finalize(s);
+        db_finalize(s);
         return CIN_ENOMEM;
     }
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        if (*n + 1 >= cap) {
-            char **m = realloc(*names, cap * 2 * sizeof(char *));
-            if (!m)
-                break;
-            *names = m;
-            cap *= 2;
+    while ((rc = db_step(s)) == DB_ROW) {
+        /* one more for the NULL after the last name */
+        char **m = st_grow(*names, *n + 1, &cap, sizeof(char *));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
         }
-        (*names)[(*n)++] = st_text(s, 0);
+        *names = m;
+        (*names)[(*n)++] = db_col_strdup(s, 0);
+        (*names)[*n] = NULL;
     }
-    sqlite3_finalize(s);
-    return *names ? CIN_OK : CIN_ENOMEM;
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_strv_free(*names, *n);
+        *names = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 /* ---- users ------------------------------------------------------------- */
@@ -365,12 +433,13 @@ int cin_valid_role(const char *role)
 }
 
 int cin_store_user_create(cin_store *st, int64_t account_id, const char *name, const char *role,
-                          int signatory, const char *password, int64_t *id, char **err)
+                          int signatory, const char *password_hash, int64_t *id, char **err)
 {
-    sqlite3_stmt *s;
-    char *hash = NULL, now[21];
+    db_stmt *s;
+    char now[21];
     int rc;
 
+    ST_WRITER(st);
     if (!cin_valid_username(name)) {
         cin_seterr(err, "user name must be 1-64 characters of a-z 0-9 . _ -");
         return CIN_EINVAL;
@@ -379,37 +448,26 @@ int cin_store_user_create(cin_store *st, int64_t account_id, const char *name, c
         cin_seterr(err, "role must be admin, standard or basic (got '%s')", role ? role : "");
         return CIN_EINVAL;
     }
-    if (password) {
-        if (strlen(password) < 8) {
-            cin_seterr(err, "password must have at least 8 characters");
-            return CIN_EINVAL;
-        }
-        hash = cin_password_hash(password);
-        if (!hash)
-            return CIN_ERR;
-    }
-    s = st_prep(st, "INSERT INTO users(account_id, name, role, signatory, password_hash, "
-                    "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    if (!s) {
-        free(hash);
-        return CIN_ERR;
-    }
+    s = db_prepare(st, "INSERT INTO users(account_id, name, role, signatory, password_hash, "
+                       "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id");
     st_now_text(st, now);
-    sqlite3_bind_int64(s, 1, account_id);
-    st_bind_text(s, 2, name);
-    st_bind_text(s, 3, role);
-    sqlite3_bind_int(s, 4, signatory ? 1 : 0);
-    st_bind_text(s, 5, hash);
-    st_bind_text(s, 6, now);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    free(hash);
+    db_bind_int(s, 1, account_id);
+    db_bind_text(s, 2, name);
+    db_bind_text(s, 3, role);
+    db_bind_int(s, 4, signatory ? 1 : 0);
+    db_bind_text(s, 5, password_hash);
+    db_bind_text(s, 6, now);
+    rc = db_one(s);
+    if (rc == CIN_OK && id)
+        *id = db_col_int(s, 0);
+    db_finalize(s);
     if (rc == CIN_EEXIST)
         cin_seterr(err, "user %s already exists", name);
+    else if (rc == CIN_ECONSTRAINT) /* the role was checked: the account's foreign key */
+        cin_seterr(err, "cannot create user %s: no account with id %lld", name,
+                   (long long)account_id);
     else if (rc != CIN_OK)
-        cin_seterr(err, "cannot create user: %s", sqlite3_errmsg(st->db));
-    else if (id)
-        *id = sqlite3_last_insert_rowid(st->db);
+        cin_seterr(err, "cannot create user: %s", cin_store_errmsg(st));
     return rc;
 }
 
@@ -417,82 +475,77 @@ int cin_store_user_create(cin_store *st, int64_t account_id, const char *name, c
     "u.id, u.account_id, a.name, u.name, u.role, u.signatory, u.disabled, u.password_hash, "       \
     "u.created_at FROM users u JOIN accounts a ON a.id = u.account_id "
 
-static void user_fill(sqlite3_stmt *s, cin_user *u)
+static void user_fill(db_stmt *s, cin_user *u)
 {
-    u->id = sqlite3_column_int64(s, 0);
-    u->account_id = sqlite3_column_int64(s, 1);
-    u->account = st_text(s, 2);
-    u->name = st_text(s, 3);
-    u->role = st_text(s, 4);
-    u->signatory = sqlite3_column_int(s, 5);
-    u->disabled = sqlite3_column_int(s, 6);
-    u->password_hash = st_text(s, 7);
-    u->created_at = st_text(s, 8);
+    u->id = db_col_int(s, 0);
+    u->account_id = db_col_int(s, 1);
+    u->account = db_col_strdup(s, 2);
+    u->name = db_col_strdup(s, 3);
+    u->role = db_col_strdup(s, 4);
+    u->signatory = (int)db_col_int(s, 5);
+    u->disabled = (int)db_col_int(s, 6);
+    u->password_hash = db_col_strdup(s, 7);
+    u->created_at = db_col_strdup(s, 8);
 }
 
-static int user_one(sqlite3_stmt *s, cin_user *out)
+static int user_one(db_stmt *s, cin_user *out)
 {
-    int rc = sqlite3_step(s);
+    int rc = db_one(s);
 
-    if (rc == SQLITE_ROW) {
+    if (rc == CIN_OK)
         user_fill(s, out);
-        rc = CIN_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
-    }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
 int cin_store_user_get(cin_store *st, const char *name, cin_user *out)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT " USER_COLS "WHERE u.name = ?1");
+    db_stmt *s = db_prepare(st, "SELECT " USER_COLS "WHERE u.name = ?1");
 
     memset(out, 0, sizeof(*out));
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, name);
+    db_bind_text(s, 1, name);
     return user_one(s, out);
 }
 
 int cin_store_user_get_id(cin_store *st, int64_t id, cin_user *out)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT " USER_COLS "WHERE u.id = ?1");
+    db_stmt *s = db_prepare(st, "SELECT " USER_COLS "WHERE u.id = ?1");
 
     memset(out, 0, sizeof(*out));
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, id);
+    db_bind_int(s, 1, id);
     return user_one(s, out);
 }
 
 int cin_store_user_list(cin_store *st, int64_t account_id, cin_user **out, size_t *n)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT " USER_COLS "WHERE u.account_id = ?1 ORDER BY u.name");
+    db_stmt *s = db_prepare(st, "SELECT " USER_COLS "WHERE u.account_id = ?1 ORDER BY u.name");
     size_t cap = 8;
+    int rc;
 
     *out = NULL;
     *n = 0;
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, account_id);
+    db_bind_int(s, 1, account_id);
     *out = calloc(cap, sizeof(**out));
     if (!*out) {
-        sqlite3_finalize(s);
+        db_finalize(s);
         return CIN_ENOMEM;
     }
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        if (*n == cap) {
-            cin_user *m = realloc(*out, cap * 2 * sizeof(**out));
-            if (!m)
-                break;
-            *out = m;
-            cap *= 2;
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_user *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
         }
+        *out = m;
         user_fill(s, &(*out)[(*n)++]);
     }
-    sqlite3_finalize(s);
-    return *out ? CIN_OK : CIN_ENOMEM;
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_user_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 void cin_user_list_free(cin_user *u, size_t n)
@@ -505,34 +558,27 @@ void cin_user_list_free(cin_user *u, size_t n)
 }
 
 int cin_store_user_update(cin_store *st, int64_t id, const char *role, int signatory, int disabled,
-                          const char *password)
+                          const char *password_hash)
 {
-    sqlite3_stmt *s;
-    char *hash = NULL;
+    db_stmt *s;
     int rc;
 
+    ST_WRITER(st);
     if (role && !cin_valid_role(role))
         return CIN_EINVAL;
-    if (password && !(hash = cin_password_hash(password)))
-        return CIN_ERR;
-    s = st_prep(st, "UPDATE users SET role = coalesce(?1, role),"
-                    " signatory = CASE WHEN ?2 < 0 THEN signatory ELSE ?2 END,"
-                    " disabled = CASE WHEN ?3 < 0 THEN disabled ELSE ?3 END,"
-                    " password_hash = coalesce(?4, password_hash) WHERE id = ?5");
-    if (!s) {
-        free(hash);
-        return CIN_ERR;
-    }
-    st_bind_text(s, 1, role);
-    sqlite3_bind_int(s, 2, signatory);
-    sqlite3_bind_int(s, 3, disabled);
-    st_bind_text(s, 4, hash);
-    sqlite3_bind_int64(s, 5, id);
-    rc = st_status(sqlite3_step(s));
-    if (rc == CIN_OK && sqlite3_changes(st->db) == 0)
+    s = db_prepare(st, "UPDATE users SET role = coalesce(?1, role),"
+                       " signatory = CASE WHEN ?2 < 0 THEN signatory ELSE ?2 END,"
+                       " disabled = CASE WHEN ?3 < 0 THEN disabled ELSE ?3 END,"
+                       " password_hash = coalesce(?4, password_hash) WHERE id = ?5");
+    db_bind_text(s, 1, role);
+    db_bind_int(s, 2, signatory);
+    db_bind_int(s, 3, disabled);
+    db_bind_text(s, 4, password_hash);
+    db_bind_int(s, 5, id);
+    rc = db_step(s);
+    if (rc == CIN_OK && db_changes(s) == 0)
         rc = CIN_ENOTFOUND;
-    sqlite3_finalize(s);
-    free(hash);
+    db_finalize(s);
     return rc;
 }
 
@@ -552,47 +598,47 @@ int cin_store_token_create(cin_store *st, int64_t user_id, const char *name, int
                            char **secret, int64_t *id)
 {
     char prefix[CIN_TOKEN_PREFIX_LEN + 1], hash[65], now[21];
-    sqlite3_stmt *s;
+    db_stmt *s;
     char *tok = NULL;
-    int rc, tries;
+    int64_t new_id = 0;
+    int rc = CIN_ERR, tries;
 
     *secret = NULL;
     if (expires_in_days < 0 || expires_in_days > 3650)
         return CIN_EINVAL;
-    s = st_prep(st, "INSERT INTO tokens(user_id, name, prefix, hash, expires_at, created_at) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-    if (!s)
-        return CIN_ERR;
     for (tries = 0; tries < 5; tries++) { /* a prefix collision is possible, if unlikely */
         rc = cin_token_generate(&tok, prefix);
         if (rc != CIN_OK)
             break;
         cin_sha256_hex(tok, strlen(tok), hash);
         st_now_text(st, now);
-        sqlite3_reset(s);
-        sqlite3_bind_int64(s, 1, user_id);
-        st_bind_text(s, 2, name && *name ? name : "token");
-        st_bind_text(s, 3, prefix);
-        st_bind_text(s, 4, hash);
+        s = db_prepare(st, "INSERT INTO tokens(user_id, name, prefix, hash, expires_at, created_at)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id");
+        db_bind_int(s, 1, user_id);
+        db_bind_text(s, 2, name && *name ? name : "token");
+        db_bind_text(s, 3, prefix);
+        db_bind_text(s, 4, hash);
         if (expires_in_days > 0)
-            sqlite3_bind_int64(s, 5, (int64_t)st_now(st) + (int64_t)expires_in_days * 86400);
+            db_bind_int(s, 5, (int64_t)st_now(st) + (int64_t)expires_in_days * 86400);
         else
-            sqlite3_bind_null(s, 5);
-        st_bind_text(s, 6, now);
-        rc = st_status(sqlite3_step(s));
+            db_bind_null(s, 5);
+        db_bind_text(s, 6, now);
+        rc = db_one(s);
+        if (rc == CIN_OK)
+            new_id = db_col_int(s, 0);
+        db_finalize(s);
         if (rc != CIN_EEXIST)
             break;
         cin_free_secret(tok, strlen(tok));
         tok = NULL;
     }
-    sqlite3_finalize(s);
     if (rc != CIN_OK) {
         if (tok)
             cin_free_secret(tok, strlen(tok));
         return rc;
     }
     if (id)
-        *id = sqlite3_last_insert_rowid(st->db);
+        *id = new_id;
     *secret = tok;
     return CIN_OK;
 }
@@ -600,7 +646,7 @@ int cin_store_token_create(cin_store *st, int64_t user_id, const char *name, int
 int cin_store_token_authenticate(cin_store *st, const char *token, cin_user *user)
 {
     char prefix[CIN_TOKEN_PREFIX_LEN + 1], hash[65];
-    sqlite3_stmt *s;
+    db_stmt *s;
     int64_t uid = 0;
     int rc;
 
@@ -608,20 +654,20 @@ int cin_store_token_authenticate(cin_store *st, const char *token, cin_user *use
     if (cin_token_prefix(token, prefix) != CIN_OK)
         return CIN_ENOTFOUND;
     cin_sha256_hex(token, strlen(token), hash);
-    s = st_prep(st, "SELECT user_id, hash FROM tokens WHERE prefix = ?1 AND "
-                    "(expires_at IS NULL OR expires_at > ?2)");
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, prefix);
-    sqlite3_bind_int64(s, 2, (int64_t)st_now(st));
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        const char *h = (const char *)sqlite3_column_text(s, 1);
+    s = db_prepare(st, "SELECT user_id, hash FROM tokens WHERE prefix = ?1 AND "
+                       "(expires_at IS NULL OR expires_at > ?2)");
+    db_bind_text(s, 1, prefix);
+    db_bind_int(s, 2, (int64_t)st_now(st));
+    rc = db_one(s);
+    if (rc == CIN_OK) {
+        const char *h = db_col_text(s, 1);
         /* hashes of secrets: comparing them does not leak the secret */
         if (h && strcmp(h, hash) == 0)
-            uid = sqlite3_column_int64(s, 0);
+            uid = db_col_int(s, 0);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
+    if (rc != CIN_OK && rc != CIN_ENOTFOUND)
+        return rc;
     if (!uid)
         return CIN_ENOTFOUND;
     rc = cin_store_user_get_id(st, uid, user);
@@ -636,50 +682,53 @@ int cin_store_token_authenticate(cin_store *st, const char *token, cin_user *use
     "t.id, t.user_id, u.name, t.name, t.prefix, coalesce(t.expires_at, 0), t.created_at "          \
     "FROM tokens t JOIN users u ON u.id = t.user_id "
 
-static void token_fill(sqlite3_stmt *s, cin_token_info *t)
+static void token_fill(db_stmt *s, cin_token_info *t)
 {
     const char *p;
 
-    t->id = sqlite3_column_int64(s, 0);
-    t->user_id = sqlite3_column_int64(s, 1);
-    t->user = st_text(s, 2);
-    t->name = st_text(s, 3);
-    p = (const char *)sqlite3_column_text(s, 4);
+    t->id = db_col_int(s, 0);
+    t->user_id = db_col_int(s, 1);
+    t->user = db_col_strdup(s, 2);
+    t->name = db_col_strdup(s, 3);
+    p = db_col_text(s, 4);
     snprintf(t->prefix, sizeof(t->prefix), "%s", p ? p : "");
-    t->expires_at = (time_t)sqlite3_column_int64(s, 5);
-    t->created_at = st_text(s, 6);
+    t->expires_at = (time_t)db_col_int(s, 5);
+    t->created_at = db_col_strdup(s, 6);
 }
 
 int cin_store_token_list(cin_store *st, int64_t user_id, int64_t account_id, cin_token_info **out,
                          size_t *n)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT " TOKEN_COLS "WHERE (?1 <= 0 OR t.user_id = ?1) AND "
-                                  "(?2 <= 0 OR u.account_id = ?2) ORDER BY t.id");
+    db_stmt *s = db_prepare(st, "SELECT " TOKEN_COLS "WHERE (?1 <= 0 OR t.user_id = ?1) AND "
+                                "(?2 <= 0 OR u.account_id = ?2) ORDER BY t.id");
     size_t cap = 8;
+    int rc;
 
     *out = NULL;
     *n = 0;
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, user_id);
-    sqlite3_bind_int64(s, 2, account_id);
+    db_bind_int(s, 1, user_id);
+    db_bind_int(s, 2, account_id);
     *out = calloc(cap, sizeof(**out));
     if (!*out) {
-        sqlite3_finalize(s);
+        db_finalize(s);
         return CIN_ENOMEM;
     }
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        if (*n == cap) {
-            cin_token_info *m = realloc(*out, cap * 2 * sizeof(**out));
-            if (!m)
-                break;
-            *out = m;
-            cap *= 2;
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_token_info *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
         }
+        *out = m;
         token_fill(s, &(*out)[(*n)++]);
     }
-    sqlite3_finalize(s);
-    return *out ? CIN_OK : CIN_ENOMEM;
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_token_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 void cin_token_list_free(cin_token_info *t, size_t n)
@@ -693,33 +742,29 @@ void cin_token_list_free(cin_token_info *t, size_t n)
 
 int cin_store_token_get(cin_store *st, int64_t id, cin_token_info *out)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT " TOKEN_COLS "WHERE t.id = ?1");
+    db_stmt *s = db_prepare(st, "SELECT " TOKEN_COLS "WHERE t.id = ?1");
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, id);
-    rc = st_row(s);
+    db_bind_int(s, 1, id);
+    rc = db_one(s);
     if (rc == CIN_OK) {
         token_fill(s, out);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
 int cin_store_token_delete(cin_store *st, int64_t id)
 {
-    sqlite3_stmt *s = st_prep(st, "DELETE FROM tokens WHERE id = ?1");
+    db_stmt *s = db_prepare(st, "DELETE FROM tokens WHERE id = ?1");
     int rc;
 
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, id);
-    rc = st_status(sqlite3_step(s));
-    if (rc == CIN_OK && sqlite3_changes(st->db) == 0)
+    db_bind_int(s, 1, id);
+    rc = db_step(s);
+    if (rc == CIN_OK && db_changes(s) == 0)
         rc = CIN_ENOTFOUND;
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
@@ -730,7 +775,7 @@ int cin_store_session_create(cin_store *st, int64_t user_id, int ttl, char **ses
 {
     unsigned char rnd[32];
     char hash[65];
-    sqlite3_stmt *s;
+    db_stmt *s;
     int rc;
 
     *session_id = NULL;
@@ -747,26 +792,18 @@ int cin_store_session_create(cin_store *st, int64_t user_id, int ttl, char **ses
         goto fail;
     }
     cin_sha256_hex(*session_id, strlen(*session_id), hash);
-    s = st_prep(st,
-                "INSERT INTO sessions(hash, user_id, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)");
-    if (!s) {
-        rc = CIN_ERR;
-        goto fail;
-    }
-    st_bind_text(s, 1, hash);
-    sqlite3_bind_int64(s, 2, user_id);
-    st_bind_text(s, 3, *csrf);
-    sqlite3_bind_int64(s, 4, (int64_t)st_now(st) + ttl);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
+    s = db_prepare(st,
+                   "INSERT INTO sessions(hash, user_id, csrf, expires_at) VALUES (?1, ?2, ?3, ?4)");
+    db_bind_text(s, 1, hash);
+    db_bind_int(s, 2, user_id);
+    db_bind_text(s, 3, *csrf);
+    db_bind_int(s, 4, (int64_t)st_now(st) + ttl);
+    rc = db_run(s);
     if (rc == CIN_OK) {
-        /* forget sessions that have ended */
-        s = st_prep(st, "DELETE FROM sessions WHERE expires_at <= ?1");
-        if (s) {
-            sqlite3_bind_int64(s, 1, (int64_t)st_now(st));
-            sqlite3_step(s);
-            sqlite3_finalize(s);
-        }
+        /* forget sessions that have ended (best effort: the new one stands) */
+        s = db_prepare(st, "DELETE FROM sessions WHERE expires_at <= ?1");
+        db_bind_int(s, 1, (int64_t)st_now(st));
+        db_run(s);
         return CIN_OK;
     }
 fail:
@@ -779,7 +816,7 @@ fail:
 int cin_store_session_get(cin_store *st, const char *session_id, cin_user *user, char **csrf)
 {
     char hash[65];
-    sqlite3_stmt *s;
+    db_stmt *s;
     int64_t uid = 0;
     int rc;
 
@@ -788,18 +825,22 @@ int cin_store_session_get(cin_store *st, const char *session_id, cin_user *user,
     if (!session_id || strlen(session_id) > 128)
         return CIN_ENOTFOUND;
     cin_sha256_hex(session_id, strlen(session_id), hash);
-    s = st_prep(st, "SELECT user_id, csrf FROM sessions WHERE hash = ?1 AND expires_at > ?2");
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, hash);
-    sqlite3_bind_int64(s, 2, (int64_t)st_now(st));
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        uid = sqlite3_column_int64(s, 0);
-        *csrf = st_text(s, 1);
+    s = db_prepare(st, "SELECT user_id, csrf FROM sessions WHERE hash = ?1 AND expires_at > ?2");
+    db_bind_text(s, 1, hash);
+    db_bind_int(s, 2, (int64_t)st_now(st));
+    rc = db_one(s);
+    if (rc == CIN_OK) {
+        uid = db_col_int(s, 0);
+        *csrf = db_col_strdup(s, 1);
     }
-    sqlite3_finalize(s);
-    if (!uid)
+    db_finalize(s);
+    if (rc != CIN_OK && rc != CIN_ENOTFOUND)
+        return rc;
+    if (!uid) {
+        free(*csrf);
+        *csrf = NULL;
         return CIN_ENOTFOUND;
+    }
     rc = cin_store_user_get_id(st, uid, user);
     if (rc == CIN_OK && user->disabled) {
         cin_user_clear(user);
@@ -815,68 +856,13 @@ int cin_store_session_get(cin_store *st, const char *session_id, cin_user *user,
 int cin_store_session_delete(cin_store *st, const char *session_id)
 {
     char hash[65];
-    sqlite3_stmt *s;
-    int rc;
+    db_stmt *s;
 
     cin_sha256_hex(session_id, strlen(session_id), hash);
-    s = st_prep(st, "DELETE FROM sessions WHERE hash = ?1");
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, hash);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
+    s = db_prepare(st, "DELETE FROM sessions WHERE hash = ?1");
+    db_bind_text(s, 1, hash);
+    return db_run(s);
 }
-
-int cin_store_login_failures(cin_store *st, const char *key, int window, int *count)
-{
-    sqlite3_stmt *s = st_prep(st, "SELECT count FROM login_failures WHERE key = ?1 AND "
-                                  "window_start > ?2");
-
-    *count = 0;
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, key);
-    sqlite3_bind_int64(s, 2, (int64_t)st_now(st) - window);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        *count = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    return CIN_OK;
-}
-
-int cin_store_login_failed(cin_store *st, const char *key, int window)
-{
-    sqlite3_stmt *s = st_prep(st, "INSERT INTO login_failures(key, count, window_start)"
-                                  " VALUES (?1, 1, ?2) ON CONFLICT(key) DO UPDATE SET"
-                                  " count = CASE WHEN window_start > ?3 THEN count + 1 ELSE 1 END,"
-                                  " window_start = CASE WHEN window_start > ?3 THEN window_start"
-                                  " ELSE ?2 END");
-    int rc;
-
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, key);
-    sqlite3_bind_int64(s, 2, (int64_t)st_now(st));
-    sqlite3_bind_int64(s, 3, (int64_t)st_now(st) - window);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
-}
-
-int cin_store_login_reset(cin_store *st, const char *key)
-{
-    sqlite3_stmt *s = st_prep(st, "DELETE FROM login_failures WHERE key = ?1");
-    int rc;
-
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, key);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
-}
-
-/* ---- products ---------------------------------------------------------- */
 
 void cin_product_clear(cin_product *p)
 {
@@ -892,61 +878,62 @@ void cin_product_clear(cin_product *p)
     "p.code, p.type, p.max_names, p.wildcard, p.max_validity_days, p.price, p.price_per_name, "    \
     "c.name FROM products p JOIN cas c ON c.id = p.ca_id "
 
-static void product_fill(sqlite3_stmt *s, cin_product *p)
+static void product_fill(db_stmt *s, cin_product *p)
 {
-    p->code = st_text(s, 0);
-    p->type = st_text(s, 1);
-    p->max_names = sqlite3_column_int(s, 2);
-    p->wildcard = sqlite3_column_int(s, 3);
-    p->max_validity_days = sqlite3_column_int(s, 4);
-    p->price = sqlite3_column_int64(s, 5);
-    p->price_per_name = sqlite3_column_int64(s, 6);
-    p->ca = st_text(s, 7);
+    p->code = db_col_strdup(s, 0);
+    p->type = db_col_strdup(s, 1);
+    p->max_names = (int)db_col_int(s, 2);
+    p->wildcard = (int)db_col_int(s, 3);
+    p->max_validity_days = (int)db_col_int(s, 4);
+    p->price = db_col_int(s, 5);
+    p->price_per_name = db_col_int(s, 6);
+    p->ca = db_col_strdup(s, 7);
 }
 
 int cin_store_product_get(cin_store *st, const char *code, cin_product *out)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT " PRODUCT_COLS "WHERE p.code = ?1");
+    db_stmt *s = db_prepare(st, "SELECT " PRODUCT_COLS "WHERE p.code = ?1");
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, code);
-    rc = st_row(s);
+    db_bind_text(s, 1, code);
+    rc = db_one(s);
     if (rc == CIN_OK) {
         product_fill(s, out);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
 int cin_store_product_list(cin_store *st, cin_product **out, size_t *n)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT " PRODUCT_COLS "ORDER BY p.price, p.code");
+    db_stmt *s = db_prepare(st, "SELECT " PRODUCT_COLS "ORDER BY p.price, p.code");
     size_t cap = 8;
+    int rc;
 
     *out = NULL;
     *n = 0;
-    if (!s)
-        return CIN_ERR;
     *out = calloc(cap, sizeof(**out));
     if (!*out) {
-        sqlite3_finalize(s);
+        db_finalize(s);
         return CIN_ENOMEM;
     }
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        if (*n == cap) {
-            cin_product *m = realloc(*out, cap * 2 * sizeof(**out));
-            if (!m)
-                break;
-            *out = m;
-            cap *= 2;
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_product *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
         }
+        *out = m;
         product_fill(s, &(*out)[(*n)++]);
     }
-    sqlite3_finalize(s);
-    return *out ? CIN_OK : CIN_ENOMEM;
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_product_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 void cin_product_list_free(cin_product *p, size_t n)
@@ -960,21 +947,19 @@ void cin_product_list_free(cin_product *p, size_t n)
 
 int cin_store_product_set_ca(cin_store *st, const char *code, const char *ca_name, char **err)
 {
-    sqlite3_stmt *s = st_prep(
+    db_stmt *s = db_prepare(
         st, "UPDATE products SET ca_id = (SELECT id FROM cas WHERE name = ?1) WHERE code = ?2 "
             "AND EXISTS (SELECT 1 FROM cas WHERE name = ?1)");
     int rc;
 
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, ca_name);
-    st_bind_text(s, 2, code);
-    rc = st_status(sqlite3_step(s));
-    if (rc == CIN_OK && sqlite3_changes(st->db) == 0) {
+    db_bind_text(s, 1, ca_name);
+    db_bind_text(s, 2, code);
+    rc = db_step(s);
+    if (rc == CIN_OK && db_changes(s) == 0) {
         cin_seterr(err, "no product %s or no CA %s", code, ca_name);
         rc = CIN_ENOTFOUND;
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 

@@ -43,65 +43,66 @@ void cin_ca_config_clear(cin_ca_config *c)
     "id, name, kind, directory_url, eab_kid, trust_pem, contact, account_url, root_pem, "          \
     "intermediate_pem, created_at, preferred_chain FROM cas "
 
-static void ca_fill(sqlite3_stmt *s, cin_ca_config *c)
+static void ca_fill(db_stmt *s, cin_ca_config *c)
 {
-    c->id = sqlite3_column_int64(s, 0);
-    c->name = st_text(s, 1);
-    c->kind = st_text(s, 2);
-    c->directory_url = st_text(s, 3);
-    c->eab_kid = st_text(s, 4);
-    c->trust_pem = st_text(s, 5);
-    c->contact = st_text(s, 6);
-    c->account_url = st_text(s, 7);
-    c->root_pem = st_text(s, 8);
-    c->intermediate_pem = st_text(s, 9);
-    c->created_at = st_text(s, 10);
-    c->preferred_chain = st_text(s, 11);
+    c->id = db_col_int(s, 0);
+    c->name = db_col_strdup(s, 1);
+    c->kind = db_col_strdup(s, 2);
+    c->directory_url = db_col_strdup(s, 3);
+    c->eab_kid = db_col_strdup(s, 4);
+    c->trust_pem = db_col_strdup(s, 5);
+    c->contact = db_col_strdup(s, 6);
+    c->account_url = db_col_strdup(s, 7);
+    c->root_pem = db_col_strdup(s, 8);
+    c->intermediate_pem = db_col_strdup(s, 9);
+    c->created_at = db_col_strdup(s, 10);
+    c->preferred_chain = db_col_strdup(s, 11);
 }
 
 int cin_store_ca_get(cin_store *st, const char *name, cin_ca_config *out)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT " CA_COLS "WHERE name = ?1");
+    db_stmt *s = db_prepare(st, "SELECT " CA_COLS "WHERE name = ?1");
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, name);
-    rc = st_row(s);
+    db_bind_text(s, 1, name);
+    rc = db_one(s);
     if (rc == CIN_OK) {
         ca_fill(s, out);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
 int cin_store_ca_list(cin_store *st, cin_ca_config **out, size_t *n)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT " CA_COLS "ORDER BY id");
+    db_stmt *s = db_prepare(st, "SELECT " CA_COLS "ORDER BY id");
     size_t cap = 4;
+    int rc;
 
     *out = NULL;
     *n = 0;
-    if (!s)
-        return CIN_ERR;
     *out = calloc(cap, sizeof(**out));
     if (!*out) {
-        sqlite3_finalize(s);
+        db_finalize(s);
         return CIN_ENOMEM;
     }
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        if (*n == cap) {
-            cin_ca_config *m = realloc(*out, cap * 2 * sizeof(**out));
-            if (!m)
-                break;
-            *out = m;
-            cap *= 2;
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_ca_config *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
         }
+        *out = m;
         ca_fill(s, &(*out)[(*n)++]);
     }
-    sqlite3_finalize(s);
-    return *out ? CIN_OK : CIN_ENOMEM;
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_ca_config_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 void cin_ca_config_list_free(cin_ca_config *c, size_t n)
@@ -115,7 +116,7 @@ void cin_ca_config_list_free(cin_ca_config *c, size_t n)
 
 int cin_store_ca_add(cin_store *st, const cin_ca_config *c, int64_t *id, char **err)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     char now[21];
     int rc;
 
@@ -127,46 +128,45 @@ int cin_store_ca_add(cin_store *st, const cin_ca_config *c, int64_t *id, char **
         cin_seterr(err, "CA kind must be local or acme");
         return CIN_EINVAL;
     }
-    s = st_prep(st, "INSERT INTO cas(name, kind, directory_url, eab_kid, trust_pem, contact,"
-                    " created_at, preferred_chain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-    if (!s)
-        return CIN_ERR;
+    s = db_prepare(st, "INSERT INTO cas(name, kind, directory_url, eab_kid, trust_pem, contact,"
+                       " created_at, preferred_chain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                       " RETURNING id");
     st_now_text(st, now);
-    st_bind_text(s, 1, c->name);
-    st_bind_text(s, 2, c->kind);
-    st_bind_text(s, 3, c->directory_url);
-    st_bind_text(s, 4, c->eab_kid);
-    st_bind_text(s, 5, c->trust_pem);
-    st_bind_text(s, 6, c->contact);
-    st_bind_text(s, 7, now);
-    st_bind_text(s, 8, c->preferred_chain);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
+    db_bind_text(s, 1, c->name);
+    db_bind_text(s, 2, c->kind);
+    db_bind_text(s, 3, c->directory_url);
+    db_bind_text(s, 4, c->eab_kid);
+    db_bind_text(s, 5, c->trust_pem);
+    db_bind_text(s, 6, c->contact);
+    db_bind_text(s, 7, now);
+    db_bind_text(s, 8, c->preferred_chain);
+    rc = db_one(s);
+    if (rc == CIN_OK && id)
+        *id = db_col_int(s, 0);
+    db_finalize(s);
     if (rc == CIN_EEXIST)
         cin_seterr(err, "a CA named %s already exists", c->name);
-    else if (rc == CIN_OK && id)
-        *id = sqlite3_last_insert_rowid(st->db);
+    else if (rc != CIN_OK)
+        cin_seterr(err, "cannot add CA %s: %s", c->name, cin_store_errmsg(st));
     return rc;
 }
 
 int cin_store_ca_set(cin_store *st, const char *name, const char *column, const char *value)
 {
     char sql[128];
-    sqlite3_stmt *s;
+    db_stmt *s;
     int rc;
 
     if (!col_ok(column, plain_cols, sizeof(plain_cols) / sizeof(plain_cols[0])))
         return CIN_EINVAL;
     snprintf(sql, sizeof(sql), "UPDATE cas SET %s = ?1 WHERE name = ?2", column);
-    s = st_prep(st, sql);
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, value);
-    st_bind_text(s, 2, name);
-    rc = st_status(sqlite3_step(s));
-    if (rc == CIN_OK && sqlite3_changes(st->db) == 0)
+    s = db_prepare(st, sql);
+    db_bind_text(s, 1, value);
+    db_bind_text(s, 2, name);
+    rc = db_step(s);
+    if (rc == CIN_OK && db_changes(s) == 0)
         rc = CIN_ENOTFOUND;
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
@@ -175,7 +175,7 @@ int cin_store_ca_set_secret(cin_store *st, const char *name, const char *column,
     char sql[128], label[160];
     unsigned char *blob = NULL;
     size_t bloblen = 0;
-    sqlite3_stmt *s;
+    db_stmt *s;
     int rc;
 
     if (!col_ok(column, secret_cols, sizeof(secret_cols) / sizeof(secret_cols[0])))
@@ -188,20 +188,13 @@ int cin_store_ca_set_secret(cin_store *st, const char *name, const char *column,
             return rc;
     }
     snprintf(sql, sizeof(sql), "UPDATE cas SET %s = ?1 WHERE name = ?2", column);
-    s = st_prep(st, sql);
-    if (!s) {
-        free(blob);
-        return CIN_ERR;
-    }
-    if (blob)
-        sqlite3_bind_blob(s, 1, blob, (int)bloblen, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(s, 1);
-    st_bind_text(s, 2, name);
-    rc = st_status(sqlite3_step(s));
-    if (rc == CIN_OK && sqlite3_changes(st->db) == 0)
+    s = db_prepare(st, sql);
+    db_bind_blob(s, 1, blob, bloblen); /* NULL: SQL NULL */
+    db_bind_text(s, 2, name);
+    rc = db_step(s);
+    if (rc == CIN_OK && db_changes(s) == 0)
         rc = CIN_ENOTFOUND;
-    sqlite3_finalize(s);
+    db_finalize(s);
     free(blob);
     return rc;
 }
@@ -209,28 +202,30 @@ int cin_store_ca_set_secret(cin_store *st, const char *name, const char *column,
 int cin_store_ca_get_secret(cin_store *st, const char *name, const char *column, char **value)
 {
     char sql[128], label[160];
-    unsigned char *pt = NULL;
-    size_t ptlen = 0;
-    sqlite3_stmt *s;
+    unsigned char *blob, *pt = NULL;
+    size_t bloblen = 0, ptlen = 0;
+    db_stmt *s;
     int rc;
 
     *value = NULL;
     if (!col_ok(column, secret_cols, sizeof(secret_cols) / sizeof(secret_cols[0])))
         return CIN_EINVAL;
     snprintf(sql, sizeof(sql), "SELECT %s FROM cas WHERE name = ?1", column);
-    s = st_prep(st, sql);
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, name);
-    rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW || sqlite3_column_type(s, 0) == SQLITE_NULL) {
-        sqlite3_finalize(s);
-        return rc == SQLITE_ROW || rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
+    s = db_prepare(st, sql);
+    db_bind_text(s, 1, name);
+    rc = db_one(s);
+    if (rc == CIN_OK && db_col_null(s, 0))
+        rc = CIN_ENOTFOUND;
+    if (rc != CIN_OK) {
+        db_finalize(s);
+        return rc;
     }
+    blob = db_col_blob(s, 0, &bloblen);
+    db_finalize(s);
+    /* an empty blob (NULL) fails the integrity check like a tampered one */
     snprintf(label, sizeof(label), "ca:%s:%s", name, column);
-    rc = cin_store_unseal(st, label, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
-                          &pt, &ptlen);
-    sqlite3_finalize(s);
+    rc = cin_store_unseal(st, label, blob, bloblen, &pt, &ptlen);
+    free(blob);
     if (rc == CIN_OK)
         *value = (char *)pt;
     return rc;

@@ -3,6 +3,7 @@
 #define CIN_STORE_INT_H
 
 #include <assert.h>
+#include <stdlib.h>
 
 #include "cin_gen.h"
 #include "cin_store.h"
@@ -24,6 +25,21 @@ struct cin_store {
 
 /* Writers expect their caller's transaction (cin_store_begin). */
 #define ST_WRITER(st) assert((st)->in_tx)
+
+/* Room for element n of a list allocated for *cap elements of size bytes:
+ * the list, moved when it had to grow (*cap doubles), or NULL when out of
+ * memory - the old list is then still valid and the caller frees it. */
+static inline void *st_grow(void *list, size_t n, size_t *cap, size_t size)
+{
+    void *m;
+
+    if (n < *cap)
+        return list;
+    m = realloc(list, *cap * 2 * size);
+    if (m)
+        *cap *= 2;
+    return m;
+}
 
 /* Now as RFC 3339 text and as epoch seconds, from the store's clock. */
 void st_now_text(cin_store *st, char buf[21]);

@@ -1,30 +1,11 @@
 /* store_order.c - orders, events, idempotent replies, keys, certificates, leases, challenges. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cin_store_order.h"
 #include "store_int.h"
-
-#define GROW(arr, n, cap)                                                                          \
-    do {                                                                                           \
-        if ((n) == (cap)) {                                                                        \
-            void *m_ = realloc((arr), (cap)*2 * sizeof(*(arr)));                                   \
-            if (!m_)                                                                               \
-                goto oom;                                                                          \
-            (arr) = m_;                                                                            \
-            memset((arr) + (cap), 0, (cap) * sizeof(*(arr)));                                      \
-            (cap) *= 2;                                                                            \
-        }                                                                                          \
-    } while (0)
-
-static void bind_id(sqlite3_stmt *s, int idx, int64_t v)
-{
-    if (v > 0)
-        sqlite3_bind_int64(s, idx, v);
-    else
-        sqlite3_bind_null(s, idx);
-}
 
 /* ---- orders -------------------------------------------------------------- */
 
@@ -58,88 +39,90 @@ void cin_order_clear(cin_order *o)
     "o.product, o.common_name, o.sans, o.key_source, o.key_type, o.validity_days, o.auto_renew, "  \
     "o.price, o.approved_by, o.approved_at, o.rejection_reason, o.signatory_by, o.signatory_at, "  \
     "coalesce(o.parent_id, 0), o.kind, o.csr_pem, coalesce(o.key_id, 0), coalesce(o.cert_id, 0), " \
-    "o.error, o.attempts, o.next_attempt_at, o.admin_approved, o.created_at, o.updated_at "        \
+    "o.error, o.attempts, o.next_attempt_at, o.admin_approved, o.created_at, o.updated_at, "       \
+    "coalesce(o.superseded_by, 0), o.not_after_cap, o.ca_cleanup "                                 \
     "FROM orders o JOIN accounts a ON a.id = o.account_id JOIN users u ON u.id = o.requester_id "
 
-static void order_fill(sqlite3_stmt *s, cin_order *o)
+static void order_fill(db_stmt *s, cin_order *o)
 {
-    o->id = sqlite3_column_int64(s, 0);
-    o->order_number = sqlite3_column_int64(s, 1);
-    o->account_id = sqlite3_column_int64(s, 2);
-    o->account = st_text(s, 3);
-    o->requester_id = sqlite3_column_int64(s, 4);
-    o->requester = st_text(s, 5);
-    o->status = st_text(s, 6);
-    o->product = st_text(s, 7);
-    o->common_name = st_text(s, 8);
-    st_json_strv((const char *)sqlite3_column_text(s, 9), &o->sans, &o->nsans);
-    o->key_source = st_text(s, 10);
-    o->key_type = st_text(s, 11);
-    o->validity_days = sqlite3_column_int(s, 12);
-    o->auto_renew = sqlite3_column_int(s, 13);
-    o->price = sqlite3_column_int64(s, 14);
-    o->approved_by = st_text(s, 15);
-    o->approved_at = st_text(s, 16);
-    o->rejection_reason = st_text(s, 17);
-    o->signatory_by = st_text(s, 18);
-    o->signatory_at = st_text(s, 19);
-    o->parent_id = sqlite3_column_int64(s, 20);
-    o->kind = st_text(s, 21);
-    o->csr_pem = st_text(s, 22);
-    o->key_id = sqlite3_column_int64(s, 23);
-    o->cert_id = sqlite3_column_int64(s, 24);
-    o->error_json = st_text(s, 25);
-    o->attempts = sqlite3_column_int(s, 26);
-    o->next_attempt_at = (time_t)sqlite3_column_int64(s, 27);
-    o->admin_approved = sqlite3_column_int(s, 28);
-    o->created_at = st_text(s, 29);
-    o->updated_at = st_text(s, 30);
+    o->id = db_col_int(s, 0);
+    o->order_number = db_col_int(s, 1);
+    o->account_id = db_col_int(s, 2);
+    o->account = db_col_strdup(s, 3);
+    o->requester_id = db_col_int(s, 4);
+    o->requester = db_col_strdup(s, 5);
+    o->status = db_col_strdup(s, 6);
+    o->product = db_col_strdup(s, 7);
+    o->common_name = db_col_strdup(s, 8);
+    st_json_strv(db_col_text(s, 9), &o->sans, &o->nsans);
+    o->key_source = db_col_strdup(s, 10);
+    o->key_type = db_col_strdup(s, 11);
+    o->validity_days = (int)db_col_int(s, 12);
+    o->auto_renew = (int)db_col_int(s, 13);
+    o->price = db_col_int(s, 14);
+    o->approved_by = db_col_strdup(s, 15);
+    o->approved_at = db_col_strdup(s, 16);
+    o->rejection_reason = db_col_strdup(s, 17);
+    o->signatory_by = db_col_strdup(s, 18);
+    o->signatory_at = db_col_strdup(s, 19);
+    o->parent_id = db_col_int(s, 20);
+    o->kind = db_col_strdup(s, 21);
+    o->csr_pem = db_col_strdup(s, 22);
+    o->key_id = db_col_int(s, 23);
+    o->cert_id = db_col_int(s, 24);
+    o->error_json = db_col_strdup(s, 25);
+    o->attempts = (int)db_col_int(s, 26);
+    o->next_attempt_at = (time_t)db_col_int(s, 27);
+    o->admin_approved = (int)db_col_int(s, 28);
+    o->created_at = db_col_strdup(s, 29);
+    o->updated_at = db_col_strdup(s, 30);
+    o->superseded_by = db_col_int(s, 31);
+    o->not_after_cap = (time_t)db_col_int(s, 32);
+    o->ca_cleanup = (int)db_col_int(s, 33);
 }
 
 int cin_store_order_insert(cin_store *st, cin_order *o)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     char now[21], *sans;
     int rc;
 
     sans = st_strv_json(o->sans, o->nsans);
     if (!sans)
         return CIN_ENOMEM;
-    s = st_prep(st,
-                "INSERT INTO orders(account_id, requester_id, status, product, common_name, sans,"
-                " key_source, key_type, validity_days, auto_renew, price, parent_id, kind,"
-                " csr_pem, key_id, admin_approved, approved_by, approved_at, created_at,"
-                " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-                " ?14, ?15, ?16, ?17, ?18, ?19, ?19)");
-    if (!s) {
-        free(sans);
-        return CIN_ERR;
-    }
+    s = db_prepare(
+        st, "INSERT INTO orders(account_id, requester_id, status, product, common_name, sans,"
+            " key_source, key_type, validity_days, auto_renew, price, parent_id, kind,"
+            " csr_pem, key_id, admin_approved, approved_by, approved_at, created_at,"
+            " updated_at, not_after_cap) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+            " ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?19, ?20) RETURNING id");
     st_now_text(st, now);
-    sqlite3_bind_int64(s, 1, o->account_id);
-    sqlite3_bind_int64(s, 2, o->requester_id);
-    st_bind_text(s, 3, o->status);
-    st_bind_text(s, 4, o->product);
-    st_bind_text(s, 5, o->common_name);
-    st_bind_text(s, 6, sans);
-    st_bind_text(s, 7, o->key_source ? o->key_source : "server");
-    st_bind_text(s, 8, o->key_type ? o->key_type : "ec-p256");
-    sqlite3_bind_int(s, 9, o->validity_days);
-    sqlite3_bind_int(s, 10, o->auto_renew);
-    sqlite3_bind_int64(s, 11, o->price);
-    bind_id(s, 12, o->parent_id);
-    st_bind_text(s, 13, o->kind ? o->kind : "new");
-    st_bind_text(s, 14, o->csr_pem);
-    bind_id(s, 15, o->key_id);
-    sqlite3_bind_int(s, 16, o->admin_approved);
-    st_bind_text(s, 17, o->approved_by);
-    st_bind_text(s, 18, o->approved_at);
-    st_bind_text(s, 19, now);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
+    db_bind_int(s, 1, o->account_id);
+    db_bind_int(s, 2, o->requester_id);
+    db_bind_text(s, 3, o->status);
+    db_bind_text(s, 4, o->product);
+    db_bind_text(s, 5, o->common_name);
+    db_bind_text(s, 6, sans);
+    db_bind_text(s, 7, o->key_source ? o->key_source : "server");
+    db_bind_text(s, 8, o->key_type ? o->key_type : "ec-p256");
+    db_bind_int(s, 9, o->validity_days);
+    db_bind_int(s, 10, o->auto_renew);
+    db_bind_int(s, 11, o->price);
+    db_bind_id(s, 12, o->parent_id);
+    db_bind_text(s, 13, o->kind ? o->kind : "new");
+    db_bind_text(s, 14, o->csr_pem);
+    db_bind_id(s, 15, o->key_id);
+    db_bind_int(s, 16, o->admin_approved);
+    db_bind_text(s, 17, o->approved_by);
+    db_bind_text(s, 18, o->approved_at);
+    db_bind_text(s, 19, now);
+    db_bind_int(s, 20, (int64_t)o->not_after_cap);
+    rc = db_one(s);
+    if (rc == CIN_OK)
+        o->id = db_col_int(s, 0);
+    db_finalize(s);
     free(sans);
     if (rc == CIN_OK) {
-        o->id = sqlite3_last_insert_rowid(st->db);
         free(o->created_at);
         free(o->updated_at);
         o->created_at = strdup(now);
@@ -150,49 +133,49 @@ int cin_store_order_insert(cin_store *st, cin_order *o)
 
 int cin_store_order_update(cin_store *st, cin_order *o)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     char now[21], *sans;
     int rc;
 
     sans = st_strv_json(o->sans, o->nsans);
     if (!sans)
         return CIN_ENOMEM;
-    s = st_prep(st, "UPDATE orders SET status = ?1, order_number = ?2, approved_by = ?3,"
-                    " approved_at = ?4, rejection_reason = ?5, signatory_by = ?6,"
-                    " signatory_at = ?7, csr_pem = ?8, key_id = ?9, cert_id = ?10, error = ?11,"
-                    " attempts = ?12, next_attempt_at = ?13, price = ?14, sans = ?15,"
-                    " common_name = ?16, admin_approved = ?17, auto_renew = ?18, key_type = ?19,"
-                    " updated_at = ?20 WHERE id = ?21");
-    if (!s) {
-        free(sans);
-        return CIN_ERR;
-    }
+    s = db_prepare(st, "UPDATE orders SET status = ?1, order_number = ?2, approved_by = ?3,"
+                       " approved_at = ?4, rejection_reason = ?5, signatory_by = ?6,"
+                       " signatory_at = ?7, csr_pem = ?8, key_id = ?9, cert_id = ?10, error = ?11,"
+                       " attempts = ?12, next_attempt_at = ?13, price = ?14, sans = ?15,"
+                       " common_name = ?16, admin_approved = ?17, auto_renew = ?18, key_type = ?19,"
+                       " updated_at = ?20, superseded_by = ?22, not_after_cap = ?23,"
+                       " ca_cleanup = ?24 WHERE id = ?21");
     st_now_text(st, now);
-    st_bind_text(s, 1, o->status);
-    bind_id(s, 2, o->order_number);
-    st_bind_text(s, 3, o->approved_by);
-    st_bind_text(s, 4, o->approved_at);
-    st_bind_text(s, 5, o->rejection_reason);
-    st_bind_text(s, 6, o->signatory_by);
-    st_bind_text(s, 7, o->signatory_at);
-    st_bind_text(s, 8, o->csr_pem);
-    bind_id(s, 9, o->key_id);
-    bind_id(s, 10, o->cert_id);
-    st_bind_text(s, 11, o->error_json);
-    sqlite3_bind_int(s, 12, o->attempts);
-    sqlite3_bind_int64(s, 13, (int64_t)o->next_attempt_at);
-    sqlite3_bind_int64(s, 14, o->price);
-    st_bind_text(s, 15, sans);
-    st_bind_text(s, 16, o->common_name);
-    sqlite3_bind_int(s, 17, o->admin_approved);
-    sqlite3_bind_int(s, 18, o->auto_renew);
-    st_bind_text(s, 19, o->key_type);
-    st_bind_text(s, 20, now);
-    sqlite3_bind_int64(s, 21, o->id);
-    rc = st_status(sqlite3_step(s));
-    if (rc == CIN_OK && sqlite3_changes(st->db) == 0)
+    db_bind_text(s, 1, o->status);
+    db_bind_id(s, 2, o->order_number);
+    db_bind_text(s, 3, o->approved_by);
+    db_bind_text(s, 4, o->approved_at);
+    db_bind_text(s, 5, o->rejection_reason);
+    db_bind_text(s, 6, o->signatory_by);
+    db_bind_text(s, 7, o->signatory_at);
+    db_bind_text(s, 8, o->csr_pem);
+    db_bind_id(s, 9, o->key_id);
+    db_bind_id(s, 10, o->cert_id);
+    db_bind_text(s, 11, o->error_json);
+    db_bind_int(s, 12, o->attempts);
+    db_bind_int(s, 13, (int64_t)o->next_attempt_at);
+    db_bind_int(s, 14, o->price);
+    db_bind_text(s, 15, sans);
+    db_bind_text(s, 16, o->common_name);
+    db_bind_int(s, 17, o->admin_approved);
+    db_bind_int(s, 18, o->auto_renew);
+    db_bind_text(s, 19, o->key_type);
+    db_bind_text(s, 20, now);
+    db_bind_int(s, 21, o->id);
+    db_bind_id(s, 22, o->superseded_by);
+    db_bind_int(s, 23, (int64_t)o->not_after_cap);
+    db_bind_int(s, 24, o->ca_cleanup);
+    rc = db_step(s);
+    if (rc == CIN_OK && db_changes(s) == 0)
         rc = CIN_ENOTFOUND;
-    sqlite3_finalize(s);
+    db_finalize(s);
     free(sans);
     if (rc == CIN_OK) {
         free(o->updated_at);
@@ -203,73 +186,103 @@ int cin_store_order_update(cin_store *st, cin_order *o)
 
 int cin_store_order_get(cin_store *st, int64_t id, cin_order *out)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT " ORDER_COLS "WHERE o.id = ?1");
+    db_stmt *s = db_prepare(st, "SELECT " ORDER_COLS "WHERE o.id = ?1");
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, id);
-    rc = st_row(s);
+    db_bind_int(s, 1, id);
+    rc = db_one(s);
     if (rc == CIN_OK) {
         order_fill(s, out);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
+}
+
+/* q as a LIKE pattern matching it anywhere, its wildcards escaped with '\'.
+ * Lower-cased: names are stored lower-case, and PostgreSQL's LIKE, unlike
+ * SQLite's, is case-sensitive. */
+static char *like_pattern(const char *q)
+{
+    size_t i, k = 0, len = strlen(q);
+    char *like = malloc(len * 2 + 3);
+
+    if (!like)
+        return NULL;
+    like[k++] = '%';
+    for (i = 0; i < len; i++) {
+        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
+            like[k++] = '\\';
+        like[k++] = (char)tolower((unsigned char)q[i]);
+    }
+    like[k++] = '%';
+    like[k] = '\0';
+    return like;
 }
 
 int cin_store_order_list(cin_store *st, const cin_order_filter *f, cin_order **out, size_t *n)
 {
-    sqlite3_stmt *s;
-    size_t cap = 16;
-    char *like = NULL;
+    /* Only the filters in use are in the statement: an optional parameter
+     * written as (?3 IS NULL OR ...) leaves PostgreSQL unable to tell its
+     * type, and an absent filter costs nothing. */
+    char sql[2048], *like = NULL;
+    size_t cap = 16, len;
+    db_stmt *s;
+    int rc, k = 0;
 
     *out = NULL;
     *n = 0;
-    s = st_prep(st, "SELECT " ORDER_COLS "WHERE (?1 <= 0 OR o.account_id = ?1)"
-                    " AND (?2 <= 0 OR o.requester_id = ?2) AND (?3 IS NULL OR o.status = ?3)"
-                    " AND (?4 IS NULL OR o.sans LIKE ?4 ESCAPE '\\')"
-                    " AND (?5 <= 0 OR o.id < ?5) ORDER BY o.id DESC LIMIT ?6");
-    if (!s)
-        return CIN_ERR;
-    if (f->q && *f->q) {
-        /* escape LIKE's wildcards so that q matches literally */
-        size_t i, k = 0, len = strlen(f->q);
-        like = malloc(len * 2 + 3);
-        if (!like)
-            goto oom;
-        like[k++] = '%';
-        for (i = 0; i < len; i++) {
-            if (f->q[i] == '%' || f->q[i] == '_' || f->q[i] == '\\')
-                like[k++] = '\\';
-            like[k++] = f->q[i];
-        }
-        like[k++] = '%';
-        like[k] = '\0';
-    }
-    sqlite3_bind_int64(s, 1, f->account_id);
-    sqlite3_bind_int64(s, 2, f->requester_id);
-    st_bind_text(s, 3, f->status);
-    st_bind_text(s, 4, like);
-    sqlite3_bind_int64(s, 5, f->before_id);
-    sqlite3_bind_int(s, 6, f->limit > 0 ? f->limit : 50);
+    if (f->q && *f->q && !(like = like_pattern(f->q)))
+        return CIN_ENOMEM;
+    len = (size_t)snprintf(sql, sizeof(sql), "SELECT " ORDER_COLS "WHERE 1 = 1");
+    if (f->account_id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.account_id = ?%d", ++k);
+    if (f->requester_id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.requester_id = ?%d", ++k);
+    if (f->status)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.status = ?%d", ++k);
+    if (like)
+        len +=
+            (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.sans LIKE ?%d ESCAPE '\\'", ++k);
+    if (f->before_id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.id < ?%d", ++k);
+    snprintf(sql + len, sizeof(sql) - len, " ORDER BY o.id DESC LIMIT ?%d", ++k);
+    s = db_prepare(st, sql);
+    /* bound in the order the clauses were written */
+    k = 0;
+    if (f->account_id > 0)
+        db_bind_int(s, ++k, f->account_id);
+    if (f->requester_id > 0)
+        db_bind_int(s, ++k, f->requester_id);
+    if (f->status)
+        db_bind_text(s, ++k, f->status);
+    if (like)
+        db_bind_text(s, ++k, like);
+    if (f->before_id > 0)
+        db_bind_int(s, ++k, f->before_id);
+    db_bind_int(s, ++k, f->limit > 0 ? f->limit : 50);
+    free(like);
     *out = calloc(cap, sizeof(**out));
-    if (!*out)
-        goto oom;
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        GROW(*out, *n, cap);
+    if (!*out) {
+        db_finalize(s);
+        return CIN_ENOMEM;
+    }
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_order *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
+        }
+        *out = m;
         order_fill(s, &(*out)[(*n)++]);
     }
-    sqlite3_finalize(s);
-    free(like);
-    return CIN_OK;
-oom:
-    sqlite3_finalize(s);
-    free(like);
-    cin_order_list_free(*out, *n);
-    *out = NULL;
-    *n = 0;
-    return CIN_ENOMEM;
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_order_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 void cin_order_list_free(cin_order *o, size_t n)
@@ -283,82 +296,83 @@ void cin_order_list_free(cin_order *o, size_t n)
 
 int cin_store_order_number_next(cin_store *st, int64_t *out)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     int rc;
 
-    rc = st_exec(st, "UPDATE counters SET value = value + 1 WHERE name = 'order_number'");
-    if (rc != CIN_OK)
-        return rc;
-    s = st_prep(st, "SELECT value FROM counters WHERE name = 'order_number'");
-    if (!s)
-        return CIN_ERR;
-    rc = sqlite3_step(s) == SQLITE_ROW ? CIN_OK : CIN_ERR;
+    ST_WRITER(st);
+    s = db_prepare(st, "UPDATE counters SET value = value + 1 WHERE name = 'order_number'"
+                       " RETURNING value");
+    rc = db_one(s);
     if (rc == CIN_OK)
-        *out = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+        *out = db_col_int(s, 0);
+    db_finalize(s);
     return rc;
 }
 
 int cin_store_order_due(cin_store *st, const char *status, time_t now, int64_t **ids, size_t *n)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT id FROM orders WHERE status = ?1 AND "
-                                  "next_attempt_at <= ?2 ORDER BY id LIMIT 1000");
-    *ids = NULL;
-    *n = 0;
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, status);
-    sqlite3_bind_int64(s, 2, (int64_t)now);
-    return st_ids(s, ids, n);
+    db_stmt *s = db_prepare(st, "SELECT id FROM orders WHERE status = ?1 AND "
+                                "next_attempt_at <= ?2 ORDER BY id LIMIT 1000");
+
+    db_bind_text(s, 1, status);
+    db_bind_int(s, 2, (int64_t)now);
+    return db_ids(s, ids, n);
 }
 
 int cin_store_order_renewal_due(cin_store *st, time_t now, double fraction, int64_t **ids,
                                 size_t *n)
 {
-    sqlite3_stmt *s =
-        st_prep(st, "SELECT o.id FROM orders o JOIN certificates c ON c.id = o.cert_id WHERE"
-                    " o.status = 'issued' AND o.auto_renew = 1 AND o.next_attempt_at <= ?1 AND"
-                    " c.status = 'active' AND c.not_after_ts - ?1 <= ?2 * (c.not_after_ts -"
-                    " CAST(strftime('%s', c.not_before) AS INTEGER)) AND NOT EXISTS (SELECT 1 FROM"
-                    " orders r WHERE r.parent_id = o.id AND r.kind = 'renewal' AND r.status NOT IN"
-                    " ('rejected', 'cancelled', 'failed')) ORDER BY o.id LIMIT 100");
-    *ids = NULL;
-    *n = 0;
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, (int64_t)now);
-    sqlite3_bind_double(s, 2, fraction);
-    return st_ids(s, ids, n);
+    /*
+     * Due when lifetime_end - now <= fraction * lifetime.  The lifetime is
+     * the one renewal timing follows (cin_cert): the certificate's own, or
+     * for a reissue the original's, so that a reissue never moves renewal
+     * later.  The fraction is bound as an integer in millionths (the
+     * statement layer binds no floating point; the setting is 0.05-0.95, so
+     * this is exact to a few seconds of a certificate's life), both sides
+     * scaled alike and widened to BIGINT.  A row whose lifetime_start is 0
+     * (a not_before the migration could not read) falls back to the validity
+     * its order asked for, never to "0 = 1970", which would make it due at
+     * once.
+     */
+    db_stmt *s = db_prepare(
+        st, "SELECT o.id FROM orders o JOIN certificates c ON c.id = o.cert_id WHERE"
+            " o.status = 'issued' AND o.auto_renew = 1 AND o.next_attempt_at <= ?1 AND"
+            " c.status = 'active' AND CAST(c.lifetime_end - ?1 AS BIGINT) * 1000000 <= ?2 *"
+            " CAST(CASE WHEN c.lifetime_start > 0 THEN c.lifetime_end - c.lifetime_start"
+            " ELSE o.validity_days * 86400 END AS BIGINT) AND NOT EXISTS (SELECT 1 FROM"
+            " orders r WHERE r.parent_id = o.id AND r.kind = 'renewal' AND r.status NOT IN"
+            " ('rejected', 'cancelled', 'failed')) ORDER BY o.id LIMIT 100");
+
+    db_bind_int(s, 1, (int64_t)now);
+    db_bind_int(s, 2, (int64_t)(fraction * 1000000.0 + 0.5));
+    return db_ids(s, ids, n);
 }
 
 int cin_store_order_has_renewal(cin_store *st, int64_t parent_id)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT 1 FROM orders WHERE parent_id = ?1 AND kind ="
-                                  " 'renewal' AND status NOT IN ('rejected', 'cancelled',"
-                                  " 'failed')");
-    int found;
+    db_stmt *s = db_prepare(st, "SELECT 1 FROM orders WHERE parent_id = ?1 AND kind ="
+                                " 'renewal' AND status NOT IN ('rejected', 'cancelled',"
+                                " 'failed')");
+    int rc;
 
-    if (!s)
-        return 0;
-    sqlite3_bind_int64(s, 1, parent_id);
-    found = sqlite3_step(s) == SQLITE_ROW;
-    sqlite3_finalize(s);
-    return found;
+    db_bind_int(s, 1, parent_id);
+    rc = db_one(s);
+    db_finalize(s);
+    if (rc == CIN_OK)
+        return 1;
+    return rc == CIN_ENOTFOUND ? 0 : rc;
 }
 
 int cin_store_order_expired(cin_store *st, time_t now, int64_t **ids, size_t *n)
 {
     /* walks the index of active certificates by expiry: cheap at any size */
-    sqlite3_stmt *s = st_prep(st, "SELECT o.id FROM certificates c JOIN orders o ON"
-                                  " o.cert_id = c.id WHERE c.status = 'active' AND"
-                                  " c.not_after_ts < ?1 AND o.status = 'issued' ORDER BY o.id"
-                                  " LIMIT 1000");
-    *ids = NULL;
-    *n = 0;
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, (int64_t)now);
-    return st_ids(s, ids, n);
+    db_stmt *s = db_prepare(st, "SELECT o.id FROM certificates c JOIN orders o ON"
+                                " o.cert_id = c.id WHERE c.status = 'active' AND"
+                                " c.not_after_ts < ?1 AND o.status = 'issued' ORDER BY o.id"
+                                " LIMIT 1000");
+
+    db_bind_int(s, 1, (int64_t)now);
+    return db_ids(s, ids, n);
 }
 
 /* ---- events -------------------------------------------------------------- */
@@ -366,72 +380,73 @@ int cin_store_order_expired(cin_store *st, time_t now, int64_t **ids, size_t *n)
 int cin_store_event_add(cin_store *st, int64_t account_id, int64_t order_id, const char *actor,
                         const char *action, const char *peer, const char *detail)
 {
-    sqlite3_stmt *s = st_prep(st, "INSERT INTO order_events(account_id, order_id, actor, action,"
-                                  " at, peer, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    db_stmt *s;
     char now[21];
-    int rc;
 
-    if (!s)
-        return CIN_ERR;
+    s = db_prepare(st, "INSERT INTO order_events(account_id, order_id, actor, action,"
+                       " at, peer, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     st_now_text(st, now);
-    bind_id(s, 1, account_id);
-    bind_id(s, 2, order_id);
-    st_bind_text(s, 3, actor ? actor : "system");
-    st_bind_text(s, 4, action);
-    st_bind_text(s, 5, now);
-    st_bind_text(s, 6, peer);
-    st_bind_text(s, 7, detail);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
+    db_bind_id(s, 1, account_id);
+    db_bind_id(s, 2, order_id);
+    db_bind_text(s, 3, actor ? actor : "system");
+    db_bind_text(s, 4, action);
+    db_bind_text(s, 5, now);
+    db_bind_text(s, 6, peer);
+    db_bind_text(s, 7, detail);
+    return db_run(s);
 }
 
 int cin_store_event_list(cin_store *st, int64_t account_id, int64_t order_id, int64_t before_id,
                          int limit, cin_event **out, size_t *n)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     size_t cap = 16;
+    int rc;
 
     *out = NULL;
     *n = 0;
-    if (order_id > 0)
-        s = st_prep(st, "SELECT id, coalesce(account_id, 0), coalesce(order_id, 0), actor,"
-                        " action, at, peer, detail FROM order_events WHERE order_id = ?2"
-                        " AND (?1 <= 0 OR account_id = ?1) ORDER BY id LIMIT ?4");
-    else
-        s = st_prep(st, "SELECT id, coalesce(account_id, 0), coalesce(order_id, 0), actor,"
-                        " action, at, peer, detail FROM order_events WHERE (?1 <= 0 OR"
-                        " account_id = ?1) AND (?3 <= 0 OR id < ?3) ORDER BY id DESC LIMIT ?4");
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, order_id);
-    sqlite3_bind_int64(s, 3, before_id);
-    sqlite3_bind_int(s, 4, limit > 0 ? limit : 1000);
-    *out = calloc(cap, sizeof(**out));
-    if (!*out)
-        goto oom;
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        cin_event *e;
-        GROW(*out, *n, cap);
-        e = &(*out)[(*n)++];
-        e->id = sqlite3_column_int64(s, 0);
-        e->account_id = sqlite3_column_int64(s, 1);
-        e->order_id = sqlite3_column_int64(s, 2);
-        e->actor = st_text(s, 3);
-        e->action = st_text(s, 4);
-        e->at = st_text(s, 5);
-        e->peer = st_text(s, 6);
-        e->detail = st_text(s, 7);
+    if (order_id > 0) {
+        s = db_prepare(st, "SELECT id, coalesce(account_id, 0), coalesce(order_id, 0), actor,"
+                           " action, at, peer, detail FROM order_events WHERE order_id = ?2"
+                           " AND (?1 <= 0 OR account_id = ?1) ORDER BY id LIMIT ?3");
+        db_bind_int(s, 2, order_id);
+    } else {
+        s = db_prepare(st, "SELECT id, coalesce(account_id, 0), coalesce(order_id, 0), actor,"
+                           " action, at, peer, detail FROM order_events WHERE (?1 <= 0 OR"
+                           " account_id = ?1) AND (?2 <= 0 OR id < ?2) ORDER BY id DESC LIMIT ?3");
+        db_bind_int(s, 2, before_id);
     }
-    sqlite3_finalize(s);
-    return CIN_OK;
-oom:
-    sqlite3_finalize(s);
-    cin_event_list_free(*out, *n);
-    *out = NULL;
-    *n = 0;
-    return CIN_ENOMEM;
+    db_bind_int(s, 1, account_id);
+    db_bind_int(s, 3, limit > 0 ? limit : 1000);
+    *out = calloc(cap, sizeof(**out));
+    if (!*out) {
+        db_finalize(s);
+        return CIN_ENOMEM;
+    }
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_event *e, *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
+        }
+        *out = m;
+        e = &(*out)[(*n)++];
+        e->id = db_col_int(s, 0);
+        e->account_id = db_col_int(s, 1);
+        e->order_id = db_col_int(s, 2);
+        e->actor = db_col_strdup(s, 3);
+        e->action = db_col_strdup(s, 4);
+        e->at = db_col_strdup(s, 5);
+        e->peer = db_col_strdup(s, 6);
+        e->detail = db_col_strdup(s, 7);
+    }
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_event_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 void cin_event_list_free(cin_event *e, size_t n)
@@ -453,37 +468,32 @@ void cin_event_list_free(cin_event *e, size_t n)
 int cin_store_idem_put(cin_store *st, const char *scope, const char *key, int status,
                        const char *body)
 {
-    sqlite3_stmt *s = st_prep(st, "INSERT INTO idempotency(scope, key, status, body) "
-                                  "VALUES (?1, ?2, ?3, ?4)");
-    int rc;
+    db_stmt *s;
 
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, scope);
-    st_bind_text(s, 2, key);
-    sqlite3_bind_int(s, 3, status);
-    st_bind_text(s, 4, body);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
+    ST_WRITER(st);
+    s = db_prepare(st, "INSERT INTO idempotency(scope, key, status, body) "
+                       "VALUES (?1, ?2, ?3, ?4)");
+    db_bind_text(s, 1, scope);
+    db_bind_text(s, 2, key);
+    db_bind_int(s, 3, status);
+    db_bind_text(s, 4, body);
+    return db_run(s);
 }
 
 int cin_store_idem_get(cin_store *st, const char *scope, const char *key, int *status, char **body)
 {
-    sqlite3_stmt *s =
-        st_prep(st, "SELECT status, body FROM idempotency WHERE scope = ?1 AND key = ?2");
+    db_stmt *s =
+        db_prepare(st, "SELECT status, body FROM idempotency WHERE scope = ?1 AND key = ?2");
     int rc;
 
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, scope);
-    st_bind_text(s, 2, key);
-    rc = st_row(s);
+    db_bind_text(s, 1, scope);
+    db_bind_text(s, 2, key);
+    rc = db_one(s);
     if (rc == CIN_OK) {
-        *status = sqlite3_column_int(s, 0);
-        *body = st_text(s, 1);
+        *status = (int)db_col_int(s, 0);
+        *body = db_col_strdup(s, 1);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
@@ -491,66 +501,65 @@ int cin_store_idem_get(cin_store *st, const char *scope, const char *key, int *s
 
 int cin_store_key_put(cin_store *st, const char *key_type, const char *pem, int64_t *id)
 {
-    sqlite3_stmt *s = NULL;
     unsigned char *blob = NULL;
     size_t bloblen = 0;
     char now[21], label[64];
-    int64_t next;
+    int64_t kid = 0;
+    db_stmt *s;
     int rc;
 
-    /* the label binds the blob to its row id: a blob copied elsewhere won't open */
-    s = st_prep(st, "SELECT coalesce(max(id), 0) + 1 FROM private_keys");
-    if (!s)
-        return CIN_ERR;
-    rc = sqlite3_step(s) == SQLITE_ROW ? CIN_OK : CIN_ERR;
-    next = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    ST_WRITER(st);
+    /* The label binds the blob to its row id, so that a blob copied elsewhere
+     * won't open: the row is inserted first (its id from the database, safe
+     * with concurrent writers on any engine), the sealed key written into it
+     * second, both in the caller's transaction. */
+    s = db_prepare(st, "INSERT INTO private_keys(key_type, sealed, created_at) "
+                       "VALUES (?1, ?2, ?3) RETURNING id");
+    st_now_text(st, now);
+    db_bind_text(s, 1, key_type);
+    db_bind_blob(s, 2, "", 0); /* not yet sealed: the column is NOT NULL */
+    db_bind_text(s, 3, now);
+    rc = db_one(s);
+    if (rc == CIN_OK)
+        kid = db_col_int(s, 0);
+    db_finalize(s);
     if (rc != CIN_OK)
         return rc;
-    snprintf(label, sizeof(label), "private_key:%lld", (long long)next);
+    snprintf(label, sizeof(label), "private_key:%lld", (long long)kid);
     rc = cin_store_seal(st, label, (const unsigned char *)pem, strlen(pem), &blob, &bloblen);
     if (rc != CIN_OK)
         return rc;
-    s = st_prep(st, "INSERT INTO private_keys(id, key_type, sealed, created_at) "
-                    "VALUES (?1, ?2, ?3, ?4)");
-    if (!s) {
-        free(blob);
-        return CIN_ERR;
-    }
-    st_now_text(st, now);
-    sqlite3_bind_int64(s, 1, next);
-    st_bind_text(s, 2, key_type);
-    sqlite3_bind_blob(s, 3, blob, (int)bloblen, SQLITE_TRANSIENT);
-    st_bind_text(s, 4, now);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
+    s = db_prepare(st, "UPDATE private_keys SET sealed = ?1 WHERE id = ?2");
+    db_bind_blob(s, 1, blob, bloblen);
+    db_bind_int(s, 2, kid);
+    rc = db_run(s);
     free(blob);
     if (rc == CIN_OK && id)
-        *id = next;
+        *id = kid;
     return rc;
 }
 
 int cin_store_key_get(cin_store *st, int64_t id, char **pem)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT sealed FROM private_keys WHERE id = ?1");
-    unsigned char *pt = NULL;
-    size_t ptlen = 0;
+    db_stmt *s = db_prepare(st, "SELECT sealed FROM private_keys WHERE id = ?1");
+    unsigned char *blob, *pt = NULL;
+    size_t bloblen = 0, ptlen = 0;
     char label[64];
     int rc;
 
     *pem = NULL;
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, id);
-    rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW) {
-        sqlite3_finalize(s);
-        return rc == SQLITE_DONE ? CIN_ENOTFOUND : st_status(rc);
+    db_bind_int(s, 1, id);
+    rc = db_one(s);
+    if (rc != CIN_OK) {
+        db_finalize(s);
+        return rc;
     }
+    blob = db_col_blob(s, 0, &bloblen);
+    db_finalize(s);
     snprintf(label, sizeof(label), "private_key:%lld", (long long)id);
-    rc = cin_store_unseal(st, label, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
-                          &pt, &ptlen);
-    sqlite3_finalize(s);
+    /* an empty blob (NULL) fails the integrity check like a tampered one */
+    rc = cin_store_unseal(st, label, blob, bloblen, &pt, &ptlen);
+    free(blob);
     if (rc == CIN_ECRYPTO)
         cin_log(&st->svc, CIN_LOG_ERROR,
                 "store: private key %lld failed its integrity check (tampered or wrong KEK)",
@@ -580,197 +589,203 @@ void cin_cert_clear(cin_cert *c)
 
 int cin_store_cert_insert(cin_store *st, cin_cert *c)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     uint64_t gen = 0;
-    time_t na = 0;
+    time_t na = 0, nb = 0;
     char *names;
     size_t i;
     int rc;
 
+    ST_WRITER(st);
     rc = cin_store_generation_bump(st, &gen);
     if (rc != CIN_OK)
         return rc;
     if (cin_time_parse(c->not_after, &na) != CIN_OK)
         return CIN_EINVAL;
+    /* not_before_ts is what renewal measures a lifetime from; 0 when the text
+     * cannot be read (cin_store_order_renewal_due has a fallback for it) */
+    if (cin_time_parse(c->not_before, &nb) != CIN_OK || nb < 0)
+        nb = 0;
     names = st_strv_json(c->names, c->nnames);
     if (!names)
         return CIN_ENOMEM;
-    s = st_prep(st, "INSERT INTO certificates(order_id, account_id, serial, names, not_before,"
-                    " not_after, not_after_ts, sha256, issuer, chain_pem, key_id, status,"
-                    " changed_gen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-                    " 'active', ?12)");
-    if (!s) {
-        free(names);
-        return CIN_ERR;
+    /* the lifetime renewal follows: given (a reissue's), or its own */
+    if (!c->lifetime_end) {
+        c->lifetime_start = nb;
+        c->lifetime_end = na;
     }
-    sqlite3_bind_int64(s, 1, c->order_id);
-    sqlite3_bind_int64(s, 2, c->account_id);
-    st_bind_text(s, 3, c->serial);
-    st_bind_text(s, 4, names);
-    st_bind_text(s, 5, c->not_before);
-    st_bind_text(s, 6, c->not_after);
-    sqlite3_bind_int64(s, 7, (int64_t)na);
-    st_bind_text(s, 8, c->sha256);
-    st_bind_text(s, 9, c->issuer);
-    st_bind_text(s, 10, c->chain_pem);
-    bind_id(s, 11, c->key_id);
-    sqlite3_bind_int64(s, 12, (int64_t)gen);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
+    s = db_prepare(st, "INSERT INTO certificates(order_id, account_id, serial, names, not_before,"
+                       " not_after, not_after_ts, sha256, issuer, chain_pem, key_id, status,"
+                       " changed_gen, not_before_ts, lifetime_start, lifetime_end) VALUES (?1,"
+                       " ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'active', ?12, ?13, ?14, ?15)"
+                       " RETURNING id");
+    db_bind_int(s, 1, c->order_id);
+    db_bind_int(s, 2, c->account_id);
+    db_bind_text(s, 3, c->serial);
+    db_bind_text(s, 4, names);
+    db_bind_text(s, 5, c->not_before);
+    db_bind_text(s, 6, c->not_after);
+    db_bind_int(s, 7, (int64_t)na);
+    db_bind_text(s, 8, c->sha256);
+    db_bind_text(s, 9, c->issuer);
+    db_bind_text(s, 10, c->chain_pem);
+    db_bind_id(s, 11, c->key_id);
+    db_bind_int(s, 12, (int64_t)gen);
+    db_bind_int(s, 13, (int64_t)nb);
+    db_bind_int(s, 14, (int64_t)c->lifetime_start);
+    db_bind_int(s, 15, (int64_t)c->lifetime_end);
+    rc = db_one(s);
+    if (rc == CIN_OK)
+        c->id = db_col_int(s, 0);
+    db_finalize(s);
     free(names);
     if (rc != CIN_OK)
         return rc;
-    c->id = sqlite3_last_insert_rowid(st->db);
     free(c->status);
     c->status = strdup("active");
-    s = st_prep(st, "INSERT OR IGNORE INTO cert_names(name, cert_id) VALUES (?1, ?2)");
-    if (!s)
-        return CIN_ERR;
     for (i = 0; rc == CIN_OK && i < c->nnames; i++) {
-        sqlite3_reset(s);
-        st_bind_text(s, 1, c->names[i]);
-        sqlite3_bind_int64(s, 2, c->id);
-        rc = st_status(sqlite3_step(s));
+        s = db_prepare(st, "INSERT INTO cert_names(name, cert_id) VALUES (?1, ?2)"
+                           " ON CONFLICT DO NOTHING");
+        db_bind_text(s, 1, c->names[i]);
+        db_bind_int(s, 2, c->id);
+        rc = db_run(s);
     }
-    sqlite3_finalize(s);
     return rc;
 }
 
 #define CERT_COLS                                                                                  \
     "id, order_id, account_id, serial, names, not_before, not_after, sha256, issuer, chain_pem, "  \
-    "coalesce(key_id, 0), status, revocation_reason, ca_notified FROM certificates "
+    "coalesce(key_id, 0), status, revocation_reason, ca_notified, lifetime_start, lifetime_end "  \
+    "FROM certificates "
 
-static void cert_fill(sqlite3_stmt *s, cin_cert *c)
+static void cert_fill(db_stmt *s, cin_cert *c)
 {
-    c->id = sqlite3_column_int64(s, 0);
-    c->order_id = sqlite3_column_int64(s, 1);
-    c->account_id = sqlite3_column_int64(s, 2);
-    c->serial = st_text(s, 3);
-    st_json_strv((const char *)sqlite3_column_text(s, 4), &c->names, &c->nnames);
-    c->not_before = st_text(s, 5);
-    c->not_after = st_text(s, 6);
-    c->sha256 = st_text(s, 7);
-    c->issuer = st_text(s, 8);
-    c->chain_pem = st_text(s, 9);
-    c->key_id = sqlite3_column_int64(s, 10);
-    c->status = st_text(s, 11);
-    c->revocation_reason = st_text(s, 12);
-    c->ca_notified = sqlite3_column_int(s, 13);
+    c->id = db_col_int(s, 0);
+    c->order_id = db_col_int(s, 1);
+    c->account_id = db_col_int(s, 2);
+    c->serial = db_col_strdup(s, 3);
+    st_json_strv(db_col_text(s, 4), &c->names, &c->nnames);
+    c->not_before = db_col_strdup(s, 5);
+    c->not_after = db_col_strdup(s, 6);
+    c->sha256 = db_col_strdup(s, 7);
+    c->issuer = db_col_strdup(s, 8);
+    c->chain_pem = db_col_strdup(s, 9);
+    c->key_id = db_col_int(s, 10);
+    c->status = db_col_strdup(s, 11);
+    c->revocation_reason = db_col_strdup(s, 12);
+    c->ca_notified = (int)db_col_int(s, 13);
+    c->lifetime_start = (time_t)db_col_int(s, 14);
+    c->lifetime_end = (time_t)db_col_int(s, 15);
 }
 
 int cin_store_cert_get(cin_store *st, int64_t id, cin_cert *out)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT " CERT_COLS "WHERE id = ?1");
+    db_stmt *s = db_prepare(st, "SELECT " CERT_COLS "WHERE id = ?1");
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, id);
-    rc = st_row(s);
+    db_bind_int(s, 1, id);
+    rc = db_one(s);
     if (rc == CIN_OK) {
         cert_fill(s, out);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
 int cin_store_cert_set_status(cin_store *st, int64_t id, const char *status, const char *reason)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     uint64_t gen = 0;
     int rc;
 
+    ST_WRITER(st);
     rc = cin_store_generation_bump(st, &gen);
     if (rc != CIN_OK)
         return rc;
-    s = st_prep(st, "UPDATE certificates SET status = ?1, revocation_reason = ?2,"
-                    " changed_gen = ?3 WHERE id = ?4");
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, status);
-    st_bind_text(s, 2, reason);
-    sqlite3_bind_int64(s, 3, (int64_t)gen);
-    sqlite3_bind_int64(s, 4, id);
-    rc = st_status(sqlite3_step(s));
-    if (rc == CIN_OK && sqlite3_changes(st->db) == 0)
+    s = db_prepare(st, "UPDATE certificates SET status = ?1, revocation_reason = ?2,"
+                       " changed_gen = ?3 WHERE id = ?4");
+    db_bind_text(s, 1, status);
+    db_bind_text(s, 2, reason);
+    db_bind_int(s, 3, (int64_t)gen);
+    db_bind_int(s, 4, id);
+    rc = db_step(s);
+    if (rc == CIN_OK && db_changes(s) == 0)
         rc = CIN_ENOTFOUND;
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
 int cin_store_cert_mark_notified(cin_store *st, int64_t id, int done)
 {
-    sqlite3_stmt *s = st_prep(st, "UPDATE certificates SET ca_notified = ?2 WHERE id = ?1");
-    int rc;
+    db_stmt *s;
 
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int(s, 2, done);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
+    ST_WRITER(st);
+    s = db_prepare(st, "UPDATE certificates SET ca_notified = ?2 WHERE id = ?1");
+    db_bind_int(s, 1, id);
+    db_bind_int(s, 2, done);
+    return db_run(s);
 }
 
 int cin_store_cert_revoke_later(cin_store *st, int64_t id, time_t when)
 {
-    sqlite3_stmt *s = st_prep(st, "UPDATE certificates SET revoke_next_at = ?2 WHERE id = ?1");
-    int rc;
+    db_stmt *s;
 
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, (int64_t)when);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
+    ST_WRITER(st);
+    s = db_prepare(st, "UPDATE certificates SET revoke_next_at = ?2 WHERE id = ?1");
+    db_bind_int(s, 1, id);
+    db_bind_int(s, 2, (int64_t)when);
+    return db_run(s);
 }
 
 int cin_store_cert_unnotified(cin_store *st, time_t now, int64_t **ids, size_t *n)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT id FROM certificates WHERE ca_notified = 0 AND"
-                                  " status = 'revoked' AND revoke_next_at <= ?1 ORDER BY id"
-                                  " LIMIT 1000");
-    *ids = NULL;
-    *n = 0;
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, (int64_t)now);
-    return st_ids(s, ids, n);
+    /* revoked ones, and superseded ones the CA is to revoke (a reissue's) */
+    db_stmt *s = db_prepare(st, "SELECT id FROM certificates WHERE ca_notified = 0 AND"
+                                " status IN ('revoked', 'superseded') AND"
+                                " revocation_reason IS NOT NULL AND revoke_next_at <= ?1"
+                                " ORDER BY id LIMIT 1000");
+
+    db_bind_int(s, 1, (int64_t)now);
+    return db_ids(s, ids, n);
 }
 
 int cin_store_cert_list(cin_store *st, int64_t account_id, int64_t requester_id, time_t before,
                         cin_cert **out, size_t *n)
 {
-    sqlite3_stmt *s = st_prep(
+    db_stmt *s = db_prepare(
         st, "SELECT " CERT_COLS "WHERE status = 'active' AND (?1 <= 0 OR account_id = ?1) AND"
             " (?2 <= 0 OR order_id IN (SELECT id FROM orders WHERE requester_id = ?2)) AND"
             " (?3 <= 0 OR not_after_ts < ?3) ORDER BY not_after_ts, id LIMIT 10000");
     size_t cap = 16;
+    int rc;
 
     *out = NULL;
     *n = 0;
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, requester_id);
-    sqlite3_bind_int64(s, 3, (int64_t)before);
+    db_bind_int(s, 1, account_id);
+    db_bind_int(s, 2, requester_id);
+    db_bind_int(s, 3, (int64_t)before);
     *out = calloc(cap, sizeof(**out));
-    if (!*out)
-        goto oom;
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        GROW(*out, *n, cap);
+    if (!*out) {
+        db_finalize(s);
+        return CIN_ENOMEM;
+    }
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_cert *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
+        }
+        *out = m;
         cert_fill(s, &(*out)[(*n)++]);
     }
-    sqlite3_finalize(s);
-    return CIN_OK;
-oom:
-    sqlite3_finalize(s);
-    cin_cert_list_free(*out, *n);
-    *out = NULL;
-    *n = 0;
-    return CIN_ENOMEM;
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_cert_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 void cin_cert_list_free(cin_cert *c, size_t n)
@@ -786,15 +801,19 @@ int cin_store_names_since(cin_store *st, uint64_t since, cin_name_entry **out, s
                           uint64_t *generation)
 {
     /* every name touched by a change after `since`, with the newest active
-     * certificate that now carries it (0 when none does any more) */
-    sqlite3_stmt *s = NULL;
+     * certificate of each account that now carries it (a single row with 0
+     * when none does any more) */
+    db_stmt *s;
     size_t cap = 64;
     int rc;
 
     *out = NULL;
     *n = 0;
-    /* read the generation and the rows in one read transaction (a consistent snapshot) */
-    rc = st_exec(st, "BEGIN");
+    /* read the generation and the rows in one read transaction (a consistent
+     * snapshot); where a transaction sees each statement's own snapshot
+     * (PostgreSQL's READ COMMITTED) reading the generation first still errs
+     * on the safe side: rows newer than it are read again next time */
+    rc = db_exec(st, "BEGIN");
     if (rc != CIN_OK)
         return rc;
     rc = cin_store_generation(st, generation);
@@ -803,34 +822,38 @@ int cin_store_names_since(cin_store *st, uint64_t since, cin_name_entry **out, s
     /* Names touched after `since` (found through the changed_gen index), then
      * every certificate carrying each of them (the name index): linear in
      * the names changed, whatever the store's size. */
-    s = st_prep(st, "SELECT n.name, max(CASE WHEN c.status = 'active' THEN c.id ELSE 0 END)"
-                    " FROM cert_names n JOIN certificates c ON c.id = n.cert_id WHERE n.name IN"
-                    " (SELECT n3.name FROM cert_names n3 JOIN certificates c3 ON"
-                    " c3.id = n3.cert_id WHERE c3.changed_gen > ?1) GROUP BY n.name");
-    if (!s) {
-        rc = CIN_ERR;
+    s = db_prepare(st, "SELECT n.name, max(CASE WHEN c.status = 'active' THEN c.id ELSE 0 END),"
+                       " c.account_id FROM cert_names n JOIN certificates c ON c.id = n.cert_id"
+                       " WHERE n.name IN (SELECT n3.name FROM cert_names n3 JOIN certificates c3"
+                       " ON c3.id = n3.cert_id WHERE c3.changed_gen > ?1)"
+                       " GROUP BY n.name, c.account_id ORDER BY n.name");
+    db_bind_int(s, 1, (int64_t)since);
+    *out = calloc(cap, sizeof(**out));
+    if (!*out) {
+        db_finalize(s);
+        rc = CIN_ENOMEM;
         goto done;
     }
-    sqlite3_bind_int64(s, 1, (int64_t)since);
-    *out = calloc(cap, sizeof(**out));
-    if (!*out)
-        goto oom;
-    while (sqlite3_step(s) == SQLITE_ROW) {
-        GROW(*out, *n, cap);
-        (*out)[*n].name = st_text(s, 0);
-        (*out)[*n].cert_id = sqlite3_column_int64(s, 1);
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_name_entry *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
+        }
+        *out = m;
+        (*out)[*n].name = db_col_strdup(s, 0);
+        (*out)[*n].cert_id = db_col_int(s, 1);
+        (*out)[*n].account_id = db_col_int(s, 2);
         (*n)++;
     }
-    rc = CIN_OK;
-    goto done;
-oom:
-    cin_name_entries_free(*out, *n);
-    *out = NULL;
-    *n = 0;
-    rc = CIN_ENOMEM;
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_name_entries_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
 done:
-    sqlite3_finalize(s);
-    st_exec(st, "COMMIT");
+    db_exec(st, "COMMIT");
     return rc;
 }
 
@@ -847,30 +870,25 @@ void cin_name_entries_free(cin_name_entry *e, size_t n)
 
 int cin_store_lease_acquire(cin_store *st, const char *name, const char *holder, int ttl)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     time_t now = st_now(st);
     int rc, own_tx = !st->in_tx;
 
     if (own_tx && (rc = cin_store_begin(st)) != CIN_OK)
         return rc;
     /* insert, or take over when it is ours or has expired; otherwise no change */
-    s = st_prep(st, "INSERT INTO leases(name, holder, expires_at) VALUES (?1, ?2, ?3)"
-                    " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,"
-                    " expires_at = excluded.expires_at"
-                    " WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4");
-    if (!s) {
-        rc = CIN_ERR;
-        goto done;
-    }
-    st_bind_text(s, 1, name);
-    st_bind_text(s, 2, holder);
-    sqlite3_bind_int64(s, 3, (int64_t)now + ttl);
-    sqlite3_bind_int64(s, 4, (int64_t)now);
-    rc = st_status(sqlite3_step(s));
-    if (rc == CIN_OK && sqlite3_changes(st->db) == 0)
+    s = db_prepare(st, "INSERT INTO leases(name, holder, expires_at) VALUES (?1, ?2, ?3)"
+                       " ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,"
+                       " expires_at = excluded.expires_at"
+                       " WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4");
+    db_bind_text(s, 1, name);
+    db_bind_text(s, 2, holder);
+    db_bind_int(s, 3, (int64_t)now + ttl);
+    db_bind_int(s, 4, (int64_t)now);
+    rc = db_step(s);
+    if (rc == CIN_OK && db_changes(s) == 0)
         rc = CIN_ECONFLICT;
-    sqlite3_finalize(s);
-done:
+    db_finalize(s);
     if (own_tx) {
         rc = cin_store_end(st, rc);
     }
@@ -879,34 +897,27 @@ done:
 
 int cin_store_lease_release(cin_store *st, const char *name, const char *holder)
 {
-    sqlite3_stmt *s = st_prep(st, "DELETE FROM leases WHERE name = ?1 AND holder = ?2");
-    int rc;
+    db_stmt *s = db_prepare(st, "DELETE FROM leases WHERE name = ?1 AND holder = ?2");
 
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, name);
-    st_bind_text(s, 2, holder);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
+    db_bind_text(s, 1, name);
+    db_bind_text(s, 2, holder);
+    return db_run(s);
 }
 
 int cin_store_lease_holder(cin_store *st, const char *name, char **holder, time_t *expires_at)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT holder, expires_at FROM leases WHERE name = ?1");
+    db_stmt *s = db_prepare(st, "SELECT holder, expires_at FROM leases WHERE name = ?1");
     int rc;
 
     *holder = NULL;
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, name);
-    rc = st_row(s);
+    db_bind_text(s, 1, name);
+    rc = db_one(s);
     if (rc == CIN_OK) {
-        *holder = st_text(s, 0);
+        *holder = db_col_strdup(s, 0);
         if (expires_at)
-            *expires_at = (time_t)sqlite3_column_int64(s, 1);
+            *expires_at = (time_t)db_col_int(s, 1);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
@@ -914,51 +925,43 @@ int cin_store_lease_holder(cin_store *st, const char *name, char **holder, time_
 
 int cin_store_acme_state_get(cin_store *st, int64_t order_id, char **ca, char **json)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT ca, state FROM acme_orders WHERE order_id = ?1");
+    db_stmt *s = db_prepare(st, "SELECT ca, state FROM acme_orders WHERE order_id = ?1");
     int rc;
 
     *json = NULL;
     if (ca)
         *ca = NULL;
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, order_id);
-    rc = st_row(s);
+    db_bind_int(s, 1, order_id);
+    rc = db_one(s);
     if (rc == CIN_OK) {
         if (ca)
-            *ca = st_text(s, 0);
-        *json = st_text(s, 1);
+            *ca = db_col_strdup(s, 0);
+        *json = db_col_strdup(s, 1);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
 int cin_store_acme_state_put(cin_store *st, int64_t order_id, const char *ca, const char *json)
 {
-    sqlite3_stmt *s;
+    db_stmt *s;
     char now[21];
-    int rc;
 
+    ST_WRITER(st);
     if (!json) {
-        s = st_prep(st, "DELETE FROM acme_orders WHERE order_id = ?1");
-        if (!s)
-            return CIN_ERR;
-        sqlite3_bind_int64(s, 1, order_id);
+        s = db_prepare(st, "DELETE FROM acme_orders WHERE order_id = ?1");
+        db_bind_int(s, 1, order_id);
     } else {
-        s = st_prep(st, "INSERT INTO acme_orders(order_id, ca, state, updated_at) VALUES"
-                        " (?1, ?2, ?3, ?4) ON CONFLICT(order_id) DO UPDATE SET ca = excluded.ca,"
-                        " state = excluded.state, updated_at = excluded.updated_at");
-        if (!s)
-            return CIN_ERR;
+        s = db_prepare(st, "INSERT INTO acme_orders(order_id, ca, state, updated_at) VALUES"
+                           " (?1, ?2, ?3, ?4) ON CONFLICT(order_id) DO UPDATE SET ca = excluded.ca,"
+                           " state = excluded.state, updated_at = excluded.updated_at");
         st_now_text(st, now);
-        sqlite3_bind_int64(s, 1, order_id);
-        st_bind_text(s, 2, ca);
-        st_bind_text(s, 3, json);
-        st_bind_text(s, 4, now);
+        db_bind_int(s, 1, order_id);
+        db_bind_text(s, 2, ca);
+        db_bind_text(s, 3, json);
+        db_bind_text(s, 4, now);
     }
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
+    return db_run(s);
 }
 
 /* ---- challenges ------------------------------------------------------------ */
@@ -966,51 +969,44 @@ int cin_store_acme_state_put(cin_store *st, int64_t order_id, const char *ca, co
 int cin_store_challenge_put(cin_store *st, const char *kind, const char *token, const char *content,
                             int64_t order_id, time_t expires_at)
 {
-    sqlite3_stmt *s = st_prep(st, "INSERT OR REPLACE INTO challenges(kind, token, content,"
-                                  " order_id, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)");
-    int rc;
+    db_stmt *s;
 
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, kind);
-    st_bind_text(s, 2, token);
-    st_bind_text(s, 3, content);
-    bind_id(s, 4, order_id);
-    sqlite3_bind_int64(s, 5, (int64_t)expires_at);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
+    s = db_prepare(st, "INSERT INTO challenges(kind, token, content, order_id, expires_at)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(kind, token) DO UPDATE SET"
+                       " content = excluded.content, order_id = excluded.order_id,"
+                       " expires_at = excluded.expires_at");
+    db_bind_text(s, 1, kind);
+    db_bind_text(s, 2, token);
+    db_bind_text(s, 3, content);
+    db_bind_id(s, 4, order_id);
+    db_bind_int(s, 5, (int64_t)expires_at);
+    return db_run(s);
 }
 
 int cin_store_challenge_get(cin_store *st, const char *kind, const char *token, char **content)
 {
-    sqlite3_stmt *s = st_prep(st, "SELECT content FROM challenges WHERE kind = ?1 AND"
-                                  " token = ?2 AND expires_at > ?3");
+    db_stmt *s = db_prepare(st, "SELECT content FROM challenges WHERE kind = ?1 AND"
+                                " token = ?2 AND expires_at > ?3");
     int rc;
 
     *content = NULL;
-    if (!s)
-        return CIN_ERR;
-    st_bind_text(s, 1, kind);
-    st_bind_text(s, 2, token);
-    sqlite3_bind_int64(s, 3, (int64_t)st_now(st));
-    rc = st_row(s);
+    db_bind_text(s, 1, kind);
+    db_bind_text(s, 2, token);
+    db_bind_int(s, 3, (int64_t)st_now(st));
+    rc = db_one(s);
     if (rc == CIN_OK) {
-        *content = st_text(s, 0);
+        *content = db_col_strdup(s, 0);
     }
-    sqlite3_finalize(s);
+    db_finalize(s);
     return rc;
 }
 
 int cin_store_challenge_delete_order(cin_store *st, int64_t order_id)
 {
-    sqlite3_stmt *s = st_prep(st, "DELETE FROM challenges WHERE order_id = ?1");
-    int rc;
+    db_stmt *s;
 
-    if (!s)
-        return CIN_ERR;
-    sqlite3_bind_int64(s, 1, order_id);
-    rc = st_status(sqlite3_step(s));
-    sqlite3_finalize(s);
-    return rc;
+    ST_WRITER(st);
+    s = db_prepare(st, "DELETE FROM challenges WHERE order_id = ?1");
+    db_bind_int(s, 1, order_id);
+    return db_run(s);
 }

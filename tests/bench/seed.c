@@ -88,7 +88,9 @@ int main(int argc, char **argv)
         return 1;
     }
     ukey = cin_asprintf("bench-%ld", (long)getpid());
-    if (cin_store_user_create(st, acct.id, ukey, "admin", 0, NULL, NULL, NULL) != CIN_OK ||
+    if (cin_store_begin(st) != CIN_OK ||
+        cin_store_end(st, cin_store_user_create(st, acct.id, ukey, "admin", 0, NULL, NULL, NULL)) !=
+            CIN_OK ||
         cin_store_user_get(st, ukey, &u) != CIN_OK)
         return 1;
     cakey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");

@@ -74,9 +74,12 @@ fixture *fixture_new(void)
     fixture *f = calloc(1, sizeof(*f));
     cin_core_config cfg = {0};
     int64_t acme = 0, other = 0, uid;
-    char *err = NULL;
+    char *err = NULL, *ann_hash;
     int i;
 
+    /* hashed before the transaction, as the workflow does */
+    ann_hash = cin_password_hash("ann-password");
+    ck_assert_ptr_nonnull(ann_hash);
     f->dir = tmpdir_new();
     f->path = cin_asprintf("%s/store.db", f->dir);
     ck_assert_int_eq(cin_store_create(f->path, &svc, &f->st, &err), CIN_OK);
@@ -92,12 +95,13 @@ fixture *fixture_new(void)
     for (i = 0; i < U_COUNT; i++) {
         ck_assert_int_eq(cin_store_user_create(f->st, users[i].other ? other : acme, users[i].name,
                                                users[i].role, users[i].signatory,
-                                               i == U_ADMIN ? "ann-password" : NULL, &uid, &err),
+                                               i == U_ADMIN ? ann_hash : NULL, &uid, &err),
                          CIN_OK);
         ck_assert_int_eq(cin_store_token_create(f->st, uid, "test", 0, &f->token[i], NULL), CIN_OK);
         f->name[i] = users[i].name;
     }
     ck_assert_int_eq(cin_store_commit(f->st), CIN_OK);
+    free(ann_hash);
     cfg.store_path = f->path;
     ck_assert_int_eq(cin_core_create(&cfg, &svc, &f->core, &err), CIN_OK);
     return f;
@@ -150,6 +154,12 @@ static const char *lookup(void *ud, const char *name)
 hresp call(fixture *f, int u, const char *method, const char *path, const char *body,
            const char *const *headers)
 {
+    return call_from(f, u, "192.0.2.7", method, path, body, headers);
+}
+
+hresp call_from(fixture *f, int u, const char *peer, const char *method, const char *path,
+                const char *body, const char *const *headers)
+{
     cin_request req;
     struct hdrs h;
     hresp r;
@@ -173,7 +183,7 @@ hresp call(fixture *f, int u, const char *method, const char *path, const char *
     req.header_ud = &h;
     req.body = body;
     req.body_len = body ? strlen(body) : 0;
-    req.peer = "192.0.2.7";
+    req.peer = peer;
     req.tls = 1;
     cin_http_handle(f->core, &req, &r.raw);
     r.status = r.raw.status;

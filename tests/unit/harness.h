@@ -55,6 +55,9 @@ typedef struct hresp {
  * headers ("Name: value", NULL-terminated, may be NULL). */
 hresp call(fixture *f, int u, const char *method, const char *path, const char *body,
            const char *const *headers);
+/* The same from another peer address. */
+hresp call_from(fixture *f, int u, const char *peer, const char *method, const char *path,
+                const char *body, const char *const *headers);
 void hresp_free(hresp *r);
 const char *hresp_header(const hresp *r, const char *name);
 /* A string field of the JSON body (NULL when absent). */

@@ -99,7 +99,7 @@ static char *csr_for(const char *names_csv)
 static const char *const all_statuses[] = {
     "pending_approval", "pending_signatory", "awaiting_payment", "pending_csr", "processing",
     "issued",           "rejected",          "cancelled",        "failed",      "revoked",
-    "expired",
+    "expired",          "superseded",
 };
 
 /* Build an order of bob's (basic) in the given status, through the API where
@@ -160,6 +160,21 @@ static const char *order_in(const char *status)
         r = post(U_ADMIN, id, "revoke", "{\"reason\":\"superseded\"}");
         ck_assert_int_eq(r.status, 200);
         hresp_free(&r);
+        return id;
+    }
+    if (!strcmp(status, "superseded")) {
+        /* a reissue goes live: the original is replaced */
+        char rid[32];
+        r = post(U_ADMIN, id, "reissue", NULL);
+        ck_assert_int_eq(r.status, 201);
+        snprintf(rid, sizeof(rid), "%s", jstr(&r, "id"));
+        hresp_free(&r);
+        r = post(U_ADMIN, rid, "pay", NULL);
+        ck_assert_int_eq(r.status, 200);
+        hresp_free(&r);
+        agent_pass(F);
+        expect_status(rid, "issued");
+        expect_status(id, "superseded");
         return id;
     }
     force(id, status, NULL); /* expired */
@@ -550,9 +565,14 @@ START_TEST(seed_scenario)
             ck_assert_str_eq(json_string_value(json_object_get(e, "action")), want[k][0]);
             ck_assert_str_eq(json_string_value(json_object_get(e, "actor")), want[k][1]);
         }
-        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(ev, 0), "peer")),
-                         "192.0.2.7");
+        /* where people worked from is for administrators, not for the customer */
+        ck_assert_ptr_null(json_object_get(json_array_get(ev, 1), "peer"));
     }
+    hresp_free(&r);
+    r = call(F, U_ADMIN, "GET", path, NULL, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(r.json, "events"), 0), "peer")),
+                     "192.0.2.7");
     hresp_free(&r);
     free(root);
 }
@@ -909,18 +929,58 @@ START_TEST(renew_reissue_sans_revoke)
     ck_assert_int_eq(json_integer_value(json_object_get(r.json, "price")), 0);
     snprintf(rid, sizeof(rid), "%s", jstr(&r, "id"));
     hresp_free(&r);
+    /* a second reissue (a double click) while the first is open: 409 naming it */
+    r = post(U_ADMIN, id, "reissue", NULL);
+    ck_assert_int_eq(r.status, 409);
+    ck_assert_str_eq(jstr(&r, "open_order"), rid);
+    hresp_free(&r);
+    r = post(U_ADMIN, id, "renew", NULL);
+    ck_assert_int_eq(r.status, 409);
+    hresp_free(&r);
     r = post(U_ADMIN, rid, "pay", NULL);
     ck_assert_int_eq(r.status, 200);
     hresp_free(&r);
     ck_assert_int_eq(credits(U_ADMIN), c0);
     agent_pass(F);
     expect_status(rid, "issued");
-    /* the parent's certificate is replaced */
+    /* the parent is superseded: no longer live, no actions, and says by whom */
     snprintf(path, sizeof(path), "/api/v1/orders/%s", id);
     r = call(F, U_ADMIN, "GET", path, NULL, NULL);
+    ck_assert_str_eq(jstr(&r, "status"), "superseded");
+    ck_assert_str_eq(jstr(&r, "superseded_by"), rid);
     ck_assert_str_eq(
         json_string_value(json_object_get(json_object_get(r.json, "certificate"), "status")),
-        "replaced");
+        "superseded");
+    ck_assert_uint_eq(json_array_size(json_object_get(r.json, "actions")), 0);
+    hresp_free(&r);
+    r = post(U_ADMIN, id, "renew", NULL);
+    ck_assert_int_eq(r.status, 409);
+    ck_assert_ptr_nonnull(strstr(jstr(&r, "detail"), rid));
+    hresp_free(&r);
+    /* the reissue ends when the original does: a reissue never extends a lineage */
+    {
+        char path2[128];
+        hresp a, b;
+        snprintf(path2, sizeof(path2), "/api/v1/orders/%s", rid);
+        a = call(F, U_ADMIN, "GET", path, NULL, NULL);
+        b = call(F, U_ADMIN, "GET", path2, NULL, NULL);
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(a.json, "certificate"), "not_after")),
+            json_string_value(json_object_get(json_object_get(b.json, "certificate"), "not_after")));
+        hresp_free(&a);
+        hresp_free(&b);
+    }
+    /* SAN changes refused before anything is written */
+    r = post(U_ADMIN, rid, "sans", "{\"remove\":[\"r.example.com\"]}");
+    ck_assert_int_eq(r.status, 400); /* the common name stays */
+    ck_assert_str_eq(jstr(&r, "field"), "remove");
+    hresp_free(&r);
+    r = post(U_ADMIN, rid, "sans", "{\"add\":[\"x.other.org\"]}");
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(problem_code(&r), "domain_not_owned");
+    hresp_free(&r);
+    r = post(U_ADMIN, rid, "sans", "{}");
+    ck_assert_int_eq(r.status, 400);
     hresp_free(&r);
     /* add a SAN: charged 5; remove one: free */
     r = post(U_ADMIN, rid, "sans",
@@ -932,14 +992,13 @@ START_TEST(renew_reissue_sans_revoke)
     ck_assert_ptr_null(strstr(r.body, "www.r.example.com"));
     snprintf(sid, sizeof(sid), "%s", jstr(&r, "id"));
     hresp_free(&r);
-    r = post(U_ADMIN, rid, "sans", "{\"remove\":[\"r.example.com\"]}");
-    ck_assert_int_eq(r.status, 400); /* the common name stays */
+    /* one open change at a time: cancel it to renew */
+    r = post(U_ADMIN, rid, "renew", NULL);
+    ck_assert_int_eq(r.status, 409);
+    ck_assert_str_eq(jstr(&r, "open_order"), sid);
     hresp_free(&r);
-    r = post(U_ADMIN, rid, "sans", "{\"add\":[\"x.other.org\"]}");
-    ck_assert_int_eq(r.status, 403);
-    hresp_free(&r);
-    r = post(U_ADMIN, rid, "sans", "{}");
-    ck_assert_int_eq(r.status, 400);
+    r = post(U_ADMIN, sid, "cancel", NULL);
+    ck_assert_int_eq(r.status, 200);
     hresp_free(&r);
     /* renew: a full-price new order */
     r = post(U_ADMIN, rid, "renew", NULL);
@@ -961,7 +1020,6 @@ START_TEST(renew_reissue_sans_revoke)
         /* revoking moves the generation at once, inside the request */
         ck_assert_uint_gt(cin_store_generation_published(F->st), g0);
     }
-    (void)sid;
 }
 END_TEST
 

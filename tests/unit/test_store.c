@@ -31,6 +31,48 @@ static void teardown(void)
     tmpdir_remove(dir);
 }
 
+/* The store's writers expect their caller's transaction, and users are
+ * created with a password hash made beforehand (cin_account.h does both);
+ * these wrappers do the same for the tests of the rows themselves. */
+static int tx_user_create(cin_store *st, int64_t account_id, const char *name, const char *role,
+                          int signatory, const char *password, int64_t *id, char **err)
+{
+    char *hash = password ? cin_password_hash(password) : NULL;
+    int rc = cin_store_begin(st);
+
+    if (rc == CIN_OK)
+        rc = cin_store_end(
+            st, cin_store_user_create(st, account_id, name, role, signatory, hash, id, err));
+    free(hash);
+    return rc;
+}
+
+static int tx_user_update(cin_store *st, int64_t id, const char *role, int signatory, int disabled,
+                          const char *password)
+{
+    char *hash = password ? cin_password_hash(password) : NULL;
+    int rc = cin_store_begin(st);
+
+    if (rc == CIN_OK)
+        rc = cin_store_end(st, cin_store_user_update(st, id, role, signatory, disabled, hash));
+    free(hash);
+    return rc;
+}
+
+static int tx_domain_add(cin_store *st, int64_t account_id, const char *name, char **err)
+{
+    int rc = cin_store_begin(st);
+
+    return rc == CIN_OK ? cin_store_end(st, cin_store_domain_add(st, account_id, name, err)) : rc;
+}
+
+static int tx_domain_remove(cin_store *st, const char *name)
+{
+    int rc = cin_store_begin(st);
+
+    return rc == CIN_OK ? cin_store_end(st, cin_store_domain_remove(st, name)) : rc;
+}
+
 static cin_store *new_store(void)
 {
     cin_store *st = NULL;
@@ -163,7 +205,7 @@ START_TEST(wal_and_foreign_keys)
     sqlite3_close(db);
     /* a user for an account that does not exist is refused (foreign key) */
     ck_assert_int_eq(cin_store_open(path, NULL, &st, NULL), CIN_OK);
-    ck_assert_int_ne(cin_store_user_create(st, 4242, "ghost", "basic", 0, NULL, NULL, NULL),
+    ck_assert_int_ne(tx_user_create(st, 4242, "ghost", "basic", 0, NULL, NULL, NULL),
                      CIN_OK);
     cin_store_close(st);
 }
@@ -187,19 +229,19 @@ START_TEST(accounts_users_tokens)
     ck_assert_int_eq(cin_store_account_create(st, "Bad Name", 0, NULL, &err), CIN_EINVAL);
     free(err);
     err = NULL;
-    ck_assert_int_eq(cin_store_user_create(st, a, "alice", "admin", 1, "correct horse", &u, &err),
+    ck_assert_int_eq(tx_user_create(st, a, "alice", "admin", 1, "correct horse", &u, &err),
                      CIN_OK);
-    ck_assert_int_eq(cin_store_user_create(st, a, "alice", "basic", 0, NULL, NULL, &err),
+    ck_assert_int_eq(tx_user_create(st, a, "alice", "basic", 0, NULL, NULL, &err),
                      CIN_EEXIST);
     free(err);
     err = NULL;
-    ck_assert_int_eq(cin_store_user_create(st, a, "bob", "root", 0, NULL, NULL, &err), CIN_EINVAL);
+    ck_assert_int_eq(tx_user_create(st, a, "bob", "root", 0, NULL, NULL, &err), CIN_EINVAL);
     free(err);
     err = NULL;
-    ck_assert_int_eq(cin_store_user_create(st, a, "", "basic", 0, NULL, NULL, &err), CIN_EINVAL);
+    ck_assert_int_eq(tx_user_create(st, a, "", "basic", 0, NULL, NULL, &err), CIN_EINVAL);
     free(err);
     err = NULL;
-    ck_assert_int_eq(cin_store_user_create(st, a,
+    ck_assert_int_eq(tx_user_create(st, a,
                                            "a234567890123456789012345678901234567890123456789"
                                            "012345678901234X",
                                            "basic", 0, NULL, NULL, &err),
@@ -213,7 +255,7 @@ START_TEST(accounts_users_tokens)
     ck_assert(cin_password_verify("correct horse", usr.password_hash));
     ck_assert(!cin_password_verify("wrong horse", usr.password_hash));
     cin_user_clear(&usr);
-    ck_assert_int_eq(cin_store_user_update(st, u, "standard", 0, -1, NULL), CIN_OK);
+    ck_assert_int_eq(tx_user_update(st, u, "standard", 0, -1, NULL), CIN_OK);
     ck_assert_int_eq(cin_store_user_get_id(st, u, &usr), CIN_OK);
     ck_assert_str_eq(usr.role, "standard");
     ck_assert_int_eq(usr.signatory, 0);
@@ -247,9 +289,9 @@ START_TEST(accounts_users_tokens)
     ck_assert_uint_eq(n, 1);
     cin_token_list_free(tl, n);
     /* a disabled user's token no longer works */
-    ck_assert_int_eq(cin_store_user_update(st, u, NULL, -1, 1, NULL), CIN_OK);
+    ck_assert_int_eq(tx_user_update(st, u, NULL, -1, 1, NULL), CIN_OK);
     ck_assert_int_eq(cin_store_token_authenticate(st, tok, &usr), CIN_ENOTFOUND);
-    ck_assert_int_eq(cin_store_user_update(st, u, NULL, -1, 0, NULL), CIN_OK);
+    ck_assert_int_eq(tx_user_update(st, u, NULL, -1, 0, NULL), CIN_OK);
     ck_assert_int_eq(cin_store_token_delete(st, t), CIN_OK);
     ck_assert_int_eq(cin_store_token_authenticate(st, tok, &usr), CIN_ENOTFOUND);
     ck_assert_int_eq(cin_store_token_delete(st, t), CIN_ENOTFOUND);
@@ -282,7 +324,7 @@ START_TEST(token_expiry)
     sqlite3 *db;
 
     ck_assert_int_eq(cin_store_account_create(st, "acme", 0, &a, NULL), CIN_OK);
-    ck_assert_int_eq(cin_store_user_create(st, a, "al", "basic", 0, NULL, &u, NULL), CIN_OK);
+    ck_assert_int_eq(tx_user_create(st, a, "al", "basic", 0, NULL, &u, NULL), CIN_OK);
     ck_assert_int_eq(cin_store_token_create(st, u, "t", 1, &tok, NULL), CIN_OK);
     ck_assert_int_eq(cin_store_token_authenticate(st, tok, &usr), CIN_OK);
     cin_user_clear(&usr);
@@ -304,7 +346,7 @@ START_TEST(domains)
 
     ck_assert_int_eq(cin_store_account_create(st, "a", 0, &a, NULL), CIN_OK);
     ck_assert_int_eq(cin_store_account_create(st, "b", 0, &b, NULL), CIN_OK);
-    ck_assert_int_eq(cin_store_domain_add(st, a, "example.com", &err), CIN_OK);
+    ck_assert_int_eq(tx_domain_add(st, a, "example.com", &err), CIN_OK);
     ck_assert_int_eq(cin_store_domain_owner(st, "www.shop.example.com", &owner), CIN_OK);
     ck_assert_int_eq(owner, a);
     ck_assert_int_eq(cin_store_domain_owner(st, "*.example.com", &owner), CIN_OK);
@@ -312,22 +354,22 @@ START_TEST(domains)
     ck_assert_int_eq(cin_store_domain_owner(st, "notexample.com", &owner), CIN_OK);
     ck_assert_int_eq(owner, 0);
     /* a name belongs to at most one account, subdomains and parents included */
-    ck_assert_int_eq(cin_store_domain_add(st, b, "example.com", &err), CIN_EEXIST);
+    ck_assert_int_eq(tx_domain_add(st, b, "example.com", &err), CIN_EEXIST);
     free(err);
     err = NULL;
-    ck_assert_int_eq(cin_store_domain_add(st, b, "shop.example.com", &err), CIN_EEXIST);
+    ck_assert_int_eq(tx_domain_add(st, b, "shop.example.com", &err), CIN_EEXIST);
     free(err);
     err = NULL;
-    ck_assert_int_eq(cin_store_domain_add(st, b, "sub.other.net", &err), CIN_OK);
-    ck_assert_int_eq(cin_store_domain_add(st, a, "other.net", &err), CIN_EEXIST);
+    ck_assert_int_eq(tx_domain_add(st, b, "sub.other.net", &err), CIN_OK);
+    ck_assert_int_eq(tx_domain_add(st, a, "other.net", &err), CIN_EEXIST);
     free(err);
     err = NULL;
     ck_assert_int_eq(cin_store_domain_list(st, a, &names, &n), CIN_OK);
     ck_assert_uint_eq(n, 1);
     ck_assert_str_eq(names[0], "example.com");
     cin_strv_free(names, n);
-    ck_assert_int_eq(cin_store_domain_remove(st, "example.com"), CIN_OK);
-    ck_assert_int_eq(cin_store_domain_remove(st, "example.com"), CIN_ENOTFOUND);
+    ck_assert_int_eq(tx_domain_remove(st, "example.com"), CIN_OK);
+    ck_assert_int_eq(tx_domain_remove(st, "example.com"), CIN_ENOTFOUND);
     ck_assert_int_eq(cin_store_domain_owner(st, "www.example.com", &owner), CIN_OK);
     ck_assert_int_eq(owner, 0);
     cin_store_close(st);
@@ -341,7 +383,7 @@ static int64_t seed_order(cin_store *st, int64_t *acct, int64_t *user)
 
     if (!*acct) {
         ck_assert_int_eq(cin_store_account_create(st, "acme", 100, acct, NULL), CIN_OK);
-        ck_assert_int_eq(cin_store_user_create(st, *acct, "u", "basic", 0, NULL, user, NULL),
+        ck_assert_int_eq(tx_user_create(st, *acct, "u", "basic", 0, NULL, user, NULL),
                          CIN_OK);
     }
     memset(&o, 0, sizeof(o));
@@ -672,6 +714,132 @@ START_TEST(concurrent_writers)
 }
 END_TEST
 
+/* An order with an issued, auto-renewed certificate, written the way schema 3 stored it. */
+static int64_t v3_issued_order(cin_store *st, sqlite3 *db, int64_t *acct, int64_t *user,
+                               const char *not_before)
+{
+    char sql[1024];
+    int64_t id;
+
+    /* the rows as release 3 wrote them (today's order insert knows later columns) */
+    if (!*acct) {
+        ck_assert_int_eq(cin_store_account_create(st, "acme", 100, acct, NULL), CIN_OK);
+        ck_assert_int_eq(tx_user_create(st, *acct, "u", "basic", 0, NULL, user, NULL), CIN_OK);
+    }
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO orders(account_id, requester_id, status, product, common_name, sans,"
+             " key_source, key_type, validity_days, auto_renew, price, kind, created_at,"
+             " updated_at) VALUES (%lld, %lld, 'pending_approval', 'dv-ssl', 'a.example.com',"
+             " '[\"a.example.com\"]', 'server', 'ec-p256', 90, 0, 10, 'new',"
+             " '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');",
+             (long long)*acct, (long long)*user);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    id = sqlite3_last_insert_rowid(db);
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO certificates(order_id, account_id, serial, names, not_before, not_after,"
+             " not_after_ts, sha256, issuer, chain_pem) VALUES (%lld, %lld, 'ab', '[]', '%s',"
+             " '2026-04-01T00:00:00Z', 1775001600, '00', 'CN=t', 'PEM');"
+             "UPDATE orders SET status = 'issued', auto_renew = 1,"
+             " cert_id = (SELECT max(id) FROM certificates) WHERE id = %lld;",
+             (long long)id, (long long)*acct, not_before, (long long)id);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    return id;
+}
+
+START_TEST(renewal_due_from_not_before)
+{
+    cin_store *st = new_store();
+    char *err = NULL, *kp, *out = NULL, cmd[512];
+    int64_t acct = 0, user = 0, good, bad, *ids = NULL;
+    time_t early = 1769904000, late = 1773000000; /* 2026-02-01, 2026-03-08 */
+    sqlite3 *db;
+    size_t n = 0;
+    cin_cert c;
+
+    cin_store_close(st);
+    /* a schema-3 store (not_before as text only) with two issued orders */
+    unlink(path);
+    kp = cin_asprintf("%s.key", path);
+    unlink(kp);
+    ck_assert_int_eq(cin_kek_create(kp, NULL), CIN_OK);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(cin_store_open_version(path, NULL, 3, &st, &err), CIN_OK);
+    good = v3_issued_order(st, db, &acct, &user, "2026-01-01T00:00:00Z");
+    bad = v3_issued_order(st, db, &acct, &user, "not a time");
+    sqlite3_close(db);
+    cin_store_close(st);
+    /* migrated: the readable text is now epoch seconds, the other stays 0 */
+    ck_assert_int_eq(cin_store_open(path, NULL, &st, &err), CIN_OK);
+    snprintf(cmd, sizeof(cmd), "sqlite3 %s 'SELECT not_before_ts FROM certificates ORDER BY id'",
+             path);
+    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_str_eq(out, "1767225600\n0\n");
+    free(out);
+    /* 90 days of life: a third of it left on 2026-03-02, not yet on 2026-02-01; the
+     * unreadable one measures the life its order asked for (90 days) */
+    ck_assert_int_eq(cin_store_order_renewal_due(st, early, 0.333, &ids, &n), CIN_OK);
+    ck_assert_uint_eq(n, 0);
+    free(ids);
+    ck_assert_int_eq(cin_store_order_renewal_due(st, late, 0.333, &ids, &n), CIN_OK);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(ids[0], good);
+    ck_assert_int_eq(ids[1], bad);
+    free(ids);
+    ck_assert_int_eq(cin_store_order_renewal_due(st, late, 0.1, &ids, &n), CIN_OK);
+    ck_assert_uint_eq(n, 0);
+    free(ids);
+    /* a new certificate carries its not_before_ts */
+    memset(&c, 0, sizeof(c));
+    c.order_id = good;
+    c.account_id = acct;
+    c.serial = "cd";
+    c.not_before = "2026-03-01T12:00:00Z";
+    c.not_after = "2026-05-30T12:00:00Z";
+    c.sha256 = "00";
+    c.issuer = "CN=t";
+    c.chain_pem = "PEM";
+    ck_assert_int_eq(cin_store_begin(st), CIN_OK);
+    ck_assert_int_eq(cin_store_cert_insert(st, &c), CIN_OK);
+    ck_assert_int_eq(cin_store_commit(st), CIN_OK);
+    free(c.status);
+    snprintf(cmd, sizeof(cmd),
+             "sqlite3 %s 'SELECT not_before_ts FROM certificates WHERE id = %lld'", path,
+             (long long)c.id);
+    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_str_eq(out, "1772366400\n");
+    free(out);
+    cin_store_close(st);
+    free(kp);
+}
+END_TEST
+
+START_TEST(constraint_errors_named)
+{
+    cin_store *st = new_store();
+    char *err = NULL;
+    int64_t a = 0;
+
+    /* a missing account is a foreign key, not a name already taken */
+    ck_assert_int_eq(tx_user_create(st, 4242, "ghost", "basic", 0, NULL, NULL, &err),
+                     CIN_ECONSTRAINT);
+    ck_assert_ptr_null(strstr(err, "already exists"));
+    ck_assert_ptr_nonnull(strstr(err, "no account"));
+    free(err);
+    err = NULL;
+    ck_assert_int_eq(tx_domain_add(st, 4242, "ghost.example", &err), CIN_ECONSTRAINT);
+    ck_assert_ptr_nonnull(strstr(err, "no account"));
+    free(err);
+    err = NULL;
+    ck_assert_int_eq(cin_store_account_create(st, "acme", 0, &a, NULL), CIN_OK);
+    ck_assert_int_eq(tx_user_create(st, a, "alice", "basic", 0, NULL, NULL, &err), CIN_OK);
+    ck_assert_int_eq(tx_user_create(st, a, "alice", "basic", 0, NULL, NULL, &err),
+                     CIN_EEXIST);
+    ck_assert_ptr_nonnull(strstr(err, "already exists"));
+    free(err);
+    cin_store_close(st);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -696,6 +864,8 @@ int main(void)
     tcase_add_test(tc, leases);
     tcase_add_test(tc, backup_and_check);
     tcase_add_test(tc, concurrent_writers);
+    tcase_add_test(tc, renewal_due_from_not_before);
+    tcase_add_test(tc, constraint_errors_named);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -11,6 +11,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include "cin_account.h"
 #include "cin_order.h"
 #include "cin_tls.h"
 #include "cin_util.h"
@@ -185,6 +186,42 @@ START_TEST(new_revoked_and_replaced_seen_on_next_handshake)
 }
 END_TEST
 
+/* The provider moves or removes a domain: its old owner's certificate is no
+ * longer served for it on the very next handshake, a wildcard included. */
+START_TEST(served_only_while_the_account_owns_the_name)
+{
+    static const cin_actor provider = {NULL, "cli", NULL};
+    cin_problem p = {0};
+    char a[80], w[80];
+
+    strcpy(a, issue("dv-ssl", "[\"shop.example.net\"]", NULL));
+    strcpy(w, issue("dv-wildcard", "[\"*.example.com\",\"example.com\"]", NULL));
+    ck_assert_int_eq(cin_tls_create(F->core, 100, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("shop.example.net"), a);
+    ck_assert_str_eq(handshake("cart.example.com"), w);
+    /* moved to another account: acme's certificate is not served for it */
+    ck_assert_int_eq(cin_account_domain_remove(F->st, &provider, "shop.example.net", &p), CIN_OK);
+    ck_assert_str_eq(handshake("shop.example.net"), fallback_serial);
+    ck_assert_int_eq(cin_account_domain_add(F->st, &provider, "other", "shop.example.net", &p),
+                     CIN_OK);
+    ck_assert_str_eq(handshake("shop.example.net"), fallback_serial);
+    /* the name back with acme: served again, without a new order */
+    ck_assert_int_eq(cin_account_domain_remove(F->st, &provider, "shop.example.net", &p), CIN_OK);
+    ck_assert_int_eq(cin_account_domain_add(F->st, &provider, "acme", "shop.example.net", &p),
+                     CIN_OK);
+    ck_assert_str_eq(handshake("shop.example.net"), a);
+    /* a subdomain given to another account: acme's wildcard stops covering it */
+    ck_assert_int_eq(cin_account_domain_remove(F->st, &provider, "example.com", &p), CIN_OK);
+    ck_assert_str_eq(handshake("cart.example.com"), fallback_serial);
+    ck_assert_int_eq(cin_account_domain_add(F->st, &provider, "other", "cart.example.com", &p),
+                     CIN_OK);
+    ck_assert_str_eq(handshake("cart.example.com"), fallback_serial);
+    ck_assert_int_eq(cin_account_domain_add(F->st, &provider, "acme", "example.com", &p),
+                     CIN_EEXIST);
+    cin_problem_clear(&p);
+}
+END_TEST
+
 START_TEST(rsa_certificate_beside_ecdsa_fallback)
 {
     char rsa[80], path[96];
@@ -275,6 +312,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, exact_wildcard_and_fallback);
     tcase_add_test(tc, new_revoked_and_replaced_seen_on_next_handshake);
+    tcase_add_test(tc, served_only_while_the_account_owns_the_name);
     tcase_add_test(tc, rsa_certificate_beside_ecdsa_fallback);
     tcase_add_test(tc, bounded_cache);
     tcase_add_test(tc, tampered_key_never_served);

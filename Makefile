@@ -102,9 +102,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UNIT_HELP) $(BUILD)/libcertinext.a
 unit: $(UNIT_BIN) cli
 
 # The test suite: lint, unit tests, the same unit tests under ASan+UBSan,
-# then the integration tests; one summary line adds every part up.
+# then the integration tests (some with both modules under ASan+UBSan, hence
+# asan-modules); one summary line adds every part up.
 test: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) asan-modules
 	@sh tests/run-all.sh
 
 unit-test: unit

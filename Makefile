@@ -9,6 +9,7 @@ WARN      = -Wall -Wextra -Werror -Wformat=2 -Wshadow
 OPT      ?= -O2 -g
 CFLAGS    = $(OPT) -std=gnu11 -D_GNU_SOURCE -fPIC $(WARN) -Icommon/include $(EXTRA_CFLAGS)
 LDLIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lcurl -ljansson -lsqlite3) -lpthread
+comma    := ,
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
 LIB_SRC   = $(wildcard common/src/*.c)
@@ -22,21 +23,25 @@ UNIT_HELP = $(BUILD)/obj/tests/harness.o
 
 DEPS_STAMP = $(BUILD)/.deps-installed
 
-.PHONY: demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test lint demo bench install clean
+.PHONY: demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test asan-modules lint demo bench install clean
 
 all: lib cli nginx-module apache-module
 
 APXS       = apxs
 APACHE_MODULE = $(BUILD)/mod_certinext.so
+# extra compiler flags for the two modules' glue (asan-modules sets the sanitizers)
+MODULE_CFLAGS ?=
 apache-module: $(APACHE_MODULE)
 
 $(APACHE_MODULE): mod_certinext/mod_certinext.c $(BUILD)/libcertinext.a | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/apxs
 	cp mod_certinext/mod_certinext.c $(BUILD)/apxs/
 	cd $(BUILD)/apxs && $(APXS) -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror -Wc,-std=gnu11 \
+		$(addprefix -Wc$(comma),$(MODULE_CFLAGS)) \
 		-I$(abspath common/include) -o mod_certinext.so mod_certinext.c \
 		-Wl,--whole-archive $(abspath $(BUILD)/libcertinext.a) -Wl,--no-whole-archive \
-		-lssl -lcrypto -lcurl -ljansson -lsqlite3 -lpthread > apxs.log 2>&1 || (cat apxs.log; exit 1)
+		-lssl -lcrypto -lcurl -ljansson -lsqlite3 -lpthread $(MODULE_CFLAGS) \
+		> apxs.log 2>&1 || (cat apxs.log; exit 1)
 	cp $(BUILD)/apxs/.libs/mod_certinext.so $@
 
 NGX_DIR    = $(BUILD)/nginx
@@ -44,15 +49,16 @@ NGX_MODULE = $(BUILD)/ngx_http_certinext_module.so
 nginx-module: $(NGX_MODULE)
 
 # Debian's nginx-dev source tree, configured once like the packaged nginx
+# (ngx_certinext/config takes the core from $$CIN_BUILD at configure time)
 $(NGX_DIR)/objs/Makefile: ngx_certinext/config | $(DEPS_STAMP)
 	rm -rf $(NGX_DIR) && mkdir -p $(BUILD) && cp -r /usr/share/nginx/src $(NGX_DIR)
-	cd $(NGX_DIR) && bash -c '. ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	cd $(NGX_DIR) && CIN_BUILD=$(abspath $(BUILD)) bash -c '. ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
 		--with-cc-opt="-g -O2 -fPIC -Wextra" \
 		--add-dynamic-module=$(abspath ngx_certinext)' > $(abspath $(BUILD))/nginx-configure.log 2>&1
 
 $(NGX_MODULE): $(NGX_DIR)/objs/Makefile ngx_certinext/*.c $(BUILD)/libcertinext.a
 	rm -f $(NGX_DIR)/objs/ngx_http_certinext_module.so # nginx's Makefile does not know the core
-	CIN_BUILD=$(abspath $(BUILD)) $(MAKE) -s -C $(NGX_DIR) -f objs/Makefile modules
+	$(MAKE) -s -C $(NGX_DIR) -f objs/Makefile CC="$(CC) $(MODULE_CFLAGS)" modules
 	cp $(NGX_DIR)/objs/ngx_http_certinext_module.so $@
 
 deps: $(DEPS_STAMP)
@@ -96,16 +102,25 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UNIT_HELP) $(BUILD)/libcertinext.a
 unit: $(UNIT_BIN) cli
 
 # The test suite: lint, unit tests, the same unit tests under ASan+UBSan,
-# then the integration tests; one summary line adds every part up.
+# then the integration tests (some with both modules under ASan+UBSan, hence
+# asan-modules); one summary line adds every part up.
 test: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) asan-modules
 	@sh tests/run-all.sh
 
 unit-test: unit
 	@sh tests/run-unit.sh $(BUILD)
 
+ASAN_VARS = BUILD=build/asan EXTRA_CFLAGS="$(SAN_FLAGS)" OPT="-O1 -g"
+
 asan-build:
-	@$(MAKE) --no-print-directory BUILD=build/asan EXTRA_CFLAGS="$(SAN_FLAGS)" OPT="-O1 -g" unit
+	@$(MAKE) --no-print-directory $(ASAN_VARS) unit
+
+# Both modules and the core under ASan+UBSan, for the sanitized integration tests
+# (tests/integration/test_sanitized.py): build/asan/ngx_http_certinext_module.so and
+# build/asan/mod_certinext.so, loaded into the stock servers with the runtime preloaded.
+asan-modules:
+	@$(MAKE) --no-print-directory $(ASAN_VARS) MODULE_CFLAGS="$(SAN_FLAGS)" nginx-module apache-module
 
 asan-test: asan-build
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

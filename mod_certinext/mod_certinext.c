@@ -31,6 +31,7 @@
 #include "apr_strings.h"
 
 #include <openssl/ssl.h>
+#include <pthread.h>
 
 #include "cin_agent.h"
 #include "cin_core.h"
@@ -57,6 +58,19 @@ typedef struct {
 static cin_core *certinext_core;
 static cin_tls *certinext_tls;
 static server_rec *certinext_server;
+
+/*
+ * The watchdog threads (index refresh, agent) are not joined when a child exits:
+ * mod_watchdog starts them on a pool that outlives the child's pool, and exit()
+ * then tears down OpenSSL and our objects under them. So every watchdog callback
+ * enters the core through certinext_wd_enter(), and the child's cleanup waits,
+ * in certinext_wd_quiesce(), until none is inside and none can enter again
+ * before it frees anything that they use.
+ */
+static pthread_mutex_t certinext_wd_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t certinext_wd_idle = PTHREAD_COND_INITIALIZER;
+static int certinext_wd_busy;    /* callbacks inside the core now */
+static int certinext_wd_stopped; /* this child is exiting: no callback enters */
 
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) * wd_get_instance;
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) * wd_register_callback;
@@ -176,9 +190,49 @@ static apr_status_t certinext_core_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-static apr_status_t certinext_tls_cleanup(void *data)
+/* 0 when the child is exiting; else the caller is counted in until
+ * certinext_wd_leave() and, with tls, gets this child's index (or NULL). */
+static int certinext_wd_enter(cin_tls **tls)
+{
+    int ok;
+
+    pthread_mutex_lock(&certinext_wd_lock);
+    ok = !certinext_wd_stopped;
+    if (ok) {
+        certinext_wd_busy++;
+        if (tls) {
+            *tls = __atomic_load_n(&certinext_tls, __ATOMIC_ACQUIRE);
+        }
+    }
+    pthread_mutex_unlock(&certinext_wd_lock);
+    return ok;
+}
+
+static void certinext_wd_leave(void)
+{
+    pthread_mutex_lock(&certinext_wd_lock);
+    if (--certinext_wd_busy == 0) {
+        pthread_cond_broadcast(&certinext_wd_idle);
+    }
+    pthread_mutex_unlock(&certinext_wd_lock);
+}
+
+/* An agent pass in progress is finished first (as nginx joins its agent thread). */
+static void certinext_wd_quiesce(void)
+{
+    pthread_mutex_lock(&certinext_wd_lock);
+    certinext_wd_stopped = 1;
+    while (certinext_wd_busy > 0) {
+        pthread_cond_wait(&certinext_wd_idle, &certinext_wd_lock);
+    }
+    pthread_mutex_unlock(&certinext_wd_lock);
+}
+
+/* The child's pool goes just before the child exits. */
+static apr_status_t certinext_child_cleanup(void *data)
 {
     (void)data;
+    certinext_wd_quiesce();
     cin_tls_free(certinext_tls);
     certinext_tls = NULL;
     return APR_SUCCESS;
@@ -238,7 +292,7 @@ static apr_status_t certinext_agent_callback(int state, void *data, apr_pool_t *
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, certinext_server,
                      "certinext: agent started in child %" APR_PID_T_FMT, getpid());
     }
-    if (state != AP_WATCHDOG_STATE_RUNNING || !certinext_core) {
+    if (state != AP_WATCHDOG_STATE_RUNNING || !certinext_core || !certinext_wd_enter(NULL)) {
         return APR_SUCCESS;
     }
     st = cin_core_store(certinext_core); /* the watchdog thread's own connection */
@@ -246,15 +300,21 @@ static apr_status_t certinext_agent_callback(int state, void *data, apr_pool_t *
         cin_agent_holder(holder, sizeof(holder));
         cin_agent_run_once(st, holder, NULL);
     }
+    certinext_wd_leave();
     return APR_SUCCESS;
 }
 
 static apr_status_t certinext_refresh_callback(int state, void *data, apr_pool_t *pool)
 {
+    cin_tls *tls = NULL;
+
     (void)data;
     (void)pool;
-    if (state == AP_WATCHDOG_STATE_RUNNING && certinext_tls) {
-        cin_tls_refresh(certinext_tls);
+    if (state == AP_WATCHDOG_STATE_RUNNING && certinext_wd_enter(&tls)) {
+        if (tls) {
+            cin_tls_refresh(tls);
+        }
+        certinext_wd_leave();
     }
     return APR_SUCCESS;
 }
@@ -320,21 +380,25 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
 static void certinext_child_init(apr_pool_t *pchild, server_rec *s)
 {
     certinext_srv_conf *mc = ap_get_module_config(s->module_config, &certinext_module);
+    cin_tls *tls = NULL;
     char *err = NULL;
 
     if (!certinext_core) {
         return;
     }
-    if (cin_tls_create(certinext_core, mc->cache_size > 0 ? (size_t)mc->cache_size : 0,
-                       &certinext_tls, &err) != CIN_OK) {
+    /* registered first, so it runs even when the index cannot be made */
+    apr_pool_cleanup_register(pchild, NULL, certinext_child_cleanup, apr_pool_cleanup_null);
+    if (cin_tls_create(certinext_core, mc->cache_size > 0 ? (size_t)mc->cache_size : 0, &tls,
+                       &err) != CIN_OK) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                      "certinext: %s; this child serves fallback certificates only",
                      err ? err : "?");
         free(err);
-        certinext_tls = NULL;
         return;
     }
-    apr_pool_cleanup_register(pchild, NULL, certinext_tls_cleanup, apr_pool_cleanup_null);
+    /* the refresh watchdog may already run (mod_watchdog's child_init may come first);
+     * no lock here: prefork's SIGTERM handler may run the child's cleanup */
+    __atomic_store_n(&certinext_tls, tls, __ATOMIC_RELEASE);
 }
 
 /* ---- requests -------------------------------------------------------------------------- */

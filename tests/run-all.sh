@@ -1,6 +1,7 @@
 #!/bin/sh
 # make test: lint, the unit tests, the same unit tests under ASan+UBSan, the
-# integration tests; one summary line that adds every part up.
+# integration tests (the core scenarios also with both modules under ASan+UBSan);
+# one summary line that adds every part up.
 cd "$(dirname "$0")/.." || exit 1
 passed=0
 failed=0
@@ -35,6 +36,12 @@ rm -f build-asan.log
 if ls tests/integration/test_*.py >/dev/null 2>&1; then
     echo "== integration tests (real servers)"
     mkdir -p build
+    # test_sanitized.py loads both modules built with ASan+UBSan (make test built them)
+    if ! make --no-print-directory -s asan-modules >build-asan-modules.log 2>&1; then
+        cat build-asan-modules.log
+        add 0 1
+    fi
+    rm -f build-asan-modules.log
     /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml=build/integration.xml tests/integration
     rc=$?
     if [ -f build/integration.xml ]; then

@@ -1,12 +1,98 @@
 """Real nginx (and httpd) with the certinext modules, on 127.0.0.1 high ports."""
 import os
+import pwd
 import re
 import signal
 import subprocess
 
-from cin import BUILD, free_port, fallback_cert, Api, wait_for
+from cin import BUILD, WORKER_USER, free_port, fallback_cert, Api, wait_for
 
 NGINX_MODULE = os.path.join(BUILD, "ngx_http_certinext_module.so")
+# `make asan-modules`: both modules and the core built with ASan+UBSan
+ASAN_BUILD = os.path.join(BUILD, "asan")
+
+
+def _gcc_runtime(name):
+    path = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert os.path.isabs(path) and os.path.exists(path), f"gcc has no {name}"
+    return os.path.realpath(path)
+
+
+class Sanitizers:
+    """The ASan+UBSan runtime for a stock (uninstrumented) server that loads the
+    modules of `make asan-modules`: the runtime is preloaded (ASan must come first),
+    leaks are not looked for (the servers' own allocations are not ours), and the
+    first report ends the process (abort, so the master logs the signal).
+
+    Workers and children are forked from the master, so they inherit the mapped
+    runtime and the options it read at startup (nginx's `env` clearing does not
+    matter); their reports go to files in one directory that they, running as the
+    worker user, can write. UBSan's log_path is given but GCC's libubsan prints to
+    stderr all the same when libasan is loaded (libasan takes its report-path call),
+    and a server's stderr is its error log: reports() looks there too."""
+
+    # what a report or a sanitizer's abort leaves in an error log
+    LOG_SIGNS = re.compile(r"runtime error:|Sanitizer|exited on signal (4|6|7|8|11)\b|"
+                           r"exit signal (Illegal|Aborted|Bus|Floating|Segmentation)")
+
+    def __init__(self, base):
+        self.dir = os.path.join(base, "sanitizers")
+        os.makedirs(self.dir, exist_ok=True)
+        w = pwd.getpwnam(WORKER_USER)
+        os.chown(self.dir, w.pw_uid, w.pw_gid)
+        self.env = dict(
+            os.environ,
+            LD_PRELOAD=" ".join([_gcc_runtime("libasan.so"), _gcc_runtime("libubsan.so")]),
+            ASAN_OPTIONS=f"detect_leaks=0:abort_on_error=1:halt_on_error=1:"
+                         f"allow_user_segv_handler=0:symbolize=0:log_path={self.dir}/asan",
+            UBSAN_OPTIONS=f"print_stacktrace=1:halt_on_error=1:abort_on_error=1:"
+                          f"log_path={self.dir}/ubsan")
+
+    # a frame of a report: "#3 0x7f... (/path/to/object.so+0x1234)"
+    FRAME = re.compile(r"#(\d+) 0x[0-9a-f]+ +\((/[^()+]+)\+(0x[0-9a-f]+)\)")
+
+    @classmethod
+    def symbolize(cls, text):
+        """Name our own frames (function at file:line): the runtime prints bare
+        addresses (symbolize=0) so that a report from a thread of an exiting process
+        is written whole before the process is gone."""
+        def ours(m):
+            return m.group(2).startswith(BUILD + os.sep)
+        frames = [m for m in cls.FRAME.finditer(text) if ours(m)]
+        names = {}
+        for obj in {m.group(2) for m in frames}:
+            # a return address (every frame but the first) points after its call
+            offs = [m.group(3) if m.group(1) == "0" else hex(int(m.group(3), 16) - 1)
+                    for m in frames if m.group(2) == obj]
+            out = subprocess.run(["addr2line", "-f", "-i", "-p", "-e", obj, *offs],
+                                 capture_output=True, text=True).stdout
+            # one entry per address; inlined frames continue on "(inlined by)" lines
+            entries = re.split(r"\n(?! \(inlined by\))", out.strip())
+            if len(entries) == len(offs):
+                names.update(zip(((obj, o) for o in offs), entries))
+
+        def name(m):
+            off = m.group(3) if m.group(1) == "0" else hex(int(m.group(3), 16) - 1)
+            where = names.get((m.group(2), off))
+            return f"{m.group(0)} {where}" if where else m.group(0)
+        return cls.FRAME.sub(name, text)
+
+    def reports(self, logs):
+        """Every report file (even an empty one) and every sign of one in the logs."""
+        found = []
+        for name in sorted(os.listdir(self.dir)):
+            with open(os.path.join(self.dir, name), errors="replace") as f:
+                found.append(f"--- {name}\n{self.symbolize(f.read())}")
+        for log in logs:
+            try:
+                with open(log, errors="replace") as f:
+                    lines = [ln for ln in f if self.LOG_SIGNS.search(ln)]
+            except OSError:
+                continue
+            if lines:
+                found.append(f"--- {log}\n{''.join(lines)}")
+        return found
 
 
 def _port_open(port):
@@ -19,7 +105,22 @@ def _port_open(port):
 
 
 class _Server:
-    """What nginx and httpd share here: pids, logs, probes, the API client."""
+    """What nginx and httpd share here: pids, logs, probes, the API client.
+    With sanitized=True the server loads the ASan+UBSan modules (build/asan) with
+    the runtime preloaded into every command that loads them."""
+
+    def _setup(self, base, store, sanitized):
+        self.base, self.store = base, store
+        self.san = Sanitizers(base) if sanitized else None
+        self.env = self.san.env if sanitized else None
+        self.http_port, self.https_port, self.http2_port = free_port(), free_port(), free_port()
+
+    def module(self):
+        """The module this server loads: build/NAME, or build/asan/NAME when sanitized."""
+        return os.path.join(ASAN_BUILD if self.san else BUILD, os.path.basename(self.module_file))
+
+    def sanitizer_reports(self):
+        return self.san.reports([self.error_log]) if self.san else []
 
     def master_pid(self):
         with open(self.pidfile) as f:
@@ -73,10 +174,11 @@ class _Server:
 
 class Nginx(_Server):
     name = "nginx"
+    module_file = NGINX_MODULE
 
-    def __init__(self, base, store, workers=2, agent=True, extra_http="", ssl_on=True):
-        self.base, self.store = base, store
-        self.http_port, self.https_port, self.http2_port = free_port(), free_port(), free_port()
+    def __init__(self, base, store, workers=2, agent=True, extra_http="", ssl_on=True,
+                 sanitized=False):
+        self._setup(base, store, sanitized)
         self.conf = os.path.join(base, "nginx.conf")
         self.error_log = os.path.join(base, "nginx-error.log")
         self.access_log = os.path.join(base, "nginx-access.log")
@@ -87,7 +189,7 @@ class Nginx(_Server):
         self.fallback = crt
         with open(self.conf, "w") as f:
             f.write(f"""
-load_module {NGINX_MODULE};
+load_module {self.module()};
 worker_processes {workers};
 user www-data;
 error_log {self.error_log} info;
@@ -124,8 +226,8 @@ http {{
 
     def start(self):
         subprocess.run(["nginx", "-t", "-q", "-c", self.conf, "-p", self.base], check=True,
-                       capture_output=True)
-        subprocess.run(["nginx", "-c", self.conf, "-p", self.base], check=True)
+                       capture_output=True, env=self.env)
+        subprocess.run(["nginx", "-c", self.conf, "-p", self.base], check=True, env=self.env)
         assert wait_for(lambda: _port_open(self.http_port) and _port_open(self.https_port), 10)
         return self
 
@@ -137,7 +239,7 @@ http {{
     def reload(self):
         old = set(self.worker_pids())
         subprocess.run(["nginx", "-s", "reload", "-c", self.conf, "-p", self.base], check=True,
-                       capture_output=True)
+                       capture_output=True, env=self.env)
         assert wait_for(lambda: set(self.worker_pids()).isdisjoint(old)
                         and len(self.worker_pids()) > 0, 15)
 
@@ -151,10 +253,11 @@ APACHE_MODULES = "/usr/lib/apache2/modules"
 
 class Apache(_Server):
     name = "httpd"
+    module_file = APACHE_MODULE
 
-    def __init__(self, base, store, workers=2, agent=True, mpm="event", ssl_on=True):
-        self.base, self.store = base, store
-        self.http_port, self.https_port, self.http2_port = free_port(), free_port(), free_port()
+    def __init__(self, base, store, workers=2, agent=True, mpm="event", ssl_on=True,
+                 sanitized=False):
+        self._setup(base, store, sanitized)
         self.conf = os.path.join(base, "httpd.conf")
         self.error_log = os.path.join(base, "httpd-error.log")
         self.access_log = os.path.join(base, "httpd-access.log")
@@ -193,7 +296,7 @@ LoadModule mime_module {APACHE_MODULES}/mod_mime.so
 TypesConfig /etc/mime.types
 LoadModule socache_shmcb_module {APACHE_MODULES}/mod_socache_shmcb.so
 LoadModule ssl_module {APACHE_MODULES}/mod_ssl.so
-LoadModule certinext_module {APACHE_MODULE}
+LoadModule certinext_module {self.module()}
 User www-data
 Group www-data
 ServerName localhost
@@ -231,8 +334,9 @@ CertInextAgent {'On' if agent else 'Off'}
 """)
 
     def _ctl(self, *args):
+        # apache2 itself, not apache2ctl: the server inherits this environment
         return subprocess.run(["apache2", "-d", self.base, "-f", self.conf, *args],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env=self.env)
 
     def start(self):
         p = self._ctl("-t")

@@ -9,7 +9,8 @@ import time
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import (NoAlertPresentException, NoSuchElementException,
+                                        StaleElementReferenceException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -49,6 +50,18 @@ def wait(drv, cond, timeout=15):
     return WebDriverWait(drv, timeout).until(cond)
 
 
+def click(drv, locator, within=None):
+    """Click once the element is there, shown and enabled: a loaded machine may
+    render it later than the click would come (never a fixed sleep)."""
+    def ready(d):
+        try:
+            el = (within or d).find_element(*locator)
+            return el if el.is_displayed() and el.is_enabled() else False
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+    wait(drv, ready).click()
+
+
 def shot(drv, server, page):
     os.makedirs(SHOTS, exist_ok=True)
     drv.save_screenshot(os.path.join(SHOTS, f"{server.name}-{page}.png"))
@@ -56,16 +69,27 @@ def shot(drv, server, page):
 
 def login(drv, server, user):
     drv.get(f"https://127.0.0.1:{server.https_port}/certinext/#/login")
-    name = wait(drv, EC.element_to_be_clickable((By.NAME, "username")))
-    name.clear()
-    name.send_keys(user)
-    pw = drv.find_element(By.NAME, "password")
-    pw.send_keys(f"{user}-password", Keys.ENTER)  # the keyboard alone is enough
+    def typed(d):
+        # the form may be drawn again while the page starts: type into the one on
+        # screen, once both fields take input
+        try:
+            name = EC.element_to_be_clickable((By.NAME, "username"))(d)
+            pw = EC.element_to_be_clickable((By.NAME, "password"))(d)
+            if not name or not pw:
+                return False
+            name.clear()
+            name.send_keys(user)
+            pw.clear()
+            pw.send_keys(f"{user}-password", Keys.ENTER)  # the keyboard alone is enough
+            return True
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+    wait(drv, typed)
     wait(drv, EC.presence_of_element_located((By.ID, "orders")))
 
 
 def logout(drv):
-    drv.find_element(By.ID, "logout").click()
+    click(drv, (By.ID, "logout"))
     wait(drv, EC.presence_of_element_located((By.NAME, "username")))
 
 
@@ -83,11 +107,11 @@ def no_xss(drv):
 
 
 def new_request(drv, product, names):
-    drv.find_element(By.CSS_SELECTOR, 'a[data-nav="new"]').click()
+    click(drv, (By.CSS_SELECTOR, 'a[data-nav="new"]'))
     wait(drv, EC.presence_of_element_located((By.ID, "names")))
     Select(drv.find_element(By.ID, "product")).select_by_value(product)
     drv.find_element(By.ID, "names").send_keys("\n".join(names))
-    drv.find_element(By.ID, "submit-request").click()
+    click(drv, (By.ID, "submit-request"))
 
 
 def created(drv):
@@ -130,14 +154,14 @@ def test_seed_workflow_in_the_browser(browser, server, store):
     drv.find_element(By.ID, "names").clear()
     new_request_names = drv.find_element(By.ID, "names")
     new_request_names.send_keys("blog.example.com")
-    drv.find_element(By.ID, "submit-request").click()
+    click(drv, (By.ID, "submit-request"))
     other = created(drv)
     logout(drv)
 
     # the admin: reject needs a reason; reject the other order with one
     login(drv, server, "ann")
     shot(drv, server, "orders-admin")
-    row(drv, other).find_element(By.CSS_SELECTOR, 'button[data-action="reject"]').click()
+    click(drv, (By.CSS_SELECTOR, 'button[data-action="reject"]'), within=row(drv, other))
     confirm = wait(drv, EC.presence_of_element_located((By.ID, "confirm-reject")))
     assert not confirm.is_enabled()  # cannot be finalized while the reason is empty
     reason = drv.find_element(By.ID, "reason-reject")
@@ -157,19 +181,19 @@ def test_seed_workflow_in_the_browser(browser, server, store):
     shot(drv, server, "order-rejected")
 
     # approve -> Order Summary & Payment -> Pay now -> Order ID
-    drv.find_element(By.CSS_SELECTOR, 'a[data-nav="orders"]').click()
-    row(drv, oid).find_element(By.CSS_SELECTOR, 'button[data-action="approve"]').click()
+    click(drv, (By.CSS_SELECTOR, 'a[data-nav="orders"]'))
+    click(drv, (By.CSS_SELECTOR, 'button[data-action="approve"]'), within=row(drv, oid))
     wait(drv, EC.presence_of_element_located((By.ID, "pay-now")))
     assert "Order Summary & Payment" in drv.find_element(By.TAG_NAME, "h1").text
     assert "shop.example.com" in drv.find_element(By.ID, "main").text
     assert drv.find_element(By.ID, "price").text == "10 credits"
     assert drv.find_element(By.ID, "credits").text == "1000"
     shot(drv, server, "summary")
-    drv.find_element(By.ID, "pay-now").click()
+    click(drv, (By.ID, "pay-now"))
     order_id = wait(drv, EC.visibility_of_element_located((By.ID, "order-id"))).text
     assert re.fullmatch(r"CIN-\d{6}", order_id), order_id
     shot(drv, server, "paid")
-    drv.find_element(By.ID, "back-to-orders").click()
+    click(drv, (By.ID, "back-to-orders"))
 
     # after issuance: Issued, and the downloaded chain is what the server serves
     end = time.time() + 20
@@ -179,7 +203,7 @@ def test_seed_workflow_in_the_browser(browser, server, store):
         drv.refresh()
     r = row(drv, oid)
     assert order_id in r.text
-    r.find_element(By.CSS_SELECTOR, 'button[data-action="download"]').click()
+    click(drv, (By.CSS_SELECTOR, 'button[data-action="download"]'), within=r)
     pem = os.path.join(drv.downloads, f"{oid}.pem")
     end = time.time() + 10
     while not (os.path.exists(pem) and os.path.getsize(pem) > 0):
@@ -192,17 +216,17 @@ def test_seed_workflow_in_the_browser(browser, server, store):
     while handshake(server.https_port, "shop.example.com")[0] != serial:
         assert time.time() < end, "the server does not serve the downloaded certificate"
         time.sleep(0.05)
-    drv.find_element(By.LINK_TEXT, oid).click()
+    click(drv, (By.LINK_TEXT, oid))
     wait(drv, EC.presence_of_element_located((By.ID, "cert-serial")))
     assert drv.find_element(By.ID, "cert-serial").text == serial
     shot(drv, server, "order-detail")
     for page in ("account", "users", "tokens", "audit", "certificates"):
-        drv.find_element(By.CSS_SELECTOR, f'a[data-nav="{page}"]').click()
+        click(drv, (By.CSS_SELECTOR, f'a[data-nav="{page}"]'))
         wait(drv, EC.presence_of_element_located((By.CSS_SELECTOR, "main h1")))
         time.sleep(0.3)
         shot(drv, server, page)
     drv.set_window_size(390, 844)  # a phone
-    drv.find_element(By.CSS_SELECTOR, 'a[data-nav="orders"]').click()
+    click(drv, (By.CSS_SELECTOR, 'a[data-nav="orders"]'))
     wait(drv, EC.presence_of_element_located((By.ID, "orders")))
     shot(drv, server, "orders-phone")
     drv.set_window_size(1280, 900)
@@ -210,7 +234,7 @@ def test_seed_workflow_in_the_browser(browser, server, store):
 
     # the basic user sees the rejection reason, as text
     login(drv, server, "bob")
-    drv.find_element(By.LINK_TEXT, other).click()
+    click(drv, (By.LINK_TEXT, other))
     shown = wait(drv, EC.presence_of_element_located((By.ID, "rejection-reason")))
     assert shown.text.strip() == XSS_REASON.strip()
     no_xss(drv)
@@ -241,5 +265,7 @@ def test_standard_user_cannot_approve(browser, server, store):
           .then(r => done(r.status));
     """)
     assert status == 403
-    cookie = drv.get_cookie("cin_session")
+    # bound to this host (the __Host- prefix: Secure, path /, no Domain)
+    cookie = drv.get_cookie("__Host-cin_session")
     assert cookie and cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
+    assert cookie["path"] == "/" and not cookie.get("domain", "").startswith(".")

@@ -119,6 +119,7 @@ CertInextStore $STORE
 CertInextAgent On
 # refusals before any handler (a %00 in the path) as problem documents
 ErrorDocument 400 /certinext/_error/400
+ErrorDocument 404 /certinext/_error/404
 <VirtualHost 127.0.0.1:$APA_HTTP>
     <Location "/certinext">
         SetHandler certinext

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +13,7 @@
 
 #include "cin_crypto.h"
 #include "cin_util.h"
+#include "scrypt.h"
 
 #define SEAL_MAGIC "CIN1"
 #define SEAL_NONCE 12
@@ -200,11 +200,11 @@ void cin_free_secret(void *p, size_t len)
 
 /*
  * scrypt needs 128 * r * N bytes (16 MB here) for each check.  Two bounds
- * keep a burst of logins from growing a server process for good: at most
+ * keep a burst of logins from growing a server process: at most
  * SCRYPT_PARALLEL checks run at once in a process (the others wait their
- * turn), and after each one the freed memory goes back to the system -
- * glibc would otherwise keep it in the thread's malloc arena, one arena per
- * thread of nginx's pool or httpd's workers.
+ * turn, and the CPU stays with the requests), and each check maps its work
+ * area itself and unmaps it when done (scrypt.c says why malloc would not
+ * give it back).
  */
 #define SCRYPT_PARALLEL 2
 
@@ -222,11 +222,8 @@ static int scrypt_raw(const char *pw, const unsigned char *salt, size_t saltlen,
         pthread_cond_wait(&scrypt_cond, &scrypt_lock);
     scrypt_running++;
     pthread_mutex_unlock(&scrypt_lock);
-    rc = EVP_PBE_scrypt(pw, strlen(pw), salt, saltlen, (uint64_t)1 << ln, (uint64_t)r,
-                        (uint64_t)p, 64 * 1024 * 1024, out, outlen) == 1
-             ? CIN_OK
-             : CIN_ERR;
-    malloc_trim(0);
+    rc = cin_scrypt(pw, strlen(pw), salt, saltlen, (uint64_t)1 << ln, (uint32_t)r, (uint32_t)p,
+                    out, outlen);
     pthread_mutex_lock(&scrypt_lock);
     scrypt_running--;
     pthread_cond_signal(&scrypt_cond);

@@ -212,6 +212,7 @@ http {{
         ssl_session_cache off;
         ssl_session_tickets off;
         certinext_ssl {'on' if ssl_on else 'off'};
+        error_page 400 /certinext/_error/400;
         location /certinext/ {{ certinext; }}
         location = /probe {{ return 200 "probe\\n"; }}
         location / {{ root {self.webroot}; }}
@@ -313,6 +314,8 @@ DocumentRoot {self.webroot}
 </Directory>
 SSLSessionCache none
 CertInextStore {store.path}
+ErrorDocument 400 /certinext/_error/400
+ErrorDocument 404 /certinext/_error/404
 CertInextAgent {'On' if agent else 'Off'}
 <VirtualHost 127.0.0.1:{self.http_port}>
     ServerName localhost

@@ -40,6 +40,20 @@ def test_demo_starts_servers_and_prints_working_tokens():
         # httpd answers the same API on the same store
         h = Api(int(httpd.group(1)), token=admin.group(1))
         assert h.get(f"/api/v1/orders/{o['id']}").json["status"] == "issued"
+        # httpd: no TRACE; a request line refused by either server is a problem document
+        import socket
+        for port, server in ((int(httpd.group(1)), "httpd"), (int(http.group(1)), "nginx")):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"GET /certinext/api/v1/orders%00 HTTP/1.1\r\nHost: x\r\n"
+                          b"Connection: close\r\n\r\n")
+                data = b""
+                while chunk := s.recv(4096):
+                    data += chunk
+            assert b"application/problem+json" in data, (server, data[:300])
+        with socket.create_connection(("127.0.0.1", int(httpd.group(1))), timeout=10) as s:
+            s.sendall(b"TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = s.recv(4096)
+        assert data.startswith(b"HTTP/1.1 405"), data[:200]
         # the web page logins it prints work
         r = api.post("/api/v1/session", {"username": "admin", "password": "demo-admin-pass"})
         assert r.status == 200 and r.json["user"]["role"] == "admin"

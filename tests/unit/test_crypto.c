@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
+#include "../../common/src/scrypt.h"
 #include "cin_crypto.h"
 #include "cin_util.h"
 #include "harness.h"
@@ -166,6 +169,61 @@ START_TEST(times)
 }
 END_TEST
 
+static const unsigned char *salt_none(void)
+{
+    return (const unsigned char *)"";
+}
+
+/* scrypt with its own work area: RFC 7914's vectors, and OpenSSL's answers. */
+static void expect_hex(const unsigned char *b, size_t n, const char *want)
+{
+    char hex[300];
+
+    cin_hex(b, n, hex);
+    ck_assert_str_eq(hex, want);
+}
+
+START_TEST(scrypt_rfc7914_and_openssl)
+{
+    unsigned char dk[64], ref[64];
+    size_t i;
+
+    ck_assert_int_eq(cin_scrypt("", 0, (const unsigned char *)"", 0, 16, 1, 1, dk, 64), CIN_OK);
+    expect_hex(dk, 64,
+               "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442"
+               "fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906");
+    ck_assert_int_eq(
+        cin_scrypt("password", 8, (const unsigned char *)"NaCl", 4, 1024, 8, 16, dk, 64), CIN_OK);
+    expect_hex(dk, 64,
+               "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
+               "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640");
+    ck_assert_int_eq(cin_scrypt("pleaseletmein", 13, (const unsigned char *)"SodiumChloride", 14,
+                                16384, 8, 1, dk, 64),
+                     CIN_OK);
+    expect_hex(dk, 64,
+               "7023bdcb3afd7348461c06cd81fd38ebfda8fbba904f8e3ea9b543f6545da1f2"
+               "d5432955613f0fcf62d49705242a9af9e61e85dc0d651e40dfcf017b45575887");
+    /* random inputs agree with OpenSSL's scrypt */
+    for (i = 0; i < 8; i++) {
+        unsigned char salt[16];
+        char pw[24];
+        ck_assert_int_eq(cin_random(salt, sizeof(salt)), CIN_OK);
+        snprintf(pw, sizeof(pw), "pw-%zu-%02x", i, salt[0]);
+        ck_assert_int_eq(cin_scrypt(pw, strlen(pw), salt, sizeof(salt), 1u << (4 + i), 1 + i % 3,
+                                    1 + i % 2, dk, 32),
+                         CIN_OK);
+        ck_assert_int_eq(EVP_PBE_scrypt(pw, strlen(pw), salt, sizeof(salt), 1u << (4 + i),
+                                        1 + i % 3, 1 + i % 2, 64 * 1024 * 1024, ref, 32),
+                         1);
+        ck_assert_mem_eq(dk, ref, 32);
+    }
+    /* parameters the RFC refuses */
+    ck_assert_int_eq(cin_scrypt("x", 1, salt_none(), 0, 1000, 8, 1, dk, 32), CIN_EINVAL);
+    ck_assert_int_eq(cin_scrypt("x", 1, salt_none(), 0, 1024, 0, 1, dk, 32), CIN_EINVAL);
+    ck_assert_int_eq(cin_scrypt("x", 1, salt_none(), 0, 1024, 8, 0, dk, 32), CIN_EINVAL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("crypto");
@@ -176,6 +234,7 @@ int main(void)
     tcase_add_test(tc, seal_tamper_label_and_wrong_key);
     tcase_add_test(tc, kek_file);
     tcase_add_test(tc, passwords);
+    tcase_add_test(tc, scrypt_rfc7914_and_openssl);
     tcase_add_test(tc, tokens);
     tcase_add_test(tc, base64url);
     tcase_add_test(tc, times);

@@ -814,7 +814,7 @@ static ngx_int_t ngx_http_certinext_error_page(ngx_http_request_t *r,
     if (t == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    (void) ngx_http_discard_request_body(r);
+    (void)ngx_http_discard_request_body(r);
     /* no store and no network: a fixed answer, in the event loop */
     cin_http_handle(mcf->core, &t->req, &t->resp);
     r->keepalive = 0;

@@ -16,7 +16,6 @@
 #include "cin_problem.h"
 #include "cin_store_order.h"
 
-
 /* The statuses of API.md. */
 int cin_order_status_valid(const char *status);
 

@@ -65,8 +65,7 @@ static int end(cin_store *st, int rc, cin_problem *p)
 static int event(cin_store *st, const cin_actor *a, int64_t account_id, const char *action,
                  const char *detail)
 {
-    return cin_store_event_add(st, account_id, 0, cin_actor_name(a), action, actor_peer(a),
-                               detail);
+    return cin_store_event_add(st, account_id, 0, cin_actor_name(a), action, actor_peer(a), detail);
 }
 
 /* ---- accounts and credits ------------------------------------------------ */
@@ -97,8 +96,8 @@ int cin_account_create(cin_store *st, const cin_actor *a, const char *name, int6
     if (rc == CIN_EEXIST)
         cin_problem_field(p, 409, "conflict", "name", "an account named %s already exists", name);
     if (rc == CIN_OK && credits > 0)
-        rc = cin_store_credits_move(st, nid, credits, 0, "opening balance", cin_actor_name(a),
-                                    NULL);
+        rc =
+            cin_store_credits_move(st, nid, credits, 0, "opening balance", cin_actor_name(a), NULL);
     if (rc == CIN_OK)
         rc = event(st, a, nid, "account.create", name);
     free(err);
@@ -113,8 +112,7 @@ static int account_by_name(cin_store *st, const char *name, cin_account *acct, c
     int rc = cin_store_account_get(st, name ? name : "", acct);
 
     if (rc == CIN_ENOTFOUND)
-        cin_problem_field(p, 404, "not_found", "account", "no account named %s",
-                          name ? name : "");
+        cin_problem_field(p, 404, "not_found", "account", "no account named %s", name ? name : "");
     else if (rc != CIN_OK)
         cin_problem_from_status(p, rc);
     return rc;
@@ -133,8 +131,9 @@ int cin_account_credits_add(cin_store *st, const cin_actor *a, const char *accou
         return CIN_EPERM;
     }
     if (delta == 0) {
-        cin_problem_field(p, 400, "bad_request", "credits", "give a number of credits other "
-                                                            "than 0");
+        cin_problem_field(p, 400, "bad_request", "credits",
+                          "give a number of credits other "
+                          "than 0");
         return CIN_EINVAL;
     }
     if ((rc = begin(st, p)) != CIN_OK)
@@ -167,9 +166,8 @@ static int password_ok(const char *pw, cin_problem *p)
     size_t n = pw ? strlen(pw) : 0;
 
     if (n < CIN_PASSWORD_MIN || n > CIN_PASSWORD_MAX) {
-        cin_problem_field(p, 400, "bad_request", "password",
-                          "a password has %d to %d characters", CIN_PASSWORD_MIN,
-                          CIN_PASSWORD_MAX);
+        cin_problem_field(p, 400, "bad_request", "password", "a password has %d to %d characters",
+                          CIN_PASSWORD_MIN, CIN_PASSWORD_MAX);
         return CIN_EINVAL;
     }
     return CIN_OK;
@@ -217,8 +215,7 @@ int cin_account_user_create(cin_store *st, const cin_actor *a, int64_t account_i
         return CIN_EINVAL;
     if ((rc = begin(st, p)) != CIN_OK)
         goto done;
-    rc = cin_store_user_create(st, account_id, f->name, f->role, f->signatory > 0, hash, &id,
-                               &err);
+    rc = cin_store_user_create(st, account_id, f->name, f->role, f->signatory > 0, hash, &id, &err);
     if (rc == CIN_EEXIST)
         cin_problem_field(p, 409, "conflict", "name", "a user named %s already exists", f->name);
     if (rc == CIN_OK)
@@ -269,10 +266,11 @@ int cin_account_user_update(cin_store *st, const cin_actor *a, const char *name,
     /* a new password or a disabled user: whoever held a session must log in again */
     if (rc == CIN_OK && ends_sessions)
         rc = cin_store_session_delete_user(st, u.id);
-    snprintf(detail, sizeof(detail), "%s%s%s%s%s", u.name ? u.name : "",
-             f->role ? "; role " : "", f->role ? f->role : "",
-             hash ? "; password changed" : "",
-             f->disabled == 1 ? "; disabled" : f->disabled == 0 ? "; enabled" : "");
+    snprintf(detail, sizeof(detail), "%s%s%s%s%s", u.name ? u.name : "", f->role ? "; role " : "",
+             f->role ? f->role : "", hash ? "; password changed" : "",
+             f->disabled == 1   ? "; disabled"
+             : f->disabled == 0 ? "; enabled"
+                                : "");
     if (rc == CIN_OK)
         rc = event(st, a, u.account_id, "user.update", detail);
     if (rc == CIN_OK)
@@ -411,8 +409,7 @@ done:
     return rc;
 }
 
-int cin_account_domain_remove(cin_store *st, const cin_actor *a, const char *domain,
-                              cin_problem *p)
+int cin_account_domain_remove(cin_store *st, const cin_actor *a, const char *domain, cin_problem *p)
 {
     char *name = NULL, detail[320];
     int64_t owner = 0;
@@ -428,8 +425,7 @@ int cin_account_domain_remove(cin_store *st, const cin_actor *a, const char *dom
         goto done;
     rc = cin_store_domain_account(st, name, &owner);
     if (rc == CIN_ENOTFOUND)
-        cin_problem_field(p, 404, "not_found", "name", "%s is not assigned to any account",
-                          name);
+        cin_problem_field(p, 404, "not_found", "name", "%s is not assigned to any account", name);
     if (rc == CIN_OK)
         rc = cin_store_domain_remove(st, name);
     /* the old owner's certificates stop being served for these names on the
@@ -530,9 +526,8 @@ int cin_account_login(cin_store *st, const char *name, const char *password, con
     snprintf(key, sizeof(key), "%.64s", name);
     rc = cin_store_login_reserve(st, key, peer ? peer : "", &lim, &slot, &retry);
     if (rc == CIN_ELIMIT) {
-        cin_problem_set(p, 429, "rate_limited",
-                        "too many failed logins; try again in %d minute%s", (retry + 59) / 60,
-                        (retry + 59) / 60 == 1 ? "" : "s");
+        cin_problem_set(p, 429, "rate_limited", "too many failed logins; try again in %d minute%s",
+                        (retry + 59) / 60, (retry + 59) / 60 == 1 ? "" : "s");
         p->retry_after = retry;
         return rc;
     }
@@ -562,8 +557,8 @@ int cin_account_login(cin_store *st, const char *name, const char *password, con
     if (rc == CIN_OK && ok)
         rc = cin_store_session_create(st, out->user.id, ttl, &out->session_id, &out->csrf);
     if (rc == CIN_OK && ok)
-        rc = cin_store_event_add(st, out->user.account_id, 0, out->user.name, "session.login",
-                                 peer, NULL);
+        rc = cin_store_event_add(st, out->user.account_id, 0, out->user.name, "session.login", peer,
+                                 NULL);
     rc = cin_store_end(st, rc);
     if (rc != CIN_OK) {
         cin_login_clear(out);

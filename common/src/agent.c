@@ -579,9 +579,8 @@ int cin_agent_renewals(cin_store *st, const char *holder, cin_agent_stats *stats
         } else if (rc == CIN_ECREDITS || rc == CIN_EPERM) {
             renewal_failed(st, ids[i], &p, holder);
         } else if (rc != CIN_ECONFLICT && rc != CIN_ENOTFOUND) {
-            cin_log(cin_store_services(st), CIN_LOG_WARN,
-                    "agent: renewal of R-%06lld deferred: %s", (long long)ids[i],
-                    p.detail ? p.detail : cin_strstatus(rc));
+            cin_log(cin_store_services(st), CIN_LOG_WARN, "agent: renewal of R-%06lld deferred: %s",
+                    (long long)ids[i], p.detail ? p.detail : cin_strstatus(rc));
         }
         cin_problem_clear(&p);
     }

@@ -70,7 +70,8 @@ int cin_kek_load(const char *path, cin_kek *kek, char **err)
     if (fd < 0) {
         int e = errno;
         if (e == ELOOP) {
-            cin_seterr(err, "key file %s is a symbolic link; refusing it (put the key itself there)",
+            cin_seterr(err,
+                       "key file %s is a symbolic link; refusing it (put the key itself there)",
                        path);
             return CIN_EPERM;
         }
@@ -222,8 +223,8 @@ static int scrypt_raw(const char *pw, const unsigned char *salt, size_t saltlen,
         pthread_cond_wait(&scrypt_cond, &scrypt_lock);
     scrypt_running++;
     pthread_mutex_unlock(&scrypt_lock);
-    rc = cin_scrypt(pw, strlen(pw), salt, saltlen, (uint64_t)1 << ln, (uint32_t)r, (uint32_t)p,
-                    out, outlen);
+    rc = cin_scrypt(pw, strlen(pw), salt, saltlen, (uint64_t)1 << ln, (uint32_t)r, (uint32_t)p, out,
+                    outlen);
     pthread_mutex_lock(&scrypt_lock);
     scrypt_running--;
     pthread_cond_signal(&scrypt_cond);

@@ -194,8 +194,7 @@ static int names_fit_product(const cin_product *prod, const names *ns, cin_probl
         for (i = 0; i < ns->n; i++)
             if (ns->v[i] != w && strcmp(ns->v[i], w + 2)) {
                 cin_problem_field(p, 400, "invalid_domain", "sans",
-                                  "dv-wildcard covers %s and %s only, not %s", w, w + 2,
-                                  ns->v[i]);
+                                  "dv-wildcard covers %s and %s only, not %s", w, w + 2, ns->v[i]);
                 return CIN_EINVAL;
             }
     }
@@ -476,8 +475,8 @@ int cin_order_signatory(cin_store *st, const cin_actor *a, int64_t id, int appro
         cin_problem_set(p, 400, "bad_request", "comment is longer than %d characters", REASON_MAX);
         return CIN_EINVAL;
     }
-    rc = begin_action(st, a, id, approve ? "signatory_approve" : "signatory_reject", approve,
-                      out, p);
+    rc = begin_action(st, a, id, approve ? "signatory_approve" : "signatory_reject", approve, out,
+                      p);
     if (rc != CIN_OK)
         return rc;
     now_text(st, now);
@@ -1055,8 +1054,8 @@ int cin_order_renew_auto(cin_store *st, const cin_actor *a, int64_t id, cin_orde
         goto fail;
     rc = cin_store_order_insert(st, out);
     if (rc == CIN_OK && !strcmp(out->status, "processing")) {
-        rc = cin_store_credits_move(st, out->account_id, -out->price, out->id,
-                                    "automatic renewal", actor_name(a), &balance);
+        rc = cin_store_credits_move(st, out->account_id, -out->price, out->id, "automatic renewal",
+                                    actor_name(a), &balance);
         if (rc == CIN_ECREDITS) {
             cin_account acct;
             if (cin_store_account_get_id(st, out->account_id, &acct) == CIN_OK) {

@@ -126,8 +126,8 @@ static void ro_mix(uint8_t *block, uint32_t r, uint64_t n, uint32_t *x, uint32_t
         put_le32(block + 4 * k, x[k]);
 }
 
-int cin_scrypt(const char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,
-               uint64_t n, uint32_t r, uint32_t p, unsigned char *out, size_t outlen)
+int cin_scrypt(const char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen, uint64_t n,
+               uint32_t r, uint32_t p, unsigned char *out, size_t outlen)
 {
     size_t blen, vlen, xylen, words;
     unsigned char *b = NULL;
@@ -144,8 +144,8 @@ int cin_scrypt(const char *pw, size_t pwlen, const unsigned char *salt, size_t s
     blen = (size_t)128 * r * p;
     vlen = (size_t)n * words * sizeof(uint32_t);
     xylen = 2 * words * sizeof(uint32_t);
-    area = mmap(NULL, blen + vlen + xylen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                -1, 0);
+    area =
+        mmap(NULL, blen + vlen + xylen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (area == MAP_FAILED)
         return CIN_ENOMEM;
     v = area;

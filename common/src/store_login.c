@@ -16,8 +16,8 @@
 
 #include "store_int.h"
 
-static int count_since(cin_store *st, const char *sql, const char *a, const char *b,
-                       time_t since, int *n, time_t *oldest)
+static int count_since(cin_store *st, const char *sql, const char *a, const char *b, time_t since,
+                       int *n, time_t *oldest)
 {
     db_stmt *s = db_prepare(st, sql);
     int rc;

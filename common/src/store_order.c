@@ -655,7 +655,7 @@ int cin_store_cert_insert(cin_store *st, cin_cert *c)
 
 #define CERT_COLS                                                                                  \
     "id, order_id, account_id, serial, names, not_before, not_after, sha256, issuer, chain_pem, "  \
-    "coalesce(key_id, 0), status, revocation_reason, ca_notified, lifetime_start, lifetime_end "  \
+    "coalesce(key_id, 0), status, revocation_reason, ca_notified, lifetime_start, lifetime_end "   \
     "FROM certificates "
 
 static void cert_fill(db_stmt *s, cin_cert *c)

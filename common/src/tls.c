@@ -281,8 +281,7 @@ done:
 }
 
 /* Drop the parsed copy of every candidate of e that is not in keep[0..nkeep). */
-static void drop_stale(cin_tls *t, const struct name_node *e, const struct cand *keep,
-                       size_t nkeep)
+static void drop_stale(cin_tls *t, const struct name_node *e, const struct cand *keep, size_t nkeep)
 {
     size_t i, k;
 

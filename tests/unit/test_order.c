@@ -966,7 +966,8 @@ START_TEST(renew_reissue_sans_revoke)
         b = call(F, U_ADMIN, "GET", path2, NULL, NULL);
         ck_assert_str_eq(
             json_string_value(json_object_get(json_object_get(a.json, "certificate"), "not_after")),
-            json_string_value(json_object_get(json_object_get(b.json, "certificate"), "not_after")));
+            json_string_value(
+                json_object_get(json_object_get(b.json, "certificate"), "not_after")));
         hresp_free(&a);
         hresp_free(&b);
     }

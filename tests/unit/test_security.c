@@ -230,8 +230,9 @@ START_TEST(agent_fails_an_order_whose_domain_moved)
         char path[96];
         snprintf(path, sizeof(path), "/api/v1/orders/%s", id);
         r = call(F, U_ADMIN, "GET", path, NULL, NULL);
-        ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "error"), "type")),
-                         "urn:certinext:error:domain_not_owned");
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(r.json, "error"), "type")),
+            "urn:certinext:error:domain_not_owned");
         hresp_free(&r);
     }
 }
@@ -348,8 +349,7 @@ static void *guess_thread(void *arg)
     char body[256];
     hresp r;
 
-    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", g->user,
-             g->password);
+    snprintf(body, sizeof(body), "{\"username\":\"%s\",\"password\":\"%s\"}", g->user, g->password);
     r = call_from(F, -1, g->peer, "POST", "/api/v1/session", body, NULL);
     g->status = r.status;
     hresp_free(&r);

@@ -205,8 +205,7 @@ START_TEST(wal_and_foreign_keys)
     sqlite3_close(db);
     /* a user for an account that does not exist is refused (foreign key) */
     ck_assert_int_eq(cin_store_open(path, NULL, &st, NULL), CIN_OK);
-    ck_assert_int_ne(tx_user_create(st, 4242, "ghost", "basic", 0, NULL, NULL, NULL),
-                     CIN_OK);
+    ck_assert_int_ne(tx_user_create(st, 4242, "ghost", "basic", 0, NULL, NULL, NULL), CIN_OK);
     cin_store_close(st);
 }
 END_TEST
@@ -229,10 +228,8 @@ START_TEST(accounts_users_tokens)
     ck_assert_int_eq(cin_store_account_create(st, "Bad Name", 0, NULL, &err), CIN_EINVAL);
     free(err);
     err = NULL;
-    ck_assert_int_eq(tx_user_create(st, a, "alice", "admin", 1, "correct horse", &u, &err),
-                     CIN_OK);
-    ck_assert_int_eq(tx_user_create(st, a, "alice", "basic", 0, NULL, NULL, &err),
-                     CIN_EEXIST);
+    ck_assert_int_eq(tx_user_create(st, a, "alice", "admin", 1, "correct horse", &u, &err), CIN_OK);
+    ck_assert_int_eq(tx_user_create(st, a, "alice", "basic", 0, NULL, NULL, &err), CIN_EEXIST);
     free(err);
     err = NULL;
     ck_assert_int_eq(tx_user_create(st, a, "bob", "root", 0, NULL, NULL, &err), CIN_EINVAL);
@@ -242,9 +239,9 @@ START_TEST(accounts_users_tokens)
     free(err);
     err = NULL;
     ck_assert_int_eq(tx_user_create(st, a,
-                                           "a234567890123456789012345678901234567890123456789"
-                                           "012345678901234X",
-                                           "basic", 0, NULL, NULL, &err),
+                                    "a234567890123456789012345678901234567890123456789"
+                                    "012345678901234X",
+                                    "basic", 0, NULL, NULL, &err),
                      CIN_EINVAL);
     free(err);
     err = NULL;
@@ -383,8 +380,7 @@ static int64_t seed_order(cin_store *st, int64_t *acct, int64_t *user)
 
     if (!*acct) {
         ck_assert_int_eq(cin_store_account_create(st, "acme", 100, acct, NULL), CIN_OK);
-        ck_assert_int_eq(tx_user_create(st, *acct, "u", "basic", 0, NULL, user, NULL),
-                         CIN_OK);
+        ck_assert_int_eq(tx_user_create(st, *acct, "u", "basic", 0, NULL, user, NULL), CIN_OK);
     }
     memset(&o, 0, sizeof(o));
     o.account_id = *acct;
@@ -832,8 +828,7 @@ START_TEST(constraint_errors_named)
     err = NULL;
     ck_assert_int_eq(cin_store_account_create(st, "acme", 0, &a, NULL), CIN_OK);
     ck_assert_int_eq(tx_user_create(st, a, "alice", "basic", 0, NULL, NULL, &err), CIN_OK);
-    ck_assert_int_eq(tx_user_create(st, a, "alice", "basic", 0, NULL, NULL, &err),
-                     CIN_EEXIST);
+    ck_assert_int_eq(tx_user_create(st, a, "alice", "basic", 0, NULL, NULL, &err), CIN_EEXIST);
     ck_assert_ptr_nonnull(strstr(err, "already exists"));
     free(err);
     cin_store_close(st);

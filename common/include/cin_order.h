@@ -36,6 +36,8 @@ json_t *cin_order_actions(const cin_user *user, const cin_order *o);
 
 /* The order as API.md's JSON object (actions for `user`; user may be NULL). */
 json_t *cin_order_json(cin_store *st, const cin_user *user, const cin_order *o);
+/* The same, or NULL with *rc set when the order's certificate cannot be read. */
+json_t *cin_order_json_rc(cin_store *st, const cin_user *user, const cin_order *o, int *rc);
 /* "R-000042" -> 42 (plain digits accepted too); 0 when malformed. */
 int64_t cin_order_parse_id(const char *s);
 

@@ -192,7 +192,15 @@ static void certificates(http_ctx *c)
         {
             /* auto_renew, and the alert of a renewal that failed (retried later) */
             cin_order o;
-            if (cin_store_order_get(c->st, certs[i].order_id, &o) == CIN_OK) {
+            rc = cin_store_order_get(c->st, certs[i].order_id, &o);
+            if (rc != CIN_OK && rc != CIN_ENOTFOUND) {
+                json_decref(j);
+                json_decref(arr);
+                cin_cert_list_free(certs, n);
+                http_fail(c, rc);
+                return;
+            }
+            if (rc == CIN_OK) {
                 json_object_set_new(j, "auto_renew", json_boolean(o.auto_renew));
                 if (o.auto_renew && o.error_json && !strcmp(o.status, "issued")) {
                     json_t *e = json_loads(o.error_json, 0, NULL);

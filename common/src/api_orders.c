@@ -39,8 +39,16 @@ static void list_orders(http_ctx *c)
         return;
     }
     arr = json_array();
-    for (i = 0; i < n && i < (size_t)limit; i++)
-        json_array_append_new(arr, cin_order_json(c->st, &c->user, &list[i]));
+    for (i = 0; i < n && i < (size_t)limit; i++) {
+        json_t *oj = cin_order_json_rc(c->st, &c->user, &list[i], &rc);
+        if (!oj) {
+            json_decref(arr);
+            cin_order_list_free(list, n);
+            http_fail(c, rc);
+            return;
+        }
+        json_array_append_new(arr, oj);
+    }
     j = json_object();
     json_object_set_new(j, "orders", arr);
     if (n > (size_t)limit) {

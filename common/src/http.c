@@ -317,7 +317,13 @@ int http_is_admin(const http_ctx *c)
 
 void http_order(http_ctx *c, int status, const cin_order *o)
 {
-    http_json(c, status, cin_order_json(c->st, &c->user, o));
+    int rc = CIN_OK;
+    json_t *j = cin_order_json_rc(c->st, &c->user, o, &rc);
+
+    if (!j)
+        http_fail(c, rc);
+    else
+        http_json(c, status, j);
 }
 
 /* ---- challenges ------------------------------------------------------------- */

@@ -257,6 +257,11 @@ static json_t *str_or_null(const char *s)
 
 json_t *cin_order_json(cin_store *st, const cin_user *u, const cin_order *o)
 {
+    return cin_order_json_rc(st, u, o, NULL);
+}
+
+json_t *cin_order_json_rc(cin_store *st, const cin_user *u, const cin_order *o, int *rc)
+{
     json_t *j = json_object(), *sans = json_array();
     char buf[32];
     size_t i;
@@ -301,9 +306,19 @@ json_t *cin_order_json(cin_store *st, const cin_user *u, const cin_order *o)
         json_object_set_new(j, "superseded_by", json_null());
     }
     json_object_set_new(j, "has_csr", json_boolean(o->csr_pem != NULL));
+    if (rc)
+        *rc = CIN_OK;
     if (o->cert_id && st) {
         cin_cert c;
-        if (cin_store_cert_get(st, o->cert_id, &c) == CIN_OK) {
+        int crc = cin_store_cert_get(st, o->cert_id, &c);
+        if (crc != CIN_OK && crc != CIN_ENOTFOUND && rc) {
+            /* no order without its certificate: the caller answers the error */
+            *rc = crc;
+            json_decref(j);
+            json_decref(sans);
+            return NULL;
+        }
+        if (crc == CIN_OK) {
             json_t *cj = json_object();
             json_object_set_new(cj, "serial", json_string(c.serial));
             json_object_set_new(cj, "not_before", json_string(c.not_before));

@@ -72,6 +72,7 @@ $(BUILD)/gen/ui_data.c: $(UI_FILES) common/ui/embed.py
 	/usr/bin/python3 common/ui/embed.py $@ $(UI_FILES)
 
 $(BUILD)/obj/ui_data.o: $(BUILD)/gen/ui_data.c common/src/ui_files.h
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Icommon/src -c -o $@ $<
 
 $(BUILD)/obj/cli/%.o: common/cli/%.c $(wildcard common/include/*.h)

@@ -11,6 +11,9 @@
 
 /* 1 when key_type is one of ec-p256 ec-p384 rsa-2048 rsa-3072 rsa-4096. */
 int cin_valid_key_type(const char *key_type);
+/* Every PEM read here refuses encrypted PEM (ENCRYPTED PRIVATE KEY, a
+ * "Proc-Type: 4,ENCRYPTED" header): nothing asks for a passphrase. */
+
 /* Generate a key; *pem is a secret (PKCS#8 PEM, free with cin_free_secret). */
 int cin_key_generate(const char *key_type, char **pem);
 EVP_PKEY *cin_key_from_pem(const char *pem);

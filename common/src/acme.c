@@ -262,13 +262,15 @@ static int fresh_nonce(acme *a)
     return a->nonce ? CIN_OK : CIN_EIO;
 }
 
-/* A signed POST; badNonce answers are retried with the nonce they carry. */
+/* A signed POST; badNonce answers are retried with the nonce they carry.
+ * *h is always initialised, also when no exchange took place. */
 static int post(acme *a, const char *url, const char *payload, int use_jwk, const char *accept,
                 http_resp *h)
 {
     char type[64];
     int i;
 
+    memset(h, 0, sizeof(*h)); /* pick_chain() clears it after a failed post */
     for (i = 0; i < ACME_MAX_NONCE_TRY; i++) {
         char *jws;
         int rc;

@@ -484,7 +484,7 @@ static char *order_error(acme *a, json_t *order)
         json_array_foreach(json_object_get(az, "challenges"), k, ch)
         {
             e = json_object_get(ch, "error");
-            if (e) {
+            if (json_is_object(e)) { /* a problem document; json_dumps() takes no scalar */
                 char *s = json_dumps(e, JSON_COMPACT);
                 json_decref(az);
                 return s;
@@ -493,9 +493,10 @@ static char *order_error(acme *a, json_t *order)
         json_decref(az);
     }
     e = json_object_get(order, "error");
-    return e ? json_dumps(e, JSON_COMPACT)
-             : strdup("{\"type\":\"urn:certinext:error:ca_error\",\"title\":\"The CA "
-                      "declared the order invalid\",\"status\":400}");
+    return json_is_object(e)
+               ? json_dumps(e, JSON_COMPACT)
+               : strdup("{\"type\":\"urn:certinext:error:ca_error\",\"title\":\"The CA "
+                        "declared the order invalid\",\"status\":400}");
 }
 
 /* Answer every pending authorization's http-01 challenge. */

@@ -31,7 +31,8 @@ int cin_csr_check(const char *pem, char **names, size_t n, const char **code, ch
 
 /* Facts about the first certificate of a PEM chain. */
 typedef struct cin_cert_facts {
-    char serial[80];     /* lower-case hex, no separators */
+    char serial[80];     /* lower-case hex, no separators; "-" first for a negative */
+                         /* serial (RFC 5280 forbids them, OpenSSL reads them) */
     char sha256[65];     /* of the DER */
     char not_before[21]; /* RFC 3339 UTC */
     char not_after[21];

@@ -23,7 +23,8 @@ UNIT_HELP = $(BUILD)/obj/tests/harness.o
 
 DEPS_STAMP = $(BUILD)/.deps-installed
 
-.PHONY: demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test asan-modules lint demo bench install clean
+.PHONY: demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test \
+	asan-modules lint demo bench install clean fuzz fuzz-build fuzz-bin
 
 all: lib cli nginx-module apache-module
 
@@ -78,6 +79,7 @@ $(BUILD)/gen/ui_data.c: $(UI_FILES) common/ui/embed.py
 	/usr/bin/python3 common/ui/embed.py $@ $(UI_FILES)
 
 $(BUILD)/obj/ui_data.o: $(BUILD)/gen/ui_data.c common/src/ui_files.h
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Icommon/src -c -o $@ $<
 
 $(BUILD)/obj/cli/%.o: common/cli/%.c $(wildcard common/include/*.h)
@@ -128,6 +130,29 @@ asan-test: asan-build
 
 lint: deps
 	@sh tests/lint.sh
+
+# Fuzzing (tests/fuzz/): libFuzzer targets linked against a second build of
+# the core, made with clang, ASan+UBSan and fuzzer coverage, in build/fuzz/.
+# `make fuzz` runs each target for FUZZ_SECONDS, then every regression input.
+FUZZ_BUILD   = build/fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_SRC     = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     = $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(FUZZ_SRC))
+
+fuzz-build: deps
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang OPT="-O1 -g" \
+		EXTRA_CFLAGS="$(SAN_FLAGS) -fsanitize=fuzzer-no-link" fuzz-bin
+
+# (made by fuzz-build, with BUILD=build/fuzz and clang)
+fuzz-bin: $(FUZZ_BIN)
+
+# fuzz_acme.c includes common/src/acme.c (its response parsers are static)
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h common/src/acme.c \
+		$(BUILD)/libcertinext.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libcertinext.a $(LDLIBS)
+
+fuzz: fuzz-build
+	@sh tests/run-fuzz.sh $(FUZZ_SECONDS)
 
 demo: deps all
 	@sh tests/demo.sh

@@ -33,7 +33,8 @@ fi
 
 # 4. formatting against .clang-format
 files=$(ls common/src/*.c common/src/*.h common/include/*.h common/cli/*.c common/cli/*.h \
-        mod_certinext/*.c ngx_certinext/*.c tests/unit/*.c tests/unit/*.h tests/bench/*.c 2>/dev/null)
+        mod_certinext/*.c ngx_certinext/*.c tests/unit/*.c tests/unit/*.h tests/bench/*.c \
+        tests/fuzz/*.c tests/fuzz/*.h 2>/dev/null)
 if clang-format --dry-run --Werror $files 2>/tmp/cin-format.log; then
     echo "lint: clang-format is clean"
 else

@@ -1,7 +1,8 @@
 #!/bin/sh
-# make test: lint, the unit tests, the same unit tests under ASan+UBSan, the
-# integration tests (the core scenarios also with both modules under ASan+UBSan);
-# one summary line that adds every part up.
+# make test: lint, the unit tests, the same unit tests under ASan+UBSan, a
+# short run of every fuzz target (FUZZ_TEST_SECONDS each, default 25) and its
+# regression inputs, the integration tests (the core scenarios also with both
+# modules under ASan+UBSan); one summary line that adds every part up.
 cd "$(dirname "$0")/.." || exit 1
 passed=0
 failed=0
@@ -32,6 +33,18 @@ else
     add 0 1
 fi
 rm -f build-asan.log
+
+fuzz_seconds="${FUZZ_TEST_SECONDS:-25}"
+echo "== fuzzing (libFuzzer + ASan/UBSan, $fuzz_seconds s per target, then the regression inputs)"
+if make --no-print-directory -s fuzz-build >build-fuzz.log 2>&1; then
+    sh tests/run-fuzz.sh "$fuzz_seconds"
+    read p f < build/fuzz/results
+    add "$p" "$f"
+else
+    cat build-fuzz.log
+    add 0 1
+fi
+rm -f build-fuzz.log
 
 if ls tests/integration/test_*.py >/dev/null 2>&1; then
     echo "== integration tests (real servers)"

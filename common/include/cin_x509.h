@@ -11,6 +11,9 @@
 
 /* 1 when key_type is one of ec-p256 ec-p384 rsa-2048 rsa-3072 rsa-4096. */
 int cin_valid_key_type(const char *key_type);
+/* Every PEM read here refuses encrypted PEM (ENCRYPTED PRIVATE KEY, a
+ * "Proc-Type: 4,ENCRYPTED" header): nothing asks for a passphrase. */
+
 /* Generate a key; *pem is a secret (PKCS#8 PEM, free with cin_free_secret). */
 int cin_key_generate(const char *key_type, char **pem);
 EVP_PKEY *cin_key_from_pem(const char *pem);
@@ -32,7 +35,8 @@ int cin_csr_key_type(const char *pem, char out[16]);
 
 /* Facts about the first certificate of a PEM chain. */
 typedef struct cin_cert_facts {
-    char serial[80];     /* lower-case hex, no separators */
+    char serial[80];     /* lower-case hex, no separators; "-" first for a negative */
+                         /* serial (RFC 5280 forbids them, OpenSSL reads them) */
     char sha256[65];     /* of the DER */
     char not_before[21]; /* RFC 3339 UTC */
     char not_after[21];

@@ -262,13 +262,15 @@ static int fresh_nonce(acme *a)
     return a->nonce ? CIN_OK : CIN_EIO;
 }
 
-/* A signed POST; badNonce answers are retried with the nonce they carry. */
+/* A signed POST; badNonce answers are retried with the nonce they carry.
+ * *h is always initialised, also when no exchange took place. */
 static int post(acme *a, const char *url, const char *payload, int use_jwk, const char *accept,
                 http_resp *h)
 {
     char type[64];
     int i;
 
+    memset(h, 0, sizeof(*h)); /* pick_chain() clears it after a failed post */
     for (i = 0; i < ACME_MAX_NONCE_TRY; i++) {
         char *jws;
         int rc;
@@ -482,7 +484,7 @@ static char *order_error(acme *a, json_t *order)
         json_array_foreach(json_object_get(az, "challenges"), k, ch)
         {
             e = json_object_get(ch, "error");
-            if (e) {
+            if (json_is_object(e)) { /* a problem document; json_dumps() takes no scalar */
                 char *s = json_dumps(e, JSON_COMPACT);
                 json_decref(az);
                 return s;
@@ -491,9 +493,10 @@ static char *order_error(acme *a, json_t *order)
         json_decref(az);
     }
     e = json_object_get(order, "error");
-    return e ? json_dumps(e, JSON_COMPACT)
-             : strdup("{\"type\":\"urn:certinext:error:ca_error\",\"title\":\"The CA "
-                      "declared the order invalid\",\"status\":400}");
+    return json_is_object(e)
+               ? json_dumps(e, JSON_COMPACT)
+               : strdup("{\"type\":\"urn:certinext:error:ca_error\",\"title\":\"The CA "
+                        "declared the order invalid\",\"status\":400}");
 }
 
 /* Answer every pending authorization's http-01 challenge. */

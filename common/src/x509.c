@@ -64,10 +64,25 @@ done:
     return rc;
 }
 
+/*
+ * The password callback of every PEM read here.  Without one, OpenSSL asks
+ * for a passphrase on the terminal (else stdin): a CSR, chain or key whose
+ * PEM says it is encrypted ("Proc-Type: 4,ENCRYPTED", ENCRYPTED PRIVATE KEY)
+ * would make a server worker prompt and wait.  We hold no passphrases.
+ */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
 EVP_PKEY *cin_key_from_pem(const char *pem)
 {
     BIO *b = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL) : NULL;
 
     BIO_free(b);
     return k;
@@ -166,7 +181,7 @@ int cin_csr_check(const char *pem, char **names, size_t n, const char **code, ch
         return CIN_EINVAL;
     }
     b = BIO_new_mem_buf(pem, -1);
-    req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+    req = b ? PEM_read_bio_X509_REQ(b, NULL, no_passphrase, NULL) : NULL;
     if (!req) {
         cin_seterr(err, "the CSR does not parse as PEM PKCS#10");
         goto done;
@@ -274,7 +289,7 @@ STACK_OF(X509) * cin_chain_parse(const char *pem)
         BIO_free(b);
         return NULL;
     }
-    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+    while ((x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL)) != NULL)
         sk_X509_push(sk, x);
     ERR_clear_error();
     BIO_free(b);

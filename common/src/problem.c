@@ -118,8 +118,9 @@ char *cin_utf8_clean(const char *s)
     return out;
 }
 
-static void problem_vset(cin_problem *p, int status, const char *code, const char *field,
-                         const char *fmt, va_list ap)
+__attribute__((format(printf, 5, 0))) static void problem_vset(cin_problem *p, int status,
+                                                               const char *code, const char *field,
+                                                               const char *fmt, va_list ap)
 {
     char *s = NULL;
 

@@ -21,6 +21,7 @@
 #include "cli.h"
 
 static const char *store_path;
+static const char *key_file;
 
 const cin_actor cli_actor = {NULL, "cli", NULL};
 
@@ -56,7 +57,10 @@ int cli_open(cin_store **st)
         fprintf(stderr, "certinext: no store given: use --store PATH or set CERTINEXT_STORE\n");
         return CIN_EINVAL;
     }
-    rc = cin_store_open(store_path, NULL, st, &err);
+    {
+        cin_store_opts o = {key_file, NULL, 1, 0, -1};
+        rc = cin_store_open_opts(store_path, NULL, &o, st, &err);
+    }
     if (rc != CIN_OK) {
         fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
         free(err);
@@ -92,6 +96,7 @@ int cli_getopt(int argc, char **argv, const char *usage, const struct option *ex
         n++;
     }
     opts[n++] = (struct option){"store", required_argument, NULL, 'S'};
+    opts[n++] = (struct option){"key-file", required_argument, NULL, 'K'};
     opts[n++] = (struct option){"help", no_argument, NULL, 'h'};
     opts[n] = (struct option){NULL, 0, NULL, 0};
     optind = 1;
@@ -99,6 +104,8 @@ int cli_getopt(int argc, char **argv, const char *usage, const struct option *ex
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == 'S') {
             store_path = optarg;
+        } else if (c == 'K') {
+            key_file = optarg;
         } else if (c == 'h') {
             printf("usage: %s\n", usage);
             return 1;
@@ -124,7 +131,8 @@ static int no_opt(int c, const char *arg, void *ud)
 
 static int cmd_init(int argc, char **argv)
 {
-    static const char usage[] = "certinext init --store PATH";
+    static const char usage[] = "certinext init --store PATH|URI [--key-file FILE]";
+    cin_store_opts o = {NULL, NULL, 1, 1, -1};
     cin_store *st = NULL;
     char *err = NULL;
     int rc;
@@ -140,7 +148,8 @@ static int cmd_init(int argc, char **argv)
         cli_usage_error(usage, "no store given: use --store PATH or set CERTINEXT_STORE");
         return 2;
     }
-    rc = cin_store_create(store_path, NULL, &st, &err);
+    o.key_file = key_file;
+    rc = cin_store_open_opts(store_path, NULL, &o, &st, &err);
     if (rc == CIN_OK)
         rc = cli_init_ca(st, &err);
     if (rc != CIN_OK) {
@@ -148,12 +157,13 @@ static int cmd_init(int argc, char **argv)
         free(err);
         if (st) {
             cin_store_close(st);
-            cli_remove_store(store_path);
+            cli_remove_store(store_path, key_file);
         }
         return 1;
     }
+    printf("created store %s (key %s%s, mode 0600)\n", cin_store_name(st),
+           key_file ? key_file : store_path, key_file ? "" : ".key");
     cin_store_close(st);
-    printf("created store %s (key %s.key, mode 0600)\n", store_path, store_path);
     return 0;
 }
 
@@ -531,17 +541,18 @@ static int cmd_store(int argc, char **argv)
     if (cli_open(&st) != CIN_OK)
         return 1;
     rc = backup ? cin_store_backup(st, argv[optind + 1], &err) : cin_store_check(st, &err);
-    cin_store_close(st);
     if (rc != CIN_OK) {
         fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
         free(err);
+        cin_store_close(st);
         return 1;
     }
     if (backup)
-        printf("backed up %s to %s (the key file %s.key is not copied: keep it apart)\n",
-               store_path, argv[optind + 1], store_path);
+        printf("backed up %s to %s (the key file is not copied: keep it apart)\n",
+               cin_store_name(st), argv[optind + 1]);
     else
-        printf("store %s is sound\n", store_path);
+        printf("store %s is sound\n", cin_store_name(st));
+    cin_store_close(st);
     return 0;
 }
 
@@ -670,7 +681,9 @@ static void usage_all(FILE *f)
     fprintf(f, "usage: certinext COMMAND [--store PATH] ...\n\ncommands:\n");
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  certinext %s\n", commands[i].help);
-    fprintf(f, "\nThe store is --store PATH or $CERTINEXT_STORE.  COMMAND --help for details.\n");
+    fprintf(f, "\nThe store is --store PATH|URI or $CERTINEXT_STORE (a SQLite file, or a "
+               "postgresql:// URI);\nits key --key-file FILE or $CERTINEXT_KEY_FILE (default "
+               "for a file: PATH.key).\nCOMMAND --help for details.\n");
 }
 
 int main(int argc, char **argv)
@@ -678,14 +691,25 @@ int main(int argc, char **argv)
     size_t i;
 
     store_path = getenv("CERTINEXT_STORE");
-    /* a global --store PATH (or --store=PATH) may come before the command */
-    while (argc >= 2 && !strncmp(argv[1], "--store", 7)) {
-        if (argv[1][7] == '=') {
-            store_path = argv[1] + 8;
+    key_file = getenv("CERTINEXT_KEY_FILE");
+    if (key_file && !*key_file)
+        key_file = NULL;
+    /* a global --store and --key-file (or --opt=VALUE) may come before the command */
+    for (;;) {
+        const char **dst = NULL;
+        size_t len = 0;
+        if (argc >= 2 && !strncmp(argv[1], "--store", 7))
+            dst = &store_path, len = 7;
+        else if (argc >= 2 && !strncmp(argv[1], "--key-file", 10))
+            dst = &key_file, len = 10;
+        if (!dst)
+            break;
+        if (argv[1][len] == '=') {
+            *dst = argv[1] + len + 1;
             argv++;
             argc--;
-        } else if (!argv[1][7] && argc >= 3) {
-            store_path = argv[2];
+        } else if (!argv[1][len] && argc >= 3) {
+            *dst = argv[2];
             argv += 2;
             argc -= 2;
         } else {

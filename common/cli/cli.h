@@ -26,7 +26,7 @@ int cli_getopt(int argc, char **argv, const char *usage, const struct option *ex
                int (*on_opt)(int c, const char *arg, void *ud), void *ud);
 
 int cli_init_ca(cin_store *st, char **err);
-void cli_remove_store(const char *path);
+void cli_remove_store(const char *path, const char *key_file);
 int cli_valid_status(const char *s);
 json_t *cli_order_json(cin_store *st, const cin_order *o);
 

@@ -19,11 +19,15 @@ int cli_init_ca(cin_store *st, char **err)
     return cin_ca_local_init(st, err);
 }
 
-void cli_remove_store(const char *path)
+void cli_remove_store(const char *path, const char *key_file)
 {
     static const char *const suffix[] = {"", ".key", ".gen", "-wal", "-shm"};
     size_t i;
 
+    if (key_file)
+        unlink(key_file);
+    if (strstr(path, "://"))
+        return; /* a database store: nothing of it on this host */
     for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
         char *p = cin_asprintf("%s%s", path, suffix[i]);
         if (p)

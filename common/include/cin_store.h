@@ -42,6 +42,24 @@ int cin_store_open_version(const char *path, const cin_services *svc, int max_ve
  * then cannot be sealed or opened (CIN_EPERM). */
 int cin_store_open_kek(const char *path, const cin_services *svc, const cin_kek *kek,
                        cin_store **out, char **err);
+/*
+ * The general form.  target is a SQLite file path or a PostgreSQL URI
+ * (postgresql://USER@HOST:PORT/DB?..., libpq's multi-host form included).
+ * key_file names the key-encryption key (NULL: PATH.key beside a SQLite
+ * store; required for PostgreSQL); kek, when given, is an already loaded key
+ * (load_kek is then ignored).  create makes a new store (refusing an existing
+ * file, key or database store).  The key's fingerprint is recorded in the
+ * store and a different key is refused (CIN_EPERM, *err says so).
+ */
+typedef struct cin_store_opts {
+    const char *key_file;
+    const cin_kek *kek;
+    int load_kek;
+    int create;
+    int max_version; /* -1: the latest */
+} cin_store_opts;
+int cin_store_open_opts(const char *target, const cin_services *svc, const cin_store_opts *o,
+                        cin_store **out, char **err);
 /* Create a new store: refuses to touch an existing PATH or PATH.key. Creates
  * the KEK, the schema and the default product catalog. */
 int cin_store_create(const char *path, const cin_services *svc, cin_store **out, char **err);
@@ -49,6 +67,10 @@ void cin_store_close(cin_store *st);
 
 int cin_store_schema_version(cin_store *st);
 const char *cin_store_path(const cin_store *st);
+/* The store's name for messages (a URI's password replaced by ***). */
+const char *cin_store_name(const cin_store *st);
+/* 1 for a central (PostgreSQL) store: handshakes then read a host's mirror. */
+int cin_store_is_central(const cin_store *st);
 const cin_services *cin_store_services(const cin_store *st);
 
 /* Transactions.  begin = BEGIN IMMEDIATE, retried until the busy timeout

@@ -111,5 +111,8 @@ extern int (*db_fault_hook)(const char *sql);
 
 /* The drivers. */
 extern const db_driver db_sqlite_driver;
+extern const db_driver db_pg_driver;
+/* 1 when target names a PostgreSQL store (postgresql:// or postgres://). */
+int db_is_uri(const char *target);
 
 #endif

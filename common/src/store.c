@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "store_int.h"
 
@@ -400,36 +402,112 @@ static int migrate(cin_store *st, int max_version, int seed, char **err)
     return CIN_OK;
 }
 
-static int open_common(const char *path, const cin_services *svc, const cin_kek *kek, int load_kek,
-                       int create, int max_version, cin_store **out, char **err)
+/*
+ * The key's fingerprint, recorded in the store: every host of a fleet must
+ * hold the same key-encryption key, and a host with another one refuses to
+ * start here rather than failing handshakes later.  An HMAC of a fixed label
+ * under the key, so the store learns nothing about the key itself.
+ */
+static int kek_fingerprint(const cin_kek *kek, char hex[33])
+{
+    unsigned char mac[32];
+    unsigned int len = 0;
+
+    if (!HMAC(EVP_sha256(), kek->key, CIN_KEK_LEN,
+              (const unsigned char *)"certinext key fingerprint", 25, mac, &len))
+        return CIN_ERR;
+    cin_hex(mac, 16, hex);
+    return CIN_OK;
+}
+
+static int check_fingerprint(cin_store *st, const char *keypath, char **err)
+{
+    char mine[33], *stored = NULL;
+    int rc;
+
+    /* (a store held below schema 3, for a migration test, has no settings) */
+    if (!st->have_kek || cin_store_schema_version(st) < 3)
+        return CIN_OK;
+    rc = kek_fingerprint(&st->kek, mine);
+    if (rc == CIN_OK)
+        rc = cin_store_setting_get(st, "kek_fingerprint", &stored);
+    if (rc == CIN_ENOTFOUND) {
+        /* a store made before fingerprints: this key opened it, so record it */
+        rc = cin_store_begin(st);
+        if (rc == CIN_OK)
+            rc = cin_store_end(st, cin_store_setting_set(st, "kek_fingerprint", mine));
+        if (rc != CIN_OK)
+            cin_seterr(err, "cannot record the key's fingerprint in the store: %s",
+                       cin_strstatus(rc));
+        return rc;
+    }
+    if (rc == CIN_OK && strcmp(stored, mine)) {
+        cin_seterr(err,
+                   "the key file %s is not the key of this store (its fingerprint is %s, the "
+                   "store's is %s): every host of a fleet needs the same key file",
+                   keypath ? keypath : "(given)", mine, stored);
+        rc = CIN_EPERM;
+    } else if (rc != CIN_OK) {
+        cin_seterr(err, "cannot read the store's key fingerprint: %s", cin_strstatus(rc));
+    }
+    free(stored);
+    return rc;
+}
+
+/* The name a message may show: a URI without its password. */
+static char *display_name(const char *target)
+{
+    const char *at, *colon, *scheme = strstr(target, "://");
+    char *out;
+
+    if (!scheme || !(at = strchr(scheme + 3, '@')))
+        return strdup(target);
+    colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
+    if (!colon)
+        return strdup(target);
+    out = cin_asprintf("%.*s:***%s", (int)(colon - target), target, at);
+    return out;
+}
+
+static int open_common(const char *target, const cin_services *svc, const cin_store_opts *o,
+                       cin_store **out, char **err)
 {
     cin_store *st;
     char *keypath = NULL;
     struct stat sb;
     uint64_t g;
-    int rc = CIN_ERR, v = 0;
+    int rc = CIN_ERR, v = 0, pg = db_is_uri(target), made_key = 0;
 
     *out = NULL;
-    if (!path || !*path) {
-        cin_seterr(err, "no store path given (use --store PATH or CERTINEXT_STORE)");
+    if (!target || !*target) {
+        cin_seterr(err, "no store given (use --store PATH or URI, or CERTINEXT_STORE)");
         return CIN_EINVAL;
     }
-    keypath = cin_asprintf("%s.key", path);
-    if (!keypath)
+    if (o->key_file && *o->key_file)
+        keypath = strdup(o->key_file);
+    else if (!pg)
+        keypath = cin_asprintf("%s.key", target);
+    else if (!o->kek && (o->load_kek || o->create)) {
+        cin_seterr(err, "a PostgreSQL store needs its key file named (--key-file, "
+                        "CERTINEXT_KEY_FILE, certinext_key_file, CertInextKeyFile)");
+        return CIN_EINVAL;
+    }
+    if ((o->key_file || !pg) && !keypath)
         return CIN_ENOMEM;
-    if (create) {
-        if (stat(path, &sb) == 0) {
-            cin_seterr(err, "%s already exists; refusing to overwrite a store", path);
+    if (o->create) {
+        if (!pg && stat(target, &sb) == 0) {
+            cin_seterr(err, "%s already exists; refusing to overwrite a store", target);
             free(keypath);
             return CIN_EEXIST;
         }
-        if (stat(keypath, &sb) == 0) {
+        if (keypath && stat(keypath, &sb) == 0) {
             cin_seterr(err, "%s already exists; refusing to overwrite a key file", keypath);
             free(keypath);
             return CIN_EEXIST;
         }
-    } else if (stat(path, &sb) != 0) {
-        cin_seterr(err, "no store at %s (create one with: certinext init --store %s)", path, path);
+    } else if (!pg && stat(target, &sb) != 0) {
+        cin_seterr(err, "no store at %s (create one with: certinext init --store %s)", target,
+                   target);
         free(keypath);
         return CIN_ENOTFOUND;
     }
@@ -440,84 +518,119 @@ static int open_common(const char *path, const cin_services *svc, const cin_kek 
     }
     if (svc)
         st->svc = *svc;
-    st->drv = &db_sqlite_driver;
-    st->path = strdup(path);
-    st->gen_path = cin_asprintf("%s.gen", path);
-    if (!st->path || !st->gen_path) {
+    st->drv = pg ? &db_pg_driver : &db_sqlite_driver;
+    st->path = strdup(target);
+    st->name = display_name(target);
+    /* a SQLite store's generation is published beside it; a PostgreSQL
+     * store's reaches a host through its mirror (mirror.c) */
+    st->gen_path = pg ? NULL : cin_asprintf("%s.gen", target);
+    if (!st->path || !st->name || (!pg && !st->gen_path)) {
         rc = CIN_ENOMEM;
         goto fail;
     }
-    if (create) {
+    rc = st->drv->open(st, target, o->create, err);
+    if (rc != CIN_OK)
+        goto fail;
+    if (o->create && pg) {
+        rc = st->drv->schema_version(st, &v);
+        if (rc == CIN_OK && v > 0) {
+            cin_seterr(err, "%s already holds a certinext store; refusing to overwrite it",
+                       st->name);
+            rc = CIN_EEXIST;
+            goto fail;
+        }
+    }
+    if (o->create) {
         rc = cin_kek_create(keypath, err);
         if (rc != CIN_OK)
             goto fail;
+        made_key = 1;
     }
-    if (kek) {
-        st->kek = *kek;
+    if (o->kek) {
+        st->kek = *o->kek;
         st->have_kek = 1;
-    } else if (load_kek || create) {
+    } else if (o->load_kek || o->create) {
         rc = cin_kek_load(keypath, &st->kek, err);
         if (rc != CIN_OK)
             goto fail;
         st->have_kek = 1;
     }
-    rc = st->drv->open(st, path, create, err);
-    if (rc != CIN_OK)
-        goto fail;
     rc = st->drv->schema_version(st, &v);
     if (rc == CIN_OK)
-        rc = migrate(st, max_version, create || v == 0, err);
+        rc = migrate(st, o->max_version, o->create || v == 0, err);
     else
-        cin_seterr(err, "%s is not a certinext store: %s", path, st->drv->errmsg(st));
+        cin_seterr(err, "%s is not a certinext store: %s", st->name, st->drv->errmsg(st));
     if (rc != CIN_OK)
         goto fail;
-    rc = cin_gen_open(st->gen_path, &st->gen, err);
+    rc = check_fingerprint(st, keypath, err);
     if (rc != CIN_OK)
         goto fail;
-    /* root (the CLI, a server's parent) must not leave files the store's
-     * owner - the server's worker user - cannot write; SQLite does the same
-     * for its -wal and -shm files */
-    if (geteuid() == 0 && stat(path, &sb) == 0 && sb.st_uid != 0)
-        if (chown(st->gen_path, sb.st_uid, sb.st_gid) != 0)
-            cin_log(&st->svc, CIN_LOG_WARN, "cannot chown %s: %s", st->gen_path, strerror(errno));
-    /* bring the published value forward if a writer died before publishing */
-    if (cin_store_generation(st, &g) == CIN_OK)
-        cin_gen_publish(st->gen, g);
+    if (st->gen_path) {
+        rc = cin_gen_open(st->gen_path, &st->gen, err);
+        if (rc != CIN_OK)
+            goto fail;
+        /* root (the CLI, a server's parent) must not leave files the store's
+         * owner - the server's worker user - cannot write; SQLite does the
+         * same for its -wal and -shm files */
+        if (geteuid() == 0 && stat(target, &sb) == 0 && sb.st_uid != 0)
+            if (chown(st->gen_path, sb.st_uid, sb.st_gid) != 0)
+                cin_log(&st->svc, CIN_LOG_WARN, "cannot chown %s: %s", st->gen_path,
+                        strerror(errno));
+        /* bring the published value forward if a writer died before publishing */
+        if (cin_store_generation(st, &g) == CIN_OK)
+            cin_gen_publish(st->gen, g);
+    }
     free(keypath);
     *out = st;
     return CIN_OK;
 fail:
-    if (create && rc != CIN_EEXIST) {
+    if (o->create && rc != CIN_EEXIST) {
         /* leave nothing half-made behind */
         st->drv->close(st);
-        unlink(path);
-        unlink(keypath);
+        if (!pg)
+            unlink(target);
+        if (made_key)
+            unlink(keypath);
     }
     free(keypath);
     cin_store_close(st);
     return rc;
 }
 
+int cin_store_open_opts(const char *target, const cin_services *svc, const cin_store_opts *o,
+                        cin_store **out, char **err)
+{
+    return open_common(target, svc, o, out, err);
+}
+
 int cin_store_open(const char *path, const cin_services *svc, cin_store **out, char **err)
 {
-    return open_common(path, svc, NULL, 1, 0, -1, out, err);
+    cin_store_opts o = {NULL, NULL, 1, 0, -1};
+
+    return open_common(path, svc, &o, out, err);
 }
 
 int cin_store_open_version(const char *path, const cin_services *svc, int max_version,
                            cin_store **out, char **err)
 {
-    return open_common(path, svc, NULL, 1, 0, max_version, out, err);
+    cin_store_opts o = {NULL, NULL, 1, 0, max_version};
+
+    return open_common(path, svc, &o, out, err);
 }
 
 int cin_store_open_kek(const char *path, const cin_services *svc, const cin_kek *kek,
                        cin_store **out, char **err)
 {
-    return open_common(path, svc, kek, 0, 0, -1, out, err);
+    cin_store_opts o = {NULL, kek, 0, 0, -1};
+
+    return open_common(path, svc, &o, out, err);
 }
 
 int cin_store_create(const char *path, const cin_services *svc, cin_store **out, char **err)
 {
-    return open_common(path, svc, NULL, 1, 1, -1, out, err);
+    cin_store_opts o = {NULL, NULL, 1, 1, -1};
+
+    return open_common(path, svc, &o, out, err);
 }
 
 void cin_store_close(cin_store *st)
@@ -529,6 +642,7 @@ void cin_store_close(cin_store *st)
     cin_gen_close(st->gen);
     cin_memzero(&st->kek, sizeof(st->kek));
     free(st->path);
+    free(st->name);
     free(st->gen_path);
     free(st);
 }
@@ -536,6 +650,16 @@ void cin_store_close(cin_store *st)
 const char *cin_store_path(const cin_store *st)
 {
     return st->path;
+}
+
+const char *cin_store_name(const cin_store *st)
+{
+    return st->name;
+}
+
+int cin_store_is_central(const cin_store *st)
+{
+    return st->drv == &db_pg_driver;
 }
 
 const char *cin_store_gen_path(const cin_store *st)

@@ -14,6 +14,7 @@ struct cin_store {
     const db_driver *drv;
     void *conn; /* the driver's connection */
     char *path; /* as configured: a file path or a connection URI */
+    char *name; /* for messages: the path, or the URI without its password */
     char *gen_path;
     cin_gen *gen;
     cin_kek kek;

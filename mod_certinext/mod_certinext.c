@@ -36,6 +36,7 @@
 #include "cin_agent.h"
 #include "cin_core.h"
 #include "cin_http.h"
+#include "cin_mirror.h"
 #include "cin_tls.h"
 
 /* Debian ships no mod_ssl_openssl.h: declare mod_ssl's hook ourselves. */
@@ -49,6 +50,8 @@ module AP_MODULE_DECLARE_DATA certinext_module;
 
 typedef struct {
     const char *store;
+    const char *key_file;
+    const char *state_dir;
     int agent;       /* -1: unset */
     int ssl;         /* -1: unset */
     long cache_size; /* -1: unset */
@@ -93,6 +96,8 @@ static void *certinext_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     certinext_srv_conf *base = basev, *add = addv, *c = apr_pcalloc(p, sizeof(*c));
 
     c->store = add->store ? add->store : base->store;
+    c->key_file = add->key_file ? add->key_file : base->key_file;
+    c->state_dir = add->state_dir ? add->state_dir : base->state_dir;
     c->agent = add->agent != -1 ? add->agent : base->agent;
     c->ssl = add->ssl != -1 ? add->ssl : base->ssl;
     c->cache_size = add->cache_size != -1 ? add->cache_size : base->cache_size;
@@ -108,7 +113,26 @@ static const char *certinext_set_store(cmd_parms *cmd, void *dc, const char *arg
     if (err) {
         return err;
     }
-    c->store = ap_server_root_relative(cmd->pool, arg);
+    /* a file relative to ServerRoot; a postgresql:// URI as it is */
+    c->store = cin_store_target_is_central(arg) ? apr_pstrdup(cmd->pool, arg)
+                                                : ap_server_root_relative(cmd->pool, arg);
+    return NULL;
+}
+
+static const char *certinext_set_path(cmd_parms *cmd, void *dc, const char *arg)
+{
+    certinext_srv_conf *c = ap_get_module_config(cmd->server->module_config, &certinext_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    if (!strcmp(cmd->cmd->name, "CertInextKeyFile")) {
+        c->key_file = ap_server_root_relative(cmd->pool, arg);
+    } else {
+        c->state_dir = ap_server_root_relative(cmd->pool, arg);
+    }
     return NULL;
 }
 
@@ -155,7 +179,11 @@ static const char *certinext_set_cache_size(cmd_parms *cmd, void *dc, const char
 
 static const command_rec certinext_cmds[] = {
     AP_INIT_TAKE1("CertInextStore", certinext_set_store, NULL, RSRC_CONF,
-                  "the certinext control store (its key file PATH.key beside it)"),
+                  "the certinext control store: a file, or a postgresql:// URI"),
+    AP_INIT_TAKE1("CertInextKeyFile", certinext_set_path, NULL, RSRC_CONF,
+                  "the store's key-encryption key (default for a file store: PATH.key)"),
+    AP_INIT_TAKE1("CertInextStateDir", certinext_set_path, NULL, RSRC_CONF,
+                  "this host's own state: the mirror of a central store (/var/lib/certinext)"),
     AP_INIT_FLAG("CertInextSSL", certinext_set_ssl, NULL, RSRC_CONF,
                  "serve certificates from the store by SNI in this virtual host"),
     AP_INIT_FLAG("CertInextAgent", certinext_set_agent, NULL, RSRC_CONF,
@@ -235,6 +263,8 @@ static apr_status_t certinext_child_cleanup(void *data)
     certinext_wd_quiesce();
     cin_tls_free(certinext_tls);
     certinext_tls = NULL;
+    if (certinext_core)
+        cin_mirror_stop(certinext_core); /* another process takes the syncer's role */
     return APR_SUCCESS;
 }
 
@@ -319,6 +349,19 @@ static apr_status_t certinext_refresh_callback(int state, void *data, apr_pool_t
     return APR_SUCCESS;
 }
 
+/* Every child offers to keep the host's mirror of a central store in step;
+ * one process of the host does (cin_mirror.h).  Never blocks for long. */
+static apr_status_t certinext_mirror_callback(int state, void *data, apr_pool_t *pool)
+{
+    (void)data;
+    (void)pool;
+    if (state == AP_WATCHDOG_STATE_RUNNING && certinext_core && certinext_wd_enter(NULL)) {
+        cin_mirror_step(certinext_core, 0, NULL);
+        certinext_wd_leave();
+    }
+    return APR_SUCCESS;
+}
+
 static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                  server_rec *s)
 {
@@ -344,10 +387,18 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     }
     memset(&cfg, 0, sizeof(cfg));
     cfg.store_path = mc->store;
+    cfg.key_file = mc->key_file;
+    cfg.state_dir = mc->state_dir;
+    /* the host's mirror belongs to the user the children run as */
+    cfg.worker_ids = 1;
+    cfg.worker_uid = (unsigned)ap_unixd_config.user_id;
+    cfg.worker_gid = (unsigned)ap_unixd_config.group_id;
     cfg.load_kek = 1; /* the parent reads the key now, before children drop privileges */
     if (cin_core_create(&cfg, &certinext_services, &certinext_core, &err) != CIN_OK) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "certinext: CertInextStore %s: %s", mc->store,
-                     err ? err : "cannot be used");
+        char *shown = cin_store_display_name(mc->store);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "certinext: CertInextStore %s: %s",
+                     shown ? shown : "(the store)", err ? err : "cannot be used");
+        free(shown);
         free(err);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -365,6 +416,11 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     /* every child: keep the certificate index fresh, off the handshake path */
     if (wd_get_instance(&wd, "certinext-refresh", 0, 0, pconf) == APR_SUCCESS) {
         wd_register_callback(wd, CERTINEXT_REFRESH_INTERVAL, NULL, certinext_refresh_callback);
+    }
+    /* every child of a central store: the host's mirror, off the handshake path */
+    if (cin_core_is_central(certinext_core) &&
+        wd_get_instance(&wd, "certinext-mirror", 0, 0, pconf) == APR_SUCCESS) {
+        wd_register_callback(wd, CERTINEXT_REFRESH_INTERVAL, NULL, certinext_mirror_callback);
     }
     /* one child at a time: the issuance agent (also guarded by the store's leases) */
     if (mc->agent == 1) {

@@ -27,6 +27,7 @@
 #include "cin_agent.h"
 #include "cin_core.h"
 #include "cin_http.h"
+#include "cin_mirror.h"
 #include "cin_tls.h"
 
 #define CERTINEXT_REFRESH_MS 200 /* index refresh timer */
@@ -34,6 +35,8 @@
 
 typedef struct {
     ngx_str_t store;
+    ngx_str_t key_file;
+    ngx_str_t state_dir;
     ngx_flag_t agent;
     size_t cache_size;
     cin_core *core;
@@ -42,6 +45,8 @@ typedef struct {
     pthread_t agent_thread;
     int agent_running;
     volatile int agent_stop;
+    pthread_t syncer_thread; /* central store: keeps this host's mirror in step */
+    int syncer_running;
 } ngx_http_certinext_main_conf_t;
 
 typedef struct {
@@ -79,6 +84,12 @@ static ngx_int_t ngx_http_certinext_content_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certinext_error_pages(ngx_conf_t *cf, ngx_http_core_loc_conf_t *clcf);
 
 static ngx_command_t ngx_http_certinext_commands[] = {
+
+    {ngx_string("certinext_key_file"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, key_file), NULL},
+
+    {ngx_string("certinext_state_dir"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, state_dir), NULL},
 
     {ngx_string("certinext_store"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
      NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, store), NULL},
@@ -166,30 +177,55 @@ static void ngx_http_certinext_core_cleanup(void *data)
     cin_core_free(data);
 }
 
+static char *ngx_http_certinext_cstr_conf(ngx_conf_t *cf, ngx_str_t *s)
+{
+    char *p;
+
+    if (s->len == 0) {
+        return NULL;
+    }
+    p = ngx_pcalloc(cf->pool, s->len + 1);
+    if (p != NULL) {
+        ngx_memcpy(p, s->data, s->len);
+    }
+    return p;
+}
+
 static char *ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_certinext_main_conf_t *mcf = conf;
+    ngx_core_conf_t *ccf;
     ngx_pool_cleanup_t *cln;
     cin_core_config cfg;
-    char *err = NULL, *path;
+    char *err = NULL, *path, *shown;
 
     ngx_conf_init_value(mcf->agent, 0);
     ngx_conf_init_size_value(mcf->cache_size, 10000);
     if (mcf->store.len == 0) {
         return NGX_CONF_OK;
     }
-    path = ngx_pcalloc(cf->pool, mcf->store.len + 1);
+    path = ngx_http_certinext_cstr_conf(cf, &mcf->store);
     if (path == NULL) {
         return NGX_CONF_ERROR;
     }
-    ngx_memcpy(path, mcf->store.data, mcf->store.len);
     ngx_memzero(&cfg, sizeof(cfg));
     cfg.store_path = path;
+    cfg.key_file = ngx_http_certinext_cstr_conf(cf, &mcf->key_file);
+    cfg.state_dir = ngx_http_certinext_cstr_conf(cf, &mcf->state_dir);
+    /* the host's mirror belongs to the user the workers run as */
+    ccf = (ngx_core_conf_t *)ngx_get_conf(cf->cycle->conf_ctx, ngx_core_module);
+    if (ccf != NULL && ccf->user != (ngx_uid_t)NGX_CONF_UNSET_UINT) {
+        cfg.worker_ids = 1;
+        cfg.worker_uid = (unsigned)ccf->user;
+        cfg.worker_gid = (unsigned)ccf->group;
+    }
     /* the parent reads the key file now, before workers drop privileges */
     cfg.load_kek = 1;
     if (cin_core_create(&cfg, &ngx_http_certinext_services, &mcf->core, &err) != CIN_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certinext_store \"%s\": %s", path,
-                           err ? err : "cannot be used");
+        shown = cin_store_display_name(path);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certinext_store \"%s\": %s",
+                           shown ? shown : "(the store)", err ? err : "cannot be used");
+        free(shown);
         free(err);
         return NGX_CONF_ERROR;
     }
@@ -402,8 +438,21 @@ static void *ngx_http_certinext_agent_main(void *arg)
     return NULL;
 }
 
+/* A central store: every worker offers to keep the host's mirror in step;
+ * one of the host's server processes does (cin_mirror.h). */
+static void *ngx_http_certinext_syncer_main(void *arg)
+{
+    ngx_http_certinext_main_conf_t *mcf = arg;
+
+    while (!mcf->agent_stop) {
+        cin_mirror_step(mcf->core, 500, NULL);
+    }
+    return NULL;
+}
+
 static ngx_int_t ngx_http_certinext_init_process(ngx_cycle_t *cycle)
 {
+
     ngx_http_certinext_main_conf_t *mcf;
     sigset_t all, old;
     char *err = NULL;
@@ -424,7 +473,20 @@ static ngx_int_t ngx_http_certinext_init_process(ngx_cycle_t *cycle)
     mcf->refresh.log = cycle->log;
     mcf->refresh.cancelable = 1;
     ngx_add_timer(&mcf->refresh, CERTINEXT_REFRESH_MS);
+    mcf->agent_stop = 0;
+    if (cin_core_is_central(mcf->core)) {
+        /* like the agent, the syncer takes no signal meant for nginx */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        if (pthread_create(&mcf->syncer_thread, NULL, ngx_http_certinext_syncer_main, mcf) == 0) {
+            mcf->syncer_running = 1;
+        } else {
+            ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_errno, "certinext: syncer not started");
+        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     if (mcf->agent && ngx_worker == 0) {
+
         /* the thread runs only core code; it takes no signal meant for nginx */
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -448,10 +510,15 @@ static void ngx_http_certinext_exit_process(ngx_cycle_t *cycle)
     if (mcf == NULL) {
         return;
     }
+    mcf->agent_stop = 1;
     if (mcf->agent_running) {
-        mcf->agent_stop = 1;
         pthread_join(mcf->agent_thread, NULL);
         mcf->agent_running = 0;
+    }
+    if (mcf->syncer_running) {
+        pthread_join(mcf->syncer_thread, NULL);
+        mcf->syncer_running = 0;
+        cin_mirror_stop(mcf->core);
     }
     cin_tls_free(mcf->tls);
     mcf->tls = NULL;

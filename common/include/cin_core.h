@@ -20,15 +20,26 @@ typedef struct cin_core cin_core;
 /* The request body limit of API.md, unless configured. */
 #define CIN_DEFAULT_BODY_LIMIT (64 * 1024)
 
+/* Where a host keeps what is its own: the mirror of a central store, the
+ * host id, the syncer's lock. */
+#define CIN_DEFAULT_STATE_DIR "/var/lib/certinext"
+
 typedef struct cin_core_config {
-    const char *store_path; /* required */
+    const char *store_path; /* required: a SQLite file, or a postgresql:// URI */
+    const char *key_file;   /* NULL: PATH.key (SQLite); required for PostgreSQL */
+    const char *state_dir;  /* NULL: CIN_DEFAULT_STATE_DIR */
     size_t body_limit;      /* 0: 64 KiB (API.md) */
     int session_ttl;        /* seconds; 0: 8 hours */
-    int load_kek;           /* read PATH.key now (servers do so before dropping privileges) */
+    int load_kek;           /* read the key now (servers do so before dropping privileges),
+                               and check that it opens the store (and the host's mirror) */
+    int worker_ids;         /* 1: the mirror's files belong to worker_uid:worker_gid */
+    unsigned worker_uid, worker_gid;
 } cin_core_config;
 
 /* Create a core.  With load_kek the key file is read at once and kept in
- * memory; otherwise each connection reads it when it opens the store. */
+ * memory, and a key that does not open the store is refused (CIN_EPERM,
+ * *err says why); otherwise each connection reads it when it opens the store.
+ * With a central store the host's mirror is prepared too (cin_mirror.h). */
 int cin_core_create(const cin_core_config *cfg, const cin_services *svc, cin_core **out,
                     char **err);
 void cin_core_free(cin_core *core);
@@ -36,6 +47,14 @@ void cin_core_free(cin_core *core);
 /* This thread's connection to the store (opened on first use, reopened after
  * a fork).  NULL when the store cannot be opened (logged). Not to be freed. */
 cin_store *cin_core_store(cin_core *core);
+/* What handshakes and challenge answers read, never over the network: the
+ * store itself (SQLite), or this host's mirror of a central store. */
+cin_store *cin_core_serving(cin_core *core);
+int cin_core_is_central(const cin_core *core);
+const char *cin_core_state_dir(const cin_core *core);
+const char *cin_core_mirror_path(const cin_core *core); /* NULL unless central */
+const cin_kek *cin_core_kek(const cin_core *core);      /* NULL unless loaded */
+const char *cin_core_key_file(const cin_core *core);
 const cin_services *cin_core_services(const cin_core *core);
 size_t cin_core_body_limit(const cin_core *core);
 int cin_core_session_ttl(const cin_core *core);

@@ -24,7 +24,7 @@
 
 typedef struct cin_store cin_store;
 
-#define CIN_SCHEMA_VERSION 5
+#define CIN_SCHEMA_VERSION 6
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation
@@ -67,8 +67,12 @@ void cin_store_close(cin_store *st);
 
 int cin_store_schema_version(cin_store *st);
 const char *cin_store_path(const cin_store *st);
+/* target as a message may show it (a URI's password replaced by ***), malloc'd. */
+char *cin_store_display_name(const char *target);
 /* The store's name for messages (a URI's password replaced by ***). */
 const char *cin_store_name(const cin_store *st);
+/* 1 when target names a central (PostgreSQL) store rather than a file. */
+int cin_store_target_is_central(const char *target);
 /* 1 for a central (PostgreSQL) store: handshakes then read a host's mirror. */
 int cin_store_is_central(const cin_store *st);
 const cin_services *cin_store_services(const cin_store *st);
@@ -91,6 +95,9 @@ const char *cin_store_errmsg(cin_store *st);
 int cin_store_generation(cin_store *st, uint64_t *out);
 uint64_t cin_store_generation_published(cin_store *st);
 int cin_store_generation_bump(cin_store *st, uint64_t *newval);
+/* Set the generation to value inside an open transaction, published at
+ * commit (a host's mirror takes the central store's generation). */
+int cin_store_generation_set(cin_store *st, uint64_t value);
 /* The mapped file's path (PATH.gen), for other processes to map. */
 const char *cin_store_gen_path(const cin_store *st);
 

@@ -9,23 +9,33 @@
 #include <unistd.h>
 
 #include "cin_core.h"
+#include "cin_mirror.h"
 #include "cin_util.h"
+#include "core_int.h"
 
 #define DEFAULT_SESSION_TTL (8 * 3600)
 
 struct conn {
-    cin_store *st;
+    cin_store *st;      /* the store */
+    cin_store *serving; /* what handshakes read: the store, or the host's mirror */
     pid_t pid;
 };
 
 struct cin_core {
     char *store_path;
+    char *key_file;
+    char *state_dir;
+    char *mirror_path; /* central stores only: STATE_DIR/mirror/mirror.db */
+    int central;
     size_t body_limit;
     int session_ttl;
     cin_services svc;
     cin_kek kek;
     int have_kek;
     pthread_key_t key;
+    cin_core_config cfg; /* as given, with the core's own strings */
+    void *mirror_state;  /* mirror.c's, per process */
+    char host_id[33];
 };
 
 static void conn_free(void *p)
@@ -36,9 +46,55 @@ static void conn_free(void *p)
         return;
     /* a connection inherited across fork() must not be closed in the child
      * (it would disturb the parent's locks): leak it there instead */
-    if (c->pid == getpid())
+    if (c->pid == getpid()) {
+        if (c->serving != c->st)
+            cin_store_close(c->serving);
         cin_store_close(c->st);
+    }
     free(c);
+}
+
+static int open_store(cin_core *core, const char *target, int create, cin_store **out, char **err)
+{
+    cin_store_opts o = {core->key_file, core->have_kek ? &core->kek : NULL, 0, create, -1};
+
+    return cin_store_open_opts(target, &core->svc, &o, out, err);
+}
+
+/*
+ * Check at startup, in the parent, that the key opens this store: a host
+ * with another key refuses to start with a clear message instead of failing
+ * handshakes later.  For a central store the host's mirror is checked (and
+ * made, when it is the host's first start) and the central store too when it
+ * can be reached; when it cannot, the server starts on its mirror.
+ */
+static int check_stores(cin_core *core, char **err)
+{
+    cin_store *st = NULL;
+    char *why = NULL;
+    int rc;
+
+    if (!core->central) {
+        rc = open_store(core, core->store_path, 0, &st, err);
+        cin_store_close(st);
+        return rc;
+    }
+    rc = cin_mirror_prepare(core, err);
+    if (rc != CIN_OK)
+        return rc;
+    rc = open_store(core, core->store_path, 0, &st, &why);
+    cin_store_close(st);
+    if (rc == CIN_EPERM || rc == CIN_EINVAL) {
+        *err = why;
+        return rc;
+    }
+    if (rc != CIN_OK)
+        cin_log(&core->svc, CIN_LOG_WARN,
+                "the central store cannot be reached now (%s); serving from this host's "
+                "mirror, and the API answers 503 until it can",
+                why ? why : cin_strstatus(rc));
+    free(why);
+    return CIN_OK;
 }
 
 int cin_core_create(const cin_core_config *cfg, const cin_services *svc, cin_core **out, char **err)
@@ -56,17 +112,38 @@ int cin_core_create(const cin_core_config *cfg, const cin_services *svc, cin_cor
     if (!core)
         return CIN_ENOMEM;
     core->store_path = strdup(cfg->store_path);
+    core->central = cin_store_target_is_central(cfg->store_path);
+    core->key_file = cin_strdup(cfg->key_file);
+    core->state_dir =
+        strdup(cfg->state_dir && *cfg->state_dir ? cfg->state_dir : CIN_DEFAULT_STATE_DIR);
     core->body_limit = cfg->body_limit ? cfg->body_limit : CIN_DEFAULT_BODY_LIMIT;
     core->session_ttl = cfg->session_ttl > 0 ? cfg->session_ttl : DEFAULT_SESSION_TTL;
     if (svc)
         core->svc = *svc;
+    core->cfg = *cfg;
+    core->cfg.store_path = core->store_path;
+    core->cfg.key_file = core->key_file;
+    core->cfg.state_dir = core->state_dir;
+    if (core->central)
+        core->mirror_path = cin_asprintf("%s/mirror/mirror.db", core->state_dir);
+    if (!core->store_path || !core->state_dir || (core->central && !core->mirror_path) ||
+        (cfg->key_file && !core->key_file)) {
+        cin_core_free(core);
+        return CIN_ENOMEM;
+    }
     if (pthread_key_create(&core->key, conn_free) != 0) {
         free(core->store_path);
         free(core);
         return CIN_ERR;
     }
+    if (core->central && !core->key_file) {
+        cin_seterr(err, "a PostgreSQL store needs its key file named (certinext_key_file, "
+                        "CertInextKeyFile, --key-file or CERTINEXT_KEY_FILE)");
+        cin_core_free(core);
+        return CIN_EINVAL;
+    }
     if (cfg->load_kek) {
-        keypath = cin_asprintf("%s.key", cfg->store_path);
+        keypath = core->key_file ? strdup(core->key_file) : cin_asprintf("%s.key", cfg->store_path);
         rc = keypath ? cin_kek_load(keypath, &core->kek, err) : CIN_ENOMEM;
         free(keypath);
         if (rc != CIN_OK) {
@@ -74,6 +151,11 @@ int cin_core_create(const cin_core_config *cfg, const cin_services *svc, cin_cor
             return rc;
         }
         core->have_kek = 1;
+        rc = check_stores(core, err);
+        if (rc != CIN_OK) {
+            cin_core_free(core);
+            return rc;
+        }
     }
     *out = core;
     return CIN_OK;
@@ -91,19 +173,22 @@ void cin_core_free(cin_core *core)
         conn_free(c);
     }
     pthread_key_delete(core->key);
+    cin_mirror_stop(core);
     cin_memzero(&core->kek, sizeof(core->kek));
     free(core->store_path);
+    free(core->key_file);
+    free(core->state_dir);
+    free(core->mirror_path);
     free(core);
 }
 
-cin_store *cin_core_store(cin_core *core)
+/* This thread's connections, made afresh after a fork. */
+static struct conn *conn_of(cin_core *core)
 {
     struct conn *c = pthread_getspecific(core->key);
-    char *err = NULL;
-    int rc;
 
     if (c && c->pid == getpid())
-        return c->st;
+        return c;
     if (c) { /* inherited from the parent: drop it without closing */
         free(c);
         pthread_setspecific(core->key, NULL);
@@ -111,19 +196,84 @@ cin_store *cin_core_store(cin_core *core)
     c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    if (core->have_kek)
-        rc = cin_store_open_kek(core->store_path, &core->svc, &core->kek, &c->st, &err);
-    else
-        rc = cin_store_open(core->store_path, &core->svc, &c->st, &err);
-    if (rc != CIN_OK) {
-        cin_log(&core->svc, CIN_LOG_ERROR, "cannot open store: %s", err ? err : "?");
-        free(err);
-        free(c);
-        return NULL;
-    }
     c->pid = getpid();
     pthread_setspecific(core->key, c);
+    return c;
+}
+
+cin_store *cin_core_store(cin_core *core)
+{
+    struct conn *c = conn_of(core);
+    char *err = NULL;
+
+    if (!c)
+        return NULL;
+    if (!c->st && open_store(core, core->store_path, 0, &c->st, &err) != CIN_OK) {
+        /* logged once per failed attempt; the next request tries again */
+        cin_log(&core->svc, CIN_LOG_ERROR, "cannot open store: %s", err ? err : "?");
+        free(err);
+        c->st = NULL;
+    }
     return c->st;
+}
+
+cin_store *cin_core_serving(cin_core *core)
+{
+    struct conn *c;
+    char *err = NULL;
+
+    if (!core->central)
+        return cin_core_store(core);
+    c = conn_of(core);
+    if (!c)
+        return NULL;
+    if (!c->serving && open_store(core, core->mirror_path, 0, &c->serving, &err) != CIN_OK) {
+        cin_log(&core->svc, CIN_LOG_ERROR, "cannot open this host's mirror %s: %s",
+                core->mirror_path, err ? err : "?");
+        free(err);
+        c->serving = NULL;
+    }
+    return c->serving;
+}
+
+const cin_core_config *cin_core_config_of(const cin_core *core)
+{
+    return &core->cfg;
+}
+
+void **cin_core_mirror_slot(cin_core *core)
+{
+    return &core->mirror_state;
+}
+
+char *cin_core_host_id_slot(cin_core *core)
+{
+    return core->host_id;
+}
+
+int cin_core_is_central(const cin_core *core)
+{
+    return core->central;
+}
+
+const char *cin_core_state_dir(const cin_core *core)
+{
+    return core->state_dir;
+}
+
+const char *cin_core_mirror_path(const cin_core *core)
+{
+    return core->mirror_path;
+}
+
+const cin_kek *cin_core_kek(const cin_core *core)
+{
+    return core->have_kek ? &core->kek : NULL;
+}
+
+const char *cin_core_key_file(const cin_core *core)
+{
+    return core->key_file;
 }
 
 const cin_services *cin_core_services(const cin_core *core)

@@ -60,6 +60,10 @@ typedef struct db_driver {
     char *(*ddl)(const char *portable); /* a migration in this dialect, malloc'd */
     int (*check)(cin_store *st, char **err);
     int (*backup)(cin_store *st, const char *dest, char **err);
+    /* tell the hosts' syncers that something changed (NULL: nobody to tell) */
+    int (*notify)(cin_store *st);
+    /* after ids were inserted as they are: the id sequence of table follows */
+    int (*ids_copied)(cin_store *st, const char *table);
 } db_driver;
 
 /* What every driver's statement starts with. */
@@ -114,5 +118,13 @@ extern const db_driver db_sqlite_driver;
 extern const db_driver db_pg_driver;
 /* 1 when target names a PostgreSQL store (postgresql:// or postgres://). */
 int db_is_uri(const char *target);
+
+/* PostgreSQL only: a connection of st's pool that LISTENs to the store's
+ * changes (NULL when it cannot be had); wait up to ms for one: 1 when one
+ * came, 0 when none, CIN_EUNAVAIL when the connection broke. */
+typedef struct db_listener db_listener;
+db_listener *db_pg_listen(cin_store *st);
+int db_pg_listen_wait(db_listener *l, int ms);
+void db_pg_unlisten(db_listener *l);
 
 #endif

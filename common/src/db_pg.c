@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -663,33 +664,117 @@ static int pg_backup(cin_store *st, const char *dest, char **err)
     return CIN_EINVAL;
 }
 
+/* NOTIFY reaches every host's syncer at commit (at once outside a transaction). */
+static int pg_notify(cin_store *st)
+{
+    return pg_exec(st, "NOTIFY certinext");
+}
+
+static int pg_ids_copied(cin_store *st, const char *table)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT setval(pg_get_serial_sequence('%s', 'id'), coalesce(max(id), 0) + 1, false)"
+             " FROM %s",
+             table, table);
+    return pg_exec(st, sql);
+}
+
 const db_driver db_pg_driver = {
-    "postgresql",
-    pg_prepare,
-    pg_bind_int,
-    pg_bind_text,
-    pg_bind_blob,
-    pg_bind_null,
-    pg_step,
-    pg_col_null,
-    pg_col_int,
-    pg_col_text,
-    pg_col_blob,
-    pg_changes,
-    pg_finalize,
-    pg_exec,
-    pg_begin,
-    pg_commit,
-    pg_rollback,
-    pg_errmsg,
-    pg_open,
-    pg_close,
-    pg_schema_version,
-    pg_set_schema_version,
-    pg_ddl,
-    pg_check,
-    pg_backup,
+    .name = "postgresql",
+    .prepare = pg_prepare,
+    .bind_int = pg_bind_int,
+    .bind_text = pg_bind_text,
+    .bind_blob = pg_bind_blob,
+    .bind_null = pg_bind_null,
+    .step = pg_step,
+    .col_null = pg_col_null,
+    .col_int = pg_col_int,
+    .col_text = pg_col_text,
+    .col_blob = pg_col_blob,
+    .changes = pg_changes,
+    .finalize = pg_finalize,
+    .exec = pg_exec,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .errmsg = pg_errmsg,
+    .open = pg_open,
+    .close = pg_close,
+    .schema_version = pg_schema_version,
+    .set_schema_version = pg_set_schema_version,
+    .ddl = pg_ddl,
+    .check = pg_check,
+    .backup = pg_backup,
+    .notify = pg_notify,
+    .ids_copied = pg_ids_copied,
 };
+
+/* ---- LISTEN for a host's syncer (mirror.c) ------------------------------------------ */
+
+struct db_listener {
+    pg_pool *pool;
+    PGconn *conn;
+};
+
+db_listener *db_pg_listen(cin_store *st)
+{
+    pg_session *s = SESSION(st);
+    db_listener *l;
+    PGresult *r;
+    int busy = 0;
+
+    if (!s || !(l = calloc(1, sizeof(*l))))
+        return NULL;
+    l->pool = s->pool;
+    /* one of the process's pooled connections, kept for as long as it listens */
+    l->conn = pool_get(s->pool, &busy);
+    if (!l->conn) {
+        free(l);
+        return NULL;
+    }
+    r = PQexec(l->conn, "LISTEN certinext");
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        PQclear(r);
+        db_pg_unlisten(l);
+        return NULL;
+    }
+    PQclear(r);
+    return l;
+}
+
+int db_pg_listen_wait(db_listener *l, int ms)
+{
+    struct pollfd pfd;
+    PGnotify *n;
+    int got = 0;
+
+    if (!l || PQstatus(l->conn) != CONNECTION_OK)
+        return CIN_EUNAVAIL;
+    pfd.fd = PQsocket(l->conn);
+    pfd.events = POLLIN;
+    if (ms > 0 && poll(&pfd, 1, ms) < 0)
+        return CIN_OK;
+    if (!PQconsumeInput(l->conn))
+        return CIN_EUNAVAIL;
+    while ((n = PQnotifies(l->conn)) != NULL) {
+        got = 1;
+        PQfreemem(n);
+    }
+    return got;
+}
+
+void db_pg_unlisten(db_listener *l)
+{
+    if (!l)
+        return;
+    if (l->conn) {
+        PQclear(PQexec(l->conn, "UNLISTEN *"));
+        pool_put(l->pool, l->conn);
+    }
+    free(l);
+}
 
 int db_is_uri(const char *target)
 {

@@ -356,7 +356,8 @@ static void challenge(cin_core *core, const cin_request *req, cin_response *resp
     resp->declined = 1;
     if ((strcmp(req->method, "GET") && strcmp(req->method, "HEAD")) || !token_ok(tok, !acme))
         return;
-    st = cin_core_store(core);
+    /* from the store, or this host's mirror: never a network call here */
+    st = cin_core_serving(core);
     if (!st || cin_store_challenge_get(st, acme ? "acme" : "pki", tok, &content) != CIN_OK)
         return; /* not ours: the server's next handler answers */
     resp->declined = 0;

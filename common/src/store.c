@@ -256,6 +256,13 @@ static const char *const migrations[] = {
     "  name TEXT NOT NULL,"
     "  gen INTEGER NOT NULL);"
     "CREATE INDEX domain_log_gen ON domain_log(gen);",
+
+    /* 5 -> 6: the hosts of a fleet and how far each has mirrored the store */
+    "CREATE TABLE hosts ("
+    "  host_id TEXT PRIMARY KEY,"
+    "  name TEXT,"
+    "  synced_gen INTEGER NOT NULL,"
+    "  seen_at INTEGER NOT NULL);",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */
@@ -455,7 +462,7 @@ static int check_fingerprint(cin_store *st, const char *keypath, char **err)
 }
 
 /* The name a message may show: a URI without its password. */
-static char *display_name(const char *target)
+char *cin_store_display_name(const char *target)
 {
     const char *at, *colon, *scheme = strstr(target, "://");
     char *out;
@@ -477,6 +484,7 @@ static int open_common(const char *target, const cin_services *svc, const cin_st
     struct stat sb;
     uint64_t g;
     int rc = CIN_ERR, v = 0, pg = db_is_uri(target), made_key = 0;
+    int make_key = o->create && !o->kek; /* a host's mirror is made with the key it has */
 
     *out = NULL;
     if (!target || !*target) {
@@ -500,7 +508,7 @@ static int open_common(const char *target, const cin_services *svc, const cin_st
             free(keypath);
             return CIN_EEXIST;
         }
-        if (keypath && stat(keypath, &sb) == 0) {
+        if (make_key && keypath && stat(keypath, &sb) == 0) {
             cin_seterr(err, "%s already exists; refusing to overwrite a key file", keypath);
             free(keypath);
             return CIN_EEXIST;
@@ -520,7 +528,7 @@ static int open_common(const char *target, const cin_services *svc, const cin_st
         st->svc = *svc;
     st->drv = pg ? &db_pg_driver : &db_sqlite_driver;
     st->path = strdup(target);
-    st->name = display_name(target);
+    st->name = cin_store_display_name(target);
     /* a SQLite store's generation is published beside it; a PostgreSQL
      * store's reaches a host through its mirror (mirror.c) */
     st->gen_path = pg ? NULL : cin_asprintf("%s.gen", target);
@@ -540,7 +548,7 @@ static int open_common(const char *target, const cin_services *svc, const cin_st
             goto fail;
         }
     }
-    if (o->create) {
+    if (make_key) {
         rc = cin_kek_create(keypath, err);
         if (rc != CIN_OK)
             goto fail;
@@ -549,7 +557,7 @@ static int open_common(const char *target, const cin_services *svc, const cin_st
     if (o->kek) {
         st->kek = *o->kek;
         st->have_kek = 1;
-    } else if (o->load_kek || o->create) {
+    } else if (o->load_kek || make_key) {
         rc = cin_kek_load(keypath, &st->kek, err);
         if (rc != CIN_OK)
             goto fail;
@@ -657,6 +665,11 @@ const char *cin_store_name(const cin_store *st)
     return st->name;
 }
 
+int cin_store_target_is_central(const char *target)
+{
+    return db_is_uri(target);
+}
+
 int cin_store_is_central(const cin_store *st)
 {
     return st->drv == &db_pg_driver;
@@ -756,7 +769,29 @@ int cin_store_generation_bump(cin_store *st, uint64_t *newval)
             *newval = st->pending_gen;
     }
     db_finalize(s);
+    if (rc == CIN_OK && st->drv->notify)
+        rc = st->drv->notify(st); /* delivered at commit */
     return rc;
+}
+
+int cin_store_generation_set(cin_store *st, uint64_t value)
+{
+    db_stmt *s;
+    int rc;
+
+    if (!st->in_tx)
+        return CIN_ECONFLICT;
+    s = db_prepare(st, "UPDATE counters SET value = ?1 WHERE name = 'generation'");
+    db_bind_int(s, 1, (int64_t)value);
+    rc = db_run(s);
+    if (rc == CIN_OK)
+        st->pending_gen = value;
+    return rc;
+}
+
+int st_notify(cin_store *st)
+{
+    return st->drv->notify ? st->drv->notify(st) : CIN_OK;
 }
 
 int cin_store_check(cin_store *st, char **err)

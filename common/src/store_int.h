@@ -42,6 +42,8 @@ static inline void *st_grow(void *list, size_t n, size_t *cap, size_t size)
     return m;
 }
 
+/* Wake the hosts' syncers (a central store); nothing for a file. */
+int st_notify(cin_store *st);
 /* Now as RFC 3339 text and as epoch seconds, from the store's clock. */
 void st_now_text(cin_store *st, char buf[21]);
 time_t st_now(cin_store *st);

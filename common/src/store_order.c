@@ -970,6 +970,7 @@ int cin_store_challenge_put(cin_store *st, const char *kind, const char *token, 
                             int64_t order_id, time_t expires_at)
 {
     db_stmt *s;
+    int rc;
 
     s = db_prepare(st, "INSERT INTO challenges(kind, token, content, order_id, expires_at)"
                        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(kind, token) DO UPDATE SET"
@@ -980,7 +981,9 @@ int cin_store_challenge_put(cin_store *st, const char *kind, const char *token, 
     db_bind_text(s, 3, content);
     db_bind_id(s, 4, order_id);
     db_bind_int(s, 5, (int64_t)expires_at);
-    return db_run(s);
+    rc = db_run(s);
+    /* every host's mirror answers it: wake their syncers */
+    return rc == CIN_OK ? st_notify(st) : rc;
 }
 
 int cin_store_challenge_get(cin_store *st, const char *kind, const char *token, char **content)
@@ -1004,9 +1007,11 @@ int cin_store_challenge_get(cin_store *st, const char *kind, const char *token, 
 int cin_store_challenge_delete_order(cin_store *st, int64_t order_id)
 {
     db_stmt *s;
+    int rc;
 
     ST_WRITER(st);
     s = db_prepare(st, "DELETE FROM challenges WHERE order_id = ?1");
     db_bind_int(s, 1, order_id);
-    return db_run(s);
+    rc = db_run(s);
+    return rc == CIN_OK ? st_notify(st) : rc;
 }

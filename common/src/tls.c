@@ -240,7 +240,7 @@ static void cache_put(cin_tls *t, struct entry *e)
 /* Parse one certificate (chain + key) from the store. */
 static struct entry *load_entry(cin_tls *t, int64_t id)
 {
-    cin_store *st = cin_core_store(t->core);
+    cin_store *st = cin_core_serving(t->core);
     STACK_OF(X509) *all = NULL;
     struct entry *e = NULL;
     char *pem = NULL;
@@ -327,7 +327,7 @@ static int set_candidates(cin_tls *t, const cin_name_entry *ne, size_t n)
  * generation the names were read at, and reading a change twice is harmless. */
 static int refresh_locked(cin_tls *t)
 {
-    cin_store *st = cin_core_store(t->core);
+    cin_store *st = cin_core_serving(t->core);
     cin_name_entry *ne = NULL, *de = NULL;
     uint64_t g = 0;
     size_t n = 0, nd = 0, i, j;
@@ -380,9 +380,10 @@ int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err)
     t->ncbuckets = nb;
     t->cbuckets = calloc(nb, sizeof(*t->cbuckets));
     pthread_mutex_init(&t->lock, NULL);
-    st = cin_core_store(core);
+    st = cin_core_serving(core); /* the store, or this host's mirror of it */
     if (!t->cbuckets || !st) {
-        cin_seterr(err, "cannot open the store %s", cin_core_store_path(core));
+        cin_seterr(err, "cannot open %s",
+                   cin_core_is_central(core) ? cin_core_mirror_path(core) : "the store");
         cin_tls_free(t);
         return CIN_EIO;
     }

@@ -32,8 +32,10 @@ def workdir():
     return d
 
 
-def cli(store, *args, input=None, check=True):
+def cli(store, *args, input=None, check=True, key_file=None):
     env = dict(os.environ, CERTINEXT_STORE=store)
+    if key_file:
+        env["CERTINEXT_KEY_FILE"] = key_file
     p = subprocess.run([CLI, *args], input=input, capture_output=True, text=True, env=env,
                        timeout=120)
     if check and p.returncode != 0:
@@ -43,18 +45,26 @@ def cli(store, *args, input=None, check=True):
 
 class Store:
     """A store laid out as in production: the directory belongs to the worker
-    user (0700), the key file to root (0600)."""
+    user (0700), the key file to root (0600).  With pg (a tests/integration/pg.py
+    PgCluster), the store is a fresh database of that cluster instead and the key
+    file lives in the directory."""
 
-    def __init__(self, base):
+    def __init__(self, base, pg=None):
         self.dir = os.path.join(base, "store")
         os.mkdir(self.dir, 0o700)
-        self.path = os.path.join(self.dir, "store.db")
-        cli(self.path, "init")
-        cli(self.path, "account", "create", "acme", "--credits", "1000")
-        cli(self.path, "account", "create", "other", "--credits", "100")
+        self.pg = pg
+        if pg:
+            self.path = pg.new_database("s" + uuid.uuid4().hex[:12])
+            self.key_file = os.path.join(self.dir, "store.key")
+        else:
+            self.path = os.path.join(self.dir, "store.db")
+            self.key_file = None
+        self.cli("init")
+        self.cli("account", "create", "acme", "--credits", "1000")
+        self.cli("account", "create", "other", "--credits", "100")
         for d in ("example.com", "shop.example.net"):
-            cli(self.path, "domain", "add", "--account", "acme", d)
-        cli(self.path, "domain", "add", "--account", "other", "other.org")
+            self.cli("domain", "add", "--account", "acme", d)
+        self.cli("domain", "add", "--account", "other", "other.org")
         self.tokens = {}
         # every user has the password "<name>-password" (for the web page)
         for name, role, account, extra in (("ann", "admin", "acme", []),
@@ -63,16 +73,22 @@ class Store:
                                            ("bea", "basic", "acme", []),
                                            ("sig", "standard", "acme", ["--signatory"]),
                                            ("oscar", "admin", "other", [])):
-            cli(self.path, "user", "create", "--account", account, "--name", name, "--role",
-                role, "--password-stdin", *extra, input=f"{name}-password\n")
-            self.tokens[name] = cli(self.path, "token", "create", "--user", name).stdout.strip()
+            self.cli("user", "create", "--account", account, "--name", name, "--role", role,
+                     "--password-stdin", *extra, input=f"{name}-password\n")
+            self.tokens[name] = self.cli("token", "create", "--user", name).stdout.strip()
         w = pwd.getpwnam(WORKER_USER)
         for f in os.listdir(self.dir):
             if not f.endswith(".key"):
                 os.chown(os.path.join(self.dir, f), w.pw_uid, w.pw_gid)
         os.chown(self.dir, w.pw_uid, w.pw_gid)
 
+    def cli(self, *args, **kw):
+        return cli(self.path, *args, key_file=self.key_file, **kw)
+
     def sql(self, q):
+        if self.pg:
+            db = self.path.rsplit("/", 1)[1]
+            return self.pg.psql(q, db=db).stdout.strip()
         p = subprocess.run(["sqlite3", self.path, q], capture_output=True, text=True, check=True)
         return p.stdout.strip()
 

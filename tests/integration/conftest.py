@@ -26,3 +26,17 @@ def server(request, base, store):
     srv = SERVERS[request.param](base, store).start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg():
+    """One PostgreSQL cluster for the whole run (each store is its own database)."""
+    from pg import PgCluster
+    cluster = PgCluster()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def pg_store(base, pg):
+    return Store(base, pg=pg)

@@ -109,7 +109,9 @@ class _Server:
     With sanitized=True the server loads the ASan+UBSan modules (build/asan) with
     the runtime preloaded into every command that loads them."""
 
-    def _setup(self, base, store, sanitized):
+    def _setup(self, base, store, sanitized, state_dir=None):
+        # this "host"'s own state: a fleet test gives each server its own
+        self.state_dir = state_dir or os.path.join(base, "state")
         self.base, self.store = base, store
         self.san = Sanitizers(base) if sanitized else None
         self.env = self.san.env if sanitized else None
@@ -177,8 +179,8 @@ class Nginx(_Server):
     module_file = NGINX_MODULE
 
     def __init__(self, base, store, workers=2, agent=True, extra_http="", ssl_on=True,
-                 sanitized=False):
-        self._setup(base, store, sanitized)
+                 sanitized=False, state_dir=None):
+        self._setup(base, store, sanitized, state_dir)
         self.conf = os.path.join(base, "nginx.conf")
         self.error_log = os.path.join(base, "nginx-error.log")
         self.access_log = os.path.join(base, "nginx-access.log")
@@ -200,6 +202,8 @@ http {{
     access_log {self.access_log} probe;
     client_body_temp_path {base}/body;
     certinext_store {store.path};
+    {f"certinext_key_file {store.key_file};" if store.key_file else ""}
+    certinext_state_dir {self.state_dir};
     certinext_agent {'on' if agent else 'off'};
     {extra_http}
     server {{
@@ -257,8 +261,8 @@ class Apache(_Server):
     module_file = APACHE_MODULE
 
     def __init__(self, base, store, workers=2, agent=True, mpm="event", ssl_on=True,
-                 sanitized=False):
-        self._setup(base, store, sanitized)
+                 sanitized=False, state_dir=None):
+        self._setup(base, store, sanitized, state_dir)
         self.conf = os.path.join(base, "httpd.conf")
         self.error_log = os.path.join(base, "httpd-error.log")
         self.access_log = os.path.join(base, "httpd-access.log")
@@ -314,6 +318,8 @@ DocumentRoot {self.webroot}
 </Directory>
 SSLSessionCache none
 CertInextStore {store.path}
+{f"CertInextKeyFile {store.key_file}" if store.key_file else ""}
+CertInextStateDir {self.state_dir}
 ErrorDocument 400 /certinext/_error/400
 ErrorDocument 404 /certinext/_error/404
 CertInextAgent {'On' if agent else 'Off'}

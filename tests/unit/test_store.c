@@ -14,6 +14,7 @@
 #include "cin_store_ca.h"
 #include "cin_store_order.h"
 #include "cin_util.h"
+#include "../../common/src/store_copy.h"
 #include "harness.h"
 
 static char *dir;
@@ -835,6 +836,39 @@ START_TEST(constraint_errors_named)
 }
 END_TEST
 
+/* The copy table (store_copy.c) names every column of every table with its type:
+ * a migration that adds a column without it would copy stores incompletely. */
+START_TEST(copy_table_matches_schema)
+{
+    cin_store *st = new_store();
+    const st_table *t;
+    sqlite3 *db;
+
+    cin_store_close(st);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    for (t = st_tables; t->name; t++) {
+        char sql[128], want[64] = "", have[1024] = "";
+        sqlite3_stmt *s;
+        snprintf(sql, sizeof(sql), "PRAGMA table_info(%s)", t->name);
+        ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+            const char *type = (const char *)sqlite3_column_text(s, 2);
+            size_t n = strlen(want);
+            strcat(have, *have ? "," : "");
+            strcat(have, (const char *)sqlite3_column_text(s, 1));
+            want[n] = !strcmp(type, "INTEGER") ? 'i' : !strcmp(type, "BLOB") ? 'b' : 't';
+            want[n + 1] = '\0';
+        }
+        sqlite3_finalize(s);
+        ck_assert_msg(!strcmp(have, t->cols), "%s: columns %s, the copy table says %s", t->name,
+                      have, t->cols);
+        ck_assert_msg(!strcmp(want, t->types), "%s: types %s, the copy table says %s", t->name,
+                      want, t->types);
+    }
+    sqlite3_close(db);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -860,6 +894,7 @@ int main(void)
     tcase_add_test(tc, backup_and_check);
     tcase_add_test(tc, concurrent_writers);
     tcase_add_test(tc, renewal_due_from_not_before);
+    tcase_add_test(tc, copy_table_matches_schema);
     tcase_add_test(tc, constraint_errors_named);
     suite_add_tcase(s, tc);
     return run_suite(s);

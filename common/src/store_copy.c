@@ -1,0 +1,156 @@
+/*
+ * store_copy.c - rows from one store to another, whatever their engines:
+ * the host's mirror of a central store (mirror.c), `certinext store copy`
+ * between SQLite and PostgreSQL, and the SQLite backup of a PostgreSQL store.
+ *
+ * One table of what the schema holds (the latest migration's columns and
+ * their types) drives every copy; ids are copied as they are, so that sealed
+ * secrets, which are bound to their row's id, still open.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_copy.h"
+#include "store_int.h"
+
+/* Column types: i an integer (NULL kept), t text, b a blob. */
+const st_table st_tables[] = {
+    {"cas",
+     "id,name,kind,directory_url,eab_kid,eab_hmac,trust_pem,contact,account_url,account_key,"
+     "root_pem,intermediate_pem,intermediate_key,root_key,created_at,preferred_chain",
+     "ittttbtttbttbbtt", "id"},
+    {"accounts", "id,name,credits,created_at", "itit", "id"},
+    {"products", "code,type,max_names,wildcard,max_validity_days,price,price_per_name,ca_id",
+     "ttiiiiii", "code"},
+    {"users", "id,account_id,name,role,signatory,password_hash,disabled,created_at", "iittitit",
+     "id"},
+    {"tokens", "id,user_id,name,prefix,hash,expires_at,created_at", "iitttit", "id"},
+    {"domains", "name,account_id,created_at", "tit", "name"},
+    {"private_keys", "id,key_type,sealed,created_at", "itbt", "id"},
+    {"orders",
+     "id,order_number,account_id,requester_id,status,product,common_name,sans,key_source,"
+     "key_type,validity_days,auto_renew,price,approved_by,approved_at,rejection_reason,"
+     "signatory_by,signatory_at,parent_id,kind,csr_pem,key_id,cert_id,error,attempts,"
+     "next_attempt_at,admin_approved,created_at,updated_at,superseded_by,not_after_cap,ca_cleanup",
+     "iiiittttttiiitttttittiitiiittiii", "id"},
+    {"certificates",
+     "id,order_id,account_id,serial,names,not_before,not_after,not_after_ts,sha256,issuer,"
+     "chain_pem,key_id,status,revocation_reason,ca_notified,changed_gen,revoke_next_at,"
+     "not_before_ts,lifetime_start,lifetime_end",
+     "iiittttitttittiiiiii", "id"},
+    {"cert_names", "name,cert_id", "ti", "name,cert_id"},
+    {"order_events", "id,account_id,order_id,actor,action,at,peer,detail", "iiittttt", "id"},
+    {"ledger", "id,account_id,order_id,delta,balance,reason,actor,at", "iiiiittt", "id"},
+    {"leases", "name,holder,expires_at", "tti", "name"},
+    {"counters", "name,value", "ti", "name"},
+    {"sessions", "hash,user_id,csrf,expires_at", "titi", "hash"},
+    {"idempotency", "scope,key,status,body", "ttit", "scope,key"},
+    {"challenges", "kind,token,content,order_id,expires_at", "tttii", "kind,token"},
+    {"acme_orders", "order_id,ca,state,updated_at", "ittt", "order_id"},
+    {"settings", "key,value", "tt", "key"},
+    {"login_attempts", "id,user_key,peer,state,at", "ittti", "id"},
+    {"domain_log", "name,gen", "ti", NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+const st_table *st_table_named(const char *name)
+{
+    const st_table *t;
+
+    for (t = st_tables; t->name; t++)
+        if (!strcmp(t->name, name))
+            return t;
+    return NULL;
+}
+
+/* 1 when the len characters at col name one of the comma-separated list. */
+static int listed(const char *list, const char *col, size_t len)
+{
+    while (*list) {
+        size_t n = strcspn(list, ",");
+        if (n == len && !strncmp(list, col, len))
+            return 1;
+        list += n + (list[n] == ',');
+    }
+    return 0;
+}
+
+/* "INSERT INTO t(cols) VALUES (?1..?n)", replacing a row with the same key. */
+static char *insert_sql(const st_table *t)
+{
+    size_t n = strlen(t->types), i, cap = 256 + strlen(t->cols) * 3 + n * 8;
+    char *sql = malloc(cap), *p;
+    const char *c;
+    int set = 0;
+
+    if (!sql)
+        return NULL;
+    p = sql + sprintf(sql, "INSERT INTO %s(%s) VALUES (", t->name, t->cols);
+    for (i = 0; i < n; i++)
+        p += sprintf(p, "%s?%zu", i ? ", " : "", i + 1);
+    p += sprintf(p, ")");
+    if (!t->key)
+        return sql;
+    p += sprintf(p, " ON CONFLICT(%s) DO ", t->key);
+    for (c = t->cols; *c;) {
+        size_t len = strcspn(c, ",");
+        if (!listed(t->key, c, len)) {
+            p += sprintf(p, "%s%.*s = excluded.%.*s", set ? ", " : "UPDATE SET ", (int)len, c,
+                         (int)len, c);
+            set = 1;
+        }
+        c += len + (c[len] == ',');
+    }
+    if (!set)
+        sprintf(p, "NOTHING"); /* an all-key table (cert_names) */
+    return sql;
+}
+
+int st_copy_rows(cin_store *src, cin_store *dst, const st_table *t, const char *where,
+                 const int64_t *params, size_t nparams, int64_t *count)
+{
+    char *select = cin_asprintf("SELECT %s FROM %s %s", t->cols, t->name, where ? where : "");
+    char *insert = insert_sql(t);
+    size_t ncols = strlen(t->types), i;
+    db_stmt *s, *w;
+    int rc;
+
+    if (count)
+        *count = 0;
+    if (!select || !insert) {
+        free(select);
+        free(insert);
+        return CIN_ENOMEM;
+    }
+    s = db_prepare(src, select);
+    for (i = 0; i < nparams; i++)
+        db_bind_int(s, (int)i + 1, params[i]);
+    while ((rc = db_step(s)) == DB_ROW) {
+        w = db_prepare(dst, insert);
+        for (i = 0; i < ncols; i++) {
+            int col = (int)i;
+            if (db_col_null(s, col)) {
+                db_bind_null(w, col + 1);
+            } else if (t->types[i] == 'i') {
+                db_bind_int(w, col + 1, db_col_int(s, col));
+            } else if (t->types[i] == 'b') {
+                size_t len = 0;
+                unsigned char *b = db_col_blob(s, col, &len);
+                db_bind_blob(w, col + 1, b ? b : (unsigned char *)"", len);
+                free(b);
+            } else {
+                db_bind_text(w, col + 1, db_col_text(s, col));
+            }
+        }
+        rc = db_run(w);
+        if (rc != CIN_OK)
+            break;
+        if (count)
+            (*count)++;
+    }
+    db_finalize(s);
+    free(select);
+    free(insert);
+    return rc;
+}

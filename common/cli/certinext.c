@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -515,9 +516,69 @@ static int cmd_domain(int argc, char **argv)
 
 /* ---- store ----------------------------------------------------------------- */
 
+struct copy_opts {
+    const char *from, *to;
+};
+
+static int copy_opt(int c, const char *arg, void *ud)
+{
+    struct copy_opts *o = ud;
+
+    if (c == 'f')
+        o->from = arg;
+    else if (c == 't')
+        o->to = arg;
+    return 0;
+}
+
+/* certinext store copy --from SRC --to DST: a whole store between engines. */
+static int cmd_store_copy(int argc, char **argv, const char *usage)
+{
+    static const struct option opts[] = {{"from", required_argument, NULL, 'f'},
+                                         {"to", required_argument, NULL, 't'},
+                                         {NULL, 0, NULL, 0}};
+    struct copy_opts o = {NULL, NULL};
+    cin_store_opts so = {NULL, NULL, 1, 0, -1};
+    cin_store *src = NULL, *dst = NULL;
+    struct stat sb;
+    int64_t rows = 0;
+    char *err = NULL;
+    int rc;
+
+    rc = cli_getopt(argc, argv, usage, opts, copy_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (!o.from || !o.to || optind != argc) {
+        cli_usage_error(usage, "give --from SRC and --to DST (files or postgresql:// URIs)");
+        return 2;
+    }
+    so.key_file = key_file;
+    rc = cin_store_open_opts(o.from, NULL, &so, &src, &err);
+    if (rc == CIN_OK) {
+        /* the copy keeps the secrets sealed: it is opened with the same key */
+        cin_store_opts d = {NULL, cin_store_kek(src), 0, 0, -1};
+        /* a new file is made; a database is opened (an empty one gets the schema) and
+         * must hold nothing yet */
+        d.create = !cin_store_target_is_central(o.to) && stat(o.to, &sb) != 0;
+        rc = cin_store_open_opts(o.to, NULL, &d, &dst, &err);
+    }
+    if (rc == CIN_OK)
+        rc = cin_store_copy(src, dst, &rows, &err);
+    if (rc == CIN_OK)
+        printf("copied %lld rows from %s to %s; open it with the same key file\n",
+               (long long)rows, cin_store_name(src), cin_store_name(dst));
+    else
+        fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
+    free(err);
+    cin_store_close(src);
+    cin_store_close(dst);
+    return rc == CIN_OK ? 0 : 1;
+}
+
 static int cmd_store(int argc, char **argv)
 {
-    static const char usage[] = "certinext store backup DEST | store check";
+    static const char usage[] =
+        "certinext store backup DEST | store check | store copy --from SRC --to DST";
     char *err = NULL;
     cin_store *st;
     int rc, backup;
@@ -526,8 +587,10 @@ static int cmd_store(int argc, char **argv)
         printf("usage: %s\n", usage);
         return 0;
     }
+    if (argc >= 2 && !strcmp(argv[1], "copy"))
+        return cmd_store_copy(argc - 1, argv + 1, usage);
     if (argc < 2 || (strcmp(argv[1], "backup") && strcmp(argv[1], "check"))) {
-        cli_usage_error(usage, "expected 'store backup' or 'store check'");
+        cli_usage_error(usage, "expected 'store backup', 'store check' or 'store copy'");
         return 2;
     }
     backup = !strcmp(argv[1], "backup");

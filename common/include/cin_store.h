@@ -71,6 +71,8 @@ const char *cin_store_path(const cin_store *st);
 char *cin_store_display_name(const char *target);
 /* The store's name for messages (a URI's password replaced by ***). */
 const char *cin_store_name(const cin_store *st);
+/* The key the store was opened with (NULL: none). */
+const cin_kek *cin_store_kek(const cin_store *st);
 /* 1 when target names a central (PostgreSQL) store rather than a file. */
 int cin_store_target_is_central(const char *target);
 /* 1 for a central (PostgreSQL) store: handshakes then read a host's mirror. */
@@ -101,7 +103,14 @@ int cin_store_generation_set(cin_store *st, uint64_t value);
 /* The mapped file's path (PATH.gen), for other processes to map. */
 const char *cin_store_gen_path(const cin_store *st);
 
-/* Integrity check and online backup. */
+/* Copy every row of src into dst, a new store (nothing in it but a new
+ * store's catalog; CIN_EEXIST otherwise), in one consistent read of src and
+ * one transaction on dst; ids as they are, so sealed secrets still open
+ * (both stores need the same key).  *rows (may be NULL) the rows copied.
+ * The hosts of a fleet (their mirror progress) are not copied. */
+int cin_store_copy(cin_store *src, cin_store *dst, int64_t *rows, char **err);
+
+/* Integrity check and online backup (of a PostgreSQL store: a SQLite copy). */
 int cin_store_check(cin_store *st, char **err);
 int cin_store_backup(cin_store *st, const char *dest, char **err);
 

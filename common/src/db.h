@@ -49,6 +49,8 @@ typedef struct db_driver {
     /* connection */
     int (*exec)(cin_store *st, const char *sql); /* no parameters, no rows */
     int (*begin)(cin_store *st);                 /* a write transaction */
+    int (*begin_read)(cin_store *st);            /* a read-only snapshot */
+    void (*end_read)(cin_store *st);
     int (*commit)(cin_store *st);
     void (*rollback)(cin_store *st);
     const char *(*errmsg)(cin_store *st);

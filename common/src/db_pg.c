@@ -504,6 +504,21 @@ static int pg_begin(cin_store *st)
     return CIN_OK;
 }
 
+static int pg_begin_read(cin_store *st)
+{
+    int rc = session_hold(st);
+
+    if (rc != CIN_OK)
+        return rc;
+    rc = pg_exec(st, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    if (rc != CIN_OK) {
+        session_release(st);
+        return rc;
+    }
+    SESSION(st)->tx = 1;
+    return CIN_OK;
+}
+
 /* The transaction is over: give its hold back. */
 static void end_tx(cin_store *st)
 {
@@ -521,6 +536,12 @@ static int pg_commit(cin_store *st)
 
     end_tx(st);
     return rc;
+}
+
+static void pg_end_read(cin_store *st)
+{
+    pg_exec(st, "COMMIT");
+    end_tx(st);
 }
 
 static void pg_rollback(cin_store *st)
@@ -656,12 +677,24 @@ static int pg_check(cin_store *st, char **err)
     return rc != CIN_OK ? rc : v > 0 ? CIN_OK : CIN_ERR;
 }
 
+/* A PostgreSQL store's backup is a SQLite copy, made with the same key. */
 static int pg_backup(cin_store *st, const char *dest, char **err)
 {
-    (void)st;
-    (void)dest;
-    cin_seterr(err, "use certinext store copy --from URI --to FILE for a PostgreSQL store");
-    return CIN_EINVAL;
+    cin_store_opts o = {NULL, &st->kek, 0, 1, -1};
+    cin_store *copy = NULL;
+    int rc;
+
+    if (!st->have_kek) {
+        cin_seterr(err, "the backup needs the store's key (--key-file)");
+        return CIN_EPERM;
+    }
+    rc = cin_store_open_opts(dest, &st->svc, &o, &copy, err);
+    if (rc == CIN_OK)
+        rc = cin_store_copy(st, copy, NULL, err);
+    cin_store_close(copy);
+    if (rc != CIN_OK && rc != CIN_EEXIST)
+        unlink(dest);
+    return rc;
 }
 
 /* NOTIFY reaches every host's syncer at commit (at once outside a transaction). */
@@ -697,6 +730,8 @@ const db_driver db_pg_driver = {
     .finalize = pg_finalize,
     .exec = pg_exec,
     .begin = pg_begin,
+    .begin_read = pg_begin_read,
+    .end_read = pg_end_read,
     .commit = pg_commit,
     .rollback = pg_rollback,
     .errmsg = pg_errmsg,

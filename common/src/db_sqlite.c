@@ -187,6 +187,17 @@ static int sq_begin(cin_store *st)
     return sq_exec(st, "BEGIN IMMEDIATE");
 }
 
+static int sq_begin_read(cin_store *st)
+{
+    /* deferred: the first read takes the snapshot the transaction keeps */
+    return sq_exec(st, "BEGIN");
+}
+
+static void sq_end_read(cin_store *st)
+{
+    sq_exec(st, "COMMIT");
+}
+
 static int sq_commit(cin_store *st)
 {
     return sq_exec(st, "COMMIT");
@@ -345,6 +356,8 @@ const db_driver db_sqlite_driver = {
     .finalize = sq_finalize,
     .exec = sq_exec,
     .begin = sq_begin,
+    .begin_read = sq_begin_read,
+    .end_read = sq_end_read,
     .commit = sq_commit,
     .rollback = sq_rollback,
     .errmsg = sq_errmsg,

@@ -665,6 +665,11 @@ const char *cin_store_name(const cin_store *st)
     return st->name;
 }
 
+const cin_kek *cin_store_kek(const cin_store *st)
+{
+    return st->have_kek ? &st->kek : NULL;
+}
+
 int cin_store_target_is_central(const char *target)
 {
     return db_is_uri(target);

@@ -79,7 +79,7 @@ static int listed(const char *list, const char *col, size_t len)
 /* "INSERT INTO t(cols) VALUES (?1..?n)", replacing a row with the same key. */
 static char *insert_sql(const st_table *t)
 {
-    size_t n = strlen(t->types), i, cap = 256 + strlen(t->cols) * 3 + n * 8;
+    size_t n = strlen(t->types), i, cap = 256 + strlen(t->cols) * 4 + n * 32;
     char *sql = malloc(cap), *p;
     const char *c;
     int set = 0;
@@ -110,7 +110,11 @@ static char *insert_sql(const st_table *t)
 int st_copy_rows(cin_store *src, cin_store *dst, const st_table *t, const char *where,
                  const int64_t *params, size_t nparams, int64_t *count)
 {
-    char *select = cin_asprintf("SELECT %s FROM %s %s", t->cols, t->name, where ? where : "");
+    /* in key order: a row that refers to an earlier one of its table (an
+     * order's parent) comes after it */
+    int ordered = t->key && !strchr(t->key, ',') && (!where || !strstr(where, "ORDER BY"));
+    char *select = cin_asprintf("SELECT %s FROM %s %s%s%s", t->cols, t->name, where ? where : "",
+                                ordered ? " ORDER BY " : "", ordered ? t->key : "");
     char *insert = insert_sql(t);
     size_t ncols = strlen(t->types), i;
     db_stmt *s, *w;
@@ -152,5 +156,59 @@ int st_copy_rows(cin_store *src, cin_store *dst, const st_table *t, const char *
     db_finalize(s);
     free(select);
     free(insert);
+    return rc;
+}
+
+/* Rows a new store already has: the catalog (cas, products) and counters. */
+static int is_empty(cin_store *st, char **err)
+{
+    db_stmt *s = db_prepare(st, "SELECT (SELECT count(*) FROM accounts) + (SELECT count(*) FROM"
+                                " orders) + (SELECT count(*) FROM users)");
+    int rc = db_one(s);
+
+    if (rc == CIN_OK && db_col_int(s, 0) > 0) {
+        cin_seterr(err, "%s is not empty: copy into a new store only", cin_store_name(st));
+        rc = CIN_EEXIST;
+    }
+    db_finalize(s);
+    return rc;
+}
+
+int cin_store_copy(cin_store *src, cin_store *dst, int64_t *rows, char **err)
+{
+    const st_table *t;
+    int64_t n = 0, total = 0;
+    int rc = is_empty(dst, err);
+
+    if (rows)
+        *rows = 0;
+    if (rc != CIN_OK)
+        return rc;
+    /* one consistent read of src, one transaction on dst */
+    rc = src->drv->begin_read(src);
+    if (rc != CIN_OK) {
+        cin_seterr(err, "cannot read %s: %s", cin_store_name(src), cin_store_errmsg(src));
+        return rc;
+    }
+    rc = cin_store_begin(dst);
+    for (t = st_tables; rc == CIN_OK && t->name; t++) {
+        rc = st_copy_rows(src, dst, t, NULL, NULL, 0, &n);
+        total += n;
+        if (rc == CIN_OK && t->key && !strcmp(t->key, "id") && dst->drv->ids_copied)
+            rc = dst->drv->ids_copied(dst, t->name);
+        if (rc != CIN_OK)
+            cin_seterr(err, "copying %s failed: %s", t->name, cin_store_errmsg(dst));
+    }
+    if (rc == CIN_OK) {
+        /* the destination's generation: the source's, published */
+        uint64_t g = 0;
+        rc = cin_store_generation(dst, &g);
+        if (rc == CIN_OK)
+            rc = cin_store_generation_set(dst, g);
+    }
+    rc = cin_store_end(dst, rc);
+    src->drv->end_read(src);
+    if (rc == CIN_OK && rows)
+        *rows = total;
     return rc;
 }

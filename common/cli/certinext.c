@@ -565,8 +565,8 @@ static int cmd_store_copy(int argc, char **argv, const char *usage)
     if (rc == CIN_OK)
         rc = cin_store_copy(src, dst, &rows, &err);
     if (rc == CIN_OK)
-        printf("copied %lld rows from %s to %s; open it with the same key file\n",
-               (long long)rows, cin_store_name(src), cin_store_name(dst));
+        printf("copied %lld rows from %s to %s; open it with the same key file\n", (long long)rows,
+               cin_store_name(src), cin_store_name(dst));
     else
         fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
     free(err);

@@ -158,6 +158,20 @@ int cin_store_cert_list(cin_store *st, int64_t account_id, int64_t requester_id,
                         cin_cert **out, size_t *n);
 void cin_cert_list_free(cin_cert *c, size_t n);
 
+/* What a handshake's cache miss needs of a certificate, in one read: its
+ * chain, whether it is active, and its key (a secret: opened here, wiped by
+ * cin_cert_material_clear).  A key that fails its integrity check leaves the
+ * certificate inactive (never served). */
+typedef struct cin_cert_material {
+    char *chain_pem;
+    char *key_pem;
+    char key_type[16];
+    int64_t key_id;
+    int active;
+} cin_cert_material;
+int cin_store_cert_material(cin_store *st, int64_t cert_id, cin_cert_material *out);
+void cin_cert_material_clear(cin_cert_material *m);
+
 /*
  * SNI index.  For every name carried by a certificate whose row changed
  * after generation `since` (0: every name), one entry per account holding an

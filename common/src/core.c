@@ -56,7 +56,9 @@ static void conn_free(void *p)
 
 static int open_store(cin_core *core, const char *target, int create, cin_store **out, char **err)
 {
-    cin_store_opts o = {core->key_file, core->have_kek ? &core->kek : NULL, 0, create, -1};
+    /* the key the parent read, or (a core made without one) the key file */
+    cin_store_opts o = {core->key_file, core->have_kek ? &core->kek : NULL, !core->have_kek, create,
+                        -1};
 
     return cin_store_open_opts(target, &core->svc, &o, out, err);
 }

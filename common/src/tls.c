@@ -237,27 +237,25 @@ static void cache_put(cin_tls *t, struct entry *e)
     t->cached++;
 }
 
-/* Parse one certificate (chain + key) from the store. */
+/* Parse one certificate (chain + key): one read of the store (or the host's
+ * mirror), the key parsed as its known type.  Called without the lock. */
 static struct entry *load_entry(cin_tls *t, int64_t id)
 {
     cin_store *st = cin_core_serving(t->core);
     STACK_OF(X509) *all = NULL;
     struct entry *e = NULL;
-    char *pem = NULL;
-    cin_cert c;
+    cin_cert_material m;
 
-    if (!st || cin_store_cert_get(st, id, &c) != CIN_OK)
+    if (!st || cin_store_cert_material(st, id, &m) != CIN_OK)
         return NULL;
-    if (strcmp(c.status, "active") || !c.key_id)
-        goto done;
-    if (cin_store_key_get(st, c.key_id, &pem) != CIN_OK)
-        goto done; /* a key that fails its integrity check is never used */
-    all = cin_chain_parse(c.chain_pem);
+    if (!m.active || !m.key_pem)
+        goto done; /* revoked meanwhile, or a key that failed its integrity check */
+    all = cin_chain_parse(m.chain_pem);
     e = calloc(1, sizeof(*e));
     if (!all || !e)
         goto fail;
     e->cert_id = id;
-    e->key = cin_key_from_pem(pem);
+    e->key = cin_key_from_pem_typed(m.key_pem, m.key_type);
     e->leaf = sk_X509_shift(all);
     e->chain = all;
     all = NULL;
@@ -273,9 +271,7 @@ fail:
     e = NULL;
 done:
     sk_X509_pop_free(all, X509_free);
-    if (pem)
-        cin_free_secret(pem, strlen(pem));
-    cin_cert_clear(&c);
+    cin_cert_material_clear(&m);
     ERR_clear_error();
     return e;
 }
@@ -511,13 +507,29 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
         lru_unlink(t, e);
         lru_front(t, e);
     } else {
+        struct entry *loaded;
         t->misses++;
-        e = load_entry(t, id);
-        if (!e) {
+        /* the load (a read, a decryption, a parse) runs without the lock:
+         * httpd's other threads never queue behind one miss */
+        pthread_mutex_unlock(&t->lock);
+        loaded = load_entry(t, id);
+        pthread_mutex_lock(&t->lock);
+        if (!loaded) {
             rc = -1;
             goto done;
         }
-        cache_put(t, e);
+        if (lookup(t, name) != id) {
+            /* replaced or revoked while it was loading: not served */
+            entry_free(loaded);
+            goto done;
+        }
+        e = cache_get(t, id); /* another thread may have loaded it too */
+        if (e) {
+            entry_free(loaded);
+        } else {
+            cache_put(t, loaded);
+            e = loaded;
+        }
     }
     /* The server's fallback may sit in another key type's slot (an ECDSA
      * fallback beside our RSA certificate): clear every slot first, so that

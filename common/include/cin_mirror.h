@@ -44,6 +44,12 @@ int cin_mirror_prepare(cin_core *core, char **err);
  */
 int cin_mirror_step(cin_core *core, int wait_ms, int64_t *synced);
 
+/* Wait up to timeout_ms until this host's mirror has caught up with the
+ * central store's generation `generation` (a request's own change: what it
+ * revoked is no longer served when its answer arrives).  CIN_EBUSY after the
+ * timeout; CIN_OK at once for a SQLite store. */
+int cin_mirror_wait(cin_core *core, uint64_t generation, int timeout_ms);
+
 /* Give up the syncer role and its connection (process exit). */
 void cin_mirror_stop(cin_core *core);
 

@@ -97,6 +97,9 @@ const char *cin_store_errmsg(cin_store *st);
 int cin_store_generation(cin_store *st, uint64_t *out);
 uint64_t cin_store_generation_published(cin_store *st);
 int cin_store_generation_bump(cin_store *st, uint64_t *newval);
+/* The highest generation this connection committed since the last call
+ * (0: none), for a request that must see its own change served. */
+uint64_t cin_store_take_committed_generation(cin_store *st);
 /* Set the generation to value inside an open transaction, published at
  * commit (a host's mirror takes the central store's generation). */
 int cin_store_generation_set(cin_store *st, uint64_t value);

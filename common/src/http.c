@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "cin_account.h"
+#include "cin_mirror.h"
 #include "cin_util.h"
 #include "http_int.h"
 
@@ -718,7 +719,17 @@ void cin_http_handle(cin_core *core, const cin_request *req, cin_response *resp)
     if (!path || split_path(&c, path)) {
         problem_reply(resp, 404, "not_found", "no such resource");
     } else {
+        uint64_t gen;
         api(&c);
+        /* a central store: this host serves what the request changed (a
+         * revocation, a domain moved) before its answer goes out; the other
+         * hosts follow within their syncer's notification */
+        gen = cin_store_take_committed_generation(c.st);
+        if (gen && cin_mirror_wait(core, gen, 3000) != CIN_OK)
+            cin_log(cin_core_services(core), CIN_LOG_WARN,
+                    "this host's mirror is behind the store (generation %llu); its syncer may "
+                    "be stuck",
+                    (unsigned long long)gen);
     }
     free(path);
     json_decref(c.body);

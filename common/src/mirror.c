@@ -423,3 +423,18 @@ void cin_mirror_stop(cin_core *core)
     free(m);
     *slot = NULL;
 }
+
+int cin_mirror_wait(cin_core *core, uint64_t generation, int timeout_ms)
+{
+    cin_store *mirror = cin_core_serving(core);
+    int64_t until = now_ms() + timeout_ms;
+
+    if (!cin_core_is_central(core) || !mirror || !generation)
+        return CIN_OK;
+    while (cin_store_generation_published(mirror) < generation) {
+        if (now_ms() >= until)
+            return CIN_EBUSY;
+        pause_ms(2);
+    }
+    return CIN_OK;
+}

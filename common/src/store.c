@@ -723,6 +723,8 @@ int cin_store_commit(cin_store *st)
     st->in_tx = 0;
     if (st->pending_gen && st->gen)
         cin_gen_publish(st->gen, st->pending_gen);
+    if (st->pending_gen > st->committed_gen)
+        st->committed_gen = st->pending_gen;
     st->pending_gen = 0;
     return CIN_OK;
 }
@@ -751,6 +753,14 @@ int cin_store_generation(cin_store *st, uint64_t *out)
         *out = (uint64_t)db_col_int(s, 0);
     db_finalize(s);
     return rc;
+}
+
+uint64_t cin_store_take_committed_generation(cin_store *st)
+{
+    uint64_t g = st->committed_gen;
+
+    st->committed_gen = 0;
+    return g;
 }
 
 uint64_t cin_store_generation_published(cin_store *st)

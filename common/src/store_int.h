@@ -21,7 +21,8 @@ struct cin_store {
     int have_kek;
     cin_services svc;
     int in_tx;
-    uint64_t pending_gen; /* bumped inside the open transaction, published at commit */
+    uint64_t pending_gen;   /* bumped inside the open transaction, published at commit */
+    uint64_t committed_gen; /* the highest generation this connection committed */
 };
 
 /* Writers expect their caller's transaction (cin_store_begin). */

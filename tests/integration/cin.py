@@ -107,7 +107,7 @@ class Response:
             self.json = json.loads(body)
 
     def __repr__(self):
-        return f"<{self.status} {self.body[:300]!r}>"
+        return f"<{self.status} {self.body[:3000]!r}>"
 
     @property
     def problem(self):

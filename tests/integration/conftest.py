@@ -16,8 +16,22 @@ def base():
     rmtree(d)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "backends(*names): run with a store of each backend "
+                            "(sqlite, postgresql); the default is sqlite")
+
+
+def pytest_generate_tests(metafunc):
+    # the core scenarios run against both stores; the rest stays on SQLite
+    if "backend" in metafunc.fixturenames:
+        m = metafunc.definition.get_closest_marker("backends")
+        metafunc.parametrize("backend", list(m.args) if m else ["sqlite"])
+
+
 @pytest.fixture
-def store(base):
+def store(base, backend, request):
+    if backend == "postgresql":
+        return Store(base, pg=request.getfixturevalue("pg"))
     return Store(base)
 
 

@@ -14,10 +14,10 @@ from pebble import EAB_HMAC, EAB_KID, Pebble
 def pebble(base, server, store):
     """pebble validating http-01 against the server under test, bound to dv products."""
     p = Pebble(base, server.http_port).start()
-    cli(store.path, "ca", "add", "--name", "pebble", "--acme", p.directory, "--trust", p.cert,
+    store.cli("ca", "add", "--name", "pebble", "--acme", p.directory, "--trust", p.cert,
         "--contact", "mailto:hostmaster@example.com")
     for product in ("dv-ssl", "dv-multi"):
-        cli(store.path, "product", "set-ca", product, "pebble")
+        store.cli("product", "set-ca", product, "pebble")
     yield p
     p.stop()
 
@@ -41,6 +41,7 @@ def issue(api, admin, product, names, timeout=40, **extra):
     return wait_status(admin, o["id"], "issued", timeout=timeout)
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_seed_scenario_issued_by_pebble(server, store, pebble):
     bob = server.api(store.tokens["bob"])
     ann = server.api(store.tokens["ann"])
@@ -65,18 +66,18 @@ def test_eab_right_and_wrong_key(base, server, store):
         hmac = os.path.join(base, "hmac.txt")
         with open(hmac, "w") as f:
             f.write("\n  " + EAB_HMAC + "  \n")
-        cli(store.path, "ca", "add", "--name", "eab", "--acme", p.directory, "--trust", p.cert,
+        store.cli("ca", "add", "--name", "eab", "--acme", p.directory, "--trust", p.cert,
             "--eab-kid", EAB_KID, "--eab-hmac-file", hmac)
-        cli(store.path, "product", "set-ca", "dv-ssl", "eab")
+        store.cli("product", "set-ca", "dv-ssl", "eab")
         ann = server.api(store.tokens["ann"])
         o = issue(ann, ann, "dv-ssl", ["eab.example.com"])
         assert "Pebble" in o["certificate"]["issuer"]
         # a wrong HMAC: failed, with pebble's own problem in the order
         with open(hmac, "w") as f:
             f.write("A" * 64 + "\n")
-        cli(store.path, "ca", "add", "--name", "eab-wrong", "--acme", p.directory, "--trust",
+        store.cli("ca", "add", "--name", "eab-wrong", "--acme", p.directory, "--trust",
             p.cert, "--eab-kid", EAB_KID, "--eab-hmac-file", hmac)
-        cli(store.path, "product", "set-ca", "dv-ssl", "eab-wrong")
+        store.cli("product", "set-ca", "dv-ssl", "eab-wrong")
         o = order(ann, "dv-ssl", ["eab2.example.com"])
         assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
         failed = wait_status(ann, o["id"], "failed", timeout=30)
@@ -140,16 +141,16 @@ def test_agent_killed_after_finalize_resumes_same_order(base, store):
     srv = Nginx(base, store, agent=False).start()
     p = Pebble(base, srv.http_port).start()
     try:
-        cli(store.path, "ca", "add", "--name", "pebble", "--acme", p.directory, "--trust",
+        store.cli("ca", "add", "--name", "pebble", "--acme", p.directory, "--trust",
             p.cert)
-        cli(store.path, "product", "set-ca", "dv-ssl", "pebble")
+        store.cli("product", "set-ca", "dv-ssl", "pebble")
         ann = srv.api(store.tokens["ann"])
         o = order(ann, "dv-ssl", ["resume.example.com"])
         oid = int(o["id"][2:])
         assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
         # pass after pass, until finalize has been sent; each process then exits
         for _ in range(60):
-            cli(store.path, "agent", "--once")
+            store.cli("agent", "--once")
             state = store.sql(f"SELECT state FROM acme_orders WHERE order_id={oid}")
             if '"finalized":true' in state:
                 break
@@ -160,7 +161,7 @@ def test_agent_killed_after_finalize_resumes_same_order(base, store):
                               f"WHERE order_id={oid}")
         # a new agent resumes the same ACME order and stores its certificate
         for _ in range(30):
-            cli(store.path, "agent", "--once")
+            store.cli("agent", "--once")
             if ann.get(f"/api/v1/orders/{o['id']}").json["status"] == "issued":
                 break
             time.sleep(0.3)
@@ -210,9 +211,9 @@ def test_failing_challenge_then_admin_retry(server, store, pebble):
 def test_auto_renewal_served_without_reload(base, server, store):
     p = Pebble(base, server.http_port, validity=60).start()
     try:
-        cli(store.path, "ca", "add", "--name", "short", "--acme", p.directory, "--trust", p.cert)
-        cli(store.path, "product", "set-ca", "dv-ssl", "short")
-        cli(store.path, "settings", "set", "renew-fraction", "0.9")  # renew after ~6 s
+        store.cli("ca", "add", "--name", "short", "--acme", p.directory, "--trust", p.cert)
+        store.cli("product", "set-ca", "dv-ssl", "short")
+        store.cli("settings", "set", "renew-fraction", "0.9")  # renew after ~6 s
         ann = server.api(store.tokens["ann"])
         credits = ann.get("/api/v1/account").json["credits"]
         o = issue(ann, ann, "dv-ssl", ["renew.example.com"], auto_renew=True)
@@ -234,7 +235,7 @@ def test_auto_renewal_served_without_reload(base, server, store):
         ev = ann.get(f"/api/v1/orders/{o['id']}/events").json["events"]
         assert "order.auto_renew" in [e["action"] for e in ev]
     finally:
-        cli(store.path, "settings", "set", "renew-fraction", "0.333")
+        store.cli("settings", "set", "renew-fraction", "0.333")
         p.stop()
 
 
@@ -246,9 +247,9 @@ def test_preferred_alternate_chain(base, server, store):
         alt_root = p.root_pem(1)
         cn = x509.load_pem_x509_certificate(alt_root.encode()).subject.get_attributes_for_oid(
             NameOID.COMMON_NAME)[0].value
-        cli(store.path, "ca", "add", "--name", "alt", "--acme", p.directory, "--trust", p.cert,
+        store.cli("ca", "add", "--name", "alt", "--acme", p.directory, "--trust", p.cert,
             "--preferred-chain", cn)
-        cli(store.path, "product", "set-ca", "dv-ssl", "alt")
+        store.cli("product", "set-ca", "dv-ssl", "alt")
         ann = server.api(store.tokens["ann"])
         o = issue(ann, ann, "dv-ssl", ["alt.example.com"])
         chain = ann.get(f"/api/v1/orders/{o['id']}/certificate").body

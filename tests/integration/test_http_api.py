@@ -34,6 +34,7 @@ BAD = [
 
 
 @pytest.mark.parametrize("case", range(len(BAD)))
+@pytest.mark.backends("sqlite", "postgresql")
 def test_bad_input_over_http(server, store, case):
     body, ctype, status, code = BAD[case]
     api = server.api(store.tokens["bob"])

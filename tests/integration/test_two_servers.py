@@ -1,4 +1,5 @@
 """One store, two servers: httpd and nginx side by side; prefork; memory; warnings."""
+import pytest
 import os
 import re
 import subprocess
@@ -7,11 +8,13 @@ from cin import handshake, order, wait_for, wait_status
 from servers import Apache, Nginx
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_one_store_served_by_nginx_and_httpd(base, store):
     for d in ("n", "a"):
         os.mkdir(os.path.join(base, d))
-    ngx = Nginx(os.path.join(base, "n"), store).start()
-    apa = Apache(os.path.join(base, "a"), store).start()
+    # two servers of one host: one state directory (and mirror) for both
+    ngx = Nginx(os.path.join(base, "n"), store, state_dir=os.path.join(base, "state")).start()
+    apa = Apache(os.path.join(base, "a"), store, state_dir=os.path.join(base, "state")).start()
     try:
         bob_n = ngx.api(store.tokens["bob"])
         ann_h = apa.api(store.tokens["ann"])

@@ -1,4 +1,5 @@
 """The seed scenario over HTTP with real tokens, and hot reload on every worker."""
+import pytest
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ def issue(api, admin, names, product="dv-multi", **extra):
     return wait_status(admin, o["id"], "issued")
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_seed_scenario_and_hot_reload_on_every_worker(server, store):
     api = server.api()
     bob, ann = api.as_user(store.tokens["bob"]), api.as_user(store.tokens["ann"])
@@ -69,6 +71,7 @@ def test_seed_scenario_and_hot_reload_on_every_worker(server, store):
         assert out.strip().lower() == f"serial={serial}"
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_wildcard_fallback_revoke_and_reissue(server, store):
     api = server.api()
     ann = api.as_user(store.tokens["ann"])

@@ -531,6 +531,8 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
             e = loaded;
         }
     }
+    if (!e)
+        goto done;
     /* The server's fallback may sit in another key type's slot (an ECDSA
      * fallback beside our RSA certificate): clear every slot first, so that
      * only ours can be chosen.  SSL_use_cert_and_key takes its own references,

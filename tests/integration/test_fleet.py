@@ -83,3 +83,185 @@ def test_store_copy_round_trip_keeps_every_row(base, store, pg):
         assert wait_for(lambda: handshake(srv.https_port, "copy.example.com")[0] == serial, 5)
     finally:
         srv.stop()
+
+
+class Fleet:
+    """Three "hosts" on one PostgreSQL store: two nginx and one httpd, each with
+    its own state directory (mirror, host id) and its own agent."""
+
+    def __init__(self, base, store):
+        from servers import Apache, Nginx
+        self.hosts = []
+        for i, cls in enumerate((Nginx, Nginx, Apache)):
+            d = os.path.join(base, f"host{i + 1}")
+            os.mkdir(d)
+            os.chmod(d, 0o755)
+            self.hosts.append(cls(d, store, state_dir=os.path.join(d, "state")))
+
+    def __enter__(self):
+        for h in self.hosts:
+            h.start()
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.hosts:
+            h.stop()
+
+    @staticmethod
+    def everywhere_on(h, name, serial):
+        """Every worker of host h serves serial for name (probing until two answered)."""
+        workers = set()
+        for _ in range(30):
+            s, probe = handshake(h.https_port, name, probe_log=True)
+            if s != serial:
+                return False
+            workers.add(h.pid_of_probe(probe))
+        return len(workers) >= 2
+
+    def everywhere(self, name, serial):
+        return all(self.everywhere_on(h, name, serial) for h in self.hosts)
+
+
+def test_fleet_issues_once_and_every_host_follows_within_two_seconds(base, pg_store):
+    store = pg_store
+    with Fleet(base, store) as f:
+        h1, h2, h3 = f.hosts
+        fallback = {h: handshake(h.https_port, "fleet.example.com")[0] for h in f.hosts}
+        o = order(h1.api(store.tokens["bob"]), "dv-ssl", ["fleet.example.com"])
+        assert h2.api(store.tokens["ann"]).post(f"/api/v1/orders/{o['id']}/approve").status == 200
+        assert h3.api(store.tokens["bob"]).post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        issued = wait_status(h2.api(store.tokens["ann"]), o["id"], "issued", timeout=20)
+        issued_at = time.time()
+        serial = issued["certificate"]["serial"]
+        assert wait_for(lambda: f.everywhere("fleet.example.com", serial), 10)
+        # the first handshake each host answered with it came within 2 s
+        assert wait_for(lambda: all(handshake(h.https_port, "fleet.example.com")[0] == serial
+                                    for h in f.hosts), 2)
+        assert time.time() - issued_at < 4  # (2 s for the hosts, the rest our probing)
+        oid = int(o["id"][2:])
+        assert store.sql(f"SELECT count(*) FROM certificates WHERE order_id={oid}") == "1"
+        assert store.sql("SELECT count(*) FROM order_events WHERE action='order.issued' AND "
+                         f"order_id={oid}") == "1"
+        # every host reports how far its mirror has got
+        assert store.sql("SELECT count(*) FROM hosts") == "3"
+        # revoked through host 3: no host serves it within 2 s
+        r = h3.api(store.tokens["ann"]).post(f"/api/v1/orders/{o['id']}/revoke",
+                                              {"reason": "keyCompromise"})
+        assert r.status == 200
+        t0 = time.time()
+        assert wait_for(lambda: all(handshake(h.https_port, "fleet.example.com")[0] == fallback[h]
+                                    for h in f.hosts), 2)
+        assert time.time() - t0 <= 2.5
+        assert wait_for(lambda: all(f.everywhere_on(h, "fleet.example.com", fallback[h])
+                                    for h in f.hosts), 5)
+
+        # a domain moved to another account: its old owner's certificate stops everywhere
+        o = order(h1.api(store.tokens["ann"]), "dv-ssl", ["m.shop.example.net"])
+        assert h1.api(store.tokens["ann"]).post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        serial = wait_status(h1.api(store.tokens["ann"]), o["id"], "issued", timeout=20)[
+            "certificate"]["serial"]
+        assert wait_for(lambda: f.everywhere("m.shop.example.net", serial), 10)
+        store.cli("domain", "remove", "shop.example.net")
+        store.cli("domain", "add", "--account", "other", "shop.example.net")
+        assert wait_for(lambda: all(handshake(h.https_port, "m.shop.example.net")[0] != serial
+                                    for h in f.hosts), 2)
+        assert wait_for(lambda: all(f.everywhere_on(h, "m.shop.example.net", fallback[h])
+                                    for h in f.hosts), 5)
+
+
+def test_two_hosts_paying_at_once_debit_once(base, pg_store):
+    import concurrent.futures
+    store = pg_store
+    with Fleet(base, store) as f:
+        h1, h2, _ = f.hosts
+        bob1, bob2 = h1.api(store.tokens["bob"]), h2.api(store.tokens["bob"])
+        for n in range(5):
+            o = order(bob1, "dv-ssl", [f"pay{n}.example.com"])
+            assert h2.api(store.tokens["ann"]).post(f"/api/v1/orders/{o['id']}/approve") \
+                .status == 200
+            with concurrent.futures.ThreadPoolExecutor(2) as ex:
+                a, b = ex.map(lambda api: api.post(f"/api/v1/orders/{o['id']}/pay"),
+                              (bob1, bob2))
+            assert sorted((a.status, b.status)) == [200, 409], (a, b)
+            oid = int(o["id"][2:])
+            assert store.sql(f"SELECT count(*) FROM ledger WHERE order_id={oid}") == "1"
+
+
+def test_host_with_another_key_refuses_to_start(base, pg_store):
+    from servers import Nginx
+    import subprocess as sp
+    other_key = os.path.join(base, "other.key")
+    with open(other_key, "wb") as k:
+        k.write(os.urandom(32))
+    os.chmod(other_key, 0o600)
+
+    class Wrong:
+        pass
+    w = Wrong()
+    w.path, w.key_file = pg_store.path, other_key
+    d = os.path.join(base, "wrong")
+    os.mkdir(d)
+    srv = Nginx(d, w, state_dir=os.path.join(d, "state"))
+    p = sp.run(["nginx", "-t", "-c", srv.conf, "-p", srv.base], capture_output=True, text=True)
+    assert p.returncode != 0
+    assert "is not the key of this store" in p.stderr, p.stderr
+    assert pg_store.path.split(":")[2].split("@")[0] not in p.stderr  # never the password
+
+
+def test_postgres_down_under_handshake_load(base, pg, pg_store):
+    """PostgreSQL stops under load: handshakes go on from the mirrors, the API says
+    503 store_unavailable, nothing gets stuck; back again, an order paid just
+    before the stop is issued, once."""
+    from servers import Apache, Nginx
+    store = pg_store
+    hosts = []
+    for i, cls in enumerate((Nginx, Apache)):
+        d = os.path.join(base, f"h{i}")
+        os.mkdir(d)
+        os.chmod(d, 0o755)
+        hosts.append(cls(d, store, state_dir=os.path.join(d, "state")).start())
+    bench = os.path.join(os.path.dirname(__file__), "..", "..", "build", "bench", "tlsbench")
+    try:
+        ann = hosts[0].api(store.tokens["ann"])
+        names = []
+        for n in range(3):
+            o = order(ann, "dv-ssl", [f"load{n}.example.com"])
+            assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+            s = wait_status(ann, o["id"], "issued", timeout=20)["certificate"]["serial"]
+            for h in hosts:
+                assert wait_for(lambda: handshake(h.https_port, f"load{n}.example.com")[0] == s, 5)
+            names.append(f"load{n}.example.com")
+        listing = os.path.join(base, "names.txt")
+        with open(listing, "w") as fl:
+            fl.write("\n".join(names) + "\n")
+        load = [subprocess.Popen([bench, str(h.https_port), listing, "12", "2"],
+                                 stdout=subprocess.PIPE, text=True) for h in hosts]
+        # an order paid just before the stop
+        late = order(ann, "dv-ssl", ["late.example.com"])
+        assert ann.post(f"/api/v1/orders/{late['id']}/pay").status == 200
+        pg.stop("fast")
+        try:
+            for h in hosts:
+                r = h.api(store.tokens["ann"]).get("/api/v1/orders")
+                assert r.status == 503 and r.problem == "store_unavailable", r
+                assert int(r.headers["retry-after"]) >= 1
+                # handshakes answered from the mirror meanwhile
+                assert handshake(h.https_port, "load0.example.com")[0] != ""
+        finally:
+            pg.start()
+        results = [dict(kv.split("=") for kv in p.communicate(timeout=60)[0].split())
+                   for p in load]
+        for r in results:
+            assert int(r["handshakes"]) > 0 and int(r["failures"]) == 0, results
+        # back: the API answers again (the next request reconnects) and the late order
+        # is issued, exactly once
+        assert wait_for(lambda: ann.get("/api/v1/orders").status == 200, 10)
+        wait_status(ann, late["id"], "issued", timeout=30)
+        oid = int(late["id"][2:])
+        assert store.sql(f"SELECT count(*) FROM certificates WHERE order_id={oid}") == "1"
+        assert store.sql(f"SELECT count(*) FROM ledger WHERE order_id={oid}") == "1"
+        for h in hosts:
+            assert h.api(store.tokens["ann"]).get("/api/v1/health").status == 200
+    finally:
+        for h in hosts:
+            h.stop()

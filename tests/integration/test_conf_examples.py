@@ -6,14 +6,14 @@ import subprocess
 
 import pytest
 
-from cin import ROOT, fallback_cert, free_port
+from cin import ROOT, Store, fallback_cert, free_port
 from servers import NGINX_MODULE
 
 EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "conf-examples", "nginx", "*.conf")))
 
 
 @pytest.mark.parametrize("example", [os.path.basename(e) for e in EXAMPLES])
-def test_nginx_example_is_valid(example, base, store):
+def test_nginx_example_is_valid(example, base, store, request):
     crt, key = fallback_cert(base)
     text = open(os.path.join(ROOT, "conf-examples", "nginx", example)).read()
     text = re.sub(r"/etc/ssl/certs/\S+\.pem", crt, text)
@@ -25,6 +25,14 @@ def test_nginx_example_is_valid(example, base, store):
     http_level = f"certinext_store {store.path};"
     if example == "http-block.conf":
         http_level, text = text.replace("/var/lib/certinext/store.db", store.path), ""
+    if example == "fleet.conf":
+        # the fleet's store: a real PostgreSQL database, its key, a state directory
+        os.mkdir(base + "/pg")
+        pgs = Store(base + "/pg", pg=request.getfixturevalue("pg"))
+        text = re.sub(r'certinext_store "[^"]*"', f'certinext_store "{pgs.path}"', text)
+        text = text.replace("/etc/certinext/store.key", pgs.key_file)
+        text = text.replace("/var/lib/certinext", base + "/state")
+        http_level = ""
     conf = os.path.join(base, "example.conf")
     with open(conf, "w") as f:
         f.write(f"""load_module {NGINX_MODULE};
@@ -41,11 +49,11 @@ http {{
     assert p.returncode == 0, p.stderr
 
 
-APACHE_EXAMPLES = ["certinext.conf", "tls-vhost.conf", "mass-hosting.conf"]
+APACHE_EXAMPLES = ["certinext.conf", "tls-vhost.conf", "mass-hosting.conf", "fleet.conf"]
 
 
 @pytest.mark.parametrize("example", APACHE_EXAMPLES)
-def test_apache_example_is_valid(example, base, store):
+def test_apache_example_is_valid(example, base, store, request):
     from servers import APACHE_MODULE, APACHE_MODULES
     crt, key = fallback_cert(base)
     d = os.path.join(ROOT, "conf-examples", "apache")
@@ -62,7 +70,14 @@ def test_apache_example_is_valid(example, base, store):
         with open(os.path.join(base, "customers", f), "w") as out:
             out.write(adapt(open(os.path.join(d, "customers", f)).read()))
     body = adapt(open(os.path.join(d, example)).read())
-    store_conf = "" if example == "certinext.conf" else f"CertInextStore {store.path}"
+    store_conf = "" if example in ("certinext.conf", "fleet.conf") else \
+        f"CertInextStore {store.path}"
+    if example == "fleet.conf":
+        os.mkdir(base + "/pg")
+        pgs = Store(base + "/pg", pg=request.getfixturevalue("pg"))
+        body = re.sub(r'CertInextStore "[^"]*"', f'CertInextStore "{pgs.path}"', body)
+        body = body.replace("/etc/certinext/store.key", pgs.key_file)
+        body = body.replace("/var/lib/certinext", base + "/state")
     conf = os.path.join(base, "httpd.conf")
     with open(conf, "w") as f:
         f.write(f"""ServerRoot {base}

@@ -113,6 +113,11 @@ const char *cin_store_gen_path(const cin_store *st);
  * The hosts of a fleet (their mirror progress) are not copied. */
 int cin_store_copy(cin_store *src, cin_store *dst, int64_t *rows, char **err);
 
+/* For tests and diagnostics: run sql (statements separated by ';', no
+ * parameters) and print every row as "a|b\n", as the sqlite3 shell does, into
+ * *out (malloc'd).  Writes happen outside any transaction. */
+int cin_store_query_text(cin_store *st, const char *sql, char **out);
+
 /* Integrity check and online backup (of a PostgreSQL store: a SQLite copy). */
 int cin_store_check(cin_store *st, char **err);
 int cin_store_backup(cin_store *st, const char *dest, char **err);

@@ -82,6 +82,11 @@ int db_step(db_stmt *s)
     return s->drv->step(s);
 }
 
+int db_col_count(db_stmt *s)
+{
+    return LIVE(s) ? s->drv->col_count(s) : 0;
+}
+
 int db_col_null(db_stmt *s, int col)
 {
     return LIVE(s) ? s->drv->col_null(s, col) : 1;

@@ -40,6 +40,7 @@ typedef struct db_driver {
     void (*bind_blob)(db_stmt *s, int idx, const void *p, size_t n);
     void (*bind_null)(db_stmt *s, int idx);
     int (*step)(db_stmt *s);
+    int (*col_count)(db_stmt *s);
     int (*col_null)(db_stmt *s, int col);
     int64_t (*col_int)(db_stmt *s, int col);
     const char *(*col_text)(db_stmt *s, int col);
@@ -88,6 +89,7 @@ void db_bind_null(db_stmt *s, int idx);
 void db_bind_id(db_stmt *s, int idx, int64_t v);
 /* DB_ROW, CIN_OK when done, or an error status (CIN_EBUSY, CIN_EEXIST...). */
 int db_step(db_stmt *s);
+int db_col_count(db_stmt *s);
 int db_col_null(db_stmt *s, int col);
 int64_t db_col_int(db_stmt *s, int col);
 /* Borrowed until the next step or finalize; NULL for SQL NULL. */

@@ -191,6 +191,17 @@ static int session_hold(cin_store *st)
 
     if (!s)
         return CIN_EUNAVAIL;
+    if (s->pool->pid != getpid()) {
+        /* a store carried across fork(): this process's own pool, never the
+         * parent's connections */
+        pg_pool *mine = pool_for(s->pool->uri);
+        if (!mine)
+            return CIN_ENOMEM;
+        s->pool = mine;
+        s->conn = NULL;
+        s->holds = 0;
+        s->tx = 0;
+    }
     if (!s->conn) {
         s->conn = pool_get(s->pool, &busy);
         if (!s->conn) {
@@ -396,6 +407,11 @@ static int pg_step(db_stmt *x)
         return CIN_OK;
     s->row++;
     return DB_ROW;
+}
+
+static int pg_col_count(db_stmt *x)
+{
+    return PS(x)->res ? PQnfields(PS(x)->res) : 0;
 }
 
 static int pg_col_null(db_stmt *x, int col)
@@ -722,6 +738,7 @@ const db_driver db_pg_driver = {
     .bind_blob = pg_bind_blob,
     .bind_null = pg_bind_null,
     .step = pg_step,
+    .col_count = pg_col_count,
     .col_null = pg_col_null,
     .col_int = pg_col_int,
     .col_text = pg_col_text,

@@ -120,6 +120,11 @@ static int sq_step(db_stmt *s)
     return rc;
 }
 
+static int sq_col_count(db_stmt *s)
+{
+    return sqlite3_column_count(SS(s));
+}
+
 static int sq_col_null(db_stmt *s, int col)
 {
     return sqlite3_column_type(SS(s), col) == SQLITE_NULL;
@@ -348,6 +353,7 @@ const db_driver db_sqlite_driver = {
     .bind_blob = sq_bind_blob,
     .bind_null = sq_bind_null,
     .step = sq_step,
+    .col_count = sq_col_count,
     .col_null = sq_col_null,
     .col_int = sq_col_int,
     .col_text = sq_col_text,

@@ -834,3 +834,54 @@ int cin_store_unseal(cin_store *st, const char *label, const unsigned char *in, 
         return CIN_EPERM;
     return cin_open(&st->kek, label, in, inlen, out, outlen);
 }
+
+int cin_store_query_text(cin_store *st, const char *sql, char **out)
+{
+    db_stmt *s;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+    int rc, cols, i;
+
+    *out = NULL;
+    f = open_memstream(&buf, &len);
+    if (!f)
+        return CIN_ENOMEM;
+    /* statement by statement, as the sqlite3 shell prints them: a|b per row */
+    while (sql && *sql) {
+        const char *end = strchr(sql, ';');
+        char *one = end ? strndup(sql, (size_t)(end - sql)) : strdup(sql);
+        const char *p = one;
+        while (p && (*p == ' ' || *p == '\n'))
+            p++;
+        if (!one) {
+            fclose(f);
+            free(buf);
+            return CIN_ENOMEM;
+        }
+        if (*p) {
+            s = db_prepare(st, p);
+            cols = 0;
+            while ((rc = db_step(s)) == DB_ROW) {
+                cols = db_col_count(s);
+                for (i = 0; i < cols; i++) {
+                    const char *v = db_col_text(s, i);
+                    fprintf(f, "%s%s", i ? "|" : "", v ? v : "");
+                }
+                fputc('\n', f);
+            }
+            db_finalize(s);
+            if (rc != CIN_OK) {
+                free(one);
+                fclose(f);
+                free(buf);
+                return rc;
+            }
+        }
+        free(one);
+        sql = end ? end + 1 : NULL;
+    }
+    fclose(f);
+    *out = buf;
+    return CIN_OK;
+}

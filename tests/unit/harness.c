@@ -81,8 +81,25 @@ fixture *fixture_new(void)
     ann_hash = cin_password_hash("ann-password");
     ck_assert_ptr_nonnull(ann_hash);
     f->dir = tmpdir_new();
-    f->path = cin_asprintf("%s/store.db", f->dir);
-    ck_assert_int_eq(cin_store_create(f->path, &svc, &f->st, &err), CIN_OK);
+    f->key_path = cin_asprintf("%s/store.db.key", f->dir);
+    if (getenv("CIN_TEST_PG") && *getenv("CIN_TEST_PG")) {
+        /* the same tests on PostgreSQL: a fresh database per test */
+        static int n;
+        char cmd[512], db[64];
+        snprintf(db, sizeof(db), "t%ld_%d", (long)getpid(), n++);
+        snprintf(cmd, sizeof(cmd), "psql -q -d '%spostgres' -c 'CREATE DATABASE %s' >/dev/null",
+                 getenv("CIN_TEST_PG"), db);
+        ck_assert_int_eq(system(cmd), 0);
+        f->path = cin_asprintf("%s%s", getenv("CIN_TEST_PG"), db);
+        f->key_path = cin_asprintf("%s/store.key", f->dir);
+    } else {
+        f->path = cin_asprintf("%s/store.db", f->dir);
+    }
+    f->cli_args = cin_asprintf("--store '%s' --key-file '%s'", f->path, f->key_path);
+    {
+        cin_store_opts o = {f->key_path, NULL, 1, 1, -1};
+        ck_assert_int_eq(cin_store_open_opts(f->path, &svc, &o, &f->st, &err), CIN_OK);
+    }
     ck_assert_int_eq(cin_ca_local_init(f->st, &err), CIN_OK);
     ck_assert_int_eq(cin_store_begin(f->st), CIN_OK);
     ck_assert_int_eq(cin_store_account_create(f->st, "acme", 0, &acme, &err), CIN_OK);
@@ -103,6 +120,7 @@ fixture *fixture_new(void)
     ck_assert_int_eq(cin_store_commit(f->st), CIN_OK);
     free(ann_hash);
     cfg.store_path = f->path;
+    cfg.key_file = f->key_path;
     ck_assert_int_eq(cin_core_create(&cfg, &svc, &f->core, &err), CIN_OK);
     return f;
 }
@@ -118,6 +136,8 @@ void fixture_free(fixture *f)
     for (i = 0; i < U_COUNT; i++)
         free(f->token[i]);
     free(f->path);
+    free(f->key_path);
+    free(f->cli_args);
     tmpdir_remove(f->dir);
     free(f);
 }
@@ -265,19 +285,27 @@ void agent_pass(fixture *f)
 
 long long count_rows(fixture *f, const char *table)
 {
-    char sql[128];
-    sqlite3 *db;
-    sqlite3_stmt *s;
-    long long n = -1;
+    char sql[128], *out;
+    long long n;
 
-    ck_assert_int_eq(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
-    if (sqlite3_step(s) == SQLITE_ROW)
-        n = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
+    out = store_query(f, sql);
+    n = atoll(out);
+    free(out);
     return n;
+}
+
+char *store_query(fixture *f, const char *sql)
+{
+    char *out = NULL;
+
+    ck_assert_msg(cin_store_query_text(f->st, sql, &out) == CIN_OK, "query failed: %s", sql);
+    return out;
+}
+
+int store_is_pg(const fixture *f)
+{
+    return cin_store_target_is_central(f->path);
 }
 
 int run(const char *cmd, char **out)

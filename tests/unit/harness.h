@@ -26,7 +26,9 @@ enum { U_ADMIN, U_STANDARD, U_BASIC, U_BASIC2, U_SIGNATORY, U_ADMIN2, U_OTHER_AD
 
 typedef struct fixture {
     char *dir;
-    char *path; /* the store */
+    char *path;     /* the store: a file, or (CIN_TEST_PG set) a PostgreSQL URI */
+    char *key_path; /* its key file */
+    char *cli_args; /* "--store ... --key-file ..." for the certinext command */
     cin_store *st;
     cin_core *core;
     char *token[U_COUNT];
@@ -73,6 +75,10 @@ char *order_status(fixture *f, const char *id);
 void agent_pass(fixture *f);
 /* Rows in a table, to prove that nothing was written. */
 long long count_rows(fixture *f, const char *table);
+/* Run SQL on the fixture's store (either engine); rows as "a|b\n" (malloc'd). */
+char *store_query(fixture *f, const char *sql);
+/* 1 when the fixture's store is PostgreSQL (CIN_TEST_PG). */
+int store_is_pg(const fixture *f);
 /* s as a JSON string literal (malloc'd). */
 char *json_quote(const char *s);
 /* Run a shell command; returns its exit status; output into *out (may be NULL). */

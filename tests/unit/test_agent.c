@@ -45,11 +45,7 @@ static const char *paid_order(const char *name)
 
 static char *sql(const char *q)
 {
-    char cmd[1024], *out = NULL;
-
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s \"%s\"", F->path, q);
-    ck_assert_int_eq(run(cmd, &out), 0);
-    return out;
+    return store_query(F, q);
 }
 
 START_TEST(cli_agent_once_issues_every_paid_order)
@@ -63,7 +59,7 @@ START_TEST(cli_agent_once_issues_every_paid_order)
         paid_order(name);
     }
     order_new(F, U_BASIC, "dv-ssl", "[\"unpaid.example.com\"]");
-    snprintf(cmd, sizeof(cmd), "%s agent --once --store %s 2>&1", cli, F->path);
+    snprintf(cmd, sizeof(cmd), "%s agent --once %s 2>&1", cli, F->cli_args);
     ck_assert_int_eq(run(cmd, &out), 0);
     ck_assert_ptr_nonnull(strstr(out, "issued 5,"));
     free(out);
@@ -74,7 +70,7 @@ START_TEST(cli_agent_once_issues_every_paid_order)
     ck_assert_str_eq(n, "5\n");
     free(n);
     /* a second pass has nothing to do */
-    snprintf(cmd, sizeof(cmd), "%s agent --once --store %s 2>&1", cli, F->path);
+    snprintf(cmd, sizeof(cmd), "%s agent --once %s 2>&1", cli, F->cli_args);
     ck_assert_int_eq(run(cmd, &out), 0);
     ck_assert_ptr_nonnull(strstr(out, "issued 0,"));
     free(out);
@@ -93,9 +89,9 @@ START_TEST(two_agents_never_issue_twice)
     }
     /* two agent processes at once, and a third right after */
     snprintf(cmd, sizeof(cmd),
-             "(%s agent --once --store %s >/dev/null 2>&1 & %s agent --once --store %s "
-             ">/dev/null 2>&1 & wait; %s agent --once --store %s >/dev/null 2>&1)",
-             cli, F->path, cli, F->path, cli, F->path);
+             "(%s agent --once %s >/dev/null 2>&1 & %s agent --once %s "
+             ">/dev/null 2>&1 & wait; %s agent --once %s >/dev/null 2>&1)",
+             cli, F->cli_args, cli, F->cli_args, cli, F->cli_args);
     ck_assert_int_eq(run(cmd, NULL), 0);
     n = sql("SELECT count(*) FROM orders WHERE status='issued'");
     ck_assert_str_eq(n, "30\n");
@@ -288,7 +284,8 @@ START_TEST(running_agent_picks_up_within_a_second)
 
     pid = fork();
     if (pid == 0) {
-        execl(cli, cli, "agent", "--interval", "0.2", "--store", argv_store, (char *)NULL);
+        execl(cli, cli, "agent", "--interval", "0.2", "--store", argv_store, "--key-file",
+              F->key_path, (char *)NULL);
         _exit(127);
     }
     usleep(300000);

@@ -187,15 +187,18 @@ START_TEST(login_failures_and_throttle)
     }
     /* failed logins are audited, never with the password */
     {
-        char *out = NULL, cmd[256];
-        snprintf(cmd, sizeof(cmd),
-                 "sqlite3 %s \"SELECT count(*) FROM order_events WHERE action = "
-                 "'session.login_failed'\"; grep -c wrong-again %s",
-                 F->path, F->path);
-        run(cmd, &out);
+        char *out = store_query(F, "SELECT count(*) FROM order_events WHERE action = "
+                                   "'session.login_failed'"),
+             cmd[256];
         /* the two refusals were not counted, nor audited as failures */
-        ck_assert_str_eq(out, "7\n0\n");
+        ck_assert_str_eq(out, "7\n");
         free(out);
+        if (!store_is_pg(F)) {
+            snprintf(cmd, sizeof(cmd), "grep -c wrong-again %s", F->path);
+            run(cmd, &out);
+            ck_assert_str_eq(out, "0\n");
+            free(out);
+        }
     }
 }
 END_TEST

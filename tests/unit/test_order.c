@@ -66,13 +66,10 @@ static void force(const char *id, const char *status, const char *key_source)
     if (key_source) {
         /* key_source is fixed at creation; the test store lets us change it */
         char sql[256];
-        char *out = NULL;
-        snprintf(sql, sizeof(sql),
-                 "sqlite3 %s \"UPDATE orders SET key_source='%s', csr_pem=NULL WHERE id=%lld\"",
-                 F->path, key_source, (long long)o.id);
+        snprintf(sql, sizeof(sql), "UPDATE orders SET key_source='%s', csr_pem=NULL WHERE id=%lld",
+                 key_source, (long long)o.id);
         ck_assert_int_eq(cin_store_commit(F->st), CIN_OK);
-        ck_assert_int_eq(run(sql, &out), 0);
-        free(out);
+        free(store_query(F, sql));
     } else {
         ck_assert_int_eq(cin_store_commit(F->st), CIN_OK);
     }
@@ -299,15 +296,15 @@ static hresp do_action(int u, const char *id, const char *action)
 /* The stored row and the table sizes, to prove that a refusal changed nothing. */
 static char *snapshot(const char *id)
 {
-    char cmd[512], *out = NULL;
+    char cmd[512];
 
     snprintf(cmd, sizeof(cmd),
-             "sqlite3 %s \"SELECT * FROM orders WHERE id=%lld; SELECT count(*) FROM orders; "
+             "SELECT * FROM orders WHERE id=%lld; SELECT count(*) FROM orders; "
              "SELECT count(*) FROM ledger; SELECT count(*) FROM order_events; SELECT credits "
-             "FROM accounts; SELECT count(*), group_concat(status) FROM certificates\"",
-             F->path, (long long)cin_order_parse_id(id));
-    ck_assert_int_eq(run(cmd, &out), 0);
-    return out;
+             "FROM accounts ORDER BY id; SELECT count(*) FROM certificates; SELECT count(*) FROM "
+             "certificates WHERE status = 'active'",
+             (long long)cin_order_parse_id(id));
+    return store_query(F, cmd);
 }
 
 static void matrix_for_action(const char *action)
@@ -874,14 +871,12 @@ START_TEST(concurrent_pay)
     ck_assert_int_eq(ok, 1);
     ck_assert_int_eq(conflict, 1);
     ck_assert_int_eq(credits(U_ADMIN), c0 - 10);
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s \"SELECT count(*) FROM ledger WHERE order_id=%lld\"",
-             F->path, (long long)cin_order_parse_id(id));
-    run(cmd, &out);
+    snprintf(cmd, sizeof(cmd), "SELECT count(*) FROM ledger WHERE order_id=%lld",
+             (long long)cin_order_parse_id(id));
+    out = store_query(F, cmd);
     ck_assert_str_eq(out, "1\n");
     free(out);
-    snprintf(cmd, sizeof(cmd),
-             "sqlite3 %s \"SELECT count(*) FROM orders WHERE order_number IS NOT NULL\"", F->path);
-    run(cmd, &out);
+    out = store_query(F, "SELECT count(*) FROM orders WHERE order_number IS NOT NULL");
     ck_assert_str_eq(out, "1\n");
     free(out);
 }

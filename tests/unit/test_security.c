@@ -50,11 +50,7 @@ static hresp post(int u, const char *id, const char *action, const char *body)
 
 static char *sql(const char *q)
 {
-    char cmd[1024], *out = NULL;
-
-    snprintf(cmd, sizeof(cmd), "sqlite3 %s \"%s\"", F->path, q);
-    ck_assert_int_eq(run(cmd, &out), 0);
-    return out;
+    return store_query(F, q);
 }
 
 static void sql_exec(const char *q)
@@ -243,10 +239,12 @@ static void make_due(const char *id)
 {
     char q[256];
 
+    time_t now = time(NULL);
+
     snprintf(q, sizeof(q),
-             "UPDATE certificates SET lifetime_start = strftime('%%s','now') - 8000000,"
-             " lifetime_end = strftime('%%s','now') + 1000 WHERE order_id = %lld",
-             (long long)cin_order_parse_id(id));
+             "UPDATE certificates SET lifetime_start = %lld, lifetime_end = %lld WHERE"
+             " order_id = %lld",
+             (long long)now - 8000000, (long long)now + 1000, (long long)cin_order_parse_id(id));
     sql_exec(q);
 }
 
@@ -732,10 +730,11 @@ START_TEST(key_file_must_be_roots_and_not_a_link)
 {
     cin_core_config cfg = {0};
     cin_core *core = NULL;
-    char *key = cin_asprintf("%s.key", F->path), *moved = cin_asprintf("%s.real", key);
+    char *key = strdup(F->key_path), *moved = cin_asprintf("%s.real", key);
     char *err = NULL;
 
     cfg.store_path = F->path;
+    cfg.key_file = F->key_path;
     cfg.load_kek = 1;
     if (geteuid() == 0) {
         ck_assert_int_eq(chown(key, 65534, 65534), 0); /* the worker user replaced it */

@@ -146,8 +146,8 @@ fuzz-build: deps
 # (made by fuzz-build, with BUILD=build/fuzz and clang)
 fuzz-bin: $(FUZZ_BIN)
 
-# fuzz_acme.c includes common/src/acme.c (its response parsers are static)
-$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h common/src/acme.c \
+# fuzz_acme.c includes the ACME connector's sources (common/src/acme*.c)
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(wildcard common/src/acme*) \
 		$(BUILD)/libcertinext.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libcertinext.a $(LDLIBS)
 

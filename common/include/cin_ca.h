@@ -4,26 +4,36 @@
  * A connector turns a paid order (its CSR) into a certificate chain, and
  * tells its CA about revocations.  submit() starts the work for an order;
  * poll() continues it (for the built-in CA both finish at once); revoke()
- * tells the CA.  A result is one of: done (chain set), pending (call poll
+ * tells the CA.  A result is one of: done (chain set), pending (call again
  * after retry_after seconds), transient error (retry later), or permanent
- * error (the order fails with the CA's problem document).
+ * error (the order fails with the result's problem).
  */
 #ifndef CIN_CA_H
 #define CIN_CA_H
 
+#include "cin_problem.h"
 #include "cin_store_order.h"
 
 enum cin_ca_outcome { CIN_CA_DONE = 0, CIN_CA_PENDING, CIN_CA_TRANSIENT, CIN_CA_FAILED };
 
 typedef struct cin_ca_result {
     int outcome;
-    char *chain_pem; /* CIN_CA_DONE */
-    char *problem;   /* JSON problem document (CA's or ours) on errors */
-    int retry_after; /* seconds, for PENDING / TRANSIENT; 0: agent's backoff */
+    char *chain_pem; /* CIN_CA_DONE: the chain, leaf first (PEM) */
+    /* CIN_CA_TRANSIENT, CIN_CA_FAILED: why.  A CA's own problem document
+     * (an ACME error) keeps its type URI; ours carry a code: ca_error (the
+     * CA or its configuration refused), ca_unavailable (try again later). */
+    cin_problem problem;
+    int retry_after; /* seconds, for PENDING / TRANSIENT, at most a day; 0: agent's backoff */
 } cin_ca_result;
 
 void cin_ca_result_clear(cin_ca_result *r);
 
+/*
+ * Every operation fills *r (which it zeroes first) and never fails otherwise.
+ *   submit, poll  advance a processing order as far as it can without waiting
+ *   revoke        tell the CA that c is revoked for reason (RFC 5280 name);
+ *                 DONE also when the CA knew already
+ */
 typedef struct cin_ca_ops {
     const char *kind;
     void (*submit)(cin_store *st, const char *ca_name, cin_order *o, cin_ca_result *r);

@@ -125,8 +125,9 @@ done:
     return rc;
 }
 
-/* 1 when every name of o still belongs to its account; <0 a store error. */
-static int still_owned(cin_store *st, const cin_order *o, char **problem)
+/* 1 when every name of o still belongs to its account; 0 when one moved
+ * away (p says which); <0 a store error. */
+static int still_owned(cin_store *st, const cin_order *o, cin_problem *p)
 {
     size_t i;
 
@@ -136,17 +137,20 @@ static int still_owned(cin_store *st, const cin_order *o, char **problem)
         if (rc != CIN_OK)
             return rc;
         if (owner != o->account_id) {
-            cin_problem p = {0};
-            cin_problem_set(&p, 403, "domain_not_owned",
+            cin_problem_set(p, 403, "domain_not_owned",
                             "%s no longer belongs to the order's account; the certificate is "
                             "not issued",
                             o->sans[i]);
-            *problem = cin_problem_json(&p);
-            cin_problem_clear(&p);
             return 0;
         }
     }
     return 1;
+}
+
+/* A problem as the order's error and the audit log keep it; NULL when unset. */
+static char *problem_text(const cin_problem *p)
+{
+    return p->status || p->code || p->type ? cin_problem_json(p) : NULL;
 }
 
 static int parent_lifetime(cin_store *st, int64_t parent_id, time_t *start, time_t *end)
@@ -182,7 +186,8 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
     cin_cert_facts f;
     cin_cert c;
     cin_order cur;
-    char detail[160], *problem = NULL;
+    cin_problem why = {0};
+    char detail[160];
     int rc, owned = 1, live;
 
     if (cin_cert_facts_get(chain, &f) != CIN_OK)
@@ -202,7 +207,7 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
         return CIN_ECONFLICT;
     }
     if (!strcmp(cur.status, "processing")) {
-        owned = still_owned(st, &cur, &problem);
+        owned = still_owned(st, &cur, &why);
         if (owned < 0) {
             rc = owned;
             cin_store_rollback(st);
@@ -229,7 +234,6 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
         if (rc != CIN_OK) {
             cin_store_rollback(st);
             cin_order_clear(&cur);
-            free(problem);
             return rc;
         }
     }
@@ -248,15 +252,14 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
             free(cur.status);
             cur.status = strdup("failed");
             free(cur.error_json);
-            cur.error_json = problem;
-            problem = NULL;
+            cur.error_json = problem_text(&why);
             rc = cin_store_order_update(st, &cur);
             if (rc == CIN_OK)
                 rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.failed",
                                          holder, cur.error_json);
         }
         rc = cin_store_end(st, rc);
-        free(problem);
+        cin_problem_clear(&why);
         cin_order_clear(&cur);
         return rc == CIN_OK ? CIN_ECONFLICT : rc;
     }
@@ -281,7 +284,7 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
                                  detail);
     rc = cin_store_end(st, rc);
     cin_order_clear(&cur);
-    free(problem);
+    cin_problem_clear(&why);
     return rc;
 }
 
@@ -289,17 +292,20 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
 static int store_outcome(cin_store *st, cin_order *o, const cin_ca_result *r, const char *holder)
 {
     time_t now = cin_now(cin_store_services(st));
+    char *problem = problem_text(&r->problem);
     cin_order cur;
     int rc = cin_store_begin(st);
 
-    if (rc != CIN_OK)
+    if (rc != CIN_OK) {
+        free(problem);
         return rc;
+    }
     rc = cin_store_order_get(st, o->id, &cur);
     if (rc == CIN_OK && strcmp(cur.status, "processing"))
         rc = CIN_ECONFLICT;
     if (rc == CIN_OK) {
         free(cur.error_json);
-        cur.error_json = cin_strdup(r->problem);
+        cur.error_json = cin_strdup(problem);
         if (r->outcome == CIN_CA_FAILED) {
             free(cur.status);
             cur.status = strdup("failed");
@@ -313,14 +319,34 @@ static int store_outcome(cin_store *st, cin_order *o, const cin_ca_result *r, co
     }
     if (rc == CIN_OK && r->outcome == CIN_CA_FAILED)
         rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.failed", holder,
-                                 r->problem);
+                                 problem);
     else if (rc == CIN_OK && r->outcome == CIN_CA_TRANSIENT)
         rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.retry_later", holder,
-                                 r->problem);
+                                 problem);
     rc = cin_store_end(st, rc);
     if (rc == CIN_OK || rc == CIN_ECONFLICT)
         cin_order_clear(&cur);
+    free(problem);
     return rc;
+}
+
+/* The connector of o's product's CA; NULL (r FAILED) when there is none. */
+static const cin_ca_ops *ops_of(cin_store *st, const cin_order *o, cin_product *prod,
+                                cin_ca_result *r)
+{
+    const cin_ca_ops *ops = NULL;
+    char *kind = NULL;
+
+    if (cin_store_product_get(st, o->product, prod) == CIN_OK &&
+        cin_store_ca_kind(st, prod->ca, &kind) == CIN_OK)
+        ops = cin_ca_ops_for(kind);
+    free(kind);
+    if (!ops) {
+        r->outcome = CIN_CA_FAILED;
+        cin_problem_set(&r->problem, 500, "ca_error", "the CA of product %s is not configured",
+                        o->product);
+    }
+    return ops;
 }
 
 static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_stats *stats)
@@ -330,7 +356,7 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
     cin_ca_result r;
     cin_product prod;
     cin_order o;
-    char lease[48], *kind = NULL;
+    char lease[48];
     int rc, owned;
 
     memset(&r, 0, sizeof(r));
@@ -354,11 +380,7 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
         }
         goto done;
     }
-    if (cin_store_product_get(st, o.product, &prod) != CIN_OK ||
-        cin_store_ca_kind(st, prod.ca, &kind) != CIN_OK || !(ops = cin_ca_ops_for(kind))) {
-        r.outcome = CIN_CA_FAILED;
-        r.problem = strdup("{\"type\":\"urn:certinext:error:ca_error\",\"title\":\"The "
-                           "product's CA is not configured\",\"status\":500}");
+    if (!(ops = ops_of(st, &o, &prod, &r))) {
         store_outcome(st, &o, &r, holder);
         if (stats)
             stats->failed++;
@@ -366,8 +388,8 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
     }
     if (!strcmp(o.key_source, "server") && ensure_key(st, &o) != CIN_OK) {
         r.outcome = CIN_CA_TRANSIENT;
-        r.problem = strdup("{\"type\":\"urn:certinext:error:ca_error\",\"title\":\"Key "
-                           "generation failed\",\"status\":503}");
+        cin_problem_set(&r.problem, 503, "ca_unavailable", "%s",
+                        "the order's key and CSR could not be made; this will be retried");
         store_outcome(st, &o, &r, holder);
         if (stats)
             stats->deferred++;
@@ -398,8 +420,38 @@ done:
 release:
     cin_ca_result_clear(&r);
     cin_product_clear(&prod);
-    free(kind);
     cin_store_lease_release(st, lease, holder);
+}
+
+/* Record what the CA said to a revocation: told, refused for good, or later. */
+static int revocation_record(cin_store *st, const cin_cert *c, const cin_ca_result *r,
+                             const char *holder)
+{
+    time_t now = cin_now(cin_store_services(st));
+    char *why = NULL;
+    int rc = cin_store_begin(st);
+
+    if (rc != CIN_OK)
+        return rc;
+    if (r->outcome == CIN_CA_DONE) {
+        rc = cin_store_cert_mark_notified(st, c->id, 1);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(st, c->account_id, c->order_id, "agent",
+                                     "certificate.revocation_sent", holder, c->serial);
+    } else if (r->outcome == CIN_CA_FAILED) {
+        /* the CA refused for good: say so once, in the audit log */
+        why = problem_text(&r->problem);
+        rc = cin_store_cert_mark_notified(st, c->id, 2);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(st, c->account_id, c->order_id, "agent",
+                                     "certificate.revocation_refused", holder,
+                                     why ? why : c->serial);
+    } else {
+        rc = cin_store_cert_revoke_later(st, c->id,
+                                         now + (r->retry_after > 0 ? r->retry_after : 30));
+    }
+    free(why);
+    return cin_store_end(st, rc);
 }
 
 /* Tell the CAs about revoked certificates (the request only marked them). */
@@ -417,47 +469,20 @@ static void send_revocations(cin_store *st, const char *holder, cin_agent_stats 
         cin_product prod;
         cin_order o;
         cin_cert c;
-        char *kind = NULL;
-        int rc;
 
         memset(&r, 0, sizeof(r));
         memset(&prod, 0, sizeof(prod));
         memset(&o, 0, sizeof(o));
         if (cin_store_cert_get(st, ids[i], &c) != CIN_OK)
             continue;
-        if (cin_store_order_get(st, c.order_id, &o) == CIN_OK &&
-            cin_store_product_get(st, o.product, &prod) == CIN_OK &&
-            cin_store_ca_kind(st, prod.ca, &kind) == CIN_OK)
-            ops = cin_ca_ops_for(kind);
+        if (cin_store_order_get(st, c.order_id, &o) == CIN_OK)
+            ops = ops_of(st, &o, &prod, &r);
         if (ops)
             ops->revoke(st, prod.ca, &c, c.revocation_reason, &r);
         else
             r.outcome = CIN_CA_FAILED;
-        if (cin_store_begin(st) == CIN_OK) {
-            if (r.outcome == CIN_CA_DONE) {
-                rc = cin_store_cert_mark_notified(st, c.id, 1);
-                if (rc == CIN_OK)
-                    rc = cin_store_event_add(st, c.account_id, c.order_id, "agent",
-                                             "certificate.revocation_sent", holder, c.serial);
-            } else if (r.outcome == CIN_CA_FAILED) {
-                /* the CA refused for good: say so once, in the audit log */
-                rc = cin_store_cert_mark_notified(st, c.id, 2);
-                if (rc == CIN_OK)
-                    rc = cin_store_event_add(st, c.account_id, c.order_id, "agent",
-                                             "certificate.revocation_refused", holder,
-                                             r.problem ? r.problem : c.serial);
-            } else {
-                rc = cin_store_cert_revoke_later(st, c.id,
-                                                 now + (r.retry_after > 0 ? r.retry_after : 30));
-            }
-            if (rc == CIN_OK && cin_store_commit(st) == CIN_OK) {
-                if (r.outcome == CIN_CA_DONE && stats)
-                    stats->revocations_sent++;
-            } else {
-                cin_store_rollback(st);
-            }
-        }
-        free(kind);
+        if (revocation_record(st, &c, &r, holder) == CIN_OK && r.outcome == CIN_CA_DONE && stats)
+            stats->revocations_sent++;
         cin_ca_result_clear(&r);
         cin_product_clear(&prod);
         cin_order_clear(&o);

@@ -97,6 +97,9 @@ $(BUILD)/obj/tests/%.o: tests/unit/%.c tests/unit/harness.h $(wildcard common/in
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
 
+# tests that include the sources they test (their static helpers): rebuilt with them
+$(BUILD)/obj/tests/test_acme.o $(BUILD)/obj/tests/test_acme_http.o: $(wildcard common/src/acme*)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UNIT_HELP) $(BUILD)/libcertinext.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(UNIT_HELP) $(BUILD)/libcertinext.a $(CHECK_LIBS) $(LDLIBS)

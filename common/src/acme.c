@@ -6,7 +6,8 @@
  * without waiting, as mod_md's md_acme_order steps do (register, update,
  * await ready, await valid): get the CA's order (made once, remembered in
  * the store), then by its status answer the challenges, finalize, wait, or
- * download the chain.  revoke tells the CA about a revocation.
+ * download the chain.  revoke tells the CA about a revocation.  cleanup
+ * finds out whether a cancelled order was issued after all.
  *
  * Outcomes: the CA unreachable, a 5xx, a 429 or a CA refusing every nonce
  * are transient (retried later, after the CA's Retry-After, bounded); a
@@ -219,4 +220,86 @@ done:
     free(body);
 }
 
-const cin_ca_ops cin_ca_acme_ops = {"acme", advance, advance, revoke};
+/* ---- cleanup after a cancel ------------------------------------------------------ */
+
+/* FAILED in the clean-up's sense: the CA holds no certificate for the order. */
+static void nothing_issued(cin_ca_result *r, const char *why)
+{
+    acme_failed(r, 404, "ca_error", "Nothing was issued for the cancelled order", "%s", why);
+}
+
+/* The state and the challenge answers of an order the CA is done with. */
+static void forget_order(cin_store *st, const char *ca, int64_t id)
+{
+    int rc = cin_store_begin(st);
+
+    if (rc != CIN_OK)
+        return;
+    rc = cin_store_acme_state_put(st, id, ca, NULL);
+    if (rc == CIN_OK)
+        rc = cin_store_challenge_delete_order(st, id);
+    cin_store_end(st, rc);
+}
+
+/* The finalized order as the CA has it now: issued, still processing, or not. */
+static void cleanup_read(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *r)
+{
+    acme_http_resp h;
+    char type[64];
+    int rc = acme_order_fetch(a, ord, &h);
+
+    if (rc != CIN_OK) {
+        acme_exchange_failed(a, rc, r);
+        goto done;
+    }
+    if (!ord->json) {
+        acme_resp_problem(&h, type, sizeof(type));
+        if (h.status == 404 || !strcmp(type, "accountDoesNotExist") ||
+            !strcmp(type, "unauthorized"))
+            nothing_issued(r, "the CA no longer knows the order");
+        else
+            acme_from_response(&h, "order", r);
+        goto done;
+    }
+    if (!strcmp(acme_order_status(ord), "valid"))
+        acme_download(a, o, ord, r);
+    else if (!strcmp(acme_order_status(ord), "processing"))
+        acme_pending(r, ord->retry_after > 0 ? ord->retry_after : 1);
+    else
+        nothing_issued(r, "the CA's order was not issued");
+done:
+    acme_resp_clear(&h);
+}
+
+/*
+ * A cancelled order may have been issued at the CA after all (finalize sent
+ * before the cancel): then its chain is fetched, DONE, and the agent stores
+ * it revoked and tells the CA.  Never finalized, invalid, or forgotten by the
+ * CA: FAILED, nothing was issued.  No challenge is answered and nothing is
+ * finalized here: a cancelled order is only looked at.
+ */
+static void cleanup(cin_store *st, const char *ca, cin_order *o, cin_ca_result *r)
+{
+    acme_order ord;
+    acme a;
+
+    memset(r, 0, sizeof(*r));
+    memset(&ord, 0, sizeof(ord));
+    memset(&a, 0, sizeof(a));
+    ord.state = acme_state_load(st, ca, o->id);
+    if (!json_is_true(json_object_get(ord.state, "finalized")))
+        nothing_issued(r, "the order was cancelled before it was finalized at the CA");
+    else if (acme_open(&a, st, ca, r) != CIN_OK)
+        goto done;
+    else if (!a.kid)
+        nothing_issued(r, "the CA no longer knows the account that placed the order");
+    else
+        cleanup_read(&a, o, &ord, r);
+    if (r->outcome == CIN_CA_DONE || r->outcome == CIN_CA_FAILED)
+        forget_order(st, ca, o->id);
+done:
+    acme_order_clear(&ord);
+    acme_close(&a);
+}
+
+const cin_ca_ops cin_ca_acme_ops = {"acme", advance, advance, revoke, cleanup};

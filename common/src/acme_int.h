@@ -12,7 +12,7 @@
  *   acme_order.c     the CA's order for one of ours, remembered in the store, and
  *                    its http-01 authorizations
  *   acme_finalize.c  finalize with the order's CSR, download, preferred chain
- *   acme.c           the cin_ca_ops connector (submit / poll / revoke)
+ *   acme.c           the cin_ca_ops connector (submit / poll / revoke / cleanup)
  *                    and the outcomes every step reports in
  *
  * Every step takes the per-call client (acme) and, when it can fail, the

@@ -248,6 +248,11 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
                                      holder,
                                      owned ? "issued after the order was cancelled; revoked"
                                            : "a name moved to another account; revoked");
+        if (rc == CIN_OK && owned) {
+            /* the cancelled order's certificate is found: nothing left to clean up */
+            cur.ca_cleanup = 0;
+            rc = cin_store_order_update(st, &cur);
+        }
         if (rc == CIN_OK && !owned) {
             free(cur.status);
             cur.status = strdup("failed");
@@ -421,6 +426,109 @@ release:
     cin_ca_result_clear(&r);
     cin_product_clear(&prod);
     cin_store_lease_release(st, lease, holder);
+}
+
+/* Record a clean-up outcome that is not a certificate: FAILED ends the
+ * clean-up (nothing was issued), anything else asks again later. */
+static int cleanup_record(cin_store *st, int64_t id, const cin_ca_result *r, const char *holder)
+{
+    time_t now = cin_now(cin_store_services(st));
+    char *problem = problem_text(&r->problem);
+    cin_order cur;
+    int rc = cin_store_begin(st);
+
+    memset(&cur, 0, sizeof(cur));
+    if (rc != CIN_OK)
+        goto done;
+    rc = cin_store_order_get(st, id, &cur);
+    if (rc == CIN_OK && (strcmp(cur.status, "cancelled") || !cur.ca_cleanup))
+        rc = CIN_ECONFLICT; /* done meanwhile by another agent */
+    if (rc == CIN_OK) {
+        if (r->outcome == CIN_CA_FAILED) {
+            cur.ca_cleanup = 0;
+        } else {
+            if (r->outcome == CIN_CA_TRANSIENT)
+                cur.attempts++;
+            cur.next_attempt_at =
+                now + (r->retry_after > 0 ? r->retry_after : backoff(cur.attempts));
+        }
+        rc = cin_store_order_update(st, &cur);
+    }
+    if (rc == CIN_OK && r->outcome == CIN_CA_FAILED)
+        rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.ca_cleanup", holder,
+                                 problem);
+    else if (rc == CIN_OK && r->outcome == CIN_CA_TRANSIENT)
+        rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.ca_cleanup_later",
+                                 holder, problem);
+    rc = cin_store_end(st, rc);
+done:
+    cin_order_clear(&cur);
+    free(problem);
+    return rc;
+}
+
+/*
+ * An order cancelled while it was at its CA (ca_cleanup): the CA may have
+ * issued its certificate all the same.  The connector looks, and never
+ * validates or finalizes anything: a certificate it finds is stored revoked
+ * (cessationOfOperation), never served, and send_revocations tells the CA;
+ * "nothing was issued" ends the clean-up; a CA still issuing, or unreachable,
+ * is asked again later.  Under the order's lease, as work_order.
+ */
+static void cleanup_order(cin_store *st, int64_t id, const char *holder, cin_agent_stats *stats)
+{
+    const cin_ca_ops *ops;
+    cin_ca_result r;
+    cin_product prod;
+    cin_order o;
+    char lease[48];
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    memset(&prod, 0, sizeof(prod));
+    memset(&o, 0, sizeof(o));
+    snprintf(lease, sizeof(lease), "order:%lld", (long long)id);
+    if (take_lease(st, lease, holder) != CIN_OK)
+        return;
+    if (cin_store_order_get(st, id, &o) != CIN_OK || strcmp(o.status, "cancelled") || !o.ca_cleanup)
+        goto done;
+    ops = ops_of(st, &o, &prod, &r);
+    if (ops)
+        ops->cleanup(st, prod.ca, &o, &r);
+    if (r.outcome == CIN_CA_DONE) {
+        /* store_issued's branch for a cancelled order: revoked, ca_cleanup cleared */
+        rc = store_issued(st, &o, r.chain_pem, holder);
+        if (rc == CIN_OK || rc == CIN_ECONFLICT) {
+            if (stats)
+                stats->cleanups++;
+            goto done;
+        }
+        cin_ca_result_clear(&r);
+        r.outcome = CIN_CA_TRANSIENT;
+        cin_problem_set(&r.problem, 503, "ca_unavailable",
+                        "the certificate the CA issued could not be stored (%s)",
+                        cin_strstatus(rc));
+    }
+    if (cleanup_record(st, id, &r, holder) == CIN_OK && r.outcome == CIN_CA_FAILED && stats)
+        stats->cleanups++;
+done:
+    cin_order_clear(&o);
+    cin_ca_result_clear(&r);
+    cin_product_clear(&prod);
+    cin_store_lease_release(st, lease, holder);
+}
+
+static void cleanup_cancelled(cin_store *st, const char *holder, cin_agent_stats *stats)
+{
+    time_t now = cin_now(cin_store_services(st));
+    int64_t *ids = NULL;
+    size_t n = 0, i;
+
+    if (cin_store_order_cleanup_due(st, now, &ids, &n) != CIN_OK)
+        return;
+    for (i = 0; i < n; i++)
+        cleanup_order(st, ids[i], holder, stats);
+    free(ids);
 }
 
 /* Record what the CA said to a revocation: told, refused for good, or later. */
@@ -641,6 +749,7 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
     for (i = 0; i < n; i++)
         work_order(st, ids[i], holder, stats);
     free(ids);
+    cleanup_cancelled(st, holder, stats);
     send_revocations(st, holder, stats);
     mark_expired(st, stats);
     if (renewal_check_due(now)) {
@@ -653,18 +762,20 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
 int cin_agent_work_due(cin_store *st)
 {
     time_t now = cin_now(cin_store_services(st));
-    int64_t *ids = NULL, *cids = NULL, *eids = NULL;
-    size_t n = 0, cn = 0, en = 0;
+    int64_t *ids = NULL, *cids = NULL, *eids = NULL, *xids = NULL;
+    size_t n = 0, cn = 0, en = 0, xn = 0;
     int due;
 
-    /* three indexed look-ups: a poll costs the same with 100 000 certificates */
+    /* four indexed look-ups: a poll costs the same with 100 000 certificates */
     if (cin_store_order_due(st, "processing", now, &ids, &n) != CIN_OK)
         return 0;
     cin_store_cert_unnotified(st, now, &cids, &cn);
     cin_store_order_expired(st, now, &eids, &en);
-    due = n > 0 || cn > 0 || en > 0;
+    cin_store_order_cleanup_due(st, now, &xids, &xn);
+    due = n > 0 || cn > 0 || en > 0 || xn > 0;
     free(ids);
     free(cids);
     free(eids);
+    free(xids);
     return due || renewal_check_due(now);
 }

@@ -308,7 +308,24 @@ static void local_revoke(cin_store *st, const char *ca_name, const cin_cert *cer
     r->outcome = CIN_CA_DONE;
 }
 
-const cin_ca_ops cin_ca_local_ops = {"local", local_issue, local_issue, local_revoke};
+static void local_cleanup(cin_store *st, const char *ca_name, cin_order *o, cin_ca_result *r)
+{
+    /* Issuance here is one step under the agent's lease on the order, and a
+     * certificate obtained for an order cancelled meanwhile is stored
+     * revoked in that same step (agent.c): nothing can be pending. */
+    (void)st;
+    (void)ca_name;
+    (void)o;
+    memset(r, 0, sizeof(*r));
+    r->outcome = CIN_CA_FAILED;
+    cin_problem_set(&r->problem, 404, "ca_error", "%s",
+                    "the built-in CA issues at once or not at all: nothing was issued for the "
+                    "cancelled order");
+    r->problem.title = strdup("Nothing was issued for the cancelled order");
+}
+
+const cin_ca_ops cin_ca_local_ops = {"local", local_issue, local_issue, local_revoke,
+                                     local_cleanup};
 
 const cin_ca_ops *cin_ca_ops_for(const char *kind)
 {

@@ -7,13 +7,13 @@
  * except one: the fuzz input, the CA's answer to one step of an exchange:
  *   directory, new nonce, new account, new order, order (submit/poll),
  *   authorization, challenge, finalize, certificate, alternate chain,
- *   or revocation.
+ *   revocation, or the order read by a cancelled order's clean-up.
  * The connector runs once for each step the input looks like an answer to
  * (a body with "challenges" is an authorization's...: a committed input
  * replays where it belongs) and once for a step chosen by the input's hash
  * (every step sees every kind of input).  A whole run per step costs about
  * a millisecond and a half, most of it OpenSSL 3 decoding the account key,
- * hence not all eleven each time.  So an input reaches the parsers of
+ * hence not all twelve each time.  So an input reaches the parsers of
  * directories, orders, authorizations, challenges, problem documents, Link
  * headers, Retry-After and chains as the connector reads them, and what the
  * connector does next.  The answer is also read on its own
@@ -22,8 +22,9 @@
  *
  * Checks besides the sanitizers: every outcome is one of the four, with what
  * it promises (a chain, a bounded retry_after, a problem that is an RFC 7807
- * object with a type); 5xx and 429 are transient; one call makes a bounded
- * number of requests (badNonce is not retried forever).
+ * object with a type); 5xx and 429 are transient; a clean-up never answers a
+ * challenge, finalizes, registers or orders; one call makes a bounded number
+ * of requests (badNonce is not retried forever).
  *
  * The store is made once per process in $TMPDIR (an account, an order with a
  * CSR, the CA configuration) and made afresh every CIN_FUZZ_RESET_EVERY
@@ -69,15 +70,16 @@ enum step {
     S_CERT,
     S_ALTERNATE,
     S_REVOKE,
+    S_CLEANUP,
     S_COUNT
 };
 
-/* The method and URL of each step's request. */
+/* The method and URL of each step's request (S_CLEANUP reads the order). */
 static const char *const step_req[S_COUNT][2] = {
     {"GET", CA "/dir"},         {"HEAD", CA "/nonce"},       {"POST", CA "/acct"},
     {"POST", CA "/order"},      {"POST", CA "/order/1"},     {"POST", CA "/authz/1"},
     {"POST", CA "/chall/1"},    {"POST", CA "/order/1/fin"}, {"POST", CA "/cert/1"},
-    {"POST", CA "/cert/1/alt"}, {"POST", CA "/revoke"},
+    {"POST", CA "/cert/1/alt"}, {"POST", CA "/revoke"},      {"POST", CA "/order/1"},
 };
 
 /* The fuzz input, parsed once. */
@@ -100,7 +102,7 @@ static struct {
     enum step step;
     const answer *in;
     const char *order_status; /* what the canned order says */
-    int calls;
+    int calls, forbidden;
 } W;
 
 static void quiet_log(void *ud, int level, const char *msg)
@@ -236,6 +238,13 @@ static void answer_well(const char *method, const char *url, acme_http_resp *h)
     }
 }
 
+/* A clean-up only looks: never a challenge, a finalize, an account or an order. */
+static int forbidden_in_cleanup(const char *url)
+{
+    return !strcmp(url, CA "/chall/1") || !strcmp(url, CA "/order/1/fin") ||
+           !strcmp(url, CA "/acct") || !strcmp(url, CA "/order");
+}
+
 static int fake_request(void *client, const char *method, const char *url,
                         const char *const *headers, const char *body, acme_http_resp *h, char *err,
                         size_t errlen)
@@ -247,6 +256,8 @@ static int fake_request(void *client, const char *method, const char *url,
     (void)errlen;
     memset(h, 0, sizeof(*h));
     FUZZ_CHECK(++W.calls <= MAX_CALLS);
+    if (W.step == S_CLEANUP && forbidden_in_cleanup(url))
+        W.forbidden++;
     if (!strcmp(method, step_req[W.step][0]) && !strcmp(url, step_req[W.step][1]))
         fill(W.in, h, strcmp(method, "HEAD") != 0);
     else
@@ -397,14 +408,16 @@ static void prepare(enum step s)
          "account");
     must(cin_store_end(W.st, CIN_OK), "commit");
     if (s >= S_ORDER && s != S_REVOKE)
-        state = json_pack("{s:s, s:[]}", "order_url", CA "/order/1", "names");
+        state = json_pack("{s:s, s:[], s:b}", "order_url", CA "/order/1", "names", "finalized",
+                          s == S_CLEANUP);
     must(acme_state_save(W.st, "fuzz", W.order.id, state), "state");
     json_decref(state);
-    W.order_status = s == S_FINALIZE                   ? "ready"
-                     : s == S_CERT || s == S_ALTERNATE ? "valid"
-                                                       : "pending";
+    W.order_status = s == S_FINALIZE                                     ? "ready"
+                     : s == S_CERT || s == S_ALTERNATE || s == S_CLEANUP ? "valid"
+                                                                         : "pending";
     W.step = s;
     W.calls = 0;
+    W.forbidden = 0;
 }
 
 /* ---- checks -------------------------------------------------------------------- */
@@ -452,9 +465,12 @@ static void run_step(enum step s)
     memset(&r, 0, sizeof(r));
     if (s == S_REVOKE)
         cin_ca_acme_ops.revoke(W.st, "fuzz", &W.cert, "keyCompromise", &r);
+    else if (s == S_CLEANUP)
+        cin_ca_acme_ops.cleanup(W.st, "fuzz", &W.order, &r);
     else
         cin_ca_acme_ops.submit(W.st, "fuzz", &W.order, &r);
     check_result(&r, s == S_REVOKE);
+    FUZZ_CHECK(W.forbidden == 0);
     cin_ca_result_clear(&r);
 }
 
@@ -476,7 +492,8 @@ static unsigned steps_for(const answer *in, const uint8_t *data, size_t size)
     if (body_has(in, "\"orders\"") || body_has(in, "\"contact\""))
         m |= 1u << S_ACCOUNT;
     if (body_has(in, "\"finalize\"") || body_has(in, "\"authorizations\""))
-        m |= in->status == 201 ? 1u << S_NEW_ORDER : 1u << S_ORDER | 1u << S_FINALIZE;
+        m |= in->status == 201 ? 1u << S_NEW_ORDER
+                               : 1u << S_ORDER | 1u << S_FINALIZE | 1u << S_CLEANUP;
     if (body_has(in, "\"challenges\""))
         m |= 1u << S_AUTHZ;
     else if (body_has(in, "\"token\""))

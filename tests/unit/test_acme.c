@@ -9,7 +9,7 @@
  * the client signed (the JWS's protected header and payload) and checks
  * that every nonce it sees is one it handed out, used once.  A request the
  * script does not expect fails the test at once, and a script not played to
- * its end fails it too: so a client that e.g. finalizes an order twice
+ * its end fails it too: so a client that e.g. finalizes a cancelled order
  * fails.  Retry-After reaches the client as libcurl's CURLINFO_RETRY_AFTER
  * gives it (seconds; an HTTP date turned into seconds by curl_getdate, the
  * parser libcurl uses); the libcurl side itself is test_acme_http.c's.
@@ -999,6 +999,159 @@ START_TEST(revocation_reaches_the_ca)
 }
 END_TEST
 
+/* The certificate stored for an order (also one it does not serve). */
+static int64_t cert_of(int64_t order_id)
+{
+    int64_t k, found = 0;
+    cin_cert c;
+
+    for (k = 1; k < 100 && !found; k++) {
+        if (cin_store_cert_get(F->st, k, &c) != CIN_OK)
+            continue;
+        if (c.order_id == order_id)
+            found = c.id;
+        cin_cert_clear(&c);
+    }
+    return found;
+}
+
+/* Does the SNI index serve cert_id for name? */
+static int served(const char *name, int64_t cert_id)
+{
+    cin_name_entry *e = NULL;
+    size_t n = 0, i;
+    uint64_t gen = 0;
+    int found = 0;
+
+    ck_assert_int_eq(cin_store_names_since(F->st, 0, &e, &n, &gen), CIN_OK);
+    for (i = 0; i < n; i++)
+        found |= !strcmp(e[i].name, name) && e[i].cert_id == cert_id;
+    cin_name_entries_free(e, n);
+    return found;
+}
+
+START_TEST(cancelled_after_finalize_is_fetched_and_revoked)
+{
+    char *leaf = make_cert(NAME, "Test Intermediate"), *chain = make_chain(leaf, "Test Root");
+    int64_t id, cert_id;
+    cin_agent_stats s;
+    cin_order o;
+    cin_cert c;
+    int mark;
+
+    account_known();
+    id = paid(NAME);
+    hello();
+    expect("POST", "/order", 201, CREATED, order_doc("ready", NULL));
+    expect("POST", "/order/1/finalize", 200, JSON, order_doc("processing", NULL));
+    agent_pass(F);
+    fake_done();
+    order_action(id, "cancel", NULL);
+    o = get(id);
+    ck_assert_int_eq(o.ca_cleanup, 1);
+    cin_order_clear(&o);
+    mark = FK.nseen;
+    /* the CA is still issuing: asked again after its Retry-After */
+    make_due(id);
+    hello();
+    expect("POST", "/order/1", 200, "Content-Type: application/json\nRetry-After: 60",
+           order_doc("processing", NULL));
+    agent_pass(F);
+    fake_done();
+    o = get(id);
+    ck_assert_str_eq(o.status, "cancelled");
+    ck_assert_int_eq(o.ca_cleanup, 1);
+    ck_assert_int_ge(o.next_attempt_at, time(NULL) + 57);
+    cin_order_clear(&o);
+    /* issued: fetched, stored revoked and never served, revoked at the CA */
+    make_due(id);
+    hello();
+    expect("POST", "/order/1", 200, JSON, order_doc("valid", ",\"certificate\":\"" CA "/cert/1\""));
+    expect("POST", "/cert/1", 200, CHAIN_TYPE, chain);
+    hello();
+    expect("POST", "/revoke", 200, NULL, NULL);
+    ck_assert_int_eq(cin_agent_run_once(F->st, "test-agent", &s), CIN_OK);
+    fake_done();
+    ck_assert_int_eq(s.cleanups, 1);
+    ck_assert_int_eq(s.revocations_sent, 1);
+    ck_assert_int_eq(s.issued, 0);
+    ck_assert_ptr_nonnull(strstr(last_to("/revoke")->payload, "\"reason\":5"));
+    o = get(id);
+    ck_assert_str_eq(o.status, "cancelled");
+    ck_assert_int_eq(o.ca_cleanup, 0);
+    ck_assert_int_eq(o.cert_id, 0);
+    cin_order_clear(&o);
+    ck_assert_int_eq(events(id, "certificate.revoke", NULL), 1);
+    ck_assert_int_eq(events(id, "certificate.revocation_sent", NULL), 1);
+    cert_id = cert_of(id);
+    ck_assert_int_eq(notified(cert_id), 1);
+    ck_assert_int_eq(cin_store_cert_get(F->st, cert_id, &c), CIN_OK);
+    ck_assert_int_gt(cert_id, 0);
+    ck_assert_str_eq(c.status, "revoked");
+    ck_assert_str_eq(c.revocation_reason, "cessationOfOperation");
+    cin_cert_clear(&c);
+    ck_assert(!served(NAME, cert_id));
+    /* never validated nor finalized after the cancel; nothing more to do */
+    ck_assert_int_eq(requests_to(mark, "/order/1/finalize"), 0);
+    ck_assert_int_eq(requests_to(mark, "/chall/1"), 0);
+    ck_assert_int_eq(requests_to(mark, "/order"), 0);
+    agent_pass(F);
+    fake_done();
+    free(leaf);
+    free(chain);
+}
+END_TEST
+
+START_TEST(cancelled_before_finalize_asks_the_ca_nothing)
+{
+    char *detail = NULL, *keyauth;
+    int64_t id, id2;
+    cin_order o;
+
+    account_known();
+    id = paid(NAME);
+    hello();
+    expect("POST", "/order", 201, CREATED, order_doc("pending", NULL));
+    expect("POST", "/authz/1", 200, JSON,
+           "{\"status\":\"pending\",\"challenges\":[{\"type\":\"http-01\",\"url\":\"" CA
+           "/chall/1\",\"token\":\"tok2\",\"status\":\"pending\"}]}");
+    expect("POST", "/chall/1", 200, JSON, "{}");
+    agent_pass(F);
+    fake_done();
+    keyauth = key_authorization("tok2");
+    ck_assert_ptr_nonnull(keyauth);
+    free(keyauth);
+    order_action(id, "cancel", NULL);
+    make_due(id);
+    agent_pass(F); /* no request at all: the script is empty */
+    fake_done();
+    o = get(id);
+    ck_assert_str_eq(o.status, "cancelled");
+    ck_assert_int_eq(o.ca_cleanup, 0);
+    cin_order_clear(&o);
+    ck_assert_int_eq(events(id, "order.ca_cleanup", &detail), 1);
+    ck_assert_ptr_nonnull(strstr(detail, "Nothing was issued"));
+    free(detail);
+    detail = NULL;
+    ck_assert_ptr_null(state_of(id));
+    keyauth = key_authorization("tok2");
+    ck_assert_ptr_null(keyauth); /* the server answers the CA no more */
+    /* the built-in CA: issuance is one step, so nothing can be pending */
+    ck_assert_int_eq(cin_store_product_set_ca(F->st, "dv-ssl", "builtin", NULL), CIN_OK);
+    id2 = paid("acme2.example.com");
+    order_action(id2, "cancel", NULL);
+    agent_pass(F);
+    fake_done();
+    o = get(id2);
+    ck_assert_int_eq(o.ca_cleanup, 0);
+    ck_assert_int_eq(o.cert_id, 0);
+    cin_order_clear(&o);
+    ck_assert_int_eq(events(id2, "order.ca_cleanup", &detail), 1);
+    ck_assert_ptr_nonnull(strstr(detail, "built-in CA"));
+    free(detail);
+}
+END_TEST
+
 START_TEST(retry_after_is_bounded)
 {
     acme_http_resp h;
@@ -1093,6 +1246,8 @@ int main(void)
     tcase_add_test(tc, bad_nonce_retried_then_transient);
     tcase_add_test(tc, preferred_alternate_chain);
     tcase_add_test(tc, revocation_reaches_the_ca);
+    tcase_add_test(tc, cancelled_after_finalize_is_fetched_and_revoked);
+    tcase_add_test(tc, cancelled_before_finalize_asks_the_ca_nothing);
     tcase_add_test(tc, retry_after_is_bounded);
     tcase_add_test(tc, directory_not_usable);
     tcase_add_test(tc, no_http01_challenge_fails);

@@ -293,6 +293,14 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
     return rc;
 }
 
+/* PENDING or TRANSIENT: when to ask the CA again (a failure counts an attempt). */
+static void ask_again(cin_order *cur, const cin_ca_result *r, time_t now)
+{
+    if (r->outcome == CIN_CA_TRANSIENT)
+        cur->attempts++;
+    cur->next_attempt_at = now + (r->retry_after > 0 ? r->retry_after : backoff(cur->attempts));
+}
+
 /* Record a CA outcome that is not a certificate. */
 static int store_outcome(cin_store *st, cin_order *o, const cin_ca_result *r, const char *holder)
 {
@@ -315,10 +323,7 @@ static int store_outcome(cin_store *st, cin_order *o, const cin_ca_result *r, co
             free(cur.status);
             cur.status = strdup("failed");
         } else {
-            if (r->outcome == CIN_CA_TRANSIENT)
-                cur.attempts++;
-            cur.next_attempt_at =
-                now + (r->retry_after > 0 ? r->retry_after : backoff(cur.attempts));
+            ask_again(&cur, r, now);
         }
         rc = cin_store_order_update(st, &cur);
     }
@@ -447,10 +452,7 @@ static int cleanup_record(cin_store *st, int64_t id, const cin_ca_result *r, con
         if (r->outcome == CIN_CA_FAILED) {
             cur.ca_cleanup = 0;
         } else {
-            if (r->outcome == CIN_CA_TRANSIENT)
-                cur.attempts++;
-            cur.next_attempt_at =
-                now + (r->retry_after > 0 ? r->retry_after : backoff(cur.attempts));
+            ask_again(&cur, r, now);
         }
         rc = cin_store_order_update(st, &cur);
     }

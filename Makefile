@@ -98,6 +98,9 @@ $(BUILD)/obj/tests/%.o: tests/unit/%.c tests/unit/harness.h $(wildcard common/in
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
 
+# tests that include the sources they test (their static helpers): rebuilt with them
+$(BUILD)/obj/tests/test_acme.o $(BUILD)/obj/tests/test_acme_http.o: $(wildcard common/src/acme*)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UNIT_HELP) $(BUILD)/libcertinext.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(UNIT_HELP) $(BUILD)/libcertinext.a $(CHECK_LIBS) $(LDLIBS)
@@ -147,8 +150,8 @@ fuzz-build: deps
 # (made by fuzz-build, with BUILD=build/fuzz and clang)
 fuzz-bin: $(FUZZ_BIN)
 
-# fuzz_acme.c includes common/src/acme.c (its response parsers are static)
-$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h common/src/acme.c \
+# fuzz_acme.c includes the ACME connector's sources (common/src/acme*.c)
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(wildcard common/src/acme*) \
 		$(BUILD)/libcertinext.a
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libcertinext.a $(LDLIBS)
 

@@ -114,8 +114,9 @@ int cli_cmd_agent(int argc, char **argv)
             fprintf(stderr, "certinext: agent pass failed: %s\n", cin_strstatus(rc));
             return 1;
         }
-        printf("issued %d, failed %d, deferred %d, revocations sent %d, expired %d\n", s.issued,
-               s.failed, s.deferred, s.revocations_sent, s.expired);
+        printf("issued %d, failed %d, deferred %d, revocations sent %d, expired %d, "
+               "cleaned up %d\n",
+               s.issued, s.failed, s.deferred, s.revocations_sent, s.expired, s.cleanups);
         return 0;
     }
     signal(SIGINT, on_signal);

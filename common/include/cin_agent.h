@@ -5,7 +5,9 @@
  * attempt time reached), holds a lease on it in the store so that no other
  * agent works it at the same time, generates the key and CSR when the module
  * makes the key, asks the order's CA connector, and stores the result.  It
- * also tells CAs about revocations and marks expired orders.  Runs in the
+ * also finds out what became, at the CA, of orders cancelled while there
+ * (a certificate issued all the same is stored revoked, never served), tells
+ * CAs about revocations and marks expired orders.  Runs in the
  * `certinext agent` command or in a thread of one server process; it only
  * touches the store, OpenSSL and libcurl.
  */
@@ -21,6 +23,7 @@ typedef struct cin_agent_stats {
     int revocations_sent;
     int expired;
     int renewals; /* renewal orders created for auto_renew certificates */
+    int cleanups; /* cancelled orders whose clean-up at the CA ended */
 } cin_agent_stats;
 
 /* The renewal point as a fraction of a certificate's lifetime that remains

@@ -4,32 +4,49 @@
  * A connector turns a paid order (its CSR) into a certificate chain, and
  * tells its CA about revocations.  submit() starts the work for an order;
  * poll() continues it (for the built-in CA both finish at once); revoke()
- * tells the CA.  A result is one of: done (chain set), pending (call poll
- * after retry_after seconds), transient error (retry later), or permanent
- * error (the order fails with the CA's problem document).
+ * tells the CA; cleanup() finds out what became of an order cancelled while
+ * it was at the CA.  A result is one of: done (chain set), pending (call
+ * again after retry_after seconds), transient error (retry later), or
+ * permanent error (the order fails with the result's problem).
  */
 #ifndef CIN_CA_H
 #define CIN_CA_H
 
+#include "cin_problem.h"
 #include "cin_store_order.h"
 
 enum cin_ca_outcome { CIN_CA_DONE = 0, CIN_CA_PENDING, CIN_CA_TRANSIENT, CIN_CA_FAILED };
 
 typedef struct cin_ca_result {
     int outcome;
-    char *chain_pem; /* CIN_CA_DONE */
-    char *problem;   /* JSON problem document (CA's or ours) on errors */
-    int retry_after; /* seconds, for PENDING / TRANSIENT; 0: agent's backoff */
+    char *chain_pem; /* CIN_CA_DONE: the chain, leaf first (PEM) */
+    /* CIN_CA_TRANSIENT, CIN_CA_FAILED: why.  A CA's own problem document
+     * (an ACME error) keeps its type URI; ours carry a code: ca_error (the
+     * CA or its configuration refused), ca_unavailable (try again later). */
+    cin_problem problem;
+    int retry_after; /* seconds, for PENDING / TRANSIENT, at most a day; 0: agent's backoff */
 } cin_ca_result;
 
 void cin_ca_result_clear(cin_ca_result *r);
 
+/*
+ * Every operation fills *r (which it zeroes first) and never fails otherwise.
+ *   submit, poll  advance a processing order as far as it can without waiting
+ *   revoke        tell the CA that c is revoked for reason (RFC 5280 name);
+ *                 DONE also when the CA knew already
+ *   cleanup       o was cancelled while at the CA (o->ca_cleanup): DONE with
+ *                 the chain when the CA issued it after all (the agent stores
+ *                 it revoked, never served, and tells the CA), PENDING while
+ *                 the CA is still issuing, FAILED when nothing was issued.
+ *                 It never validates or finalizes anything.
+ */
 typedef struct cin_ca_ops {
     const char *kind;
     void (*submit)(cin_store *st, const char *ca_name, cin_order *o, cin_ca_result *r);
     void (*poll)(cin_store *st, const char *ca_name, cin_order *o, cin_ca_result *r);
     void (*revoke)(cin_store *st, const char *ca_name, const cin_cert *c, const char *reason,
                    cin_ca_result *r);
+    void (*cleanup)(cin_store *st, const char *ca_name, cin_order *o, cin_ca_result *r);
 } cin_ca_ops;
 
 /* The connector for a CA configuration's kind ("local", "acme"); NULL if unknown. */

@@ -80,6 +80,10 @@ int cin_store_order_expired(cin_store *st, time_t now, int64_t **ids, size_t *n)
 /* Ids of orders in status whose next_attempt_at has come, oldest first. */
 int cin_store_order_due(cin_store *st, const char *status, time_t now, int64_t **ids, size_t *n);
 
+/* Ids of orders cancelled while at their CA (ca_cleanup) whose
+ * next_attempt_at has come: the agent finds out what the CA issued. */
+int cin_store_order_cleanup_due(cin_store *st, time_t now, int64_t **ids, size_t *n);
+
 /* ---- audit events ------------------------------------------------------ */
 
 typedef struct cin_event {

@@ -125,8 +125,9 @@ done:
     return rc;
 }
 
-/* 1 when every name of o still belongs to its account; <0 a store error. */
-static int still_owned(cin_store *st, const cin_order *o, char **problem)
+/* 1 when every name of o still belongs to its account; 0 when one moved
+ * away (p says which); <0 a store error. */
+static int still_owned(cin_store *st, const cin_order *o, cin_problem *p)
 {
     size_t i;
 
@@ -136,17 +137,20 @@ static int still_owned(cin_store *st, const cin_order *o, char **problem)
         if (rc != CIN_OK)
             return rc;
         if (owner != o->account_id) {
-            cin_problem p = {0};
-            cin_problem_set(&p, 403, "domain_not_owned",
+            cin_problem_set(p, 403, "domain_not_owned",
                             "%s no longer belongs to the order's account; the certificate is "
                             "not issued",
                             o->sans[i]);
-            *problem = cin_problem_json(&p);
-            cin_problem_clear(&p);
             return 0;
         }
     }
     return 1;
+}
+
+/* A problem as the order's error and the audit log keep it; NULL when unset. */
+static char *problem_text(const cin_problem *p)
+{
+    return p->status || p->code || p->type ? cin_problem_json(p) : NULL;
 }
 
 static int parent_lifetime(cin_store *st, int64_t parent_id, time_t *start, time_t *end)
@@ -182,7 +186,8 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
     cin_cert_facts f;
     cin_cert c;
     cin_order cur;
-    char detail[160], *problem = NULL;
+    cin_problem why = {0};
+    char detail[160];
     int rc, owned = 1, live;
 
     if (cin_cert_facts_get(chain, &f) != CIN_OK)
@@ -202,7 +207,7 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
         return CIN_ECONFLICT;
     }
     if (!strcmp(cur.status, "processing")) {
-        owned = still_owned(st, &cur, &problem);
+        owned = still_owned(st, &cur, &why);
         if (owned < 0) {
             rc = owned;
             cin_store_rollback(st);
@@ -229,7 +234,6 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
         if (rc != CIN_OK) {
             cin_store_rollback(st);
             cin_order_clear(&cur);
-            free(problem);
             return rc;
         }
     }
@@ -244,19 +248,23 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
                                      holder,
                                      owned ? "issued after the order was cancelled; revoked"
                                            : "a name moved to another account; revoked");
+        if (rc == CIN_OK && owned) {
+            /* the cancelled order's certificate is found: nothing left to clean up */
+            cur.ca_cleanup = 0;
+            rc = cin_store_order_update(st, &cur);
+        }
         if (rc == CIN_OK && !owned) {
             free(cur.status);
             cur.status = strdup("failed");
             free(cur.error_json);
-            cur.error_json = problem;
-            problem = NULL;
+            cur.error_json = problem_text(&why);
             rc = cin_store_order_update(st, &cur);
             if (rc == CIN_OK)
                 rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.failed",
                                          holder, cur.error_json);
         }
         rc = cin_store_end(st, rc);
-        free(problem);
+        cin_problem_clear(&why);
         cin_order_clear(&cur);
         return rc == CIN_OK ? CIN_ECONFLICT : rc;
     }
@@ -281,46 +289,74 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
                                  detail);
     rc = cin_store_end(st, rc);
     cin_order_clear(&cur);
-    free(problem);
+    cin_problem_clear(&why);
     return rc;
+}
+
+/* PENDING or TRANSIENT: when to ask the CA again (a failure counts an attempt). */
+static void ask_again(cin_order *cur, const cin_ca_result *r, time_t now)
+{
+    if (r->outcome == CIN_CA_TRANSIENT)
+        cur->attempts++;
+    cur->next_attempt_at = now + (r->retry_after > 0 ? r->retry_after : backoff(cur->attempts));
 }
 
 /* Record a CA outcome that is not a certificate. */
 static int store_outcome(cin_store *st, cin_order *o, const cin_ca_result *r, const char *holder)
 {
     time_t now = cin_now(cin_store_services(st));
+    char *problem = problem_text(&r->problem);
     cin_order cur;
     int rc = cin_store_begin(st);
 
-    if (rc != CIN_OK)
+    if (rc != CIN_OK) {
+        free(problem);
         return rc;
+    }
     rc = cin_store_order_get(st, o->id, &cur);
     if (rc == CIN_OK && strcmp(cur.status, "processing"))
         rc = CIN_ECONFLICT;
     if (rc == CIN_OK) {
         free(cur.error_json);
-        cur.error_json = cin_strdup(r->problem);
+        cur.error_json = cin_strdup(problem);
         if (r->outcome == CIN_CA_FAILED) {
             free(cur.status);
             cur.status = strdup("failed");
         } else {
-            if (r->outcome == CIN_CA_TRANSIENT)
-                cur.attempts++;
-            cur.next_attempt_at =
-                now + (r->retry_after > 0 ? r->retry_after : backoff(cur.attempts));
+            ask_again(&cur, r, now);
         }
         rc = cin_store_order_update(st, &cur);
     }
     if (rc == CIN_OK && r->outcome == CIN_CA_FAILED)
         rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.failed", holder,
-                                 r->problem);
+                                 problem);
     else if (rc == CIN_OK && r->outcome == CIN_CA_TRANSIENT)
         rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.retry_later", holder,
-                                 r->problem);
+                                 problem);
     rc = cin_store_end(st, rc);
     if (rc == CIN_OK || rc == CIN_ECONFLICT)
         cin_order_clear(&cur);
+    free(problem);
     return rc;
+}
+
+/* The connector of o's product's CA; NULL (r FAILED) when there is none. */
+static const cin_ca_ops *ops_of(cin_store *st, const cin_order *o, cin_product *prod,
+                                cin_ca_result *r)
+{
+    const cin_ca_ops *ops = NULL;
+    char *kind = NULL;
+
+    if (cin_store_product_get(st, o->product, prod) == CIN_OK &&
+        cin_store_ca_kind(st, prod->ca, &kind) == CIN_OK)
+        ops = cin_ca_ops_for(kind);
+    free(kind);
+    if (!ops) {
+        r->outcome = CIN_CA_FAILED;
+        cin_problem_set(&r->problem, 500, "ca_error", "the CA of product %s is not configured",
+                        o->product);
+    }
+    return ops;
 }
 
 static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_stats *stats)
@@ -330,7 +366,7 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
     cin_ca_result r;
     cin_product prod;
     cin_order o;
-    char lease[48], *kind = NULL;
+    char lease[48];
     int rc, owned;
 
     memset(&r, 0, sizeof(r));
@@ -354,11 +390,7 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
         }
         goto done;
     }
-    if (cin_store_product_get(st, o.product, &prod) != CIN_OK ||
-        cin_store_ca_kind(st, prod.ca, &kind) != CIN_OK || !(ops = cin_ca_ops_for(kind))) {
-        r.outcome = CIN_CA_FAILED;
-        r.problem = strdup("{\"type\":\"urn:certinext:error:ca_error\",\"title\":\"The "
-                           "product's CA is not configured\",\"status\":500}");
+    if (!(ops = ops_of(st, &o, &prod, &r))) {
         store_outcome(st, &o, &r, holder);
         if (stats)
             stats->failed++;
@@ -366,8 +398,8 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
     }
     if (!strcmp(o.key_source, "server") && ensure_key(st, &o) != CIN_OK) {
         r.outcome = CIN_CA_TRANSIENT;
-        r.problem = strdup("{\"type\":\"urn:certinext:error:ca_error\",\"title\":\"Key "
-                           "generation failed\",\"status\":503}");
+        cin_problem_set(&r.problem, 503, "ca_unavailable", "%s",
+                        "the order's key and CSR could not be made; this will be retried");
         store_outcome(st, &o, &r, holder);
         if (stats)
             stats->deferred++;
@@ -398,8 +430,138 @@ done:
 release:
     cin_ca_result_clear(&r);
     cin_product_clear(&prod);
-    free(kind);
     cin_store_lease_release(st, lease, holder);
+}
+
+/* Record a clean-up outcome that is not a certificate: FAILED ends the
+ * clean-up (nothing was issued), anything else asks again later. */
+static int cleanup_record(cin_store *st, int64_t id, const cin_ca_result *r, const char *holder)
+{
+    time_t now = cin_now(cin_store_services(st));
+    char *problem = problem_text(&r->problem);
+    cin_order cur;
+    int rc = cin_store_begin(st);
+
+    memset(&cur, 0, sizeof(cur));
+    if (rc != CIN_OK)
+        goto done;
+    rc = cin_store_order_get(st, id, &cur);
+    if (rc == CIN_OK && (strcmp(cur.status, "cancelled") || !cur.ca_cleanup))
+        rc = CIN_ECONFLICT; /* done meanwhile by another agent */
+    if (rc == CIN_OK) {
+        if (r->outcome == CIN_CA_FAILED) {
+            cur.ca_cleanup = 0;
+        } else {
+            ask_again(&cur, r, now);
+        }
+        rc = cin_store_order_update(st, &cur);
+    }
+    if (rc == CIN_OK && r->outcome == CIN_CA_FAILED)
+        rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.ca_cleanup", holder,
+                                 problem);
+    else if (rc == CIN_OK && r->outcome == CIN_CA_TRANSIENT)
+        rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.ca_cleanup_later",
+                                 holder, problem);
+    rc = cin_store_end(st, rc);
+done:
+    cin_order_clear(&cur);
+    free(problem);
+    return rc;
+}
+
+/*
+ * An order cancelled while it was at its CA (ca_cleanup): the CA may have
+ * issued its certificate all the same.  The connector looks, and never
+ * validates or finalizes anything: a certificate it finds is stored revoked
+ * (cessationOfOperation), never served, and send_revocations tells the CA;
+ * "nothing was issued" ends the clean-up; a CA still issuing, or unreachable,
+ * is asked again later.  Under the order's lease, as work_order.
+ */
+static void cleanup_order(cin_store *st, int64_t id, const char *holder, cin_agent_stats *stats)
+{
+    const cin_ca_ops *ops;
+    cin_ca_result r;
+    cin_product prod;
+    cin_order o;
+    char lease[48];
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    memset(&prod, 0, sizeof(prod));
+    memset(&o, 0, sizeof(o));
+    snprintf(lease, sizeof(lease), "order:%lld", (long long)id);
+    if (take_lease(st, lease, holder) != CIN_OK)
+        return;
+    if (cin_store_order_get(st, id, &o) != CIN_OK || strcmp(o.status, "cancelled") || !o.ca_cleanup)
+        goto done;
+    ops = ops_of(st, &o, &prod, &r);
+    if (ops)
+        ops->cleanup(st, prod.ca, &o, &r);
+    if (r.outcome == CIN_CA_DONE) {
+        /* store_issued's branch for a cancelled order: revoked, ca_cleanup cleared */
+        rc = store_issued(st, &o, r.chain_pem, holder);
+        if (rc == CIN_OK || rc == CIN_ECONFLICT) {
+            if (stats)
+                stats->cleanups++;
+            goto done;
+        }
+        cin_ca_result_clear(&r);
+        r.outcome = CIN_CA_TRANSIENT;
+        cin_problem_set(&r.problem, 503, "ca_unavailable",
+                        "the certificate the CA issued could not be stored (%s)",
+                        cin_strstatus(rc));
+    }
+    if (cleanup_record(st, id, &r, holder) == CIN_OK && r.outcome == CIN_CA_FAILED && stats)
+        stats->cleanups++;
+done:
+    cin_order_clear(&o);
+    cin_ca_result_clear(&r);
+    cin_product_clear(&prod);
+    cin_store_lease_release(st, lease, holder);
+}
+
+static void cleanup_cancelled(cin_store *st, const char *holder, cin_agent_stats *stats)
+{
+    time_t now = cin_now(cin_store_services(st));
+    int64_t *ids = NULL;
+    size_t n = 0, i;
+
+    if (cin_store_order_cleanup_due(st, now, &ids, &n) != CIN_OK)
+        return;
+    for (i = 0; i < n; i++)
+        cleanup_order(st, ids[i], holder, stats);
+    free(ids);
+}
+
+/* Record what the CA said to a revocation: told, refused for good, or later. */
+static int revocation_record(cin_store *st, const cin_cert *c, const cin_ca_result *r,
+                             const char *holder)
+{
+    time_t now = cin_now(cin_store_services(st));
+    char *why = NULL;
+    int rc = cin_store_begin(st);
+
+    if (rc != CIN_OK)
+        return rc;
+    if (r->outcome == CIN_CA_DONE) {
+        rc = cin_store_cert_mark_notified(st, c->id, 1);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(st, c->account_id, c->order_id, "agent",
+                                     "certificate.revocation_sent", holder, c->serial);
+    } else if (r->outcome == CIN_CA_FAILED) {
+        /* the CA refused for good: say so once, in the audit log */
+        why = problem_text(&r->problem);
+        rc = cin_store_cert_mark_notified(st, c->id, 2);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(st, c->account_id, c->order_id, "agent",
+                                     "certificate.revocation_refused", holder,
+                                     why ? why : c->serial);
+    } else {
+        rc = cin_store_cert_revoke_later(st, c->id,
+                                         now + (r->retry_after > 0 ? r->retry_after : 30));
+    }
+    free(why);
+    return cin_store_end(st, rc);
 }
 
 /* Tell the CAs about revoked certificates (the request only marked them). */
@@ -417,47 +579,20 @@ static void send_revocations(cin_store *st, const char *holder, cin_agent_stats 
         cin_product prod;
         cin_order o;
         cin_cert c;
-        char *kind = NULL;
-        int rc;
 
         memset(&r, 0, sizeof(r));
         memset(&prod, 0, sizeof(prod));
         memset(&o, 0, sizeof(o));
         if (cin_store_cert_get(st, ids[i], &c) != CIN_OK)
             continue;
-        if (cin_store_order_get(st, c.order_id, &o) == CIN_OK &&
-            cin_store_product_get(st, o.product, &prod) == CIN_OK &&
-            cin_store_ca_kind(st, prod.ca, &kind) == CIN_OK)
-            ops = cin_ca_ops_for(kind);
+        if (cin_store_order_get(st, c.order_id, &o) == CIN_OK)
+            ops = ops_of(st, &o, &prod, &r);
         if (ops)
             ops->revoke(st, prod.ca, &c, c.revocation_reason, &r);
         else
             r.outcome = CIN_CA_FAILED;
-        if (cin_store_begin(st) == CIN_OK) {
-            if (r.outcome == CIN_CA_DONE) {
-                rc = cin_store_cert_mark_notified(st, c.id, 1);
-                if (rc == CIN_OK)
-                    rc = cin_store_event_add(st, c.account_id, c.order_id, "agent",
-                                             "certificate.revocation_sent", holder, c.serial);
-            } else if (r.outcome == CIN_CA_FAILED) {
-                /* the CA refused for good: say so once, in the audit log */
-                rc = cin_store_cert_mark_notified(st, c.id, 2);
-                if (rc == CIN_OK)
-                    rc = cin_store_event_add(st, c.account_id, c.order_id, "agent",
-                                             "certificate.revocation_refused", holder,
-                                             r.problem ? r.problem : c.serial);
-            } else {
-                rc = cin_store_cert_revoke_later(st, c.id,
-                                                 now + (r.retry_after > 0 ? r.retry_after : 30));
-            }
-            if (rc == CIN_OK && cin_store_commit(st) == CIN_OK) {
-                if (r.outcome == CIN_CA_DONE && stats)
-                    stats->revocations_sent++;
-            } else {
-                cin_store_rollback(st);
-            }
-        }
-        free(kind);
+        if (revocation_record(st, &c, &r, holder) == CIN_OK && r.outcome == CIN_CA_DONE && stats)
+            stats->revocations_sent++;
         cin_ca_result_clear(&r);
         cin_product_clear(&prod);
         cin_order_clear(&o);
@@ -616,6 +751,7 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
     for (i = 0; i < n; i++)
         work_order(st, ids[i], holder, stats);
     free(ids);
+    cleanup_cancelled(st, holder, stats);
     send_revocations(st, holder, stats);
     mark_expired(st, stats);
     if (renewal_check_due(now)) {
@@ -628,18 +764,20 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
 int cin_agent_work_due(cin_store *st)
 {
     time_t now = cin_now(cin_store_services(st));
-    int64_t *ids = NULL, *cids = NULL, *eids = NULL;
-    size_t n = 0, cn = 0, en = 0;
+    int64_t *ids = NULL, *cids = NULL, *eids = NULL, *xids = NULL;
+    size_t n = 0, cn = 0, en = 0, xn = 0;
     int due;
 
-    /* three indexed look-ups: a poll costs the same with 100 000 certificates */
+    /* four indexed look-ups: a poll costs the same with 100 000 certificates */
     if (cin_store_order_due(st, "processing", now, &ids, &n) != CIN_OK)
         return 0;
     cin_store_cert_unnotified(st, now, &cids, &cn);
     cin_store_order_expired(st, now, &eids, &en);
-    due = n > 0 || cn > 0 || en > 0;
+    cin_store_order_cleanup_due(st, now, &xids, &xn);
+    due = n > 0 || cn > 0 || en > 0 || xn > 0;
     free(ids);
     free(cids);
     free(eids);
+    free(xids);
     return due || renewal_check_due(now);
 }

@@ -21,7 +21,7 @@ void cin_ca_result_clear(cin_ca_result *r)
     if (!r)
         return;
     free(r->chain_pem);
-    free(r->problem);
+    cin_problem_clear(&r->problem);
     memset(r, 0, sizeof(*r));
 }
 
@@ -193,9 +193,8 @@ int cin_ca_local_root(cin_store *st, char **pem)
 static void fail(cin_ca_result *r, const char *detail)
 {
     r->outcome = CIN_CA_FAILED;
-    r->problem = cin_asprintf("{\"type\":\"urn:certinext:error:ca_error\",\"title\":\"The "
-                              "built-in CA could not issue\",\"status\":500,\"detail\":\"%s\"}",
-                              detail);
+    cin_problem_set(&r->problem, 500, "ca_error", "%s", detail);
+    r->problem.title = strdup("The built-in CA could not issue");
 }
 
 static void local_issue(cin_store *st, const char *ca_name, cin_order *o, cin_ca_result *r)
@@ -220,8 +219,9 @@ static void local_issue(cin_store *st, const char *ca_name, cin_order *o, cin_ca
     if (cin_store_ca_get_secret(st, ca_name, "intermediate_key", &ikey) != CIN_OK) {
         /* transient: the KEK may simply be unavailable to this process */
         r->outcome = CIN_CA_TRANSIENT;
-        r->problem = strdup("{\"type\":\"urn:certinext:error:ca_error\",\"title\":\"The built-in "
-                            "CA's key cannot be opened\",\"status\":503}");
+        cin_problem_set(&r->problem, 503, "ca_unavailable", "%s",
+                        "the built-in CA's key cannot be opened by this process");
+        r->problem.title = strdup("The built-in CA's key cannot be opened");
         goto done;
     }
     ik = cin_key_from_pem(ikey);
@@ -308,7 +308,24 @@ static void local_revoke(cin_store *st, const char *ca_name, const cin_cert *cer
     r->outcome = CIN_CA_DONE;
 }
 
-const cin_ca_ops cin_ca_local_ops = {"local", local_issue, local_issue, local_revoke};
+static void local_cleanup(cin_store *st, const char *ca_name, cin_order *o, cin_ca_result *r)
+{
+    /* Issuance here is one step under the agent's lease on the order, and a
+     * certificate obtained for an order cancelled meanwhile is stored
+     * revoked in that same step (agent.c): nothing can be pending. */
+    (void)st;
+    (void)ca_name;
+    (void)o;
+    memset(r, 0, sizeof(*r));
+    r->outcome = CIN_CA_FAILED;
+    cin_problem_set(&r->problem, 404, "ca_error", "%s",
+                    "the built-in CA issues at once or not at all: nothing was issued for the "
+                    "cancelled order");
+    r->problem.title = strdup("Nothing was issued for the cancelled order");
+}
+
+const cin_ca_ops cin_ca_local_ops = {"local", local_issue, local_issue, local_revoke,
+                                     local_cleanup};
 
 const cin_ca_ops *cin_ca_ops_for(const char *kind)
 {

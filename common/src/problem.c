@@ -31,6 +31,7 @@ static const char *const known_codes[] = {
     "store_unavailable",
     "internal",
     "ca_error",
+    "ca_unavailable",
     "renewal_failed",
     "totp_required",
 };

@@ -319,6 +319,16 @@ int cin_store_order_due(cin_store *st, const char *status, time_t now, int64_t *
     return db_ids(s, ids, n);
 }
 
+int cin_store_order_cleanup_due(cin_store *st, time_t now, int64_t **ids, size_t *n)
+{
+    /* a range of the index orders_cleanup (ca_cleanup, next_attempt_at) */
+    db_stmt *s = db_prepare(st, "SELECT id FROM orders WHERE ca_cleanup = 1 AND"
+                                " next_attempt_at <= ?1 ORDER BY id LIMIT 1000");
+
+    db_bind_int(s, 1, (int64_t)now);
+    return db_ids(s, ids, n);
+}
+
 int cin_store_order_renewal_due(cin_store *st, time_t now, double fraction, int64_t **ids,
                                 size_t *n)
 {

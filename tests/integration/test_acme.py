@@ -257,3 +257,56 @@ def test_preferred_alternate_chain(base, server, store):
         assert _verify(chain, p.root_pem(0)).returncode != 0     # not the default one
     finally:
         p.stop()
+
+
+def test_cancelled_after_finalize_fetched_and_revoked(base, store):
+    """Cancelled after finalize: pebble issued all the same.  The agent fetches that
+    certificate (never finalizing or validating anything more), stores it revoked and
+    never serves it, and revokes it at pebble.  `certinext agent --once` passes."""
+    from servers import Nginx
+    srv = Nginx(base, store, agent=False).start()
+    p = Pebble(base, srv.http_port).start()
+    try:
+        cli(store.path, "ca", "add", "--name", "pebble", "--acme", p.directory, "--trust",
+            p.cert)
+        cli(store.path, "product", "set-ca", "dv-ssl", "pebble")
+        ann = srv.api(store.tokens["ann"])
+        o = order(ann, "dv-ssl", ["cancelled.example.com"])
+        oid = int(o["id"][2:])
+        assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        state = ""
+        for _ in range(60):
+            cli(store.path, "agent", "--once")
+            state = store.sql(f"SELECT state FROM acme_orders WHERE order_id={oid}")
+            if '"finalized":true' in state:
+                break
+            time.sleep(0.3)
+        assert '"finalized":true' in state, state
+        r = ann.post(f"/api/v1/orders/{o['id']}/cancel")
+        assert r.status == 200 and r.json["status"] == "cancelled", r
+        assert store.sql(f"SELECT ca_cleanup FROM orders WHERE id={oid}") == "1"
+        for _ in range(60):
+            cli(store.path, "agent", "--once")
+            if store.sql(f"SELECT ca_cleanup FROM orders WHERE id={oid}") == "0":
+                break
+            time.sleep(0.3)
+        row = store.sql(f"SELECT serial, status, revocation_reason FROM certificates "
+                        f"WHERE order_id={oid}")
+        serial, status, reason = row.split("|")
+        assert (status, reason) == ("revoked", "cessationOfOperation"), row
+        j = ann.get(f"/api/v1/orders/{o['id']}").json
+        assert j["status"] == "cancelled" and j["certificate"] is None, j
+
+        def revoked_at_pebble():
+            cli(store.path, "agent", "--once")
+            return p.cert_status(serial).get("Status") == "Revoked"
+        assert wait_for(revoked_at_pebble, 30, 0.3), p.cert_status(serial)
+        assert handshake(srv.https_port, "cancelled.example.com")[0] != serial
+        actions = [e["action"] for e in
+                   ann.get(f"/api/v1/orders/{o['id']}/events").json["events"]]
+        assert "certificate.revoke" in actions and "certificate.revocation_sent" in actions
+        # the clean-up is over: the ACME state went with it
+        assert store.sql(f"SELECT count(*) FROM acme_orders WHERE order_id={oid}") == "0"
+    finally:
+        p.stop()
+        srv.stop()

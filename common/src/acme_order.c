@@ -1,0 +1,321 @@
+/*
+ * acme_order.c - the CA's order for one of ours, and its authorizations.
+ *
+ * The order is made once (newOrder) and its URL kept in the store
+ * (acme_orders, with the names and whether finalize was sent), so that a
+ * restarted agent resumes the same ACME order instead of making a second
+ * one.  When the CA has forgotten the order or the account (a reset CA, as
+ * pebble is after a restart) they are made afresh: an order the CA forgot
+ * cannot have been issued by it.
+ *
+ * http-01 only: each key authorization goes into the store's challenge
+ * table, where both server modules answer it, before the CA is told to look.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "acme_int.h"
+#include "cin_util.h"
+
+/* how long a challenge answer is kept when nothing deletes it sooner */
+#define ACME_CHALLENGE_TTL (7 * 86400)
+/* newOrder / order reads per call: the account and the order may each be
+ * found forgotten once */
+#define ACME_ORDER_ROUNDS 3
+
+void acme_order_clear(acme_order *ord)
+{
+    json_decref(ord->state);
+    json_decref(ord->json);
+    memset(ord, 0, sizeof(*ord));
+}
+
+json_t *acme_state_load(cin_store *st, const char *ca, int64_t order_id)
+{
+    char *js = NULL, *at = NULL;
+    json_t *j = NULL;
+
+    /* a state kept for another CA (the product moved) is not this CA's order */
+    if (cin_store_acme_state_get(st, order_id, &at, &js) == CIN_OK && at && !strcmp(at, ca))
+        j = json_loads(js, 0, NULL);
+    free(js);
+    free(at);
+    if (j && !json_string_value(json_object_get(j, "order_url"))) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+int acme_state_save(cin_store *st, const char *ca, int64_t order_id, json_t *state)
+{
+    char *js = state ? json_dumps(state, JSON_COMPACT) : NULL;
+    int rc = state && !js ? CIN_ENOMEM : cin_store_begin(st);
+
+    if (rc == CIN_OK) {
+        rc = cin_store_acme_state_put(st, order_id, ca, js);
+        rc = cin_store_end(st, rc);
+    }
+    free(js);
+    return rc;
+}
+
+const char *acme_order_status(const acme_order *ord)
+{
+    const char *s = json_string_value(json_object_get(ord->json, "status"));
+
+    return s ? s : "";
+}
+
+/* Take an answer's order object when it is one. */
+static int take_order(acme_order *ord, const acme_http_resp *h, long want)
+{
+    json_t *j = h->status == want ? acme_resp_json(h) : NULL;
+
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return 0;
+    }
+    json_decref(ord->json);
+    ord->json = j;
+    ord->retry_after = acme_retry_after(h, 0);
+    return 1;
+}
+
+int acme_order_fetch(acme *a, acme_order *ord, acme_http_resp *h)
+{
+    int rc =
+        acme_post(a, json_string_value(json_object_get(ord->state, "order_url")), NULL, NULL, h);
+
+    if (rc == CIN_OK)
+        take_order(ord, h, 200);
+    return rc;
+}
+
+/* newOrder for o's names; the new order's URL is kept before anything else. */
+static int order_register(acme *a, const cin_order *o, acme_order *ord, acme_http_resp *h)
+{
+    json_t *ids = json_array(), *payload = json_pack("{s:o}", "identifiers", ids);
+    char *body = NULL;
+    size_t i;
+    int rc = CIN_ENOMEM;
+
+    for (i = 0; payload && i < o->nsans; i++)
+        json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", o->sans[i]));
+    if (payload && (body = json_dumps(payload, JSON_COMPACT)))
+        rc = acme_post(a, acme_dir_url(a, "newOrder"), body, NULL, h);
+    if (rc == CIN_OK && h->location && take_order(ord, h, 201)) {
+        ord->state = json_pack("{s:s, s:O}", "order_url", h->location, "names",
+                               json_object_get(ord->json, "identifiers") ?: json_null());
+        if (!ord->state || acme_state_save(a->st, a->ca, o->id, ord->state) != CIN_OK) {
+            snprintf(a->err, sizeof(a->err), "the ACME order could not be recorded in the store");
+            rc = CIN_EIO; /* not used unrecorded: a restart would make a second one */
+        }
+    }
+    json_decref(payload);
+    free(body);
+    return rc;
+}
+
+enum forgot { FORGOT_NOTHING, FORGOT_ACCOUNT, FORGOT_ORDER, REFUSED_ORDER };
+
+/* Does an answer that is no order say that the CA forgot the account or the
+ * order?  unauthorized: our order under an account the CA no longer has, or
+ * a new order it would not make; tried afresh once. */
+static enum forgot forgotten(const acme_http_resp *h, int had_state)
+{
+    char type[64];
+
+    acme_resp_problem(h, type, sizeof(type));
+    if (!strcmp(type, "accountDoesNotExist"))
+        return FORGOT_ACCOUNT;
+    if (had_state && h->status == 404)
+        return FORGOT_ORDER;
+    if (!strcmp(type, "unauthorized"))
+        return REFUSED_ORDER;
+    return FORGOT_NOTHING;
+}
+
+int acme_order_get(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *r)
+{
+    acme_http_resp h;
+    enum forgot f;
+    int round, rc = CIN_ERR;
+
+    memset(&h, 0, sizeof(h));
+    for (round = 0; round < ACME_ORDER_ROUNDS; round++) {
+        if ((rc = acme_account_ensure(a, r)) != CIN_OK)
+            goto done;
+        acme_order_clear(ord);
+        ord->state = acme_state_load(a->st, a->ca, o->id);
+        rc = ord->state ? acme_order_fetch(a, ord, &h) : order_register(a, o, ord, &h);
+        if (rc != CIN_OK) {
+            acme_exchange_failed(a, rc, r);
+            goto done;
+        }
+        if (ord->json)
+            goto done;
+        f = forgotten(&h, ord->state != NULL);
+        if (f == FORGOT_NOTHING || (f == REFUSED_ORDER && round > 0)) {
+            acme_from_response(&h, ord->state ? "order" : "new order", r);
+            rc = CIN_ERR;
+            goto done;
+        }
+        if (f == FORGOT_ACCOUNT)
+            acme_account_forget(a);
+        acme_state_save(a->st, a->ca, o->id, NULL);
+        acme_resp_clear(&h);
+    }
+    acme_transient(r, 5, "the CA keeps forgetting the order");
+    rc = CIN_ERR;
+done:
+    acme_resp_clear(&h);
+    return rc;
+}
+
+/* RFC 8555 8.3: a token is base64url; it becomes a path on every server. */
+static int token_valid(const char *t)
+{
+    size_t n =
+        t ? strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") : 0;
+
+    return n > 0 && n <= 256 && t[n] == '\0';
+}
+
+static json_t *http01_of(json_t *authz)
+{
+    json_t *ch, *found = NULL;
+    size_t k;
+
+    json_array_foreach(json_object_get(authz, "challenges"), k, ch)
+    {
+        if (!strcmp(json_string_value(json_object_get(ch, "type")) ?: "", "http-01"))
+            found = ch;
+    }
+    return found;
+}
+
+static int store_answer(acme *a, const cin_order *o, const char *token, const char *thumb)
+{
+    time_t now = cin_now(cin_store_services(a->st));
+    char *keyauth = cin_asprintf("%s.%s", token, thumb);
+    int rc = keyauth ? cin_store_begin(a->st) : CIN_ENOMEM;
+
+    if (rc == CIN_OK) {
+        rc =
+            cin_store_challenge_put(a->st, "acme", token, keyauth, o->id, now + ACME_CHALLENGE_TTL);
+        rc = cin_store_end(a->st, rc);
+    }
+    free(keyauth);
+    return rc;
+}
+
+/* One authorization: when pending, put its http-01 answer in place and tell
+ * the CA to look. */
+static int authorize_one(acme *a, const cin_order *o, const char *url, const char *thumb,
+                         cin_ca_result *r)
+{
+    json_t *authz = NULL, *ch;
+    const char *token;
+    acme_http_resp h;
+    int rc = acme_post(a, url, NULL, NULL, &h);
+
+    if (rc != CIN_OK) {
+        acme_exchange_failed(a, rc, r);
+        goto done;
+    }
+    if (h.status == 200)
+        authz = acme_resp_json(&h); /* not inside json_is_object(): a macro */
+    if (!json_is_object(authz)) {
+        acme_from_response(&h, "authorization", r);
+        rc = CIN_ERR;
+        goto done;
+    }
+    /* valid already, or invalid: then the order is invalid and says so */
+    if (strcmp(json_string_value(json_object_get(authz, "status")) ?: "", "pending"))
+        goto done;
+    ch = http01_of(authz);
+    token = json_string_value(json_object_get(ch, "token"));
+    if (!ch || !token_valid(token)) {
+        acme_failed(r, 400, "ca_error", "The CA offers no http-01 challenge",
+                    "the CA's authorization %s has no usable http-01 challenge", url);
+        rc = CIN_ERR;
+        goto done;
+    }
+    if ((rc = store_answer(a, o, token, thumb)) != CIN_OK) {
+        acme_transient(r, 5, "the challenge answer could not be stored (%s)", cin_strstatus(rc));
+        goto done;
+    }
+    if (strcmp(json_string_value(json_object_get(ch, "status")) ?: "", "pending"))
+        goto done; /* the CA is looking already */
+    acme_resp_clear(&h);
+    rc = acme_post(a, json_string_value(json_object_get(ch, "url")), "{}", NULL, &h);
+    if (rc != CIN_OK) {
+        acme_exchange_failed(a, rc, r);
+    } else if (h.status != 200) {
+        acme_from_response(&h, "challenge", r);
+        rc = CIN_ERR;
+    }
+done:
+    json_decref(authz);
+    acme_resp_clear(&h);
+    return rc;
+}
+
+int acme_order_authorize(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *r)
+{
+    json_t *authzs = json_object_get(ord->json, "authorizations");
+    char *thumb = jws_thumbprint(a->key);
+    size_t i;
+    int rc = thumb ? CIN_OK : CIN_ENOMEM;
+
+    if (!thumb)
+        acme_transient(r, 5, "the account key's thumbprint cannot be made");
+    for (i = 0; rc == CIN_OK && i < json_array_size(authzs); i++)
+        rc = authorize_one(a, o, json_string_value(json_array_get(authzs, i)), thumb, r);
+    if (rc == CIN_OK)
+        acme_pending(r, 1); /* the CA validates now; look again soon */
+    free(thumb);
+    return rc;
+}
+
+/* The error of the first failed challenge (the CA's reason in its words). */
+static json_t *challenge_error(acme *a, json_t *order)
+{
+    json_t *authzs = json_object_get(order, "authorizations"), *found = NULL;
+    size_t i;
+
+    for (i = 0; !found && i < json_array_size(authzs); i++) {
+        acme_http_resp h;
+        json_t *az = NULL, *ch;
+        size_t k;
+        if (acme_post(a, json_string_value(json_array_get(authzs, i)), NULL, NULL, &h) == CIN_OK)
+            az = acme_resp_json(&h);
+        acme_resp_clear(&h);
+        json_array_foreach(json_object_get(az, "challenges"), k, ch)
+        {
+            json_t *e = json_object_get(ch, "error");
+            if (!found && json_is_object(e))
+                found = json_incref(e);
+        }
+        json_decref(az);
+    }
+    return found;
+}
+
+void acme_order_invalid(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *r)
+{
+    json_t *e = challenge_error(a, ord->json);
+
+    if (!e && json_is_object(json_object_get(ord->json, "error")))
+        e = json_incref(json_object_get(ord->json, "error"));
+    if (e)
+        acme_failed_doc(r, e, 400, "The CA declared the order invalid");
+    else
+        acme_failed(r, 400, "ca_error", "The CA declared the order invalid",
+                    "the CA's order is %s and gives no reason", acme_order_status(ord));
+    json_decref(e);
+    /* a retry starts a new order */
+    acme_state_save(a->st, a->ca, o->id, NULL);
+}

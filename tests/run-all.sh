@@ -1,5 +1,6 @@
 #!/bin/sh
-# make test: lint, the unit tests, the same unit tests under ASan+UBSan, a
+# make test: lint, the unit tests (on SQLite, then on a PostgreSQL cluster of their
+# own), the same unit tests under ASan+UBSan, a
 # short run of every fuzz target (FUZZ_TEST_SECONDS each, default 25) and its
 # regression inputs, the integration tests (the core scenarios also with both
 # modules under ASan+UBSan); one summary line that adds every part up.
@@ -21,6 +22,20 @@ else
     add 0 1
 fi
 rm -f build-unit.log
+
+echo "== the same unit tests on PostgreSQL (a cluster of their own)"
+if [ -x build/tests/test_store ]; then
+    /usr/bin/python3 tests/integration/pg.py sh tests/run-unit.sh build build/results-pg
+    if [ -f build/results-pg ]; then
+        read p f < build/results-pg
+        add "$p" "$f"
+    else
+        add 0 1
+    fi
+    rm -f build/results-pg
+else
+    add 0 1
+fi
 
 echo "== unit tests under ASan+UBSan"
 if make --no-print-directory -s asan-build >build-asan.log 2>&1; then

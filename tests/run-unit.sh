@@ -1,8 +1,12 @@
 #!/bin/sh
 # Run every unit test binary of one build (build or build/asan) and record
-# the counts in BUILD/results.  Check prints "NN%: Checks: N, Failures: F, Errors: E".
+# the counts in BUILD/results (or the file named second).  Check prints
+# "NN%: Checks: N, Failures: F, Errors: E".  With CIN_TEST_PG set (see
+# tests/integration/pg.py) the same tests run on PostgreSQL.
 build="${1:-build}"
-results="$build/results"
+results="${2:-$build/results}"
+engine=""
+[ -n "$CIN_TEST_PG" ] && engine=", on PostgreSQL"
 : > "$results"
 passed=0
 failed=0
@@ -32,5 +36,5 @@ for t in "$build"/tests/test_*; do
     failed=$((failed + bad))
 done
 echo "$passed $failed" > "$results"
-echo "unit ($build): $passed passed, $failed failed"
+echo "unit ($build$engine): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

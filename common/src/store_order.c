@@ -980,8 +980,10 @@ int cin_store_challenge_put(cin_store *st, const char *kind, const char *token, 
                             int64_t order_id, time_t expires_at)
 {
     db_stmt *s;
-    int rc;
+    int rc, own_tx = !st->in_tx;
 
+    if (own_tx && (rc = cin_store_begin(st)) != CIN_OK)
+        return rc;
     s = db_prepare(st, "INSERT INTO challenges(kind, token, content, order_id, expires_at)"
                        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(kind, token) DO UPDATE SET"
                        " content = excluded.content, order_id = excluded.order_id,"
@@ -992,8 +994,11 @@ int cin_store_challenge_put(cin_store *st, const char *kind, const char *token, 
     db_bind_id(s, 4, order_id);
     db_bind_int(s, 5, (int64_t)expires_at);
     rc = db_run(s);
-    /* every host's mirror answers it: wake their syncers */
-    return rc == CIN_OK ? st_notify(st) : rc;
+    /* every host's mirror answers it: a new generation wakes their syncers,
+     * and tells (hosts.synced_gen) when each of them can answer it */
+    if (rc == CIN_OK)
+        rc = cin_store_generation_bump(st, NULL);
+    return own_tx ? cin_store_end(st, rc) : rc;
 }
 
 int cin_store_challenge_get(cin_store *st, const char *kind, const char *token, char **content)
@@ -1017,11 +1022,17 @@ int cin_store_challenge_get(cin_store *st, const char *kind, const char *token, 
 int cin_store_challenge_delete_order(cin_store *st, int64_t order_id)
 {
     db_stmt *s;
+    int64_t n = 0;
     int rc;
 
     ST_WRITER(st);
     s = db_prepare(st, "DELETE FROM challenges WHERE order_id = ?1");
     db_bind_int(s, 1, order_id);
-    rc = db_run(s);
-    return rc == CIN_OK ? st_notify(st) : rc;
+    rc = db_step(s);
+    if (rc == CIN_OK)
+        n = db_changes(s);
+    db_finalize(s);
+    if (rc == CIN_OK && n > 0)
+        rc = cin_store_generation_bump(st, NULL);
+    return rc;
 }

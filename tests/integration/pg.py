@@ -68,3 +68,17 @@ class PgCluster:
     def destroy(self):
         self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    # python3 tests/integration/pg.py CMD...: run CMD with a fresh cluster, its
+    # superuser URI prefix in CIN_TEST_PG (the unit tests' harness makes a
+    # database per test there), then remove the cluster; CMD's exit status.
+    import sys
+    cluster = PgCluster()
+    try:
+        env = dict(os.environ, CIN_TEST_PG=f"postgresql://postgres@127.0.0.1:{cluster.port}/")
+        rc = subprocess.run(sys.argv[1:], env=env).returncode
+    finally:
+        cluster.destroy()
+    sys.exit(rc)

@@ -5,12 +5,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "cin_agent.h"
 #include "cin_ca.h"
+#include "cin_mirror.h"
 #include "cin_order.h"
 #include "cin_util.h"
 #include "harness.h"
@@ -68,6 +70,16 @@ static void quiet_log(void *ud, int level, const char *msg)
     (void)msg;
 }
 
+static void *syncer_main(void *arg)
+{
+    fixture *f = arg;
+
+    while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE))
+        cin_mirror_step(f->core, 50, NULL);
+    cin_mirror_stop(f->core);
+    return NULL;
+}
+
 fixture *fixture_new(void)
 {
     static const cin_services svc = {quiet_log, NULL, NULL};
@@ -86,10 +98,13 @@ fixture *fixture_new(void)
         /* the same tests on PostgreSQL: a fresh database per test */
         static int n;
         char cmd[512], db[64];
-        snprintf(db, sizeof(db), "t%ld_%d", (long)getpid(), n++);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(db, sizeof(db), "t%ld_%ld_%d", (long)getpid(), (long)ts.tv_nsec, n++);
         snprintf(cmd, sizeof(cmd), "psql -q -d '%spostgres' -c 'CREATE DATABASE %s' >/dev/null",
                  getenv("CIN_TEST_PG"), db);
         ck_assert_int_eq(system(cmd), 0);
+        f->pg_db = strdup(db);
         f->path = cin_asprintf("%s%s", getenv("CIN_TEST_PG"), db);
         f->key_path = cin_asprintf("%s/store.key", f->dir);
     } else {
@@ -121,7 +136,15 @@ fixture *fixture_new(void)
     free(ann_hash);
     cfg.store_path = f->path;
     cfg.key_file = f->key_path;
+    if (f->pg_db) {
+        /* a host of a fleet: its mirror in the test's directory, kept by a
+         * syncer thread as a server's would be */
+        cfg.state_dir = f->dir;
+        cfg.load_kek = 1;
+    }
     ck_assert_int_eq(cin_core_create(&cfg, &svc, &f->core, &err), CIN_OK);
+    if (f->pg_db)
+        ck_assert_int_eq(pthread_create(&f->syncer, NULL, syncer_main, f), 0);
     return f;
 }
 
@@ -131,8 +154,21 @@ void fixture_free(fixture *f)
 
     if (!f)
         return;
+    if (f->pg_db) {
+        __atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
+        pthread_join(f->syncer, NULL);
+    }
     cin_core_free(f->core);
     cin_store_close(f->st);
+    if (f->pg_db) {
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd),
+                 "psql -q -d '%spostgres' -c 'DROP DATABASE IF EXISTS %s WITH (FORCE)' >/dev/null",
+                 getenv("CIN_TEST_PG"), f->pg_db);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not drop test database %s\n", f->pg_db);
+        free(f->pg_db);
+    }
     for (i = 0; i < U_COUNT; i++)
         free(f->token[i]);
     free(f->path);
@@ -281,6 +317,17 @@ void agent_pass(fixture *f)
     cin_agent_stats s;
 
     ck_assert_int_eq(cin_agent_run_once(f->st, "test-agent", &s), CIN_OK);
+    settle(f);
+}
+
+void settle(fixture *f)
+{
+    uint64_t g = 0;
+
+    if (!f->pg_db)
+        return;
+    ck_assert_int_eq(cin_store_generation(f->st, &g), CIN_OK);
+    ck_assert_int_eq(cin_mirror_wait(f->core, g, 10000), CIN_OK);
 }
 
 long long count_rows(fixture *f, const char *table)

@@ -7,6 +7,7 @@
 #define CIN_TEST_HARNESS_H
 
 #include <check.h>
+#include <pthread.h>
 #include <jansson.h>
 
 #include "cin_core.h"
@@ -31,6 +32,9 @@ typedef struct fixture {
     char *cli_args; /* "--store ... --key-file ..." for the certinext command */
     cin_store *st;
     cin_core *core;
+    char *pg_db;      /* CIN_TEST_PG: the test's own database, dropped at the end */
+    pthread_t syncer; /* CIN_TEST_PG: this "host"'s mirror syncer */
+    int stop;         /* tells the syncer to end (atomic) */
     char *token[U_COUNT];
     const char *name[U_COUNT];
 } fixture;
@@ -71,8 +75,11 @@ const char *problem_code(const hresp *r);
 const char *order_new(fixture *f, int u, const char *product, const char *names_json);
 /* The order's status as the store has it. */
 char *order_status(fixture *f, const char *id);
-/* Run one agent pass. */
+/* Run one agent pass (and settle). */
 void agent_pass(fixture *f);
+/* CIN_TEST_PG: wait until this host's mirror has what the store has (what a
+ * fleet's host serves follows the store within its syncer's notification). */
+void settle(fixture *f);
 /* Rows in a table, to prove that nothing was written. */
 long long count_rows(fixture *f, const char *table);
 /* Run SQL on the fixture's store (either engine); rows as "a|b\n" (malloc'd). */

@@ -419,6 +419,7 @@ START_TEST(challenges)
         CIN_OK);
     ck_assert_int_eq(cin_store_challenge_put(F->st, "acme", "old", "old.x", 0, time(NULL) - 1),
                      CIN_OK);
+    settle(F);
     r = call(F, -1, "GET", "/.well-known/acme-challenge/tok-123_ABC", NULL, NULL);
     ck_assert_int_eq(r.declined, 0);
     ck_assert_int_eq(r.status, 200);

@@ -65,7 +65,7 @@ static char *snapshot(const char *id)
 
     snprintf(q, sizeof(q),
              "SELECT * FROM orders WHERE id=%lld; SELECT count(*) FROM orders;"
-             " SELECT count(*) FROM ledger; SELECT group_concat(credits) FROM accounts;"
+             " SELECT count(*) FROM ledger; SELECT id, credits FROM accounts ORDER BY id;"
              " SELECT count(*) FROM certificates; SELECT count(*) FROM order_events",
              (long long)cin_order_parse_id(id));
     return sql(q);
@@ -534,7 +534,8 @@ START_TEST(automatic_ev_renewal_waits_for_the_signatory)
     ck_assert_int_eq(cin_agent_renewals(F->st, "test-agent", &s), CIN_OK);
     ck_assert_int_eq(s.renewals, 1);
     snprintf(q, sizeof(q),
-             "SELECT status || ' ' || kind || ' ' || coalesce(order_number, 'none') FROM orders"
+             "SELECT status || ' ' || kind || ' ' || coalesce(CAST(order_number AS TEXT), 'none') "
+             "FROM orders"
              " WHERE parent_id = %lld",
              (long long)cin_order_parse_id(id));
     out = sql(q);
@@ -555,7 +556,8 @@ START_TEST(automatic_renewal_is_the_workflow_renewal)
     ck_assert_int_eq(cin_agent_renewals(F->st, "test-agent", &s), CIN_OK);
     ck_assert_int_eq(s.renewals, 1);
     snprintf(q, sizeof(q),
-             "SELECT status || ' ' || kind || ' ' || (order_number IS NOT NULL) FROM orders"
+             "SELECT status || ' ' || kind || ' ' || CASE WHEN order_number IS NULL THEN 0 ELSE 1 "
+             "END FROM orders"
              " WHERE parent_id = %lld",
              (long long)cin_order_parse_id(id));
     out = sql(q);
@@ -735,6 +737,7 @@ START_TEST(key_file_must_be_roots_and_not_a_link)
 
     cfg.store_path = F->path;
     cfg.key_file = F->key_path;
+    cfg.state_dir = F->dir;
     cfg.load_kek = 1;
     if (geteuid() == 0) {
         ck_assert_int_eq(chown(key, 65534, 65534), 0); /* the worker user replaced it */

@@ -327,7 +327,7 @@ static apr_status_t certinext_agent_callback(int state, void *data, apr_pool_t *
     }
     st = cin_core_store(certinext_core); /* the watchdog thread's own connection */
     if (st && cin_agent_work_due(st)) {
-        cin_agent_holder(holder, sizeof(holder));
+        cin_agent_holder(cin_core_host_id(certinext_core), holder, sizeof(holder));
         cin_agent_run_once(st, holder, NULL);
     }
     certinext_wd_leave();

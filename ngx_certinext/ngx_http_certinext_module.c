@@ -427,7 +427,7 @@ static void *ngx_http_certinext_agent_main(void *arg)
     struct timespec ts = {0, CERTINEXT_AGENT_MS * 1000000L};
     cin_store *st;
 
-    cin_agent_holder(holder, sizeof(holder));
+    cin_agent_holder(cin_core_host_id(mcf->core), holder, sizeof(holder));
     while (!mcf->agent_stop) {
         st = cin_core_store(mcf->core); /* this thread's own connection */
         if (st && cin_agent_work_due(st)) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cin_agent.h"
+#include "cin_mirror.h"
 #include "cin_ca.h"
 #include "cin_order.h"
 #include "cin_store_ca.h"
@@ -62,6 +63,7 @@ static void on_signal(int sig)
 struct agent_opts {
     int once;
     const char *interval;
+    const char *state_dir;
 };
 
 static int agent_opt(int c, const char *arg, void *ud)
@@ -72,18 +74,21 @@ static int agent_opt(int c, const char *arg, void *ud)
         o->once = 1;
     else if (c == 'i')
         o->interval = arg;
+    else if (c == 's')
+        o->state_dir = arg;
     return 0;
 }
 
 int cli_cmd_agent(int argc, char **argv)
 {
-    static const char usage[] = "certinext agent [--once] [--interval SECONDS]";
+    static const char usage[] = "certinext agent [--once] [--interval SECONDS] [--state-dir DIR]";
     static const struct option opts[] = {{"once", no_argument, NULL, 'o'},
                                          {"interval", required_argument, NULL, 'i'},
+                                         {"state-dir", required_argument, NULL, 's'},
                                          {NULL, 0, NULL, 0}};
     struct agent_opts o = {0};
     long long interval_ms = 500;
-    char holder[128];
+    char holder[160], host_id[40] = "";
     cin_agent_stats s;
     cin_store *st;
     int rc;
@@ -106,7 +111,21 @@ int cli_cmd_agent(int argc, char **argv)
     }
     if (cli_open(&st) != CIN_OK)
         return 1;
-    cin_agent_holder(holder, sizeof(holder));
+    /* a fleet's host: the host id the servers of this host use, so that a
+     * lease left by one of its dead processes is taken over at once */
+    if (!o.state_dir)
+        o.state_dir = getenv("CERTINEXT_STATE_DIR");
+    if (cin_host_id_read(o.state_dir && *o.state_dir ? o.state_dir : CIN_DEFAULT_STATE_DIR, host_id,
+                         sizeof(host_id)) != CIN_OK &&
+        cin_store_target_is_central(cli_store_path())) {
+        unsigned char rnd[6];
+        /* no host id here: one of its own, so no other process is taken for it */
+        if (cin_random(rnd, sizeof(rnd)) == CIN_OK) {
+            memcpy(host_id, "cli-", 4);
+            cin_hex(rnd, sizeof(rnd), host_id + 4);
+        }
+    }
+    cin_agent_holder(host_id, holder, sizeof(holder));
     if (o.once) {
         rc = cin_agent_run_once(st, holder, &s);
         cin_store_close(st);

@@ -31,8 +31,9 @@ typedef struct cin_agent_stats {
 #define CIN_RENEW_FRACTION_DEFAULT (1.0 / 3.0)
 double cin_agent_renew_fraction(cin_store *st);
 
-/* A holder name unique to this process and thread ("host:pid:tid"). */
-void cin_agent_holder(char *buf, size_t len);
+/* A holder name unique to this process and thread ("host:pid:tid"); host is
+ * host_id (a fleet's host: cin_core_host_id) or, NULL or "", the hostname. */
+void cin_agent_holder(const char *host_id, char *buf, size_t len);
 
 /* One pass.  holder names the lease holder.  stats may be NULL. */
 int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats);
@@ -42,7 +43,20 @@ int cin_agent_renewals(cin_store *st, const char *holder, cin_agent_stats *stats
 /* True when there is work due now (a cheap query, for a short poll). */
 int cin_agent_work_due(cin_store *st);
 
-/* Lease time-to-live for one order, seconds. */
-#define CIN_AGENT_LEASE_TTL 120
+/* Lease time for one order, seconds: the store's setting "lease_ttl"
+ * (CIN_AGENT_LEASE_TTL_MIN to _MAX), default CIN_AGENT_LEASE_TTL.  A holder
+ * renews it every third of that while it works; a dead holder's lease is
+ * taken over when it runs out (at once by the same host when its process is
+ * gone). */
+#define CIN_AGENT_LEASE_TTL     60
+#define CIN_AGENT_LEASE_TTL_MIN 5
+#define CIN_AGENT_LEASE_TTL_MAX 600
+int cin_agent_lease_ttl(cin_store *st);
+
+/* For CA connectors, before each network exchange: renews the lease of the
+ * order this thread works when a third of its time has passed.  CIN_OK, or
+ * CIN_ECONFLICT when another agent has taken the order over (stop: nothing
+ * this agent gets will be stored). */
+int cin_agent_lease_keep(cin_store *st);
 
 #endif

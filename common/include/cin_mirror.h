@@ -57,4 +57,8 @@ void cin_mirror_stop(cin_core *core);
  * containers).  "" when unknown. */
 const char *cin_core_host_id(cin_core *core);
 
+/* Read the host id kept in state_dir (the command line's agent, which has no
+ * core): CIN_OK, or CIN_ENOTFOUND when this host has none yet. */
+int cin_host_id_read(const char *state_dir, char *buf, size_t len);
+
 #endif

@@ -88,6 +88,15 @@ void cin_store_rollback(cin_store *st);
 /* End the transaction as rc says: commit when CIN_OK (returning the commit's
  * status), roll back otherwise (returning rc). */
 int cin_store_end(cin_store *st, int rc);
+/* A fleet: wait up to timeout_ms until every live host (its mirror's syncer
+ * reported within the last CIN_HOST_LIVE_SECONDS) has mirrored generation
+ * gen, so that whichever host a CA reaches answers what gen added.  CIN_OK at
+ * once on a SQLite store; CIN_EBUSY after the timeout, *lagging (may be NULL;
+ * malloc'd) naming a host still behind. */
+#define CIN_HOST_LIVE_SECONDS 30
+int cin_store_hosts_wait(cin_store *st, uint64_t gen, int timeout_ms, char **lagging);
+/* 1 while a transaction is open on st. */
+int cin_store_in_transaction(const cin_store *st);
 
 /* The last error text of the connection (for logs; never contains secrets). */
 const char *cin_store_errmsg(cin_store *st);

@@ -28,6 +28,10 @@ char *cin_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Overwrite secrets before freeing them. */
 void cin_memzero(void *p, size_t n);
 
+/* A monotonic clock in milliseconds, and a pause (for waits that poll). */
+int64_t cin_monotonic_ms(void);
+void cin_pause_ms(int ms);
+
 /* A user name: 1-64 characters of a-z 0-9 . _ - */
 int cin_valid_username(const char *s);
 

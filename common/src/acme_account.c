@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "acme_int.h"
+#include "cin_agent.h"
 #include "cin_util.h"
 #include "cin_x509.h"
 
@@ -34,6 +35,10 @@ static int exchange(acme *a, const char *method, const char *url, const char *co
     if (!url) {
         snprintf(a->err, sizeof(a->err), "the CA named no URL for this step");
         return CIN_EINVAL;
+    }
+    if (cin_agent_lease_keep(a->st) == CIN_ECONFLICT) {
+        snprintf(a->err, sizeof(a->err), "another agent has taken this order over");
+        return CIN_ECONFLICT;
     }
     return a->http->request(a->client, method, url, headers, body, h, a->err, sizeof(a->err));
 }

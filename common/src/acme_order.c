@@ -20,6 +20,8 @@
 
 /* how long a challenge answer is kept when nothing deletes it sooner */
 #define ACME_CHALLENGE_TTL (7 * 86400)
+/* How long the CA waits to be told to look while a host mirrors an answer. */
+#define ACME_HOSTS_WAIT_MS 10000
 /* newOrder / order reads per call: the account and the order may each be
  * found forgotten once */
 #define ACME_ORDER_ROUNDS 3
@@ -211,6 +213,26 @@ static int store_answer(acme *a, const cin_order *o, const char *token, const ch
     return rc;
 }
 
+/* A fleet: the CA may reach any host, so it is told to look only once every
+ * live host's mirror has the answer just stored. */
+static int hosts_answer(acme *a, cin_ca_result *r)
+{
+    uint64_t gen = cin_store_take_committed_generation(a->st);
+    char *lagging = NULL;
+    int rc;
+
+    if (!gen)
+        return CIN_OK;
+    rc = cin_store_hosts_wait(a->st, gen, ACME_HOSTS_WAIT_MS, &lagging);
+    if (rc == CIN_EBUSY)
+        acme_transient(r, 5,
+                       "host %s has not mirrored the challenge answer yet; the CA is asked to "
+                       "look once every host can answer",
+                       lagging ? lagging : "?");
+    free(lagging);
+    return rc;
+}
+
 /* One authorization: when pending, put its http-01 answer in place and tell
  * the CA to look. */
 static int authorize_one(acme *a, const cin_order *o, const char *url, const char *thumb,
@@ -245,6 +267,11 @@ static int authorize_one(acme *a, const cin_order *o, const char *url, const cha
     }
     if ((rc = store_answer(a, o, token, thumb)) != CIN_OK) {
         acme_transient(r, 5, "the challenge answer could not be stored (%s)", cin_strstatus(rc));
+        goto done;
+    }
+    if ((rc = hosts_answer(a, r)) != CIN_OK) {
+        if (rc != CIN_EBUSY)
+            acme_transient(r, 5, "the fleet's hosts cannot be read (%s)", cin_strstatus(rc));
         goto done;
     }
     if (strcmp(json_string_value(json_object_get(ch, "status")) ?: "", "pending"))

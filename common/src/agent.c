@@ -2,12 +2,17 @@
  * agent.c - the issuance agent (see cin_agent.h).
  *
  * The lease: before working an order the agent takes the store lease
- * "order:<id>" for CIN_AGENT_LEASE_TTL seconds.  Only one holder has it at a
- * time; a crashed agent's lease simply expires and the next agent takes the
- * order over.  Whatever the agent obtained is stored in one transaction that
- * first re-reads the order: if it is no longer `processing` (cancelled
- * meanwhile, or finished by another agent after a lease expired) the result is
- * dropped, so an order is never issued twice.
+ * "order:<id>" for the store's lease time (setting "lease_ttl", default
+ * CIN_AGENT_LEASE_TTL seconds) and renews it every third of that while it
+ * talks to the CA (cin_agent_lease_keep, before each exchange).  Only one
+ * holder has it at a time, on every host of a fleet (the leases are in the
+ * central store); a crashed agent's lease simply expires and the next agent
+ * takes the order over.  Whatever the agent obtained is stored in one
+ * transaction that first checks the lease is still its own (fencing: a
+ * holder that stalled past its lease stores nothing) and re-reads the order:
+ * if it is no longer `processing` (cancelled meanwhile, or finished by
+ * another agent after a lease expired) the result is dropped, so an order is
+ * never issued twice.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -28,47 +33,146 @@
 /* How long a reissued certificate's predecessor lives on before it is revoked. */
 #define REISSUE_REVOKE_AFTER (72 * 3600)
 
-void cin_agent_holder(char *buf, size_t len)
+void cin_agent_holder(const char *host_id, char *buf, size_t len)
 {
     char host[64] = "host";
 
-    gethostname(host, sizeof(host) - 1);
-    host[sizeof(host) - 1] = '\0';
+    if (host_id && *host_id) {
+        snprintf(host, sizeof(host), "%s", host_id);
+    } else {
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+    }
+    host[strcspn(host, ":")] = '\0';
     snprintf(buf, len, "%s:%ld:%lx", host, (long)getpid(), (unsigned long)pthread_self());
+}
+
+int cin_agent_lease_ttl(cin_store *st)
+{
+    char *v = NULL, *end;
+    int ttl = CIN_AGENT_LEASE_TTL;
+
+    if (cin_store_setting_get(st, "lease_ttl", &v) == CIN_OK) {
+        long x = strtol(v, &end, 10);
+        if (!*end && end != v && x >= CIN_AGENT_LEASE_TTL_MIN && x <= CIN_AGENT_LEASE_TTL_MAX)
+            ttl = (int)x;
+    }
+    free(v);
+    return ttl;
 }
 
 /*
  * A lease held by a process of this host that no longer exists (a killed
  * worker) need not run out its time: it is released at once.  Holders are
- * "host:pid:thread"; another host's lease is always left to expire.
+ * "host:pid:thread", host being the host id of a fleet's host (random, kept
+ * in its state directory: containers and the tests' "hosts" share hostnames);
+ * another host's lease is always left to expire, since its pids mean nothing
+ * here.
  */
-static int holder_is_dead(const char *holder)
+static int holder_is_dead(const char *holder, const char *mine)
 {
-    char host[64] = "", mine[64] = "";
+    size_t hl = strcspn(holder ? holder : "", ":"), ml = strcspn(mine, ":");
     long pid = 0;
 
-    if (!holder || sscanf(holder, "%63[^:]:%ld:", host, &pid) != 2 || pid <= 0)
+    if (!holder || hl == 0 || hl != ml || strncmp(holder, mine, hl) || holder[hl] != ':')
         return 0;
-    gethostname(mine, sizeof(mine) - 1);
-    if (strcmp(host, mine))
+    if (sscanf(holder + hl + 1, "%ld:", &pid) != 1 || pid <= 0)
         return 0;
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
-static int take_lease(cin_store *st, const char *lease, const char *holder)
+/* The order being worked by this thread, for cin_agent_lease_keep. */
+typedef struct lease {
+    cin_store *st;
+    char name[48];
+    const char *holder;
+    int ttl;
+    time_t renewed;
+    int lost;
+} lease;
+
+static __thread lease *working;
+
+static int take_lease(cin_store *st, lease *l, int64_t id, const char *holder)
 {
     char *other = NULL;
-    int rc = cin_store_lease_acquire(st, lease, holder, CIN_AGENT_LEASE_TTL);
+    int rc;
 
-    if (rc != CIN_ECONFLICT)
-        return rc;
-    if (cin_store_lease_holder(st, lease, &other, NULL) == CIN_OK && holder_is_dead(other) &&
-        cin_store_lease_release(st, lease, other) == CIN_OK) {
+    memset(l, 0, sizeof(*l));
+    l->st = st;
+    snprintf(l->name, sizeof(l->name), "order:%lld", (long long)id);
+    l->holder = holder;
+    l->ttl = cin_agent_lease_ttl(st);
+    rc = cin_store_lease_acquire(st, l->name, holder, l->ttl);
+    if (rc == CIN_ECONFLICT && cin_store_lease_holder(st, l->name, &other, NULL) == CIN_OK &&
+        holder_is_dead(other, holder) && cin_store_lease_release(st, l->name, other) == CIN_OK) {
         cin_log(cin_store_services(st), CIN_LOG_WARN,
-                "agent: %s held by %s, which is gone; taking it over", lease, other);
-        rc = cin_store_lease_acquire(st, lease, holder, CIN_AGENT_LEASE_TTL);
+                "agent: %s held by %s, which is gone; taking it over", l->name, other);
+        rc = cin_store_lease_acquire(st, l->name, holder, l->ttl);
     }
     free(other);
+    if (rc == CIN_OK) {
+        l->renewed = cin_now(cin_store_services(st));
+        working = l;
+    }
+    return rc;
+}
+
+static void release_lease(lease *l)
+{
+    working = NULL;
+    if (!l->lost)
+        cin_store_lease_release(l->st, l->name, l->holder);
+}
+
+int cin_agent_lease_keep(cin_store *st)
+{
+    lease *l = working;
+    time_t now;
+    int rc;
+
+    if (!l || l->st != st)
+        return CIN_OK;
+    if (l->lost)
+        return CIN_ECONFLICT;
+    now = cin_now(cin_store_services(st));
+    if (now - l->renewed < l->ttl / 3 || cin_store_in_transaction(st))
+        return CIN_OK;
+    rc = cin_store_lease_acquire(st, l->name, l->holder, l->ttl);
+    if (rc == CIN_OK) {
+        l->renewed = now;
+    } else if (rc == CIN_ECONFLICT) {
+        l->lost = 1;
+        cin_log(cin_store_services(st), CIN_LOG_WARN,
+                "agent: %s was taken over by another agent while %s worked it; stopping", l->name,
+                l->holder);
+    }
+    /* the store unreachable for a moment: the lease may still be ours */
+    return rc == CIN_ECONFLICT ? rc : CIN_OK;
+}
+
+/*
+ * Fencing, in the transaction that records a result: the lease is still
+ * this holder's (renewed for the store's commit), or nobody else's since it
+ * ran out.  CIN_ECONFLICT: another agent holds it; what this one got is
+ * dropped.
+ */
+static int fence(cin_store *st)
+{
+    lease *l = working;
+    int rc;
+
+    if (!l || l->st != st)
+        return CIN_OK;
+    rc = cin_store_lease_acquire(st, l->name, l->holder, l->ttl);
+    if (rc == CIN_ECONFLICT) {
+        l->lost = 1;
+        cin_log(cin_store_services(st), CIN_LOG_WARN,
+                "agent: %s is another agent's now; what %s got from the CA is dropped", l->name,
+                l->holder);
+    } else if (rc == CIN_OK) {
+        l->renewed = cin_now(cin_store_services(st));
+    }
     return rc;
 }
 
@@ -99,7 +203,10 @@ static int ensure_key(cin_store *st, cin_order *o)
     rc = cin_store_begin(st);
     if (rc != CIN_OK)
         goto done;
-    rc = cin_store_order_get(st, o->id, &cur);
+    memset(&cur, 0, sizeof(cur));
+    rc = fence(st);
+    if (rc == CIN_OK)
+        rc = cin_store_order_get(st, o->id, &cur);
     if (rc == CIN_OK && strcmp(cur.status, "processing"))
         rc = CIN_ECONFLICT;
     if (rc == CIN_OK)
@@ -195,7 +302,9 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
     rc = cin_store_begin(st);
     if (rc != CIN_OK)
         return rc;
-    rc = cin_store_order_get(st, o->id, &cur);
+    rc = fence(st);
+    if (rc == CIN_OK)
+        rc = cin_store_order_get(st, o->id, &cur);
     if (rc != CIN_OK) {
         cin_store_rollback(st);
         return rc;
@@ -313,7 +422,10 @@ static int store_outcome(cin_store *st, cin_order *o, const cin_ca_result *r, co
         free(problem);
         return rc;
     }
-    rc = cin_store_order_get(st, o->id, &cur);
+    memset(&cur, 0, sizeof(cur));
+    rc = fence(st);
+    if (rc == CIN_OK)
+        rc = cin_store_order_get(st, o->id, &cur);
     if (rc == CIN_OK && strcmp(cur.status, "processing"))
         rc = CIN_ECONFLICT;
     if (rc == CIN_OK) {
@@ -366,13 +478,12 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
     cin_ca_result r;
     cin_product prod;
     cin_order o;
-    char lease[48];
+    lease l;
     int rc, owned;
 
     memset(&r, 0, sizeof(r));
     memset(&prod, 0, sizeof(prod));
-    snprintf(lease, sizeof(lease), "order:%lld", (long long)id);
-    if (take_lease(st, lease, holder) != CIN_OK)
+    if (take_lease(st, &l, id, holder) != CIN_OK)
         return; /* another agent works it */
     rc = cin_store_order_get(st, id, &o);
     if (rc != CIN_OK)
@@ -430,7 +541,7 @@ done:
 release:
     cin_ca_result_clear(&r);
     cin_product_clear(&prod);
-    cin_store_lease_release(st, lease, holder);
+    release_lease(&l);
 }
 
 /* Record a clean-up outcome that is not a certificate: FAILED ends the
@@ -445,7 +556,9 @@ static int cleanup_record(cin_store *st, int64_t id, const cin_ca_result *r, con
     memset(&cur, 0, sizeof(cur));
     if (rc != CIN_OK)
         goto done;
-    rc = cin_store_order_get(st, id, &cur);
+    rc = fence(st);
+    if (rc == CIN_OK)
+        rc = cin_store_order_get(st, id, &cur);
     if (rc == CIN_OK && (strcmp(cur.status, "cancelled") || !cur.ca_cleanup))
         rc = CIN_ECONFLICT; /* done meanwhile by another agent */
     if (rc == CIN_OK) {
@@ -483,14 +596,13 @@ static void cleanup_order(cin_store *st, int64_t id, const char *holder, cin_age
     cin_ca_result r;
     cin_product prod;
     cin_order o;
-    char lease[48];
+    lease l;
     int rc;
 
     memset(&r, 0, sizeof(r));
     memset(&prod, 0, sizeof(prod));
     memset(&o, 0, sizeof(o));
-    snprintf(lease, sizeof(lease), "order:%lld", (long long)id);
-    if (take_lease(st, lease, holder) != CIN_OK)
+    if (take_lease(st, &l, id, holder) != CIN_OK)
         return;
     if (cin_store_order_get(st, id, &o) != CIN_OK || strcmp(o.status, "cancelled") || !o.ca_cleanup)
         goto done;
@@ -517,7 +629,7 @@ done:
     cin_order_clear(&o);
     cin_ca_result_clear(&r);
     cin_product_clear(&prod);
-    cin_store_lease_release(st, lease, holder);
+    release_lease(&l);
 }
 
 static void cleanup_cancelled(cin_store *st, const char *holder, cin_agent_stats *stats)

@@ -40,22 +40,6 @@ struct mirror_state {
     int64_t last_sync_ms; /* the poll's clock: once a second without a notification */
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void pause_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    if (ms > 0)
-        nanosleep(&ts, NULL);
-}
-
 static struct mirror_state *state_of(cin_core *core)
 {
     struct mirror_state **slot = (struct mirror_state **)cin_core_mirror_slot(core), *m = *slot;
@@ -106,18 +90,12 @@ static int host_id(cin_core *core, char **err)
     char *path = cin_asprintf("%s/host-id", cin_core_state_dir(core));
     char *id = cin_core_host_id_slot(core), buf[64] = "";
     unsigned char rnd[8];
-    ssize_t n;
     int fd;
 
     if (!path)
         return CIN_ENOMEM;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        buf[n > 0 ? n : 0] = '\0';
-        buf[strcspn(buf, "\r\n")] = '\0';
-    }
+    if (cin_host_id_read(cin_core_state_dir(core), buf, sizeof(buf)) != CIN_OK)
+        buf[0] = '\0';
     if (!*buf) {
         if (cin_random(rnd, sizeof(rnd)) != CIN_OK) {
             free(path);
@@ -192,6 +170,28 @@ done:
     free(path);
     free(dir);
     return rc;
+}
+
+int cin_host_id_read(const char *state_dir, char *buf, size_t len)
+{
+    char *path = cin_asprintf("%s/host-id", state_dir), tmp[64] = "";
+    ssize_t n = -1;
+    int fd;
+
+    if (!path)
+        return CIN_ENOMEM;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    free(path);
+    if (fd >= 0) {
+        n = read(fd, tmp, sizeof(tmp) - 1);
+        close(fd);
+    }
+    tmp[n > 0 ? n : 0] = '\0';
+    tmp[strcspn(tmp, "\r\n")] = '\0';
+    if (!*tmp)
+        return CIN_ENOTFOUND;
+    snprintf(buf, len, "%.32s", tmp);
+    return CIN_OK;
 }
 
 const char *cin_core_host_id(cin_core *core)
@@ -380,13 +380,13 @@ int cin_mirror_step(cin_core *core, int wait_ms, int64_t *synced)
     if (!m || !cin_core_is_central(core))
         return CIN_OK;
     if (!elected(core, m)) {
-        pause_ms(wait_ms);
+        cin_pause_ms(wait_ms);
         return CIN_OK;
     }
     central = cin_core_store(core);
     mirror = cin_core_serving(core);
     if (!central || !mirror) {
-        pause_ms(wait_ms > 0 ? wait_ms : 0); /* the store is down: the next step tries again */
+        cin_pause_ms(wait_ms > 0 ? wait_ms : 0); /* the store is down: the next step tries again */
         return CIN_EUNAVAIL;
     }
     if (!m->listen)
@@ -397,13 +397,13 @@ int cin_mirror_step(cin_core *core, int wait_ms, int64_t *synced)
         if (rc < 0) {
             db_pg_unlisten(m->listen);
             m->listen = NULL;
-            pause_ms(wait_ms);
+            cin_pause_ms(wait_ms);
         }
         notified = rc > 0;
-        if (!notified && now_ms() - m->last_sync_ms < 1000)
+        if (!notified && cin_monotonic_ms() - m->last_sync_ms < 1000)
             return CIN_OK;
     }
-    m->last_sync_ms = now_ms();
+    m->last_sync_ms = cin_monotonic_ms();
     rc = sync_once(core, central, mirror, m, synced);
     if (rc != CIN_OK)
         cin_log(cin_core_services(core), CIN_LOG_DEBUG, "mirror: sync failed: %s",
@@ -427,14 +427,14 @@ void cin_mirror_stop(cin_core *core)
 int cin_mirror_wait(cin_core *core, uint64_t generation, int timeout_ms)
 {
     cin_store *mirror = cin_core_serving(core);
-    int64_t until = now_ms() + timeout_ms;
+    int64_t until = cin_monotonic_ms() + timeout_ms;
 
     if (!cin_core_is_central(core) || !mirror || !generation)
         return CIN_OK;
     while (cin_store_generation_published(mirror) < generation) {
-        if (now_ms() >= until)
+        if (cin_monotonic_ms() >= until)
             return CIN_EBUSY;
-        pause_ms(2);
+        cin_pause_ms(2);
     }
     return CIN_OK;
 }

@@ -744,6 +744,39 @@ int cin_store_end(cin_store *st, int rc)
     return rc;
 }
 
+int cin_store_hosts_wait(cin_store *st, uint64_t gen, int timeout_ms, char **lagging)
+{
+    int64_t until = cin_monotonic_ms() + timeout_ms;
+    db_stmt *s;
+    int rc;
+
+    if (lagging)
+        *lagging = NULL;
+    for (;;) {
+        s = db_prepare(st, "SELECT host_id, name FROM hosts WHERE seen_at > ?1 AND synced_gen < ?2"
+                           " ORDER BY synced_gen LIMIT 1");
+        db_bind_int(s, 1, (int64_t)st_now(st) - CIN_HOST_LIVE_SECONDS);
+        db_bind_int(s, 2, (int64_t)gen);
+        rc = db_step(s);
+        if (rc == DB_ROW && lagging && cin_monotonic_ms() >= until) {
+            free(*lagging);
+            *lagging = cin_asprintf("%s (%s)", db_col_text(s, 1) ? db_col_text(s, 1) : "?",
+                                    db_col_text(s, 0) ? db_col_text(s, 0) : "?");
+        }
+        db_finalize(s);
+        if (rc != DB_ROW)
+            return rc; /* CIN_OK: none behind; or the store's error */
+        if (cin_monotonic_ms() >= until)
+            return CIN_EBUSY;
+        cin_pause_ms(20);
+    }
+}
+
+int cin_store_in_transaction(const cin_store *st)
+{
+    return st->in_tx;
+}
+
 int cin_store_generation(cin_store *st, uint64_t *out)
 {
     db_stmt *s = db_prepare(st, "SELECT value FROM counters WHERE name = 'generation'");

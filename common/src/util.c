@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cin_util.h"
 
@@ -235,4 +236,20 @@ int cin_valid_username(const char *s)
             return 0;
     }
     return n >= 1 && n <= 64;
+}
+
+int64_t cin_monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cin_pause_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    if (ms > 0)
+        nanosleep(&ts, NULL);
 }

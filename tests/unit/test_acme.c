@@ -32,6 +32,7 @@
 
 #include "cin_agent.h"
 #include "cin_order.h"
+#include "cin_mirror.h"
 #include "harness.h"
 
 #define CA   "https://ca.test"
@@ -45,7 +46,8 @@
 
 typedef struct step {
     char *method, *url, *headers, *body;
-    int status; /* 0: the CA cannot be reached */
+    int status;         /* 0: the CA cannot be reached */
+    void (*hook)(void); /* run when the request arrives (another host acts meanwhile) */
 } step;
 
 typedef struct seen {
@@ -80,6 +82,12 @@ static void expect(const char *method, const char *path, int status, const char 
     s->headers = cin_strdup(headers);
     s->body = cin_strdup(body);
     s->status = status;
+}
+
+/* Run fn when the last expected request arrives. */
+static void on_arrival(void (*fn)(void))
+{
+    FK.steps[FK.nsteps - 1].hook = fn;
 }
 
 /* What libcurl's CURLINFO_RETRY_AFTER reports for a Retry-After value. */
@@ -179,6 +187,8 @@ static int fake_request(void *client, const char *method, const char *url,
     s = &FK.steps[FK.next++];
     ck_assert_msg(!strcmp(method, s->method) && !strcmp(url, s->url),
                   "request %d: expected %s %s, got %s %s", FK.next, s->method, s->url, method, url);
+    if (s->hook)
+        s->hook();
     if (!s->status) {
         snprintf(err, errlen, "Failed to connect to ca.test port 443: Connection refused");
         return CIN_EIO;
@@ -772,6 +782,82 @@ START_TEST(invalid_challenge_fails_with_the_cas_problem)
 }
 END_TEST
 
+/* ---- a fleet: the CA looks only once every host can answer ------------------- */
+
+static int host_caught_up;
+
+static void *slow_host(void *arg)
+{
+    cin_store_opts o = {F->key_path, NULL, 1, 0, -1};
+    cin_store *st = NULL;
+    char *content = NULL, q[160];
+    uint64_t g = 0;
+    int64_t until = cin_monotonic_ms() + 20000;
+
+    (void)arg;
+    ck_assert_int_eq(cin_store_open_opts(F->path, NULL, &o, &st, NULL), CIN_OK);
+    /* the host's syncer notices the answer (polled: the condition, not a time) */
+    while (cin_store_challenge_get(st, "acme", "tok-9", &content) != CIN_OK &&
+           cin_monotonic_ms() < until)
+        cin_pause_ms(10);
+    free(content);
+    ck_assert_int_eq(cin_store_generation(st, &g), CIN_OK);
+    snprintf(q, sizeof(q), "UPDATE hosts SET synced_gen = %llu WHERE host_id = 'slowhost'",
+             (unsigned long long)g);
+    ck_assert_int_eq(cin_store_query_text(st, q, &content), CIN_OK);
+    free(content);
+    __atomic_store_n(&host_caught_up, 1, __ATOMIC_SEQ_CST);
+    cin_store_close(st);
+    return NULL;
+}
+
+static void ca_told_after_every_host(void)
+{
+    char *row = store_query(F, "SELECT synced_gen FROM hosts WHERE host_id = 'slowhost'");
+    uint64_t g = 0;
+
+    ck_assert_int_eq(__atomic_load_n(&host_caught_up, __ATOMIC_SEQ_CST), 1);
+    ck_assert_int_eq(cin_store_generation(F->st, &g), CIN_OK);
+    ck_assert_uint_ge(strtoull(row, NULL, 10), g);
+    free(row);
+}
+
+START_TEST(challenge_waits_for_every_live_host)
+{
+    char q[256], *lag = NULL;
+    uint64_t g = 0;
+    pthread_t t;
+    int64_t id;
+
+    account_known();
+    id = paid(NAME);
+    ck_assert_int_eq(cin_store_generation(F->st, &g), CIN_OK);
+    /* a live host one generation behind, and a host gone for an hour */
+    snprintf(q, sizeof(q),
+             "INSERT INTO hosts(host_id, name, synced_gen, seen_at) VALUES"
+             " ('slowhost', 'web2', %llu, %lld), ('gonehost', 'web9', 0, %lld)",
+             (unsigned long long)g, (long long)time(NULL) + 600, (long long)time(NULL) - 3600);
+    free(store_query(F, q));
+    ck_assert_int_eq(cin_store_hosts_wait(F->st, g, 100, &lag), CIN_OK); /* not behind g */
+    ck_assert_int_eq(cin_store_hosts_wait(F->st, g + 1, 100, &lag), CIN_EBUSY);
+    ck_assert_str_eq(lag, "web2 (slowhost)");
+    free(lag);
+    /* the agent stores the answer, waits for web2, then tells the CA */
+    ck_assert_int_eq(pthread_create(&t, NULL, slow_host, NULL), 0);
+    hello();
+    expect("POST", "/order", 201, CREATED, order_doc("pending", NULL));
+    expect("POST", "/authz/1", 200, JSON,
+           "{\"status\":\"pending\",\"challenges\":[{\"type\":\"http-01\",\"url\":\"" CA
+           "/chall/1\",\"token\":\"tok-9\",\"status\":\"pending\"}]}");
+    expect("POST", "/chall/1", 200, JSON, "{\"type\":\"http-01\",\"status\":\"processing\"}");
+    on_arrival(ca_told_after_every_host);
+    agent_pass(F);
+    pthread_join(t, NULL);
+    fake_done();
+    check_order(id, "processing", 0, "-", -1);
+}
+END_TEST
+
 START_TEST(server_errors_and_rate_limits_are_transient)
 {
     int64_t id;
@@ -1229,6 +1315,162 @@ START_TEST(no_http01_challenge_fails)
 }
 END_TEST
 
+/* ---- the order's lease (agents on several hosts) ------------------------------ */
+
+/* The agent's clock, moved by the tests (a store opened with it). */
+static time_t clock_now;
+
+static time_t test_clock(void *ud)
+{
+    (void)ud;
+    return clock_now;
+}
+
+static void no_log(void *ud, int level, const char *msg)
+{
+    (void)ud;
+    (void)level;
+    (void)msg;
+}
+
+static void lease_ttl(const char *v)
+{
+    ck_assert_int_eq(cin_store_setting_set(F->st, "lease_ttl", v), CIN_OK);
+}
+
+/* One agent pass on a store whose clock the test moves. */
+static void clocked_pass(void)
+{
+    static const cin_services svc = {no_log, test_clock, NULL};
+    cin_store_opts o = {F->key_path, NULL, 1, 0, -1};
+    cin_agent_stats s;
+    cin_store *st = NULL;
+    char holder[160];
+
+    ck_assert_int_eq(cin_store_open_opts(F->path, &svc, &o, &st, NULL), CIN_OK);
+    cin_agent_holder(cin_core_host_id(F->core), holder, sizeof(holder));
+    ck_assert_int_eq(cin_agent_run_once(st, holder, &s), CIN_OK);
+    cin_store_close(st);
+}
+
+static char *lease_row(void)
+{
+    return store_query(F, "SELECT holder, expires_at FROM leases");
+}
+
+static void time_passes(void)
+{
+    clock_now += 11; /* more than a third of the 30 s lease */
+}
+
+static void lease_renewed(void)
+{
+    char *row = lease_row(), want[64];
+
+    /* still this agent's, renewed before this request went out: 30 s from
+     * the moved clock */
+    snprintf(want, sizeof(want), "|%lld\n", (long long)clock_now + 30);
+    ck_assert_msg(strstr(row, want) != NULL, "lease %s, not ...%s", row, want);
+    ck_assert_int_eq(strncmp(row, cin_core_host_id(F->core), strlen(cin_core_host_id(F->core))), 0);
+    free(row);
+}
+
+static void another_host_takes_over(void)
+{
+    char q[160];
+
+    snprintf(q, sizeof(q), "UPDATE leases SET holder = 'elsewhere:1:1', expires_at = %lld",
+             (long long)clock_now + 600);
+    free(store_query(F, q));
+}
+
+static void taken_over_and_time_passes(void)
+{
+    another_host_takes_over();
+    time_passes();
+}
+
+START_TEST(lease_renewed_while_the_agent_works)
+{
+    int64_t id;
+    char *row;
+
+    account_known();
+    lease_ttl("30");
+    ck_assert_int_eq(cin_agent_lease_ttl(F->st), 30);
+    id = paid(NAME);
+    clock_now = time(NULL);
+    hello();
+    on_arrival(time_passes);
+    expect("POST", "/order", 503, PROBLEM, problem_doc("serverInternal", "busy"));
+    on_arrival(lease_renewed);
+    clocked_pass();
+    fake_done();
+    /* the outcome was recorded under the lease, which is then given back */
+    check_order(id, "processing", 1, "ca_unavailable", -1);
+    row = lease_row();
+    ck_assert_str_eq(row, "");
+    free(row);
+    /* out-of-range settings fall back to the default */
+    lease_ttl("2");
+    ck_assert_int_eq(cin_agent_lease_ttl(F->st), CIN_AGENT_LEASE_TTL);
+    lease_ttl("60s");
+    ck_assert_int_eq(cin_agent_lease_ttl(F->st), CIN_AGENT_LEASE_TTL);
+}
+END_TEST
+
+/* Another host took the order over (this agent stalled past its lease): the
+ * next exchange notices, stops, and nothing this agent did is recorded. */
+START_TEST(lease_taken_over_stops_the_agent)
+{
+    int64_t id;
+    char *row;
+
+    account_known();
+    lease_ttl("30");
+    id = paid(NAME);
+    clock_now = time(NULL);
+    hello();
+    on_arrival(taken_over_and_time_passes);
+    clocked_pass();
+    fake_done(); /* no new order was asked for */
+    check_order(id, "processing", 0, "-", -1);
+    ck_assert_int_eq(events(id, "order.retry_later", NULL), 0);
+    row = lease_row();
+    ck_assert_ptr_nonnull(strstr(row, "elsewhere:1:1|"));
+    free(row);
+}
+END_TEST
+
+/* Fencing: the certificate arrives after another host took the lease over;
+ * the transaction that would store it finds the lease gone and drops it. */
+START_TEST(certificate_after_losing_the_lease_is_dropped)
+{
+    char *leaf = make_cert(NAME, "Test Intermediate"), *chain = make_chain(leaf, "Test Root");
+    int64_t id;
+    char *row;
+
+    account_known();
+    id = paid(NAME);
+    clock_now = time(NULL);
+    hello();
+    expect("POST", "/order", 201, CREATED,
+           order_doc("valid", ",\"certificate\":\"" CA "/cert/1\""));
+    expect("POST", "/cert/1", 200, CHAIN_TYPE, chain);
+    on_arrival(another_host_takes_over);
+    clocked_pass();
+    fake_done();
+    check_order(id, "processing", 0, "-", -1);
+    ck_assert_int_eq(count_rows(F, "certificates"), 0);
+    ck_assert_int_eq(events(id, "order.issued", NULL), 0);
+    row = lease_row();
+    ck_assert_ptr_nonnull(strstr(row, "elsewhere:1:1|"));
+    free(row);
+    free(leaf);
+    free(chain);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("acme");
@@ -1251,6 +1493,10 @@ int main(void)
     tcase_add_test(tc, retry_after_is_bounded);
     tcase_add_test(tc, directory_not_usable);
     tcase_add_test(tc, no_http01_challenge_fails);
+    tcase_add_test(tc, challenge_waits_for_every_live_host);
+    tcase_add_test(tc, lease_renewed_while_the_agent_works);
+    tcase_add_test(tc, lease_taken_over_stops_the_agent);
+    tcase_add_test(tc, certificate_after_losing_the_lease_is_dropped);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -11,6 +11,7 @@
 #include "cin_order.h"
 #include "cin_store_ca.h"
 #include "cin_util.h"
+#include "cin_mirror.h"
 #include "harness.h"
 
 static fixture *F;
@@ -134,14 +135,16 @@ END_TEST
 
 START_TEST(dead_holder_on_this_host_released_at_once)
 {
-    char lease[64], holder[128], host[64] = "", *n;
+    char lease[64], holder[160], mine[160], host[64], *n;
     const char *id = paid_order("dead.example.com");
     pid_t pid = fork();
 
     if (pid == 0)
         _exit(0);
     waitpid(pid, NULL, 0); /* now a pid that no longer exists */
-    gethostname(host, sizeof(host) - 1);
+    /* this host, as its agents name it (a fleet's host id, else the hostname) */
+    cin_agent_holder(cin_core_host_id(F->core), mine, sizeof(mine));
+    snprintf(host, sizeof(host), "%.*s", (int)strcspn(mine, ":"), mine);
     snprintf(lease, sizeof(lease), "order:%lld", (long long)cin_order_parse_id(id));
     snprintf(holder, sizeof(holder), "%s:%ld:1", host, (long)pid);
     ck_assert_int_eq(cin_store_lease_acquire(F->st, lease, holder, 3600), CIN_OK);
@@ -153,6 +156,16 @@ START_TEST(dead_holder_on_this_host_released_at_once)
     id = paid_order("alive.example.com");
     snprintf(lease, sizeof(lease), "order:%lld", (long long)cin_order_parse_id(id));
     snprintf(holder, sizeof(holder), "%s:%ld:1", host, (long)getpid());
+    ck_assert_int_eq(cin_store_lease_acquire(F->st, lease, holder, 3600), CIN_OK);
+    agent_pass(F);
+    n = order_status(F, id);
+    ck_assert_str_eq(n, "processing");
+    free(n);
+    /* the same dead pid on another host (another host id, the same hostname
+     * maybe) means nothing here: that lease runs out its time */
+    id = paid_order("elsewhere.example.com");
+    snprintf(lease, sizeof(lease), "order:%lld", (long long)cin_order_parse_id(id));
+    snprintf(holder, sizeof(holder), "%sx:%ld:1", host, (long)pid);
     ck_assert_int_eq(cin_store_lease_acquire(F->st, lease, holder, 3600), CIN_OK);
     agent_pass(F);
     n = order_status(F, id);

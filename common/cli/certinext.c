@@ -731,10 +731,10 @@ static const struct {
     {"domain", cmd_domain, "domain add --account A NAME | domain remove NAME"},
     {"store", cmd_store, "store backup DEST | store check"},
     {"orders", cmd_orders, "orders list [--account A] [--status S] [--json]"},
-    {"agent", cli_cmd_agent, "agent [--once] [--interval S]   issue paid orders"},
+    {"agent", cli_cmd_agent, "agent [--once] [--interval S] [--state-dir D]  issue paid orders"},
     {"ca", cli_cmd_ca, "ca add|list                      CA configurations"},
     {"product", cli_cmd_product, "product set-ca PRODUCT CA | product list"},
-    {"settings", cli_cmd_settings, "settings set|get renew-fraction [F]"},
+    {"settings", cli_cmd_settings, "settings set|get renew-fraction|lease-ttl [V]"},
 };
 
 static void usage_all(FILE *f)

@@ -334,20 +334,30 @@ fail:
 
 /* ---- settings ------------------------------------------------------------- */
 
+static const struct cli_setting {
+    const char *name, *key, *help;
+} cli_settings[] = {
+    {"renew-fraction", "renew_fraction",
+     "renew auto_renew certificates when this fraction of their lifetime remains (0.05-0.95, "
+     "default 0.333)"},
+    {"lease-ttl", "lease_ttl",
+     "seconds an agent holds an order it works before another host may take it over "
+     "(5-600, default 60; renewed every third of it)"},
+};
+
 int cli_cmd_settings(int argc, char **argv)
 {
-    static const char usage[] = "certinext settings set renew-fraction F | settings get "
-                                "renew-fraction";
-    char *v = NULL, *end;
+    static const char usage[] = "certinext settings set NAME VALUE | settings get NAME";
+    const struct cli_setting *k = NULL;
     cin_problem p = {0};
     cin_store *st;
-    double f;
+    size_t i;
     int rc;
 
     if (argc >= 2 && !strcmp(argv[1], "--help")) {
         printf("usage: %s\n", usage);
-        printf("  renew-fraction: renew auto_renew certificates when this fraction of their "
-               "lifetime remains (0.05-0.95, default 0.333)\n");
+        for (i = 0; i < sizeof(cli_settings) / sizeof(cli_settings[0]); i++)
+            printf("  %s: %s\n", cli_settings[i].name, cli_settings[i].help);
         return 0;
     }
     if (argc < 2 || (strcmp(argv[1], "set") && strcmp(argv[1], "get"))) {
@@ -357,34 +367,33 @@ int cli_cmd_settings(int argc, char **argv)
     rc = cli_getopt(argc - 1, argv + 1, usage, NULL, NULL, NULL);
     if (rc)
         return rc == 1 ? 0 : 2;
-    if (optind + 1 >= argc - 0 || strcmp(argv[optind + 1], "renew-fraction")) {
-        cli_usage_error(usage, "the only setting is renew-fraction");
+    for (i = 0; optind + 1 < argc && i < sizeof(cli_settings) / sizeof(cli_settings[0]); i++)
+        if (!strcmp(argv[optind + 1], cli_settings[i].name))
+            k = &cli_settings[i];
+    if (!k) {
+        cli_usage_error(usage, "the settings are renew-fraction and lease-ttl");
         return 2;
     }
-    if (!strcmp(argv[1], "set")) {
-        if (optind + 3 != argc) {
-            cli_usage_error(usage, "give a value");
-            return 2;
-        }
-        f = strtod(argv[optind + 2], &end);
-        if (*end || f < 0.05 || f > 0.95) {
-            cli_usage_error(usage, "renew-fraction must be a number from 0.05 to 0.95");
-            return 2;
-        }
+    if (optind + (!strcmp(argv[1], "set") ? 3 : 2) != argc) {
+        cli_usage_error(usage, !strcmp(argv[1], "set") ? "give one value" : "unexpected argument");
+        return 2;
     }
     if (cli_open(&st) != CIN_OK)
         return 1;
     if (!strcmp(argv[1], "get")) {
-        printf("%.3f\n", cin_agent_renew_fraction(st));
+        /* the value in force (a default when unset or out of range) */
+        if (!strcmp(k->key, "renew_fraction"))
+            printf("%.3f\n", cin_agent_renew_fraction(st));
+        else
+            printf("%d\n", cin_agent_lease_ttl(st));
         cin_store_close(st);
         return 0;
     }
-    rc = cin_account_setting_set(st, &cli_actor, "renew_fraction", argv[optind + 2], &p);
+    rc = cin_account_setting_set(st, &cli_actor, k->key, argv[optind + 2], &p);
     cin_store_close(st);
-    free(v);
     if (rc != CIN_OK)
         return cli_problem(&p);
-    printf("renew-fraction is now %s\n", argv[optind + 2]);
+    printf("%s is now %s\n", k->name, argv[optind + 2]);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cin_account.h"
+#include "cin_agent.h"
 #include "cin_names.h"
 #include "cin_store_order.h"
 #include "cin_util.h"
@@ -449,12 +450,21 @@ static int valid_fraction(const char *v)
     return *v && !*end && f >= 0.05 && f <= 0.95;
 }
 
+static int valid_lease_ttl(const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+
+    return *v && !*end && n >= CIN_AGENT_LEASE_TTL_MIN && n <= CIN_AGENT_LEASE_TTL_MAX;
+}
+
 static const struct setting {
     const char *key;
     int (*valid)(const char *);
     const char *rule;
 } settings[] = {
     {"renew_fraction", valid_fraction, "a number from 0.05 to 0.95"},
+    {"lease_ttl", valid_lease_ttl, "a whole number of seconds from 5 to 600"},
 };
 
 int cin_account_setting_set(cin_store *st, const cin_actor *a, const char *key, const char *value,

@@ -265,3 +265,100 @@ def test_postgres_down_under_handshake_load(base, pg, pg_store):
     finally:
         for h in hosts:
             h.stop()
+
+
+class StalledCA:
+    """A CA that accepts connections and never answers: an agent talking to it
+    holds its order's lease until it is killed (or curl gives up after 30 s)."""
+
+    def __init__(self):
+        import socket
+        import threading
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_killed_lease_holder_is_finished_by_another_host_after_the_lease(base, pg_store):
+    """kill -9 of the worker holding an order's lease on host 1 (and host 1 with
+    it): host 2 finishes the order once the lease has run out, exactly once."""
+    import signal
+    from servers import Apache, Nginx
+    store = pg_store
+    store.cli("settings", "set", "lease-ttl", "10")
+    assert store.cli("settings", "get", "lease-ttl").stdout.strip() == "10"
+    stalled = StalledCA()
+    store.cli("ca", "add", "--name", "stalled", "--acme", f"https://127.0.0.1:{stalled.port}/dir")
+    store.cli("product", "set-ca", "dv-ssl", "stalled")
+    hosts = []
+    for i, cls in enumerate((Nginx, Apache)):
+        d = os.path.join(base, f"lh{i + 1}")
+        os.mkdir(d)
+        os.chmod(d, 0o755)
+        hosts.append(cls(d, store, state_dir=os.path.join(d, "state")))
+    h1, h2 = hosts
+    try:
+        h1.start()
+        with open(os.path.join(h1.state_dir, "host-id")) as f:
+            host1 = f.read().strip()
+        ann = h1.api(store.tokens["ann"])
+        o = order(ann, "dv-ssl", ["lease.example.com"])
+        assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        oid = int(o["id"][2:])
+        lease = f"order:{oid}"
+
+        def held():
+            return store.sql(f"SELECT holder FROM leases WHERE name='{lease}'")
+        assert wait_for(lambda: held().startswith(host1 + ":"), 10), held()
+        # host 2 comes up and leaves a live lease alone
+        h2.start()
+        with open(os.path.join(h2.state_dir, "host-id")) as f:
+            host2 = f.read().strip()
+        assert host2 != host1
+        assert wait_for(lambda: store.sql(
+            f"SELECT count(*) FROM hosts WHERE host_id='{host2}'") == "1", 10)
+        holder = held()
+        assert holder.startswith(host1 + ":")
+        pid = int(holder.split(":")[1])
+        assert pid in h1.worker_pids()
+        # the CA answers again (the product moves to the built-in CA), and the
+        # worker holding the lease dies with host 1
+        store.cli("product", "set-ca", "dv-ssl", "builtin")
+        expires = int(store.sql(f"SELECT expires_at FROM leases WHERE name='{lease}'"))
+        master = h1.master_pid()
+        os.kill(pid, signal.SIGKILL)
+        os.kill(master, signal.SIGKILL)
+        h1.stop()
+        issued = wait_status(h2.api(store.tokens["ann"]), o["id"], "issued", timeout=40)
+        done = time.time()
+        # after the lease ran out (10 s after its last renewal), not before
+        assert done >= expires - 1, (done, expires)
+        assert done <= expires + 10, (done, expires)
+        assert store.sql(f"SELECT count(*) FROM certificates WHERE order_id={oid}") == "1"
+        finisher = store.sql("SELECT peer FROM order_events WHERE action='order.issued' AND "
+                             f"order_id={oid}")
+        assert finisher.startswith(host2 + ":"), finisher
+        assert store.sql(f"SELECT count(*) FROM leases WHERE name='{lease}'") == "0"
+        assert wait_for(lambda: handshake(h2.https_port, "lease.example.com")[0] ==
+                        issued["certificate"]["serial"], 5)
+    finally:
+        for h in hosts:
+            h.stop()
+        stalled.close()

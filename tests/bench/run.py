@@ -2,9 +2,14 @@
 """make bench: TLS handshake throughput of nginx with certinext, side by side.
 
 (a) a static ssl_certificate (the limit), (b) certinext with 1 000 and 100 000
-certificates in the store, (c) nginx's variable certificates
+certificates in the store, with the 1 000 also in a PostgreSQL store (served
+from the host's mirror), (c) nginx's variable certificates
 (ssl_certificate /dir/$ssl_server_name.crt).  One nginx worker, TLS 1.3,
-ECDSA P-256, full handshakes, SNI names drawn from a working set of 1 000 names.
+ECDSA P-256, full handshakes, SNI names drawn from a working set of 1 000 names;
+the 100 000 store also with SNI spread over 20 000 and over all 100 000 names
+(more than the worker's cache: misses).  Then (tests/bench/fleet.py) the time
+from issuance on host 1 to service on host 3 of a three-host fleet, and API
+throughput on SQLite vs PostgreSQL.
 The ratios use handshakes per second of the worker's CPU time (so that the
 load generator's share of the two cores does not blur them); wall-clock rates
 are printed too.  Then the hot swap: a certificate issued while the load runs.
@@ -18,6 +23,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, HERE)
 
 from cin import (BUILD, Api, cli, fallback_cert, free_port, handshake, order,  # noqa: E402
                  wait_for, workdir, rmtree)
@@ -30,6 +36,7 @@ THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 BIG = int(os.environ.get("BENCH_BIG", "100000"))
 HOT = 1000
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+FLEET_SAMPLES = int(os.environ.get("BENCH_FLEET_SAMPLES", "10"))
 
 
 def ticks(pid):
@@ -68,13 +75,16 @@ def make_store(base, n):
 
 
 class Nginx:
-    def __init__(self, base, tag, server_tls, http_extra="", store=None):
+    def __init__(self, base, tag, server_tls, http_extra="", store=None, key_file=None):
         self.base = os.path.join(base, tag)
         os.mkdir(self.base)
         self.port, self.http_port = free_port(), free_port()
         self.conf = os.path.join(self.base, "nginx.conf")
         load = f"load_module {NGINX_MODULE};" if store else ""
         store_conf = f"certinext_store {store}; certinext_agent on;" if store else ""
+        if key_file:  # a central store: the key named, this "host"'s own mirror
+            store_conf += (f" certinext_key_file {key_file};"
+                           f" certinext_state_dir {self.base}/state;")
         api = "location /certinext/ { certinext; }" if store else ""
         with open(self.conf, "w") as f:
             f.write(f"""{load}
@@ -196,8 +206,9 @@ def load(port, names, seconds=SECONDS, threads=THREADS, each=False):
     return dict(kv.split("=") for kv in p.stdout.split())
 
 
-def measure(srv, names, label):
-    load(srv.port, names, each=True)  # warm up: every name once (caches, allocator)
+def measure(srv, names, label, warm=True):
+    if warm:
+        load(srv.port, names, each=True)  # warm up: every name once (caches, allocator)
     load(srv.port, names, 1.0)
     t0 = ticks(srv.worker)
     r = load(srv.port, names)
@@ -233,7 +244,7 @@ def main():
         if not os.path.exists(b):
             sys.exit(f"missing {b}: run make bench")
     base = workdir()
-    servers = []
+    servers, clusters = [], []
     try:
         print(f"certinext handshake benchmark: nginx 1 worker, TLS 1.3, ECDSA P-256, "
               f"{THREADS} client threads, {SECONDS:.0f} s per run, {ROUNDS} interleaved rounds "
@@ -254,42 +265,57 @@ def main():
         print(f"  seeded {BIG} certificates in {seeded:.1f} s; store "
               f"{os.path.getsize(pathbig) / 1e6:.0f} MB", flush=True)
         hotbig, pickedbig = hot_names(namesbig, big)
+        # the 1 000 store again, in PostgreSQL: served from the host's mirror
+        from pg import PgCluster
+        pg = PgCluster()
+        clusters.append(pg)
+        pguri = pg.new_database("bench1k")
+        cli(path1k, "store", "copy", "--from", path1k, "--to", pguri)
+        spread = os.path.join(big, "spread.txt")
+        with open(namesbig) as f, open(spread, "w") as g:
+            g.writelines(f.readlines()[:20000])
+        h_crt, h_key = f"{files}/{picked[0]}.crt", f"{files}/{picked[0]}.key"
+        srvs = {
+            "a": Nginx(small, "static", fb),
+            "c": Nginx(small, "variable", f"ssl_certificate {files}/$ssl_server_name.crt; "
+                       f"ssl_certificate_key {files}/$ssl_server_name.key;"),
+            "b1k": Nginx(small, "certinext-1k", fb + " certinext_ssl on;", store=path1k),
+            "bpg": Nginx(small, "certinext-pg", fb + " certinext_ssl on;", store=pguri,
+                         key_file=path1k + ".key"),
+            "b100k": Nginx(big, "certinext-big", fb + " certinext_ssl on;", store=pathbig),
+            "ha": Httpd(small, "h-static", h_crt, h_key),
+            "hb1k": Httpd(small, "h-1k", h_crt, h_key, store=path1k, ssl_on=True),
+            "hb100k": Httpd(big, "h-big", h_crt, h_key, store=pathbig, ssl_on=True),
+        }
+        big_label = f"{BIG:,}".replace(",", " ")
         configs = [
-            ("a", "(a) static ssl_certificate", Nginx(small, "static", fb), hot1k, picked[0]),
-            ("c", "(c) nginx $ssl_server_name files",
-             Nginx(small, "variable", f"ssl_certificate {files}/$ssl_server_name.crt; "
-                   f"ssl_certificate_key {files}/$ssl_server_name.key;"), hot1k, picked[0]),
-            ("b1k", "(b) certinext, 1 000 in store",
-             Nginx(small, "certinext-1k", fb + " certinext_ssl on;", store=path1k), hot1k,
-             picked[0]),
-            ("b100k", f"(b) certinext, {BIG:,} in store".replace(",", " "),
-             Nginx(big, "certinext-big", fb + " certinext_ssl on;", store=pathbig), hotbig,
-             pickedbig[0]),
-            ("ha", "(a) httpd static SSLCertificateFile",
-             Httpd(small, "h-static", f"{files}/{picked[0]}.crt", f"{files}/{picked[0]}.key"),
-             hot1k, picked[0]),
-            ("hb1k", "(b) httpd certinext, 1 000",
-             Httpd(small, "h-1k", f"{files}/{picked[0]}.crt", f"{files}/{picked[0]}.key",
-                   store=path1k, ssl_on=True), hot1k, picked[0]),
-            ("hb100k", f"(b) httpd certinext, {BIG:,}".replace(",", " "),
-             Httpd(big, "h-big", f"{files}/{picked[0]}.crt", f"{files}/{picked[0]}.key",
-                   store=pathbig, ssl_on=True), hotbig, pickedbig[0]),
+            ("a", "(a) static ssl_certificate", "a", hot1k, picked[0], True),
+            ("c", "(c) nginx $ssl_server_name files", "c", hot1k, picked[0], True),
+            ("b1k", "(b) certinext, 1 000 in store", "b1k", hot1k, picked[0], True),
+            ("bpg", "(b) certinext, 1 000, PostgreSQL", "bpg", hot1k, picked[0], True),
+            ("b100k", f"(b) certinext, {big_label} in store", "b100k", hotbig, pickedbig[0],
+             True),
+            ("b100k-20k", f"(b) {big_label}, SNI over 20 000", "b100k", spread, pickedbig[0],
+             False),
+            ("b100k-all", f"(b) {big_label}, SNI over all", "b100k", namesbig, pickedbig[0],
+             False),
+            ("ha", "(a) httpd static SSLCertificateFile", "ha", hot1k, picked[0], True),
+            ("hb1k", "(b) httpd certinext, 1 000", "hb1k", hot1k, picked[0], True),
+            ("hb100k", f"(b) httpd certinext, {big_label}", "hb100k", hotbig, pickedbig[0], True),
         ]
-        for key, label, srv, names, probe in configs:
-            srv.start(probe)
-            servers.append(srv)
+        started = set()
+        for key, label, sk, names, probe, warm in configs:
+            if sk not in started:
+                srvs[sk].start(probe)
+                servers.append(srvs[sk])
+                started.add(sk)
         rates = {k: [] for k, *_ in configs}
         last = {}
         for rnd in range(ROUNDS):
             print(f"round {rnd + 1}:", flush=True)
-            for key, label, srv, names, probe in configs:
-                last[key] = measure(srv, names, label)
+            for key, label, sk, names, probe, warm in configs:
+                last[key] = measure(srvs[sk], names, label, warm)
                 rates[key].append(last[key]["cpu_rate"])
-        spread = os.path.join(big, "spread.txt")
-        with open(namesbig) as f, open(spread, "w") as g:
-            g.writelines(f.readlines()[:20000])
-        print("cache pressure:", flush=True)
-        sp = measure(configs[3][2], spread, "(b) 100k store, 20 000 names")
 
         med = {k: median(v) for k, v in rates.items()}
         a_, c_ = med["a"], med["c"]
@@ -298,25 +324,47 @@ def main():
             print(f"  {label:<34} {med[k]:8.0f}   (rounds: "
                   f"{', '.join(f'{x:.0f}' for x in rates[k])})")
         print("ratios:")
-        for k, label in (("b1k", "1 000"), ("b100k", f"{BIG:,}".replace(",", " "))):
+        for k, label in (("b1k", "1 000"), ("b100k", big_label)):
             print(f"  certinext {label:>7}: b/a = {med[k] / a_:.3f}   b/c = {med[k] / c_:.2f}")
+        print(f"  certinext 1 000 on PostgreSQL (mirror): b/a = {med['bpg'] / a_:.3f}   "
+              f"(target >= 0.95)")
+        print(f"  certinext {big_label}, SNI over 20 000 names: b/a = "
+              f"{med['b100k-20k'] / a_:.3f}   over all {big_label}: b/a = "
+              f"{med['b100k-all'] / a_:.3f}   (default cache; target >= 0.85)")
         print(f"  nginx variables:   c/a = {c_ / a_:.3f}")
         ha = med["ha"]
-        for k, label in (("hb1k", "1 000"), ("hb100k", f"{BIG:,}".replace(",", " "))):
+        for k, label in (("hb1k", "1 000"), ("hb100k", big_label)):
             print(f"  httpd certinext {label:>7}: b/a = {med[k] / ha:.3f}")
-        print(f"  certinext {BIG:,} store, 20 000 names (cache 10 000, misses): "
-              f"b/a = {sp['cpu_rate'] / a_:.3f}".replace(",", " "))
         print("worker RSS and start (first handshake served) for certinext:")
-        for k in ("b1k", "b100k", "hb1k", "hb100k"):
+        for k in ("b1k", "bpg", "b100k", "hb1k", "hb100k"):
             print(f"  {k:>6}: RSS {last[k]['rss_kb'] / 1024:.1f} MiB, start {last[k]['start']:.2f} s")
         print("hot swap and API latency (certinext, 1 000 in store, 1 worker):", flush=True)
-        hot_swap(configs[2][2], token1k, hot1k)
+        hot_swap(srvs["b1k"], token1k, hot1k)
         print("hot swap on httpd (1 child, 16 threads):", flush=True)
-        hot_swap(configs[5][2], token1k, hot1k, "swap2.bench.example.com")
-        api_latency(configs[2][2], token1k)
+        hot_swap(srvs["hb1k"], token1k, hot1k, "swap2.bench.example.com")
+        api_latency(srvs["b1k"], token1k)
+        for srv in servers:
+            srv.stop()
+        servers.clear()
+        import fleet
+        print("fleet: three hosts (nginx, nginx, httpd) on one PostgreSQL store:", flush=True)
+        lat = fleet.fleet_latency(base, pg, samples=FLEET_SAMPLES)
+        print(f"  issued through host 1, served by host 3 after: median {median(lat):.3f} s, "
+              f"max {max(lat):.3f} s over {len(lat)} issuances (target <= 2 s)", flush=True)
+        print("API throughput, nginx with 2 workers, 8 client threads, SQLite vs PostgreSQL "
+              "(interleaved rounds, medians):", flush=True)
+        thr = fleet.api_throughput(base, pg)
+        for what, by in thr.items():
+            sq, pq = median(by["sqlite"]), median(by["postgresql"])
+            print(f"  {what:<12} SQLite {sq:7.0f}/s   PostgreSQL {pq:7.0f}/s   "
+                  f"PostgreSQL/SQLite = {pq / sq:.2f}   (rounds: "
+                  f"{', '.join(f'{x:.0f}' for x in by['sqlite'])} | "
+                  f"{', '.join(f'{x:.0f}' for x in by['postgresql'])})", flush=True)
     finally:
         for srv in servers:
             srv.stop()
+        for c in clusters:
+            c.destroy()
         rmtree(base)
 
 

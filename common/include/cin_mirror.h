@@ -50,6 +50,12 @@ int cin_mirror_step(cin_core *core, int wait_ms, int64_t *synced);
  * timeout; CIN_OK at once for a SQLite store. */
 int cin_mirror_wait(cin_core *core, uint64_t generation, int timeout_ms);
 
+/* Record in the central store how far this host's mirror has got (synced:
+ * its generation).  The syncer does after each step; a server's parent does at
+ * start, so that agents wait for a host from its first moment (an http-01
+ * answer is asked for only once every live host can give it). */
+int cin_mirror_report(cin_core *core, cin_store *central, uint64_t synced);
+
 /* Give up the syncer role and its connection (process exit). */
 void cin_mirror_stop(cin_core *core);
 

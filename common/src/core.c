@@ -74,7 +74,8 @@ static int check_stores(cin_core *core, char **err)
 {
     cin_store *st = NULL;
     char *why = NULL;
-    int rc;
+    uint64_t mgen = 0;
+    int rc, had_mirror = 0;
 
     if (!core->central) {
         rc = open_store(core, core->store_path, 0, &st, err);
@@ -84,16 +85,37 @@ static int check_stores(cin_core *core, char **err)
     rc = cin_mirror_prepare(core, err);
     if (rc != CIN_OK)
         return rc;
+    /* a mirror that never had a step of its syncer (a host's first start) */
+    if (open_store(core, core->mirror_path, 0, &st, NULL) == CIN_OK &&
+        cin_store_generation(st, &mgen) == CIN_OK)
+        had_mirror = mgen > 0;
+    cin_store_close(st);
+    st = NULL;
     rc = open_store(core, core->store_path, 0, &st, &why);
+    if (rc == CIN_OK) {
+        /* this host counts for the agents from now on, at its mirror's generation */
+        cin_store *m = NULL;
+        uint64_t g = 0;
+        if (open_store(core, core->mirror_path, 0, &m, NULL) == CIN_OK &&
+            cin_store_generation(m, &g) == CIN_OK)
+            cin_mirror_report(core, st, g);
+        cin_store_close(m);
+    }
     cin_store_close(st);
     if (rc == CIN_EPERM || rc == CIN_EINVAL) {
         *err = why;
         return rc;
     }
-    if (rc != CIN_OK)
+    if (rc != CIN_OK && had_mirror)
         cin_log(&core->svc, CIN_LOG_WARN,
                 "the central store cannot be reached now (%s); serving from this host's "
                 "mirror, and the API answers 503 until it can",
+                why ? why : cin_strstatus(rc));
+    else if (rc != CIN_OK)
+        cin_log(&core->svc, CIN_LOG_WARN,
+                "the central store cannot be reached now (%s) and this host has no mirror "
+                "yet (its first start): serving the fallback certificates, and the API "
+                "answers 503, until the store can be reached",
                 why ? why : cin_strstatus(rc));
     free(why);
     return CIN_OK;

@@ -293,7 +293,6 @@ static int sync_once(cin_core *core, cin_store *central, cin_store *mirror, stru
 {
     uint64_t cgen = 0, mgen = 0, end;
     int64_t p[2], now = (int64_t)cin_now(cin_core_services(core));
-    db_stmt *s;
     int rc;
 
     rc = cin_store_generation(central, &cgen);
@@ -354,18 +353,23 @@ static int sync_once(cin_core *core, cin_store *central, cin_store *mirror, stru
         return rc;
     m->catching_up = end < cgen;
     /* how far this host has got, for the agents that wait for every host */
+    return cin_mirror_report(core, central, end);
+}
+
+int cin_mirror_report(cin_core *core, cin_store *central, uint64_t synced)
+{
+    char host[128] = "";
+    db_stmt *s;
+
+    gethostname(host, sizeof(host) - 1);
     s = db_prepare(central, "INSERT INTO hosts(host_id, name, synced_gen, seen_at) VALUES"
                             " (?1, ?2, ?3, ?4) ON CONFLICT(host_id) DO UPDATE SET"
                             " name = excluded.name, synced_gen = excluded.synced_gen,"
                             " seen_at = excluded.seen_at");
-    {
-        char host[128] = "";
-        gethostname(host, sizeof(host) - 1);
-        db_bind_text(s, 1, cin_core_host_id(core));
-        db_bind_text(s, 2, host);
-        db_bind_int(s, 3, (int64_t)end);
-        db_bind_int(s, 4, now);
-    }
+    db_bind_text(s, 1, cin_core_host_id(core));
+    db_bind_text(s, 2, host);
+    db_bind_int(s, 3, (int64_t)synced);
+    db_bind_int(s, 4, (int64_t)cin_now(cin_core_services(core)));
     return db_run(s);
 }
 

@@ -12,6 +12,12 @@ def test_central_store_serves_through_the_mirror(base, pg_store):
     for name in sorted(SERVERS):
         srv = SERVERS[name](base, pg_store).start()
         try:
+            # the host counts for the agents from its start (an http-01 answer is
+            # asked for only once every live host has it), before its syncer's
+            # first step
+            with open(os.path.join(srv.state_dir, "host-id")) as f:
+                hid = f.read().strip()
+            assert pg_store.sql(f"SELECT count(*) FROM hosts WHERE host_id='{hid}'") == "1"
             ann = srv.api(pg_store.tokens["ann"])
             o = order(ann, "dv-ssl", [f"{name}.example.com"])
             assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
@@ -362,3 +368,45 @@ def test_killed_lease_holder_is_finished_by_another_host_after_the_lease(base, p
         for h in hosts:
             h.stop()
         stalled.close()
+
+
+def test_new_host_starts_while_postgres_is_down(base, pg, pg_store):
+    """A host that never had a mirror starts while PostgreSQL is down: it serves
+    its fallback certificate, says why, answers 503; once PostgreSQL is back
+    its mirror fills and it serves the fleet's certificates."""
+    from servers import Nginx
+    store = pg_store
+    d1 = os.path.join(base, "first")
+    os.mkdir(d1)
+    os.chmod(d1, 0o755)
+    first = Nginx(d1, store, state_dir=os.path.join(d1, "state")).start()
+    try:
+        ann = first.api(store.tokens["ann"])
+        o = order(ann, "dv-ssl", ["early.example.com"])
+        assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        serial = wait_status(ann, o["id"], "issued", timeout=20)["certificate"]["serial"]
+    finally:
+        first.stop()
+    d2 = os.path.join(base, "new")
+    os.mkdir(d2)
+    os.chmod(d2, 0o755)
+    new = Nginx(d2, store, state_dir=os.path.join(d2, "state"))
+    pg.stop("fast")
+    try:
+        p = subprocess.run(["nginx", "-t", "-c", new.conf, "-p", new.base], capture_output=True,
+                           text=True)
+        assert p.returncode == 0, p.stderr
+        assert "has no mirror yet" in p.stderr, p.stderr
+        new.start()
+        fallback = handshake(new.https_port, "early.example.com")[0]
+        assert fallback != serial
+        r = new.api(store.tokens["ann"]).get("/api/v1/orders")
+        assert r.status == 503 and r.problem == "store_unavailable", r
+    finally:
+        pg.start()
+    try:
+        assert wait_for(lambda: handshake(new.https_port, "early.example.com")[0] == serial, 10)
+        assert wait_for(lambda: new.api(store.tokens["ann"]).get("/api/v1/orders").status == 200,
+                        10)
+    finally:
+        new.stop()

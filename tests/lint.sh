@@ -4,6 +4,9 @@
 # non-zero on the first class of problem found (all are run).
 cd "$(dirname "$0")/.." || exit 1
 status=0
+# logs in this tree's build directory (several trees may lint at once)
+logs=build/lint
+mkdir -p "$logs"
 fail() { echo "lint: $*"; status=1; }
 
 # 1. the core is server-agnostic: no httpd, APR or nginx headers under common/
@@ -14,20 +17,20 @@ else
 fi
 
 # 2. compiler warnings are errors in our code
-if make --no-print-directory -s all >/tmp/cin-lint-build.log 2>&1; then
+if make --no-print-directory -s all >"$logs/build.log" 2>&1; then
     echo "lint: build with -Wall -Wextra -Werror is clean"
 else
-    cat /tmp/cin-lint-build.log
+    cat "$logs/build.log"
     fail "the build has warnings or errors"
 fi
 
 # 3. cppcheck
 if cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
         --inline-suppr --std=c11 -D__GNUC__ -Icommon/include -Icommon/src \
-        --suppress=missingIncludeSystem common/src common/cli 2>/tmp/cin-cppcheck.log; then
+        --suppress=missingIncludeSystem common/src common/cli 2>"$logs/cppcheck.log"; then
     echo "lint: cppcheck is clean"
 else
-    cat /tmp/cin-cppcheck.log
+    cat "$logs/cppcheck.log"
     fail "cppcheck found problems"
 fi
 
@@ -35,10 +38,10 @@ fi
 files=$(ls common/src/*.c common/src/*.h common/include/*.h common/cli/*.c common/cli/*.h \
         mod_certinext/*.c ngx_certinext/*.c tests/unit/*.c tests/unit/*.h tests/bench/*.c \
         tests/fuzz/*.c tests/fuzz/*.h 2>/dev/null)
-if clang-format --dry-run --Werror $files 2>/tmp/cin-format.log; then
+if clang-format --dry-run --Werror $files 2>"$logs/format.log"; then
     echo "lint: clang-format is clean"
 else
-    head -n 40 /tmp/cin-format.log
+    head -n 40 "$logs/format.log"
     fail "files differ from .clang-format (run: clang-format -i FILES)"
 fi
 exit $status

@@ -603,9 +603,19 @@ static int parse_body(http_ctx *c)
     return 0;
 }
 
+/* The authenticated API's resource families by their first path segment
+ * (/api/v1/FIRST/...): one line each; the rest is the account's (api_account.c). */
+static const struct route {
+    const char *first;
+    void (*handle)(http_ctx *c);
+} routes[] = {
+    {"orders", api_orders},
+};
+
 static void api(http_ctx *c)
 {
     const char *m = c->req->method;
+    size_t i;
 
     if (parse_body(c) || authenticate(c))
         return;
@@ -635,10 +645,13 @@ static void api(http_ctx *c)
                      "log in (POST /api/v1/session) or send Authorization: Bearer <token>");
         return;
     }
-    if (c->nseg >= 1 && !strcmp(c->seg[0], "orders"))
-        api_orders(c);
-    else
-        api_account(c);
+    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (c->nseg >= 1 && !strcmp(c->seg[0], routes[i].first)) {
+            routes[i].handle(c);
+            return;
+        }
+    }
+    api_account(c);
 }
 
 /*

@@ -12,6 +12,13 @@ passed=0
 failed=0
 CIN_CLI="$build/certinext"
 export CIN_CLI
+# Check's timeouts are a safety net, not a measurement: generous, since the
+# machine is shared and a sanitized build (or PostgreSQL) is several times slower
+CK_DEFAULT_TIMEOUT="${CK_DEFAULT_TIMEOUT:-60}"
+case "$build" in *asan*) CK_TIMEOUT_MULTIPLIER="${CK_TIMEOUT_MULTIPLIER:-3}" ;; esac
+[ -n "$CIN_TEST_PG" ] && CK_TIMEOUT_MULTIPLIER="${CK_TIMEOUT_MULTIPLIER:-3}"
+export CK_DEFAULT_TIMEOUT
+[ -n "$CK_TIMEOUT_MULTIPLIER" ] && export CK_TIMEOUT_MULTIPLIER
 for t in "$build"/tests/test_*; do
     [ -x "$t" ] || continue
     out=$("$t" 2>&1)

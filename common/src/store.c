@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -464,15 +465,44 @@ static int check_fingerprint(cin_store *st, const char *keypath, char **err)
 /* The name a message may show: a URI without its password. */
 char *cin_store_display_name(const char *target)
 {
-    const char *at, *colon, *scheme = strstr(target, "://");
+    const char *scheme = strstr(target, "://"), *p, *at, *colon, *query;
+    size_t len = strlen(target), o = 0;
     char *out;
 
-    if (!scheme || !(at = strchr(scheme + 3, '@')))
+    if (!scheme)
         return strdup(target);
-    colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
-    if (!colon)
-        return strdup(target);
-    out = cin_asprintf("%.*s:***%s", (int)(colon - target), target, at);
+    if (!(out = malloc(2 * len + 16)))
+        return NULL;
+    query = strchr(scheme + 3, '?');
+    at = memchr(scheme + 3, '@', (size_t)((query ? query : target + len) - scheme - 3));
+    colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+    p = target;
+    if (colon) {
+        memcpy(out, target, (size_t)(colon - target));
+        o = (size_t)(colon - target);
+        memcpy(out + o, ":***", 4);
+        o += 4;
+        p = at;
+    }
+    if (!query)
+        query = target + len;
+    memcpy(out + o, p, (size_t)(query - p));
+    o += (size_t)(query - p);
+    /* the query's password parameter, like the user information's, is never shown */
+    for (p = query; *p;) {
+        size_t n = strcspn(p + 1, "&") + 1;
+        memcpy(out + o, p, n < 10 ? n : 10);
+        o += n < 10 ? n : 10;
+        if (n > 10 && !strncasecmp(p + 1, "password=", 9)) {
+            memcpy(out + o, "***", 3);
+            o += 3;
+        } else if (n > 10) {
+            memcpy(out + o, p + 10, n - 10);
+            o += n - 10;
+        }
+        p += n;
+    }
+    out[o] = '\0';
     return out;
 }
 

@@ -869,6 +869,28 @@ START_TEST(copy_table_matches_schema)
 }
 END_TEST
 
+/* A database password never reaches a log or a message. */
+START_TEST(uri_passwords_are_never_shown)
+{
+    static const char *uris[] = {
+        "postgresql://certinext:s3cret-pw@db1.internal:5432/certinext?sslmode=verify-full",
+        "postgresql://certinext:s3cret-pw@db1,db2/certinext?target_session_attrs=read-write",
+        "postgres://certinext@db1/certinext?password=s3cret-pw&sslmode=require",
+        "postgresql://db1/certinext?sslmode=require&PASSWORD=s3cret&application_name=x",
+        "postgresql://u:s3cret@db1",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
+        char *shown = cin_store_display_name(uris[i]);
+        ck_assert_ptr_nonnull(shown);
+        ck_assert_msg(!strstr(shown, "s3cret"), "%s shown as %s", uris[i], shown);
+        ck_assert_ptr_nonnull(strstr(shown, "db1"));
+        free(shown);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -896,6 +918,7 @@ int main(void)
     tcase_add_test(tc, renewal_due_from_not_before);
     tcase_add_test(tc, copy_table_matches_schema);
     tcase_add_test(tc, constraint_errors_named);
+    tcase_add_test(tc, uri_passwords_are_never_shown);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

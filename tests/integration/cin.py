@@ -89,7 +89,7 @@ class Store:
         if self.pg:
             db = self.path.rsplit("/", 1)[1]
             return self.pg.psql(q, db=db).stdout.strip()
-        p = subprocess.run(["sqlite3", self.path, q], capture_output=True, text=True, check=True)
+        p = subprocess.run(["sqlite3", "-cmd", ".timeout 10000", self.path, q], capture_output=True, text=True, check=True)
         return p.stdout.strip()
 
     def builtin_root(self):

@@ -70,7 +70,7 @@ def test_store_copy_round_trip_keeps_every_row(base, store, pg):
         pass
     c = Copied()
     c.path, c.key_file, c.pg = back, key, None
-    c.sql = lambda q: subprocess.run(["sqlite3", back, q], capture_output=True, text=True,
+    c.sql = lambda q: subprocess.run(["sqlite3", "-cmd", ".timeout 10000", back, q], capture_output=True, text=True,
                                      check=True).stdout.strip()
     assert _counts(c) == before
     pgc = Copied()

@@ -352,7 +352,7 @@ def main():
         print(f"  issued through host 1, served by host 3 after: median {median(lat):.3f} s, "
               f"max {max(lat):.3f} s over {len(lat)} issuances (target <= 2 s)", flush=True)
         print("API throughput, nginx with 2 workers, 8 client threads, SQLite vs PostgreSQL "
-              "(interleaved rounds, medians):", flush=True)
+              "(interleaved rounds, medians; listing for 4 s, approve+pay of 300 orders per round):", flush=True)
         thr = fleet.api_throughput(base, pg)
         for what, by in thr.items():
             sq, pq = median(by["sqlite"]), median(by["postgresql"])

@@ -23,7 +23,7 @@
 #include "cin_problem.h"
 #include "cin_store.h"
 
-#define ACMESRV_BODY_MAX     (64 * 1024) /* no ACME request is larger */
+#define ACMESRV_BODY_MAX     (32 * 1024) /* no ACME request is larger */
 #define ACMESRV_NONCE_TTL    3600
 #define ACMESRV_ORDER_TTL    (7 * 24 * 3600)
 #define ACMESRV_RATE_DEFAULT 300 /* new orders per ACME account per window */

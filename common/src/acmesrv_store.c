@@ -72,8 +72,11 @@ int acmesrv_cred_insert(cin_store *st, acmesrv_cred *c, const unsigned char *hma
     db_bind_text(s, 8, c->created_by);
     db_bind_text(s, 9, now);
     rc = db_one(s);
-    if (rc == CIN_OK)
+    if (rc == CIN_OK) {
         c->id = db_col_int(s, 0);
+        free(c->created_at);
+        c->created_at = strdup(now);
+    }
     db_finalize(s);
     if (rc != CIN_OK)
         return rc;

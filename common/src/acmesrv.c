@@ -1185,13 +1185,16 @@ static json_t *chall_json(srv *s, const acmesrv_order *ao, int idx)
 {
     json_t *c = json_object();
     char *u = url(s, "chall/%lld-%d", (long long)ao->id, idx), *t = now_plus(ao->created_at);
-    char tok[48];
+    char tok[48], *tok64;
 
+    /* a token as RFC 8555 section 8.3 shapes it (base64url); nothing fetches it */
     snprintf(tok, sizeof(tok), "preauthorized-%lld-%d", (long long)ao->id, idx);
+    tok64 = cin_b64url_encode((const unsigned char *)tok, strlen(tok));
     json_object_set_new(c, "type", json_string("http-01"));
     json_object_set_new(c, "url", json_string(u ? u : ""));
     json_object_set_new(c, "status", json_string("valid"));
-    json_object_set_new(c, "token", json_string(tok));
+    json_object_set_new(c, "token", json_string(tok64 ? tok64 : ""));
+    free(tok64);
     json_object_set_new(c, "validated", json_string(t ? t : ""));
     free(u);
     free(t);

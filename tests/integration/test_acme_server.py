@@ -106,7 +106,7 @@ def certbot(server, root, kid, hmac, names, base, extra=(), timeout=120):
 
 def lego(server, root, kid, hmac, names, base, verb="run", extra=()):
     d = os.path.join(base, "lego")
-    os.makedirs(d, exist_ok=True)
+    os.makedirs(os.path.join(d, "webroot"), exist_ok=True)
     cmd = ["lego", "--accept-tos", "--email", "admin@example.com",
            "--server", f"https://localhost:{server.https_port}/certinext/acme/directory",
            "--eab", "--kid", kid, "--hmac", hmac, "--path", d, "--key-type", "ec256",

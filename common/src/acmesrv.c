@@ -1579,7 +1579,7 @@ static int replaces_order(srv *s, const char *certid, int64_t *order_id)
     cin_hex(serial + i, len - i, hex);
     free(serial);
     /* the store keeps serials as OpenSSL prints them: no leading zero */
-    rc = cert_lookup(s, 1, hex[0] == '0' ? hex + 1 : hex, &cert_id, order_id);
+    rc = cert_lookup(s, 1, hex, &cert_id, order_id);
     if (rc == CIN_OK) {
         rc = cin_store_order_get(s->st, *order_id, &o);
         if (rc == CIN_OK && o.account_id != s->acct.account_id)
@@ -1625,7 +1625,7 @@ static void renewal_info(srv *s, const char *certid)
         ;
     cin_hex(serial + i, len - i, hex);
     free(serial);
-    rc = cert_lookup(s, 1, hex[0] == '0' ? hex + 1 : hex, &cert_id, &order_id);
+    rc = cert_lookup(s, 1, hex, &cert_id, &order_id);
     if (rc == CIN_OK)
         rc = cin_store_cert_get(s->st, cert_id, &c);
     if (rc == CIN_ENOTFOUND) {

@@ -35,7 +35,8 @@ def serve_localhost(server, store):
     o = order(oscar, "intranet-ssl", ["localhost"])
     assert oscar.post(f"/api/v1/orders/{o['id']}/pay").status == 200
     serial = wait_status(oscar, o["id"], "issued")["certificate"]["serial"]
-    assert wait_for(lambda: handshake(server.https_port, "localhost")[0] == serial, 10)
+    assert wait_for(lambda: int(handshake(server.https_port, "localhost")[0], 16) ==
+                    int(serial, 16), 10)
     root = os.path.join(server.base, "root.pem")
     with open(root, "w") as f:
         f.write(store.builtin_root())
@@ -384,8 +385,8 @@ def test_certbot_and_lego_admin_auto_pay(server, store, base):
                        timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert ann.get(f"/api/v1/orders/{oid}").json["status"] == "revoked"
-    assert wait_for(lambda: handshake(server.https_port, "cb.example.com")[0] != o["certificate"][
-        "serial"], 10)
+    assert wait_for(lambda: int(handshake(server.https_port, "cb.example.com")[0], 16) !=
+                    int(o["certificate"]["serial"], 16), 10)
     del serial
 
 
@@ -458,3 +459,28 @@ def test_lego_rejected_identifier_and_revoked_credential(server, store, base):
     assert ann.request("DELETE", f"/api/v1/acme/credentials/{cred['id']}").status == 204
     p = lego(server, root, cred["key_id"], cred["hmac_key"], ["ok.example.com"], base)
     assert p.returncode != 0 and "unauthorized" in (p.stdout + p.stderr).lower()
+
+
+def test_dehydrated(server, store, base):
+    root = serve_localhost(server, store)
+    ann = server.api(store.tokens["ann"], tls=True)
+    cred = credential(ann, auto_pay=True)
+    d = os.path.join(base, "dehydrated")
+    os.makedirs(os.path.join(d, "wellknown"))
+    cfg = os.path.join(d, "config")
+    with open(cfg, "w") as f:
+        f.write(f'CA="https://localhost:{server.https_port}/certinext/acme/directory"\n'
+                f'BASEDIR="{d}"\nWELLKNOWN="{d}/wellknown"\nKEY_ALGO=prime256v1\n'
+                f'EAB_KID="{cred["key_id"]}"\nEAB_HMAC_KEY="{cred["hmac_key"]}"\n'
+                'CONTACT_EMAIL="ops@example.com"\n')
+    env = dict(os.environ, CURL_CA_BUNDLE=root)
+    p = subprocess.run(["dehydrated", "--config", cfg, "--register", "--accept-terms"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = subprocess.run(["dehydrated", "--config", cfg, "-c", "-d", "dh.example.com"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    with open(os.path.join(d, "certs", "dh.example.com", "fullchain.pem")) as f:
+        verify_chain(f.read(), store.builtin_root(), "dh.example.com")
+    [oid] = acme_orders(store)
+    assert ann.get(f"/api/v1/orders/{oid}").json["status"] == "issued"

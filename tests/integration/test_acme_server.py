@@ -181,6 +181,7 @@ def test_credentials_rest_cli_and_rules(server, store):
 # ---- the protocol with the Python client ----------------------------------------------------
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_protocol_flow_ari_and_bad_input(server, store):
     api = server.api(tls=True)
     ann = api.as_user(store.tokens["ann"])
@@ -289,7 +290,9 @@ def test_protocol_flow_ari_and_bad_input(server, store):
     assert win["start"] < win["end"]
     r = cl.new_order(["api.example.com", "www.api.example.com"], replaces=ari_id(leaf))
     assert r.status == 201, r
-    r = cl.finalize(r.json)
+    renewal_loc = r.headers["location"]
+    der2, key2 = csr_der(["api.example.com", "www.api.example.com"])
+    r = cl.finalize(r.json, der=der2)
     assert r.status == 200, r
     kinds = store.sql(f"SELECT kind FROM orders WHERE parent_id = {oid}")
     assert kinds == "renewal"
@@ -298,6 +301,20 @@ def test_protocol_flow_ari_and_bad_input(server, store):
     wait_status(ann, child, "issued")
     win2 = cl.request("GET", d["renewalInfo"] + "/" + ari_id(leaf)).json["suggestedWindow"]
     assert win2["start"] < win["start"]
+
+    # revokeCert signed by the certificate's own key (jwk); another key may not
+    renewed = wait_for(lambda: cl.post(renewal_loc, None).json.get("certificate"), 10)
+    pem = cl.post(renewed, None).body
+    der = x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)
+    r = cl.post(d["revokeCert"], {"certificate": b64(der)}, key=ec.generate_private_key(
+        ec.SECP256R1()), kid=False)
+    assert r.status == 403 and problem_type(r) == "unauthorized"
+    assert ann.get(f"/api/v1/orders/{child}").json["status"] == "issued"
+    r = cl.post(d["revokeCert"], {"certificate": b64(der), "reason": 1}, key=key2, kid=False)
+    assert r.status == 200, r
+    assert ann.get(f"/api/v1/orders/{child}").json["status"] == "revoked"
+    r = cl.post(d["revokeCert"], {"certificate": b64(der)}, key=key2, kid=False)
+    assert r.status == 400 and problem_type(r) == "alreadyRevoked"
 
     # account: contact update, key change, deactivation
     r = cl.post(cl.kid, {"contact": ["mailto:new@example.com"]})

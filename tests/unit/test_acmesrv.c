@@ -493,6 +493,39 @@ START_TEST(credential_rules)
 }
 END_TEST
 
+START_TEST(disabled_user_and_deleted_credential)
+{
+    char *kid = NULL;
+    EVP_PKEY *key = account_for(U_BASIC, 0, &kid);
+    const char *ident = "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"d.example.com\"}]}";
+    hresp r = srv_post(key, kid, "new-order", ident);
+
+    ck_assert_int_eq(r.status, 201);
+    hresp_free(&r);
+    r = call(F, U_ADMIN, "PATCH", "/api/v1/users/bob", "{\"disabled\":true}", NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    r = srv_post(key, kid, "new-order", ident);
+    ck_assert_int_eq(r.status, 401);
+    ck_assert_str_eq(acme_type(&r), "unauthorized");
+    hresp_free(&r);
+    r = call(F, U_ADMIN, "PATCH", "/api/v1/users/bob", "{\"disabled\":false}", NULL);
+    hresp_free(&r);
+    r = srv_post(key, kid, "new-order", ident);
+    ck_assert_int_eq(r.status, 201);
+    hresp_free(&r);
+    r = call(F, U_ADMIN, "DELETE", "/api/v1/acme/credentials/1", NULL, NULL);
+    ck_assert_int_eq(r.status, 204);
+    hresp_free(&r);
+    r = srv_post(key, kid, "new-order", ident);
+    ck_assert_int_eq(r.status, 401);
+    ck_assert_str_eq(acme_type(&r), "unauthorized");
+    hresp_free(&r);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("acmesrv");
@@ -510,6 +543,7 @@ int main(void)
     tcase_add_test(tc, basic_user_waits_and_rejection_carries_reason);
     tcase_add_test(tc, bad_input_writes_nothing);
     tcase_add_test(tc, credential_rules);
+    tcase_add_test(tc, disabled_user_and_deleted_credential);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -501,3 +501,31 @@ def test_dehydrated(server, store, base):
         verify_chain(f.read(), store.builtin_root(), "dh.example.com")
     [oid] = acme_orders(store)
     assert ann.get(f"/api/v1/orders/{oid}").json["status"] == "issued"
+
+
+from test_browser import browser, click, login, wait  # noqa: E402,F401
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+
+
+def test_page_acme_view(browser, server, store):
+    drv = browser
+    login(drv, server, "ann")
+    click(drv, (By.CSS_SELECTOR, 'a[data-nav="acme"]'))
+    d = wait(drv, EC.visibility_of_element_located((By.ID, "acme-directory")))
+    assert d.text == f"https://127.0.0.1:{server.https_port}/certinext/acme/directory"
+    drv.find_element(By.ID, "acme-name").send_keys("vps-1")
+    drv.find_element(By.ID, "acme-auto-pay").click()
+    click(drv, (By.CSS_SELECTOR, "form.panel button.primary"))
+    kid = wait(drv, EC.visibility_of_element_located((By.ID, "acme-kid"))).text
+    hmac = drv.find_element(By.ID, "acme-hmac").text
+    cmds = [p.text for p in drv.find_elements(By.CSS_SELECTOR, "#acme-new pre")]
+    assert any(c.startswith("certbot certonly --server") and f"--eab-kid {kid}" in c and
+               f"--eab-hmac-key {hmac}" in c for c in cmds)
+    assert any(c.startswith("lego --server") and f"--hmac {hmac}" in c for c in cmds)
+    row = wait(drv, EC.visibility_of_element_located((By.ID, "acme-credentials")))
+    assert "vps-1" in row.text and kid in row.text and hmac not in row.text
+    # what the page showed works
+    cl = AcmeClient(server.https_port)
+    cl.directory()
+    assert cl.register(kid, hmac).status == 201

@@ -880,6 +880,37 @@ static void reply_order(srv *s, int status, const acmesrv_order *ao, const cin_o
 
 /* Load the ACME order id of this account (and its workflow order, paying it
  * when the credential says so).  0, or a problem was sent. */
+static int acme_reissue(srv *s, int64_t parent, const char *pem, cin_order *out, cin_problem *p);
+
+/* A finalize that came while the bound request was being issued may carry a
+ * new key: once that request is issued, its certificate is reissued (free,
+ * no approval) for the new CSR, and the ACME order follows the reissue. */
+static void reissue_for_csr(srv *s, acmesrv_order *ao, cin_order *o)
+{
+    cin_problem p = {0};
+    cin_order child;
+    int same = o->csr_pem && !strcmp(o->csr_pem, ao->csr), rc;
+
+    memset(&child, 0, sizeof(child));
+    if (!same && acme_reissue(s, o->id, ao->csr, &child, &p) != CIN_OK) {
+        cin_problem_clear(&p);
+        return; /* tried again at the next poll */
+    }
+    if (!same)
+        ao->order_id = child.id;
+    free(ao->csr);
+    ao->csr = NULL;
+    rc = cin_store_begin(s->st);
+    if (rc == CIN_OK)
+        rc = acmesrv_order_update(s->st, ao);
+    if (cin_store_end(s->st, rc) == CIN_OK && !same) {
+        cin_order_clear(o);
+        *o = child;
+    } else {
+        cin_order_clear(&child);
+    }
+}
+
 static int load_order(srv *s, int64_t id, acmesrv_order *ao, cin_order *o, int *have)
 {
     int rc = id ? acmesrv_order_get(s->st, id, ao) : CIN_ENOTFOUND;
@@ -900,6 +931,8 @@ static int load_order(srv *s, int64_t id, acmesrv_order *ao, cin_order *o, int *
             *have = 1;
             if (ao->finalized)
                 maybe_pay(s, o);
+            if (ao->finalized && ao->csr && !strcmp(o->status, "issued"))
+                reissue_for_csr(s, ao, o);
         }
     }
     if (rc != CIN_OK) {
@@ -1107,7 +1140,8 @@ static void new_order(srv *s)
     }
     /* a client that gave up and came back: the same request, not a new one */
     if (rc == CIN_OK && !replaced)
-        rc = acmesrv_order_bound(s->st, s->acct.id, canon, PRE_PAYMENT, &bound);
+        rc =
+            acmesrv_order_bound(s->st, s->acct.id, canon, PRE_PAYMENT ",processing,failed", &bound);
     if (rc == CIN_OK) {
         ao.acct_id = s->acct.id;
         ao.identifiers = canon;
@@ -1376,6 +1410,14 @@ static void finalize(srv *s, int64_t id)
     if (have && is_status(o.status, PRE_PAYMENT)) {
         /* the same request: its CSR replaced, as PUT csr does, audited */
         rc = cin_order_set_csr(s->st, &s->actor, o.id, pem, &made, &p);
+    } else if (have && is_status(o.status, "processing,failed")) {
+        /* paid, at issuance: this finalize waits for it (a new key is
+         * reissued for once it is issued: reissue_for_csr) */
+        rc = cin_store_order_get(s->st, o.id, &made);
+        if (rc != CIN_OK)
+            cin_problem_from_status(&p, rc);
+        else if (!o.csr_pem || strcmp(o.csr_pem, pem))
+            ao.csr = strdup(pem);
     } else if (ao.replaces) {
         rc = cin_order_renew(s->st, &s->actor, ao.replaces, &made, &p);
         if (rc == CIN_OK && (!made.csr_pem || strcmp(made.csr_pem, pem)) &&
@@ -1394,7 +1436,14 @@ static void finalize(srv *s, int64_t id)
             goto done;
         }
         if (issued) {
-            rc = acme_reissue(s, issued, pem, &made, &p);
+            /* the same CSR again: the same certificate; a new one: a reissue */
+            rc = cin_store_order_get(s->st, issued, &made);
+            if (rc != CIN_OK)
+                cin_problem_from_status(&p, rc);
+            else if (!made.csr_pem || strcmp(made.csr_pem, pem)) {
+                cin_order_clear(&made);
+                rc = acme_reissue(s, issued, pem, &made, &p);
+            }
         } else {
             cin_order_request r = {0};
             r.product = ao.product;

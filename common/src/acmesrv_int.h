@@ -99,7 +99,7 @@ typedef struct acmesrv_order {
     int64_t id, acct_id, replaces, order_id;
     char *identifiers; /* canonical: sorted, lower case, comma-separated */
     char *product;
-    char *error;
+    char *csr; /* a finalize's CSR kept until the bound order is issued (then reissued) */
     int finalized;
     int64_t expires_at, created_at;
 } acmesrv_order;
@@ -107,7 +107,7 @@ typedef struct acmesrv_order {
 void acmesrv_order_clear(acmesrv_order *o);
 int acmesrv_order_insert(cin_store *st, acmesrv_order *o);
 int acmesrv_order_get(cin_store *st, int64_t id, acmesrv_order *out);
-/* Write order_id, finalized and error back. */
+/* Write order_id, finalized and csr back. */
 int acmesrv_order_update(cin_store *st, const acmesrv_order *o);
 /* New ACME orders of acct since `since`. */
 int acmesrv_order_count_since(cin_store *st, int64_t acct_id, int64_t since, int64_t *n);

@@ -325,7 +325,7 @@ void acmesrv_order_clear(acmesrv_order *o)
 {
     free(o->identifiers);
     free(o->product);
-    free(o->error);
+    free(o->csr);
     memset(o, 0, sizeof(*o));
 }
 
@@ -337,7 +337,7 @@ int acmesrv_order_insert(cin_store *st, acmesrv_order *o)
     ST_WRITER(st);
     o->created_at = (int64_t)st_now(st);
     s = db_prepare(st, "INSERT INTO acmesrv_orders(acct_id, identifiers, product, replaces, "
-                       "order_id, finalized, error, expires_at, created_at) VALUES (?1, ?2, ?3, "
+                       "order_id, finalized, csr, expires_at, created_at) VALUES (?1, ?2, ?3, "
                        "?4, ?5, ?6, ?7, ?8, ?9) RETURNING id");
     db_bind_int(s, 1, o->acct_id);
     db_bind_text(s, 2, o->identifiers);
@@ -345,7 +345,7 @@ int acmesrv_order_insert(cin_store *st, acmesrv_order *o)
     db_bind_int(s, 4, o->replaces);
     db_bind_id(s, 5, o->order_id);
     db_bind_int(s, 6, o->finalized);
-    db_bind_text(s, 7, o->error);
+    db_bind_text(s, 7, o->csr);
     db_bind_int(s, 8, o->expires_at);
     db_bind_int(s, 9, o->created_at);
     rc = db_one(s);
@@ -358,7 +358,7 @@ int acmesrv_order_insert(cin_store *st, acmesrv_order *o)
 int acmesrv_order_get(cin_store *st, int64_t id, acmesrv_order *out)
 {
     db_stmt *s = db_prepare(st, "SELECT id, acct_id, identifiers, product, replaces, "
-                                "coalesce(order_id, 0), finalized, error, expires_at, created_at "
+                                "coalesce(order_id, 0), finalized, csr, expires_at, created_at "
                                 "FROM acmesrv_orders WHERE id = ?1");
     int rc;
 
@@ -373,7 +373,7 @@ int acmesrv_order_get(cin_store *st, int64_t id, acmesrv_order *out)
         out->replaces = db_col_int(s, 4);
         out->order_id = db_col_int(s, 5);
         out->finalized = (int)db_col_int(s, 6);
-        out->error = db_col_strdup(s, 7);
+        out->csr = db_col_strdup(s, 7);
         out->expires_at = db_col_int(s, 8);
         out->created_at = db_col_int(s, 9);
     }
@@ -386,11 +386,11 @@ int acmesrv_order_update(cin_store *st, const acmesrv_order *o)
     db_stmt *s;
 
     ST_WRITER(st);
-    s = db_prepare(st, "UPDATE acmesrv_orders SET order_id = ?1, finalized = ?2, error = ?3 "
+    s = db_prepare(st, "UPDATE acmesrv_orders SET order_id = ?1, finalized = ?2, csr = ?3 "
                        "WHERE id = ?4");
     db_bind_id(s, 1, o->order_id);
     db_bind_int(s, 2, o->finalized);
-    db_bind_text(s, 3, o->error);
+    db_bind_text(s, 3, o->csr);
     db_bind_int(s, 4, o->id);
     return db_run(s);
 }

@@ -301,7 +301,7 @@ static const char *const migrations[] = {
     "  replaces INTEGER NOT NULL DEFAULT 0,"
     "  order_id INTEGER,"
     "  finalized INTEGER NOT NULL DEFAULT 0,"
-    "  error TEXT,"
+    "  csr TEXT,"
     "  expires_at INTEGER NOT NULL,"
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX acmesrv_orders_acct ON acmesrv_orders(acct_id, created_at);"

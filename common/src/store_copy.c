@@ -62,7 +62,7 @@ const st_table st_tables[] = {
      "id"},
     {"acmesrv_nonces", "nonce,expires_at", "ti", "nonce"},
     {"acmesrv_orders",
-     "id,acct_id,identifiers,product,replaces,order_id,finalized,error,expires_at,created_at",
+     "id,acct_id,identifiers,product,replaces,order_id,finalized,csr,expires_at,created_at",
      "iittiiitii", "id"},
     {NULL, NULL, NULL, NULL},
 };

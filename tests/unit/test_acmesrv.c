@@ -493,6 +493,81 @@ START_TEST(credential_rules)
 }
 END_TEST
 
+static char *finalize_new(EVP_PKEY *key, const char *kid, const char *name, char **loc)
+{
+    char *ident = cin_asprintf("{\"identifiers\":[{\"type\":\"dns\",\"value\":\"%s\"}]}", name);
+    hresp r = srv_post(key, kid, "new-order", ident);
+    char *fin, *csr, *p, *status;
+
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(jstr(&r, "status"), "ready");
+    fin = strdup(res_of(jstr(&r, "finalize")));
+    *loc = strdup(res_of(hresp_header(&r, "Location")));
+    hresp_free(&r);
+    csr = csr_b64(name);
+    p = cin_asprintf("{\"csr\":\"%s\"}", csr);
+    r = srv_post(key, kid, fin, p);
+    ck_assert_msg(r.status == 200, "%s", r.body);
+    status = strdup(jstr(&r, "status"));
+    hresp_free(&r);
+    free(p);
+    free(csr);
+    free(fin);
+    free(ident);
+    return status;
+}
+
+static char *order_state(EVP_PKEY *key, const char *kid, const char *loc)
+{
+    hresp r = srv_post(key, kid, loc, NULL);
+    char *s = strdup(jstr(&r, "status"));
+
+    hresp_free(&r);
+    return s;
+}
+
+/* A client that comes back while its paid request is being issued, with a new
+ * key: bound to the same request, then a free reissue for its key. */
+START_TEST(rerun_during_issuance_gets_its_key_without_second_charge)
+{
+    char *kid = NULL, *loc1 = NULL, *loc2 = NULL, *st;
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
+
+    st = finalize_new(key, kid, "r.example.com", &loc1);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    st = finalize_new(key, kid, "r.example.com", &loc2); /* no agent pass in between */
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    ck_assert_int_eq(count_rows(F, "orders"), 1);
+    agent_pass(F);
+    /* the first finalize's key: valid; the second's: a reissue is under way */
+    st = order_state(key, kid, loc1);
+    ck_assert_str_eq(st, "valid");
+    free(st);
+    st = order_state(key, kid, loc2);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    ck_assert_str_eq(store_query(F, "SELECT kind FROM orders ORDER BY id DESC LIMIT 1"),
+                     "reissue\n");
+    agent_pass(F);
+    st = order_state(key, kid, loc2);
+    ck_assert_str_eq(st, "valid");
+    free(st);
+    ck_assert_str_eq(store_query(F, "SELECT count(*) FROM ledger WHERE delta < 0"), "1\n");
+    /* after issuance, the same names with a new key again: another free reissue */
+    st = finalize_new(key, kid, "r.example.com", &loc1);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    ck_assert_int_eq(count_rows(F, "orders"), 3);
+    ck_assert_str_eq(store_query(F, "SELECT count(*) FROM ledger WHERE delta < 0"), "1\n");
+    free(loc1);
+    free(loc2);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
 START_TEST(disabled_user_and_deleted_credential)
 {
     char *kid = NULL;
@@ -544,6 +619,7 @@ int main(void)
     tcase_add_test(tc, bad_input_writes_nothing);
     tcase_add_test(tc, credential_rules);
     tcase_add_test(tc, disabled_user_and_deleted_credential);
+    tcase_add_test(tc, rerun_during_issuance_gets_its_key_without_second_charge);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -26,6 +26,7 @@
 #include "acmesrv_int.h"
 #include "cin_agent.h"
 #include "cin_crypto.h"
+#include "cin_mirror.h"
 #include "cin_names.h"
 #include "cin_order.h"
 #include "cin_util.h"
@@ -1010,7 +1011,7 @@ static void new_order(srv *s)
     cin_product prod;
     acmesrv_order ao;
     cin_order o;
-    int64_t limit = ACMESRV_RATE_DEFAULT, count = 0, bound = 0, replaced = 0;
+    int64_t limit = ACMESRV_RATE_DEFAULT, count = 0, bound = 0, replaced = 0, oldest = 0;
 
     memset(&prod, 0, sizeof(prod));
     memset(&ao, 0, sizeof(ao));
@@ -1128,11 +1129,11 @@ static void new_order(srv *s)
     }
     if (rc == CIN_OK)
         rc = acmesrv_order_count_since(s->st, s->acct.id, (int64_t)time(NULL) - ACMESRV_RATE_WINDOW,
-                                       &count);
+                                       &count, &oldest);
     if (rc == CIN_OK && count >= limit) {
-        char ra[16];
+        char ra[24];
         cin_store_rollback(s->st);
-        snprintf(ra, sizeof(ra), "%d", 600);
+        snprintf(ra, sizeof(ra), "%lld", (long long)(oldest > 0 ? oldest : 60));
         http_header(s->resp, "Retry-After", ra);
         problem(s, 429, "rateLimited", "at most %lld new orders per account in 3 hours",
                 (long long)limit);
@@ -1790,6 +1791,15 @@ void acmesrv_handle(cin_core *core, const cin_request *req, cin_response *resp)
     if (acmesrv_nonce_new(s.st, &nonce) == CIN_OK)
         http_header(resp, "Replay-Nonce", nonce);
     free(nonce);
+    {
+        /* a central store: this host serves what the request changed (a
+         * revocation) before the answer goes out, as for the REST API */
+        uint64_t gen = cin_store_take_committed_generation(s.st);
+        if (gen && cin_mirror_wait(core, gen, 3000) != CIN_OK)
+            cin_log(cin_core_services(core), CIN_LOG_WARN,
+                    "this host's mirror is behind the store (generation %llu)",
+                    (unsigned long long)gen);
+    }
 out:
     dir = s.base ? cin_asprintf("<%sdirectory>;rel=\"index\"", s.base) : NULL;
     header_own(&s, "Link", dir);

@@ -109,8 +109,10 @@ int acmesrv_order_insert(cin_store *st, acmesrv_order *o);
 int acmesrv_order_get(cin_store *st, int64_t id, acmesrv_order *out);
 /* Write order_id, finalized and csr back. */
 int acmesrv_order_update(cin_store *st, const acmesrv_order *o);
-/* New ACME orders of acct since `since`. */
-int acmesrv_order_count_since(cin_store *st, int64_t acct_id, int64_t since, int64_t *n);
+/* New ACME orders of acct since `since`; *free_in: seconds until the oldest
+ * of them leaves a window that starts at `since` (0 when none). */
+int acmesrv_order_count_since(cin_store *st, int64_t acct_id, int64_t since, int64_t *n,
+                              int64_t *free_in);
 /* The workflow order that acct's ACME orders for these identifiers were
  * bound to, in one of the comma-separated statuses; 0 when none. */
 int acmesrv_order_bound(cin_store *st, int64_t acct_id, const char *identifiers,

@@ -30,6 +30,17 @@ static void teardown(void)
 
 #define BASE "https://localhost/acme/" /* the harness mounts at the root */
 
+/* store_query's answer in a static buffer (the tests compare it at once) */
+static const char *q(const char *sql)
+{
+    static char buf[512];
+    char *out = store_query(F, sql);
+
+    snprintf(buf, sizeof(buf), "%s", out ? out : "");
+    free(out);
+    return buf;
+}
+
 /* ---- JWS ------------------------------------------------------------------ */
 
 START_TEST(jws_verifies_what_the_client_signs)
@@ -290,7 +301,7 @@ START_TEST(order_auto_pay_issues)
     char *kid = NULL, *csr, *fin, *loc;
     EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
     hresp r;
-    long long credits = atoll(store_query(F, "SELECT credits FROM accounts WHERE id = 1"));
+    long long credits = atoll(q("SELECT credits FROM accounts WHERE id = 1"));
 
     r = srv_post(key, kid, "new-order",
                  "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.example.com\"}]}");
@@ -310,8 +321,7 @@ START_TEST(order_auto_pay_issues)
     ck_assert_ptr_nonnull(hresp_header(&r, "Retry-After"));
     hresp_free(&r);
     /* paid at once (an admin's auto_pay credential), issued by the agent */
-    ck_assert_int_eq(atoll(store_query(F, "SELECT credits FROM accounts WHERE id = 1")),
-                     credits - 10);
+    ck_assert_int_eq(atoll(q("SELECT credits FROM accounts WHERE id = 1")), credits - 10);
     agent_pass(F);
     r = srv_post(key, kid, loc, NULL);
     ck_assert_str_eq(jstr(&r, "status"), "valid");
@@ -327,8 +337,8 @@ START_TEST(order_auto_pay_issues)
     }
     hresp_free(&r);
     /* the audit trail says it came over ACME */
-    ck_assert_ptr_nonnull(strstr(store_query(F, "SELECT detail FROM order_events WHERE "
-                                                "action = 'order.create'"),
+    ck_assert_ptr_nonnull(strstr(q("SELECT detail FROM order_events WHERE "
+                                   "action = 'order.create'"),
                                  "over ACME"));
     free(csr);
     free(fin);
@@ -342,7 +352,7 @@ START_TEST(basic_user_waits_and_rejection_carries_reason)
 {
     char *kid = NULL, *csr, *p, *fin, *loc, path[64];
     EVP_PKEY *key = account_for(U_BASIC, 0, &kid);
-    const char *oid;
+    long long oid;
     hresp r;
     json_t *err;
 
@@ -357,9 +367,8 @@ START_TEST(basic_user_waits_and_rejection_carries_reason)
     r = srv_post(key, kid, fin, p);
     ck_assert_str_eq(jstr(&r, "status"), "processing");
     hresp_free(&r);
-    oid = store_query(F, "SELECT id FROM orders ORDER BY id DESC LIMIT 1");
-    ck_assert_str_eq(store_query(F, "SELECT status FROM orders ORDER BY id DESC LIMIT 1"),
-                     "pending_approval\n");
+    oid = atoll(q("SELECT id FROM orders ORDER BY id DESC LIMIT 1"));
+    ck_assert_str_eq(q("SELECT status FROM orders ORDER BY id DESC LIMIT 1"), "pending_approval\n");
     /* a finalize again: orderNotReady, nothing new */
     r = srv_post(key, kid, fin, p);
     ck_assert_int_eq(r.status, 403);
@@ -371,7 +380,7 @@ START_TEST(basic_user_waits_and_rejection_carries_reason)
     ck_assert_str_eq(jstr(&r, "status"), "ready");
     hresp_free(&r);
     ck_assert_int_eq(count_rows(F, "orders"), 1);
-    snprintf(path, sizeof(path), "/api/v1/orders/%lld/reject", atoll(oid));
+    snprintf(path, sizeof(path), "/api/v1/orders/%lld/reject", oid);
     r = call(F, U_ADMIN, "POST", path, "{\"reason\":\"not this host\"}", NULL);
     ck_assert_int_eq(r.status, 200);
     hresp_free(&r);
@@ -548,19 +557,19 @@ START_TEST(rerun_during_issuance_gets_its_key_without_second_charge)
     st = order_state(key, kid, loc2);
     ck_assert_str_eq(st, "processing");
     free(st);
-    ck_assert_str_eq(store_query(F, "SELECT kind FROM orders ORDER BY id DESC LIMIT 1"),
-                     "reissue\n");
+    ck_assert_str_eq(q("SELECT kind FROM orders ORDER BY id DESC LIMIT 1"), "reissue\n");
     agent_pass(F);
     st = order_state(key, kid, loc2);
     ck_assert_str_eq(st, "valid");
     free(st);
-    ck_assert_str_eq(store_query(F, "SELECT count(*) FROM ledger WHERE delta < 0"), "1\n");
+    ck_assert_str_eq(q("SELECT count(*) FROM ledger WHERE delta < 0"), "1\n");
     /* after issuance, the same names with a new key again: another free reissue */
+    free(loc1);
     st = finalize_new(key, kid, "r.example.com", &loc1);
     ck_assert_str_eq(st, "processing");
     free(st);
     ck_assert_int_eq(count_rows(F, "orders"), 3);
-    ck_assert_str_eq(store_query(F, "SELECT count(*) FROM ledger WHERE delta < 0"), "1\n");
+    ck_assert_str_eq(q("SELECT count(*) FROM ledger WHERE delta < 0"), "1\n");
     free(loc1);
     free(loc2);
     free(kid);

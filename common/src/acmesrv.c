@@ -1385,7 +1385,7 @@ static void finalize(srv *s, int64_t id)
     const char *code = NULL;
     char *err = NULL;
     size_t n = 0;
-    int have, rc = CIN_OK;
+    int have, rc = CIN_OK, claimed = 0;
     int64_t issued = 0;
 
     memset(&made, 0, sizeof(made));
@@ -1408,6 +1408,17 @@ static void finalize(srv *s, int64_t id)
     }
     snprintf(via, sizeof(via), "over ACME (account %lld, credential %s)", (long long)s->acct.id,
              s->cred.key_id);
+    /* one finalize at a time: a second one at once is told the order is not ready */
+    rc = acmesrv_order_claim(s->st, ao.id, 1);
+    if (rc == CIN_ECONFLICT) {
+        problem(s, 403, "orderNotReady", "the order is being finalized");
+        goto done;
+    }
+    if (rc != CIN_OK) {
+        store_problem(s, rc);
+        goto done;
+    }
+    claimed = 1;
     if (have && is_status(o.status, PRE_PAYMENT)) {
         /* the same request: its CSR replaced, as PUT csr does, audited */
         rc = cin_order_set_csr(s->st, &s->actor, o.id, pem, &made, &p);
@@ -1474,9 +1485,12 @@ static void finalize(srv *s, int64_t id)
         store_problem(s, rc);
         goto done;
     }
+    claimed = 0;
     maybe_pay(s, &made);
     reply_order(s, 200, &ao, &made);
 done:
+    if (claimed)
+        acmesrv_order_claim(s->st, ao.id, 0); /* the finalize failed: ready again */
     cin_strv_free(names, n);
     free(pem);
     free(err);

@@ -109,6 +109,10 @@ int acmesrv_order_insert(cin_store *st, acmesrv_order *o);
 int acmesrv_order_get(cin_store *st, int64_t id, acmesrv_order *out);
 /* Write order_id, finalized and csr back. */
 int acmesrv_order_update(cin_store *st, const acmesrv_order *o);
+/* Mark the order finalized (claim) or not again (a finalize that failed):
+ * CIN_ECONFLICT when another finalize has it.  Its own statement (no
+ * transaction needed): two finalizes at once never both go on. */
+int acmesrv_order_claim(cin_store *st, int64_t id, int claim);
 /* New ACME orders of acct since `since`; *free_in: seconds until the oldest
  * of them leaves a window that starts at `since` (0 when none). */
 int acmesrv_order_count_since(cin_store *st, int64_t acct_id, int64_t since, int64_t *n,

@@ -476,3 +476,22 @@ int acmesrv_cert_find(cin_store *st, int by_serial, const char *value, int64_t *
     db_finalize(s);
     return rc;
 }
+
+int acmesrv_order_claim(cin_store *st, int64_t id, int claim)
+{
+    db_stmt *s = db_prepare(st, "UPDATE acmesrv_orders SET finalized = ?1 WHERE id = ?2 AND "
+                                "finalized = ?3");
+    int64_t n = 0;
+    int rc;
+
+    db_bind_int(s, 1, claim ? 1 : 0);
+    db_bind_int(s, 2, id);
+    db_bind_int(s, 3, claim ? 0 : 1);
+    rc = db_step(s);
+    if (rc == CIN_OK)
+        n = db_changes(s);
+    db_finalize(s);
+    if (rc != CIN_OK)
+        return rc;
+    return n == 1 ? CIN_OK : CIN_ECONFLICT;
+}

@@ -577,6 +577,53 @@ START_TEST(rerun_during_issuance_gets_its_key_without_second_charge)
 }
 END_TEST
 
+/* Two finalizes of one order at once: the second is refused, nothing doubled. */
+START_TEST(finalize_claims_the_order)
+{
+    char *kid = NULL, *fin, *csr, *p;
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
+    hresp r = srv_post(key, kid, "new-order",
+                       "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"f.example.com\"}]}");
+    int64_t id;
+
+    ck_assert_int_eq(r.status, 201);
+    fin = strdup(res_of(jstr(&r, "finalize")));
+    hresp_free(&r);
+    id = atoll(strchr(fin, '/') + 1);
+    csr = csr_b64("f.example.com");
+    p = cin_asprintf("{\"csr\":\"%s\"}", csr);
+    /* another finalize holds it */
+    ck_assert_int_eq(acmesrv_order_claim(F->st, id, 1), CIN_OK);
+    ck_assert_int_eq(acmesrv_order_claim(F->st, id, 1), CIN_ECONFLICT);
+    r = srv_post(key, kid, fin, p);
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(acme_type(&r), "orderNotReady");
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "orders"), 0);
+    /* a finalize the workflow refuses (the domain moved away meanwhile) leaves
+     * the order ready */
+    ck_assert_int_eq(acmesrv_order_claim(F->st, id, 0), CIN_OK);
+    ck_assert_int_eq(cin_store_begin(F->st), CIN_OK);
+    ck_assert_int_eq(cin_store_end(F->st, cin_store_domain_remove(F->st, "example.com")), CIN_OK);
+    r = srv_post(key, kid, fin, p);
+    ck_assert_str_eq(acme_type(&r), "rejectedIdentifier");
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "orders"), 0);
+    ck_assert_int_eq(cin_store_begin(F->st), CIN_OK);
+    ck_assert_int_eq(cin_store_end(F->st, cin_store_domain_add(F->st, 1, "example.com", NULL)),
+                     CIN_OK);
+    r = srv_post(key, kid, fin, p);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "orders"), 1);
+    free(p);
+    free(csr);
+    free(fin);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
 START_TEST(disabled_user_and_deleted_credential)
 {
     char *kid = NULL;
@@ -628,6 +675,7 @@ int main(void)
     tcase_add_test(tc, bad_input_writes_nothing);
     tcase_add_test(tc, credential_rules);
     tcase_add_test(tc, disabled_user_and_deleted_credential);
+    tcase_add_test(tc, finalize_claims_the_order);
     tcase_add_test(tc, rerun_during_issuance_gets_its_key_without_second_charge);
     suite_add_tcase(s, tc);
     return run_suite(s);

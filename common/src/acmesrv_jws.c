@@ -28,11 +28,25 @@ static int b64url_strict(const char *s)
     return 1;
 }
 
+/* Decode s only when it is the one canonical encoding of its bytes (no
+ * stray low bits): a key has one JWK, so one thumbprint. */
 static unsigned char *b64dec(const char *s, size_t *len)
 {
+    unsigned char *raw;
+    char *again;
+
     if (!s || !b64url_strict(s))
         return NULL;
-    return cin_b64url_decode(s, len);
+    raw = cin_b64url_decode(s, len);
+    if (!raw)
+        return NULL;
+    again = cin_b64url_encode(raw, *len);
+    if (!again || strcmp(again, s)) {
+        free(raw);
+        raw = NULL;
+    }
+    free(again);
+    return raw;
 }
 
 void acmesrv_jws_clear(acmesrv_jws *j)
@@ -160,15 +174,26 @@ static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
     return key;
 }
 
+/* The member's big-endian octets have no leading zero. */
+static int minimal(json_t *jwk, const char *name)
+{
+    size_t len = 0;
+    unsigned char *raw = b64dec(str_member(jwk, name), &len);
+    int ok = raw && len && raw[0] != 0;
+
+    free(raw);
+    return ok;
+}
+
 static EVP_PKEY *rsa_key(json_t *jwk)
 {
     BIGNUM *n = bn_member(jwk, "n"), *e = bn_member(jwk, "e");
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     EVP_PKEY *key = NULL;
 
-    /* 2048 bits at least: nothing weaker signs for an account */
-    if (n && e && bld && BN_num_bits(n) >= 2048 && BN_num_bits(n) <= 8192 &&
-        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
+    /* minimal octets (RFC 7518 section 6.3.1), 2048 bits at least */
+    if (n && e && bld && minimal(jwk, "n") && minimal(jwk, "e") && BN_num_bits(n) >= 2048 &&
+        BN_num_bits(n) <= 8192 && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) &&
         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e))
         key = from_params("RSA", bld);
     OSSL_PARAM_BLD_free(bld);

@@ -147,6 +147,44 @@ START_TEST(jwk_keys_of_every_kind)
         json_decref(jwk);
         EVP_PKEY_free(keys[i]);
     }
+    /* one key, one JWK: a leading zero octet in n, or stray low bits in the
+     * base64url, would give the same key another thumbprint: refused */
+    keys[0] = EVP_RSA_gen(2048);
+    jwk = acmesrv_key_jwk(keys[0]);
+    {
+        size_t len = 0;
+        unsigned char *n = cin_b64url_decode(json_string_value(json_object_get(jwk, "n")), &len);
+        unsigned char *padded = calloc(1, len + 1);
+        char *enc, *e;
+        memcpy(padded + 1, n, len);
+        enc = cin_b64url_encode(padded, len + 1);
+        json_object_set_new(jwk, "n", json_string(enc));
+        ck_assert_ptr_null(acmesrv_jwk_key(jwk));
+        json_object_set_new(jwk, "n", json_string(e = cin_b64url_encode(n, len)));
+        free(e);
+        back = acmesrv_jwk_key(jwk);
+        ck_assert_ptr_nonnull(back);
+        EVP_PKEY_free(back);
+        free(enc);
+        free(padded);
+        free(n);
+    }
+    json_decref(jwk);
+    EVP_PKEY_free(keys[0]);
+    keys[1] = EVP_EC_gen("P-256");
+    jwk = acmesrv_key_jwk(keys[1]);
+    {
+        static const char tbl[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        char *x = strdup(json_string_value(json_object_get(jwk, "x")));
+        size_t last = strlen(x) - 1;
+        x[last] = tbl[(strchr(tbl, x[last]) - tbl) ^ 1]; /* a stray low bit: same bytes */
+        json_object_set_new(jwk, "x", json_string(x));
+        ck_assert_ptr_null(acmesrv_jwk_key(jwk));
+        free(x);
+    }
+    json_decref(jwk);
+    EVP_PKEY_free(keys[1]);
     /* weak RSA and unknown curves are refused */
     keys[0] = EVP_RSA_gen(1024);
     jwk = acmesrv_key_jwk(keys[0]);

@@ -105,8 +105,8 @@ def certbot(server, root, kid, hmac, names, base, extra=(), timeout=120):
     return p
 
 
-def lego(server, root, kid, hmac, names, base, verb="run", extra=()):
-    d = os.path.join(base, "lego")
+def lego(server, root, kid, hmac, names, base, verb="run", extra=(), glob=()):
+    d = os.path.join(base, "lego-" + kid)
     os.makedirs(os.path.join(d, "webroot"), exist_ok=True)
     cmd = ["lego", "--accept-tos", "--email", "admin@example.com",
            "--server", f"https://localhost:{server.https_port}/certinext/acme/directory",
@@ -114,7 +114,7 @@ def lego(server, root, kid, hmac, names, base, verb="run", extra=()):
            "--http", "--http.webroot", os.path.join(d, "webroot")]
     for n in names:
         cmd += ["-d", n]
-    cmd += [verb, *extra]
+    cmd += [*glob, verb, *extra]
     env = dict(os.environ, LEGO_CA_CERTIFICATES=root)
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     p.cert = os.path.join(d, "certificates", names[0] + ".crt")
@@ -468,13 +468,30 @@ def test_certbot_basic_user_waits_for_approval(server, store, base):
     assert "that host is decommissioned" in p.log
 
 
-def test_lego_rejected_identifier_and_revoked_credential(server, store, base):
+def test_lego_rejected_identifier_rejection_and_revoked_credential(server, store, base):
     root = serve_localhost(server, store)
     ann = server.api(store.tokens["ann"], tls=True)
+    # a standard user's request, rejected while lego waits: lego prints the reason
+    sams = credential(ann, user="sam")
+
+    def reject_when_pending():
+        def pending():
+            ids = acme_orders(store)
+            if ids and ann.get(f"/api/v1/orders/{ids[-1]}").json["status"] == "pending_approval":
+                return ids[-1]
+        oid = wait_for(pending, 60)
+        assert ann.post(f"/api/v1/orders/{oid}/reject",
+                        {"reason": "use the wildcard we already have"}).status == 200
+    t = threading.Thread(target=reject_when_pending)
+    t.start()
+    p = lego(server, root, sams["key_id"], sams["hmac_key"], ["sam.example.com"], base,
+             glob=["--cert.timeout", "20"])  # lego waits it out, then prints why
+    t.join()
+    assert p.returncode != 0 and "use the wildcard we already have" in p.stdout + p.stderr
     cred = credential(ann, auto_pay=True)
     p = lego(server, root, cred["key_id"], cred["hmac_key"], ["other.org"], base)
     assert p.returncode != 0 and "rejectedIdentifier" in p.stdout + p.stderr
-    assert acme_orders(store) == []
+    assert len(acme_orders(store)) == 1  # sam's rejected one only
     assert ann.request("DELETE", f"/api/v1/acme/credentials/{cred['id']}").status == 204
     p = lego(server, root, cred["key_id"], cred["hmac_key"], ["ok.example.com"], base)
     assert p.returncode != 0 and "unauthorized" in (p.stdout + p.stderr).lower()

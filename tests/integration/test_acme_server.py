@@ -485,7 +485,7 @@ def test_lego_rejected_identifier_rejection_and_revoked_credential(server, store
     t = threading.Thread(target=reject_when_pending)
     t.start()
     p = lego(server, root, sams["key_id"], sams["hmac_key"], ["sam.example.com"], base,
-             glob=["--cert.timeout", "20"])  # lego waits it out, then prints why
+             glob=["--cert.timeout", "12"])  # lego waits it out, then prints why
     t.join()
     assert p.returncode != 0 and "use the wildcard we already have" in p.stdout + p.stderr
     cred = credential(ann, auto_pay=True)

@@ -615,6 +615,74 @@ START_TEST(rerun_during_issuance_gets_its_key_without_second_charge)
 }
 END_TEST
 
+/* An administrator's credential without auto_pay: Pay now in the page. */
+START_TEST(admin_without_auto_pay_waits_for_payment)
+{
+    char *kid = NULL, *loc = NULL, *st, path[64];
+    EVP_PKEY *key = account_for(U_ADMIN, 0, &kid);
+    hresp r;
+
+    st = finalize_new(key, kid, "p.example.com", &loc);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    ck_assert_str_eq(q("SELECT status FROM orders"), "awaiting_payment\n");
+    agent_pass(F);
+    st = order_state(key, kid, loc);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    snprintf(path, sizeof(path), "/api/v1/orders/%lld/pay", atoll(q("SELECT id FROM orders")));
+    r = call(F, U_ADMIN, "POST", path, NULL, NULL);
+    ck_assert_msg(r.status == 200, "%s: %s", path, r.body);
+    hresp_free(&r);
+    agent_pass(F);
+    st = order_state(key, kid, loc);
+    ck_assert_str_eq(st, "valid");
+    free(st);
+    free(loc);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+/* At most 5 ACME reissues of a certificate. */
+START_TEST(reissues_are_limited)
+{
+    char *kid = NULL, *loc = NULL, *st;
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
+    int i;
+
+    for (i = 0; i <= ACMESRV_REISSUE_MAX; i++) {
+        st = finalize_new(key, kid, "l.example.com", &loc);
+        ck_assert_str_eq(st, "processing");
+        free(st);
+        agent_pass(F);
+        st = order_state(key, kid, loc);
+        ck_assert_str_eq(st, "valid");
+        free(st);
+        free(loc);
+    }
+    ck_assert_int_eq(count_rows(F, "orders"), 1 + ACMESRV_REISSUE_MAX);
+    {
+        char *ident = "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"l.example.com\"}]}";
+        hresp r = srv_post(key, kid, "new-order", ident);
+        char *fin = strdup(res_of(jstr(&r, "finalize"))), *csr = csr_b64("l.example.com"), *p;
+        hresp_free(&r);
+        p = cin_asprintf("{\"csr\":\"%s\"}", csr);
+        r = srv_post(key, kid, fin, p);
+        ck_assert_int_eq(r.status, 403);
+        ck_assert_str_eq(acme_type(&r), "unauthorized");
+        ck_assert_ptr_nonnull(strstr(jstr(&r, "detail"), "reissued"));
+        hresp_free(&r);
+        free(p);
+        free(csr);
+        free(fin);
+    }
+    ck_assert_int_eq(count_rows(F, "orders"), 1 + ACMESRV_REISSUE_MAX);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
 /* Two finalizes of one order at once: the second is refused, nothing doubled. */
 START_TEST(finalize_claims_the_order)
 {
@@ -714,6 +782,8 @@ int main(void)
     tcase_add_test(tc, credential_rules);
     tcase_add_test(tc, disabled_user_and_deleted_credential);
     tcase_add_test(tc, finalize_claims_the_order);
+    tcase_add_test(tc, admin_without_auto_pay_waits_for_payment);
+    tcase_add_test(tc, reissues_are_limited);
     tcase_add_test(tc, rerun_during_issuance_gets_its_key_without_second_charge);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -523,6 +523,12 @@ static void new_account(srv *s)
         return;
     }
     rc = acmesrv_acct_get(s->st, 0, thumb, &a);
+    if (rc == CIN_OK && strcmp(a.status, "valid")) {
+        free(thumb);
+        acmesrv_acct_clear(&a);
+        problem(s, 401, "unauthorized", "the account with this key is deactivated");
+        return;
+    }
     if (rc == CIN_OK) {
         /* RFC 8555 section 7.3.1: the existing account, 200 */
         free(thumb);
@@ -960,7 +966,7 @@ static int pick_product(srv *s, const char *profile, char **names, size_t n, int
         rc = cin_store_product_get(s->st, want, out);
         if (rc == CIN_ENOTFOUND || (rc == CIN_OK && !strcmp(out->type, "ev"))) {
             cin_product_clear(out);
-            problem(s, 400, profile ? "invalidProfile" : "serverInternal",
+            problem(s, 400, profile ? "invalidProfile" : "malformed",
                     "there is no profile '%s' here; the directory's meta.profiles lists them",
                     want);
             return -1;

@@ -336,6 +336,10 @@ def test_protocol_flow_ari_and_bad_input(server, store):
     assert r.status == 200 and r.json["status"] == "deactivated"
     r = cl.new_order(["z.example.com"])
     assert r.status == 401 and problem_type(r) == "unauthorized"
+    same = AcmeClient(server.https_port, key=cl.key)
+    same.directory()
+    r = same.post(d["newAccount"], {"onlyReturnExisting": True}, kid=False)
+    assert r.status == 401 and problem_type(r) == "unauthorized"
 
     # a deleted credential: its accounts stop working
     assert ann.request("DELETE", f"/api/v1/acme/credentials/{cred['id']}").status == 204

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """The ACME server's throughput (issue 13): new orders per second through
-<mount>acme/ on one nginx (2 workers) with a SQLite store, on this machine's 2
+<mount>acme/ on one nginx or httpd (2 workers) with a SQLite store, on this machine's 2
 cores (the clients share them).  An order is newOrder + finalize (an admin's
 auto_pay credential: the finalize creates the workflow's order and pays it);
 each client thread has its own ACME account and orders names of its own.
 The agent is off, so that issuance does not share the measured cores.
 
-usage: /usr/bin/python3 tests/bench/acme_server.py [THREADS] [SECONDS]
+usage: /usr/bin/python3 tests/bench/acme_server.py [THREADS] [SECONDS] [nginx|httpd]
 """
 import os
 import sys
@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 
 from acme_client import AcmeClient  # noqa: E402
 from cin import Store, rmtree, workdir  # noqa: E402
-from servers import Nginx  # noqa: E402
+from servers import SERVERS  # noqa: E402
 
 
 def main():
@@ -27,7 +27,8 @@ def main():
     store = Store(base)
     store.cli("settings", "set", "acme-orders-per-3h", "1000000")
     store.cli("credits", "add", "--account", "acme", "1000000")
-    srv = Nginx(base, store, workers=2, agent=False).start()
+    kind = sys.argv[3] if len(sys.argv) > 3 else "nginx"
+    srv = SERVERS[kind](base, store, workers=2, agent=False).start()
     try:
         ann = srv.api(store.tokens["ann"], tls=True)
         cred = ann.post("/api/v1/acme/credentials", {"name": "bench", "auto_pay": True}).json
@@ -59,7 +60,7 @@ def main():
         for t in ts:
             t.join()
         took = time.time() - t0
-        print(f"acme server: {done[0]} orders (newOrder + finalize, paid) in {took:.1f} s with "
+        print(f"acme server on {kind}: {done[0]} orders (newOrder + finalize, paid) in {took:.1f} s with "
               f"{threads} clients: {done[0] / took:.1f} orders/s; {len(errors)} errors")
         if errors:
             print(errors[:3])

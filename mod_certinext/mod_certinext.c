@@ -628,6 +628,7 @@ static int certinext_handler(request_rec *r)
         return certinext_write(r, &resp);
     }
     certinext_fill_request(r, &req, path);
+    req.mount = apr_pstrndup(r->pool, r->uri, mlen); /* for the ACME server's URLs */
     req.body = body;
     req.body_len = blen;
     cin_http_handle(certinext_core, &req, &resp);

@@ -817,6 +817,10 @@ static void ngx_http_certinext_body_handler(ngx_http_request_t *r)
     path[r->uri.len - skip] = '\0';
 
     t = ngx_http_certinext_make_ctx(r, mcf->core, path);
+    if (t != NULL) {
+        /* the mount, for the absolute URLs of the ACME server */
+        t->req.mount = ngx_http_certinext_cstr(r->pool, &(ngx_str_t){skip, r->uri.data});
+    }
     if (t == NULL || ngx_http_certinext_body(r, t) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;

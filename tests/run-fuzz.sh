@@ -1,7 +1,7 @@
 #!/bin/sh
 # Usage: tests/run-fuzz.sh [SECONDS [TARGET...]]
 # Run every fuzz target (build/fuzz/fuzz_*, from `make fuzz-build`), or the
-# named ones (http, names, csr, pem, acme), for SECONDS (default 300) each,
+# named ones (http, names, csr, pem, acme, acmesrv), for SECONDS (default 300) each,
 # then every committed regression input of the target once;
 # record "passed failed" in build/fuzz/results.  A target's run counts one
 # pass (no crash, leak, sanitizer report or timeout), each regression file one.

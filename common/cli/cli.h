@@ -34,5 +34,6 @@ int cli_cmd_agent(int argc, char **argv);
 int cli_cmd_ca(int argc, char **argv);
 int cli_cmd_product(int argc, char **argv);
 int cli_cmd_settings(int argc, char **argv);
+int cli_cmd_acme(int argc, char **argv); /* cli_acme.c (issue 13) */
 
 #endif

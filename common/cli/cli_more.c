@@ -343,6 +343,8 @@ static const struct cli_setting {
     {"lease-ttl", "lease_ttl",
      "seconds an agent holds an order it works before another host may take it over "
      "(5-600, default 60; renewed every third of it)"},
+    {"acme-orders-per-3h", "acme_orders_per_3h",
+     "new orders an ACME account may place in 3 hours (1-1000000, default 300)"},
 };
 
 int cli_cmd_settings(int argc, char **argv)
@@ -371,7 +373,7 @@ int cli_cmd_settings(int argc, char **argv)
         if (!strcmp(argv[optind + 1], cli_settings[i].name))
             k = &cli_settings[i];
     if (!k) {
-        cli_usage_error(usage, "the settings are renew-fraction and lease-ttl");
+        cli_usage_error(usage, "the settings are renew-fraction, lease-ttl and acme-orders-per-3h");
         return 2;
     }
     if (optind + (!strcmp(argv[1], "set") ? 3 : 2) != argc) {
@@ -382,10 +384,15 @@ int cli_cmd_settings(int argc, char **argv)
         return 1;
     if (!strcmp(argv[1], "get")) {
         /* the value in force (a default when unset or out of range) */
-        if (!strcmp(k->key, "renew_fraction"))
+        if (!strcmp(k->key, "renew_fraction")) {
             printf("%.3f\n", cin_agent_renew_fraction(st));
-        else
+        } else if (!strcmp(k->key, "acme_orders_per_3h")) {
+            char *v = NULL;
+            printf("%s\n", cin_store_setting_get(st, k->key, &v) == CIN_OK ? v : "300");
+            free(v);
+        } else {
             printf("%d\n", cin_agent_lease_ttl(st));
+        }
         cin_store_close(st);
         return 0;
     }

@@ -23,8 +23,9 @@ typedef struct cin_request {
     void *header_ud;
     const char *body;
     size_t body_len;
-    const char *peer; /* client address */
-    int tls;          /* the connection is TLS */
+    const char *peer;  /* client address */
+    int tls;           /* the connection is TLS */
+    const char *mount; /* the URI prefix before path ("/certinext"); NULL: "" */
 } cin_request;
 
 #define CIN_MAX_HEADERS 12

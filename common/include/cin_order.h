@@ -52,6 +52,7 @@ typedef struct cin_order_request {
     int validity_days;      /* 0: the product's maximum */
     int auto_renew;
     const char *csr;
+    const char *via; /* NULL; else the audit detail of its creation ("over ACME ...") */
 } cin_order_request;
 
 /* Each creates or changes an order in one transaction and fills *out with the

@@ -458,6 +458,15 @@ static int valid_lease_ttl(const char *v)
     return *v && !*end && n >= CIN_AGENT_LEASE_TTL_MIN && n <= CIN_AGENT_LEASE_TTL_MAX;
 }
 
+/* issue 13: new ACME orders per ACME account per 3 hours */
+static int valid_acme_rate(const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+
+    return *v && !*end && n >= 1 && n <= 1000000;
+}
+
 static const struct setting {
     const char *key;
     int (*valid)(const char *);
@@ -465,6 +474,7 @@ static const struct setting {
 } settings[] = {
     {"renew_fraction", valid_fraction, "a number from 0.05 to 0.95"},
     {"lease_ttl", valid_lease_ttl, "a whole number of seconds from 5 to 600"},
+    {"acme_orders_per_3h", valid_acme_rate, "a whole number from 1 to 1000000"},
 };
 
 int cin_account_setting_set(cin_store *st, const cin_actor *a, const char *key, const char *value,

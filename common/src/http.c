@@ -14,6 +14,7 @@
 #include "cin_account.h"
 #include "cin_mirror.h"
 #include "cin_util.h"
+#include "acmesrv_int.h"
 #include "http_int.h"
 
 #define SESSION_COOKIE "__Host-cin_session"
@@ -610,6 +611,7 @@ static const struct route {
     void (*handle)(http_ctx *c);
 } routes[] = {
     {"orders", api_orders},
+    {"acme", api_acme},
 };
 
 static void api(http_ctx *c)
@@ -718,6 +720,10 @@ void cin_http_handle(cin_core *core, const cin_request *req, cin_response *resp)
     c.core = core;
     c.req = req;
     c.resp = resp;
+    if (acmesrv_is_path(req->path)) {
+        acmesrv_handle(core, req, resp); /* the ACME server (acmesrv.c) */
+        return;
+    }
     if (strncmp(req->path, "/api/v1/", 8) != 0 && strcmp(req->path, "/api/v1")) {
         cin_ui_serve(req, resp);
         return;

@@ -404,7 +404,7 @@ int cin_order_create(cin_store *st, const cin_actor *a, const cin_order_request 
     out->price = cin_product_price(&prod, out->nsans);
     out->kind = strdup("new");
     out->csr_pem = cin_strdup(r->csr);
-    rc = insert_order(st, a, out, "order.create", NULL, p);
+    rc = insert_order(st, a, out, "order.create", r->via, p);
 done:
     if (rc != CIN_OK)
         cin_order_clear(out);

@@ -264,6 +264,48 @@ static const char *const migrations[] = {
     "  name TEXT,"
     "  synced_gen INTEGER NOT NULL,"
     "  seen_at INTEGER NOT NULL);",
+
+    /* issue 13 (ACME server): the credentials customers' ACME clients bind
+     * with (EAB, HMAC key sealed), their ACME accounts, nonces, and ACME
+     * orders bound to the workflow's orders */
+    "CREATE TABLE acmesrv_credentials ("
+    "  id INTEGER PRIMARY KEY,"
+    "  key_id TEXT NOT NULL UNIQUE,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  name TEXT NOT NULL,"
+    "  product TEXT,"
+    "  auto_pay INTEGER NOT NULL DEFAULT 0,"
+    "  hmac BLOB NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE TABLE acmesrv_accounts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  credential_id INTEGER NOT NULL,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  thumbprint TEXT NOT NULL UNIQUE,"
+    "  jwk TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  contact TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE TABLE acmesrv_nonces ("
+    "  nonce TEXT PRIMARY KEY,"
+    "  expires_at INTEGER NOT NULL);"
+    "CREATE INDEX acmesrv_nonces_exp ON acmesrv_nonces(expires_at);"
+    "CREATE TABLE acmesrv_orders ("
+    "  id INTEGER PRIMARY KEY,"
+    "  acct_id INTEGER NOT NULL REFERENCES acmesrv_accounts(id),"
+    "  identifiers TEXT NOT NULL,"
+    "  product TEXT NOT NULL,"
+    "  replaces INTEGER NOT NULL DEFAULT 0,"
+    "  order_id INTEGER,"
+    "  finalized INTEGER NOT NULL DEFAULT 0,"
+    "  csr TEXT,"
+    "  expires_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX acmesrv_orders_acct ON acmesrv_orders(acct_id, created_at);"
+    "CREATE INDEX acmesrv_orders_order ON acmesrv_orders(order_id);",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

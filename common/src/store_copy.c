@@ -51,6 +51,19 @@ const st_table st_tables[] = {
     {"settings", "key,value", "tt", "key"},
     {"login_attempts", "id,user_key,peer,state,at", "ittti", "id"},
     {"domain_log", "name,gen", "ti", NULL},
+    /* issue 13: the ACME server */
+    {"acmesrv_credentials",
+     "id,key_id,user_id,account_id,name,product,auto_pay,hmac,created_by,created_at", "itiittibtt",
+     "id"},
+    {"acmesrv_accounts",
+     "id,credential_id,user_id,account_id,thumbprint,jwk,status,contact,created_at",
+     "iiiitttt"
+     "t",
+     "id"},
+    {"acmesrv_nonces", "nonce,expires_at", "ti", "nonce"},
+    {"acmesrv_orders",
+     "id,acct_id,identifiers,product,replaces,order_id,finalized,csr,expires_at,created_at",
+     "iittiiitii", "id"},
     {NULL, NULL, NULL, NULL},
 };
 

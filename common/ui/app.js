@@ -653,6 +653,68 @@ async function certificatesView() {
         h('td', { 'data-label': 'Renewal' }, c.renewal_alert ? h('span', { class: 'error-text' }, c.renewal_alert.detail || 'renewal failed') : (c.auto_renew ? 'automatic' : 'manual'))))))));
 }
 
+// ---- ACME credentials (issue 13): a self-contained view ---------------------------------
+
+function acmeCommands(dir, kid, key, name) {
+  return [
+    `certbot certonly --server ${dir} --eab-kid ${kid} --eab-hmac-key ${key} --webroot -w /var/www/html -d ${name}`,
+    `lego --server ${dir} --eab --kid ${kid} --hmac ${key} --email you@${name} --accept-tos --http --http.webroot /var/www/html -d ${name} run`,
+  ];
+}
+
+async function acmeView() {
+  const res = await api('GET', '/acme/credentials');
+  if (!res.ok) { render(h('p', { class: 'error-text' }, problemText(res))); return; }
+  const dir = res.json.directory || '';
+  const admin = me.user.role === 'admin';
+  const name = h('input', { id: 'acme-name', placeholder: 'my server' });
+  const user = h('input', { id: 'acme-user', placeholder: me.user.name });
+  const product = h('input', { id: 'acme-product', placeholder: 'the DV product that fits' });
+  const autoPay = h('input', { id: 'acme-auto-pay', type: 'checkbox' });
+  const shown = h('div', { id: 'acme-new', 'aria-live': 'polite' });
+  const form = h('form', {
+    class: 'panel',
+    onsubmit: async (e) => {
+      e.preventDefault();
+      clearErrors(form);
+      const body = { name: name.value };
+      if (user.value) body.user = user.value;
+      if (product.value) body.product = product.value;
+      if (autoPay.checked) body.auto_pay = true;
+      const r = await api('POST', '/acme/credentials', body);
+      if (!r.ok) { showFieldError(form, 'acme-name', problemText(r)); return; }
+      await acmeView();
+      document.getElementById('acme-new').replaceChildren(
+        h('p', {}, 'Copy the HMAC key now: it is shown only this once.'),
+        h('p', {}, 'Key id: ', h('span', { class: 'secret', id: 'acme-kid' }, r.json.key_id)),
+        h('p', {}, 'HMAC key: ', h('span', { class: 'secret', id: 'acme-hmac' }, r.json.hmac_key)),
+        ...acmeCommands(r.json.directory, r.json.key_id, r.json.hmac_key, 'www.example.com')
+          .map((c) => h('pre', { class: 'secret' }, c)));
+    },
+  }, h('h2', {}, 'Create an ACME credential'),
+  h('p', {}, 'ACME directory: ', h('span', { class: 'names', id: 'acme-directory' }, dir)),
+  h('div', { class: 'row' }, field('Name', name, null, 'acme-name'),
+    admin ? field('For user', user, 'an administrator may create one for any user', 'acme-user') : null,
+    field('Product', product, null, 'acme-product')),
+  admin ? h('div', { class: 'field' }, h('label', {}, autoPay, ' Pay automatically (administrators only)')) : null,
+  h('button', { class: 'primary', type: 'submit' }, 'Create credential'), shown);
+  const rows = res.json.credentials.map((c) => h('tr', {},
+    h('td', { 'data-label': 'Name' }, c.name), h('td', { 'data-label': 'User' }, c.user),
+    h('td', { 'data-label': 'Key id' }, h('span', { class: 'names' }, c.key_id)),
+    h('td', { 'data-label': 'Product' }, c.product || 'DV'),
+    h('td', { 'data-label': 'Pays' }, c.auto_pay ? 'automatically' : 'Pay now'),
+    h('td', { 'data-label': 'certbot' }, h('pre', {}, acmeCommands(dir, c.key_id, '<HMAC key>', 'www.example.com')[0])),
+    h('td', {}, h('button', {
+      class: 'danger',
+      onclick: async () => {
+        const r = await api('DELETE', `/acme/credentials/${c.id}`);
+        if (r.status === 204) { flash('Credential deleted; its ACME accounts stop working.'); acmeView(); } else flash(problemText(r), false);
+      },
+    }, 'Delete'))));
+  render(h('h1', {}, 'ACME credentials'), form, h('div', { class: 'panel' }, h('table', { class: 'responsive', id: 'acme-credentials' },
+    h('thead', {}, h('tr', {}, ['Name', 'User', 'Key id', 'Product', 'Payment', 'certbot', ''].map((t) => h('th', {}, t)))), h('tbody', {}, rows))));
+}
+
 // ---- routing -----------------------------------------------------------------------------
 
 async function route() {
@@ -670,6 +732,7 @@ async function route() {
     case 'account': return accountView();
     case 'users': return usersView();
     case 'tokens': return tokensView();
+    case 'acme': return acmeView();
     case 'audit': return auditView();
     case 'certificates': return certificatesView();
     default: return ordersView();

@@ -1,0 +1,790 @@
+/*
+ * test_acmesrv.c - the ACME server (issue 13): JWS parsing and verification,
+ * thumbprints, EAB, nonces, and the protocol through cin_http_handle() as a
+ * glue calls it, driven by the ACME client's own signing code (jws.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+
+#include "../../common/src/acme_int.h"
+#include "../../common/src/acmesrv_int.h"
+#include "cin_util.h"
+#include "cin_x509.h"
+#include "harness.h"
+
+static fixture *F;
+
+static void setup(void)
+{
+    F = fixture_new();
+}
+
+static void teardown(void)
+{
+    fixture_free(F);
+    F = NULL;
+}
+
+#define BASE "https://localhost/acme/" /* the harness mounts at the root */
+
+/* store_query's answer in a static buffer (the tests compare it at once) */
+static const char *q(const char *sql)
+{
+    static char buf[512];
+    char *out = store_query(F, sql);
+
+    snprintf(buf, sizeof(buf), "%s", out ? out : "");
+    free(out);
+    return buf;
+}
+
+/* ---- JWS ------------------------------------------------------------------ */
+
+START_TEST(jws_verifies_what_the_client_signs)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256"), *other = EVP_EC_gen("P-256"), *pub;
+    char *body = jws_es256(key, NULL, "n0nce", BASE "new-account", "{\"a\":1}");
+    char *thumb, *mine;
+    acmesrv_jws j;
+    const char *detail = NULL;
+    json_t *jwk;
+
+    ck_assert_ptr_nonnull(body);
+    ck_assert_int_eq(acmesrv_jws_parse_text(body, strlen(body), &j, &detail), CIN_OK);
+    ck_assert_str_eq(j.alg, "ES256");
+    ck_assert_str_eq(j.nonce, "n0nce");
+    ck_assert_str_eq(j.url, BASE "new-account");
+    ck_assert_str_eq(j.payload, "{\"a\":1}");
+    ck_assert_ptr_nonnull(j.jwk);
+    ck_assert_ptr_null(j.kid);
+    pub = acmesrv_jwk_key(j.jwk);
+    ck_assert_ptr_nonnull(pub);
+    ck_assert_int_eq(acmesrv_jws_verify(&j, pub), 1);
+    EVP_PKEY_free(pub);
+    /* another key does not verify it, nor does a tampered signature */
+    pub = acmesrv_jwk_key(jwk = jws_jwk(other));
+    ck_assert_int_eq(acmesrv_jws_verify(&j, pub), 0);
+    EVP_PKEY_free(pub);
+    json_decref(jwk);
+    j.sig[5] ^= 1;
+    pub = acmesrv_jwk_key(j.jwk);
+    ck_assert_int_eq(acmesrv_jws_verify(&j, pub), 0);
+    EVP_PKEY_free(pub);
+    /* RFC 7638: the same thumbprint as the client computes */
+    thumb = jws_thumbprint(key);
+    mine = acmesrv_jwk_thumbprint(j.jwk);
+    ck_assert_str_eq(thumb, mine);
+    free(thumb);
+    free(mine);
+    acmesrv_jws_clear(&j);
+    free(body);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(other);
+}
+END_TEST
+
+START_TEST(jws_rejects_malformed_input)
+{
+    static const char *const bad[] = {
+        "",
+        "[]",
+        "{\"protected\":\"e30\",\"payload\":\"\"}",
+        "{\"protected\":\"e30\",\"payload\":\"\",\"signature\":\"AA\"}", /* no alg */
+        "{\"protected\":\"eyJhbGciOiJFUzI1NiJ9\",\"payload\":\"+/\",\"signature\":\"AA\"}",
+        "{\"protected\":\"eyJhbGciOiJFUzI1NiJ9\",\"payload\":\"\",\"signature\":\"A=A\"}",
+        "{\"protected\":\"eyJhbGciOiJFUzI1NiJ9\",\"payload\":\"\",\"signature\":\"AA\","
+        "\"header\":{}}",
+        "{\"protected\":\"!!!\",\"payload\":\"\",\"signature\":\"AA\"}",
+    };
+    acmesrv_jws j;
+    const char *detail;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        detail = NULL;
+        ck_assert_msg(acmesrv_jws_parse_text(bad[i], strlen(bad[i]), &j, &detail) == CIN_EINVAL,
+                      "accepted %s", bad[i]);
+        ck_assert_ptr_nonnull(detail);
+    }
+    ck_assert_int_eq(acmesrv_alg_ok("HS256"), 0);
+    ck_assert_int_eq(acmesrv_alg_ok("none"), 0);
+    ck_assert_int_eq(acmesrv_alg_ok("ES384"), 1);
+}
+END_TEST
+
+START_TEST(jwk_keys_of_every_kind)
+{
+    const char *types[] = {"RSA", "EC", "EC", "ED25519"};
+    EVP_PKEY *keys[4], *back;
+    json_t *jwk, *priv;
+    char *t;
+    size_t i;
+
+    keys[0] = EVP_RSA_gen(2048);
+    keys[1] = EVP_EC_gen("P-256");
+    keys[2] = EVP_EC_gen("P-384");
+    keys[3] = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    for (i = 0; i < 4; i++) {
+        ck_assert_ptr_nonnull(keys[i]);
+        jwk = acmesrv_key_jwk(keys[i]);
+        ck_assert_msg(jwk != NULL, "no JWK for %s", types[i]);
+        back = acmesrv_jwk_key(jwk);
+        ck_assert_ptr_nonnull(back);
+        ck_assert_int_eq(EVP_PKEY_eq(back, keys[i]), 1);
+        t = acmesrv_jwk_thumbprint(jwk);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_uint_eq(strlen(t), 43);
+        free(t);
+        /* a JWK carrying a private part is refused */
+        priv = json_deep_copy(jwk);
+        json_object_set_new(priv, "d", json_string("AAAA"));
+        ck_assert_ptr_null(acmesrv_jwk_key(priv));
+        json_decref(priv);
+        EVP_PKEY_free(back);
+        json_decref(jwk);
+        EVP_PKEY_free(keys[i]);
+    }
+    /* one key, one JWK: a leading zero octet in n, or stray low bits in the
+     * base64url, would give the same key another thumbprint: refused */
+    keys[0] = EVP_RSA_gen(2048);
+    jwk = acmesrv_key_jwk(keys[0]);
+    {
+        size_t len = 0;
+        unsigned char *n = cin_b64url_decode(json_string_value(json_object_get(jwk, "n")), &len);
+        unsigned char *padded = calloc(1, len + 1);
+        char *enc, *e;
+        memcpy(padded + 1, n, len);
+        enc = cin_b64url_encode(padded, len + 1);
+        json_object_set_new(jwk, "n", json_string(enc));
+        ck_assert_ptr_null(acmesrv_jwk_key(jwk));
+        json_object_set_new(jwk, "n", json_string(e = cin_b64url_encode(n, len)));
+        free(e);
+        back = acmesrv_jwk_key(jwk);
+        ck_assert_ptr_nonnull(back);
+        EVP_PKEY_free(back);
+        free(enc);
+        free(padded);
+        free(n);
+    }
+    json_decref(jwk);
+    EVP_PKEY_free(keys[0]);
+    keys[1] = EVP_EC_gen("P-256");
+    jwk = acmesrv_key_jwk(keys[1]);
+    {
+        static const char tbl[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        char *x = strdup(json_string_value(json_object_get(jwk, "x")));
+        size_t last = strlen(x) - 1;
+        x[last] = tbl[(strchr(tbl, x[last]) - tbl) ^ 1]; /* a stray low bit: same bytes */
+        json_object_set_new(jwk, "x", json_string(x));
+        ck_assert_ptr_null(acmesrv_jwk_key(jwk));
+        free(x);
+    }
+    json_decref(jwk);
+    EVP_PKEY_free(keys[1]);
+    /* weak RSA and unknown curves are refused */
+    keys[0] = EVP_RSA_gen(1024);
+    jwk = acmesrv_key_jwk(keys[0]);
+    ck_assert_ptr_null(acmesrv_jwk_key(jwk));
+    json_decref(jwk);
+    EVP_PKEY_free(keys[0]);
+    jwk = json_pack("{s:s,s:s,s:s,s:s}", "kty", "EC", "crv", "P-521", "x", "AA", "y", "AA");
+    ck_assert_ptr_null(acmesrv_jwk_key(jwk));
+    ck_assert_ptr_null(acmesrv_jwk_thumbprint(jwk));
+    json_decref(jwk);
+}
+END_TEST
+
+START_TEST(eab_mac)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    unsigned char hmac[32] = {1, 2, 3}, wrong[32] = {3, 2, 1};
+    json_t *eab = jws_eab("acme-kid", hmac, sizeof(hmac), BASE "new-account", key);
+    acmesrv_jws j;
+    const char *detail;
+
+    ck_assert_int_eq(acmesrv_jws_parse(eab, &j, &detail), CIN_OK);
+    ck_assert_str_eq(j.kid, "acme-kid");
+    ck_assert_int_eq(acmesrv_eab_mac_ok(&j, hmac, sizeof(hmac)), 1);
+    ck_assert_int_eq(acmesrv_eab_mac_ok(&j, wrong, sizeof(wrong)), 0);
+    acmesrv_jws_clear(&j);
+    json_decref(eab);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+/* ---- store ---------------------------------------------------------------- */
+
+START_TEST(nonce_used_once)
+{
+    char *n = NULL;
+
+    ck_assert_int_eq(acmesrv_nonce_new(F->st, &n), CIN_OK);
+    ck_assert_int_eq(acmesrv_nonce_take(F->st, n), CIN_OK);
+    ck_assert_int_eq(acmesrv_nonce_take(F->st, n), CIN_ENOTFOUND);
+    ck_assert_int_eq(acmesrv_nonce_take(F->st, "never-given"), CIN_ENOTFOUND);
+    free(n);
+}
+END_TEST
+
+/* ---- the protocol through cin_http_handle ------------------------------------ */
+
+static const char *const JOSE[] = {"Host: localhost", "Content-Type: application/jose+json", NULL};
+
+static char *fresh_nonce(void)
+{
+    static const char *const host[] = {"Host: localhost", NULL};
+    hresp r = call(F, -1, "HEAD", "/acme/new-nonce", NULL, host);
+    char *n;
+
+    ck_assert_int_eq(r.status, 200);
+    n = strdup(hresp_header(&r, "Replay-Nonce"));
+    hresp_free(&r);
+    return n;
+}
+
+/* POST a JWS signed by key (kid: the account URL, or NULL for jwk). */
+static hresp srv_post(EVP_PKEY *key, const char *kid, const char *res, const char *payload)
+{
+    char *nonce = fresh_nonce(), *url = cin_asprintf(BASE "%s", res), *path;
+    char *body = jws_es256(key, kid, nonce, url, payload);
+    hresp r;
+
+    path = cin_asprintf("/acme/%s", res);
+    r = call(F, -1, "POST", path, body, JOSE);
+    free(nonce);
+    free(url);
+    free(body);
+    free(path);
+    return r;
+}
+
+static const char *acme_type(const hresp *r)
+{
+    const char *t = jstr(r, "type");
+
+    ck_assert_str_eq(r->ctype, "application/problem+json");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(strncmp(t, "urn:ietf:params:acme:error:", 27), 0);
+    return t + 27;
+}
+
+/* A credential for user u (as ann), and an account bound with it; *kid set. */
+static EVP_PKEY *account_for(int u_name, int auto_pay, char **kid)
+{
+    char body[256];
+    hresp r;
+    unsigned char *hmac;
+    size_t hlen;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    json_t *eab;
+    char *payload, *eabs;
+
+    snprintf(body, sizeof(body), "{\"name\":\"t\",\"user\":\"%s\",\"auto_pay\":%s}",
+             F->name[u_name], auto_pay ? "true" : "false");
+    r = call(F, U_ADMIN, "POST", "/api/v1/acme/credentials", body,
+             (const char *const[]){"Host: localhost", NULL});
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(jstr(&r, "directory"), BASE "directory");
+    hmac = cin_b64url_decode(jstr(&r, "hmac_key"), &hlen);
+    eab = jws_eab(jstr(&r, "key_id"), hmac, hlen, BASE "new-account", key);
+    eabs = json_dumps(eab, JSON_COMPACT);
+    payload = cin_asprintf("{\"termsOfServiceAgreed\":true,\"externalAccountBinding\":%s}", eabs);
+    hresp_free(&r);
+    r = srv_post(key, NULL, "new-account", payload);
+    ck_assert_msg(r.status == 201, "newAccount: %d %s", r.status, r.body);
+    *kid = strdup(hresp_header(&r, "Location"));
+    hresp_free(&r);
+    free(hmac);
+    free(payload);
+    free(eabs);
+    json_decref(eab);
+    return key;
+}
+
+static char *csr_b64(const char *name)
+{
+    char *key = NULL, *pem = NULL, *names[1] = {(char *)name}, *out;
+    BIO *b;
+    X509_REQ *req;
+    unsigned char *der = NULL;
+    int len;
+
+    ck_assert_int_eq(cin_key_generate("ec-p256", &key), CIN_OK);
+    ck_assert_int_eq(cin_csr_build(key, names, 1, &pem), CIN_OK);
+    b = BIO_new_mem_buf(pem, -1);
+    req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+    len = i2d_X509_REQ(req, &der);
+    out = cin_b64url_encode(der, (size_t)len);
+    OPENSSL_free(der);
+    X509_REQ_free(req);
+    BIO_free(b);
+    free(pem);
+    cin_free_secret(key, strlen(key));
+    return out;
+}
+
+/* the resource part of an absolute URL of ours */
+static const char *res_of(const char *url)
+{
+    ck_assert_int_eq(strncmp(url, BASE, strlen(BASE)), 0);
+    return url + strlen(BASE);
+}
+
+START_TEST(order_auto_pay_issues)
+{
+    char *kid = NULL, *csr, *fin, *loc;
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
+    hresp r;
+    long long credits = atoll(q("SELECT credits FROM accounts WHERE id = 1"));
+
+    r = srv_post(key, kid, "new-order",
+                 "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.example.com\"}]}");
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(jstr(&r, "status"), "ready");
+    fin = strdup(res_of(jstr(&r, "finalize")));
+    loc = strdup(res_of(hresp_header(&r, "Location")));
+    hresp_free(&r);
+    csr = csr_b64("a.example.com");
+    {
+        char *p = cin_asprintf("{\"csr\":\"%s\"}", csr);
+        r = srv_post(key, kid, fin, p);
+        free(p);
+    }
+    ck_assert_msg(r.status == 200, "%s", r.body);
+    ck_assert_str_eq(jstr(&r, "status"), "processing");
+    ck_assert_ptr_nonnull(hresp_header(&r, "Retry-After"));
+    hresp_free(&r);
+    /* paid at once (an admin's auto_pay credential), issued by the agent */
+    ck_assert_int_eq(atoll(q("SELECT credits FROM accounts WHERE id = 1")), credits - 10);
+    agent_pass(F);
+    r = srv_post(key, kid, loc, NULL);
+    ck_assert_str_eq(jstr(&r, "status"), "valid");
+    ck_assert_ptr_nonnull(jstr(&r, "certificate"));
+    {
+        char *cert = strdup(res_of(jstr(&r, "certificate")));
+        hresp_free(&r);
+        r = srv_post(key, kid, cert, NULL);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(r.ctype, "application/pem-certificate-chain");
+        ck_assert_ptr_nonnull(strstr(r.body, "BEGIN CERTIFICATE"));
+        free(cert);
+    }
+    hresp_free(&r);
+    /* the audit trail says it came over ACME */
+    ck_assert_ptr_nonnull(strstr(q("SELECT detail FROM order_events WHERE "
+                                   "action = 'order.create'"),
+                                 "over ACME"));
+    free(csr);
+    free(fin);
+    free(loc);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+START_TEST(basic_user_waits_and_rejection_carries_reason)
+{
+    char *kid = NULL, *csr, *p, *fin, *loc, path[64];
+    EVP_PKEY *key = account_for(U_BASIC, 0, &kid);
+    long long oid;
+    hresp r;
+    json_t *err;
+
+    r = srv_post(key, kid, "new-order",
+                 "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"b.example.com\"}]}");
+    ck_assert_int_eq(r.status, 201);
+    fin = strdup(res_of(jstr(&r, "finalize")));
+    loc = strdup(res_of(hresp_header(&r, "Location")));
+    hresp_free(&r);
+    csr = csr_b64("b.example.com");
+    p = cin_asprintf("{\"csr\":\"%s\"}", csr);
+    r = srv_post(key, kid, fin, p);
+    ck_assert_str_eq(jstr(&r, "status"), "processing");
+    hresp_free(&r);
+    oid = atoll(q("SELECT id FROM orders ORDER BY id DESC LIMIT 1"));
+    ck_assert_str_eq(q("SELECT status FROM orders ORDER BY id DESC LIMIT 1"), "pending_approval\n");
+    /* a finalize again: orderNotReady, nothing new */
+    r = srv_post(key, kid, fin, p);
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(acme_type(&r), "orderNotReady");
+    hresp_free(&r);
+    /* the client gives up and comes back: the same request, ready again */
+    r = srv_post(key, kid, "new-order",
+                 "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"b.example.com\"}]}");
+    ck_assert_str_eq(jstr(&r, "status"), "ready");
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "orders"), 1);
+    snprintf(path, sizeof(path), "/api/v1/orders/%lld/reject", oid);
+    r = call(F, U_ADMIN, "POST", path, "{\"reason\":\"not this host\"}", NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    r = srv_post(key, kid, loc, NULL);
+    ck_assert_str_eq(jstr(&r, "status"), "invalid");
+    err = json_object_get(r.json, "error");
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(err, "detail")), "not this host"));
+    hresp_free(&r);
+    free(p);
+    free(csr);
+    free(fin);
+    free(loc);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+START_TEST(bad_input_writes_nothing)
+{
+    char *kid = NULL, *nonce, *body, *url;
+    EVP_PKEY *key = account_for(U_ADMIN, 0, &kid);
+    long long orders, acme_orders;
+    hresp r;
+    cin_request req;
+    cin_response resp;
+
+    orders = count_rows(F, "orders");
+    acme_orders = count_rows(F, "acmesrv_orders");
+    /* a replayed nonce */
+    nonce = fresh_nonce();
+    url = strdup(BASE "new-order");
+    body = jws_es256(key, kid, nonce, url,
+                     "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"c.example.com\"}]}");
+    r = call(F, -1, "POST", "/acme/new-order", body, JOSE);
+    ck_assert_int_eq(r.status, 201);
+    hresp_free(&r);
+    acme_orders++;
+    r = call(F, -1, "POST", "/acme/new-order", body, JOSE);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(acme_type(&r), "badNonce");
+    hresp_free(&r);
+    free(body);
+    free(nonce);
+    /* the url header of another resource */
+    nonce = fresh_nonce();
+    body = jws_es256(key, kid, nonce, BASE "new-account", "{}");
+    r = call(F, -1, "POST", "/acme/new-order", body, JOSE);
+    ck_assert_str_eq(acme_type(&r), "unauthorized");
+    hresp_free(&r);
+    free(body);
+    free(nonce);
+    /* an unknown kid */
+    nonce = fresh_nonce();
+    body = jws_es256(key, BASE "acct/999", nonce, url, "{}");
+    r = call(F, -1, "POST", "/acme/new-order", body, JOSE);
+    ck_assert_str_eq(acme_type(&r), "accountDoesNotExist");
+    hresp_free(&r);
+    free(body);
+    free(nonce);
+    /* names of another account: rejectedIdentifier with subproblems */
+    r = srv_post(key, kid, "new-order",
+                 "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"other.org\"}]}");
+    ck_assert_str_eq(acme_type(&r), "rejectedIdentifier");
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "subproblems")), 1);
+    hresp_free(&r);
+    /* an unsupported identifier type */
+    r = srv_post(key, kid, "new-order",
+                 "{\"identifiers\":[{\"type\":\"ip\",\"value\":\"192.0.2.1\"}]}");
+    ck_assert_str_eq(acme_type(&r), "unsupportedIdentifier");
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "orders"), orders);
+    ck_assert_int_eq(count_rows(F, "acmesrv_orders"), acme_orders);
+    /* plain HTTP: 403 */
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.path = "/acme/directory";
+    cin_http_handle(F->core, &req, &resp);
+    ck_assert_int_eq(resp.status, 403);
+    ck_assert_str_eq(resp.content_type, "application/problem+json");
+    cin_response_clear(&resp);
+    free(url);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+START_TEST(credential_rules)
+{
+    hresp r = call(F, U_BASIC, "POST", "/api/v1/acme/credentials",
+                   "{\"name\":\"x\",\"auto_pay\":true}", NULL);
+
+    ck_assert_int_eq(r.status, 403);
+    hresp_free(&r);
+    r = call(F, U_BASIC, "POST", "/api/v1/acme/credentials", "{\"name\":\"x\",\"user\":\"ann\"}",
+             NULL);
+    ck_assert_int_eq(r.status, 403);
+    hresp_free(&r);
+    r = call(F, U_BASIC, "POST", "/api/v1/acme/credentials", "{\"name\":\"\"}", NULL);
+    ck_assert_int_eq(r.status, 400);
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "acmesrv_credentials"), 0);
+    r = call(F, U_BASIC, "POST", "/api/v1/acme/credentials", "{\"name\":\"mine\"}", NULL);
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_int_eq(r.raw.secret, 1);
+    hresp_free(&r);
+    /* the key is sealed: the stored blob is not the key */
+    r = call(F, U_BASIC, "GET", "/api/v1/acme/credentials", NULL, NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "credentials")), 1);
+    ck_assert_ptr_null(strstr(r.body, "hmac"));
+    hresp_free(&r);
+    r = call(F, U_OTHER_ADMIN, "DELETE", "/api/v1/acme/credentials/1", NULL, NULL);
+    ck_assert_int_eq(r.status, 404);
+    hresp_free(&r);
+    r = call(F, U_ADMIN, "DELETE", "/api/v1/acme/credentials/1", NULL, NULL);
+    ck_assert_int_eq(r.status, 204);
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "acmesrv_credentials"), 0);
+}
+END_TEST
+
+static char *finalize_new(EVP_PKEY *key, const char *kid, const char *name, char **loc)
+{
+    char *ident = cin_asprintf("{\"identifiers\":[{\"type\":\"dns\",\"value\":\"%s\"}]}", name);
+    hresp r = srv_post(key, kid, "new-order", ident);
+    char *fin, *csr, *p, *status;
+
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_eq(jstr(&r, "status"), "ready");
+    fin = strdup(res_of(jstr(&r, "finalize")));
+    *loc = strdup(res_of(hresp_header(&r, "Location")));
+    hresp_free(&r);
+    csr = csr_b64(name);
+    p = cin_asprintf("{\"csr\":\"%s\"}", csr);
+    r = srv_post(key, kid, fin, p);
+    ck_assert_msg(r.status == 200, "%s", r.body);
+    status = strdup(jstr(&r, "status"));
+    hresp_free(&r);
+    free(p);
+    free(csr);
+    free(fin);
+    free(ident);
+    return status;
+}
+
+static char *order_state(EVP_PKEY *key, const char *kid, const char *loc)
+{
+    hresp r = srv_post(key, kid, loc, NULL);
+    char *s = strdup(jstr(&r, "status"));
+
+    hresp_free(&r);
+    return s;
+}
+
+/* A client that comes back while its paid request is being issued, with a new
+ * key: bound to the same request, then a free reissue for its key. */
+START_TEST(rerun_during_issuance_gets_its_key_without_second_charge)
+{
+    char *kid = NULL, *loc1 = NULL, *loc2 = NULL, *st;
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
+
+    st = finalize_new(key, kid, "r.example.com", &loc1);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    st = finalize_new(key, kid, "r.example.com", &loc2); /* no agent pass in between */
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    ck_assert_int_eq(count_rows(F, "orders"), 1);
+    agent_pass(F);
+    /* the first finalize's key: valid; the second's: a reissue is under way */
+    st = order_state(key, kid, loc1);
+    ck_assert_str_eq(st, "valid");
+    free(st);
+    st = order_state(key, kid, loc2);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    ck_assert_str_eq(q("SELECT kind FROM orders ORDER BY id DESC LIMIT 1"), "reissue\n");
+    agent_pass(F);
+    st = order_state(key, kid, loc2);
+    ck_assert_str_eq(st, "valid");
+    free(st);
+    ck_assert_str_eq(q("SELECT count(*) FROM ledger WHERE delta < 0"), "1\n");
+    /* after issuance, the same names with a new key again: another free reissue */
+    free(loc1);
+    st = finalize_new(key, kid, "r.example.com", &loc1);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    ck_assert_int_eq(count_rows(F, "orders"), 3);
+    ck_assert_str_eq(q("SELECT count(*) FROM ledger WHERE delta < 0"), "1\n");
+    free(loc1);
+    free(loc2);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+/* An administrator's credential without auto_pay: Pay now in the page. */
+START_TEST(admin_without_auto_pay_waits_for_payment)
+{
+    char *kid = NULL, *loc = NULL, *st, path[64];
+    EVP_PKEY *key = account_for(U_ADMIN, 0, &kid);
+    hresp r;
+
+    st = finalize_new(key, kid, "p.example.com", &loc);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    ck_assert_str_eq(q("SELECT status FROM orders"), "awaiting_payment\n");
+    agent_pass(F);
+    st = order_state(key, kid, loc);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    snprintf(path, sizeof(path), "/api/v1/orders/%lld/pay", atoll(q("SELECT id FROM orders")));
+    r = call(F, U_ADMIN, "POST", path, NULL, NULL);
+    ck_assert_msg(r.status == 200, "%s: %s", path, r.body);
+    hresp_free(&r);
+    agent_pass(F);
+    st = order_state(key, kid, loc);
+    ck_assert_str_eq(st, "valid");
+    free(st);
+    free(loc);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+/* At most 5 ACME reissues of a certificate. */
+START_TEST(reissues_are_limited)
+{
+    char *kid = NULL, *loc = NULL, *st;
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
+    int i;
+
+    for (i = 0; i <= ACMESRV_REISSUE_MAX; i++) {
+        st = finalize_new(key, kid, "l.example.com", &loc);
+        ck_assert_str_eq(st, "processing");
+        free(st);
+        agent_pass(F);
+        st = order_state(key, kid, loc);
+        ck_assert_str_eq(st, "valid");
+        free(st);
+        free(loc);
+    }
+    ck_assert_int_eq(count_rows(F, "orders"), 1 + ACMESRV_REISSUE_MAX);
+    {
+        char *ident = "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"l.example.com\"}]}";
+        hresp r = srv_post(key, kid, "new-order", ident);
+        char *fin = strdup(res_of(jstr(&r, "finalize"))), *csr = csr_b64("l.example.com"), *p;
+        hresp_free(&r);
+        p = cin_asprintf("{\"csr\":\"%s\"}", csr);
+        r = srv_post(key, kid, fin, p);
+        ck_assert_int_eq(r.status, 403);
+        ck_assert_str_eq(acme_type(&r), "unauthorized");
+        ck_assert_ptr_nonnull(strstr(jstr(&r, "detail"), "reissued"));
+        hresp_free(&r);
+        free(p);
+        free(csr);
+        free(fin);
+    }
+    ck_assert_int_eq(count_rows(F, "orders"), 1 + ACMESRV_REISSUE_MAX);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+/* Two finalizes of one order at once: the second is refused, nothing doubled. */
+START_TEST(finalize_claims_the_order)
+{
+    char *kid = NULL, *fin, *csr, *p;
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
+    hresp r = srv_post(key, kid, "new-order",
+                       "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"f.example.com\"}]}");
+    int64_t id;
+
+    ck_assert_int_eq(r.status, 201);
+    fin = strdup(res_of(jstr(&r, "finalize")));
+    hresp_free(&r);
+    id = atoll(strchr(fin, '/') + 1);
+    csr = csr_b64("f.example.com");
+    p = cin_asprintf("{\"csr\":\"%s\"}", csr);
+    /* another finalize holds it */
+    ck_assert_int_eq(acmesrv_order_claim(F->st, id, 1), CIN_OK);
+    ck_assert_int_eq(acmesrv_order_claim(F->st, id, 1), CIN_ECONFLICT);
+    r = srv_post(key, kid, fin, p);
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(acme_type(&r), "orderNotReady");
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "orders"), 0);
+    /* a finalize the workflow refuses (the domain moved away meanwhile) leaves
+     * the order ready */
+    ck_assert_int_eq(acmesrv_order_claim(F->st, id, 0), CIN_OK);
+    ck_assert_int_eq(cin_store_begin(F->st), CIN_OK);
+    ck_assert_int_eq(cin_store_end(F->st, cin_store_domain_remove(F->st, "example.com")), CIN_OK);
+    r = srv_post(key, kid, fin, p);
+    ck_assert_str_eq(acme_type(&r), "rejectedIdentifier");
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "orders"), 0);
+    ck_assert_int_eq(cin_store_begin(F->st), CIN_OK);
+    ck_assert_int_eq(cin_store_end(F->st, cin_store_domain_add(F->st, 1, "example.com", NULL)),
+                     CIN_OK);
+    r = srv_post(key, kid, fin, p);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "orders"), 1);
+    free(p);
+    free(csr);
+    free(fin);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+START_TEST(disabled_user_and_deleted_credential)
+{
+    char *kid = NULL;
+    EVP_PKEY *key = account_for(U_BASIC, 0, &kid);
+    const char *ident = "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"d.example.com\"}]}";
+    hresp r = srv_post(key, kid, "new-order", ident);
+
+    ck_assert_int_eq(r.status, 201);
+    hresp_free(&r);
+    r = call(F, U_ADMIN, "PATCH", "/api/v1/users/bob", "{\"disabled\":true}", NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    r = srv_post(key, kid, "new-order", ident);
+    ck_assert_int_eq(r.status, 401);
+    ck_assert_str_eq(acme_type(&r), "unauthorized");
+    hresp_free(&r);
+    r = call(F, U_ADMIN, "PATCH", "/api/v1/users/bob", "{\"disabled\":false}", NULL);
+    hresp_free(&r);
+    r = srv_post(key, kid, "new-order", ident);
+    ck_assert_int_eq(r.status, 201);
+    hresp_free(&r);
+    r = call(F, U_ADMIN, "DELETE", "/api/v1/acme/credentials/1", NULL, NULL);
+    ck_assert_int_eq(r.status, 204);
+    hresp_free(&r);
+    r = srv_post(key, kid, "new-order", ident);
+    ck_assert_int_eq(r.status, 401);
+    ck_assert_str_eq(acme_type(&r), "unauthorized");
+    hresp_free(&r);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("acmesrv");
+    TCase *pure = tcase_create("jws"), *tc = tcase_create("server");
+
+    tcase_add_test(pure, jws_verifies_what_the_client_signs);
+    tcase_add_test(pure, jws_rejects_malformed_input);
+    tcase_add_test(pure, jwk_keys_of_every_kind);
+    tcase_add_test(pure, eab_mac);
+    suite_add_tcase(s, pure);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, nonce_used_once);
+    tcase_add_test(tc, order_auto_pay_issues);
+    tcase_add_test(tc, basic_user_waits_and_rejection_carries_reason);
+    tcase_add_test(tc, bad_input_writes_nothing);
+    tcase_add_test(tc, credential_rules);
+    tcase_add_test(tc, disabled_user_and_deleted_credential);
+    tcase_add_test(tc, finalize_claims_the_order);
+    tcase_add_test(tc, admin_without_auto_pay_waits_for_payment);
+    tcase_add_test(tc, reissues_are_limited);
+    tcase_add_test(tc, rerun_during_issuance_gets_its_key_without_second_charge);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

@@ -197,6 +197,8 @@ static int cmd_account(int argc, char **argv)
     cin_store *st;
     int rc;
 
+    if (argc >= 2 && !strcmp(argv[1], "set"))
+        return cli_cmd_account_set(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "create") != 0) {
         if (argc >= 2 && !strcmp(argv[1], "--help")) {
             printf("usage: %s\n", usage);
@@ -722,7 +724,9 @@ static const struct {
     const char *help;
 } commands[] = {
     {"init", cmd_init, "init --store PATH                 new store, key file and catalog"},
-    {"account", cmd_account, "account create NAME [--credits N]"},
+    {"account", cmd_account,
+     "account create NAME [--credits N] | account set NAME --auto-certificate PRODUCT|none "
+     "[--include-www]"},
     {"user", cmd_user,
      "user create --account A --name U --role admin|standard|basic [--signatory] "
      "[--password-stdin]"},
@@ -735,6 +739,9 @@ static const struct {
     {"ca", cli_cmd_ca, "ca add|list                      CA configurations"},
     {"product", cli_cmd_product, "product set-ca PRODUCT CA | product list"},
     {"settings", cli_cmd_settings, "settings set|get renew-fraction|lease-ttl [V]"},
+    {"import", cli_cmd_import,
+     "import --account A [--product P] [--auto-renew] [--p12-password-file F] PATH...  "
+     "certificates servers already have"},
 };
 
 static void usage_all(FILE *f)

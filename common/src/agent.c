@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cin_agent.h"
+#include "cin_autossl.h"
 #include "cin_ca.h"
 #include "cin_order.h"
 #include "cin_util.h"
@@ -848,6 +849,17 @@ static int renewal_check_due(time_t now)
     return now - __atomic_load_n(&last_renewal_check, __ATOMIC_RELAXED) >= RENEWAL_CHECK_INTERVAL;
 }
 
+/* AutoSSL (autossl.c) looks for domains without a certificate this often: a
+ * newly assigned domain is ordered for within seconds, issued by the same
+ * pass, and the look costs one query when nothing is due. */
+#define AUTOSSL_CHECK_INTERVAL 2
+static time_t last_autossl_check;
+
+static int autossl_check_due(time_t now)
+{
+    return now - __atomic_load_n(&last_autossl_check, __ATOMIC_RELAXED) >= AUTOSSL_CHECK_INTERVAL;
+}
+
 int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats)
 {
     time_t now = cin_now(cin_store_services(st));
@@ -857,6 +869,11 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
 
     if (stats)
         memset(stats, 0, sizeof(*stats));
+    if (autossl_check_due(now)) {
+        /* before the issuing below, which then takes the new orders at once */
+        __atomic_store_n(&last_autossl_check, now, __ATOMIC_RELAXED);
+        cin_autossl_run(st, holder, 0, NULL);
+    }
     rc = cin_store_order_due(st, "processing", now, &ids, &n);
     if (rc != CIN_OK)
         return rc;
@@ -891,5 +908,5 @@ int cin_agent_work_due(cin_store *st)
     free(cids);
     free(eids);
     free(xids);
-    return due || renewal_check_due(now);
+    return due || renewal_check_due(now) || autossl_check_due(now);
 }

@@ -24,6 +24,8 @@
 
 #include "cin_agent.h"
 #include "cin_autossl.h"
+#include "cin_metrics.h"
+#include "cin_store_metrics.h"
 #include "cin_ca.h"
 #include "cin_order.h"
 #include "cin_util.h"
@@ -280,6 +282,18 @@ static int parent_lifetime(cin_store *st, int64_t parent_id, time_t *start, time
     return rc == CIN_ENOTFOUND ? CIN_OK : rc;
 }
 
+/* The issuance latency histogram (cin_metrics.h): from the order's payment
+ * (its last debit) to its certificate. */
+static void count_issued(cin_store *st, int64_t order_id, time_t now)
+{
+    time_t paid = 0;
+
+    if (cin_store_order_paid_at(st, order_id, &paid) == CIN_OK && paid > 0 && paid <= now)
+        cin_metrics_issued((double)(now - paid));
+    else
+        cin_metrics_issued(0);
+}
+
 /*
  * Store the chain: the certificate, the order issued, the generation moved,
  * in one transaction that first re-reads the order.  What the CA issued for
@@ -398,6 +412,8 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
         rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.issued", holder,
                                  detail);
     rc = cin_store_end(st, rc);
+    if (rc == CIN_OK)
+        count_issued(st, cur.id, now);
     cin_order_clear(&cur);
     cin_problem_clear(&why);
     return rc;
@@ -435,8 +451,11 @@ static int store_outcome(cin_store *st, cin_order *o, const cin_ca_result *r, co
         if (r->outcome == CIN_CA_FAILED) {
             free(cur.status);
             cur.status = strdup("failed");
+            cin_metrics_add(CIN_M_AGENT_PERMANENT, 1);
         } else {
             ask_again(&cur, r, now);
+            if (r->outcome == CIN_CA_TRANSIENT)
+                cin_metrics_add(CIN_M_AGENT_TRANSIENT, 1);
         }
         rc = cin_store_order_update(st, &cur);
     }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cin_agent.h"
+#include "cin_metrics.h"
 #include "cin_mirror.h"
 #include "cin_ca.h"
 #include "cin_order.h"
@@ -126,6 +127,14 @@ int cli_cmd_agent(int argc, char **argv)
         }
     }
     cin_agent_holder(host_id, holder, sizeof(holder));
+    /* this host's metrics count what the agent does (a SQLite store's file;
+     * a central store's is its host mirror's, beside the servers) */
+    if (!cin_store_target_is_central(cli_store_path())) {
+        char *mpath = cin_asprintf("%s.metrics", cli_store_path());
+        if (mpath)
+            cin_metrics_open(mpath, NULL);
+        free(mpath);
+    }
     if (o.once) {
         rc = cin_agent_run_once(st, holder, &s);
         cin_store_close(st);

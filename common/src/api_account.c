@@ -144,6 +144,29 @@ static void ledger(http_ctx *c)
     cin_ledger_free(e, n);
 }
 
+/* How the lineage of o began: "automatic" (AutoSSL), "import", or "ordered"
+ * (someone placed it) - the page shows the first two as such.  Renewals and
+ * reissues are followed up to their first order (a few steps). */
+static const char *lineage_origin(cin_store *st, const cin_order *o)
+{
+    const char *origin = "ordered";
+    int64_t up = o->parent_id;
+    int steps;
+
+    if (!strcmp(o->kind, "automatic") || !strcmp(o->kind, "import"))
+        return !strcmp(o->kind, "import") ? "import" : "automatic";
+    for (steps = 0; up && steps < 64; steps++) {
+        cin_order p;
+        if (cin_store_order_get(st, up, &p) != CIN_OK)
+            break;
+        up = p.parent_id;
+        if (!strcmp(p.kind, "automatic") || !strcmp(p.kind, "import"))
+            origin = !strcmp(p.kind, "import") ? "import" : "automatic";
+        cin_order_clear(&p);
+    }
+    return origin;
+}
+
 static void certificates(http_ctx *c)
 {
     cin_cert *certs = NULL;
@@ -201,6 +224,7 @@ static void certificates(http_ctx *c)
                 return;
             }
             if (rc == CIN_OK) {
+                json_object_set_new(j, "origin", json_string(lineage_origin(c->st, &o)));
                 json_object_set_new(j, "auto_renew", json_boolean(o.auto_renew));
                 if (o.auto_renew && o.error_json && !strcmp(o.status, "issued")) {
                     json_t *e = json_loads(o.error_json, 0, NULL);

@@ -236,10 +236,23 @@ END_TEST
 
 START_TEST(agent_pass_runs_autossl)
 {
+    json_t *certs;
+    size_t i;
+    hresp r;
+
     policy("acme", "dv-ssl", 0);
     agent_pass(F);
     /* ordered and issued by the same pass */
     sql_is("SELECT count(*) FROM orders WHERE kind='automatic' AND status='issued'", "2\n");
+    /* the certificates report (and so the page) says how they came */
+    r = call(F, U_ADMIN, "GET", "/api/v1/certificates", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    certs = json_object_get(r.json, "certificates");
+    ck_assert_int_eq(json_array_size(certs), 2);
+    for (i = 0; i < json_array_size(certs); i++)
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(certs, i), "origin")),
+                         "automatic");
+    hresp_free(&r);
 }
 END_TEST
 

@@ -199,6 +199,13 @@ START_TEST(pair_becomes_issued_import_order_served_at_once)
             found = 1;
     cin_name_entries_free(e, n);
     ck_assert_int_eq(found, 1);
+    /* the certificates report (and so the page) says it was imported */
+    {
+        hresp r = call(F, U_ADMIN, "GET", "/api/v1/certificates", NULL, NULL);
+        json_t *c0 = json_array_get(json_object_get(r.json, "certificates"), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(c0, "origin")), "import");
+        hresp_free(&r);
+    }
     /* the chain and key download work like an issued order's */
     ck_assert_int_eq(cin_order_chain(F->st, &provider, o.id, &chain, &p), CIN_OK);
     ck_assert_ptr_nonnull(strstr(chain, "BEGIN CERTIFICATE"));

@@ -230,8 +230,12 @@ static int choose_product(cin_store *st, const char *want, parsed *x, char **cod
                 continue;
             if (cin_order_names_for_product(st, prods[i].code, (const char **)x->names, x->nnames,
                                             &v, &nv, &scratch) == CIN_OK) {
+                /* the cheapest; at the same price the narrowest (dv-ssl for
+                 * one name rather than dv-multi) */
                 if (best == (size_t)-1 ||
-                    cin_product_price(&prods[i], nv) < cin_product_price(&prods[best], nv))
+                    cin_product_price(&prods[i], nv) < cin_product_price(&prods[best], nv) ||
+                    (cin_product_price(&prods[i], nv) == cin_product_price(&prods[best], nv) &&
+                     prods[i].max_names < prods[best].max_names))
                     best = i;
                 cin_strv_free(v, nv);
             }

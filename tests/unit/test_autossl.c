@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cin_account.h"
+#include "cin_agent.h"
 #include "cin_autossl.h"
 #include "cin_order.h"
 #include "harness.h"
@@ -256,6 +257,35 @@ START_TEST(agent_pass_runs_autossl)
 }
 END_TEST
 
+START_TEST(automatic_certificates_renew_themselves_without_a_duplicate)
+{
+    cin_agent_stats as;
+    cin_autossl_stats s;
+    char q[256];
+
+    policy("acme", "dv-ssl", 0);
+    agent_pass(F);
+    sql_is("SELECT count(*) FROM orders WHERE kind='automatic' AND status='issued'", "2\n");
+    /* example.com's certificate reaches its renewal point */
+    snprintf(q, sizeof(q),
+             "UPDATE certificates SET lifetime_start = %lld, lifetime_end = %lld WHERE"
+             " order_id = (SELECT id FROM orders WHERE common_name = 'example.com')",
+             (long long)time(NULL) - 8000000, (long long)time(NULL) + 1000);
+    free(store_query(F, q));
+    memset(&as, 0, sizeof(as));
+    ck_assert_int_eq(cin_agent_renewals(F->st, "test", &as), CIN_OK);
+    ck_assert_int_eq(as.renewals, 1);
+    agent_pass(F);
+    /* renewed (charged, issued, the old one superseded) - and AutoSSL, which
+     * sees the renewal's certificate, orders nothing new */
+    sql_is("SELECT kind, status FROM orders WHERE common_name = 'example.com' ORDER BY id",
+           "automatic|superseded\nrenewal|issued\n");
+    ck_assert_int_eq(cin_autossl_run(F->st, "test", 0, &s), CIN_OK);
+    ck_assert_int_eq(s.ordered, 0);
+    sql_is("SELECT count(*) FROM ledger WHERE delta < 0", "3\n");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("autossl");
@@ -268,6 +298,7 @@ int main(void)
     tcase_add_test(tc, short_credits_alert_then_order_when_paid);
     tcase_add_test(tc, www_included_and_wildcard_covers);
     tcase_add_test(tc, agent_pass_runs_autossl);
+    tcase_add_test(tc, automatic_certificates_renew_themselves_without_a_duplicate);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -317,6 +317,40 @@ START_TEST(cli_finds_certbot_mod_md_pem_pairs_and_pkcs12)
 }
 END_TEST
 
+START_TEST(imported_certificate_renews_through_the_product_ca)
+{
+    cin_problem p = {0};
+    cin_order o;
+    char path[96];
+    hresp r;
+    char *v;
+
+    make_ca();
+    make_leaf("site", "example.com");
+    ck_assert_int_eq(import_files("site.crt", "site.key", NULL, &o, &p), CIN_OK);
+    ck_assert_str_eq(o.product, "dv-ssl");
+    /* the account's administrator renews it like any issued order: the
+     * product's CA (here the built-in one) issues the renewal */
+    snprintf(path, sizeof(path), "/api/v1/orders/R-%06lld/renew", (long long)o.id);
+    r = call(F, U_ADMIN, "POST", path, NULL, NULL);
+    ck_assert_int_eq(r.status, 201);
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/pay", jstr(&r, "id"));
+    hresp_free(&r);
+    r = call(F, U_ADMIN, "POST", path, NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    agent_pass(F);
+    v = sql("SELECT kind, status FROM orders ORDER BY id");
+    ck_assert_str_eq(v, "import|superseded\nrenewal|issued\n");
+    free(v);
+    v = sql("SELECT count(*) FROM certificates WHERE status = 'active' AND issuer LIKE"
+            " '%Private Test CA%'");
+    ck_assert_str_eq(v, "0\n");
+    free(v);
+    cin_order_clear(&o);
+}
+END_TEST
+
 START_TEST(only_the_provider_imports)
 {
     cin_problem p = {0};
@@ -345,6 +379,7 @@ int main(void)
     tcase_add_test(tc, pair_becomes_issued_import_order_served_at_once);
     tcase_add_test(tc, bad_pairs_refused_and_nothing_written);
     tcase_add_test(tc, cli_finds_certbot_mod_md_pem_pairs_and_pkcs12);
+    tcase_add_test(tc, imported_certificate_renews_through_the_product_ca);
     tcase_add_test(tc, only_the_provider_imports);
     suite_add_tcase(s, tc);
     return run_suite(s);

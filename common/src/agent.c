@@ -868,15 +868,21 @@ static int renewal_check_due(time_t now)
     return now - __atomic_load_n(&last_renewal_check, __ATOMIC_RELAXED) >= RENEWAL_CHECK_INTERVAL;
 }
 
-/* AutoSSL (autossl.c) looks for domains without a certificate this often: a
- * newly assigned domain is ordered for within seconds, issued by the same
- * pass, and the look costs one query when nothing is due. */
+/* AutoSSL (autossl.c) looks for domains without a certificate when the
+ * store's published generation moved (assigning a domain moves it: the
+ * agent's next poll, a fraction of a second later, orders for it and issues
+ * in the same pass), and at least this often (a central store publishes no
+ * generation here).  The look costs one query when nothing is due. */
 #define AUTOSSL_CHECK_INTERVAL 2
 static time_t last_autossl_check;
+static uint64_t last_autossl_gen;
 
-static int autossl_check_due(time_t now)
+static int autossl_check_due(cin_store *st, time_t now)
 {
-    return now - __atomic_load_n(&last_autossl_check, __ATOMIC_RELAXED) >= AUTOSSL_CHECK_INTERVAL;
+    uint64_t g = cin_store_generation_published(st);
+
+    return now - __atomic_load_n(&last_autossl_check, __ATOMIC_RELAXED) >= AUTOSSL_CHECK_INTERVAL ||
+           (g && g != __atomic_load_n(&last_autossl_gen, __ATOMIC_RELAXED));
 }
 
 int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats)
@@ -888,9 +894,10 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
 
     if (stats)
         memset(stats, 0, sizeof(*stats));
-    if (autossl_check_due(now)) {
+    if (autossl_check_due(st, now)) {
         /* before the issuing below, which then takes the new orders at once */
         __atomic_store_n(&last_autossl_check, now, __ATOMIC_RELAXED);
+        __atomic_store_n(&last_autossl_gen, cin_store_generation_published(st), __ATOMIC_RELAXED);
         cin_autossl_run(st, holder, 0, NULL);
     }
     rc = cin_store_order_due(st, "processing", now, &ids, &n);
@@ -927,5 +934,5 @@ int cin_agent_work_due(cin_store *st)
     free(cids);
     free(eids);
     free(xids);
-    return due || renewal_check_due(now) || autossl_check_due(now);
+    return due || renewal_check_due(now) || autossl_check_due(st, now);
 }

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from cin import handshake, wait_for
+from servers import Nginx
 
 
 @pytest.mark.backends("sqlite", "postgresql")
@@ -50,7 +51,15 @@ def test_two_hundred_domains_served_without_a_click(server, store):
     assert wait_for(lambda: handshake(server.https_port, names[0])[0] == fallback, 5)
 
 
-def test_short_credits_refused_with_an_alert(server, store):
+def test_short_credits_refused_with_an_alert(base, store):
+    server = Nginx(base, store).start()
+    try:
+        _short_credits(server, store)
+    finally:
+        server.stop()
+
+
+def _short_credits(server, store):
     store.cli("account", "set", "other", "--auto-certificate", "dv-ssl")
     # "other" has 100 credits: other.org (10) is ordered; then credits run out
     assert wait_for(lambda: store.sql(

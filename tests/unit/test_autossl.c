@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cin_account.h"
 #include "cin_agent.h"
@@ -286,6 +287,31 @@ START_TEST(automatic_certificates_renew_themselves_without_a_duplicate)
 }
 END_TEST
 
+START_TEST(domain_assignment_wakes_the_agent)
+{
+    policy("acme", "dv-ssl", 0);
+    agent_pass(F);
+    agent_pass(F); /* the first pass's issuances moved the generation */
+    /* nothing to do now: the agent's poll would sleep */
+    ck_assert_int_eq(cin_agent_work_due(F->st), 0);
+    domain("acme", "woken.example.org");
+    if (!store_is_pg(F)) {
+        /* the assignment moved the generation: the very next poll works */
+        ck_assert_int_eq(cin_agent_work_due(F->st), 1);
+    } else {
+        /* a central store publishes no generation to the agent's host: its
+         * AutoSSL look comes with the 2-second interval */
+        double t0 = now_s();
+        while (!cin_agent_work_due(F->st) && now_s() - t0 < 5)
+            usleep(50000);
+        ck_assert_int_eq(cin_agent_work_due(F->st), 1);
+        ck_assert_double_lt(now_s() - t0, 3.5);
+    }
+    agent_pass(F);
+    sql_is("SELECT status FROM orders WHERE common_name = 'woken.example.org'", "issued\n");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("autossl");
@@ -298,6 +324,7 @@ int main(void)
     tcase_add_test(tc, short_credits_alert_then_order_when_paid);
     tcase_add_test(tc, www_included_and_wildcard_covers);
     tcase_add_test(tc, agent_pass_runs_autossl);
+    tcase_add_test(tc, domain_assignment_wakes_the_agent);
     tcase_add_test(tc, automatic_certificates_renew_themselves_without_a_duplicate);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -203,7 +203,7 @@ START_TEST(short_credits_alert_then_order_when_paid)
     ck_assert_int_eq(s.refused, 0);
     sql_is("SELECT count(*) FROM order_events WHERE action='autossl.refused'", "1\n");
     credits("poor", 100);
-    store_query(F, "UPDATE auto_orders SET next_at = 0");
+    free(store_query(F, "UPDATE auto_orders SET next_at = 0"));
     ck_assert_int_eq(cin_autossl_run(F->st, "test", 0, &s), CIN_OK);
     ck_assert_int_eq(s.ordered, 1);
     sql_is("SELECT status, kind, auto_renew, price FROM orders", "processing|automatic|1|10\n");

@@ -203,23 +203,6 @@ static int ca_opt(int c, const char *arg, void *ud)
     return 0;
 }
 
-static char *read_file(const char *path, size_t max)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    size_t n;
-
-    if (!f)
-        return NULL;
-    buf = malloc(max + 1);
-    n = buf ? fread(buf, 1, max, f) : 0;
-    fclose(f);
-    if (!buf)
-        return NULL;
-    buf[n] = '\0';
-    return buf;
-}
-
 int cli_cmd_ca(int argc, char **argv)
 {
     static const char usage[] =
@@ -280,7 +263,7 @@ int cli_cmd_ca(int argc, char **argv)
     if (o.hmac_file) {
         size_t len = 0;
         unsigned char *raw;
-        char *s = read_file(o.hmac_file, 4096), *p, *e;
+        char *s = cin_file_read(o.hmac_file, 4096), *p, *e;
         if (!s) {
             fprintf(stderr, "certinext: cannot read %s: %s\n", o.hmac_file, strerror(errno));
             return 1;
@@ -301,7 +284,7 @@ int cli_cmd_ca(int argc, char **argv)
         hmac = strdup(p);
         cin_free_secret(s, 4097);
     }
-    if (o.trust && !(trust = read_file(o.trust, 1 << 20))) {
+    if (o.trust && !(trust = cin_file_read(o.trust, 1 << 20))) {
         fprintf(stderr, "certinext: cannot read %s: %s\n", o.trust, strerror(errno));
         goto fail;
     }

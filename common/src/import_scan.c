@@ -22,25 +22,6 @@
 #define MAX_FILE  (1 << 20) /* a chain or a key is a few KiB */
 #define MAX_DEPTH 4
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    size_t n;
-
-    if (!f)
-        return NULL;
-    buf = malloc(MAX_FILE + 1);
-    n = buf ? fread(buf, 1, MAX_FILE + 1, f) : 0;
-    fclose(f);
-    if (!buf || n > MAX_FILE) {
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
 static void free_key(char *k)
 {
     if (k)
@@ -78,7 +59,7 @@ typedef struct walk {
 /* One pair from two files (the same file twice: a PEM holding both). */
 static int pair_files(walk *w, const char *source, const char *cert, const char *key)
 {
-    char *chain = slurp(cert), *k = slurp(key);
+    char *chain = cin_file_read(cert, MAX_FILE), *k = cin_file_read(key, MAX_FILE);
     int rc = 0;
 
     if (chain && k) {
@@ -227,7 +208,7 @@ static int scan_file(walk *w, const char *path)
         return rc;
     }
     free(key);
-    text = slurp(path);
+    text = cin_file_read(path, MAX_FILE);
     if (text && strstr(text, "-----BEGIN CERTIFICATE-----") && strstr(text, "PRIVATE KEY-----"))
         rc = pair_files(w, path, path, path);
     if (text)

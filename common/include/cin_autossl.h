@@ -16,6 +16,7 @@
 #define CIN_AUTOSSL_H
 
 #include "cin_account.h"
+#include "cin_store_metrics.h"
 #include "cin_store_order.h"
 
 /* Set (product non-NULL) or clear (NULL) the policy of account, checked and
@@ -55,6 +56,9 @@ int cin_store_name_covered(cin_store *st, int64_t account_id, const char *name, 
  * again, and the alert (NULL: none). */
 int cin_store_auto_record(cin_store *st, const char *name, int64_t account_id, int64_t order_id,
                           time_t next_at, const char *alert);
+/* The account's domains AutoSSL could not order for, and why: (name, alert,
+ * when it looks again), at most 100. */
+int cin_store_auto_alerts(cin_store *st, int64_t account_id, cin_metric_row **out, size_t *n);
 /* The order holding account_id's active certificate with this SHA-256 (for
  * import: the same certificate twice is one order); CIN_ENOTFOUND. */
 int cin_store_cert_by_sha256(cin_store *st, int64_t account_id, const char *sha256,

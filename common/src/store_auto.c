@@ -141,6 +141,15 @@ int cin_store_auto_record(cin_store *st, const char *name, int64_t account_id, i
     return db_run(s);
 }
 
+int cin_store_auto_alerts(cin_store *st, int64_t account_id, cin_metric_row **out, size_t *n)
+{
+    db_stmt *s = db_prepare(st, "SELECT name, alert, next_at FROM auto_orders WHERE"
+                                " account_id = ?1 AND alert IS NOT NULL ORDER BY name LIMIT 100");
+
+    db_bind_int(s, 1, account_id);
+    return st_label_rows(s, 1, out, n);
+}
+
 int cin_store_cert_by_sha256(cin_store *st, int64_t account_id, const char *sha256,
                              int64_t *order_id)
 {

@@ -17,8 +17,7 @@ void cin_metric_rows_free(cin_metric_row *r, size_t n)
     free(r);
 }
 
-/* Rows of (text, text or NULL, count) from s (bound by the caller). */
-static int rows(db_stmt *s, int two, cin_metric_row **out, size_t *n)
+int st_label_rows(db_stmt *s, int two, cin_metric_row **out, size_t *n)
 {
     size_t cap = 8;
     int rc;
@@ -56,7 +55,7 @@ int cin_store_metrics_orders(cin_store *st, int64_t account_id, cin_metric_row *
                                 " account_id = ?1 GROUP BY status ORDER BY status");
 
     db_bind_int(s, 1, account_id);
-    return rows(s, 0, out, n);
+    return st_label_rows(s, 0, out, n);
 }
 
 int cin_store_metrics_agent_errors(cin_store *st, int64_t account_id, cin_metric_row **out,
@@ -71,7 +70,7 @@ int cin_store_metrics_agent_errors(cin_store *st, int64_t account_id, cin_metric
             " ORDER BY c.name");
 
     db_bind_int(s, 1, account_id);
-    return rows(s, 1, out, n);
+    return st_label_rows(s, 1, out, n);
 }
 
 int cin_store_metrics_expiry(cin_store *st, int64_t account_id, time_t now, const int *days,

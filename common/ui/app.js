@@ -521,6 +521,14 @@ async function accountView() {
   const parts = [h('h1', {}, 'Account'), h('div', { class: 'panel' }, h('dl', { class: 'facts' },
     h('dt', {}, 'Account'), h('dd', {}, acct.json ? acct.json.name : '—'),
     h('dt', {}, 'Credits'), h('dd', { id: 'account-credits', class: 'total' }, acct.json ? String(acct.json.credits) : '—')))];
+  const auto = acct.json && acct.json.autossl;
+  if (auto) {
+    // AutoSSL: the provider's policy, and the domains it could not order for
+    parts.push(h('div', { class: 'panel', id: 'autossl' }, h('h2', {}, 'Automatic certificates'),
+      h('p', {}, `Every domain of this account gets a ${auto.product} certificate automatically${auto.include_www ? ' (with www.)' : ''}.`),
+      auto.alerts.length ? h('ul', { class: 'error-text', id: 'autossl-alerts' },
+        auto.alerts.map((a) => h('li', { 'data-name': a.name }, `${a.detail} (tried again ${fmtTime(a.retry_at)})`))) : null));
+  }
   if (me.user.role === 'admin') {
     const led = await api('GET', '/ledger?limit=100');
     parts.push(h('div', { class: 'panel' }, h('h2', {}, 'Ledger'), h('table', { class: 'responsive', id: 'ledger' },

@@ -297,3 +297,7 @@ def test_autossl_and_imported_certificates_shown_as_such(browser, server, store,
     imported = [n for n in rows if n.startswith("imported.example.com")]
     assert imported and "Imported" in imported[0]
     shot(drv, server, "certificates-automatic")
+    # the account page states the policy
+    click(drv, (By.CSS_SELECTOR, 'a[data-nav="account"]'))
+    panel = wait(drv, EC.presence_of_element_located((By.ID, "autossl")))
+    assert "dv-ssl certificate automatically" in panel.text

@@ -202,12 +202,41 @@ START_TEST(short_credits_alert_then_order_when_paid)
     ck_assert_int_eq(cin_autossl_run(F->st, "test", 0, &s), CIN_OK);
     ck_assert_int_eq(s.refused, 0);
     sql_is("SELECT count(*) FROM order_events WHERE action='autossl.refused'", "1\n");
+    /* the account's page shows the policy and the alert (its administrator) */
+    {
+        cin_token_info ti;
+        char *tok = NULL;
+        cin_user pu;
+        json_t *al;
+        hresp r;
+        char *saved = F->token[U_OTHER_ADMIN];
+        ck_assert_int_eq(cin_store_user_get(F->st, "pat", &pu), CIN_OK);
+        ck_assert_int_eq(cin_account_token_create(F->st, &provider, pu.id, "t", 0, &tok, &ti, &p),
+                         CIN_OK);
+        F->token[U_OTHER_ADMIN] = tok;
+        r = call(F, U_OTHER_ADMIN, "GET", "/api/v1/account", NULL, NULL);
+        F->token[U_OTHER_ADMIN] = saved;
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(r.json, "autossl"), "product")),
+            "dv-ssl");
+        al = json_array_get(json_object_get(json_object_get(r.json, "autossl"), "alerts"), 0);
+        ck_assert_str_eq(json_string_value(json_object_get(al, "name")), "poor-site.com");
+        ck_assert_ptr_nonnull(
+            strstr(json_string_value(json_object_get(al, "detail")), "the account has 5"));
+        hresp_free(&r);
+        cin_token_info_clear(&ti);
+        cin_user_clear(&pu);
+        free(tok);
+    }
     credits("poor", 100);
     free(store_query(F, "UPDATE auto_orders SET next_at = 0"));
     ck_assert_int_eq(cin_autossl_run(F->st, "test", 0, &s), CIN_OK);
     ck_assert_int_eq(s.ordered, 1);
     sql_is("SELECT status, kind, auto_renew, price FROM orders", "processing|automatic|1|10\n");
     sql_is("SELECT credits FROM accounts WHERE name='poor'", "95\n");
+    /* ordered: the alert is gone */
+    sql_is("SELECT count(*) FROM auto_orders WHERE alert IS NOT NULL", "0\n");
 }
 END_TEST
 

@@ -109,8 +109,18 @@ static int import_one(void *ud, const char *source, const char *chain, const cha
     cin_import_request req = {r->o->account, r->o->product, chain, key, source, r->o->auto_renew};
     cin_problem p = {0};
     cin_order o;
-    int rc = cin_order_import(r->st, &cli_actor, &req, &o, &p);
     size_t i;
+    int rc;
+
+    if (!chain || !key) {
+        r->failed++;
+        fprintf(stderr,
+                "certinext: %s: cannot open this PKCS#12 file (a wrong --p12-password-file, or "
+                "an old encryption: convert it with openssl pkcs12 -legacy)\n",
+                source);
+        return 0;
+    }
+    rc = cin_order_import(r->st, &cli_actor, &req, &o, &p);
 
     if (rc == CIN_OK) {
         r->imported++;

@@ -37,7 +37,9 @@ int cin_order_import(cin_store *st, const cin_actor *a, const cin_import_request
  * its parent (or certbot's config directory), a mod_md store (or one of its
  * domains/NAME directories), a PEM file holding both, CERT.pem/.crt with
  * CERT.key beside it, a directory of those, or a PKCS#12 file (.p12/.pfx,
- * opened with p12_password, NULL: empty).  fn's non-zero return stops the
+ * opened with p12_password, NULL: empty; one that cannot be opened - a
+ * wrong password, an encryption OpenSSL 3 does not read by default - comes
+ * to fn with chain_pem and key_pem NULL).  fn's non-zero return stops the
  * walk and is returned.  CIN_ENOTFOUND with *err when nothing was found.
  */
 typedef int (*cin_import_fn)(void *ud, const char *source, const char *chain_pem,

@@ -103,8 +103,8 @@ static int pkcs12_file(walk *w, const char *path)
         key = bio_text(kb);
     }
     w->found++;
-    /* an unreadable file is still reported: fn sees no certificate and says so */
-    rc = w->fn(w->ud, path, chain ? chain : "", key ? key : "");
+    /* an unreadable file is still reported: fn gets NULL and says so */
+    rc = w->fn(w->ud, path, chain && key ? chain : NULL, chain && key ? key : NULL);
     free(chain);
     free_key(key);
     BIO_free(cb);

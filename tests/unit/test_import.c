@@ -312,6 +312,7 @@ START_TEST(cli_finds_certbot_mod_md_pem_pairs_and_pkcs12)
     sh("cd %s && printf 'wrong\\n' > badpass", F->dir);
     ck_assert_int_eq(cli_run("import --account other --p12-password-file badpass c4.p12", &out), 1);
     ck_assert_ptr_nonnull(strstr(out, "failed 1"));
+    ck_assert_ptr_nonnull(strstr(out, "cannot open this PKCS#12 file"));
     free(out);
     ck_assert_int_eq(count_rows(F, "orders"), 5);
 }

@@ -24,7 +24,7 @@ UNIT_HELP = $(BUILD)/obj/tests/harness.o
 
 DEPS_STAMP = $(BUILD)/.deps-installed
 
-.PHONY: demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test \
+.PHONY: deb demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test \
 	asan-modules lint demo bench install clean fuzz fuzz-build fuzz-bin
 
 all: lib cli nginx-module apache-module
@@ -190,6 +190,19 @@ install: all
 	install -m 0644 conf-examples/apache/certinext.conf $(DESTDIR)/etc/apache2/conf-available/certinext.conf
 	install -d $(DESTDIR)/lib/systemd/system
 	install -m 0644 conf-examples/systemd/certinext-agent.service $(DESTDIR)/lib/systemd/system/
+
+# Debian packages (debian/): certinext, libnginx-mod-http-certinext (depending
+# on the nginx ABI it was built against) and libapache2-mod-certinext, built
+# with debhelper from this tree's build/ into build/deb/, then lintian.
+deb: all
+	@rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb
+	debian/rules binary > $(BUILD)/deb/build.log 2>&1 || (cat $(BUILD)/deb/build.log; exit 1)
+	@rm -rf debian/.debhelper debian/debhelper-build-stamp debian/files debian/*.substvars \
+		debian/*.debhelper debian/*.debhelper.log \
+		debian/certinext debian/libnginx-mod-http-certinext debian/libapache2-mod-certinext \
+		debian/tmp
+	lintian --fail-on error $(BUILD)/deb/*.deb
+	@ls $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf build tests/output

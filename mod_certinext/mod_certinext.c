@@ -36,6 +36,7 @@
 #include "cin_agent.h"
 #include "cin_core.h"
 #include "cin_http.h"
+#include "cin_metrics.h"
 #include "cin_mirror.h"
 #include "cin_tls.h"
 
@@ -52,9 +53,10 @@ typedef struct {
     const char *store;
     const char *key_file;
     const char *state_dir;
-    int agent;       /* -1: unset */
-    int ssl;         /* -1: unset */
-    long cache_size; /* -1: unset */
+    const char *metrics_allow; /* CertInextMetricsAllow's addresses, space-separated */
+    int agent;                 /* -1: unset */
+    int ssl;                   /* -1: unset */
+    long cache_size;           /* -1: unset */
 } certinext_srv_conf;
 
 /* This process's core (made by the parent) and certificate index (per child). */
@@ -98,6 +100,7 @@ static void *certinext_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     c->store = add->store ? add->store : base->store;
     c->key_file = add->key_file ? add->key_file : base->key_file;
     c->state_dir = add->state_dir ? add->state_dir : base->state_dir;
+    c->metrics_allow = add->metrics_allow ? add->metrics_allow : base->metrics_allow;
     c->agent = add->agent != -1 ? add->agent : base->agent;
     c->ssl = add->ssl != -1 ? add->ssl : base->ssl;
     c->cache_size = add->cache_size != -1 ? add->cache_size : base->cache_size;
@@ -177,6 +180,28 @@ static const char *certinext_set_cache_size(cmd_parms *cmd, void *dc, const char
     return NULL;
 }
 
+/* CertInextMetricsAllow ADDRESS|CIDR ... (repeatable): who may scrape
+ * <mount>metrics without a token. */
+static const char *certinext_set_metrics_allow(cmd_parms *cmd, void *dc, const char *arg)
+{
+    certinext_srv_conf *c = ap_get_module_config(cmd->server->module_config, &certinext_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *why = NULL;
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    if (cin_metrics_allow_valid(arg, &why) != CIN_OK) {
+        err = apr_pstrcat(cmd->pool, "CertInextMetricsAllow: ", why ? why : arg, NULL);
+        free(why);
+        return err;
+    }
+    c->metrics_allow =
+        c->metrics_allow ? apr_pstrcat(cmd->pool, c->metrics_allow, " ", arg, NULL) : arg;
+    return NULL;
+}
+
 static const command_rec certinext_cmds[] = {
     AP_INIT_TAKE1("CertInextStore", certinext_set_store, NULL, RSRC_CONF,
                   "the certinext control store: a file, or a postgresql:// URI"),
@@ -190,6 +215,8 @@ static const command_rec certinext_cmds[] = {
                  "run the issuance agent in one child process"),
     AP_INIT_TAKE1("CertInextCacheSize", certinext_set_cache_size, NULL, RSRC_CONF,
                   "parsed certificates kept per child process"),
+    AP_INIT_ITERATE("CertInextMetricsAllow", certinext_set_metrics_allow, NULL, RSRC_CONF,
+                    "addresses or CIDR prefixes that may read <mount>metrics without a token"),
     {NULL}};
 
 /* ---- services handed to the core ---------------------------------------------------- */
@@ -389,6 +416,7 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     cfg.store_path = mc->store;
     cfg.key_file = mc->key_file;
     cfg.state_dir = mc->state_dir;
+    cfg.metrics_allow = mc->metrics_allow;
     /* the host's mirror belongs to the user the children run as */
     cfg.worker_ids = 1;
     cfg.worker_uid = (unsigned)ap_unixd_config.user_id;

@@ -27,6 +27,7 @@
 #include "cin_agent.h"
 #include "cin_core.h"
 #include "cin_http.h"
+#include "cin_metrics.h"
 #include "cin_mirror.h"
 #include "cin_tls.h"
 
@@ -37,6 +38,7 @@ typedef struct {
     ngx_str_t store;
     ngx_str_t key_file;
     ngx_str_t state_dir;
+    ngx_str_t metrics_allow; /* every certinext_metrics_allow address, space-separated */
     ngx_flag_t agent;
     size_t cache_size;
     cin_core *core;
@@ -76,6 +78,7 @@ static char *ngx_http_certinext_merge_srv_conf(ngx_conf_t *cf, void *parent, voi
 static void *ngx_http_certinext_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_certinext_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
 static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_http_certinext_metrics_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_certinext_init_process(ngx_cycle_t *cycle);
 static void ngx_http_certinext_exit_process(ngx_cycle_t *cycle);
@@ -102,6 +105,9 @@ static ngx_command_t ngx_http_certinext_commands[] = {
 
     {ngx_string("certinext_agent"), NGX_HTTP_MAIN_CONF | NGX_CONF_FLAG, ngx_conf_set_flag_slot,
      NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, agent), NULL},
+
+    {ngx_string("certinext_metrics_allow"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE,
+     ngx_http_certinext_metrics_allow, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL},
 
     {ngx_string("certinext_cache_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET,
@@ -212,6 +218,7 @@ static char *ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
     cfg.store_path = path;
     cfg.key_file = ngx_http_certinext_cstr_conf(cf, &mcf->key_file);
     cfg.state_dir = ngx_http_certinext_cstr_conf(cf, &mcf->state_dir);
+    cfg.metrics_allow = ngx_http_certinext_cstr_conf(cf, &mcf->metrics_allow);
     /* the host's mirror belongs to the user the workers run as */
     ccf = (ngx_core_conf_t *)ngx_get_conf(cf->cycle->conf_ctx, ngx_core_module);
     if (ccf != NULL && ccf->user != (ngx_uid_t)NGX_CONF_UNSET_UINT) {
@@ -326,6 +333,44 @@ static ngx_int_t ngx_http_certinext_error_pages(ngx_conf_t *cf, ngx_http_core_lo
         ngx_str_null(&err->args);
     }
     return NGX_OK;
+}
+
+/* certinext_metrics_allow ADDRESS|CIDR ...; (repeatable): who may scrape
+ * <mount>metrics without a token. */
+static char *ngx_http_certinext_metrics_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_certinext_main_conf_t *mcf = conf;
+    ngx_str_t *value = cf->args->elts;
+    ngx_uint_t i;
+    size_t len = mcf->metrics_allow.len;
+    u_char *p, *buf;
+    char *err = NULL, *one;
+
+    (void)cmd;
+    for (i = 1; i < cf->args->nelts; i++) {
+        one = ngx_http_certinext_cstr_conf(cf, &value[i]);
+        if (one == NULL || cin_metrics_allow_valid(one, &err) != CIN_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certinext_metrics_allow: %s",
+                               err ? err : "out of memory");
+            free(err);
+            return NGX_CONF_ERROR;
+        }
+        len += value[i].len + 1;
+    }
+    buf = ngx_pnalloc(cf->pool, len);
+    if (buf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+    p = ngx_cpymem(buf, mcf->metrics_allow.data, mcf->metrics_allow.len);
+    for (i = 1; i < cf->args->nelts; i++) {
+        if (p != buf) {
+            *p++ = ' ';
+        }
+        p = ngx_cpymem(p, value[i].data, value[i].len);
+    }
+    mcf->metrics_allow.data = buf;
+    mcf->metrics_allow.len = p - buf;
+    return NGX_CONF_OK;
 }
 
 static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)

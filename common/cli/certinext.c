@@ -197,6 +197,8 @@ static int cmd_account(int argc, char **argv)
     cin_store *st;
     int rc;
 
+    if (argc >= 2 && !strcmp(argv[1], "set"))
+        return cli_cmd_account_set(argc - 1, argv + 1);
     if (argc < 2 || strcmp(argv[1], "create") != 0) {
         if (argc >= 2 && !strcmp(argv[1], "--help")) {
             printf("usage: %s\n", usage);
@@ -466,14 +468,14 @@ static int cmd_token(int argc, char **argv)
 
 static int cmd_domain(int argc, char **argv)
 {
-    static const char usage[] = "certinext domain add --account A NAME | domain remove NAME";
+    static const char usage[] = "certinext domain add --account A NAME... | domain remove NAME";
     static const struct option opts[] = {{"account", required_argument, NULL, 'a'},
                                          {NULL, 0, NULL, 0}};
     struct acct_opts o = {0};
     cin_problem p = {0};
     char *name = NULL;
     cin_store *st;
-    int add, rc;
+    int add, rc = CIN_OK, i;
 
     if (argc >= 2 && !strcmp(argv[1], "--help")) {
         printf("usage: %s\n", usage);
@@ -487,8 +489,11 @@ static int cmd_domain(int argc, char **argv)
     rc = cli_getopt(argc - 1, argv + 1, usage, opts, acct_opt, &o);
     if (rc)
         return rc == 1 ? 0 : 2;
-    if (optind + 1 != argc - 1) {
-        cli_usage_error(usage, "give exactly one domain NAME");
+    /* add takes a batch (each name its own change, in order: the first
+     * refusal stops it); remove takes one */
+    if (optind + 1 > argc - 1 || (!add && optind + 1 != argc - 1)) {
+        cli_usage_error(usage,
+                        add ? "give at least one domain NAME" : "give exactly one domain NAME");
         return 2;
     }
     if (add && !o.account) {
@@ -497,20 +502,25 @@ static int cmd_domain(int argc, char **argv)
     }
     if (cli_open(&st) != CIN_OK)
         return 1;
-    if (add)
-        rc = cin_account_domain_add(st, &cli_actor, o.account, argv[optind + 1], &p);
-    else
-        rc = cin_account_domain_remove(st, &cli_actor, argv[optind + 1], &p);
+    for (i = optind + 1; i < argc; i++) {
+        if (add)
+            rc = cin_account_domain_add(st, &cli_actor, o.account, argv[i], &p);
+        else
+            rc = cin_account_domain_remove(st, &cli_actor, argv[i], &p);
+        if (rc != CIN_OK)
+            break;
+        if (cin_name_normalize(argv[i], CIN_NAME_PRIVATE, &name, NULL) != CIN_OK)
+            name = strdup(argv[i]);
+        if (add)
+            printf("account %s may now order for %s and its subdomains\n", o.account, name);
+        else
+            printf("removed domain %s; certificates are no longer served for it\n", name);
+        free(name);
+        name = NULL;
+    }
     cin_store_close(st);
     if (rc != CIN_OK)
         return p.status == 400 ? (cli_problem(&p), 2) : cli_problem(&p);
-    if (cin_name_normalize(argv[optind + 1], CIN_NAME_PRIVATE, &name, NULL) != CIN_OK)
-        name = strdup(argv[optind + 1]);
-    if (add)
-        printf("account %s may now order for %s and its subdomains\n", o.account, name);
-    else
-        printf("removed domain %s; certificates are no longer served for it\n", name);
-    free(name);
     return 0;
 }
 
@@ -722,13 +732,15 @@ static const struct {
     const char *help;
 } commands[] = {
     {"init", cmd_init, "init --store PATH                 new store, key file and catalog"},
-    {"account", cmd_account, "account create NAME [--credits N]"},
+    {"account", cmd_account,
+     "account create NAME [--credits N] | account set NAME --auto-certificate PRODUCT|none "
+     "[--include-www]"},
     {"user", cmd_user,
      "user create --account A --name U --role admin|standard|basic [--signatory] "
      "[--password-stdin]"},
     {"token", cmd_token, "token create --user U [--expires-in-days N]"},
     {"credits", cmd_credits, "credits add --account A N"},
-    {"domain", cmd_domain, "domain add --account A NAME | domain remove NAME"},
+    {"domain", cmd_domain, "domain add --account A NAME... | domain remove NAME"},
     {"store", cmd_store, "store backup DEST | store check"},
     {"orders", cmd_orders, "orders list [--account A] [--status S] [--json]"},
     {"agent", cli_cmd_agent, "agent [--once] [--interval S] [--state-dir D]  issue paid orders"},
@@ -737,6 +749,9 @@ static const struct {
     {"settings", cli_cmd_settings, "settings set|get renew-fraction|lease-ttl [V]"},
     {"acme", cli_cmd_acme,
      "acme credential create --user U [--product P] [--auto-pay] | list | delete"},
+    {"import", cli_cmd_import,
+     "import --account A [--product P] [--auto-renew] [--p12-password-file F] PATH...  "
+     "certificates servers already have"},
 };
 
 static void usage_all(FILE *f)

@@ -35,5 +35,7 @@ int cli_cmd_ca(int argc, char **argv);
 int cli_cmd_product(int argc, char **argv);
 int cli_cmd_settings(int argc, char **argv);
 int cli_cmd_acme(int argc, char **argv); /* cli_acme.c (issue 13) */
+int cli_cmd_account_set(int argc, char **argv);
+int cli_cmd_import(int argc, char **argv);
 
 #endif

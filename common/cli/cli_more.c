@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cin_agent.h"
+#include "cin_metrics.h"
 #include "cin_mirror.h"
 #include "cin_ca.h"
 #include "cin_order.h"
@@ -126,6 +127,14 @@ int cli_cmd_agent(int argc, char **argv)
         }
     }
     cin_agent_holder(host_id, holder, sizeof(holder));
+    /* this host's metrics count what the agent does (a SQLite store's file;
+     * a central store's is its host mirror's, beside the servers) */
+    if (!cin_store_target_is_central(cli_store_path())) {
+        char *mpath = cin_asprintf("%s.metrics", cli_store_path());
+        if (mpath)
+            cin_metrics_open(mpath, NULL);
+        free(mpath);
+    }
     if (o.once) {
         rc = cin_agent_run_once(st, holder, &s);
         cin_store_close(st);
@@ -194,23 +203,6 @@ static int ca_opt(int c, const char *arg, void *ud)
     return 0;
 }
 
-static char *read_file(const char *path, size_t max)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    size_t n;
-
-    if (!f)
-        return NULL;
-    buf = malloc(max + 1);
-    n = buf ? fread(buf, 1, max, f) : 0;
-    fclose(f);
-    if (!buf)
-        return NULL;
-    buf[n] = '\0';
-    return buf;
-}
-
 int cli_cmd_ca(int argc, char **argv)
 {
     static const char usage[] =
@@ -271,7 +263,7 @@ int cli_cmd_ca(int argc, char **argv)
     if (o.hmac_file) {
         size_t len = 0;
         unsigned char *raw;
-        char *s = read_file(o.hmac_file, 4096), *p, *e;
+        char *s = cin_file_read(o.hmac_file, 4096), *p, *e;
         if (!s) {
             fprintf(stderr, "certinext: cannot read %s: %s\n", o.hmac_file, strerror(errno));
             return 1;
@@ -292,7 +284,7 @@ int cli_cmd_ca(int argc, char **argv)
         hmac = strdup(p);
         cin_free_secret(s, 4097);
     }
-    if (o.trust && !(trust = read_file(o.trust, 1 << 20))) {
+    if (o.trust && !(trust = cin_file_read(o.trust, 1 << 20))) {
         fprintf(stderr, "certinext: cannot read %s: %s\n", o.trust, strerror(errno));
         goto fail;
     }

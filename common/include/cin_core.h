@@ -34,6 +34,8 @@ typedef struct cin_core_config {
                                and check that it opens the store (and the host's mirror) */
     int worker_ids;         /* 1: the mirror's files belong to worker_uid:worker_gid */
     unsigned worker_uid, worker_gid;
+    const char *metrics_allow; /* addresses / CIDR prefixes that may GET <mount>metrics
+                                  without a token (cin_metrics.h); NULL: none */
 } cin_core_config;
 
 /* Create a core.  With load_kek the key file is read at once and kept in
@@ -59,5 +61,7 @@ const cin_services *cin_core_services(const cin_core *core);
 size_t cin_core_body_limit(const cin_core *core);
 int cin_core_session_ttl(const cin_core *core);
 const char *cin_core_store_path(const cin_core *core);
+/* The metrics_allow list (NULL: none). */
+const char *cin_core_metrics_allow(const cin_core *core);
 
 #endif

@@ -93,6 +93,15 @@ int cin_order_get_visible(cin_store *st, const cin_actor *a, int64_t id, cin_ord
 int cin_order_chain(cin_store *st, const cin_actor *a, int64_t id, char **pem, cin_problem *p);
 int cin_order_key(cin_store *st, const cin_actor *a, int64_t id, char **pem, cin_problem *p);
 
+/* The names in[0..n) (in[0] the common name) as an order for product would
+ * carry them: normalised, de-duplicated, within the product's rules.  *out
+ * (n entries, NULL-terminated) is freed with cin_strv_free.  400 otherwise. */
+int cin_order_names_for_product(cin_store *st, const char *product, const char **in, size_t n,
+                                char ***out, size_t *nout, cin_problem *p);
+/* 403 domain_not_owned unless every name belongs to account_id now; call it
+ * inside the transaction that writes. */
+int cin_order_names_owned(cin_store *st, int64_t account_id, char **v, size_t n, cin_problem *p);
+
 /* RFC 5280 reason names accepted by revoke. */
 int cin_revocation_reason_valid(const char *reason);
 

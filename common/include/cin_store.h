@@ -24,7 +24,7 @@
 
 typedef struct cin_store cin_store;
 
-#define CIN_SCHEMA_VERSION 7 /* issue 13: the ACME server's tables */
+#define CIN_SCHEMA_VERSION 8 /* 7: the ACME server (issue 13); 8: AutoSSL (issue 17) */
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation

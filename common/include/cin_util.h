@@ -24,6 +24,9 @@ unsigned char *cin_b64url_decode(const char *in, size_t *outlen);
 char *cin_strdup(const char *s);
 /* malloc'd printf. NULL on failure. */
 char *cin_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A whole file as a NUL-terminated string (malloc'd); NULL when it cannot be
+ * read or holds more than max bytes. */
+char *cin_file_read(const char *path, size_t max);
 
 /* Overwrite secrets before freeing them. */
 void cin_memzero(void *p, size_t n);

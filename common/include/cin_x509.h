@@ -36,6 +36,9 @@ int cin_csr_check(const char *pem, char **names, size_t n, const char **code, ch
  * CIN_EINVAL when the CSR does not parse.  Call after cin_csr_check. */
 int cin_csr_key_type(const char *pem, char out[16]);
 
+/* The key type of k as orders name it ("ec-p256", "rsa-2048"...): an RSA key
+ * of any size reads "rsa-BITS"; CIN_EINVAL (out "") for other kinds and curves. */
+int cin_key_type_of(EVP_PKEY *k, char out[16]);
 /* Facts about the first certificate of a PEM chain. */
 typedef struct cin_cert_facts {
     char serial[80];     /* lower-case hex, no separators; "-" first for a negative */

@@ -23,6 +23,9 @@
 #include <unistd.h>
 
 #include "cin_agent.h"
+#include "cin_autossl.h"
+#include "cin_metrics.h"
+#include "cin_store_metrics.h"
 #include "cin_ca.h"
 #include "cin_order.h"
 #include "cin_util.h"
@@ -279,6 +282,18 @@ static int parent_lifetime(cin_store *st, int64_t parent_id, time_t *start, time
     return rc == CIN_ENOTFOUND ? CIN_OK : rc;
 }
 
+/* The issuance latency histogram (cin_metrics.h): from the order's payment
+ * (its last debit) to its certificate. */
+static void count_issued(cin_store *st, int64_t order_id, time_t now)
+{
+    time_t paid = 0;
+
+    if (cin_store_order_paid_at(st, order_id, &paid) == CIN_OK && paid > 0 && paid <= now)
+        cin_metrics_issued((double)(now - paid));
+    else
+        cin_metrics_issued(0);
+}
+
 /*
  * Store the chain: the certificate, the order issued, the generation moved,
  * in one transaction that first re-reads the order.  What the CA issued for
@@ -397,6 +412,8 @@ static int store_issued(cin_store *st, cin_order *o, const char *chain, const ch
         rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.issued", holder,
                                  detail);
     rc = cin_store_end(st, rc);
+    if (rc == CIN_OK)
+        count_issued(st, cur.id, now);
     cin_order_clear(&cur);
     cin_problem_clear(&why);
     return rc;
@@ -434,8 +451,11 @@ static int store_outcome(cin_store *st, cin_order *o, const cin_ca_result *r, co
         if (r->outcome == CIN_CA_FAILED) {
             free(cur.status);
             cur.status = strdup("failed");
+            cin_metrics_add(CIN_M_AGENT_PERMANENT, 1);
         } else {
             ask_again(&cur, r, now);
+            if (r->outcome == CIN_CA_TRANSIENT)
+                cin_metrics_add(CIN_M_AGENT_TRANSIENT, 1);
         }
         rc = cin_store_order_update(st, &cur);
     }
@@ -848,6 +868,23 @@ static int renewal_check_due(time_t now)
     return now - __atomic_load_n(&last_renewal_check, __ATOMIC_RELAXED) >= RENEWAL_CHECK_INTERVAL;
 }
 
+/* AutoSSL (autossl.c) looks for domains without a certificate when the
+ * store's published generation moved (assigning a domain moves it: the
+ * agent's next poll, a fraction of a second later, orders for it and issues
+ * in the same pass), and at least this often (a central store publishes no
+ * generation here).  The look costs one query when nothing is due. */
+#define AUTOSSL_CHECK_INTERVAL 2
+static time_t last_autossl_check;
+static uint64_t last_autossl_gen;
+
+static int autossl_check_due(cin_store *st, time_t now)
+{
+    uint64_t g = cin_store_generation_published(st);
+
+    return now - __atomic_load_n(&last_autossl_check, __ATOMIC_RELAXED) >= AUTOSSL_CHECK_INTERVAL ||
+           (g && g != __atomic_load_n(&last_autossl_gen, __ATOMIC_RELAXED));
+}
+
 int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats)
 {
     time_t now = cin_now(cin_store_services(st));
@@ -857,6 +894,12 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
 
     if (stats)
         memset(stats, 0, sizeof(*stats));
+    if (autossl_check_due(st, now)) {
+        /* before the issuing below, which then takes the new orders at once */
+        __atomic_store_n(&last_autossl_check, now, __ATOMIC_RELAXED);
+        __atomic_store_n(&last_autossl_gen, cin_store_generation_published(st), __ATOMIC_RELAXED);
+        cin_autossl_run(st, holder, 0, NULL);
+    }
     rc = cin_store_order_due(st, "processing", now, &ids, &n);
     if (rc != CIN_OK)
         return rc;
@@ -891,5 +934,5 @@ int cin_agent_work_due(cin_store *st)
     free(cids);
     free(eids);
     free(xids);
-    return due || renewal_check_due(now);
+    return due || renewal_check_due(now) || autossl_check_due(st, now);
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cin_util.h"
+#include "cin_autossl.h"
 #include "http_int.h"
 
 static int need(http_ctx *c, const char *method)
@@ -66,6 +67,47 @@ static void products(http_ctx *c)
     http_json(c, 200, list_reply("products", arr, 0));
 }
 
+/* The account's AutoSSL policy ("autossl": null when none) and the domains it
+ * could not order for (short credits...): what the page shows as alerts. */
+static int autossl_json(http_ctx *c, json_t *j)
+{
+    cin_metric_row *r = NULL;
+    char *product = NULL;
+    size_t n = 0, i;
+    json_t *pol, *alerts;
+    int www = 0, rc = cin_store_auto_policy_get(c->st, c->user.account_id, &product, &www);
+
+    if (rc != CIN_OK)
+        return rc;
+    if (!product) {
+        json_object_set_new(j, "autossl", json_null());
+        return CIN_OK;
+    }
+    rc = cin_store_auto_alerts(c->st, c->user.account_id, &r, &n);
+    if (rc != CIN_OK) {
+        free(product);
+        return rc;
+    }
+    pol = json_object();
+    alerts = json_array();
+    json_object_set_new(pol, "product", json_string(product));
+    json_object_set_new(pol, "include_www", json_boolean(www));
+    for (i = 0; i < n; i++) {
+        json_t *al = json_object();
+        char when[21];
+        cin_time_rfc3339((time_t)r[i].n, when);
+        json_object_set_new(al, "name", json_string(r[i].a));
+        json_object_set_new(al, "detail", json_string(r[i].b ? r[i].b : ""));
+        json_object_set_new(al, "retry_at", json_string(when));
+        json_array_append_new(alerts, al);
+    }
+    json_object_set_new(pol, "alerts", alerts);
+    json_object_set_new(j, "autossl", pol);
+    cin_metric_rows_free(r, n);
+    free(product);
+    return CIN_OK;
+}
+
 static void account(http_ctx *c)
 {
     cin_account a;
@@ -80,6 +122,12 @@ static void account(http_ctx *c)
     json_object_set_new(j, "name", json_string(a.name));
     json_object_set_new(j, "credits", json_integer(a.credits));
     cin_account_clear(&a);
+    rc = autossl_json(c, j);
+    if (rc != CIN_OK) {
+        json_decref(j);
+        http_fail(c, rc);
+        return;
+    }
     http_json(c, 200, j);
 }
 
@@ -144,6 +192,29 @@ static void ledger(http_ctx *c)
     cin_ledger_free(e, n);
 }
 
+/* How the lineage of o began: "automatic" (AutoSSL), "import", or "ordered"
+ * (someone placed it) - the page shows the first two as such.  Renewals and
+ * reissues are followed up to their first order (a few steps). */
+static const char *lineage_origin(cin_store *st, const cin_order *o)
+{
+    const char *origin = "ordered";
+    int64_t up = o->parent_id;
+    int steps;
+
+    if (!strcmp(o->kind, "automatic") || !strcmp(o->kind, "import"))
+        return !strcmp(o->kind, "import") ? "import" : "automatic";
+    for (steps = 0; up && steps < 64; steps++) {
+        cin_order p;
+        if (cin_store_order_get(st, up, &p) != CIN_OK)
+            break;
+        up = p.parent_id;
+        if (!strcmp(p.kind, "automatic") || !strcmp(p.kind, "import"))
+            origin = !strcmp(p.kind, "import") ? "import" : "automatic";
+        cin_order_clear(&p);
+    }
+    return origin;
+}
+
 static void certificates(http_ctx *c)
 {
     cin_cert *certs = NULL;
@@ -201,6 +272,7 @@ static void certificates(http_ctx *c)
                 return;
             }
             if (rc == CIN_OK) {
+                json_object_set_new(j, "origin", json_string(lineage_origin(c->st, &o)));
                 json_object_set_new(j, "auto_renew", json_boolean(o.auto_renew));
                 if (o.auto_renew && o.error_json && !strcmp(o.status, "issued")) {
                     json_t *e = json_loads(o.error_json, 0, NULL);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cin_core.h"
+#include "cin_metrics.h"
 #include "cin_mirror.h"
 #include "cin_util.h"
 #include "core_int.h"
@@ -26,6 +27,7 @@ struct cin_core {
     char *key_file;
     char *state_dir;
     char *mirror_path; /* central stores only: STATE_DIR/mirror/mirror.db */
+    char *metrics_allow;
     int central;
     size_t body_limit;
     int session_ttl;
@@ -121,6 +123,20 @@ static int check_stores(cin_core *core, char **err)
     return CIN_OK;
 }
 
+/* The host's shared counters beside what handshakes read (the store, or the
+ * host's mirror of a central one), mapped here - in a server's parent, before
+ * it forks - so that every worker counts into the same file. */
+static void open_metrics(cin_core *core)
+{
+    char *path = cin_asprintf("%s.metrics", core->central ? core->mirror_path : core->store_path);
+    char *why = NULL;
+
+    if (path && cin_metrics_open(path, &why) != CIN_OK && core->cfg.load_kek)
+        cin_log(&core->svc, CIN_LOG_WARN, "metrics are not counted: %s", why ? why : path);
+    free(why);
+    free(path);
+}
+
 int cin_core_create(const cin_core_config *cfg, const cin_services *svc, cin_core **out, char **err)
 {
     cin_core *core;
@@ -148,6 +164,12 @@ int cin_core_create(const cin_core_config *cfg, const cin_services *svc, cin_cor
     core->cfg.store_path = core->store_path;
     core->cfg.key_file = core->key_file;
     core->cfg.state_dir = core->state_dir;
+    core->cfg.metrics_allow = NULL;
+    if (cfg->metrics_allow && *cfg->metrics_allow &&
+        !(core->cfg.metrics_allow = core->metrics_allow = strdup(cfg->metrics_allow))) {
+        cin_core_free(core);
+        return CIN_ENOMEM;
+    }
     if (core->central)
         core->mirror_path = cin_asprintf("%s/mirror/mirror.db", core->state_dir);
     if (!core->store_path || !core->state_dir || (core->central && !core->mirror_path) ||
@@ -181,6 +203,7 @@ int cin_core_create(const cin_core_config *cfg, const cin_services *svc, cin_cor
             return rc;
         }
     }
+    open_metrics(core);
     *out = core;
     return CIN_OK;
 }
@@ -203,6 +226,7 @@ void cin_core_free(cin_core *core)
     free(core->key_file);
     free(core->state_dir);
     free(core->mirror_path);
+    free(core->metrics_allow);
     free(core);
 }
 
@@ -318,4 +342,9 @@ int cin_core_session_ttl(const cin_core *core)
 const char *cin_core_store_path(const cin_core *core)
 {
     return core->store_path;
+}
+
+const char *cin_core_metrics_allow(const cin_core *core)
+{
+    return core->metrics_allow;
 }

@@ -15,6 +15,7 @@
 #include "cin_mirror.h"
 #include "cin_util.h"
 #include "acmesrv_int.h"
+#include "cin_metrics.h"
 #include "http_int.h"
 
 #define SESSION_COOKIE "__Host-cin_session"
@@ -698,6 +699,35 @@ static void server_error(const char *status_text, cin_response *resp)
     problem_reply(resp, 404, "not_found", "no such resource");
 }
 
+/* GET <mount>metrics: an address of the allow list (the provider's
+ * Prometheus), else an account administrator's token or session. */
+static void metrics(http_ctx *c)
+{
+    if (strcmp(c->req->method, "GET")) {
+        http_problem(c, 405, "method_not_allowed", "use GET");
+        return;
+    }
+    if (cin_metrics_addr_allowed(cin_core_metrics_allow(c->core), c->req->peer)) {
+        api_metrics(c, 0, NULL);
+        return;
+    }
+    if (!c->st) {
+        http_problem(c, 503, "store_unavailable",
+                     "the store cannot be opened; the server's error log says why");
+        return;
+    }
+    if (authenticate(c))
+        return;
+    if (!c->authed)
+        http_problem(c, 401, "unauthorized",
+                     "send Authorization: Bearer <token> of an administrator, or scrape from "
+                     "an address in certinext_metrics_allow / CertInextMetricsAllow");
+    else if (strcmp(c->user.role, "admin"))
+        http_problem(c, 403, "forbidden", "metrics are for administrators");
+    else
+        api_metrics(c, c->user.account_id, c->user.account);
+}
+
 void cin_http_handle(cin_core *core, const cin_request *req, cin_response *resp)
 {
     http_ctx c;
@@ -722,6 +752,13 @@ void cin_http_handle(cin_core *core, const cin_request *req, cin_response *resp)
     c.resp = resp;
     if (acmesrv_is_path(req->path)) {
         acmesrv_handle(core, req, resp); /* the ACME server (acmesrv.c) */
+        return;
+    }
+    if (!strcmp(req->path, "/metrics")) {
+        c.st = cin_core_store(core);
+        metrics(&c);
+        cin_user_clear(&c.user);
+        http_header(resp, "Cache-Control", "no-store");
         return;
     }
     if (strncmp(req->path, "/api/v1/", 8) != 0 && strcmp(req->path, "/api/v1")) {

@@ -59,6 +59,8 @@ void cin_ui_serve(const cin_request *req, cin_response *resp);
 
 /* Handlers (api_orders.c, api_account.c). */
 void api_orders(http_ctx *c);
+/* GET <mount>metrics (api_metrics.c): account_id 0 for the provider's view. */
+void api_metrics(http_ctx *c, int64_t account_id, const char *account);
 void api_account(http_ctx *c);
 void api_acme(http_ctx *c); /* api_acme.c: ACME credentials (issue 13) */
 

@@ -270,6 +270,36 @@ static int load_product(cin_store *st, const char *code, cin_product *prod, cin_
     return rc;
 }
 
+/* Exported for the workflows outside this file (import, AutoSSL): the same
+ * name rules and ownership checks as an order placed through the API. */
+int cin_order_names_for_product(cin_store *st, const char *product, const char **in, size_t n,
+                                char ***out, size_t *nout, cin_problem *p)
+{
+    cin_product prod;
+    names ns = {0};
+    int rc;
+
+    *out = NULL;
+    *nout = 0;
+    rc = load_product(st, product, &prod, p);
+    if (rc != CIN_OK)
+        return rc;
+    rc = collect_names(&prod, n ? in[0] : NULL, n ? in + 1 : NULL, n ? n - 1 : 0, &ns, p);
+    cin_product_clear(&prod);
+    if (rc != CIN_OK) {
+        names_free(&ns);
+        return rc;
+    }
+    *out = ns.v;
+    *nout = ns.n;
+    return CIN_OK;
+}
+
+int cin_order_names_owned(cin_store *st, int64_t account_id, char **v, size_t n, cin_problem *p)
+{
+    return names_owned(st, account_id, &(names){v, n}, p);
+}
+
 static int check_csr(const char *csr, const names *ns, cin_problem *p)
 {
     const char *code = NULL;

@@ -265,7 +265,7 @@ static const char *const migrations[] = {
     "  synced_gen INTEGER NOT NULL,"
     "  seen_at INTEGER NOT NULL);",
 
-    /* issue 13 (ACME server): the credentials customers' ACME clients bind
+    /* 6 -> 7, issue 13 (ACME server): the credentials customers' ACME clients bind
      * with (EAB, HMAC key sealed), their ACME accounts, nonces, and ACME
      * orders bound to the workflow's orders */
     "CREATE TABLE acmesrv_credentials ("
@@ -306,6 +306,20 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX acmesrv_orders_acct ON acmesrv_orders(acct_id, created_at);"
     "CREATE INDEX acmesrv_orders_order ON acmesrv_orders(order_id);",
+    /* 7 -> 8, issue 17: AutoSSL - an account's policy (the product every assigned
+     * domain gets automatically, and whether www. comes along) and one row
+     * per (domain, account) it ordered for: no duplicate order, a retry
+     * time and the alert when it could not order (short credits) */
+    "ALTER TABLE accounts ADD COLUMN auto_product TEXT;"
+    "ALTER TABLE accounts ADD COLUMN auto_www INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE auto_orders ("
+    "  name TEXT NOT NULL,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  order_id INTEGER,"
+    "  next_at INTEGER NOT NULL DEFAULT 0,"
+    "  alert TEXT,"
+    "  PRIMARY KEY (name, account_id));"
+    "CREATE INDEX certs_sha256 ON certificates(sha256);",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -20,7 +20,7 @@ const st_table st_tables[] = {
      "id,name,kind,directory_url,eab_kid,eab_hmac,trust_pem,contact,account_url,account_key,"
      "root_pem,intermediate_pem,intermediate_key,root_key,created_at,preferred_chain",
      "ittttbtttbttbbtt", "id"},
-    {"accounts", "id,name,credits,created_at", "itit", "id"},
+    {"accounts", "id,name,credits,created_at,auto_product,auto_www", "ititti", "id"},
     {"products", "code,type,max_names,wildcard,max_validity_days,price,price_per_name,ca_id",
      "ttiiiiii", "code"},
     {"users", "id,account_id,name,role,signatory,password_hash,disabled,created_at", "iittitit",
@@ -64,6 +64,7 @@ const st_table st_tables[] = {
     {"acmesrv_orders",
      "id,acct_id,identifiers,product,replaces,order_id,finalized,csr,expires_at,created_at",
      "iittiiitii", "id"},
+    {"auto_orders", "name,account_id,order_id,next_at,alert", "tiiit", "name,account_id"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -43,6 +43,11 @@ static inline void *st_grow(void *list, size_t n, size_t *cap, size_t size)
     return m;
 }
 
+/* Rows of (text, text or NULL when !two, count) from s, bound by the caller
+ * (cin_store_metrics.h's cin_metric_row); finalizes s. */
+struct cin_metric_row;
+int st_label_rows(db_stmt *s, int two, struct cin_metric_row **out, size_t *n);
+
 /* Wake the hosts' syncers (a central store); nothing for a file. */
 int st_notify(cin_store *st);
 /* Now as RFC 3339 text and as epoch seconds, from the store's clock. */

@@ -3,6 +3,7 @@
  * handshake (see cin_tls.h for the contract and the reasoning).
  */
 #include <pthread.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include <openssl/pem.h>
 
 #include "cin_gen.h"
+#include "cin_metrics.h"
 #include "cin_store_order.h"
 #include "cin_tls.h"
 #include "cin_util.h"
@@ -321,11 +323,19 @@ static int set_candidates(cin_tls *t, const cin_name_entry *ne, size_t n)
 /* Read the names and domains changed since t->generation (lock held).  The
  * domains are read after the names: they are at least as new as the
  * generation the names were read at, and reading a change twice is harmless. */
+static uint64_t usec_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static int refresh_locked(cin_tls *t)
 {
     cin_store *st = cin_core_serving(t->core);
     cin_name_entry *ne = NULL, *de = NULL;
-    uint64_t g = 0;
+    uint64_t g = 0, t0 = usec_now();
     size_t n = 0, nd = 0, i, j;
     int rc;
 
@@ -356,6 +366,9 @@ static int refresh_locked(cin_tls *t)
         return rc; /* the generation stays: the next refresh reads it all again */
     t->generation = g;
     t->refreshes++;
+    cin_metrics_add(CIN_M_REFRESH_COUNT, 1);
+    cin_metrics_add(CIN_M_REFRESH_USEC, usec_now() - t0);
+    cin_metrics_set(CIN_M_INDEX_GEN, g);
     return CIN_OK;
 }
 
@@ -487,8 +500,10 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
     int64_t id;
     int rc = 0;
 
-    if (!t || !sni || !*sni || (len = strlen(sni)) >= sizeof(name))
+    if (!t || !sni || !*sni || (len = strlen(sni)) >= sizeof(name)) {
+        cin_metrics_add(CIN_M_HS_FALLBACK, 1);
         return 0;
+    }
     for (i = 0; i < len; i++) /* names are stored lower-case */
         name[i] = (char)((sni[i] >= 'A' && sni[i] <= 'Z') ? sni[i] + 32 : sni[i]);
     name[len] = '\0';
@@ -504,15 +519,19 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
     e = cache_get(t, id);
     if (e) {
         t->hits++;
+        cin_metrics_add(CIN_M_CACHE_HIT, 1);
         lru_unlink(t, e);
         lru_front(t, e);
     } else {
         struct entry *loaded;
+        uint64_t t0 = usec_now();
         t->misses++;
+        cin_metrics_add(CIN_M_CACHE_MISS, 1);
         /* the load (a read, a decryption, a parse) runs without the lock:
          * httpd's other threads never queue behind one miss */
         pthread_mutex_unlock(&t->lock);
         loaded = load_entry(t, id);
+        cin_metrics_add(CIN_M_LOAD_USEC, usec_now() - t0);
         pthread_mutex_lock(&t->lock);
         if (!loaded) {
             rc = -1;
@@ -545,6 +564,7 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
     }
 done:
     pthread_mutex_unlock(&t->lock);
+    cin_metrics_add(rc == 1 ? CIN_M_HS_STORE : CIN_M_HS_FALLBACK, 1);
     return rc;
 }
 

@@ -253,3 +253,22 @@ void cin_pause_ms(int ms)
     if (ms > 0)
         nanosleep(&ts, NULL);
 }
+
+char *cin_file_read(const char *path, size_t max)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    size_t n;
+
+    if (!f)
+        return NULL;
+    buf = malloc(max + 1);
+    n = buf ? fread(buf, 1, max + 1, f) : 0;
+    fclose(f);
+    if (!buf || n > max) {
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}

@@ -345,19 +345,11 @@ int cin_cert_facts_get(const char *chain_pem, cin_cert_facts *out)
     return CIN_OK;
 }
 
-int cin_csr_key_type(const char *pem, char out[16])
+int cin_key_type_of(EVP_PKEY *k, char out[16])
 {
-    X509_REQ *req = NULL;
-    EVP_PKEY *k = NULL;
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    int rc = CIN_EINVAL;
-
     out[0] = '\0';
-    req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
-    k = req ? X509_REQ_get_pubkey(req) : NULL;
     if (k && EVP_PKEY_is_a(k, "RSA")) {
         snprintf(out, 16, "rsa-%d", EVP_PKEY_get_bits(k));
-        rc = CIN_OK;
     } else if (k && EVP_PKEY_is_a(k, "EC")) {
         char curve[64] = "";
         size_t clen = 0;
@@ -366,8 +358,20 @@ int cin_csr_key_type(const char *pem, char out[16])
             strcpy(out, "ec-p256");
         else if (!strcmp(curve, "secp384r1") || !strcmp(curve, "P-384"))
             strcpy(out, "ec-p384");
-        rc = out[0] ? CIN_OK : CIN_EINVAL;
     }
+    return out[0] ? CIN_OK : CIN_EINVAL;
+}
+
+int cin_csr_key_type(const char *pem, char out[16])
+{
+    X509_REQ *req = NULL;
+    EVP_PKEY *k = NULL;
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    int rc;
+
+    req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;
+    k = req ? X509_REQ_get_pubkey(req) : NULL;
+    rc = cin_key_type_of(k, out);
     EVP_PKEY_free(k);
     X509_REQ_free(req);
     BIO_free(b);

@@ -274,7 +274,7 @@ async function orderView(id, focusAction) {
     ['Product', o.product], ['Common name', o.common_name], ['Names', h('span', { class: 'names' }, o.sans.join(', '))],
     ['Key', `${o.key_type} (${o.key_source === 'csr' ? 'your CSR' : 'made by the server'})`],
     ['Validity', `${o.validity_days} days`], ['Automatic renewal', o.auto_renew ? 'yes' : 'no'],
-    ['Price', `${o.price} credits`], ['Kind', o.parent ? `${o.kind} of ${o.parent}` : o.kind],
+    ['Price', `${o.price} credits`], ['Kind', o.parent ? `${o.kind} of ${o.parent}` : (KIND_LABEL[o.kind] || o.kind)],
     ['Requester', o.requester], ['Approved by', o.approved_by ? `${o.approved_by}, ${fmtTime(o.approved_at)}` : '—'],
     ['Created', fmtTime(o.created_at)], ['Updated', fmtTime(o.updated_at)],
   ];
@@ -521,6 +521,14 @@ async function accountView() {
   const parts = [h('h1', {}, 'Account'), h('div', { class: 'panel' }, h('dl', { class: 'facts' },
     h('dt', {}, 'Account'), h('dd', {}, acct.json ? acct.json.name : '—'),
     h('dt', {}, 'Credits'), h('dd', { id: 'account-credits', class: 'total' }, acct.json ? String(acct.json.credits) : '—')))];
+  const auto = acct.json && acct.json.autossl;
+  if (auto) {
+    // AutoSSL: the provider's policy, and the domains it could not order for
+    parts.push(h('div', { class: 'panel', id: 'autossl' }, h('h2', {}, 'Automatic certificates'),
+      h('p', {}, `Every domain of this account gets a ${auto.product} certificate automatically${auto.include_www ? ' (with www.)' : ''}.`),
+      auto.alerts.length ? h('ul', { class: 'error-text', id: 'autossl-alerts' },
+        auto.alerts.map((a) => h('li', { 'data-name': a.name }, `${a.detail} (tried again ${fmtTime(a.retry_at)})`))) : null));
+  }
   if (me.user.role === 'admin') {
     const led = await api('GET', '/ledger?limit=100');
     parts.push(h('div', { class: 'panel' }, h('h2', {}, 'Ledger'), h('table', { class: 'responsive', id: 'ledger' },
@@ -627,6 +635,10 @@ async function auditView() {
 }
 
 const certState = { sort: 'not_after', dir: 1, within: '' };
+// how a certificate's lineage began: AutoSSL's and imported ones say so
+const ORIGIN_LABEL = { automatic: 'Automatic', import: 'Imported' };
+const KIND_LABEL = { automatic: 'Automatic (AutoSSL)', import: 'Imported' };
+
 async function certificatesView() {
   const res = await api('GET', `/certificates${certState.within ? `?expiring_within_days=${certState.within}` : ''}`);
   if (!res.ok) { render(h('p', { class: 'error-text' }, problemText(res))); return; }
@@ -645,7 +657,8 @@ async function certificatesView() {
       h('thead', {}, h('tr', {}, h('th', {}, sortBtn('common_name', 'Name')), h('th', {}, 'Order'), h('th', {}, 'Serial'),
         h('th', {}, sortBtn('not_after', 'Expires')), h('th', {}, sortBtn('days_left', 'Days left')), h('th', {}, 'Renewal'))),
       h('tbody', {}, list.map((c) => h('tr', {},
-        h('td', { 'data-label': 'Name', class: 'names' }, c.names.join(', ')),
+        h('td', { 'data-label': 'Name', class: 'names' }, c.names.join(', '),
+          ORIGIN_LABEL[c.origin] ? h('span', { class: 'status origin', 'data-origin': c.origin }, ORIGIN_LABEL[c.origin]) : null),
         h('td', { 'data-label': 'Order' }, h('a', { href: `#/order/${c.order}` }, c.order)),
         h('td', { 'data-label': 'Serial', class: 'names' }, c.serial),
         h('td', { 'data-label': 'Expires' }, fmtTime(c.not_after)),

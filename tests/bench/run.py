@@ -9,7 +9,8 @@ ECDSA P-256, full handshakes, SNI names drawn from a working set of 1 000 names;
 the 100 000 store also with SNI spread over 20 000 and over all 100 000 names
 (more than the worker's cache: misses).  Then (tests/bench/fleet.py) the time
 from issuance on host 1 to service on host 3 of a three-host fleet, and API
-throughput on SQLite vs PostgreSQL.
+throughput on SQLite vs PostgreSQL, and (tests/bench/import_bench.py) the time
+`certinext import` takes for 10 000 PEM pairs.
 The ratios use handshakes per second of the worker's CPU time (so that the
 load generator's share of the two cores does not blur them); wall-clock rates
 are printed too.  Then the hot swap: a certificate issued while the load runs.
@@ -37,6 +38,7 @@ BIG = int(os.environ.get("BENCH_BIG", "100000"))
 HOT = 1000
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 FLEET_SAMPLES = int(os.environ.get("BENCH_FLEET_SAMPLES", "10"))
+IMPORT_N = int(os.environ.get("BENCH_IMPORT", "10000"))
 
 
 def ticks(pid):
@@ -346,6 +348,11 @@ def main():
         for srv in servers:
             srv.stop()
         servers.clear()
+        import import_bench
+        print(f"import: {IMPORT_N} PEM pairs in one `certinext import` run (SQLite):", flush=True)
+        imp = os.path.join(base, "import")
+        os.mkdir(imp)
+        import_bench.run(IMPORT_N, imp)
         import fleet
         print("fleet: three hosts (nginx, nginx, httpd) on one PostgreSQL store:", flush=True)
         lat = fleet.fleet_latency(base, pg, samples=FLEET_SAMPLES)

@@ -261,7 +261,7 @@ class Apache(_Server):
     module_file = APACHE_MODULE
 
     def __init__(self, base, store, workers=2, agent=True, mpm="event", ssl_on=True,
-                 sanitized=False, state_dir=None):
+                 sanitized=False, state_dir=None, extra_conf=""):
         self._setup(base, store, sanitized, state_dir)
         self.conf = os.path.join(base, "httpd.conf")
         self.error_log = os.path.join(base, "httpd-error.log")
@@ -323,6 +323,7 @@ CertInextStateDir {self.state_dir}
 ErrorDocument 400 /certinext/_error/400
 ErrorDocument 404 /certinext/_error/404
 CertInextAgent {'On' if agent else 'Off'}
+{extra_conf}
 <VirtualHost 127.0.0.1:{self.http_port}>
     ServerName localhost
     {location}

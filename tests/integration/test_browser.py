@@ -269,3 +269,35 @@ def test_standard_user_cannot_approve(browser, server, store):
     cookie = drv.get_cookie("__Host-cin_session")
     assert cookie and cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
     assert cookie["path"] == "/" and not cookie.get("domain", "").startswith(".")
+
+
+def test_autossl_and_imported_certificates_shown_as_such(browser, server, store, base):
+    # an AutoSSL certificate (the policy orders for the account's domains) and an
+    # imported one: the certificates page says "Automatic" and "Imported"
+    store.cli("account", "set", "acme", "--auto-certificate", "dv-ssl")
+    wait_for_sql = time.time() + 30
+    while store.sql("SELECT count(*) FROM orders WHERE kind='automatic' AND status='issued'") != "2":
+        assert time.time() < wait_for_sql, "AutoSSL did not issue"
+        time.sleep(0.1)
+    key, crt = os.path.join(base, "imp.key"), os.path.join(base, "imp.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt, "-days", "30",
+                    "-subj", "/CN=imported.example.com", "-addext",
+                    "subjectAltName=DNS:imported.example.com"], check=True, capture_output=True)
+    store.cli("import", "--account", "acme", crt)
+    drv = browser
+    login(drv, server, "ann")
+    click(drv, (By.CSS_SELECTOR, 'a[data-nav="certificates"]'))
+    table = wait(drv, EC.presence_of_element_located((By.ID, "certificates")))
+    wait(drv, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#certificates tbody tr")) == 3)
+    rows = {r.find_element(By.CSS_SELECTOR, 'td[data-label="Name"]').text: r
+            for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")}
+    labels = sorted(r.text for r in table.find_elements(By.CSS_SELECTOR, "[data-origin]"))
+    assert labels == ["Automatic", "Automatic", "Imported"], (labels, list(rows))
+    imported = [n for n in rows if n.startswith("imported.example.com")]
+    assert imported and "Imported" in imported[0]
+    shot(drv, server, "certificates-automatic")
+    # the account page states the policy
+    click(drv, (By.CSS_SELECTOR, 'a[data-nav="account"]'))
+    panel = wait(drv, EC.presence_of_element_located((By.ID, "autossl")))
+    assert "dv-ssl certificate automatically" in panel.text

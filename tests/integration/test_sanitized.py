@@ -3,6 +3,7 @@ workflow with hot swap and revocation, bad input over HTTP, and a reload or grac
 restart while orders are being issued. Each scenario ends by stopping the server (so
 exit paths run too) and asserting that no sanitizer reported anything."""
 import json
+import re
 import socket
 
 import pytest
@@ -206,4 +207,23 @@ def test_reload_while_issuing(san_server, store):
         assert _issued_once(store, oid) == ("1", "1"), oid
         assert wait_for(lambda: handshake(srv.https_port, f"reload{i}.example.com")[0]
                         == issued["certificate"]["serial"], 5)
+    finish(srv)
+
+
+def test_metrics_counted_and_scraped(san_server, store):
+    """The mapped counters of the handshake path and GET <mount>metrics, sanitized."""
+    srv = san_server
+    ann = srv.api(store.tokens["ann"])
+    o = order(ann, "dv-ssl", ["metrics.example.com"])
+    assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+    serial = wait_status(ann, o["id"], "issued")["certificate"]["serial"]
+    assert wait_for(lambda: handshake(srv.https_port, "metrics.example.com")[0] == serial, 5)
+    for _ in range(3):
+        handshake(srv.https_port, "metrics.example.com")
+    r = ann.request("GET", None, full_path="/certinext/metrics")
+    assert r.status == 200, r
+    store_hs = [float(v) for v in re.findall(
+        r'^certinext_tls_handshakes_total\{source="store"\} (\S+)$', r.body, re.M)]
+    assert store_hs and store_hs[0] >= 4, r.body[:2000]
+    assert 'certinext_orders{account="acme",status="issued"} 1' in r.body
     finish(srv)

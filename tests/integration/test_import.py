@@ -1,0 +1,146 @@
+"""certinext import: certificates really obtained by Debian's certbot and by
+Debian's mod_md from a pebble the test starts, imported and served at once."""
+import os
+import subprocess
+
+from cin import free_port, handshake, wait_for
+from pebble import Pebble
+from servers import APACHE_MODULES, Nginx
+
+
+def _serial_of_pem(path):
+    out = subprocess.run(["openssl", "x509", "-noout", "-serial", "-in", path],
+                         capture_output=True, text=True, check=True).stdout
+    return out.strip().split("=", 1)[1].lower().lstrip("0")
+
+
+def _import(store, *args):
+    return store.cli("import", "--account", "acme", *args, check=False)
+
+
+def test_certbot_live_directory_imported_and_served(base, store):
+    http_port = free_port()
+    pebble = Pebble(base, http_port, nonce_reject=0).start()
+    le = os.path.join(base, "letsencrypt")
+    try:
+        env = dict(os.environ, REQUESTS_CA_BUNDLE=pebble.cert)
+        p = subprocess.run(
+            ["certbot", "certonly", "--standalone", "--non-interactive", "--agree-tos",
+             "--register-unsafely-without-email", "--server", pebble.directory,
+             "--http-01-port", str(http_port), "--http-01-address", "127.0.0.1",
+             "--config-dir", le, "--work-dir", os.path.join(base, "le-work"),
+             "--logs-dir", os.path.join(base, "le-logs"), "--key-type", "ecdsa",
+             "-d", "certbot.example.com", "-d", "www.certbot.example.com"],
+            capture_output=True, text=True, env=env, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+    finally:
+        pebble.stop()
+    live = os.path.join(le, "live", "certbot.example.com")
+    assert os.path.islink(os.path.join(live, "fullchain.pem"))  # certbot's own layout
+    serial = _serial_of_pem(os.path.join(live, "cert.pem"))
+    ngx = Nginx(base, store).start()
+    try:
+        fallback = handshake(ngx.https_port, "certbot.example.com")[0]
+        # certbot's whole config directory: live/ is found, archive/ left alone
+        p = _import(store, le)
+        assert p.returncode == 0, p.stderr
+        assert "imported 1, already there 0, failed 0" in p.stdout, p.stdout
+        row = store.sql("SELECT kind, status, price, product, sans FROM orders")
+        assert row == 'import|issued|0|dv-multi|["certbot.example.com","www.certbot.example.com"]'
+        # served at once, by both names, with pebble's chain
+        assert wait_for(lambda: handshake(ngx.https_port, "www.certbot.example.com")[0].lstrip("0")
+                        == serial, 10)
+        assert handshake(ngx.https_port, "certbot.example.com")[0].lstrip("0") == serial != fallback
+        # the key is sealed in the store, never stored as PEM
+        assert store.sql("SELECT count(*) FROM private_keys WHERE sealed LIKE '%PRIVATE%'") == "0"
+        # a second import of the same directory changes nothing
+        p = _import(store, os.path.join(le, "live"))
+        assert "imported 0, already there 1" in p.stdout
+        assert store.sql("SELECT count(*) FROM orders") == "1"
+    finally:
+        ngx.stop()
+
+
+def _md_conf(base, http_port, https_port, pebble):
+    md_dir = os.path.join(base, "md")
+    conf = os.path.join(base, "md-httpd.conf")
+    with open(conf, "w") as f:
+        f.write(f"""ServerRoot {base}
+DefaultRuntimeDir {base}
+PidFile {base}/md-httpd.pid
+Mutex file:{base} default
+LoadModule mpm_event_module {APACHE_MODULES}/mod_mpm_event.so
+LoadModule authz_core_module {APACHE_MODULES}/mod_authz_core.so
+LoadModule socache_shmcb_module {APACHE_MODULES}/mod_socache_shmcb.so
+LoadModule ssl_module {APACHE_MODULES}/mod_ssl.so
+LoadModule md_module {APACHE_MODULES}/mod_md.so
+User www-data
+Group www-data
+ServerName localhost
+ErrorLog {base}/md-error.log
+LogLevel info md:debug
+Listen 127.0.0.1:{http_port}
+Listen 127.0.0.1:{https_port}
+MDStoreDir {md_dir}
+MDCertificateAuthority {pebble.directory}
+MDCACertificateFile {pebble.cert}
+MDCertificateAgreement accepted
+MDContactEmail hostmaster@example.com
+MDPortMap http:{http_port} https:{https_port}
+MDCAChallenges http-01
+MDRetryDelay 1s
+MDomain md.example.com www.md.example.com
+<VirtualHost 127.0.0.1:{https_port}>
+    ServerName md.example.com
+    ServerAlias www.md.example.com
+    SSLEngine on
+</VirtualHost>
+""")
+    return conf, md_dir
+
+
+def test_mod_md_store_imported_and_served(base, store):
+    http_port, https_port = free_port(), free_port()
+    pebble = Pebble(base, http_port, nonce_reject=0).start()
+    conf, md_dir = _md_conf(base, http_port, https_port, pebble)
+
+    def ctl(*args):
+        return subprocess.run(["apache2", "-d", base, "-f", conf, *args], capture_output=True,
+                              text=True)
+
+    def log():
+        try:
+            with open(os.path.join(base, "md-error.log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+    try:
+        p = ctl("-k", "start")
+        assert p.returncode == 0, p.stderr
+        # mod_md obtains the certificate in the background, into its staging area,
+        # and activates it at the next graceful restart
+        staged = os.path.join(md_dir, "staging", "md.example.com", "pubcert.pem")
+        assert wait_for(lambda: os.path.exists(staged), 90, 0.5), log()[-4000:]
+        p = ctl("-k", "graceful")
+        assert p.returncode == 0, p.stderr
+        active = os.path.join(md_dir, "domains", "md.example.com", "pubcert.pem")
+        assert wait_for(lambda: os.path.exists(active), 30, 0.5), log()[-4000:]
+    finally:
+        ctl("-k", "stop")
+        wait_for(lambda: subprocess.run(["pgrep", "-f", conf], capture_output=True).returncode,
+                 15, 0.2)
+        pebble.stop()
+    serial = _serial_of_pem(active)
+    os.mkdir(os.path.join(base, "n"))
+    ngx = Nginx(os.path.join(base, "n"), store).start()
+    try:
+        # mod_md's whole store: domains/ is read; staging/, archive/, accounts/ are not
+        p = _import(store, md_dir)
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "imported 1, already there 0, failed 0" in p.stdout, p.stdout
+        assert store.sql("SELECT common_name, kind FROM orders") == "md.example.com|import"
+        assert wait_for(lambda: handshake(ngx.https_port, "md.example.com")[0].lstrip("0")
+                        == serial, 10), (serial, store.sql("SELECT serial FROM certificates"))
+        assert handshake(ngx.https_port, "www.md.example.com")[0].lstrip("0") == serial
+    finally:
+        ngx.stop()

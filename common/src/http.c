@@ -751,6 +751,7 @@ void cin_http_handle(cin_core *core, const cin_request *req, cin_response *resp)
     c.req = req;
     c.resp = resp;
     if (acmesrv_is_path(req->path)) {
+        cin_metrics_add(CIN_M_ACME_SERVER_REQUESTS, 1);
         acmesrv_handle(core, req, resp); /* the ACME server (acmesrv.c) */
         return;
     }

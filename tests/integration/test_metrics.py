@@ -94,6 +94,8 @@ def test_prometheus_scrapes_both_servers(base, store):
         for srv in (ngx, apa):
             assert wait_for(lambda: handshake(srv.https_port, "metrics.example.com")[0] == serial, 5)
             handshake(srv.https_port, "nothing.example.org")  # the server's own certificate
+        for srv in (ngx, apa):  # the ACME server's front door counts its requests
+            srv.api().request("GET", None, full_path="/certinext/acme/directory")
         # an allowed address: every account's series, valid for promtool
         texts = {}
         for srv in (ngx, apa):
@@ -110,6 +112,7 @@ def test_prometheus_scrapes_both_servers(base, store):
             assert _value(text, 'certinext_tls_handshakes_total{source="fallback"}') >= 2
             assert _value(text, 'certinext_orders{status="issued"}') == 1
             assert _value(text, "certinext_issuance_seconds_count") >= 1
+            assert _value(text, "certinext_acme_server_requests_total") >= 2
             pids = {int(p) for p in re.findall(r'certinext_process_tls_handshakes_total\{pid="(\d+)"',
                                                text)}
             assert pids & set(ngx.worker_pids()) and pids & set(apa.worker_pids()), pids

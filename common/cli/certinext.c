@@ -173,6 +173,10 @@ static int cmd_init(int argc, char **argv)
 struct acct_opts {
     const char *credits;
     const char *account;
+    const char *parent;
+    const char *billing;
+    const char *approval;
+    const char *automatic;
 };
 
 static int acct_opt(int c, const char *arg, void *ud)
@@ -183,13 +187,78 @@ static int acct_opt(int c, const char *arg, void *ud)
         o->credits = arg;
     else if (c == 'a')
         o->account = arg;
+    else if (c == 'p')
+        o->parent = arg;
+    else if (c == 'b')
+        o->billing = arg;
+    else if (c == 'r')
+        o->approval = arg;
+    else if (c == 'A')
+        o->automatic = arg;
+    return 0;
+}
+
+/* yes|no -> 1|0; -1 when absent; -2 when neither. */
+static int yes_no(const char *v)
+{
+    if (!v)
+        return -1;
+    if (!strcmp(v, "yes"))
+        return 1;
+    if (!strcmp(v, "no"))
+        return 0;
+    return -2;
+}
+
+/* certinext account set NAME --billing prepaid|parent --requires-parent-approval yes|no
+ * --automatic yes|no (issue 16) */
+static int cmd_account_set(int argc, char **argv)
+{
+    static const char usage[] = "certinext account set NAME [--billing prepaid|parent] "
+                                "[--requires-parent-approval yes|no] [--automatic yes|no]";
+    static const struct option opts[] = {{"billing", required_argument, NULL, 'b'},
+                                         {"requires-parent-approval", required_argument, NULL, 'r'},
+                                         {"automatic", required_argument, NULL, 'A'},
+                                         {NULL, 0, NULL, 0}};
+    struct acct_opts o = {0};
+    cin_problem p = {0};
+    cin_store *st;
+    int rc, rpa, aut;
+
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, acct_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (optind + 1 != argc - 1) {
+        cli_usage_error(usage, "give exactly one account NAME");
+        return 2;
+    }
+    rpa = yes_no(o.approval);
+    aut = yes_no(o.automatic);
+    if (rpa == -2 || aut == -2) {
+        cli_usage_error(usage, "--requires-parent-approval and --automatic take yes or no");
+        return 2;
+    }
+    if (!o.billing && rpa == -1 && aut == -1) {
+        cli_usage_error(usage, "say what to change");
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    rc = cin_account_set_rules(st, &cli_actor, argv[optind + 1], rpa, o.billing, aut, &p);
+    cin_store_close(st);
+    if (rc != CIN_OK)
+        return cli_problem(&p);
+    printf("account %s updated\n", argv[optind + 1]);
     return 0;
 }
 
 static int cmd_account(int argc, char **argv)
 {
-    static const char usage[] = "certinext account create NAME [--credits N]";
+    static const char usage[] = "certinext account create NAME [--credits N] [--parent P]\n"
+                                "       certinext account set NAME [--billing prepaid|parent] "
+                                "[--requires-parent-approval yes|no] [--automatic yes|no]";
     static const struct option opts[] = {{"credits", required_argument, NULL, 'c'},
+                                         {"parent", required_argument, NULL, 'p'},
                                          {NULL, 0, NULL, 0}};
     struct acct_opts o = {0};
     long long credits = 0;
@@ -197,12 +266,14 @@ static int cmd_account(int argc, char **argv)
     cin_store *st;
     int rc;
 
+    if (argc >= 2 && !strcmp(argv[1], "set"))
+        return cmd_account_set(argc, argv);
     if (argc < 2 || strcmp(argv[1], "create") != 0) {
         if (argc >= 2 && !strcmp(argv[1], "--help")) {
             printf("usage: %s\n", usage);
             return 0;
         }
-        cli_usage_error(usage, "expected 'account create'");
+        cli_usage_error(usage, "expected 'account create' or 'account set'");
         return 2;
     }
     rc = cli_getopt(argc - 1, argv + 1, usage, opts, acct_opt, &o);
@@ -218,7 +289,15 @@ static int cmd_account(int argc, char **argv)
     }
     if (cli_open(&st) != CIN_OK)
         return 1;
-    rc = cin_account_create(st, &cli_actor, argv[optind + 1], credits, NULL, &p);
+    if (o.parent) {
+        /* a sub-account; its opening credits come from the provider, as for any account */
+        rc = cin_account_create_sub(st, &cli_actor, argv[optind + 1], o.parent, NULL, NULL, NULL,
+                                    &p);
+        if (rc == CIN_OK && credits > 0)
+            rc = cin_account_credits_add(st, &cli_actor, argv[optind + 1], credits, NULL, &p);
+    } else {
+        rc = cin_account_create(st, &cli_actor, argv[optind + 1], credits, NULL, &p);
+    }
     cin_store_close(st);
     if (rc != CIN_OK)
         return cli_problem(&p);
@@ -722,7 +801,8 @@ static const struct {
     const char *help;
 } commands[] = {
     {"init", cmd_init, "init --store PATH                 new store, key file and catalog"},
-    {"account", cmd_account, "account create NAME [--credits N]"},
+    {"account", cmd_account,
+     "account create NAME [--credits N] [--parent P] | account set NAME [--billing B] ..."},
     {"user", cmd_user,
      "user create --account A --name U --role admin|standard|basic [--signatory] "
      "[--password-stdin]"},

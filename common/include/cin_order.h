@@ -52,6 +52,7 @@ typedef struct cin_order_request {
     int validity_days;      /* 0: the product's maximum */
     int auto_renew;
     const char *csr;
+    const char *account; /* NULL: the actor's own; else a sub-account of it (an admin's) */
 } cin_order_request;
 
 /* Each creates or changes an order in one transaction and fills *out with the

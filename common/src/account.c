@@ -378,6 +378,44 @@ static int domain_name(const char *in, char **out, cin_problem *p)
     return rc;
 }
 
+/*
+ * A parent's administrator delegates one of its own domains (or a name below
+ * one) to an account below it: the target must be below the actor's account
+ * and the name must now belong to the actor's account or one below it.
+ */
+static int delegation_ok(cin_store *st, const cin_actor *a, const char *account, const char *name,
+                         cin_account *acct, cin_problem *p)
+{
+    cin_account owner;
+    int64_t owner_id = 0;
+    int rc = cin_account_visible(st, a, account, acct, p);
+
+    if (rc != CIN_OK)
+        return rc;
+    if (acct->id == a->user->account_id) {
+        cin_problem_set(p, 403, "forbidden",
+                        "your provider assigns your account's domains; you delegate them to "
+                        "your sub-accounts");
+        return CIN_EPERM;
+    }
+    rc = cin_store_domain_owner(st, name, &owner_id);
+    if (rc != CIN_OK)
+        return cin_problem_from_status(p, rc);
+    memset(&owner, 0, sizeof(owner));
+    if (owner_id)
+        rc = cin_store_account_get_id(st, owner_id, &owner);
+    if (rc != CIN_OK)
+        return cin_problem_from_status(p, rc);
+    if (!owner_id || (owner_id != a->user->account_id &&
+                      !cin_account_path_below(a->user->account_path, owner.path))) {
+        cin_problem_field(p, 403, "domain_not_owned", "name",
+                          "%s is not among your account's domains", name);
+        rc = CIN_EPERM;
+    }
+    cin_account_clear(&owner);
+    return rc;
+}
+
 int cin_account_domain_add(cin_store *st, const cin_actor *a, const char *account,
                            const char *domain, cin_problem *p)
 {
@@ -386,7 +424,7 @@ int cin_account_domain_add(cin_store *st, const cin_actor *a, const char *accoun
     int rc;
 
     memset(&acct, 0, sizeof(acct));
-    if (!is_provider(a)) {
+    if (!is_provider(a) && strcmp(a->user->role, "admin")) {
         cin_problem_set(p, 403, "forbidden", "only the provider assigns domains");
         return CIN_EPERM;
     }
@@ -394,7 +432,10 @@ int cin_account_domain_add(cin_store *st, const cin_actor *a, const char *accoun
         return CIN_EINVAL;
     if ((rc = begin(st, p)) != CIN_OK)
         goto done;
-    rc = account_by_name(st, account, &acct, p);
+    if (is_provider(a))
+        rc = account_by_name(st, account, &acct, p);
+    else
+        rc = delegation_ok(st, a, account, name, &acct, p);
     if (rc == CIN_OK) {
         rc = cin_store_domain_add(st, acct.id, name, &err);
         if (rc == CIN_EEXIST)

@@ -12,7 +12,7 @@ static void list_orders(http_ctx *c)
 {
     cin_order_filter f = {0};
     cin_order *list = NULL;
-    char status[40], q[256];
+    char status[40], q[256], q2[80];
     size_t n = 0, i;
     json_t *arr, *j;
     int limit, rc;
@@ -28,7 +28,14 @@ static void list_orders(http_ctx *c)
         return;
     }
     f.q = http_query(c, "q", q, sizeof(q));
-    f.account_id = c->user.account_id;
+    if (http_account_scope(c, &f.account_id))
+        return;
+    /* an administrator sees the accounts below too, unless ?account= chose one */
+    if (http_is_admin(c) && f.account_id == c->user.account_id &&
+        !http_query(c, "account", q2, sizeof(q2))) {
+        f.account_id = 0;
+        f.subtree = c->user.account_path;
+    }
     if (!strcmp(c->user.role, "basic"))
         f.requester_id = c->user.id;
     f.before_id = cursor;
@@ -75,6 +82,7 @@ static void create_order(http_ctx *c)
         http_body_str(c, "common_name", 1, &r.common_name) ||
         http_body_str(c, "key_source", 0, &r.key_source) ||
         http_body_str(c, "key_type", 0, &r.key_type) || http_body_str(c, "csr", 0, &r.csr) ||
+        http_body_str(c, "account", 0, &r.account) ||
         http_body_int(c, "validity_days", 1, 100000, &validity) ||
         http_body_bool(c, "auto_renew", &auto_renew) ||
         http_body_strv(c, "sans", MAX_NAMES_IN_BODY, &r.sans, &r.nsans))

@@ -609,7 +609,7 @@ static const struct route {
     const char *first;
     void (*handle)(http_ctx *c);
 } routes[] = {
-    {"orders", api_orders},
+    {"orders", api_orders}, {"accounts", api_accounts}, /* issue 16 */
 };
 
 static void api(http_ctx *c)

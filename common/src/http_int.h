@@ -60,5 +60,9 @@ void cin_ui_serve(const cin_request *req, cin_response *resp);
 /* Handlers (api_orders.c, api_account.c). */
 void api_orders(http_ctx *c);
 void api_account(http_ctx *c);
+void api_accounts(http_ctx *c);
+/* The account a list is for: ?account=NAME (the caller's own or, for an
+ * administrator, one below it) or the caller's.  -1: a 404 was answered. */
+int http_account_scope(http_ctx *c, int64_t *account_id);
 
 #endif

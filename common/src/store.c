@@ -264,6 +264,19 @@ static const char *const migrations[] = {
     "  name TEXT,"
     "  synced_gen INTEGER NOT NULL,"
     "  seen_at INTEGER NOT NULL);",
+
+    /* issue 16: the account hierarchy.  path is the chain of ids from the
+     * root, "/1/5/9/", so that "is a descendant of" is a prefix test in C and
+     * a LIKE in SQL (no recursive query); requires_parent_approval, billing
+     * and auto_policy are set by the parent's administrators. */
+    "ALTER TABLE accounts ADD COLUMN parent_id INTEGER REFERENCES accounts(id);"
+    "ALTER TABLE accounts ADD COLUMN path TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE accounts ADD COLUMN requires_parent_approval INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN billing TEXT NOT NULL DEFAULT 'prepaid';"
+    "ALTER TABLE accounts ADD COLUMN auto_policy INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE accounts SET path = '/' || CAST(id AS TEXT) || '/';"
+    "CREATE INDEX accounts_path ON accounts(path);"
+    "CREATE INDEX ledger_order ON ledger(order_id);",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -20,7 +20,9 @@ const st_table st_tables[] = {
      "id,name,kind,directory_url,eab_kid,eab_hmac,trust_pem,contact,account_url,account_key,"
      "root_pem,intermediate_pem,intermediate_key,root_key,created_at,preferred_chain",
      "ittttbtttbttbbtt", "id"},
-    {"accounts", "id,name,credits,created_at", "itit", "id"},
+    {"accounts",
+     "id,name,credits,created_at,parent_id,path,requires_parent_approval,billing,auto_policy",
+     "ititititi", "id"},
     {"products", "code,type,max_names,wildcard,max_validity_days,price,price_per_name,ca_id",
      "ttiiiiii", "code"},
     {"users", "id,account_id,name,role,signatory,password_hash,disabled,created_at", "iittitit",

@@ -156,6 +156,9 @@ typedef struct cin_account {
     int requires_parent_approval; /* orders go to the parent's admins first */
     char *billing;                /* prepaid | parent */
     int auto_policy;              /* the parent allows automatic renewal, AutoSSL, auto_pay */
+    int require_2fa;              /* every user logs in with a second factor */
+    char *ip_allowlist;           /* "" or CIDRs separated by commas: where logins and API
+                                     calls may come from */
 } cin_account;
 
 void cin_account_clear(cin_account *a);
@@ -219,7 +222,10 @@ typedef struct cin_user {
     int disabled;
     char *password_hash; /* NULL when the user has no password */
     char *created_at;
-    char *account_path; /* the account's place in the hierarchy, "/1/5/" */
+    char *account_path;       /* the account's place in the hierarchy, "/1/5/" */
+    int account_requires_2fa; /* the account enforces a second factor */
+    char *account_allowlist;  /* the account's allowed peers ("" or CIDRs, comma separated) */
+    int totp_enrolled;        /* the user has a confirmed TOTP authenticator */
 } cin_user;
 
 void cin_user_clear(cin_user *u);

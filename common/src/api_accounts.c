@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cin_security.h"
 #include "cin_util.h"
 #include "http_int.h"
 
@@ -24,6 +25,21 @@ int http_account_scope(http_ctx *c, int64_t *account_id)
     return 0;
 }
 
+static json_t *ip_list(const char *text)
+{
+    json_t *arr = json_array();
+    const char *p = text ? text : "";
+
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        json_array_append_new(arr, json_stringn(p, n));
+        p += n;
+        if (*p)
+            p++;
+    }
+    return arr;
+}
+
 static json_t *account_json(const cin_account *a)
 {
     json_t *j = json_object();
@@ -34,6 +50,8 @@ static json_t *account_json(const cin_account *a)
     json_object_set_new(j, "billing", json_string(a->billing ? a->billing : "prepaid"));
     json_object_set_new(j, "requires_parent_approval", json_boolean(a->requires_parent_approval));
     json_object_set_new(j, "auto_policy", json_boolean(a->auto_policy));
+    json_object_set_new(j, "require_2fa", json_boolean(a->require_2fa));
+    json_object_set_new(j, "ip_allowlist", ip_list(a->ip_allowlist));
     json_object_set_new(j, "created_at", json_string(a->created_at ? a->created_at : ""));
     return j;
 }
@@ -104,17 +122,44 @@ static void create_account(http_ctx *c)
     reply_account(c, 201, name);
 }
 
-/* PATCH {"requires_parent_approval"?, "billing"?, "auto_policy"?} */
+/* PATCH {"requires_parent_approval"?, "billing"?, "auto_policy"?} (the parent's side)
+ * and {"require_2fa"?, "ip_allowlist"?} (the account's own administrators too) */
 static void patch_account(http_ctx *c, const char *name)
 {
     cin_problem p = {0};
-    const char *billing = NULL;
-    int rpa = -1, pol = -1;
+    const char *billing = NULL, *allow = NULL;
+    int rpa = -1, pol = -1, tfa = -1, rc = CIN_OK;
+    json_t *al = json_object_get(c->body, "ip_allowlist");
+    char *joined = NULL;
 
     if (http_body_bool(c, "requires_parent_approval", &rpa) ||
-        http_body_str(c, "billing", 0, &billing) || http_body_bool(c, "auto_policy", &pol))
+        http_body_str(c, "billing", 0, &billing) || http_body_bool(c, "auto_policy", &pol) ||
+        http_body_bool(c, "require_2fa", &tfa))
         return;
-    if (cin_account_set_rules(c->st, &c->actor, name, rpa, billing, pol, &p) != CIN_OK) {
+    if (al && json_is_array(al)) {
+        /* a list of CIDRs: the core takes them comma separated */
+        size_t i, len = 0;
+        joined = calloc(1, 4097);
+        for (i = 0; joined && i < json_array_size(al); i++) {
+            const char *e = json_string_value(json_array_get(al, i));
+            if (!e || len + strlen(e) + 2 > 4096) {
+                free(joined);
+                http_problem_field(c, "ip_allowlist", "give a list of CIDR blocks as strings");
+                return;
+            }
+            len += (size_t)snprintf(joined + len, 4097 - len, "%s%s", len ? "," : "", e);
+        }
+        allow = joined;
+    } else if (al) {
+        http_problem_field(c, "ip_allowlist", "give a list of CIDR blocks, [] for none");
+        return;
+    }
+    if (rpa >= 0 || billing || pol >= 0)
+        rc = cin_account_set_rules(c->st, &c->actor, name, rpa, billing, pol, &p);
+    if (rc == CIN_OK && (tfa >= 0 || allow))
+        rc = cin_account_set_security(c->st, &c->actor, name, tfa, allow, &p);
+    free(joined);
+    if (rc != CIN_OK) {
         http_problem_from(c, &p);
         return;
     }

@@ -276,7 +276,33 @@ static const char *const migrations[] = {
     "ALTER TABLE accounts ADD COLUMN auto_policy INTEGER NOT NULL DEFAULT 0;"
     "UPDATE accounts SET path = '/' || CAST(id AS TEXT) || '/';"
     "CREATE INDEX accounts_path ON accounts(path);"
-    "CREATE INDEX ledger_order ON ledger(order_id);",
+    "CREATE INDEX ledger_order ON ledger(order_id);"
+    /* logins an enterprise trusts: TOTP (sealed secret, the last step
+     * accepted so that a code is accepted once), recovery codes (hashes),
+     * client certificates a user registered, and per account the enforced
+     * second factor and the peer addresses allowed */
+    "ALTER TABLE accounts ADD COLUMN require_2fa INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN ip_allowlist TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE user_totp ("
+    "  user_id INTEGER PRIMARY KEY REFERENCES users(id),"
+    "  secret BLOB NOT NULL,"
+    "  confirmed INTEGER NOT NULL DEFAULT 0,"
+    "  last_step INTEGER NOT NULL DEFAULT 0,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE TABLE recovery_codes ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  hash TEXT NOT NULL,"
+    "  used INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX recovery_codes_user ON recovery_codes(user_id);"
+    "CREATE TABLE user_certs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  sha256 TEXT,"
+    "  issuer TEXT,"
+    "  serial TEXT,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE INDEX user_certs_user ON user_certs(user_id);",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

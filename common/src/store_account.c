@@ -44,6 +44,7 @@ void cin_account_clear(cin_account *a)
     free(a->parent);
     free(a->path);
     free(a->billing);
+    free(a->ip_allowlist);
     memset(a, 0, sizeof(*a));
 }
 
@@ -89,7 +90,7 @@ int cin_store_account_create(cin_store *st, const char *name, int64_t credits, i
 
 #define ACCOUNT_COLS                                                                               \
     "a.id, a.name, a.credits, a.created_at, coalesce(a.parent_id, 0), p.name, a.path, "            \
-    "a.requires_parent_approval, a.billing, a.auto_policy "                                        \
+    "a.requires_parent_approval, a.billing, a.auto_policy, a.require_2fa, a.ip_allowlist "         \
     "FROM accounts a LEFT JOIN accounts p ON p.id = a.parent_id "
 
 static void account_fill(db_stmt *s, cin_account *out)
@@ -104,6 +105,8 @@ static void account_fill(db_stmt *s, cin_account *out)
     out->requires_parent_approval = (int)db_col_int(s, 7);
     out->billing = db_col_strdup(s, 8);
     out->auto_policy = (int)db_col_int(s, 9);
+    out->require_2fa = (int)db_col_int(s, 10);
+    out->ip_allowlist = db_col_strdup(s, 11);
 }
 
 static int account_row(db_stmt *s, cin_account *out)
@@ -573,6 +576,7 @@ void cin_user_clear(cin_user *u)
         cin_free_secret(u->password_hash, strlen(u->password_hash));
     free(u->created_at);
     free(u->account_path);
+    free(u->account_allowlist);
     memset(u, 0, sizeof(*u));
 }
 
@@ -622,7 +626,9 @@ int cin_store_user_create(cin_store *st, int64_t account_id, const char *name, c
 
 #define USER_COLS                                                                                  \
     "u.id, u.account_id, a.name, u.name, u.role, u.signatory, u.disabled, u.password_hash, "       \
-    "u.created_at, a.path FROM users u JOIN accounts a ON a.id = u.account_id "
+    "u.created_at, a.path, a.require_2fa, a.ip_allowlist, (SELECT count(*) FROM user_totp t"       \
+    " WHERE t.user_id = u.id AND t.confirmed = 1) FROM users u JOIN accounts a ON"                 \
+    " a.id = u.account_id "
 
 static void user_fill(db_stmt *s, cin_user *u)
 {
@@ -636,6 +642,9 @@ static void user_fill(db_stmt *s, cin_user *u)
     u->password_hash = db_col_strdup(s, 7);
     u->created_at = db_col_strdup(s, 8);
     u->account_path = db_col_strdup(s, 9);
+    u->account_requires_2fa = (int)db_col_int(s, 10);
+    u->account_allowlist = db_col_strdup(s, 11);
+    u->totp_enrolled = db_col_int(s, 12) > 0;
 }
 
 static int user_one(db_stmt *s, cin_user *out)

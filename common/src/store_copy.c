@@ -21,8 +21,9 @@ const st_table st_tables[] = {
      "root_pem,intermediate_pem,intermediate_key,root_key,created_at,preferred_chain",
      "ittttbtttbttbbtt", "id"},
     {"accounts",
-     "id,name,credits,created_at,parent_id,path,requires_parent_approval,billing,auto_policy",
-     "ititititi", "id"},
+     "id,name,credits,created_at,parent_id,path,requires_parent_approval,billing,auto_policy,"
+     "require_2fa,ip_allowlist",
+     "ititititiit", "id"},
     {"products", "code,type,max_names,wildcard,max_validity_days,price,price_per_name,ca_id",
      "ttiiiiii", "code"},
     {"users", "id,account_id,name,role,signatory,password_hash,disabled,created_at", "iittitit",
@@ -53,6 +54,9 @@ const st_table st_tables[] = {
     {"settings", "key,value", "tt", "key"},
     {"login_attempts", "id,user_key,peer,state,at", "ittti", "id"},
     {"domain_log", "name,gen", "ti", NULL},
+    {"user_totp", "user_id,secret,confirmed,last_step,created_at", "ibiit", "user_id"},
+    {"recovery_codes", "id,user_id,hash,used", "iiti", "id"},
+    {"user_certs", "id,user_id,sha256,issuer,serial,created_at", "iitttt", "id"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -628,6 +628,7 @@ static const struct route {
     {"accounts", api_accounts},
     {"totp", api_totp},
     {"client-certificates", api_client_certs},
+    {"reports", api_reports},
 };
 
 static void api(http_ctx *c)

@@ -4,6 +4,9 @@ approval then payment from the parent's balance with both ledgers, an order a
 parent places for its customer, a rejection whose reason reaches the customer,
 a domain outside the parent's refused, and the most specific assignment of a
 name deciding whose certificate is served for it."""
+import csv
+import io
+
 import pytest
 
 from cin import handshake, order, wait_for, wait_status
@@ -105,3 +108,45 @@ def test_three_levels_parent_approval_billing_and_serving(server, store):
     assert cadm.post("/api/v1/accounts/resell/credits", {"amount": 5}).status == 404
     r = radm.post("/api/v1/accounts/cust/credits", {"amount": 25})
     assert r.status == 200 and r.json["credits"] == before_c + 25, r
+
+    # reports: resell's administrator sees resell and cust, with totals per account
+    store.cli("user", "create", "--account", "cust", "--name", "-cmd", "--role", "standard")
+    odd = api.as_user(store.cli("token", "create", "--user", "-cmd").stdout.strip())
+    assert cadm.request("PATCH", "/api/v1/accounts/cust", {"require_2fa": False}).status == 200
+    o3 = order(odd, "dv-ssl", ["csv.c.r.example.com"])
+    r = radm.get("/api/v1/reports/orders?format=csv")
+    assert r.status == 200 and r.headers["content-type"].startswith("text/csv"), r
+    rows = list(csv.reader(io.StringIO(r.body)))
+    assert rows[0][:4] == ["row", "id", "order_number", "account"]
+    head = rows[0]
+    items = [dict(zip(head, x)) for x in rows[1:] if x[0] == "item"]
+    totals = {x[head.index("account")]: dict(zip(head, x)) for x in rows[1:] if x[0] == "total"}
+    mine = radm.get("/api/v1/reports/orders").json
+    assert [i["id"] for i in items] == [o["id"] for o in mine["orders"]]
+    for item, want in zip(items, mine["orders"]):
+        assert item["account"] == want["account"] and item["status"] == want["status"]
+        assert item["product"] == want["product"] and int(item["price"]) == want["price"]
+        assert int(item["credits_spent"]) == want["credits_spent"]
+    # a cell that a spreadsheet would run is neutralised
+    bad = [i for i in items if i["id"] == o3["id"]][0]
+    assert bad["requester"] == "'-cmd"
+    # totals per account and overall, as the JSON says
+    by = {t["account"]: t for t in mine["totals"]["by_account"]}
+    assert set(totals) == set(by) | {"*"}
+    for name, t in by.items():
+        assert int(totals[name]["orders"]) == t["orders"]
+        assert int(totals[name]["credits_spent"]) == t["credits_spent"]
+    assert int(totals["*"]["orders"]) == len(items) == mine["totals"]["orders"]
+    assert by["cust"]["credits_spent"] == 10  # the one paid order, billed to resell
+    # filters: a sub-account, a product, a status; and the sales summary
+    f = radm.get("/api/v1/reports/orders?account=cust&status=rejected").json
+    assert [x["id"] for x in f["orders"]] == [o2["id"]]
+    f = radm.get("/api/v1/reports/orders?product=dv-wildcard").json
+    assert [x["id"] for x in f["orders"]] == [w["id"]]
+    sales = radm.get("/api/v1/reports/sales").json
+    assert {a["account"]: a["credits_spent"] for a in sales["accounts"]} == {"resell": 50,
+                                                                             "cust": 10}
+    assert cadm.get("/api/v1/reports/orders?account=resell").status == 404
+    certs = radm.get("/api/v1/reports/certificates?format=csv")
+    crow = list(csv.reader(io.StringIO(certs.body)))
+    assert {x[crow[0].index("serial")] for x in crow[1:] if x[0] == "item"} == {serial, wserial}

@@ -52,7 +52,8 @@ typedef struct cin_order_request {
     int validity_days;      /* 0: the product's maximum */
     int auto_renew;
     const char *csr;
-    const char *account; /* NULL: the actor's own; else a sub-account of it (an admin's) */
+    const char *account;  /* NULL: the actor's own; else a sub-account of it (an admin's) */
+    const json_t *fields; /* custom fields {"name": value} (cin_groups.h), may be NULL */
 } cin_order_request;
 
 /* Each creates or changes an order in one transaction and fills *out with the

@@ -18,6 +18,9 @@ typedef struct cin_report_filter {
     const char *status;   /* NULL: all */
     const char *from;     /* created at or after (RFC 3339 or YYYY-MM-DD), NULL */
     const char *to;       /* created before, NULL */
+    const char *group;    /* requested by a member of this group of the order's account */
+    const char *field;    /* with field_value: orders whose custom field has that value */
+    const char *field_value;
 } cin_report_filter;
 
 /* {"orders": [...], "totals": {"orders", "credits_spent", "by_account": [...]}} */

@@ -226,6 +226,7 @@ typedef struct cin_user {
     int account_requires_2fa; /* the account enforces a second factor */
     char *account_allowlist;  /* the account's allowed peers ("" or CIDRs, comma separated) */
     int totp_enrolled;        /* the user has a confirmed TOTP authenticator */
+    char *groups;             /* ",3,7,": the ids of the user's groups (cin_store_user_get*) */
 } cin_user;
 
 void cin_user_clear(cin_user *u);

@@ -47,7 +47,8 @@ typedef struct cin_order {
     int ca_cleanup;        /* cancelled while at the CA: the agent revokes what it issued */
     char *created_at;
     char *updated_at;
-    char *account_path; /* the account's place in the hierarchy (read only) */
+    char *account_path;     /* the account's place in the hierarchy (read only) */
+    int64_t approver_group; /* 0, or the group that approves this product's orders (read only) */
 } cin_order;
 
 void cin_order_clear(cin_order *o);

@@ -89,6 +89,7 @@ static void create_order(http_ctx *c)
         return;
     r.validity_days = (int)validity;
     r.auto_renew = auto_renew;
+    r.fields = json_object_get(c->body, "fields");
     if (cin_order_create(c->st, &c->actor, &r, &o, &p) == CIN_OK) {
         http_order(c, 201, &o);
         cin_order_clear(&o);

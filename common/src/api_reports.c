@@ -8,8 +8,8 @@
 #include "http_int.h"
 
 static const char *const order_columns[] = {
-    "id",          "order_number", "account",       "requester",  "product", "status",
-    "common_name", "price",        "credits_spent", "created_at", "orders",  NULL};
+    "id",    "order_number",  "account",    "requester",   "product", "status", "common_name",
+    "price", "credits_spent", "created_at", "fields_text", "orders",  NULL};
 static const char *const cert_columns[] = {
     "order",     "account", "product", "common_name", "names",        "serial", "not_before",
     "not_after", "status",  "issuer",  "sha256",      "certificates", NULL};
@@ -27,7 +27,8 @@ static int query_opt(http_ctx *c, const char *name, char *buf, size_t len, const
 void api_reports(http_ctx *c)
 {
     cin_report_filter f;
-    char product[64], status[40], from[40], to[40], fmt[16], account[80];
+    char product[64], status[40], from[40], to[40], fmt[16], account[80], group[80], field[80],
+        value[260];
     const char *format = NULL, *kind = c->nseg == 2 ? c->seg[1] : "";
     json_t *rep = NULL, *rows;
     int64_t acct;
@@ -48,6 +49,9 @@ void api_reports(http_ctx *c)
     query_opt(c, "from", from, sizeof(from), &f.from);
     query_opt(c, "to", to, sizeof(to), &f.to);
     query_opt(c, "format", fmt, sizeof(fmt), &format);
+    query_opt(c, "group", group, sizeof(group), &f.group);
+    query_opt(c, "field", field, sizeof(field), &f.field);
+    query_opt(c, "value", value, sizeof(value), &f.field_value);
     if (format && strcmp(format, "csv") && strcmp(format, "json")) {
         http_problem_field(c, "format", "format is json or csv");
         return;

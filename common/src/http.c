@@ -629,6 +629,8 @@ static const struct route {
     {"totp", api_totp},
     {"client-certificates", api_client_certs},
     {"reports", api_reports},
+    {"groups", api_groups},
+    {"fields", api_fields},
 };
 
 static void api(http_ctx *c)

@@ -64,6 +64,8 @@ void api_accounts(http_ctx *c);
 void api_totp(http_ctx *c);
 void api_client_certs(http_ctx *c);
 void api_reports(http_ctx *c);
+void api_groups(http_ctx *c);
+void api_fields(http_ctx *c);
 /* The account a list is for: ?account=NAME (the caller's own or, for an
  * administrator, one below it) or the caller's.  -1: a 404 was answered. */
 int http_account_scope(http_ctx *c, int64_t *account_id);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cin_groups.h"
 #include "cin_order.h"
 #include "cin_util.h"
 
@@ -53,6 +54,8 @@ enum {
     W_SIGNATORY = 1 << 2, /* an authorized signatory of the account */
     W_VIEWER = 1 << 3,    /* anyone who may see the order */
     W_PARENT = 1 << 4,    /* an administrator of an account above the order's */
+    W_APPROVER = 1 << 5,  /* gives the account's approval: an administrator, or, where the
+                             product has an approver group, a member of that group */
 };
 
 /* extra conditions */
@@ -85,8 +88,10 @@ static const struct transition {
      "an administrator of the parent account"},
     {"reject", S_PENDING_PARENT_APPROVAL, W_PARENT, C_NOT_SELF, "rejected",
      "an administrator of the parent account"},
-    {"approve", S_PENDING_APPROVAL, W_ADMIN, C_NOT_SELF, "awaiting_payment", "an administrator"},
-    {"reject", S_PENDING_APPROVAL, W_ADMIN, C_NOT_SELF, "rejected", "an administrator"},
+    {"approve", S_PENDING_APPROVAL, W_APPROVER, C_NOT_SELF, "awaiting_payment",
+     "an approver (an administrator, or the product's approver group)"},
+    {"reject", S_PENDING_APPROVAL, W_APPROVER, C_NOT_SELF, "rejected",
+     "an approver (an administrator, or the product's approver group)"},
     {"signatory_approve", S_PENDING_SIGNATORY, W_SIGNATORY, C_NOT_SELF, "awaiting_payment",
      "an authorized signatory"},
     {"signatory_reject", S_PENDING_SIGNATORY, W_SIGNATORY, C_NOT_SELF, "rejected",
@@ -128,6 +133,15 @@ static int parent_admin(const cin_user *u, const cin_order *o)
     return !strcmp(u->role, "admin") && cin_account_path_below(u->account_path, o->account_path);
 }
 
+/* 1 when u belongs to group id. */
+static int in_group(const cin_user *u, int64_t id)
+{
+    char key[32];
+
+    snprintf(key, sizeof(key), ",%lld,", (long long)id);
+    return u->groups && strstr(u->groups, key) != NULL;
+}
+
 int cin_order_visible(const cin_user *u, const cin_order *o)
 {
     if (!u)
@@ -144,18 +158,20 @@ static unsigned who_of(const cin_user *u, const cin_order *o)
     unsigned w = W_VIEWER;
 
     if (!u)
-        return W_ADMIN | W_PARENT | W_VIEWER;
+        return W_ADMIN | W_PARENT | W_APPROVER | W_VIEWER;
     if (o->requester_id == u->id)
         w |= W_REQUESTER;
     if (u->account_id != o->account_id) {
         /* a parent's administrator acts as the account's own would, and
          * alone gives the parent's approval; consent stays the account's */
         if (parent_admin(u, o))
-            w |= W_ADMIN | W_PARENT;
+            w |= W_ADMIN | W_PARENT | W_APPROVER;
         return w;
     }
     if (!strcmp(u->role, "admin"))
         w |= W_ADMIN;
+    if (o->approver_group ? in_group(u, o->approver_group) : !strcmp(u->role, "admin"))
+        w |= W_APPROVER;
     if (u->signatory)
         w |= W_SIGNATORY;
     return w;
@@ -377,6 +393,13 @@ json_t *cin_order_json_rc(cin_store *st, const cin_user *u, const cin_order *o, 
     json_object_set_new(j, "created_at", json_string(o->created_at ? o->created_at : ""));
     json_object_set_new(j, "updated_at", json_string(o->updated_at ? o->updated_at : ""));
     json_object_set_new(j, "actions", cin_order_actions(u, o));
+    {
+        json_t *fields = NULL;
+        if (st && o->id && cin_store_order_fields(st, o->id, &fields) == CIN_OK)
+            json_object_set_new(j, "fields", fields);
+        else
+            json_object_set_new(j, "fields", json_object());
+    }
     return j;
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cin_groups.h"
 #include "cin_names.h"
 #include "cin_order.h"
 #include "cin_util.h"
@@ -323,9 +324,11 @@ static int parent_gate(cin_store *st, const cin_actor *a, cin_order *o, cin_prob
 }
 
 /* Insert o (filled by the caller) with its event, in one transaction. */
-static int insert_order(cin_store *st, const cin_actor *a, cin_order *o, const char *event,
-                        const char *detail, cin_problem *p)
+static int insert_order(cin_store *st, const cin_actor *a, cin_order *o, const json_t *fields,
+                        const char *event, const char *detail, cin_problem *p)
 {
+    const char *key;
+    json_t *v;
     int rc = cin_store_begin(st);
 
     if (rc != CIN_OK)
@@ -339,6 +342,11 @@ static int insert_order(cin_store *st, const cin_actor *a, cin_order *o, const c
         return rc;
     }
     rc = cin_store_order_insert(st, o);
+    json_object_foreach((json_t *)fields, key, v)
+    {
+        if (rc == CIN_OK)
+            rc = cin_store_order_field_put(st, o->id, key, json_string_value(v));
+    }
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, o->account_id, o->id, actor_name(a), event, actor_peer(a),
                                  detail);
@@ -382,6 +390,7 @@ int cin_order_create(cin_store *st, const cin_actor *a, const cin_order_request 
     const char *kt = r->key_type ? r->key_type : "ec-p256";
     char csr_kt[16];
     cin_account acct;
+    json_t *fields = NULL;
     int rc, validity;
 
     memset(out, 0, sizeof(*out));
@@ -452,13 +461,16 @@ int cin_order_create(cin_store *st, const cin_actor *a, const cin_order_request 
     out->price = cin_product_price(&prod, out->nsans);
     out->kind = strdup("new");
     out->csr_pem = cin_strdup(r->csr);
-    rc = insert_order(st, a, out, "order.create", NULL, p);
+    rc = cin_fields_check(st, out->account_id, prod.code, r->fields, &fields, p);
+    if (rc == CIN_OK)
+        rc = insert_order(st, a, out, fields, "order.create", NULL, p);
 done:
     if (rc != CIN_OK)
         cin_order_clear(out);
     names_free(&ns);
     cin_product_clear(&prod);
     cin_account_clear(&acct);
+    json_decref(fields);
     return rc;
 }
 

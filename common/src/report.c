@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cin_groups.h"
 #include "cin_report.h"
 #include "cin_util.h"
 #include "db.h"
@@ -32,6 +33,19 @@ static size_t filter_sql(const cin_report_filter *f, char *sql, size_t cap, cons
         len += (size_t)snprintf(sql + len, cap - len, " AND %s >= ?%d", time_col, ++k);
     if (f->to)
         len += (size_t)snprintf(sql + len, cap - len, " AND %s < ?%d", time_col, ++k);
+    if (f->group)
+        len += (size_t)snprintf(sql + len, cap - len,
+                                " AND EXISTS (SELECT 1 FROM group_members m JOIN user_groups g ON"
+                                " g.id = m.group_id WHERE m.user_id = o.requester_id AND"
+                                " g.account_id = o.account_id AND g.name = ?%d)",
+                                ++k);
+    if (f->field && f->field_value) {
+        len += (size_t)snprintf(sql + len, cap - len,
+                                " AND EXISTS (SELECT 1 FROM order_fields f WHERE f.order_id ="
+                                " o.id AND f.name = ?%d AND f.value = ?%d)",
+                                k + 1, k + 2);
+        k += 2;
+    }
     return len;
 }
 
@@ -56,6 +70,12 @@ static int filter_bind(db_stmt *s, const cin_report_filter *f)
         db_bind_text(s, ++k, f->from);
     if (f->to)
         db_bind_text(s, ++k, f->to);
+    if (f->group)
+        db_bind_text(s, ++k, f->group);
+    if (f->field && f->field_value) {
+        db_bind_text(s, ++k, f->field);
+        db_bind_text(s, ++k, f->field_value);
+    }
     return CIN_OK;
 }
 
@@ -144,6 +164,29 @@ int cin_report_orders(cin_store *st, const cin_report_filter *f, json_t **out)
         spent_all += spent;
     }
     db_finalize(s);
+    if (rc != CIN_OK) {
+        json_decref(rows);
+        json_decref(by);
+        return rc;
+    }
+    /* each order's custom fields, as an object and as one CSV cell */
+    for (size_t i = 0; rc == CIN_OK && i < json_array_size(rows); i++) {
+        json_t *r = json_array_get(rows, i), *fields = NULL, *v;
+        const char *k, *id = json_string_value(json_object_get(r, "id"));
+        char text[1024];
+        size_t tl = 0;
+        rc = cin_store_order_fields(st, atoll(id + 2), &fields);
+        if (rc != CIN_OK)
+            break;
+        text[0] = '\0';
+        json_object_foreach(fields, k, v)
+        {
+            tl += (size_t)snprintf(text + tl, tl < sizeof(text) ? sizeof(text) - tl : 0, "%s%s=%s",
+                                   tl ? "; " : "", k, json_string_value(v));
+        }
+        json_object_set_new(r, "fields", fields);
+        json_object_set_new(r, "fields_text", json_string(text));
+    }
     if (rc != CIN_OK) {
         json_decref(rows);
         json_decref(by);

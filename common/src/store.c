@@ -302,7 +302,39 @@ static const char *const migrations[] = {
     "  issuer TEXT,"
     "  serial TEXT,"
     "  created_at TEXT NOT NULL);"
-    "CREATE INDEX user_certs_user ON user_certs(user_id);",
+    "CREATE INDEX user_certs_user ON user_certs(user_id);"
+    /* groups of users, the group that approves a product's orders, and
+     * custom fields filled on new orders */
+    "CREATE TABLE user_groups ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  name TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  UNIQUE (account_id, name));"
+    "CREATE TABLE group_members ("
+    "  group_id INTEGER NOT NULL REFERENCES user_groups(id),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  PRIMARY KEY (group_id, user_id));"
+    "CREATE TABLE product_approvers ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  product TEXT NOT NULL,"
+    "  group_id INTEGER NOT NULL REFERENCES user_groups(id),"
+    "  PRIMARY KEY (account_id, product));"
+    "CREATE TABLE custom_fields ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  name TEXT NOT NULL,"
+    "  type TEXT NOT NULL CHECK (type IN ('text','number','choice')),"
+    "  required INTEGER NOT NULL DEFAULT 0,"
+    "  choices TEXT,"
+    "  products TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  UNIQUE (account_id, name));"
+    "CREATE TABLE order_fields ("
+    "  order_id INTEGER NOT NULL REFERENCES orders(id),"
+    "  name TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (order_id, name));",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

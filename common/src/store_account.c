@@ -577,6 +577,7 @@ void cin_user_clear(cin_user *u)
     free(u->created_at);
     free(u->account_path);
     free(u->account_allowlist);
+    free(u->groups);
     memset(u, 0, sizeof(*u));
 }
 
@@ -657,13 +658,48 @@ static int user_one(db_stmt *s, cin_user *out)
     return rc;
 }
 
+/* The user's groups as ",3,7," (rc: the user's lookup, passed on). */
+static int user_groups_load(cin_store *st, int rc, cin_user *u)
+{
+    db_stmt *s;
+    size_t len = 1, cap = 64;
+
+    if (rc != CIN_OK)
+        return rc;
+    u->groups = malloc(cap);
+    if (!u->groups)
+        return CIN_ENOMEM;
+    strcpy(u->groups, ",");
+    s = db_prepare(st, "SELECT group_id FROM group_members WHERE user_id = ?1 ORDER BY group_id");
+    db_bind_int(s, 1, u->id);
+    while ((rc = db_step(s)) == DB_ROW) {
+        char id[24];
+        int n = snprintf(id, sizeof(id), "%lld,", (long long)db_col_int(s, 0));
+        if (len + (size_t)n + 1 > cap) {
+            char *m = realloc(u->groups, cap * 2);
+            if (!m) {
+                rc = CIN_ENOMEM;
+                break;
+            }
+            u->groups = m;
+            cap *= 2;
+        }
+        memcpy(u->groups + len, id, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    db_finalize(s);
+    if (rc != CIN_OK)
+        cin_user_clear(u);
+    return rc;
+}
+
 int cin_store_user_get(cin_store *st, const char *name, cin_user *out)
 {
     db_stmt *s = db_prepare(st, "SELECT " USER_COLS "WHERE u.name = ?1");
 
     memset(out, 0, sizeof(*out));
     db_bind_text(s, 1, name);
-    return user_one(s, out);
+    return user_groups_load(st, user_one(s, out), out);
 }
 
 int cin_store_user_get_id(cin_store *st, int64_t id, cin_user *out)
@@ -672,7 +708,7 @@ int cin_store_user_get_id(cin_store *st, int64_t id, cin_user *out)
 
     memset(out, 0, sizeof(*out));
     db_bind_int(s, 1, id);
-    return user_one(s, out);
+    return user_groups_load(st, user_one(s, out), out);
 }
 
 int cin_store_user_list(cin_store *st, int64_t account_id, cin_user **out, size_t *n)

@@ -57,6 +57,12 @@ const st_table st_tables[] = {
     {"user_totp", "user_id,secret,confirmed,last_step,created_at", "ibiit", "user_id"},
     {"recovery_codes", "id,user_id,hash,used", "iiti", "id"},
     {"user_certs", "id,user_id,sha256,issuer,serial,created_at", "iitttt", "id"},
+    {"user_groups", "id,account_id,name,created_at", "iitt", "id"},
+    {"group_members", "group_id,user_id", "ii", "group_id,user_id"},
+    {"product_approvers", "account_id,product,group_id", "iti", "account_id,product"},
+    {"custom_fields", "id,account_id,name,type,required,choices,products,created_at", "iittittt",
+     "id"},
+    {"order_fields", "order_id,name,value", "itt", "order_id,name"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -41,7 +41,9 @@ void cin_order_clear(cin_order *o)
     "o.price, o.approved_by, o.approved_at, o.rejection_reason, o.signatory_by, o.signatory_at, "  \
     "coalesce(o.parent_id, 0), o.kind, o.csr_pem, coalesce(o.key_id, 0), coalesce(o.cert_id, 0), " \
     "o.error, o.attempts, o.next_attempt_at, o.admin_approved, o.created_at, o.updated_at, "       \
-    "coalesce(o.superseded_by, 0), o.not_after_cap, o.ca_cleanup, a.path "                         \
+    "coalesce(o.superseded_by, 0), o.not_after_cap, o.ca_cleanup, a.path, "                        \
+    "coalesce((SELECT pa.group_id FROM product_approvers pa WHERE pa.account_id = o.account_id "   \
+    "AND pa.product = o.product), 0) "                                                             \
     "FROM orders o JOIN accounts a ON a.id = o.account_id JOIN users u ON u.id = o.requester_id "
 
 static void order_fill(db_stmt *s, cin_order *o)
@@ -81,6 +83,7 @@ static void order_fill(db_stmt *s, cin_order *o)
     o->not_after_cap = (time_t)db_col_int(s, 32);
     o->ca_cleanup = (int)db_col_int(s, 33);
     o->account_path = db_col_strdup(s, 34);
+    o->approver_group = db_col_int(s, 35);
 }
 
 int cin_store_order_insert(cin_store *st, cin_order *o)

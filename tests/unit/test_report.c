@@ -74,11 +74,11 @@ START_TEST(orders_report_and_csv)
         lines[n++] = line;
     ck_assert_uint_eq(n, 4);
     ck_assert_str_eq(lines[0], "row,id,order_number,account,requester,product,status,common_name,"
-                               "price,credits_spent,created_at,orders");
+                               "price,credits_spent,created_at,fields_text,orders");
     ck_assert(!strncmp(lines[1], "item,", 5) && strstr(lines[1], id1) &&
               strstr(lines[1], ",CIN-000001,acme,ann,dv-ssl,processing,a.example.com,10,10,"));
-    ck_assert_str_eq(lines[2], "total,,,acme,,,,,,10,,1");
-    ck_assert_str_eq(lines[3], "total,,,*,,,,,,10,,1");
+    ck_assert_str_eq(lines[2], "total,,,acme,,,,,,10,,,1");
+    ck_assert_str_eq(lines[3], "total,,,*,,,,,,10,,,1");
     free(csv);
     hresp_free(&r);
     r = call(F, U_ADMIN, "GET", "/api/v1/reports/sales?format=csv", NULL, NULL);

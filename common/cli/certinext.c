@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "cin_names.h"
+#include "cin_security.h"
 #include "cin_store.h"
 #include "cin_store_order.h"
 #include "cin_util.h"
@@ -177,6 +178,7 @@ struct acct_opts {
     const char *billing;
     const char *approval;
     const char *automatic;
+    const char *require_2fa;
 };
 
 static int acct_opt(int c, const char *arg, void *ud)
@@ -195,6 +197,8 @@ static int acct_opt(int c, const char *arg, void *ud)
         o->approval = arg;
     else if (c == 'A')
         o->automatic = arg;
+    else if (c == 'T')
+        o->require_2fa = arg;
     return 0;
 }
 
@@ -214,16 +218,18 @@ static int yes_no(const char *v)
  * --automatic yes|no (issue 16) */
 static int cmd_account_set(int argc, char **argv)
 {
-    static const char usage[] = "certinext account set NAME [--billing prepaid|parent] "
-                                "[--requires-parent-approval yes|no] [--automatic yes|no]";
-    static const struct option opts[] = {{"billing", required_argument, NULL, 'b'},
+    static const char usage[] =
+        "certinext account set NAME [--billing prepaid|parent] "
+        "[--requires-parent-approval yes|no] [--automatic yes|no] [--require-2fa yes|no]";
+    static const struct option opts[] = {{"require-2fa", required_argument, NULL, 'T'},
+                                         {"billing", required_argument, NULL, 'b'},
                                          {"requires-parent-approval", required_argument, NULL, 'r'},
                                          {"automatic", required_argument, NULL, 'A'},
                                          {NULL, 0, NULL, 0}};
     struct acct_opts o = {0};
     cin_problem p = {0};
     cin_store *st;
-    int rc, rpa, aut;
+    int rc, rpa, aut, tfa;
 
     rc = cli_getopt(argc - 1, argv + 1, usage, opts, acct_opt, &o);
     if (rc)
@@ -234,17 +240,23 @@ static int cmd_account_set(int argc, char **argv)
     }
     rpa = yes_no(o.approval);
     aut = yes_no(o.automatic);
-    if (rpa == -2 || aut == -2) {
-        cli_usage_error(usage, "--requires-parent-approval and --automatic take yes or no");
+    tfa = yes_no(o.require_2fa);
+    if (rpa == -2 || aut == -2 || tfa == -2) {
+        cli_usage_error(usage, "--requires-parent-approval, --automatic and --require-2fa take "
+                               "yes or no");
         return 2;
     }
-    if (!o.billing && rpa == -1 && aut == -1) {
+    if (!o.billing && rpa == -1 && aut == -1 && tfa == -1) {
         cli_usage_error(usage, "say what to change");
         return 2;
     }
     if (cli_open(&st) != CIN_OK)
         return 1;
-    rc = cin_account_set_rules(st, &cli_actor, argv[optind + 1], rpa, o.billing, aut, &p);
+    rc = CIN_OK;
+    if (o.billing || rpa != -1 || aut != -1)
+        rc = cin_account_set_rules(st, &cli_actor, argv[optind + 1], rpa, o.billing, aut, &p);
+    if (rc == CIN_OK && tfa != -1)
+        rc = cin_account_set_security(st, &cli_actor, argv[optind + 1], tfa, NULL, &p);
     cin_store_close(st);
     if (rc != CIN_OK)
         return cli_problem(&p);
@@ -417,11 +429,22 @@ static int cmd_user(int argc, char **argv)
     int rc;
 
     if (argc >= 2 && !strcmp(argv[1], "--help")) {
-        printf("usage: %s\n", usage);
+        printf("usage: %s\n       certinext user reset-2fa NAME\n", usage);
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "reset-2fa")) {
+        /* a user who lost their authenticator and recovery codes (issue 16) */
+        if (cli_open(&st) != CIN_OK)
+            return 1;
+        rc = cin_account_totp_reset(st, &cli_actor, argv[2], &p);
+        cin_store_close(st);
+        if (rc != CIN_OK)
+            return cli_problem(&p);
+        printf("two-factor login of %s reset\n", argv[2]);
         return 0;
     }
     if (argc < 2 || strcmp(argv[1], "create") != 0) {
-        cli_usage_error(usage, "expected 'user create'");
+        cli_usage_error(usage, "expected 'user create' or 'user reset-2fa NAME'");
         return 2;
     }
     rc = cli_getopt(argc - 1, argv + 1, usage, opts, user_opt, &o);
@@ -805,7 +828,7 @@ static const struct {
      "account create NAME [--credits N] [--parent P] | account set NAME [--billing B] ..."},
     {"user", cmd_user,
      "user create --account A --name U --role admin|standard|basic [--signatory] "
-     "[--password-stdin]"},
+     "[--password-stdin] | user reset-2fa NAME"},
     {"token", cmd_token, "token create --user U [--expires-in-days N]"},
     {"credits", cmd_credits, "credits add --account A N"},
     {"domain", cmd_domain, "domain add --account A NAME | domain remove NAME"},

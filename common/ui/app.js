@@ -293,6 +293,9 @@ async function orderView(id, focusAction) {
     ['Created', fmtTime(o.created_at)], ['Updated', fmtTime(o.updated_at)],
   ];
   if (o.signatory_by) facts.push(['Signatory', `${o.signatory_by}, ${fmtTime(o.signatory_at)}`]);
+  // a sub-account's order, seen from above; custom fields (issue 16)
+  if (o.account !== me.user.account) facts.push(['Account', h('span', { id: 'order-account' }, o.account)]);
+  for (const [k, v] of Object.entries(o.fields || {})) facts.push([k, h('span', { 'data-custom-field': k }, v)]);
   if (o.rejection_reason) facts.push(['Rejection reason', h('span', { id: 'rejection-reason' }, o.rejection_reason)]);
   if (o.certificate) {
     facts.push(['Serial', h('span', { class: 'names', id: 'cert-serial' }, o.certificate.serial)]);
@@ -488,6 +491,23 @@ async function newView() {
   const autoRenew = h('input', { type: 'checkbox', id: 'auto-renew' });
   const csrField = field('CSR (PEM)', csr, 'Its names must equal the names above.', 'csr');
   csrField.hidden = true;
+  // the account's custom fields for the chosen product (issue 16)
+  const fdefs = await api('GET', '/fields');
+  const custom = h('div', { id: 'custom-fields' });
+  const customInputs = {};
+  const drawCustom = () => {
+    custom.replaceChildren();
+    for (const d of (fdefs.ok ? fdefs.json.fields : [])) {
+      if (d.products && !d.products.includes(product.value)) continue;
+      const input = d.type === 'choice'
+        ? h('select', { name: `field-${d.name}` }, h('option', { value: '' }, '—'), d.choices.map((c) => h('option', { value: c }, c)))
+        : h('input', { name: `field-${d.name}`, type: d.type === 'number' ? 'number' : 'text', required: d.required });
+      customInputs[d.name] = { input, type: d.type };
+      custom.append(field(d.required ? `${d.name} (required)` : d.name, input, null, `fields.${d.name}`));
+    }
+  };
+  product.addEventListener('change', drawCustom);
+  drawCustom();
   useCsr.addEventListener('change', () => { csrField.hidden = !useCsr.checked; });
   const form = h('form', {
     class: 'panel',
@@ -500,6 +520,11 @@ async function newView() {
       const body = { product: product.value, common_name: list[0], sans: list, key_type: keyType.value, auto_renew: autoRenew.checked };
       if (validity.value) body.validity_days = Number(validity.value);
       if (useCsr.checked) { body.key_source = 'csr'; body.csr = csr.value; }
+      const fields = {};
+      for (const [k, { input, type }] of Object.entries(customInputs)) {
+        if (input.isConnected && input.value !== '') fields[k] = type === 'number' ? Number(input.value) : input.value;
+      }
+      if (Object.keys(fields).length) body.fields = fields;
       const r = await api('POST', '/orders', body);
       if (r.status === 201) {
         flash(r.json.status === 'pending_approval'
@@ -513,6 +538,7 @@ async function newView() {
       if (['invalid_domain', 'domain_not_owned'].includes(code)) showFieldError(form, 'names', detail);
       else if (['invalid_csr', 'weak_key'].includes(code)) showFieldError(form, 'csr', detail);
       else if (/validity/.test(detail)) showFieldError(form, 'validity', detail);
+      else if (r.json && r.json.field && r.json.field.startsWith('fields.')) showFieldError(form, r.json.field, detail);
       else if (/product/.test(detail)) showFieldError(form, 'product', detail);
       else if (/names?\b|SAN/.test(detail)) showFieldError(form, 'names', detail);
       else showFieldError(form, 'form', detail);
@@ -521,7 +547,7 @@ async function newView() {
   field('Names, one per line', names, 'The first is the common name. A wildcard (*.example.com) only where the product allows it.', 'names'),
   h('div', { class: 'row' }, field('Key type', keyType, null, 'key_type'), field('Validity (days)', validity, null, 'validity')),
   h('div', { class: 'field' }, h('label', {}, useCsr, ' I have my own key: paste a CSR')), csrField,
-  h('div', { class: 'field' }, h('label', {}, autoRenew, ' Renew automatically')),
+  h('div', { class: 'field' }, h('label', {}, autoRenew, ' Renew automatically')), custom,
   h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
   h('button', { class: 'primary', type: 'submit', id: 'submit-request' }, 'Submit request'));
   render(h('h1', {}, 'New certificate request'), form);

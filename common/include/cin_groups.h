@@ -35,6 +35,8 @@ int cin_store_field_list(cin_store *st, int64_t account_id, json_t **out);
 /* An order's values as {"name": "value"} (empty object when none). */
 int cin_store_order_fields(cin_store *st, int64_t order_id, json_t **out);
 int cin_store_order_field_put(cin_store *st, int64_t order_id, const char *name, const char *value);
+/* A renewal or reissue carries its parent's values. */
+int cin_store_order_fields_copy(cin_store *st, int64_t from_order, int64_t to_order);
 
 /* ---- workflow ------------------------------------------------------------------ */
 

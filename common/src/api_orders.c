@@ -30,11 +30,22 @@ static void list_orders(http_ctx *c)
     f.q = http_query(c, "q", q, sizeof(q));
     if (http_account_scope(c, &f.account_id))
         return;
-    /* an administrator sees the accounts below too, unless ?account= chose one */
+    /* an administrator sees the accounts below too, unless ?account= chose one
+     * (an account with none below keeps the plain, indexed account filter) */
     if (http_is_admin(c) && f.account_id == c->user.account_id &&
         !http_query(c, "account", q2, sizeof(q2))) {
-        f.account_id = 0;
-        f.subtree = c->user.account_path;
+        cin_account *below = NULL;
+        size_t nbelow = 0;
+        rc = cin_store_account_descendants(c->st, c->user.account_path, &below, &nbelow);
+        if (rc != CIN_OK) {
+            http_fail(c, rc);
+            return;
+        }
+        cin_account_list_free(below, nbelow);
+        if (nbelow) {
+            f.account_id = 0;
+            f.subtree = c->user.account_path;
+        }
     }
     if (!strcmp(c->user.role, "basic"))
         f.requester_id = c->user.id;

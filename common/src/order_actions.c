@@ -896,6 +896,8 @@ static int derive_finish(cin_store *st, const cin_actor *a, cin_order *out, cons
     if (rc == CIN_OK) {
         rc = cin_store_order_insert(st, out);
         if (rc == CIN_OK)
+            rc = cin_store_order_fields_copy(st, out->parent_id, out->id);
+        if (rc == CIN_OK)
             rc = cin_store_event_add(st, out->account_id, out->id, actor_name(a), event,
                                      actor_peer(a), detail);
         if (rc == CIN_OK) {
@@ -1182,6 +1184,8 @@ int cin_order_renew_auto(cin_store *st, const cin_actor *a, int64_t id, cin_orde
     if (!alive)
         set_str(&out->status, "pending_parent_approval");
     rc = cin_store_order_insert(st, out);
+    if (rc == CIN_OK)
+        rc = cin_store_order_fields_copy(st, parent.id, out->id);
     if (rc == CIN_OK && !strcmp(out->status, "processing")) {
         rc = charge(st, a, out, "automatic renewal", &balance, p);
         if (rc != CIN_OK)

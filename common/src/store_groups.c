@@ -217,6 +217,18 @@ int cin_store_order_fields(cin_store *st, int64_t order_id, json_t **out)
     return CIN_OK;
 }
 
+int cin_store_order_fields_copy(cin_store *st, int64_t from_order, int64_t to_order)
+{
+    db_stmt *s;
+
+    ST_WRITER(st);
+    s = db_prepare(st, "INSERT INTO order_fields(order_id, name, value) SELECT ?2, name, value"
+                       " FROM order_fields WHERE order_id = ?1");
+    db_bind_int(s, 1, from_order);
+    db_bind_int(s, 2, to_order);
+    return db_run(s);
+}
+
 int cin_store_order_field_put(cin_store *st, int64_t order_id, const char *name, const char *value)
 {
     db_stmt *s;

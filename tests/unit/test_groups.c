@@ -161,6 +161,22 @@ START_TEST(custom_fields_validated_shown_reported)
                       strstr(r.body, ",cost_centre==HYPERLINK(1); ticket=12; tier=gold,"),
                   "%s", r.body);
     hresp_free(&r);
+    /* a renewal carries its parent's values */
+    {
+        char path[96];
+        r = call(F, U_ADMIN, "POST", "/api/v1/orders/R-000002/pay", NULL, NULL);
+        ck_assert_int_eq(r.status, 200);
+        hresp_free(&r);
+        agent_pass(F);
+        snprintf(path, sizeof(path), "/api/v1/orders/%s", "R-000002");
+        r = call(F, U_ADMIN, "POST", "/api/v1/orders/R-000002/renew", NULL, NULL);
+        ck_assert_msg(r.status == 201, "%s", r.body);
+        ck_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(r.json, "fields"), "cost_centre")),
+            "B-7");
+        hresp_free(&r);
+        (void)path;
+    }
     expect(call(F, U_ADMIN, "DELETE", "/api/v1/fields/tier", NULL, NULL), 204);
     expect(call(F, U_ADMIN, "DELETE", "/api/v1/fields/tier", NULL, NULL), 404);
 }

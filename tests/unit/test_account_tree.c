@@ -639,6 +639,12 @@ START_TEST(auto_renew_waits_for_the_parent)
     ck_assert_str_eq(o.status, "pending_parent_approval");
     ck_assert_int_eq(o.order_number, 0);
     cin_order_clear(&o);
+    /* while it waits, it is the open renewal: no second one */
+    {
+        char path[96];
+        snprintf(path, sizeof(path), "/api/v1/orders/%s/renew", id);
+        expect(as(C_ADM, "POST", path, NULL), 409);
+    }
     snprintf(sql, sizeof(sql), "UPDATE orders SET status = 'cancelled' WHERE parent_id = %lld",
              (long long)cin_order_parse_id(id));
     free(store_query(F, sql));

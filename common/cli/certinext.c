@@ -179,6 +179,7 @@ struct acct_opts {
     const char *approval;
     const char *automatic;
     const char *require_2fa;
+    const char *allowlist;
 };
 
 static int acct_opt(int c, const char *arg, void *ud)
@@ -199,6 +200,8 @@ static int acct_opt(int c, const char *arg, void *ud)
         o->automatic = arg;
     else if (c == 'T')
         o->require_2fa = arg;
+    else if (c == 'I')
+        o->allowlist = arg;
     return 0;
 }
 
@@ -220,8 +223,10 @@ static int cmd_account_set(int argc, char **argv)
 {
     static const char usage[] =
         "certinext account set NAME [--billing prepaid|parent] "
-        "[--requires-parent-approval yes|no] [--automatic yes|no] [--require-2fa yes|no]";
+        "[--requires-parent-approval yes|no] [--automatic yes|no] [--require-2fa yes|no] "
+        "[--ip-allowlist CIDR,... (\"\" for none)]";
     static const struct option opts[] = {{"require-2fa", required_argument, NULL, 'T'},
+                                         {"ip-allowlist", required_argument, NULL, 'I'},
                                          {"billing", required_argument, NULL, 'b'},
                                          {"requires-parent-approval", required_argument, NULL, 'r'},
                                          {"automatic", required_argument, NULL, 'A'},
@@ -246,7 +251,7 @@ static int cmd_account_set(int argc, char **argv)
                                "yes or no");
         return 2;
     }
-    if (!o.billing && rpa == -1 && aut == -1 && tfa == -1) {
+    if (!o.billing && rpa == -1 && aut == -1 && tfa == -1 && !o.allowlist) {
         cli_usage_error(usage, "say what to change");
         return 2;
     }
@@ -255,8 +260,8 @@ static int cmd_account_set(int argc, char **argv)
     rc = CIN_OK;
     if (o.billing || rpa != -1 || aut != -1)
         rc = cin_account_set_rules(st, &cli_actor, argv[optind + 1], rpa, o.billing, aut, &p);
-    if (rc == CIN_OK && tfa != -1)
-        rc = cin_account_set_security(st, &cli_actor, argv[optind + 1], tfa, NULL, &p);
+    if (rc == CIN_OK && (tfa != -1 || o.allowlist))
+        rc = cin_account_set_security(st, &cli_actor, argv[optind + 1], tfa, o.allowlist, &p);
     cin_store_close(st);
     if (rc != CIN_OK)
         return cli_problem(&p);

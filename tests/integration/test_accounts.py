@@ -80,7 +80,7 @@ def test_three_levels_parent_approval_billing_and_serving(server, store):
     assert ledger_rows(radm, o["id"], "cust") == [0]
     issued = wait_status(cstd, o["id"], "issued")
     serial = issued["certificate"]["serial"]
-    assert wait_for(lambda: handshake(server.https_port, "shop.c.r.example.com")[0] == serial, 5)
+    assert wait_for(lambda: handshake(server.https_port, "shop.c.r.example.com")[0] == serial, 10)
 
     # the parent's wildcard serves its own names, never the customer's
     w = order(radm, "dv-wildcard", ["*.r.example.com", "r.example.com"])
@@ -88,7 +88,7 @@ def test_three_levels_parent_approval_billing_and_serving(server, store):
     assert ann.post(f"/api/v1/orders/{w['id']}/approve").json["status"] == "awaiting_payment"
     assert radm.post(f"/api/v1/orders/{w['id']}/pay").status == 200
     wserial = wait_status(radm, w["id"], "issued")["certificate"]["serial"]
-    assert wait_for(lambda: handshake(server.https_port, "x.r.example.com")[0] == wserial, 5)
+    assert wait_for(lambda: handshake(server.https_port, "x.r.example.com")[0] == wserial, 10)
     assert handshake(server.https_port, "c.r.example.com")[0] != wserial
     # ... and the parent orders for a delegated name only on the customer's behalf
     r = radm.post("/api/v1/orders", {"product": "dv-ssl", "common_name": "c.r.example.com"})

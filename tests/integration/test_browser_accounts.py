@@ -106,3 +106,23 @@ def test_parent_approval_in_the_browser(browser, server, store):  # noqa: F811
     click(browser, (By.CSS_SELECTOR, 'button[data-action="approve"]'), within=tr)
     wait(browser, lambda d: rstd.get(f"/api/v1/orders/{o['id']}").json["status"]
          == "awaiting_payment")
+
+
+def test_custom_fields_in_the_browser(browser, server, store):  # noqa: F811
+    ann = server.api().as_user(store.tokens["ann"])
+    r = ann.post("/api/v1/fields", {"name": "cost_centre", "type": "text", "required": True})
+    assert r.status == 201, r
+    type_login(browser, server, "ann", "ann-password")
+    wait(browser, EC.presence_of_element_located((By.ID, "orders")))
+    click(browser, (By.CSS_SELECTOR, 'a[data-nav="new"]'))
+    cc = wait(browser, EC.presence_of_element_located((By.NAME, "field-cost_centre")))
+    browser.find_element(By.ID, "names").send_keys("cf.example.com")
+    cc.send_keys("=CC-12")
+    click(browser, (By.ID, "submit-request"))
+    wait(browser, EC.url_contains("#/summary/"))
+    oid = browser.current_url.rsplit("/", 1)[1]
+    assert ann.get(f"/api/v1/orders/{oid}").json["fields"] == {"cost_centre": "=CC-12"}
+    browser.get(f"https://127.0.0.1:{server.https_port}/certinext/#/order/{oid}")
+    shown = wait(browser, EC.presence_of_element_located(
+        (By.CSS_SELECTOR, '[data-custom-field="cost_centre"]')))
+    assert shown.text == "=CC-12"

@@ -502,6 +502,16 @@ static void certinext_fill_request(request_rec *r, cin_request *req, const char 
     req->header_ud = r;
     req->peer = r->useragent_ip;
     req->tls = ap_ssl_conn_is_ssl(r->connection);
+    if (req->tls) {
+        /* a client certificate only when mod_ssl verified it: "SUCCESS",
+         * never "GENEROUS" (SSLVerifyClient optional_no_ca) */
+        const char *v =
+            ap_ssl_var_lookup(r->pool, r->server, r->connection, r, "SSL_CLIENT_VERIFY");
+        if (v && !strcmp(v, "SUCCESS")) {
+            req->client_cert_pem =
+                ap_ssl_var_lookup(r->pool, r->server, r->connection, r, "SSL_CLIENT_CERT");
+        }
+    }
 }
 
 static int certinext_write(request_rec *r, cin_response *resp)

@@ -638,6 +638,17 @@ static ngx_http_certinext_task_ctx_t *ngx_http_certinext_make_ctx(ngx_http_reque
     t->req.peer = ngx_http_certinext_cstr(r->pool, &r->connection->addr_text);
 #if (NGX_HTTP_SSL)
     t->req.tls = r->connection->ssl != NULL;
+    if (r->connection->ssl) {
+        ngx_str_t verify, pem;
+
+        /* a client certificate only when nginx verified it: "SUCCESS",
+         * never with ssl_verify_client optional_no_ca's failures */
+        if (ngx_ssl_get_client_verify(r->connection, r->pool, &verify) == NGX_OK &&
+            verify.len == 7 && ngx_strncmp(verify.data, "SUCCESS", 7) == 0 &&
+            ngx_ssl_get_raw_certificate(r->connection, r->pool, &pem) == NGX_OK && pem.len) {
+            t->req.client_cert_pem = ngx_http_certinext_cstr(r->pool, &pem);
+        }
+    }
 #endif
     if (t->req.method == NULL || t->req.peer == NULL) {
         return NULL;

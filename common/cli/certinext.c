@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "cin_names.h"
+#include "cin_security.h"
 #include "cin_store.h"
 #include "cin_store_order.h"
 #include "cin_util.h"
@@ -173,6 +174,14 @@ static int cmd_init(int argc, char **argv)
 struct acct_opts {
     const char *credits;
     const char *account;
+    const char *parent;
+    const char *billing;
+    const char *approval;
+    const char *automatic;
+    const char *auto_product; /* AutoSSL (cli_import.c): a product, or "none" */
+    int auto_www;
+    const char *require_2fa;
+    const char *allowlist;
 };
 
 static int acct_opt(int c, const char *arg, void *ud)
@@ -183,13 +192,106 @@ static int acct_opt(int c, const char *arg, void *ud)
         o->credits = arg;
     else if (c == 'a')
         o->account = arg;
+    else if (c == 'p')
+        o->parent = arg;
+    else if (c == 'b')
+        o->billing = arg;
+    else if (c == 'r')
+        o->approval = arg;
+    else if (c == 'A')
+        o->automatic = arg;
+    else if (c == 'T')
+        o->require_2fa = arg;
+    else if (c == 'I')
+        o->allowlist = arg;
+    else if (c == 'S')
+        o->auto_product = arg;
+    else if (c == 'W')
+        o->auto_www = 1;
+    return 0;
+}
+
+/* yes|no -> 1|0; -1 when absent; -2 when neither. */
+static int yes_no(const char *v)
+{
+    if (!v)
+        return -1;
+    if (!strcmp(v, "yes"))
+        return 1;
+    if (!strcmp(v, "no"))
+        return 0;
+    return -2;
+}
+
+/* certinext account set NAME --billing prepaid|parent --requires-parent-approval yes|no
+ * --automatic yes|no (issue 16) */
+static int cmd_account_set(int argc, char **argv)
+{
+    static const char usage[] =
+        "certinext account set NAME [--billing prepaid|parent] "
+        "[--requires-parent-approval yes|no] [--automatic yes|no] [--require-2fa yes|no] "
+        "[--ip-allowlist CIDR,... (\"\" for none)] "
+        "[--auto-certificate PRODUCT|none [--include-www]]";
+    static const struct option opts[] = {{"require-2fa", required_argument, NULL, 'T'},
+                                         {"ip-allowlist", required_argument, NULL, 'I'},
+                                         {"billing", required_argument, NULL, 'b'},
+                                         {"requires-parent-approval", required_argument, NULL, 'r'},
+                                         {"automatic", required_argument, NULL, 'A'},
+                                         {"auto-certificate", required_argument, NULL, 'S'},
+                                         {"include-www", no_argument, NULL, 'W'},
+                                         {NULL, 0, NULL, 0}};
+    struct acct_opts o = {0};
+    cin_problem p = {0};
+    cin_store *st;
+    int rc, rpa, aut, tfa;
+
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, acct_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (optind + 1 != argc - 1) {
+        cli_usage_error(usage, "give exactly one account NAME");
+        return 2;
+    }
+    rpa = yes_no(o.approval);
+    aut = yes_no(o.automatic);
+    tfa = yes_no(o.require_2fa);
+    if (rpa == -2 || aut == -2 || tfa == -2) {
+        cli_usage_error(usage, "--requires-parent-approval, --automatic and --require-2fa take "
+                               "yes or no");
+        return 2;
+    }
+    if (o.auto_www && !o.auto_product) {
+        cli_usage_error(usage, "--include-www goes with --auto-certificate");
+        return 2;
+    }
+    if (!o.billing && rpa == -1 && aut == -1 && tfa == -1 && !o.allowlist && !o.auto_product) {
+        cli_usage_error(usage, "say what to change");
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    rc = CIN_OK;
+    if (o.billing || rpa != -1 || aut != -1)
+        rc = cin_account_set_rules(st, &cli_actor, argv[optind + 1], rpa, o.billing, aut, &p);
+    if (rc == CIN_OK && (tfa != -1 || o.allowlist))
+        rc = cin_account_set_security(st, &cli_actor, argv[optind + 1], tfa, o.allowlist, &p);
+    if (rc == CIN_OK && o.auto_product)
+        rc = cli_account_autossl(st, argv[optind + 1], o.auto_product, o.auto_www, &p);
+    cin_store_close(st);
+    if (rc != CIN_OK)
+        return cli_problem(&p);
+    if (!o.auto_product)
+        printf("account %s updated\n", argv[optind + 1]);
     return 0;
 }
 
 static int cmd_account(int argc, char **argv)
 {
-    static const char usage[] = "certinext account create NAME [--credits N]";
+    static const char usage[] = "certinext account create NAME [--credits N] [--parent P]\n"
+                                "       certinext account set NAME [--billing prepaid|parent] "
+                                "[--requires-parent-approval yes|no] [--automatic yes|no]";
     static const struct option opts[] = {{"credits", required_argument, NULL, 'c'},
+                                         {"parent", required_argument, NULL, 'p'},
                                          {NULL, 0, NULL, 0}};
     struct acct_opts o = {0};
     long long credits = 0;
@@ -198,13 +300,13 @@ static int cmd_account(int argc, char **argv)
     int rc;
 
     if (argc >= 2 && !strcmp(argv[1], "set"))
-        return cli_cmd_account_set(argc - 1, argv + 1);
+        return cmd_account_set(argc, argv);
     if (argc < 2 || strcmp(argv[1], "create") != 0) {
         if (argc >= 2 && !strcmp(argv[1], "--help")) {
             printf("usage: %s\n", usage);
             return 0;
         }
-        cli_usage_error(usage, "expected 'account create'");
+        cli_usage_error(usage, "expected 'account create' or 'account set'");
         return 2;
     }
     rc = cli_getopt(argc - 1, argv + 1, usage, opts, acct_opt, &o);
@@ -220,7 +322,15 @@ static int cmd_account(int argc, char **argv)
     }
     if (cli_open(&st) != CIN_OK)
         return 1;
-    rc = cin_account_create(st, &cli_actor, argv[optind + 1], credits, NULL, &p);
+    if (o.parent) {
+        /* a sub-account; its opening credits come from the provider, as for any account */
+        rc = cin_account_create_sub(st, &cli_actor, argv[optind + 1], o.parent, NULL, NULL, NULL,
+                                    &p);
+        if (rc == CIN_OK && credits > 0)
+            rc = cin_account_credits_add(st, &cli_actor, argv[optind + 1], credits, NULL, &p);
+    } else {
+        rc = cin_account_create(st, &cli_actor, argv[optind + 1], credits, NULL, &p);
+    }
     cin_store_close(st);
     if (rc != CIN_OK)
         return cli_problem(&p);
@@ -340,11 +450,22 @@ static int cmd_user(int argc, char **argv)
     int rc;
 
     if (argc >= 2 && !strcmp(argv[1], "--help")) {
-        printf("usage: %s\n", usage);
+        printf("usage: %s\n       certinext user reset-2fa NAME\n", usage);
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "reset-2fa")) {
+        /* a user who lost their authenticator and recovery codes (issue 16) */
+        if (cli_open(&st) != CIN_OK)
+            return 1;
+        rc = cin_account_totp_reset(st, &cli_actor, argv[2], &p);
+        cin_store_close(st);
+        if (rc != CIN_OK)
+            return cli_problem(&p);
+        printf("two-factor login of %s reset\n", argv[2]);
         return 0;
     }
     if (argc < 2 || strcmp(argv[1], "create") != 0) {
-        cli_usage_error(usage, "expected 'user create'");
+        cli_usage_error(usage, "expected 'user create' or 'user reset-2fa NAME'");
         return 2;
     }
     rc = cli_getopt(argc - 1, argv + 1, usage, opts, user_opt, &o);
@@ -733,11 +854,11 @@ static const struct {
 } commands[] = {
     {"init", cmd_init, "init --store PATH                 new store, key file and catalog"},
     {"account", cmd_account,
-     "account create NAME [--credits N] | account set NAME --auto-certificate PRODUCT|none "
-     "[--include-www]"},
+     "account create NAME [--credits N] [--parent P] | account set NAME [--billing B] "
+     "[--auto-certificate PRODUCT|none [--include-www]] ..."},
     {"user", cmd_user,
      "user create --account A --name U --role admin|standard|basic [--signatory] "
-     "[--password-stdin]"},
+     "[--password-stdin] | user reset-2fa NAME"},
     {"token", cmd_token, "token create --user U [--expires-in-days N]"},
     {"credits", cmd_credits, "credits add --account A N"},
     {"domain", cmd_domain, "domain add --account A NAME... | domain remove NAME"},

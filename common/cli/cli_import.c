@@ -11,59 +11,22 @@
 
 /* ---- account set A --auto-certificate PRODUCT|none [--include-www] ------------ */
 
-struct set_opts {
-    const char *product;
-    int www;
-};
-
-static int set_opt(int c, const char *arg, void *ud)
+/* account set NAME --auto-certificate PRODUCT|none [--include-www] (certinext.c's
+ * account set parses the options) */
+int cli_account_autossl(cin_store *st, const char *account, const char *auto_product, int www,
+                        cin_problem *p)
 {
-    struct set_opts *o = ud;
+    const char *product = strcmp(auto_product, "none") ? auto_product : NULL;
+    int rc = cin_autossl_policy_set(st, &cli_actor, account, product, www, p);
 
-    if (c == 'p')
-        o->product = arg;
-    else if (c == 'w')
-        o->www = 1;
-    return 0;
-}
-
-int cli_cmd_account_set(int argc, char **argv)
-{
-    static const char usage[] =
-        "certinext account set NAME --auto-certificate PRODUCT|none [--include-www]";
-    static const struct option opts[] = {{"auto-certificate", required_argument, NULL, 'p'},
-                                         {"include-www", no_argument, NULL, 'w'},
-                                         {NULL, 0, NULL, 0}};
-    struct set_opts o = {0};
-    cin_problem p = {0};
-    cin_store *st;
-    const char *product;
-    int rc;
-
-    rc = cli_getopt(argc, argv, usage, opts, set_opt, &o);
-    if (rc)
-        return rc == 1 ? 0 : 2;
-    if (optind + 1 != argc) {
-        cli_usage_error(usage, "give exactly one account NAME");
-        return 2;
-    }
-    if (!o.product) {
-        cli_usage_error(usage, "--auto-certificate is required (a product, or none)");
-        return 2;
-    }
-    product = strcmp(o.product, "none") ? o.product : NULL;
-    if (cli_open(&st) != CIN_OK)
-        return 1;
-    rc = cin_autossl_policy_set(st, &cli_actor, argv[optind], product, o.www, &p);
-    cin_store_close(st);
     if (rc != CIN_OK)
-        return cli_problem(&p);
+        return rc;
     if (product)
-        printf("account %s: every domain gets a %s certificate automatically%s\n", argv[optind],
-               product, o.www ? " (with www.)" : "");
+        printf("account %s: every domain gets a %s certificate automatically%s\n", account, product,
+               www ? " (with www.)" : "");
     else
-        printf("account %s: AutoSSL off\n", argv[optind]);
-    return 0;
+        printf("account %s: AutoSSL off\n", account);
+    return CIN_OK;
 }
 
 /* ---- import --------------------------------------------------------------------- */

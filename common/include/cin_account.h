@@ -42,6 +42,49 @@ int cin_account_create(cin_store *st, const cin_actor *a, const char *name, int6
 int cin_account_credits_add(cin_store *st, const cin_actor *a, const char *account, int64_t delta,
                             int64_t *balance, cin_problem *p);
 
+/* ---- the account hierarchy (resellers and their customers) ----------------- */
+
+/*
+ * A sub-account of parent (NULL: the actor's own account; the provider must
+ * name one), made by an administrator of parent or of an account above it,
+ * or by the provider; first_admin (may be NULL for the provider) becomes its
+ * administrator with password (hashed outside the transaction).  A new
+ * sub-account requires parent approval and is prepaid.
+ */
+int cin_account_create_sub(cin_store *st, const cin_actor *a, const char *name, const char *parent,
+                           const char *first_admin, const char *password, int64_t *id,
+                           cin_problem *p);
+/* Set a sub-account's rules: requires_parent_approval and auto_policy (-1:
+ * keep), billing "prepaid" | "parent" (NULL: keep).  Only an administrator
+ * of an account above it (or the provider) may. */
+int cin_account_set_rules(cin_store *st, const cin_actor *a, const char *account,
+                          int requires_parent_approval, const char *billing, int auto_policy,
+                          cin_problem *p);
+/* Move amount (> 0) credits from the actor's account to a descendant of it,
+ * both ledgers in one transaction. */
+int cin_account_credits_transfer(cin_store *st, const cin_actor *a, const char *to, int64_t amount,
+                                 cin_problem *p);
+/* Load the account named name if the actor may see it: its own, or (an
+ * administrator, or the provider) one below it; 404 otherwise. */
+int cin_account_visible(cin_store *st, const cin_actor *a, const char *name, cin_account *out,
+                        cin_problem *p);
+
+/* What a parent's policy governs in its sub-accounts. */
+#define CIN_POLICY_AUTO_RENEW "auto_renew"
+#define CIN_POLICY_AUTOSSL    "autossl"
+#define CIN_POLICY_AUTO_PAY   "acme_auto_pay"
+/*
+ * May an automatic process (renewal, AutoSSL, ACME auto_pay: `what`) order
+ * and pay without a person in account_id?  1 for a top-level account, for a
+ * sub-account that neither needs parent approval nor bills its parent, and
+ * for one whose parent allowed it (auto_policy); 0 otherwise; <0 a store
+ * error.  Read in the caller's transaction when one is open.
+ */
+int cin_account_policy_allows(cin_store *st, int64_t account_id, const char *what);
+/* The account a payment by account_id is debited from: itself, or while an
+ * account bills its parent, that parent.  *payer is filled (clear it). */
+int cin_account_payer(cin_store *st, int64_t account_id, cin_account *payer);
+
 /* ---- users -------------------------------------------------------------- */
 
 typedef struct cin_user_fields {

@@ -26,6 +26,9 @@ typedef struct cin_request {
     const char *peer;  /* client address */
     int tls;           /* the connection is TLS */
     const char *mount; /* the URI prefix before path ("/certinext"); NULL: "" */
+    /* the client's certificate (PEM) only when the server verified it (never
+     * with optional_no_ca); the core reads it at POST /api/v1/session only */
+    const char *client_cert_pem;
 } cin_request;
 
 #define CIN_MAX_HEADERS 12

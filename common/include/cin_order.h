@@ -52,7 +52,9 @@ typedef struct cin_order_request {
     int validity_days;      /* 0: the product's maximum */
     int auto_renew;
     const char *csr;
-    const char *via; /* NULL; else the audit detail of its creation ("over ACME ...") */
+    const char *via;      /* NULL; else the audit detail of its creation ("over ACME ...") */
+    const char *account;  /* NULL: the actor's own; else a sub-account of it (an admin's) */
+    const json_t *fields; /* custom fields {"name": value} (cin_groups.h), may be NULL */
 } cin_order_request;
 
 /* Each creates or changes an order in one transaction and fills *out with the

@@ -24,7 +24,7 @@
 
 typedef struct cin_store cin_store;
 
-#define CIN_SCHEMA_VERSION 8 /* 7: the ACME server (issue 13); 8: AutoSSL (issue 17) */
+#define CIN_SCHEMA_VERSION 9 /* 7: ACME server (13); 8: AutoSSL (17); 9: accounts, logins (16) */
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation
@@ -150,6 +150,15 @@ typedef struct cin_account {
     char *name;
     int64_t credits;
     char *created_at;
+    int64_t parent_id;            /* 0: a top-level account */
+    char *parent;                 /* the parent's name, NULL when none */
+    char *path;                   /* ids from the root, "/1/5/9/" */
+    int requires_parent_approval; /* orders go to the parent's admins first */
+    char *billing;                /* prepaid | parent */
+    int auto_policy;              /* the parent allows automatic renewal, AutoSSL, auto_pay */
+    int require_2fa;              /* every user logs in with a second factor */
+    char *ip_allowlist;           /* "" or CIDRs separated by commas: where logins and API
+                                     calls may come from */
 } cin_account;
 
 void cin_account_clear(cin_account *a);
@@ -157,6 +166,20 @@ int cin_store_account_create(cin_store *st, const char *name, int64_t credits, i
                              char **err);
 int cin_store_account_get(cin_store *st, const char *name, cin_account *out);
 int cin_store_account_get_id(cin_store *st, int64_t id, cin_account *out);
+/* Make the new account id a sub-account of parent_id (in the caller's
+ * transaction): path below the parent's, requires_parent_approval 1, prepaid. */
+int cin_store_account_set_parent(cin_store *st, int64_t id, int64_t parent_id);
+/* Change a sub-account's rules (-1 / NULL: keep). */
+int cin_store_account_set_rules(cin_store *st, int64_t id, int requires_parent_approval,
+                                const char *billing, int auto_policy);
+/* The accounts below path (descendants only, not path's own), by path. */
+int cin_store_account_descendants(cin_store *st, const char *path, cin_account **out, size_t *n);
+void cin_account_list_free(cin_account *a, size_t n);
+/* 1 when anc is a strict ancestor of desc (both account paths). */
+int cin_account_path_below(const char *anc, const char *desc);
+/* The account and amount an order's payment debited last (CIN_ENOTFOUND: none). */
+int cin_store_ledger_debit_of(cin_store *st, int64_t order_id, int64_t *account_id,
+                              int64_t *amount);
 /* Add delta (may be negative) to the balance and write a ledger row, in the
  * caller's transaction.  CIN_ECREDITS when the balance would go below 0. */
 int cin_store_credits_move(cin_store *st, int64_t account_id, int64_t delta, int64_t order_id,
@@ -199,6 +222,11 @@ typedef struct cin_user {
     int disabled;
     char *password_hash; /* NULL when the user has no password */
     char *created_at;
+    char *account_path;       /* the account's place in the hierarchy, "/1/5/" */
+    int account_requires_2fa; /* the account enforces a second factor */
+    char *account_allowlist;  /* the account's allowed peers ("" or CIDRs, comma separated) */
+    int totp_enrolled;        /* the user has a confirmed TOTP authenticator */
+    char *groups;             /* ",3,7,": the ids of the user's groups (cin_store_user_get*) */
 } cin_user;
 
 void cin_user_clear(cin_user *u);

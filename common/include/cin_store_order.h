@@ -47,6 +47,8 @@ typedef struct cin_order {
     int ca_cleanup;        /* cancelled while at the CA: the agent revokes what it issued */
     char *created_at;
     char *updated_at;
+    char *account_path;     /* the account's place in the hierarchy (read only) */
+    int64_t approver_group; /* 0, or the group that approves this product's orders (read only) */
 } cin_order;
 
 void cin_order_clear(cin_order *o);
@@ -59,6 +61,7 @@ int cin_store_order_get(cin_store *st, int64_t id, cin_order *out);
 
 typedef struct cin_order_filter {
     int64_t account_id;   /* 0: every account */
+    const char *subtree;  /* NULL; else only accounts whose path starts with it */
     int64_t requester_id; /* 0: every requester */
     const char *status;   /* NULL: every status */
     const char *q;        /* NULL: no name filter (substring of a name) */

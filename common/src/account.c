@@ -13,11 +13,6 @@
 #include "cin_store_order.h"
 #include "cin_util.h"
 
-#define LOGIN_WINDOW   900
-#define LOGIN_PER_PAIR 5
-#define LOGIN_PER_PEER 20
-#define LOGIN_PER_USER 50
-
 const char *cin_actor_name(const cin_actor *a)
 {
     if (a && a->user)
@@ -378,6 +373,44 @@ static int domain_name(const char *in, char **out, cin_problem *p)
     return rc;
 }
 
+/*
+ * A parent's administrator delegates one of its own domains (or a name below
+ * one) to an account below it: the target must be below the actor's account
+ * and the name must now belong to the actor's account or one below it.
+ */
+static int delegation_ok(cin_store *st, const cin_actor *a, const char *account, const char *name,
+                         cin_account *acct, cin_problem *p)
+{
+    cin_account owner;
+    int64_t owner_id = 0;
+    int rc = cin_account_visible(st, a, account, acct, p);
+
+    if (rc != CIN_OK)
+        return rc;
+    if (acct->id == a->user->account_id) {
+        cin_problem_set(p, 403, "forbidden",
+                        "your provider assigns your account's domains; you delegate them to "
+                        "your sub-accounts");
+        return CIN_EPERM;
+    }
+    rc = cin_store_domain_owner(st, name, &owner_id);
+    if (rc != CIN_OK)
+        return cin_problem_from_status(p, rc);
+    memset(&owner, 0, sizeof(owner));
+    if (owner_id)
+        rc = cin_store_account_get_id(st, owner_id, &owner);
+    if (rc != CIN_OK)
+        return cin_problem_from_status(p, rc);
+    if (!owner_id || (owner_id != a->user->account_id &&
+                      !cin_account_path_below(a->user->account_path, owner.path))) {
+        cin_problem_field(p, 403, "domain_not_owned", "name",
+                          "%s is not among your account's domains", name);
+        rc = CIN_EPERM;
+    }
+    cin_account_clear(&owner);
+    return rc;
+}
+
 int cin_account_domain_add(cin_store *st, const cin_actor *a, const char *account,
                            const char *domain, cin_problem *p)
 {
@@ -386,7 +419,7 @@ int cin_account_domain_add(cin_store *st, const cin_actor *a, const char *accoun
     int rc;
 
     memset(&acct, 0, sizeof(acct));
-    if (!is_provider(a)) {
+    if (!is_provider(a) && strcmp(a->user->role, "admin")) {
         cin_problem_set(p, 403, "forbidden", "only the provider assigns domains");
         return CIN_EPERM;
     }
@@ -394,7 +427,10 @@ int cin_account_domain_add(cin_store *st, const cin_actor *a, const char *accoun
         return CIN_EINVAL;
     if ((rc = begin(st, p)) != CIN_OK)
         goto done;
-    rc = account_by_name(st, account, &acct, p);
+    if (is_provider(a))
+        rc = account_by_name(st, account, &acct, p);
+    else
+        rc = delegation_ok(st, a, account, name, &acct, p);
     if (rc == CIN_OK) {
         rc = cin_store_domain_add(st, acct.id, name, &err);
         if (rc == CIN_EEXIST)
@@ -521,73 +557,4 @@ void cin_login_clear(cin_login *l)
     if (l->csrf)
         cin_free_secret(l->csrf, strlen(l->csrf));
     memset(l, 0, sizeof(*l));
-}
-
-/* What a check against a user who does not exist costs: the same as a real one. */
-static const char dummy_hash[] = "$scrypt$ln=14,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$"
-                                 "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-
-int cin_account_login(cin_store *st, const char *name, const char *password, const char *peer,
-                      int ttl, cin_login *out, cin_problem *p)
-{
-    static const cin_login_limits lim = {LOGIN_WINDOW, LOGIN_PER_PAIR, LOGIN_PER_PEER,
-                                         LOGIN_PER_USER};
-    char key[80];
-    int64_t slot = 0;
-    int rc, retry = 0, ok = 0, found;
-
-    memset(out, 0, sizeof(*out));
-    if (!name || !password) {
-        cin_problem_field(p, 400, "bad_request", name ? "password" : "username",
-                          "give a user name and a password");
-        return CIN_EINVAL;
-    }
-    /* the throttling key: what was typed, bounded (an unknown name counts too) */
-    snprintf(key, sizeof(key), "%.64s", name);
-    rc = cin_store_login_reserve(st, key, peer ? peer : "", &lim, &slot, &retry);
-    if (rc == CIN_ELIMIT) {
-        cin_problem_set(p, 429, "rate_limited", "too many failed logins; try again in %d minute%s",
-                        (retry + 59) / 60, (retry + 59) / 60 == 1 ? "" : "s");
-        p->retry_after = retry;
-        return rc;
-    }
-    if (rc != CIN_OK)
-        return cin_problem_from_status(p, rc);
-    rc = cin_store_user_get(st, name, &out->user);
-    found = rc == CIN_OK;
-    if (rc != CIN_OK && rc != CIN_ENOTFOUND) {
-        /* the store failed: no answer about the password either way */
-        if (cin_store_begin(st) == CIN_OK)
-            cin_store_end(st, cin_store_login_finish(st, slot, 0));
-        return cin_problem_from_status(p, rc);
-    }
-    if (found && !out->user.disabled && out->user.password_hash)
-        ok = cin_password_verify(password, out->user.password_hash);
-    else
-        cin_password_verify(password, dummy_hash); /* the same cost, so no user is revealed */
-    rc = cin_store_begin(st);
-    if (rc != CIN_OK) {
-        cin_login_clear(out);
-        return cin_problem_from_status(p, rc);
-    }
-    rc = cin_store_login_finish(st, slot, ok);
-    if (rc == CIN_OK && !ok)
-        rc = cin_store_event_add(st, found ? out->user.account_id : 0, 0, key,
-                                 "session.login_failed", peer, NULL);
-    if (rc == CIN_OK && ok)
-        rc = cin_store_session_create(st, out->user.id, ttl, &out->session_id, &out->csrf);
-    if (rc == CIN_OK && ok)
-        rc = cin_store_event_add(st, out->user.account_id, 0, out->user.name, "session.login", peer,
-                                 NULL);
-    rc = cin_store_end(st, rc);
-    if (rc != CIN_OK) {
-        cin_login_clear(out);
-        return cin_problem_from_status(p, rc);
-    }
-    if (!ok) {
-        cin_login_clear(out);
-        cin_problem_set(p, 401, "unauthorized", "wrong user name or password");
-        return CIN_EAUTH;
-    }
-    return CIN_OK;
 }

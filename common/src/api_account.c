@@ -121,6 +121,9 @@ static void account(http_ctx *c)
     j = json_object();
     json_object_set_new(j, "name", json_string(a.name));
     json_object_set_new(j, "credits", json_integer(a.credits));
+    json_object_set_new(j, "parent", a.parent ? json_string(a.parent) : json_null());
+    json_object_set_new(j, "billing", json_string(a.billing ? a.billing : "prepaid"));
+    json_object_set_new(j, "requires_parent_approval", json_boolean(a.requires_parent_approval));
     cin_account_clear(&a);
     rc = autossl_json(c, j);
     if (rc != CIN_OK) {
@@ -131,13 +134,41 @@ static void account(http_ctx *c)
     http_json(c, 200, j);
 }
 
+/* POST {"name", "account"}: delegate a domain to a sub-account (issue 16). */
+static void domain_delegate(http_ctx *c)
+{
+    cin_problem p = {0};
+    const char *name = NULL, *account = NULL;
+    json_t *j;
+
+    if (http_body_str(c, "name", 1, &name) || http_body_str(c, "account", 1, &account))
+        return;
+    if (cin_account_domain_add(c->st, &c->actor, account, name, &p) != CIN_OK) {
+        http_problem_from(c, &p);
+        return;
+    }
+    j = json_object();
+    json_object_set_new(j, "name", json_string(name));
+    json_object_set_new(j, "account", json_string(account));
+    http_json(c, 201, j);
+}
+
 static void domains(http_ctx *c)
 {
     char **names = NULL;
     size_t n = 0, i;
-    json_t *arr = json_array();
+    json_t *arr;
+    int64_t acct;
+    int rc;
 
-    int rc = cin_store_domain_list(c->st, c->user.account_id, &names, &n);
+    if (!strcmp(c->req->method, "POST")) {
+        domain_delegate(c);
+        return;
+    }
+    if (http_account_scope(c, &acct))
+        return;
+    arr = json_array();
+    rc = cin_store_domain_list(c->st, acct, &names, &n);
 
     if (rc != CIN_OK) {
         json_decref(arr);
@@ -159,13 +190,13 @@ static void ledger(http_ctx *c)
     cin_ledger_entry *e = NULL;
     size_t n = 0, i;
     int limit;
-    int64_t cursor;
+    int64_t cursor, acct;
     json_t *arr;
     int rc;
 
-    if (!need_admin(c) || http_paging(c, &limit, &cursor))
+    if (!need_admin(c) || http_paging(c, &limit, &cursor) || http_account_scope(c, &acct))
         return;
-    rc = cin_store_ledger_list(c->st, c->user.account_id, cursor, limit + 1, &e, &n);
+    rc = cin_store_ledger_list(c->st, acct, cursor, limit + 1, &e, &n);
     if (rc != CIN_OK) {
         http_fail(c, rc);
         return;
@@ -220,6 +251,7 @@ static void certificates(http_ctx *c)
     cin_cert *certs = NULL;
     size_t n = 0, i;
     time_t now = cin_now(cin_core_services(c->core)), before = 0;
+    int64_t acct;
     char buf[16], *end;
     json_t *arr;
     int rc;
@@ -233,8 +265,10 @@ static void certificates(http_ctx *c)
         }
         before = now + d * 86400;
     }
-    rc = cin_store_cert_list(c->st, c->user.account_id,
-                             !strcmp(c->user.role, "basic") ? c->user.id : 0, before, &certs, &n);
+    if (http_account_scope(c, &acct))
+        return;
+    rc = cin_store_cert_list(c->st, acct, !strcmp(c->user.role, "basic") ? c->user.id : 0, before,
+                             &certs, &n);
     if (rc != CIN_OK) {
         http_fail(c, rc);
         return;
@@ -294,13 +328,13 @@ static void audit(http_ctx *c)
     cin_event *ev = NULL;
     size_t n = 0, i;
     int limit;
-    int64_t cursor;
+    int64_t cursor, acct;
     json_t *arr;
     int rc;
 
-    if (!need_admin(c) || http_paging(c, &limit, &cursor))
+    if (!need_admin(c) || http_paging(c, &limit, &cursor) || http_account_scope(c, &acct))
         return;
-    rc = cin_store_event_list(c->st, c->user.account_id, 0, cursor, limit + 1, &ev, &n);
+    rc = cin_store_event_list(c->st, acct, 0, cursor, limit + 1, &ev, &n);
     if (rc != CIN_OK) {
         http_fail(c, rc);
         return;
@@ -354,7 +388,10 @@ static void users(http_ctx *c)
         cin_user *list = NULL;
         size_t n = 0, i;
         json_t *arr;
-        rc = cin_store_user_list(c->st, c->user.account_id, &list, &n);
+        int64_t acct;
+        if (http_account_scope(c, &acct))
+            return;
+        rc = cin_store_user_list(c->st, acct, &list, &n);
         if (rc != CIN_OK) {
             http_fail(c, rc);
             return;
@@ -480,6 +517,10 @@ void api_account(http_ctx *c)
     }
     if (c->nseg != 1) {
         http_problem(c, 404, "not_found", "no such resource");
+        return;
+    }
+    if (!strcmp(r, "domains") && !strcmp(c->req->method, "POST")) {
+        domains(c);
         return;
     }
     if (!need(c, "GET"))

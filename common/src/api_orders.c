@@ -12,7 +12,7 @@ static void list_orders(http_ctx *c)
 {
     cin_order_filter f = {0};
     cin_order *list = NULL;
-    char status[40], q[256];
+    char status[40], q[256], q2[80];
     size_t n = 0, i;
     json_t *arr, *j;
     int limit, rc;
@@ -28,7 +28,25 @@ static void list_orders(http_ctx *c)
         return;
     }
     f.q = http_query(c, "q", q, sizeof(q));
-    f.account_id = c->user.account_id;
+    if (http_account_scope(c, &f.account_id))
+        return;
+    /* an administrator sees the accounts below too, unless ?account= chose one
+     * (an account with none below keeps the plain, indexed account filter) */
+    if (http_is_admin(c) && f.account_id == c->user.account_id &&
+        !http_query(c, "account", q2, sizeof(q2))) {
+        cin_account *below = NULL;
+        size_t nbelow = 0;
+        rc = cin_store_account_descendants(c->st, c->user.account_path, &below, &nbelow);
+        if (rc != CIN_OK) {
+            http_fail(c, rc);
+            return;
+        }
+        cin_account_list_free(below, nbelow);
+        if (nbelow) {
+            f.account_id = 0;
+            f.subtree = c->user.account_path;
+        }
+    }
     if (!strcmp(c->user.role, "basic"))
         f.requester_id = c->user.id;
     f.before_id = cursor;
@@ -75,12 +93,14 @@ static void create_order(http_ctx *c)
         http_body_str(c, "common_name", 1, &r.common_name) ||
         http_body_str(c, "key_source", 0, &r.key_source) ||
         http_body_str(c, "key_type", 0, &r.key_type) || http_body_str(c, "csr", 0, &r.csr) ||
+        http_body_str(c, "account", 0, &r.account) ||
         http_body_int(c, "validity_days", 1, 100000, &validity) ||
         http_body_bool(c, "auto_renew", &auto_renew) ||
         http_body_strv(c, "sans", MAX_NAMES_IN_BODY, &r.sans, &r.nsans))
         return;
     r.validity_days = (int)validity;
     r.auto_renew = auto_renew;
+    r.fields = json_object_get(c->body, "fields");
     if (cin_order_create(c->st, &c->actor, &r, &o, &p) == CIN_OK) {
         http_order(c, 201, &o);
         cin_order_clear(&o);

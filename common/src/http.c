@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "cin_account.h"
+#include "cin_security.h"
 #include "cin_mirror.h"
 #include "cin_util.h"
 #include "acmesrv_int.h"
@@ -455,21 +456,34 @@ static json_t *user_summary(const cin_user *u)
     json_object_set_new(j, "role", json_string(u->role));
     json_object_set_new(j, "account", json_string(u->account));
     json_object_set_new(j, "authorized_signatory", json_boolean(u->signatory));
+    json_object_set_new(j, "totp_enrolled", json_boolean(u->totp_enrolled));
+    json_object_set_new(j, "totp_enrolment_required",
+                        json_boolean(u->account_requires_2fa && !u->totp_enrolled));
     return j;
 }
 
 static void session_login(http_ctx *c)
 {
-    const char *name = NULL, *password = NULL;
+    cin_login_request lr = {NULL, NULL, NULL, NULL, c->req->peer, cin_core_session_ttl(c->core)};
+    cin_client_cert cert;
     char cookie[256];
     cin_problem p = {0};
     cin_login l;
     json_t *j;
+    int rc;
 
-    if (http_body_str(c, "username", 1, &name) || http_body_str(c, "password", 1, &password))
+    /* a verified client certificate stands in for the password, here only */
+    if (http_body_str(c, "username", !c->req->client_cert_pem, &lr.name) ||
+        http_body_str(c, "password", !c->req->client_cert_pem, &lr.password) ||
+        http_body_str(c, "totp", 0, &lr.totp))
         return;
-    if (cin_account_login(c->st, name, password, c->req->peer, cin_core_session_ttl(c->core), &l,
-                          &p) != CIN_OK) {
+    if (!lr.password && c->req->client_cert_pem &&
+        cin_client_cert_parse(c->req->client_cert_pem, &cert) == CIN_OK)
+        lr.cert = &cert;
+    rc = cin_account_login_ex(c->st, &lr, &l, &p);
+    if (lr.cert)
+        cin_client_cert_clear(&cert);
+    if (rc != CIN_OK) {
         http_problem_from(c, &p);
         return;
     }
@@ -613,6 +627,13 @@ static const struct route {
 } routes[] = {
     {"orders", api_orders},
     {"acme", api_acme},
+    /* issue 16 */
+    {"accounts", api_accounts},
+    {"totp", api_totp},
+    {"client-certificates", api_client_certs},
+    {"reports", api_reports},
+    {"groups", api_groups},
+    {"fields", api_fields},
 };
 
 static void api(http_ctx *c)
@@ -646,6 +667,19 @@ static void api(http_ctx *c)
     if (!c->authed) {
         http_problem(c, 401, "unauthorized",
                      "log in (POST /api/v1/session) or send Authorization: Bearer <token>");
+        return;
+    }
+    if (!cin_ip_allowed(c->user.account_allowlist, c->req->peer)) {
+        http_problem(c, 403, "forbidden", "this account's API is not open to %s",
+                     c->req->peer ? c->req->peer : "this address");
+        return;
+    }
+    /* the account enforces a second factor: a page session without one may
+     * only enrol (API tokens are unaffected) */
+    if (c->via_cookie && c->user.account_requires_2fa && !c->user.totp_enrolled &&
+        (c->nseg == 0 || strcmp(c->seg[0], "totp"))) {
+        http_problem(c, 403, "totp_enrolment_required",
+                     "this account requires two-factor login: enrol an authenticator first");
         return;
     }
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {

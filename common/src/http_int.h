@@ -63,5 +63,14 @@ void api_orders(http_ctx *c);
 void api_metrics(http_ctx *c, int64_t account_id, const char *account);
 void api_account(http_ctx *c);
 void api_acme(http_ctx *c); /* api_acme.c: ACME credentials (issue 13) */
+void api_accounts(http_ctx *c);
+void api_totp(http_ctx *c);
+void api_client_certs(http_ctx *c);
+void api_reports(http_ctx *c);
+void api_groups(http_ctx *c);
+void api_fields(http_ctx *c);
+/* The account a list is for: ?account=NAME (the caller's own or, for an
+ * administrator, one below it) or the caller's.  -1: a 404 was answered. */
+int http_account_scope(http_ctx *c, int64_t *account_id);
 
 #endif

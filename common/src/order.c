@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cin_groups.h"
 #include "cin_order.h"
 #include "cin_util.h"
 
@@ -24,6 +25,7 @@ enum {
     S_REVOKED = 1 << 9,
     S_EXPIRED = 1 << 10,
     S_SUPERSEDED = 1 << 11,
+    S_PENDING_PARENT_APPROVAL = 1 << 12,
 };
 
 static const struct {
@@ -42,6 +44,7 @@ static const struct {
     {"revoked", S_REVOKED},
     {"expired", S_EXPIRED},
     {"superseded", S_SUPERSEDED},
+    {"pending_parent_approval", S_PENDING_PARENT_APPROVAL},
 };
 
 /* who may act */
@@ -50,6 +53,9 @@ enum {
     W_REQUESTER = 1 << 1, /* the user who placed the order */
     W_SIGNATORY = 1 << 2, /* an authorized signatory of the account */
     W_VIEWER = 1 << 3,    /* anyone who may see the order */
+    W_PARENT = 1 << 4,    /* an administrator of an account above the order's */
+    W_APPROVER = 1 << 5,  /* gives the account's approval: an administrator, or, where the
+                             product has an approver group, a member of that group */
 };
 
 /* extra conditions */
@@ -60,12 +66,15 @@ enum {
 };
 
 #define BEFORE_ISSUE                                                                               \
-    (S_PENDING_APPROVAL | S_PENDING_SIGNATORY | S_AWAITING_PAYMENT | S_PENDING_CSR | S_FAILED)
+    (S_PENDING_PARENT_APPROVAL | S_PENDING_APPROVAL | S_PENDING_SIGNATORY | S_AWAITING_PAYMENT |   \
+     S_PENDING_CSR | S_FAILED)
 
 /*
  * The transition table.  `to` is the usual next status (NULL: the action
  * creates a new order, or leaves the status alone, or - approve, pay -
- * decides between two as the workflow functions say).
+ * decides between two as the workflow functions say).  An action may have
+ * several rows (approve: by the parent, then by the account); the row whose
+ * `from` holds the order's status applies.
  */
 static const struct transition {
     const char *action;
@@ -75,8 +84,14 @@ static const struct transition {
     const char *to;
     const char *who_text;
 } transitions[] = {
-    {"approve", S_PENDING_APPROVAL, W_ADMIN, C_NOT_SELF, "awaiting_payment", "an administrator"},
-    {"reject", S_PENDING_APPROVAL, W_ADMIN, C_NOT_SELF, "rejected", "an administrator"},
+    {"approve", S_PENDING_PARENT_APPROVAL, W_PARENT, C_NOT_SELF, NULL,
+     "an administrator of the parent account"},
+    {"reject", S_PENDING_PARENT_APPROVAL, W_PARENT, C_NOT_SELF, "rejected",
+     "an administrator of the parent account"},
+    {"approve", S_PENDING_APPROVAL, W_APPROVER, C_NOT_SELF, "awaiting_payment",
+     "an approver (an administrator, or the product's approver group)"},
+    {"reject", S_PENDING_APPROVAL, W_APPROVER, C_NOT_SELF, "rejected",
+     "an approver (an administrator, or the product's approver group)"},
     {"signatory_approve", S_PENDING_SIGNATORY, W_SIGNATORY, C_NOT_SELF, "awaiting_payment",
      "an authorized signatory"},
     {"signatory_reject", S_PENDING_SIGNATORY, W_SIGNATORY, C_NOT_SELF, "rejected",
@@ -112,12 +127,27 @@ int cin_order_status_valid(const char *status)
     return status_bit(status) != 0;
 }
 
+/* An administrator of an account above the order's (a parent, a parent's parent...). */
+static int parent_admin(const cin_user *u, const cin_order *o)
+{
+    return !strcmp(u->role, "admin") && cin_account_path_below(u->account_path, o->account_path);
+}
+
+/* 1 when u belongs to group id. */
+static int in_group(const cin_user *u, int64_t id)
+{
+    char key[32];
+
+    snprintf(key, sizeof(key), ",%lld,", (long long)id);
+    return u->groups && strstr(u->groups, key) != NULL;
+}
+
 int cin_order_visible(const cin_user *u, const cin_order *o)
 {
     if (!u)
         return 1; /* the system */
     if (u->account_id != o->account_id)
-        return 0;
+        return parent_admin(u, o);
     if (!strcmp(u->role, "basic"))
         return o->requester_id == u->id;
     return 1;
@@ -128,24 +158,44 @@ static unsigned who_of(const cin_user *u, const cin_order *o)
     unsigned w = W_VIEWER;
 
     if (!u)
-        return W_ADMIN | W_VIEWER;
-    if (!strcmp(u->role, "admin"))
-        w |= W_ADMIN;
+        return W_ADMIN | W_PARENT | W_APPROVER | W_VIEWER;
     if (o->requester_id == u->id)
         w |= W_REQUESTER;
+    if (u->account_id != o->account_id) {
+        /* a parent's administrator acts as the account's own would, and
+         * alone gives the parent's approval; consent stays the account's */
+        if (parent_admin(u, o))
+            w |= W_ADMIN | W_PARENT | W_APPROVER;
+        return w;
+    }
+    if (!strcmp(u->role, "admin"))
+        w |= W_ADMIN;
+    if (o->approver_group ? in_group(u, o->approver_group) : !strcmp(u->role, "admin"))
+        w |= W_APPROVER;
     if (u->signatory)
         w |= W_SIGNATORY;
     return w;
 }
 
-static const struct transition *find(const char *action)
+/* The row of action that applies to status; when none does, for the
+ * refusal's wording, the first row whose actors include `who`, else the
+ * first row of action. */
+static const struct transition *find_for(const char *action, unsigned status, unsigned who)
 {
+    const struct transition *first = NULL, *mine = NULL;
     size_t i;
 
-    for (i = 0; i < sizeof(transitions) / sizeof(transitions[0]); i++)
-        if (!strcmp(transitions[i].action, action))
+    for (i = 0; i < sizeof(transitions) / sizeof(transitions[0]); i++) {
+        if (strcmp(transitions[i].action, action))
+            continue;
+        if (transitions[i].from & status)
             return &transitions[i];
-    return NULL;
+        if (!first)
+            first = &transitions[i];
+        if (!mine && (transitions[i].who & who))
+            mine = &transitions[i];
+    }
+    return mine ? mine : first;
 }
 
 static const char *display_status(const cin_order *o)
@@ -178,7 +228,7 @@ static int check_who(const cin_user *u, const cin_order *o, const struct transit
 
 int cin_order_may(const cin_user *u, const cin_order *o, const char *action, cin_problem *p)
 {
-    const struct transition *t = find(action);
+    const struct transition *t = find_for(action, status_bit(o->status), who_of(u, o));
 
     if (!t) {
         cin_problem_set(p, 404, "not_found", "no such action: %s", action);
@@ -189,7 +239,7 @@ int cin_order_may(const cin_user *u, const cin_order *o, const char *action, cin
 
 int cin_order_check(const cin_user *u, const cin_order *o, const char *action, cin_problem *p)
 {
-    const struct transition *t = find(action);
+    const struct transition *t = find_for(action, status_bit(o->status), who_of(u, o));
 
     if (!t) {
         cin_problem_set(p, 404, "not_found", "no such action: %s", action);
@@ -228,7 +278,8 @@ json_t *cin_order_actions(const cin_user *u, const cin_order *o)
     size_t i;
 
     for (i = 0; i < sizeof(transitions) / sizeof(transitions[0]); i++)
-        if (cin_order_check(u, o, transitions[i].action, NULL) == CIN_OK)
+        if (find_for(transitions[i].action, status_bit(o->status), 0) == &transitions[i] &&
+            cin_order_check(u, o, transitions[i].action, NULL) == CIN_OK)
             json_array_append_new(a, json_string(transitions[i].action));
     return a;
 }
@@ -342,6 +393,13 @@ json_t *cin_order_json_rc(cin_store *st, const cin_user *u, const cin_order *o, 
     json_object_set_new(j, "created_at", json_string(o->created_at ? o->created_at : ""));
     json_object_set_new(j, "updated_at", json_string(o->updated_at ? o->updated_at : ""));
     json_object_set_new(j, "actions", cin_order_actions(u, o));
+    {
+        json_t *fields = NULL;
+        if (st && o->id && cin_store_order_fields(st, o->id, &fields) == CIN_OK)
+            json_object_set_new(j, "fields", fields);
+        else
+            json_object_set_new(j, "fields", json_object());
+    }
     return j;
 }
 

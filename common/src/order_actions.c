@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cin_groups.h"
 #include "cin_names.h"
 #include "cin_order.h"
 #include "cin_util.h"
@@ -321,21 +322,61 @@ static const char *initial_status(const cin_actor *a, const cin_product *prod)
     return !strcmp(prod->type, "ev") ? "pending_signatory" : "awaiting_payment";
 }
 
-/* Insert o (filled by the caller) with its event, in one transaction. */
-static int insert_order(cin_store *st, const cin_actor *a, cin_order *o, const char *event,
-                        const char *detail, cin_problem *p)
+/* An administrator of an account above acct_path (a parent, its parent...). */
+static int parent_admin_of(const cin_actor *a, const char *acct_path)
 {
+    return is_admin(a) && cin_account_path_below(a->user->account_path, acct_path);
+}
+
+/*
+ * A sub-account that requires parent approval sends every order a person of
+ * its own places - its administrators' too - to the parent's administrators
+ * first (pending_parent_approval); the account's own approval rules follow.
+ * An order a parent's administrator places or derives counts as approved by
+ * the parent.  Read in the transaction that writes the order.
+ */
+static int parent_gate(cin_store *st, const cin_actor *a, cin_order *o, cin_problem *p)
+{
+    cin_account acct;
+    int rc;
+
+    if (!a || !a->user ||
+        (strcmp(o->status, "pending_approval") && strcmp(o->status, "awaiting_payment") &&
+         strcmp(o->status, "pending_signatory")))
+        return CIN_OK;
+    rc = cin_store_account_get_id(st, o->account_id, &acct);
+    if (rc != CIN_OK)
+        return busy(p, rc);
+    if (acct.parent_id && acct.requires_parent_approval && !parent_admin_of(a, acct.path))
+        set_str(&o->status, "pending_parent_approval");
+    cin_account_clear(&acct);
+    return o->status ? CIN_OK : busy(p, CIN_ENOMEM);
+}
+
+/* Insert o (filled by the caller) with its event, in one transaction. */
+static int insert_order(cin_store *st, const cin_actor *a, cin_order *o, const json_t *fields,
+                        const char *event, const char *detail, cin_problem *p)
+{
+    const char *key;
+    json_t *v;
     int rc = cin_store_begin(st);
 
     if (rc != CIN_OK)
         return busy(p, rc);
     /* ownership is read in the transaction that writes the order */
     rc = names_owned(st, o->account_id, &(names){o->sans, o->nsans}, p);
+    if (rc == CIN_OK)
+        rc = parent_gate(st, a, o, p);
     if (rc != CIN_OK) {
         cin_store_rollback(st);
         return rc;
     }
     rc = cin_store_order_insert(st, o);
+    json_object_foreach((json_t *)fields, key, v)
+    {
+        if (rc == CIN_OK)
+            rc = cin_store_order_field_put(st, o->id, key, json_string_value(v));
+    }
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, o->account_id, o->id, actor_name(a), event, actor_peer(a),
                                  detail);
@@ -349,12 +390,12 @@ static int insert_order(cin_store *st, const cin_actor *a, cin_order *o, const c
 }
 
 /* Fill the fields every new order shares, from the actor and a product. */
-static int new_order(cin_store *st, const cin_actor *a, const cin_product *prod, names *ns,
-                     cin_order *o)
+static int new_order(cin_store *st, const cin_actor *a, const cin_account *acct,
+                     const cin_product *prod, names *ns, cin_order *o)
 {
     memset(o, 0, sizeof(*o));
-    o->account_id = a->user->account_id;
-    o->account = strdup(a->user->account);
+    o->account_id = acct ? acct->id : a->user->account_id;
+    o->account = strdup(acct ? acct->name : a->user->account);
     o->requester_id = a->user->id;
     o->requester = strdup(a->user->name);
     o->status = strdup(initial_status(a, prod));
@@ -378,12 +419,28 @@ int cin_order_create(cin_store *st, const cin_actor *a, const cin_order_request 
     const char *ks = r->key_source ? r->key_source : "server";
     const char *kt = r->key_type ? r->key_type : "ec-p256";
     char csr_kt[16];
+    cin_account acct;
+    json_t *fields = NULL;
     int rc, validity;
 
     memset(out, 0, sizeof(*out));
+    memset(&acct, 0, sizeof(acct));
+    /* an order for a customer: a sub-account the caller administers from
+     * above; it belongs to that account, the caller is its requester */
+    if (r->account && (!a || !a->user || strcmp(r->account, a->user->account))) {
+        if (!a || !a->user) {
+            cin_problem_field(p, 400, "bad_request", "account", "orders are placed by users");
+            return CIN_EINVAL;
+        }
+        rc = cin_account_visible(st, a, r->account, &acct, p);
+        if (rc != CIN_OK)
+            return rc;
+    }
     rc = load_product(st, r->product, &prod, p);
-    if (rc != CIN_OK)
+    if (rc != CIN_OK) {
+        cin_account_clear(&acct);
         return rc;
+    }
     rc = collect_names(&prod, r->common_name, r->sans, r->nsans, &ns, p);
     if (rc != CIN_OK)
         goto done;
@@ -422,7 +479,7 @@ int cin_order_create(cin_store *st, const cin_actor *a, const cin_order_request 
         goto done;
     if (r->csr && cin_csr_key_type(r->csr, csr_kt) == CIN_OK)
         kt = csr_kt; /* the order reports the key the customer's CSR carries */
-    rc = new_order(st, a, &prod, &ns, out);
+    rc = new_order(st, a, acct.id ? &acct : NULL, &prod, &ns, out);
     if (rc != CIN_OK) {
         busy(p, rc);
         goto done;
@@ -434,12 +491,16 @@ int cin_order_create(cin_store *st, const cin_actor *a, const cin_order_request 
     out->price = cin_product_price(&prod, out->nsans);
     out->kind = strdup("new");
     out->csr_pem = cin_strdup(r->csr);
-    rc = insert_order(st, a, out, "order.create", r->via, p);
+    rc = cin_fields_check(st, out->account_id, prod.code, r->fields, &fields, p);
+    if (rc == CIN_OK)
+        rc = insert_order(st, a, out, fields, "order.create", r->via, p);
 done:
     if (rc != CIN_OK)
         cin_order_clear(out);
     names_free(&ns);
     cin_product_clear(&prod);
+    cin_account_clear(&acct);
+    json_decref(fields);
     return rc;
 }
 
@@ -464,6 +525,15 @@ int cin_order_approve(cin_store *st, const cin_actor *a, int64_t id, const char 
         return busy(p, rc);
     }
     now_text(st, now);
+    if (!strcmp(out->status, "pending_parent_approval")) {
+        /* the parent's approval; then the account's own rules, as for a new order */
+        const char *next = !out->admin_approved       ? "pending_approval"
+                           : !strcmp(prod.type, "ev") ? "pending_signatory"
+                                                      : "awaiting_payment";
+        set_str(&out->status, next);
+        cin_product_clear(&prod);
+        return finish_action(st, a, out, "order.parent_approve", comment, p);
+    }
     set_str(&out->status, !strcmp(prod.type, "ev") ? "pending_signatory" : "awaiting_payment");
     set_str(&out->approved_by, actor_name(a));
     set_str(&out->approved_at, now);
@@ -475,7 +545,7 @@ int cin_order_approve(cin_store *st, const cin_actor *a, int64_t id, const char 
 int cin_order_reject(cin_store *st, const cin_actor *a, int64_t id, const char *reason,
                      cin_order *out, cin_problem *p)
 {
-    int rc;
+    int rc, by_parent;
 
     if (!has_text(reason) || strlen(reason) > REASON_MAX) {
         cin_problem_set(p, 400, "bad_request", "a rejection needs a reason of 1 to %d characters",
@@ -485,9 +555,10 @@ int cin_order_reject(cin_store *st, const cin_actor *a, int64_t id, const char *
     rc = begin_action(st, a, id, "reject", 0, out, p);
     if (rc != CIN_OK)
         return rc;
+    by_parent = !strcmp(out->status, "pending_parent_approval");
     set_str(&out->status, "rejected");
     set_str(&out->rejection_reason, reason);
-    return finish_action(st, a, out, "order.reject", reason, p);
+    return finish_action(st, a, out, by_parent ? "order.parent_reject" : "order.reject", reason, p);
 }
 
 int cin_order_signatory(cin_store *st, const cin_actor *a, int64_t id, int approve,
@@ -520,6 +591,66 @@ int cin_order_signatory(cin_store *st, const cin_actor *a, int64_t id, int appro
     }
     return finish_action(st, a, out, approve ? "order.signatory_approve" : "order.signatory_reject",
                          reason, p);
+}
+
+/*
+ * Debit o's price from the account that pays for it - o's own, or while an
+ * account bills its parent, that parent - in the caller's transaction.  Both
+ * ledgers show it: the payer's debit and, in o's account, a row of 0 that
+ * names the payer.  402 insufficient_credits naming the payer's balance.
+ */
+static int charge(cin_store *st, const cin_actor *a, cin_order *o, const char *reason,
+                  int64_t *balance, cin_problem *p)
+{
+    cin_account payer;
+    char why[200];
+    int rc = cin_account_payer(st, o->account_id, &payer);
+
+    if (rc != CIN_OK)
+        return busy(p, rc);
+    if (payer.id != o->account_id)
+        snprintf(why, sizeof(why), "%s for %s", reason, o->account);
+    rc = cin_store_credits_move(st, payer.id, -o->price, o->id,
+                                payer.id != o->account_id ? why : reason, actor_name(a), balance);
+    if (rc == CIN_OK && payer.id != o->account_id) {
+        snprintf(why, sizeof(why), "%s billed to %s", reason, payer.name);
+        rc = cin_store_credits_move(st, o->account_id, 0, o->id, why, actor_name(a), NULL);
+    }
+    if (rc == CIN_ECREDITS)
+        cin_problem_set(p, 402, "insufficient_credits",
+                        "this order costs %lld credits; %s has %lld", (long long)o->price,
+                        payer.id != o->account_id ? payer.name : "the account",
+                        (long long)payer.credits);
+    else if (rc != CIN_OK)
+        busy(p, rc);
+    cin_account_clear(&payer);
+    return rc;
+}
+
+/* Give a paid order's price back to the account its payment debited. */
+static int refund(cin_store *st, const cin_actor *a, const cin_order *o)
+{
+    int64_t payer = 0, paid = 0;
+    char why[200];
+    int rc = cin_store_ledger_debit_of(st, o->id, &payer, &paid);
+
+    if (rc == CIN_ENOTFOUND)
+        payer = o->account_id; /* paid before the ledger named orders */
+    else if (rc != CIN_OK)
+        return rc;
+    rc = cin_store_credits_move(
+        st, payer, o->price, o->id,
+        payer == o->account_id ? "refund" : "refund of a sub-account's order", actor_name(a), NULL);
+    if (rc == CIN_OK && payer != o->account_id) {
+        cin_account acct;
+        rc = cin_store_account_get_id(st, payer, &acct);
+        if (rc == CIN_OK) {
+            snprintf(why, sizeof(why), "refund to %s", acct.name);
+            rc = cin_store_credits_move(st, o->account_id, 0, o->id, why, actor_name(a), NULL);
+        }
+        cin_account_clear(&acct);
+    }
+    return rc;
 }
 
 int cin_order_pay(cin_store *st, const cin_actor *a, int64_t id, const char *idem_key,
@@ -572,26 +703,13 @@ int cin_order_pay(cin_store *st, const cin_actor *a, int64_t id, const char *ide
         cin_order_clear(out);
         return rc;
     }
-    rc = cin_store_credits_move(st, out->account_id, -out->price, out->id, "order payment",
-                                actor_name(a), &balance);
-    if (rc == CIN_ECREDITS) {
-        cin_account acct;
-        rc = cin_store_account_get_id(st, out->account_id, &acct);
-        if (rc == CIN_OK) {
-            cin_problem_set(p, 402, "insufficient_credits",
-                            "this order costs %lld credits; the account has %lld",
-                            (long long)out->price, (long long)acct.credits);
-            cin_account_clear(&acct);
-            rc = CIN_ECREDITS;
-        } else {
-            busy(p, rc);
-        }
+    rc = charge(st, a, out, "order payment", &balance, p);
+    if (rc != CIN_OK) {
         cin_store_rollback(st);
         cin_order_clear(out);
         return rc;
     }
-    if (rc == CIN_OK)
-        rc = cin_store_order_number_next(st, &number);
+    rc = cin_store_order_number_next(st, &number);
     if (rc != CIN_OK) {
         cin_store_rollback(st);
         cin_order_clear(out);
@@ -665,8 +783,7 @@ int cin_order_cancel(cin_store *st, const cin_actor *a, int64_t id, const char *
     if (rc != CIN_OK)
         return rc;
     if (out->order_number && out->price > 0) {
-        rc = cin_store_credits_move(st, out->account_id, out->price, out->id, "refund",
-                                    actor_name(a), NULL);
+        rc = refund(st, a, out);
         if (rc != CIN_OK) {
             cin_store_rollback(st);
             cin_order_clear(out);
@@ -804,8 +921,12 @@ static int derive_finish(cin_store *st, const cin_actor *a, cin_order *out, cons
 {
     int rc = names_owned(st, out->account_id, &(names){out->sans, out->nsans}, p);
 
+    if (rc == CIN_OK)
+        rc = parent_gate(st, a, out, p);
     if (rc == CIN_OK) {
         rc = cin_store_order_insert(st, out);
+        if (rc == CIN_OK)
+            rc = cin_store_order_fields_copy(st, out->parent_id, out->id);
         if (rc == CIN_OK)
             rc = cin_store_event_add(st, out->account_id, out->id, actor_name(a), event,
                                      actor_peer(a), detail);
@@ -1082,22 +1203,23 @@ int cin_order_renew_auto(cin_store *st, const cin_actor *a, int64_t id, cin_orde
     rc = names_owned(st, out->account_id, &(names){out->sans, out->nsans}, p);
     if (rc != CIN_OK)
         goto fail;
+    /* a sub-account that needs its parent's approval, or bills its parent,
+     * renews unattended only under a policy the parent set */
+    alive = cin_account_policy_allows(st, out->account_id, CIN_POLICY_AUTO_RENEW);
+    if (alive < 0) {
+        rc = alive;
+        busy(p, rc);
+        goto fail;
+    }
+    if (!alive)
+        set_str(&out->status, "pending_parent_approval");
     rc = cin_store_order_insert(st, out);
+    if (rc == CIN_OK)
+        rc = cin_store_order_fields_copy(st, parent.id, out->id);
     if (rc == CIN_OK && !strcmp(out->status, "processing")) {
-        rc = cin_store_credits_move(st, out->account_id, -out->price, out->id, "automatic renewal",
-                                    actor_name(a), &balance);
-        if (rc == CIN_ECREDITS) {
-            cin_account acct;
-            if (cin_store_account_get_id(st, out->account_id, &acct) == CIN_OK) {
-                cin_problem_set(p, 402, "insufficient_credits",
-                                "the renewal costs %lld credits; the account has %lld",
-                                (long long)out->price, (long long)acct.credits);
-                cin_account_clear(&acct);
-            } else {
-                busy(p, rc);
-            }
+        rc = charge(st, a, out, "automatic renewal", &balance, p);
+        if (rc != CIN_OK)
             goto fail;
-        }
         if (rc == CIN_OK)
             rc = cin_store_order_number_next(st, &number);
         if (rc == CIN_OK) {

@@ -320,6 +320,76 @@ static const char *const migrations[] = {
     "  alert TEXT,"
     "  PRIMARY KEY (name, account_id));"
     "CREATE INDEX certs_sha256 ON certificates(sha256);",
+    /* 8 -> 9, issue 16: the account hierarchy.  path is the chain of ids from the
+     * root, "/1/5/9/", so that "is a descendant of" is a prefix test in C and
+     * a LIKE in SQL (no recursive query); requires_parent_approval, billing
+     * and auto_policy are set by the parent's administrators. */
+    "ALTER TABLE accounts ADD COLUMN parent_id INTEGER REFERENCES accounts(id);"
+    "ALTER TABLE accounts ADD COLUMN path TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE accounts ADD COLUMN requires_parent_approval INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN billing TEXT NOT NULL DEFAULT 'prepaid';"
+    "ALTER TABLE accounts ADD COLUMN auto_policy INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE accounts SET path = '/' || CAST(id AS TEXT) || '/';"
+    "CREATE INDEX accounts_path ON accounts(path);"
+    "CREATE INDEX ledger_order ON ledger(order_id);"
+    /* logins an enterprise trusts: TOTP (sealed secret, the last step
+     * accepted so that a code is accepted once), recovery codes (hashes),
+     * client certificates a user registered, and per account the enforced
+     * second factor and the peer addresses allowed */
+    "ALTER TABLE accounts ADD COLUMN require_2fa INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN ip_allowlist TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE user_totp ("
+    "  user_id INTEGER PRIMARY KEY REFERENCES users(id),"
+    "  secret BLOB NOT NULL,"
+    "  confirmed INTEGER NOT NULL DEFAULT 0,"
+    "  last_step INTEGER NOT NULL DEFAULT 0,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE TABLE recovery_codes ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  hash TEXT NOT NULL,"
+    "  used INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX recovery_codes_user ON recovery_codes(user_id);"
+    "CREATE TABLE user_certs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  sha256 TEXT,"
+    "  issuer TEXT,"
+    "  serial TEXT,"
+    "  created_at TEXT NOT NULL);"
+    "CREATE INDEX user_certs_user ON user_certs(user_id);"
+    /* groups of users, the group that approves a product's orders, and
+     * custom fields filled on new orders */
+    "CREATE TABLE user_groups ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  name TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  UNIQUE (account_id, name));"
+    "CREATE TABLE group_members ("
+    "  group_id INTEGER NOT NULL REFERENCES user_groups(id),"
+    "  user_id INTEGER NOT NULL REFERENCES users(id),"
+    "  PRIMARY KEY (group_id, user_id));"
+    "CREATE TABLE product_approvers ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  product TEXT NOT NULL,"
+    "  group_id INTEGER NOT NULL REFERENCES user_groups(id),"
+    "  PRIMARY KEY (account_id, product));"
+    "CREATE TABLE custom_fields ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  name TEXT NOT NULL,"
+    "  type TEXT NOT NULL CHECK (type IN ('text','number','choice')),"
+    "  required INTEGER NOT NULL DEFAULT 0,"
+    "  choices TEXT,"
+    "  products TEXT,"
+    "  created_at TEXT NOT NULL,"
+    "  UNIQUE (account_id, name));"
+    "CREATE TABLE order_fields ("
+    "  order_id INTEGER NOT NULL REFERENCES orders(id),"
+    "  name TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (order_id, name));",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -41,6 +41,10 @@ void cin_account_clear(cin_account *a)
         return;
     free(a->name);
     free(a->created_at);
+    free(a->parent);
+    free(a->path);
+    free(a->billing);
+    free(a->ip_allowlist);
     memset(a, 0, sizeof(*a));
 }
 
@@ -69,6 +73,14 @@ int cin_store_account_create(cin_store *st, const char *name, int64_t credits, i
     if (rc == CIN_OK && id)
         *id = db_col_int(s, 0);
     db_finalize(s);
+    if (rc == CIN_OK && cin_store_schema_version(st) >= 7) {
+        /* a top-level account is the root of its own path (a store still
+         * being migrated gets its paths from the migration) */
+        s = db_prepare(st, "UPDATE accounts SET path = '/' || CAST(id AS TEXT) || '/'"
+                           " WHERE name = ?1");
+        db_bind_text(s, 1, name);
+        rc = db_run(s);
+    }
     if (rc == CIN_EEXIST)
         cin_seterr(err, "account %s already exists", name);
     else if (rc != CIN_OK)
@@ -76,24 +88,40 @@ int cin_store_account_create(cin_store *st, const char *name, int64_t credits, i
     return rc;
 }
 
+#define ACCOUNT_COLS                                                                               \
+    "a.id, a.name, a.credits, a.created_at, coalesce(a.parent_id, 0), p.name, a.path, "            \
+    "a.requires_parent_approval, a.billing, a.auto_policy, a.require_2fa, a.ip_allowlist "         \
+    "FROM accounts a LEFT JOIN accounts p ON p.id = a.parent_id "
+
+static void account_fill(db_stmt *s, cin_account *out)
+{
+    out->id = db_col_int(s, 0);
+    out->name = db_col_strdup(s, 1);
+    out->credits = db_col_int(s, 2);
+    out->created_at = db_col_strdup(s, 3);
+    out->parent_id = db_col_int(s, 4);
+    out->parent = db_col_strdup(s, 5);
+    out->path = db_col_strdup(s, 6);
+    out->requires_parent_approval = (int)db_col_int(s, 7);
+    out->billing = db_col_strdup(s, 8);
+    out->auto_policy = (int)db_col_int(s, 9);
+    out->require_2fa = (int)db_col_int(s, 10);
+    out->ip_allowlist = db_col_strdup(s, 11);
+}
+
 static int account_row(db_stmt *s, cin_account *out)
 {
     int rc = db_one(s);
 
-    if (rc == CIN_OK) {
-        out->id = db_col_int(s, 0);
-        out->name = db_col_strdup(s, 1);
-        out->credits = db_col_int(s, 2);
-        out->created_at = db_col_strdup(s, 3);
-    }
+    if (rc == CIN_OK)
+        account_fill(s, out);
     db_finalize(s);
     return rc;
 }
 
 int cin_store_account_get(cin_store *st, const char *name, cin_account *out)
 {
-    db_stmt *s =
-        db_prepare(st, "SELECT id, name, credits, created_at FROM accounts WHERE name = ?1");
+    db_stmt *s = db_prepare(st, "SELECT " ACCOUNT_COLS "WHERE a.name = ?1");
 
     memset(out, 0, sizeof(*out));
     db_bind_text(s, 1, name);
@@ -102,11 +130,114 @@ int cin_store_account_get(cin_store *st, const char *name, cin_account *out)
 
 int cin_store_account_get_id(cin_store *st, int64_t id, cin_account *out)
 {
-    db_stmt *s = db_prepare(st, "SELECT id, name, credits, created_at FROM accounts WHERE id = ?1");
+    db_stmt *s = db_prepare(st, "SELECT " ACCOUNT_COLS "WHERE a.id = ?1");
 
     memset(out, 0, sizeof(*out));
     db_bind_int(s, 1, id);
     return account_row(s, out);
+}
+
+int cin_account_path_below(const char *anc, const char *desc)
+{
+    size_t n = anc ? strlen(anc) : 0;
+
+    return n > 0 && desc && strlen(desc) > n && !strncmp(anc, desc, n);
+}
+
+int cin_store_account_set_parent(cin_store *st, int64_t id, int64_t parent_id)
+{
+    db_stmt *s;
+
+    ST_WRITER(st);
+    s = db_prepare(st, "UPDATE accounts SET parent_id = ?2, requires_parent_approval = 1,"
+                       " billing = 'prepaid', path = (SELECT p.path FROM accounts p WHERE"
+                       " p.id = ?2) || CAST(id AS TEXT) || '/' WHERE id = ?1");
+    db_bind_int(s, 1, id);
+    db_bind_int(s, 2, parent_id);
+    return db_run(s);
+}
+
+int cin_store_account_set_rules(cin_store *st, int64_t id, int requires_parent_approval,
+                                const char *billing, int auto_policy)
+{
+    db_stmt *s;
+
+    ST_WRITER(st);
+    s = db_prepare(st, "UPDATE accounts SET requires_parent_approval = CASE WHEN ?2 < 0 THEN"
+                       " requires_parent_approval ELSE ?2 END, billing = coalesce(?3, billing),"
+                       " auto_policy = CASE WHEN ?4 < 0 THEN auto_policy ELSE ?4 END"
+                       " WHERE id = ?1");
+    db_bind_int(s, 1, id);
+    db_bind_int(s, 2, requires_parent_approval);
+    if (billing)
+        db_bind_text(s, 3, billing);
+    else
+        db_bind_null(s, 3);
+    db_bind_int(s, 4, auto_policy);
+    return db_run(s);
+}
+
+int cin_store_account_descendants(cin_store *st, const char *path, cin_account **out, size_t *n)
+{
+    db_stmt *s = db_prepare(st, "SELECT " ACCOUNT_COLS "WHERE a.path LIKE ?1 AND a.path <> ?2"
+                                " ORDER BY a.path");
+    char *prefix = cin_asprintf("%s%%", path ? path : "");
+    size_t cap = 8;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if (!prefix || !(*out = calloc(cap, sizeof(**out)))) {
+        free(prefix);
+        db_finalize(s);
+        return CIN_ENOMEM;
+    }
+    db_bind_text(s, 1, prefix);
+    db_bind_text(s, 2, path ? path : "");
+    free(prefix);
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_account *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
+        }
+        *out = m;
+        account_fill(s, &(*out)[(*n)++]);
+    }
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        cin_account_list_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+void cin_account_list_free(cin_account *a, size_t n)
+{
+    size_t i;
+
+    for (i = 0; a && i < n; i++)
+        cin_account_clear(&a[i]);
+    free(a);
+}
+
+int cin_store_ledger_debit_of(cin_store *st, int64_t order_id, int64_t *account_id, int64_t *amount)
+{
+    db_stmt *s = db_prepare(st, "SELECT account_id, delta FROM ledger WHERE order_id = ?1 AND"
+                                " delta < 0 ORDER BY id DESC LIMIT 1");
+    int rc;
+
+    *account_id = 0;
+    *amount = 0;
+    db_bind_int(s, 1, order_id);
+    rc = db_one(s);
+    if (rc == CIN_OK) {
+        *account_id = db_col_int(s, 0);
+        *amount = -db_col_int(s, 1);
+    }
+    db_finalize(s);
+    return rc;
 }
 
 int cin_store_credits_move(cin_store *st, int64_t account_id, int64_t delta, int64_t order_id,
@@ -230,6 +361,21 @@ static int domain_logged(cin_store *st, const char *name)
     return db_run(s);
 }
 
+/* 1 when account anc is strictly above account desc. */
+static int account_above(cin_store *st, int64_t anc, int64_t desc)
+{
+    cin_account a, d;
+    int below = 0;
+
+    if (cin_store_account_get_id(st, anc, &a) == CIN_OK) {
+        if (cin_store_account_get_id(st, desc, &d) == CIN_OK)
+            below = cin_account_path_below(a.path, d.path);
+        cin_account_clear(&d);
+    }
+    cin_account_clear(&a);
+    return below;
+}
+
 int cin_store_domain_add(cin_store *st, int64_t account_id, const char *name, char **err)
 {
     db_stmt *s;
@@ -241,18 +387,23 @@ int cin_store_domain_add(cin_store *st, int64_t account_id, const char *name, ch
     rc = cin_store_domain_owner(st, name, &owner);
     if (rc != CIN_OK)
         return rc;
-    if (owner && owner != account_id) {
+    /* a domain of an account above may be delegated down (the most specific
+     * assignment owns a name); an unrelated account's never */
+    if (owner && owner != account_id && !account_above(st, owner, account_id)) {
         cin_seterr(err, "%s (or a parent domain of it) belongs to another account", name);
         return CIN_EEXIST;
     }
-    /* a subdomain of it that another account holds would also be shared:
-     * a name whose last characters are "." + name (the substr start counted
-     * from the left: a negative start, from the right, is SQLite's alone) */
+    /* a subdomain of it that another account holds would also be shared,
+     * unless that account is below this one (a delegation): a name whose
+     * last characters are "." + name (the substr start counted from the
+     * left: a negative start, from the right, is SQLite's alone) */
     dotted = cin_asprintf(".%s", name);
     if (!dotted)
         return CIN_ENOMEM;
-    s = db_prepare(st, "SELECT 1 FROM domains WHERE account_id <> ?1 AND length(name) > ?3"
-                       " AND substr(name, length(name) - ?3 + 1) = ?2");
+    s = db_prepare(st, "SELECT 1 FROM domains d JOIN accounts a ON a.id = d.account_id"
+                       " WHERE d.account_id <> ?1 AND length(d.name) > ?3"
+                       " AND substr(d.name, length(d.name) - ?3 + 1) = ?2 AND a.path NOT LIKE"
+                       " (SELECT b.path FROM accounts b WHERE b.id = ?1) || '%'");
     db_bind_int(s, 1, account_id);
     db_bind_text(s, 2, dotted);
     db_bind_int(s, 3, (int64_t)strlen(dotted));
@@ -424,6 +575,9 @@ void cin_user_clear(cin_user *u)
     if (u->password_hash)
         cin_free_secret(u->password_hash, strlen(u->password_hash));
     free(u->created_at);
+    free(u->account_path);
+    free(u->account_allowlist);
+    free(u->groups);
     memset(u, 0, sizeof(*u));
 }
 
@@ -473,7 +627,9 @@ int cin_store_user_create(cin_store *st, int64_t account_id, const char *name, c
 
 #define USER_COLS                                                                                  \
     "u.id, u.account_id, a.name, u.name, u.role, u.signatory, u.disabled, u.password_hash, "       \
-    "u.created_at FROM users u JOIN accounts a ON a.id = u.account_id "
+    "u.created_at, a.path, a.require_2fa, a.ip_allowlist, (SELECT count(*) FROM user_totp t"       \
+    " WHERE t.user_id = u.id AND t.confirmed = 1) FROM users u JOIN accounts a ON"                 \
+    " a.id = u.account_id "
 
 static void user_fill(db_stmt *s, cin_user *u)
 {
@@ -486,6 +642,10 @@ static void user_fill(db_stmt *s, cin_user *u)
     u->disabled = (int)db_col_int(s, 6);
     u->password_hash = db_col_strdup(s, 7);
     u->created_at = db_col_strdup(s, 8);
+    u->account_path = db_col_strdup(s, 9);
+    u->account_requires_2fa = (int)db_col_int(s, 10);
+    u->account_allowlist = db_col_strdup(s, 11);
+    u->totp_enrolled = db_col_int(s, 12) > 0;
 }
 
 static int user_one(db_stmt *s, cin_user *out)
@@ -498,13 +658,48 @@ static int user_one(db_stmt *s, cin_user *out)
     return rc;
 }
 
+/* The user's groups as ",3,7," (rc: the user's lookup, passed on). */
+static int user_groups_load(cin_store *st, int rc, cin_user *u)
+{
+    db_stmt *s;
+    size_t len = 1, cap = 64;
+
+    if (rc != CIN_OK)
+        return rc;
+    u->groups = malloc(cap);
+    if (!u->groups)
+        return CIN_ENOMEM;
+    strcpy(u->groups, ",");
+    s = db_prepare(st, "SELECT group_id FROM group_members WHERE user_id = ?1 ORDER BY group_id");
+    db_bind_int(s, 1, u->id);
+    while ((rc = db_step(s)) == DB_ROW) {
+        char id[24];
+        int n = snprintf(id, sizeof(id), "%lld,", (long long)db_col_int(s, 0));
+        if (len + (size_t)n + 1 > cap) {
+            char *m = realloc(u->groups, cap * 2);
+            if (!m) {
+                rc = CIN_ENOMEM;
+                break;
+            }
+            u->groups = m;
+            cap *= 2;
+        }
+        memcpy(u->groups + len, id, (size_t)n + 1);
+        len += (size_t)n;
+    }
+    db_finalize(s);
+    if (rc != CIN_OK)
+        cin_user_clear(u);
+    return rc;
+}
+
 int cin_store_user_get(cin_store *st, const char *name, cin_user *out)
 {
     db_stmt *s = db_prepare(st, "SELECT " USER_COLS "WHERE u.name = ?1");
 
     memset(out, 0, sizeof(*out));
     db_bind_text(s, 1, name);
-    return user_one(s, out);
+    return user_groups_load(st, user_one(s, out), out);
 }
 
 int cin_store_user_get_id(cin_store *st, int64_t id, cin_user *out)
@@ -513,7 +708,7 @@ int cin_store_user_get_id(cin_store *st, int64_t id, cin_user *out)
 
     memset(out, 0, sizeof(*out));
     db_bind_int(s, 1, id);
-    return user_one(s, out);
+    return user_groups_load(st, user_one(s, out), out);
 }
 
 int cin_store_user_list(cin_store *st, int64_t account_id, cin_user **out, size_t *n)

@@ -20,7 +20,10 @@ const st_table st_tables[] = {
      "id,name,kind,directory_url,eab_kid,eab_hmac,trust_pem,contact,account_url,account_key,"
      "root_pem,intermediate_pem,intermediate_key,root_key,created_at,preferred_chain",
      "ittttbtttbttbbtt", "id"},
-    {"accounts", "id,name,credits,created_at,auto_product,auto_www", "ititti", "id"},
+    {"accounts",
+     "id,name,credits,created_at,auto_product,auto_www,parent_id,path,requires_parent_approval,"
+     "billing,auto_policy,require_2fa,ip_allowlist",
+     "itittiititiit", "id"},
     {"products", "code,type,max_names,wildcard,max_validity_days,price,price_per_name,ca_id",
      "ttiiiiii", "code"},
     {"users", "id,account_id,name,role,signatory,password_hash,disabled,created_at", "iittitit",
@@ -65,6 +68,15 @@ const st_table st_tables[] = {
      "id,acct_id,identifiers,product,replaces,order_id,finalized,csr,expires_at,created_at",
      "iittiiitii", "id"},
     {"auto_orders", "name,account_id,order_id,next_at,alert", "tiiit", "name,account_id"},
+    {"user_totp", "user_id,secret,confirmed,last_step,created_at", "ibiit", "user_id"},
+    {"recovery_codes", "id,user_id,hash,used", "iiti", "id"},
+    {"user_certs", "id,user_id,sha256,issuer,serial,created_at", "iitttt", "id"},
+    {"user_groups", "id,account_id,name,created_at", "iitt", "id"},
+    {"group_members", "group_id,user_id", "ii", "group_id,user_id"},
+    {"product_approvers", "account_id,product,group_id", "iti", "account_id,product"},
+    {"custom_fields", "id,account_id,name,type,required,choices,products,created_at", "iittittt",
+     "id"},
+    {"order_fields", "order_id,name,value", "itt", "order_id,name"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -11,8 +11,8 @@
 
 /* Statuses of an order that is still on its way to a certificate. */
 #define OPEN_STATUSES                                                                              \
-    "('pending_approval','pending_signatory','awaiting_payment','pending_csr','processing',"       \
-    "'failed')"
+    "('pending_parent_approval','pending_approval','pending_signatory','awaiting_payment',"        \
+    "'pending_csr','processing','failed')"
 
 int cin_store_order_open_child(cin_store *st, int64_t parent_id, int64_t *child)
 {

@@ -31,6 +31,7 @@ void cin_order_clear(cin_order *o)
     free(o->error_json);
     free(o->created_at);
     free(o->updated_at);
+    free(o->account_path);
     memset(o, 0, sizeof(*o));
 }
 
@@ -40,7 +41,9 @@ void cin_order_clear(cin_order *o)
     "o.price, o.approved_by, o.approved_at, o.rejection_reason, o.signatory_by, o.signatory_at, "  \
     "coalesce(o.parent_id, 0), o.kind, o.csr_pem, coalesce(o.key_id, 0), coalesce(o.cert_id, 0), " \
     "o.error, o.attempts, o.next_attempt_at, o.admin_approved, o.created_at, o.updated_at, "       \
-    "coalesce(o.superseded_by, 0), o.not_after_cap, o.ca_cleanup "                                 \
+    "coalesce(o.superseded_by, 0), o.not_after_cap, o.ca_cleanup, a.path, "                        \
+    "coalesce((SELECT pa.group_id FROM product_approvers pa WHERE pa.account_id = o.account_id "   \
+    "AND pa.product = o.product), 0) "                                                             \
     "FROM orders o JOIN accounts a ON a.id = o.account_id JOIN users u ON u.id = o.requester_id "
 
 static void order_fill(db_stmt *s, cin_order *o)
@@ -79,6 +82,8 @@ static void order_fill(db_stmt *s, cin_order *o)
     o->superseded_by = db_col_int(s, 31);
     o->not_after_cap = (time_t)db_col_int(s, 32);
     o->ca_cleanup = (int)db_col_int(s, 33);
+    o->account_path = db_col_strdup(s, 34);
+    o->approver_group = db_col_int(s, 35);
 }
 
 int cin_store_order_insert(cin_store *st, cin_order *o)
@@ -237,6 +242,8 @@ int cin_store_order_list(cin_store *st, const cin_order_filter *f, cin_order **o
     len = (size_t)snprintf(sql, sizeof(sql), "SELECT " ORDER_COLS "WHERE 1 = 1");
     if (f->account_id > 0)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.account_id = ?%d", ++k);
+    if (f->subtree)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND a.path LIKE ?%d", ++k);
     if (f->requester_id > 0)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.requester_id = ?%d", ++k);
     if (f->status)
@@ -252,6 +259,17 @@ int cin_store_order_list(cin_store *st, const cin_order_filter *f, cin_order **o
     k = 0;
     if (f->account_id > 0)
         db_bind_int(s, ++k, f->account_id);
+    if (f->subtree) {
+        /* a path is digits and slashes: nothing to escape */
+        char *prefix = cin_asprintf("%s%%", f->subtree);
+        if (!prefix) {
+            db_finalize(s);
+            free(like);
+            return CIN_ENOMEM;
+        }
+        db_bind_text(s, ++k, prefix);
+        free(prefix);
+    }
     if (f->requester_id > 0)
         db_bind_int(s, ++k, f->requester_id);
     if (f->status)

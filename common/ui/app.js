@@ -2,6 +2,7 @@
 // Every piece of text from the API is placed with textContent, never parsed as HTML.
 
 const STATUS = {
+  pending_parent_approval: 'Order Pending for Parent Approval',
   pending_approval: 'Order Pending for Approval',
   awaiting_payment: 'Order Summary & Payment',
   pending_signatory: 'Pending Signatory Approval',
@@ -125,19 +126,32 @@ function loginView() {
   const user = h('input', { name: 'username', autocomplete: 'username', required: true });
   const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const err = h('p', { class: 'error-text', id: 'login-error', role: 'alert' });
+  // the second factor, asked for when the server says it is needed (issue 16)
+  const totp = h('input', { name: 'totp', autocomplete: 'one-time-code', inputmode: 'numeric' });
+  const totpField = field('Authenticator code (or a recovery code)', totp, null, 'totp');
+  totpField.hidden = true;
   const form = h('form', {
     class: 'panel login',
     onsubmit: async (ev) => {
       ev.preventDefault();
       err.textContent = '';
-      const res = await api('POST', '/session', { username: user.value, password: pass.value });
+      const body = { username: user.value, password: pass.value };
+      if (!totpField.hidden) body.totp = totp.value.trim();
+      const res = await api('POST', '/session', body);
       if (res.status === 200) {
         me = res.json;
         pass.value = '';
         setupChrome();
-        location.hash = '#/orders';
+        location.hash = me.user.totp_enrolment_required ? '#/security' : '#/orders';
       } else if (res.status === 429) {
         err.textContent = `Your account is locked for now: ${problemText(res)}`;
+      } else if (res.status === 401 && res.json && /totp_required$/.test(res.json.type)) {
+        totpField.hidden = false;
+        err.textContent = 'Enter the 6-digit code of your authenticator app.';
+        totp.focus();
+      } else if (res.status === 401 && !totpField.hidden) {
+        err.textContent = 'Wrong or already used code.';
+        totp.value = '';
       } else if (res.status === 401) {
         err.textContent = 'Wrong user name or password.';
       } else {
@@ -145,7 +159,7 @@ function loginView() {
       }
     },
   }, h('h1', {}, 'Log in'), field('User name', user, null, 'username'),
-  field('Password', pass, null, 'password'), err,
+  field('Password', pass, null, 'password'), totpField, err,
   h('button', { class: 'primary', type: 'submit', id: 'login-submit' }, 'Log in'));
   render(form);
   user.focus();
@@ -279,6 +293,9 @@ async function orderView(id, focusAction) {
     ['Created', fmtTime(o.created_at)], ['Updated', fmtTime(o.updated_at)],
   ];
   if (o.signatory_by) facts.push(['Signatory', `${o.signatory_by}, ${fmtTime(o.signatory_at)}`]);
+  // a sub-account's order, seen from above; custom fields (issue 16)
+  if (o.account !== me.user.account) facts.push(['Account', h('span', { id: 'order-account' }, o.account)]);
+  for (const [k, v] of Object.entries(o.fields || {})) facts.push([k, h('span', { 'data-custom-field': k }, v)]);
   if (o.rejection_reason) facts.push(['Rejection reason', h('span', { id: 'rejection-reason' }, o.rejection_reason)]);
   if (o.certificate) {
     facts.push(['Serial', h('span', { class: 'names', id: 'cert-serial' }, o.certificate.serial)]);
@@ -474,6 +491,23 @@ async function newView() {
   const autoRenew = h('input', { type: 'checkbox', id: 'auto-renew' });
   const csrField = field('CSR (PEM)', csr, 'Its names must equal the names above.', 'csr');
   csrField.hidden = true;
+  // the account's custom fields for the chosen product (issue 16)
+  const fdefs = await api('GET', '/fields');
+  const custom = h('div', { id: 'custom-fields' });
+  const customInputs = {};
+  const drawCustom = () => {
+    custom.replaceChildren();
+    for (const d of (fdefs.ok ? fdefs.json.fields : [])) {
+      if (d.products && !d.products.includes(product.value)) continue;
+      const input = d.type === 'choice'
+        ? h('select', { name: `field-${d.name}` }, h('option', { value: '' }, '—'), d.choices.map((c) => h('option', { value: c }, c)))
+        : h('input', { name: `field-${d.name}`, type: d.type === 'number' ? 'number' : 'text', required: d.required });
+      customInputs[d.name] = { input, type: d.type };
+      custom.append(field(d.required ? `${d.name} (required)` : d.name, input, null, `fields.${d.name}`));
+    }
+  };
+  product.addEventListener('change', drawCustom);
+  drawCustom();
   useCsr.addEventListener('change', () => { csrField.hidden = !useCsr.checked; });
   const form = h('form', {
     class: 'panel',
@@ -486,6 +520,11 @@ async function newView() {
       const body = { product: product.value, common_name: list[0], sans: list, key_type: keyType.value, auto_renew: autoRenew.checked };
       if (validity.value) body.validity_days = Number(validity.value);
       if (useCsr.checked) { body.key_source = 'csr'; body.csr = csr.value; }
+      const fields = {};
+      for (const [k, { input, type }] of Object.entries(customInputs)) {
+        if (input.isConnected && input.value !== '') fields[k] = type === 'number' ? Number(input.value) : input.value;
+      }
+      if (Object.keys(fields).length) body.fields = fields;
       const r = await api('POST', '/orders', body);
       if (r.status === 201) {
         flash(r.json.status === 'pending_approval'
@@ -499,6 +538,7 @@ async function newView() {
       if (['invalid_domain', 'domain_not_owned'].includes(code)) showFieldError(form, 'names', detail);
       else if (['invalid_csr', 'weak_key'].includes(code)) showFieldError(form, 'csr', detail);
       else if (/validity/.test(detail)) showFieldError(form, 'validity', detail);
+      else if (r.json && r.json.field && r.json.field.startsWith('fields.')) showFieldError(form, r.json.field, detail);
       else if (/product/.test(detail)) showFieldError(form, 'product', detail);
       else if (/names?\b|SAN/.test(detail)) showFieldError(form, 'names', detail);
       else showFieldError(form, 'form', detail);
@@ -507,7 +547,7 @@ async function newView() {
   field('Names, one per line', names, 'The first is the common name. A wildcard (*.example.com) only where the product allows it.', 'names'),
   h('div', { class: 'row' }, field('Key type', keyType, null, 'key_type'), field('Validity (days)', validity, null, 'validity')),
   h('div', { class: 'field' }, h('label', {}, useCsr, ' I have my own key: paste a CSR')), csrField,
-  h('div', { class: 'field' }, h('label', {}, autoRenew, ' Renew automatically')),
+  h('div', { class: 'field' }, h('label', {}, autoRenew, ' Renew automatically')), custom,
   h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
   h('button', { class: 'primary', type: 'submit', id: 'submit-request' }, 'Submit request'));
   render(h('h1', {}, 'New certificate request'), form);
@@ -726,6 +766,90 @@ async function acmeView() {
     }, 'Delete'))));
   render(h('h1', {}, 'ACME credentials'), form, h('div', { class: 'panel' }, h('table', { class: 'responsive', id: 'acme-credentials' },
     h('thead', {}, h('tr', {}, ['Name', 'User', 'Key id', 'Product', 'Payment', 'certbot', ''].map((t) => h('th', {}, t)))), h('tbody', {}, rows))));
+// ---- two-factor login and sub-accounts (issue 16) ----------------------------------------
+
+// The authenticator: enrol (QR code drawn by the server as SVG, shown as an image, never
+// parsed as HTML), confirm with a code, then the recovery codes, shown this once.
+async function securityView() {
+  const st = await api('GET', '/totp');
+  const parts = [h('h1', {}, 'Two-factor login')];
+  if (!st.ok) { render(h('p', { class: 'error-text' }, problemText(st))); return; }
+  if (st.json.enrolled) {
+    parts.push(h('div', { class: 'panel', id: 'totp-on' },
+      h('p', {}, 'Your logins ask for a code from your authenticator app.'),
+      st.json.required ? h('p', { class: 'muted' }, 'Your account requires it.') : null,
+      h('button', {
+        type: 'button', class: 'danger', id: 'totp-off',
+        onclick: async () => {
+          const r = await api('DELETE', '/totp');
+          flash(r.ok ? 'Two-factor login is off.' : problemText(r), r.ok);
+          securityView();
+        },
+      }, 'Turn off')));
+    render(...parts);
+    return;
+  }
+  if (st.json.required) {
+    parts.push(h('p', { class: 'error-text', id: 'totp-required' },
+      'Your account requires two-factor login: set up an authenticator app to continue.'));
+  }
+  const start = h('button', {
+    type: 'button', class: 'primary', id: 'totp-start',
+    onclick: async () => {
+      const r = await api('POST', '/totp');
+      if (!r.ok) { flash(problemText(r), false); return; }
+      const img = h('img', {
+        id: 'totp-qr', alt: 'QR code for your authenticator app', width: 220, height: 220,
+        src: `data:image/svg+xml;base64,${btoa(r.json.qr_svg)}`,
+      });
+      const code = h('input', { name: 'code', id: 'totp-code', autocomplete: 'one-time-code', inputmode: 'numeric', required: true });
+      const out = h('div', { id: 'totp-result' });
+      const form = h('form', {
+        class: 'panel',
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          const c = await api('POST', '/totp/confirm', { code: code.value.trim() });
+          if (!c.ok) { out.replaceChildren(h('p', { class: 'error-text' }, problemText(c))); return; }
+          me.user.totp_enrolled = true;
+          me.user.totp_enrolment_required = false;
+          render(h('h1', {}, 'Two-factor login is on'), h('div', { class: 'panel' },
+            h('p', {}, 'Keep these recovery codes somewhere safe. Each works once, instead of a code, if you lose your device. They are shown only now.'),
+            h('ul', { id: 'recovery-codes', class: 'codes' }, c.json.recovery_codes.map((x) => h('li', {}, h('code', {}, x)))),
+            h('a', { href: '#/orders' }, 'Continue')));
+        },
+      }, h('p', {}, 'Scan this code with your authenticator app, or type the key below; then enter the code it shows.'),
+      img, h('p', {}, h('code', { id: 'totp-secret' }, r.json.secret)),
+      field('Code from the app', code, null, 'code'), out,
+      h('button', { class: 'primary', type: 'submit', id: 'totp-confirm' }, 'Turn on'));
+      render(...parts, form);
+      code.focus();
+    },
+  }, 'Set up an authenticator app');
+  parts.push(h('div', { class: 'panel' }, h('p', {}, 'Log in with a code from an app on your phone as well as your password.'), start));
+  render(...parts);
+}
+
+// A parent's view of the accounts below it, and of the orders waiting for its approval.
+async function accountsView() {
+  const res = await api('GET', '/accounts');
+  if (!res.ok) { render(h('p', { class: 'error-text' }, problemText(res))); return; }
+  const rows = res.json.accounts.map((a) => h('tr', { 'data-account': a.name },
+    h('td', { 'data-label': 'Account' }, a.name), h('td', { 'data-label': 'Parent' }, a.parent || '—'),
+    h('td', { 'data-label': 'Credits' }, String(a.credits)), h('td', { 'data-label': 'Billing' }, a.billing),
+    h('td', { 'data-label': 'Parent approval' }, a.requires_parent_approval ? 'required' : 'no')));
+  const pending = h('button', {
+    type: 'button', class: 'primary', id: 'parent-pending',
+    onclick: () => {
+      listState.status = 'pending_parent_approval';
+      listState.q = '';
+      listState.cursors = [''];
+      location.hash = '#/orders';
+    },
+  }, STATUS.pending_parent_approval);
+  render(h('div', { class: 'row' }, h('h1', {}, 'Sub-accounts'), pending),
+    h('div', { class: 'panel' }, h('table', { class: 'responsive', id: 'accounts' },
+      h('thead', {}, h('tr', {}, ['Account', 'Parent', 'Credits', 'Billing', 'Parent approval'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', {}, rows))));
 }
 
 // ---- routing -----------------------------------------------------------------------------
@@ -748,6 +872,8 @@ async function route() {
     case 'acme': return acmeView();
     case 'audit': return auditView();
     case 'certificates': return certificatesView();
+    case 'security': return securityView();
+    case 'accounts': return accountsView();
     default: return ordersView();
   }
 }

@@ -179,7 +179,7 @@ class Nginx(_Server):
     module_file = NGINX_MODULE
 
     def __init__(self, base, store, workers=2, agent=True, extra_http="", ssl_on=True,
-                 sanitized=False, state_dir=None):
+                 sanitized=False, state_dir=None, client_ca=None):
         self._setup(base, store, sanitized, state_dir)
         self.conf = os.path.join(base, "nginx.conf")
         self.error_log = os.path.join(base, "nginx-error.log")
@@ -215,6 +215,8 @@ http {{
         ssl_certificate_key {key};
         ssl_session_cache off;
         ssl_session_tickets off;
+        {f"ssl_client_certificate {client_ca}; ssl_verify_client optional_no_ca;"
+         if client_ca else ""}
         certinext_ssl {'on' if ssl_on else 'off'};
         error_page 400 /certinext/_error/400;
         location /certinext/ {{ certinext; }}
@@ -261,7 +263,7 @@ class Apache(_Server):
     module_file = APACHE_MODULE
 
     def __init__(self, base, store, workers=2, agent=True, mpm="event", ssl_on=True,
-                 sanitized=False, state_dir=None, extra_conf=""):
+                 sanitized=False, state_dir=None, extra_conf="", client_ca=None):
         self._setup(base, store, sanitized, state_dir)
         self.conf = os.path.join(base, "httpd.conf")
         self.error_log = os.path.join(base, "httpd-error.log")
@@ -335,6 +337,8 @@ CertInextAgent {'On' if agent else 'Off'}
     SSLSessionTickets off
     SSLCertificateFile {crt}
     SSLCertificateKeyFile {key}
+    {f"SSLCACertificateFile {client_ca}" if client_ca else ""}
+    {"SSLVerifyClient optional_no_ca" if client_ca else ""}
     CertInextSSL {'On' if ssl_on else 'Off'}
     {location}
 </VirtualHost>

@@ -1,0 +1,306 @@
+/*
+ * account_tree.c - resellers and their customers: sub-accounts, the rules a
+ * parent sets for them (parent approval, billing, automatic ordering) and
+ * credits a parent moves down (cin_account.h).
+ *
+ * An account's place is its path of ids from the root ("/1/5/9/"): the
+ * accounts above it are its path's prefixes, so "may this administrator act
+ * here" is a string test that needs no query, and every rule is read again
+ * in the transaction that acts on it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cin_account.h"
+#include "cin_store_order.h"
+#include "cin_util.h"
+
+#define MAX_DEPTH 16
+
+static int is_admin_user(const cin_actor *a)
+{
+    return a && a->user && !strcmp(a->user->role, "admin");
+}
+
+/* Begin, or the store's problem. */
+static int tx_begin(cin_store *st, cin_problem *p)
+{
+    int rc = cin_store_begin(st);
+
+    return rc == CIN_OK ? CIN_OK : cin_problem_from_status(p, rc);
+}
+
+/* End as rc says; a failed commit, or a failure without a problem, is the store's. */
+static int tx_end(cin_store *st, int rc, cin_problem *p)
+{
+    rc = cin_store_end(st, rc);
+    if (rc != CIN_OK && p && !p->status)
+        cin_problem_from_status(p, rc);
+    return rc;
+}
+
+static int audit(cin_store *st, const cin_actor *a, int64_t account_id, const char *action,
+                 const char *detail)
+{
+    return cin_store_event_add(st, account_id, 0, cin_actor_name(a), action, a ? a->peer : NULL,
+                               detail);
+}
+
+int cin_account_visible(cin_store *st, const cin_actor *a, const char *name, cin_account *out,
+                        cin_problem *p)
+{
+    int rc = cin_store_account_get(st, name ? name : "", out);
+
+    if (rc == CIN_OK && a && a->user && out->id != a->user->account_id &&
+        !(is_admin_user(a) && cin_account_path_below(a->user->account_path, out->path))) {
+        cin_account_clear(out);
+        rc = CIN_ENOTFOUND;
+    }
+    if (rc == CIN_ENOTFOUND)
+        cin_problem_field(p, 404, "not_found", "account", "no account named %s", name ? name : "");
+    else if (rc != CIN_OK)
+        cin_problem_from_status(p, rc);
+    return rc;
+}
+
+/* The account named name, which the actor administers from above (the
+ * provider: any sub-account).  404 when the actor may not see it, 403 when
+ * it is the actor's own (a sub-account does not set its own rules). */
+static int below_actor(cin_store *st, const cin_actor *a, const char *name, cin_account *acct,
+                       cin_problem *p)
+{
+    int rc = cin_account_visible(st, a, name, acct, p);
+
+    if (rc != CIN_OK)
+        return rc;
+    if (a && a->user && acct->id == a->user->account_id) {
+        cin_problem_set(p, 403, "forbidden",
+                        "only an administrator of the parent account may do this for %s",
+                        acct->name);
+        cin_account_clear(acct);
+        return CIN_EPERM;
+    }
+    if (!acct->parent_id) {
+        cin_problem_field(p, 409, "conflict", "account", "%s is not a sub-account", acct->name);
+        cin_account_clear(acct);
+        return CIN_ECONFLICT;
+    }
+    return CIN_OK;
+}
+
+int cin_account_create_sub(cin_store *st, const cin_actor *a, const char *name, const char *parent,
+                           const char *first_admin, const char *password, int64_t *id,
+                           cin_problem *p)
+{
+    cin_account par;
+    char *hash = NULL, *err = NULL, detail[200];
+    int64_t nid = 0, uid = 0;
+    int rc;
+
+    memset(&par, 0, sizeof(par));
+    if (a && a->user && !is_admin_user(a)) {
+        cin_problem_set(p, 403, "forbidden", "only an administrator creates sub-accounts");
+        return CIN_EPERM;
+    }
+    if (!name || !cin_valid_username(name)) {
+        cin_problem_field(p, 400, "bad_request", "name",
+                          "an account name is 1 to 64 characters of a-z 0-9 . _ -");
+        return CIN_EINVAL;
+    }
+    if (!parent && !(a && a->user)) {
+        cin_problem_field(p, 400, "bad_request", "parent", "name the parent account");
+        return CIN_EINVAL;
+    }
+    if (a && a->user && !first_admin) {
+        cin_problem_field(p, 400, "bad_request", "admin",
+                          "a sub-account needs its first administrator: name and password");
+        return CIN_EINVAL;
+    }
+    if (first_admin && !cin_valid_username(first_admin)) {
+        cin_problem_field(p, 400, "bad_request", "admin",
+                          "a user name is 1 to 64 characters of a-z 0-9 . _ -");
+        return CIN_EINVAL;
+    }
+    if (first_admin) {
+        size_t n = password ? strlen(password) : 0;
+        if (n < CIN_PASSWORD_MIN || n > CIN_PASSWORD_MAX) {
+            cin_problem_field(p, 400, "bad_request", "password",
+                              "a password has %d to %d characters", CIN_PASSWORD_MIN,
+                              CIN_PASSWORD_MAX);
+            return CIN_EINVAL;
+        }
+        /* scrypt outside the transaction */
+        hash = cin_password_hash(password);
+        if (!hash)
+            return cin_problem_from_status(p, CIN_ENOMEM);
+    }
+    if ((rc = tx_begin(st, p)) != CIN_OK)
+        goto done;
+    rc = cin_account_visible(st, a, parent ? parent : a->user->account, &par, p);
+    if (rc == CIN_OK && par.path && strlen(par.path) > MAX_DEPTH * 8) {
+        cin_problem_field(p, 409, "conflict", "parent", "the hierarchy is too deep below %s",
+                          par.name);
+        rc = CIN_ECONFLICT;
+    }
+    if (rc == CIN_OK) {
+        rc = cin_store_account_create(st, name, 0, &nid, &err);
+        if (rc == CIN_EEXIST)
+            cin_problem_field(p, 409, "conflict", "name", "an account named %s already exists",
+                              name);
+    }
+    if (rc == CIN_OK)
+        rc = cin_store_account_set_parent(st, nid, par.id);
+    if (rc == CIN_OK && first_admin) {
+        free(err);
+        err = NULL;
+        rc = cin_store_user_create(st, nid, first_admin, "admin", 0, hash, &uid, &err);
+        if (rc == CIN_EEXIST)
+            cin_problem_field(p, 409, "conflict", "admin", "a user named %s already exists",
+                              first_admin);
+    }
+    snprintf(detail, sizeof(detail), "%s, sub-account of %s", name, par.name ? par.name : "");
+    if (rc == CIN_OK)
+        rc = audit(st, a, nid, "account.create", detail);
+    if (rc == CIN_OK)
+        rc = audit(st, a, par.id, "account.create_sub", name);
+    if (rc == CIN_OK && first_admin)
+        rc = audit(st, a, nid, "user.create", first_admin);
+    rc = tx_end(st, rc, p);
+    if (rc == CIN_OK && id)
+        *id = nid;
+done:
+    cin_account_clear(&par);
+    if (hash)
+        cin_free_secret(hash, strlen(hash));
+    free(err);
+    return rc;
+}
+
+int cin_account_set_rules(cin_store *st, const cin_actor *a, const char *account,
+                          int requires_parent_approval, const char *billing, int auto_policy,
+                          cin_problem *p)
+{
+    cin_account acct;
+    char detail[200];
+    int rc;
+
+    memset(&acct, 0, sizeof(acct));
+    if (a && a->user && !is_admin_user(a)) {
+        cin_problem_set(p, 403, "forbidden", "only an administrator of the parent account may");
+        return CIN_EPERM;
+    }
+    if (billing && strcmp(billing, "prepaid") && strcmp(billing, "parent")) {
+        cin_problem_field(p, 400, "bad_request", "billing",
+                          "billing is prepaid (its own credits) or parent (the parent pays)");
+        return CIN_EINVAL;
+    }
+    if ((rc = tx_begin(st, p)) != CIN_OK)
+        return rc;
+    rc = below_actor(st, a, account, &acct, p);
+    if (rc == CIN_OK)
+        rc = cin_store_account_set_rules(st, acct.id, requires_parent_approval, billing,
+                                         auto_policy);
+    snprintf(detail, sizeof(detail),
+             "requires_parent_approval %s, billing %s, automatic ordering %s",
+             requires_parent_approval < 0 ? "kept"
+             : requires_parent_approval   ? "yes"
+                                          : "no",
+             billing ? billing : "kept",
+             auto_policy < 0 ? "kept"
+             : auto_policy   ? "allowed"
+                             : "not allowed");
+    if (rc == CIN_OK)
+        rc = audit(st, a, acct.id, "account.rules", detail);
+    if (rc == CIN_OK && acct.parent_id)
+        rc = audit(st, a, acct.parent_id, "account.rules", acct.name);
+    rc = tx_end(st, rc, p);
+    cin_account_clear(&acct);
+    return rc;
+}
+
+int cin_account_credits_transfer(cin_store *st, const cin_actor *a, const char *to, int64_t amount,
+                                 cin_problem *p)
+{
+    cin_account dst, src;
+    char why[200];
+    int64_t bal = 0;
+    int rc;
+
+    memset(&dst, 0, sizeof(dst));
+    memset(&src, 0, sizeof(src));
+    if (!is_admin_user(a)) {
+        cin_problem_set(p, 403, "forbidden",
+                        "only an administrator moves credits to a sub-account");
+        return CIN_EPERM;
+    }
+    if (amount <= 0) {
+        cin_problem_field(p, 400, "bad_request", "amount", "move a positive number of credits");
+        return CIN_EINVAL;
+    }
+    if ((rc = tx_begin(st, p)) != CIN_OK)
+        return rc;
+    rc = cin_account_visible(st, a, to, &dst, p);
+    if (rc == CIN_OK && dst.id == a->user->account_id) {
+        cin_problem_field(p, 400, "bad_request", "account",
+                          "credits move from your account to one of its sub-accounts");
+        rc = CIN_EINVAL;
+    }
+    if (rc == CIN_OK) {
+        rc = cin_store_account_get_id(st, a->user->account_id, &src);
+        if (rc != CIN_OK)
+            cin_problem_from_status(p, rc);
+    }
+    if (rc == CIN_OK) {
+        snprintf(why, sizeof(why), "credits to sub-account %s", dst.name);
+        rc = cin_store_credits_move(st, src.id, -amount, 0, why, cin_actor_name(a), &bal);
+        if (rc == CIN_ECREDITS)
+            cin_problem_field(p, 402, "insufficient_credits", "amount",
+                              "%s has %lld credits; it cannot give %lld", src.name,
+                              (long long)src.credits, (long long)amount);
+    }
+    if (rc == CIN_OK) {
+        snprintf(why, sizeof(why), "credits from %s", src.name);
+        rc = cin_store_credits_move(st, dst.id, amount, 0, why, cin_actor_name(a), NULL);
+    }
+    snprintf(why, sizeof(why), "%lld credits to %s", (long long)amount, dst.name);
+    if (rc == CIN_OK)
+        rc = audit(st, a, src.id, "credits.transfer", why);
+    if (rc == CIN_OK)
+        rc = audit(st, a, dst.id, "credits.transfer", why);
+    rc = tx_end(st, rc, p);
+    cin_account_clear(&dst);
+    cin_account_clear(&src);
+    return rc;
+}
+
+int cin_account_payer(cin_store *st, int64_t account_id, cin_account *payer)
+{
+    int depth, rc = cin_store_account_get_id(st, account_id, payer);
+
+    for (depth = 0; rc == CIN_OK && depth < MAX_DEPTH && payer->parent_id && payer->billing &&
+                    !strcmp(payer->billing, "parent");
+         depth++) {
+        int64_t up = payer->parent_id;
+        cin_account_clear(payer);
+        rc = cin_store_account_get_id(st, up, payer);
+    }
+    if (rc != CIN_OK)
+        cin_account_clear(payer);
+    return rc;
+}
+
+int cin_account_policy_allows(cin_store *st, int64_t account_id, const char *what)
+{
+    cin_account acct;
+    int rc = cin_store_account_get_id(st, account_id, &acct), ok;
+
+    (void)what; /* one policy covers renewal, AutoSSL and auto_pay alike */
+    if (rc != CIN_OK)
+        return rc;
+    ok = !acct.parent_id ||
+         (!acct.requires_parent_approval && acct.billing && !strcmp(acct.billing, "prepaid")) ||
+         acct.auto_policy;
+    cin_account_clear(&acct);
+    return ok;
+}

@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "acmesrv_int.h"
+#include "cin_account.h"
 #include "cin_agent.h"
 #include "cin_crypto.h"
 #include "cin_mirror.h"
@@ -795,6 +796,10 @@ static void maybe_pay(srv *s, cin_order *o)
     int replay_status = 0;
 
     if (!s->cred.auto_pay || strcmp(o->status, "awaiting_payment"))
+        return;
+    /* a sub-account that needs its parent's approval or bills its parent
+     * pays automatically only under a policy its parent set */
+    if (cin_account_policy_allows(s->st, o->account_id, CIN_POLICY_AUTO_PAY) != 1)
         return;
     snprintf(key, sizeof(key), "acme-pay-%lld", (long long)o->id);
     if (cin_order_pay(s->st, &s->actor, o->id, key, &paid, &replay, &replay_status, &p) == CIN_OK) {

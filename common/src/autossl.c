@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cin_account.h"
 #include "cin_autossl.h"
 #include "cin_order.h"
 #include "cin_util.h"
@@ -130,7 +131,7 @@ static int order_one(cin_store *st, const cin_name_entry *d, const char *holder_
 {
     time_t now = cin_now(cin_store_services(st));
     cin_product prod;
-    cin_account acct;
+    cin_account acct, payer;
     cin_user holder;
     cin_order o;
     char *product = NULL, **names = NULL, nowtxt[21], detail[160];
@@ -142,6 +143,7 @@ static int order_one(cin_store *st, const cin_name_entry *d, const char *holder_
     memset(&prod, 0, sizeof(prod));
     memset(&holder, 0, sizeof(holder));
     memset(&acct, 0, sizeof(acct));
+    memset(&payer, 0, sizeof(payer));
     rc = cin_store_begin(st);
     if (rc != CIN_OK)
         return cin_problem_from_status(p, rc);
@@ -160,6 +162,23 @@ static int order_one(cin_store *st, const cin_name_entry *d, const char *holder_
     if (rc != CIN_OK) {
         if (rc != CIN_ECONFLICT)
             cin_problem_from_status(p, rc);
+        goto fail;
+    }
+    /* a sub-account that needs its parent's approval or bills its parent
+     * orders automatically only under a policy its parent set */
+    rc = cin_account_policy_allows(st, d->account_id, CIN_POLICY_AUTOSSL);
+    if (rc == 0) {
+        cin_problem_set(p, 403, "forbidden",
+                        "AutoSSL needs the parent account's permission for automatic orders");
+        rc = CIN_EPERM;
+        goto fail;
+    } else if (rc < 0) {
+        cin_problem_from_status(p, rc);
+        goto fail;
+    }
+    rc = cin_account_payer(st, d->account_id, &payer);
+    if (rc != CIN_OK) {
+        cin_problem_from_status(p, rc);
         goto fail;
     }
     rc = policy_names(st, product, www, d->name, &names, &nn, p);
@@ -190,14 +209,21 @@ static int order_one(cin_store *st, const cin_name_entry *d, const char *holder_
     o.approved_by = strdup("automatic");
     o.approved_at = strdup(nowtxt);
     rc = cin_store_order_insert(st, &o);
-    if (rc == CIN_OK)
-        rc = cin_store_credits_move(st, o.account_id, -o.price, o.id, "order payment", "automatic",
-                                    &balance);
+    if (rc == CIN_OK) /* charged to the account that pays: its own, or the parent it bills */
+        rc = cin_store_credits_move(
+            st, payer.id, -o.price, o.id,
+            payer.id == o.account_id ? "order payment" : "order payment (AutoSSL, sub-account)",
+            "automatic", &balance);
+    if (rc == CIN_OK && payer.id != o.account_id)
+        rc = cin_store_credits_move(st, o.account_id, 0, o.id, "order payment billed to parent",
+                                    "automatic", NULL);
     if (rc == CIN_ECREDITS) {
         cin_problem_set(p, 402, "insufficient_credits",
-                        "AutoSSL could not order a certificate: it costs %lld credits; the "
-                        "account has %lld",
-                        (long long)o.price, (long long)acct.credits);
+                        "AutoSSL could not order a certificate: it costs %lld credits; %s has "
+                        "%lld",
+                        (long long)o.price,
+                        payer.id != o.account_id && payer.name ? payer.name : "the account",
+                        (long long)payer.credits);
         goto fail;
     }
     if (rc == CIN_OK)
@@ -230,6 +256,7 @@ done:
     cin_order_clear(&o);
     cin_user_clear(&holder);
     cin_account_clear(&acct);
+    cin_account_clear(&payer);
     cin_product_clear(&prod);
     free(product);
     return rc;

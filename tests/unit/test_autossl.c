@@ -240,6 +240,41 @@ START_TEST(short_credits_alert_then_order_when_paid)
 }
 END_TEST
 
+/* A sub-account that bills its parent orders automatically only under the
+ * parent's policy, and the parent's balance pays (both ledgers show it). */
+START_TEST(sub_account_orders_only_under_the_parents_policy)
+{
+    cin_problem p = {0};
+    cin_autossl_stats s;
+    char *v;
+
+    ck_assert_int_eq(cin_account_create(F->st, &provider, "resell", 100, NULL, &p), CIN_OK);
+    ck_assert_int_eq(cin_account_create_sub(F->st, &provider, "kid", "resell", "kidadmin",
+                                            "a long enough password", NULL, &p),
+                     CIN_OK);
+    ck_assert_int_eq(cin_account_set_rules(F->st, &provider, "kid", 0, "parent", -1, &p), CIN_OK);
+    domain("kid", "kid-site.com");
+    policy("kid", "dv-ssl", 0);
+    ck_assert_int_eq(cin_autossl_run(F->st, "test", 0, &s), CIN_OK);
+    ck_assert_int_eq(s.ordered, 0);
+    ck_assert_int_eq(s.refused, 1);
+    sql_is("SELECT count(*) FROM orders", "0\n");
+    v = sql("SELECT detail FROM order_events WHERE action='autossl.refused'");
+    ck_assert_ptr_nonnull(strstr(v, "parent account's permission"));
+    free(v);
+    /* the parent allows it: ordered, and the parent pays */
+    ck_assert_int_eq(cin_account_set_rules(F->st, &provider, "kid", -1, NULL, 1, &p), CIN_OK);
+    free(store_query(F, "UPDATE auto_orders SET next_at = 0"));
+    ck_assert_int_eq(cin_autossl_run(F->st, "test", 0, &s), CIN_OK);
+    ck_assert_int_eq(s.ordered, 1);
+    sql_is("SELECT credits FROM accounts WHERE name='resell'", "90\n");
+    sql_is("SELECT credits FROM accounts WHERE name='kid'", "0\n");
+    sql_is("SELECT a.name, l.delta FROM ledger l JOIN accounts a ON a.id = l.account_id "
+           "WHERE l.order_id IS NOT NULL ORDER BY a.name",
+           "kid|0\nresell|-10\n");
+}
+END_TEST
+
 START_TEST(www_included_and_wildcard_covers)
 {
     cin_autossl_stats s;
@@ -351,6 +386,7 @@ int main(void)
     tcase_add_test(tc, policy_checked_and_audited);
     tcase_add_test(tc, two_hundred_domains_ordered_once_and_served);
     tcase_add_test(tc, short_credits_alert_then_order_when_paid);
+    tcase_add_test(tc, sub_account_orders_only_under_the_parents_policy);
     tcase_add_test(tc, www_included_and_wildcard_covers);
     tcase_add_test(tc, agent_pass_runs_autossl);
     tcase_add_test(tc, domain_assignment_wakes_the_agent);

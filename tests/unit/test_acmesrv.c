@@ -644,6 +644,38 @@ START_TEST(admin_without_auto_pay_waits_for_payment)
 }
 END_TEST
 
+/* A sub-account that bills its parent pays over ACME only under the parent's
+ * policy (an auto_pay credential alone is not enough). */
+START_TEST(sub_account_auto_pay_needs_the_parents_policy)
+{
+    cin_problem p = {0};
+    int64_t parent = 0;
+    char *kid = NULL, *loc = NULL, *st, sqlbuf[256];
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
+    const cin_actor provider = {NULL, "cli", NULL};
+
+    ck_assert_int_eq(cin_account_create(F->st, &provider, "reseller", 100, &parent, &p), CIN_OK);
+    snprintf(sqlbuf, sizeof(sqlbuf),
+             "UPDATE accounts SET parent_id = %lld, path = '/%lld/1/', billing = 'parent', "
+             "requires_parent_approval = 0, auto_policy = 0 WHERE id = 1",
+             (long long)parent, (long long)parent);
+    q(sqlbuf);
+    st = finalize_new(key, kid, "s.example.com", &loc);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    ck_assert_str_eq(q("SELECT status FROM orders"), "awaiting_payment\n");
+    ck_assert_str_eq(q("SELECT credits FROM accounts WHERE name = 'reseller'"), "100\n");
+    /* the parent allows automatic payment: the next request of the client pays */
+    q("UPDATE accounts SET auto_policy = 1 WHERE id = 1");
+    free(order_state(key, kid, loc));
+    ck_assert_str_eq(q("SELECT status FROM orders"), "processing\n");
+    ck_assert_str_eq(q("SELECT credits FROM accounts WHERE name = 'reseller'"), "90\n");
+    free(loc);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
 /* At most 5 ACME reissues of a certificate. */
 START_TEST(reissues_are_limited)
 {
@@ -783,6 +815,7 @@ int main(void)
     tcase_add_test(tc, disabled_user_and_deleted_credential);
     tcase_add_test(tc, finalize_claims_the_order);
     tcase_add_test(tc, admin_without_auto_pay_waits_for_payment);
+    tcase_add_test(tc, sub_account_auto_pay_needs_the_parents_policy);
     tcase_add_test(tc, reissues_are_limited);
     tcase_add_test(tc, rerun_during_issuance_gets_its_key_without_second_charge);
     suite_add_tcase(s, tc);

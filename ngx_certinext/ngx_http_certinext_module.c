@@ -358,6 +358,51 @@ static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return NGX_CONF_OK;
 }
 
+/* nginx's own protocol list (ngx_http_ssl_module.c, NGX_HTTP_ALPN_PROTOS) */
+#define CERTINEXT_NGX_ALPN_PROTOS "\x08http/1.1\x08http/1.0\x08http/0.9"
+
+/*
+ * The ALPN callback of every certinext_ssl context.  A client offering only
+ * acme-tls/1 for a name with a pending tls-alpn-01 challenge gets acme-tls/1
+ * and the challenge certificate; every other client gets exactly nginx's
+ * choice (ngx_http_ssl_alpn_select: h2 first where the listen has "http2",
+ * then http/1.1, 1.0, 0.9; a fatal alert when nothing matches).  nginx's
+ * callback is static, and OpenSSL 3.0 has no getter to wrap it by.
+ */
+static int ngx_http_certinext_alpn_select(ngx_ssl_conn_t *ssl_conn, const unsigned char **out,
+                                          unsigned char *outlen, const unsigned char *in,
+                                          unsigned int inlen, void *arg)
+{
+    ngx_http_certinext_main_conf_t *mcf = arg;
+    unsigned int srvlen;
+    unsigned char *srv;
+#if (NGX_HTTP_V2)
+    ngx_connection_t *c = ngx_ssl_get_connection(ssl_conn);
+    ngx_http_connection_t *hc = c->data;
+#endif
+
+    if (cin_tls_alpn_challenge(mcf->core, ssl_conn, in, inlen)) {
+        *out = in + 1; /* the client's own "acme-tls/1" */
+        *outlen = in[0];
+        return SSL_TLSEXT_ERR_OK;
+    }
+#if (NGX_HTTP_V2)
+    if (hc->addr_conf->http2) {
+        srv = (unsigned char *)NGX_HTTP_V2_ALPN_PROTO CERTINEXT_NGX_ALPN_PROTOS;
+        srvlen = sizeof(NGX_HTTP_V2_ALPN_PROTO CERTINEXT_NGX_ALPN_PROTOS) - 1;
+    } else
+#endif
+    {
+        srv = (unsigned char *)CERTINEXT_NGX_ALPN_PROTOS;
+        srvlen = sizeof(CERTINEXT_NGX_ALPN_PROTOS) - 1;
+    }
+    if (SSL_select_next_proto((unsigned char **)out, outlen, srv, srvlen, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
 static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
 {
     ngx_http_certinext_main_conf_t *mcf;
@@ -393,6 +438,8 @@ static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
         /* every handshake of this server asks the core for its certificate;
          * without a match the server's own ssl_certificate is served */
         SSL_CTX_set_cert_cb(sscf->ssl.ctx, cin_tls_cert_cb, &mcf->tls);
+        /* tls-alpn-01 answered in the handshake, nginx's choice otherwise */
+        SSL_CTX_set_alpn_select_cb(sscf->ssl.ctx, ngx_http_certinext_alpn_select, mcf);
     }
     if (mcf->core == NULL) {
         return NGX_OK;

@@ -161,7 +161,7 @@ int cli_cmd_agent(int argc, char **argv)
 /* ---- ca ------------------------------------------------------------------- */
 
 struct ca_opts {
-    const char *name, *acme, *kid, *hmac_file, *trust, *contact, *chain;
+    const char *name, *acme, *kid, *hmac_file, *trust, *contact, *chain, *challenge;
 };
 
 static int ca_opt(int c, const char *arg, void *ud)
@@ -190,6 +190,9 @@ static int ca_opt(int c, const char *arg, void *ud)
     case 'p':
         o->chain = arg;
         break;
+    case 'g':
+        o->challenge = arg;
+        break;
     }
     return 0;
 }
@@ -215,7 +218,8 @@ int cli_cmd_ca(int argc, char **argv)
 {
     static const char usage[] =
         "certinext ca add --name NAME --acme DIRECTORY_URL [--eab-kid KID --eab-hmac-file FILE] "
-        "[--trust PEM] [--contact MAILTO] [--preferred-chain ROOT_NAME] | ca list";
+        "[--trust PEM] [--contact MAILTO] [--preferred-chain ROOT_NAME] "
+        "[--challenge http-01|tls-alpn-01] | ca list";
     static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
                                          {"acme", required_argument, NULL, 'a'},
                                          {"eab-kid", required_argument, NULL, 'k'},
@@ -223,6 +227,7 @@ int cli_cmd_ca(int argc, char **argv)
                                          {"trust", required_argument, NULL, 't'},
                                          {"contact", required_argument, NULL, 'c'},
                                          {"preferred-chain", required_argument, NULL, 'p'},
+                                         {"challenge", required_argument, NULL, 'g'},
                                          {NULL, 0, NULL, 0}};
     struct ca_opts o = {0};
     cin_ca_config c, *list = NULL;
@@ -248,9 +253,11 @@ int cli_cmd_ca(int argc, char **argv)
         rc = cin_store_ca_list(st, &list, &n);
         printf("%-16s %-6s %s\n", "NAME", "KIND", "DIRECTORY / ACCOUNT");
         for (i = 0; rc == CIN_OK && i < n; i++)
-            printf("%-16s %-6s %s%s%s%s\n", list[i].name, list[i].kind,
+            printf("%-16s %-6s %s%s%s%s%s%s\n", list[i].name, list[i].kind,
                    list[i].directory_url ? list[i].directory_url : "(built in)",
                    list[i].eab_kid ? " eab-kid=" : "", list[i].eab_kid ? list[i].eab_kid : "",
+                   list[i].challenge ? " challenge=" : "",
+                   list[i].challenge ? list[i].challenge : "",
                    list[i].account_url ? " (account registered)" : "");
         cin_ca_config_list_free(list, n);
         cin_store_close(st);
@@ -262,6 +269,10 @@ int cli_cmd_ca(int argc, char **argv)
     }
     if (strncmp(o.acme, "https://", 8) && strncmp(o.acme, "http://", 7)) {
         cli_usage_error(usage, "--acme must be the directory's http(s) URL");
+        return 2;
+    }
+    if (o.challenge && !cin_ca_challenge_valid(o.challenge)) {
+        cli_usage_error(usage, "--challenge must be http-01 or tls-alpn-01");
         return 2;
     }
     if (!o.kid != !o.hmac_file) {
@@ -306,6 +317,7 @@ int cli_cmd_ca(int argc, char **argv)
     c.trust_pem = trust;
     c.contact = (char *)o.contact;
     c.preferred_chain = (char *)o.chain;
+    c.challenge = (char *)o.challenge;
     rc = cin_store_begin(st);
     if (rc == CIN_OK)
         rc = cin_store_ca_add(st, &c, NULL, &err);

@@ -8,8 +8,12 @@
  * pebble is after a restart) they are made afresh: an order the CA forgot
  * cannot have been issued by it.
  *
- * http-01 only: each key authorization goes into the store's challenge
- * table, where both server modules answer it, before the CA is told to look.
+ * Each key authorization goes into the store's challenge table, where both
+ * server modules answer it, before the CA is told to look: http-01 by its
+ * token (kind "acme", the well-known path), tls-alpn-01 (RFC 8737) by the
+ * name (kind "alpn": every handshake that offers only acme-tls/1 for that
+ * name gets a certificate made from it, see tls_alpn.c).  The CA
+ * configuration chooses the type.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,28 +189,46 @@ static int token_valid(const char *t)
     return n > 0 && n <= 256 && t[n] == '\0';
 }
 
-static json_t *http01_of(json_t *authz)
+/* The challenge type this CA is answered with. */
+static const char *challenge_type(const acme *a)
+{
+    return a->cfg.challenge && *a->cfg.challenge ? a->cfg.challenge : "http-01";
+}
+
+static json_t *challenge_of(json_t *authz, const char *type)
 {
     json_t *ch, *found = NULL;
     size_t k;
 
     json_array_foreach(json_object_get(authz, "challenges"), k, ch)
     {
-        if (!strcmp(json_string_value(json_object_get(ch, "type")) ?: "", "http-01"))
+        if (!strcmp(json_string_value(json_object_get(ch, "type")) ?: "", type))
             found = ch;
     }
     return found;
 }
 
-static int store_answer(acme *a, const cin_order *o, const char *token, const char *thumb)
+/* A dns identifier the handshake can be asked for: lower-case letters,
+ * digits, '-' and '.', no wildcard (RFC 8737 3: none for tls-alpn-01). */
+static int alpn_name_valid(const char *n)
+{
+    size_t len = n ? strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789-.") : 0;
+
+    return len > 0 && len < 254 && n[len] == '\0' && n[0] != '.';
+}
+
+/* http-01: the answer under its token; tls-alpn-01: under the name. */
+static int store_answer(acme *a, const cin_order *o, const char *type, const char *name,
+                        const char *token, const char *thumb)
 {
     time_t now = cin_now(cin_store_services(a->st));
     char *keyauth = cin_asprintf("%s.%s", token, thumb);
+    int alpn = !strcmp(type, "tls-alpn-01");
     int rc = keyauth ? cin_store_begin(a->st) : CIN_ENOMEM;
 
     if (rc == CIN_OK) {
-        rc =
-            cin_store_challenge_put(a->st, "acme", token, keyauth, o->id, now + ACME_CHALLENGE_TTL);
+        rc = cin_store_challenge_put(a->st, alpn ? "alpn" : "acme", alpn ? name : token, keyauth,
+                                     o->id, now + ACME_CHALLENGE_TTL);
         rc = cin_store_end(a->st, rc);
     }
     free(keyauth);
@@ -239,7 +261,7 @@ static int authorize_one(acme *a, const cin_order *o, const char *url, const cha
                          cin_ca_result *r)
 {
     json_t *authz = NULL, *ch;
-    const char *token;
+    const char *token, *type = challenge_type(a), *name;
     acme_http_resp h;
     int rc = acme_post(a, url, NULL, NULL, &h);
 
@@ -257,15 +279,26 @@ static int authorize_one(acme *a, const cin_order *o, const char *url, const cha
     /* valid already, or invalid: then the order is invalid and says so */
     if (strcmp(json_string_value(json_object_get(authz, "status")) ?: "", "pending"))
         goto done;
-    ch = http01_of(authz);
+    ch = challenge_of(authz, type);
     token = json_string_value(json_object_get(ch, "token"));
+    name = json_string_value(json_object_get(json_object_get(authz, "identifier"), "value"));
     if (!ch || !token_valid(token)) {
-        acme_failed(r, 400, "ca_error", "The CA offers no http-01 challenge",
-                    "the CA's authorization %s has no usable http-01 challenge", url);
+        acme_failed(r, 400, "ca_error", "The CA does not offer the configured challenge",
+                    "the CA's authorization %s has no usable %s challenge", url, type);
         rc = CIN_ERR;
         goto done;
     }
-    if ((rc = store_answer(a, o, token, thumb)) != CIN_OK) {
+    if (!strcmp(type, "tls-alpn-01") &&
+        (!alpn_name_valid(name) || json_is_true(json_object_get(authz, "wildcard")))) {
+        acme_failed(r, 400, "ca_error", "tls-alpn-01 cannot prove this name",
+                    "tls-alpn-01 cannot prove %s%s (RFC 8737: no wildcards); configure the CA "
+                    "with another challenge",
+                    json_is_true(json_object_get(authz, "wildcard")) ? "*." : "",
+                    name ? name : "(no name)");
+        rc = CIN_ERR;
+        goto done;
+    }
+    if ((rc = store_answer(a, o, type, name, token, thumb)) != CIN_OK) {
         acme_transient(r, 5, "the challenge answer could not be stored (%s)", cin_strstatus(rc));
         goto done;
     }

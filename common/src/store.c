@@ -264,6 +264,9 @@ static const char *const migrations[] = {
     "  name TEXT,"
     "  synced_gen INTEGER NOT NULL,"
     "  seen_at INTEGER NOT NULL);",
+
+    /* issue 14: the challenge type each ACME CA is answered with (NULL: http-01) */
+    "ALTER TABLE cas ADD COLUMN challenge TEXT;",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

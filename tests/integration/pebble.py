@@ -22,8 +22,8 @@ def _port_open(port):
 
 class Pebble:
     def __init__(self, base, http_port, eab=False, validity=None, nonce_reject=5,
-                 alternate_roots=0):
-        self.base = os.path.join(base, "pebble")
+                 alternate_roots=0, tls_port=None, name="pebble"):
+        self.base = os.path.join(base, name)
         os.makedirs(self.base, exist_ok=True)
         self.port, self.mgmt = free_port(), free_port()
         self.dns, self.chall_mgmt = free_port(), free_port()
@@ -39,7 +39,7 @@ class Pebble:
             "listenAddress": f"127.0.0.1:{self.port}",
             "managementListenAddress": f"127.0.0.1:{self.mgmt}",
             "certificate": self.cert, "privateKey": key,
-            "httpPort": http_port, "tlsPort": free_port(),
+            "httpPort": http_port, "tlsPort": tls_port or free_port(),
             "ocspResponderURL": "",
             "externalAccountBindingRequired": eab,
             "externalAccountMACKeys": {EAB_KID: EAB_HMAC},

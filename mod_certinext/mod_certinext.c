@@ -35,6 +35,7 @@
 #include <pthread.h>
 
 #include "cin_agent.h"
+#include "cin_ca.h"
 #include "cin_core.h"
 #include "cin_crypto.h"
 #include "cin_http.h"
@@ -55,9 +56,10 @@ typedef struct {
     const char *store;
     const char *key_file;
     const char *state_dir;
-    int agent;       /* -1: unset */
-    int ssl;         /* -1: unset */
-    long cache_size; /* -1: unset */
+    const char *dns_hook; /* issue 14: dns-01 hook, only ever from this file */
+    int agent;            /* -1: unset */
+    int ssl;              /* -1: unset */
+    long cache_size;      /* -1: unset */
 } certinext_srv_conf;
 
 /* This process's core (made by the parent) and certificate index (per child). */
@@ -133,6 +135,14 @@ static const char *certinext_set_path(cmd_parms *cmd, void *dc, const char *arg)
     }
     if (!strcmp(cmd->cmd->name, "CertInextKeyFile")) {
         c->key_file = ap_server_root_relative(cmd->pool, arg);
+    } else if (!strcmp(cmd->cmd->name, "CertInextDNSHook")) {
+        char *why = NULL;
+        if (cin_dns_hook_check(arg, &why) != CIN_OK) {
+            const char *msg = apr_pstrcat(cmd->pool, "CertInextDNSHook: ", why ? why : arg, NULL);
+            free(why);
+            return msg;
+        }
+        c->dns_hook = apr_pstrdup(cmd->pool, arg);
     } else {
         c->state_dir = ap_server_root_relative(cmd->pool, arg);
     }
@@ -191,6 +201,8 @@ static const command_rec certinext_cmds[] = {
                  "serve certificates from the store by SNI in this virtual host"),
     AP_INIT_FLAG("CertInextAgent", certinext_set_agent, NULL, RSRC_CONF,
                  "run the issuance agent in one child process"),
+    AP_INIT_TAKE1("CertInextDNSHook", certinext_set_path, NULL, RSRC_CONF,
+                  "dns-01: the root-owned program run as HOOK add|remove NAME VALUE"),
     AP_INIT_TAKE1("CertInextCacheSize", certinext_set_cache_size, NULL, RSRC_CONF,
                   "parsed certificates kept per child process"),
     {NULL}};
@@ -523,6 +535,14 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     }
     if (!mc->store) {
         return OK;
+    }
+    /* the dns-01 hook of this configuration, or none (a graceful restart
+     * that drops the directive drops the hook) */
+    if (cin_dns_hook_set(mc->dns_hook, &err) != CIN_OK) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "certinext: CertInextDNSHook: %s",
+                     err ? err : "cannot be used");
+        free(err);
+        return HTTP_INTERNAL_SERVER_ERROR;
     }
     memset(&cfg, 0, sizeof(cfg));
     cfg.store_path = mc->store;

@@ -25,6 +25,7 @@
 #include <stdio.h>
 
 #include "cin_agent.h"
+#include "cin_ca.h"
 #include "cin_core.h"
 #include "cin_http.h"
 #include "cin_mirror.h"
@@ -37,6 +38,7 @@ typedef struct {
     ngx_str_t store;
     ngx_str_t key_file;
     ngx_str_t state_dir;
+    ngx_str_t dns_hook; /* issue 14: dns-01 hook, only ever from this file */
     ngx_flag_t agent;
     size_t cache_size;
     cin_core *core;
@@ -102,6 +104,9 @@ static ngx_command_t ngx_http_certinext_commands[] = {
 
     {ngx_string("certinext_agent"), NGX_HTTP_MAIN_CONF | NGX_CONF_FLAG, ngx_conf_set_flag_slot,
      NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, agent), NULL},
+
+    {ngx_string("certinext_dns_hook"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, dns_hook), NULL},
 
     {ngx_string("certinext_cache_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET,
@@ -403,6 +408,30 @@ static int ngx_http_certinext_alpn_select(ngx_ssl_conn_t *ssl_conn, const unsign
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* The dns-01 hook: named only here, in root-owned configuration; checked
+ * now (root-owned, not group/other writable), cleared when not named. */
+static ngx_int_t ngx_http_certinext_dns_hook(ngx_conf_t *cf, ngx_http_certinext_main_conf_t *mcf)
+{
+    char *path = NULL, *err = NULL;
+    int rc;
+
+    if (mcf->dns_hook.len) {
+        path = ngx_pcalloc(cf->pool, mcf->dns_hook.len + 1);
+        if (path == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_memcpy(path, mcf->dns_hook.data, mcf->dns_hook.len);
+    }
+    rc = cin_dns_hook_set(path, &err);
+    if (rc != CIN_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certinext_dns_hook: %s",
+                           err ? err : "cannot be used");
+        free(err);
+        return NGX_ERROR;
+    }
+    return NGX_OK;
+}
+
 static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
 {
     ngx_http_certinext_main_conf_t *mcf;
@@ -416,6 +445,9 @@ static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_certinext_module);
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    if (ngx_http_certinext_dns_hook(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
     cscfp = cmcf->servers.elts;
     for (s = 0; s < cmcf->servers.nelts; s++) {
         ctx = cscfp[s]->ctx;

@@ -64,6 +64,7 @@ struct agent_opts {
     int once;
     const char *interval;
     const char *state_dir;
+    const char *dns_hook;
 };
 
 static int agent_opt(int c, const char *arg, void *ud)
@@ -76,15 +77,19 @@ static int agent_opt(int c, const char *arg, void *ud)
         o->interval = arg;
     else if (c == 's')
         o->state_dir = arg;
+    else if (c == 'd')
+        o->dns_hook = arg;
     return 0;
 }
 
 int cli_cmd_agent(int argc, char **argv)
 {
-    static const char usage[] = "certinext agent [--once] [--interval SECONDS] [--state-dir DIR]";
+    static const char usage[] =
+        "certinext agent [--once] [--interval SECONDS] [--state-dir DIR] [--dns-hook PATH]";
     static const struct option opts[] = {{"once", no_argument, NULL, 'o'},
                                          {"interval", required_argument, NULL, 'i'},
                                          {"state-dir", required_argument, NULL, 's'},
+                                         {"dns-hook", required_argument, NULL, 'd'},
                                          {NULL, 0, NULL, 0}};
     struct agent_opts o = {0};
     long long interval_ms = 500;
@@ -108,6 +113,14 @@ int cli_cmd_agent(int argc, char **argv)
             return 2;
         }
         interval_ms = (long long)(v * 1000);
+    }
+    if (o.dns_hook) {
+        char *err = NULL;
+        if (cin_dns_hook_set(o.dns_hook, &err) != CIN_OK) {
+            fprintf(stderr, "certinext: %s\n", err ? err : "the DNS hook cannot be used");
+            free(err);
+            return 1;
+        }
     }
     if (cli_open(&st) != CIN_OK)
         return 1;
@@ -162,6 +175,7 @@ int cli_cmd_agent(int argc, char **argv)
 
 struct ca_opts {
     const char *name, *acme, *kid, *hmac_file, *trust, *contact, *chain, *challenge;
+    const char *dns_update, *tsig_file;
 };
 
 static int ca_opt(int c, const char *arg, void *ud)
@@ -193,6 +207,12 @@ static int ca_opt(int c, const char *arg, void *ud)
     case 'g':
         o->challenge = arg;
         break;
+    case 'u':
+        o->dns_update = arg;
+        break;
+    case 'y':
+        o->tsig_file = arg;
+        break;
     }
     return 0;
 }
@@ -219,7 +239,8 @@ int cli_cmd_ca(int argc, char **argv)
     static const char usage[] =
         "certinext ca add --name NAME --acme DIRECTORY_URL [--eab-kid KID --eab-hmac-file FILE] "
         "[--trust PEM] [--contact MAILTO] [--preferred-chain ROOT_NAME] "
-        "[--challenge http-01|tls-alpn-01] | ca list";
+        "[--challenge http-01|tls-alpn-01|dns-01 [--dns-update HOST:PORT --tsig-key-file FILE]] "
+        "| ca list";
     static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
                                          {"acme", required_argument, NULL, 'a'},
                                          {"eab-kid", required_argument, NULL, 'k'},
@@ -228,13 +249,16 @@ int cli_cmd_ca(int argc, char **argv)
                                          {"contact", required_argument, NULL, 'c'},
                                          {"preferred-chain", required_argument, NULL, 'p'},
                                          {"challenge", required_argument, NULL, 'g'},
+                                         {"dns-update", required_argument, NULL, 'u'},
+                                         {"tsig-key-file", required_argument, NULL, 'y'},
                                          {NULL, 0, NULL, 0}};
     struct ca_opts o = {0};
     cin_ca_config c, *list = NULL;
     char *trust = NULL, *hmac = NULL, *err = NULL;
+    char *tsig_name = NULL, *tsig_alg = NULL, *tsig_secret = NULL;
     size_t n = 0, i;
     cin_store *st;
-    int rc;
+    int rc, ret = 1;
 
     if (argc >= 2 && !strcmp(argv[1], "--help")) {
         printf("usage: %s\n", usage);
@@ -272,7 +296,13 @@ int cli_cmd_ca(int argc, char **argv)
         return 2;
     }
     if (o.challenge && !cin_ca_challenge_valid(o.challenge)) {
-        cli_usage_error(usage, "--challenge must be http-01 or tls-alpn-01");
+        cli_usage_error(usage, "--challenge must be http-01, tls-alpn-01 or dns-01");
+        return 2;
+    }
+    if ((o.dns_update || o.tsig_file) &&
+        (!o.challenge || strcmp(o.challenge, "dns-01") || !o.dns_update || !o.tsig_file)) {
+        cli_usage_error(usage, "--dns-update and --tsig-key-file go together, with "
+                               "--challenge dns-01");
         return 2;
     }
     if (!o.kid != !o.hmac_file) {
@@ -303,6 +333,21 @@ int cli_cmd_ca(int argc, char **argv)
         hmac = strdup(p);
         cin_free_secret(s, 4097);
     }
+    if (o.tsig_file) {
+        char *s = read_file(o.tsig_file, 4096);
+        if (!s) {
+            fprintf(stderr, "certinext: cannot read %s: %s\n", o.tsig_file, strerror(errno));
+            goto fail;
+        }
+        rc = cin_tsig_key_parse(s, &tsig_name, &tsig_alg, &tsig_secret, &err);
+        cin_free_secret(s, strlen(s) + 1);
+        if (rc != CIN_OK) {
+            fprintf(stderr, "certinext: %s: %s\n", o.tsig_file, err ? err : cin_strstatus(rc));
+            free(err);
+            err = NULL;
+            goto fail;
+        }
+    }
     if (o.trust && !(trust = read_file(o.trust, 1 << 20))) {
         fprintf(stderr, "certinext: cannot read %s: %s\n", o.trust, strerror(errno));
         goto fail;
@@ -318,11 +363,17 @@ int cli_cmd_ca(int argc, char **argv)
     c.contact = (char *)o.contact;
     c.preferred_chain = (char *)o.chain;
     c.challenge = (char *)o.challenge;
+    c.dns_update = (char *)o.dns_update;
+    c.tsig_name = tsig_name;
+    c.tsig_alg = tsig_alg;
     rc = cin_store_begin(st);
     if (rc == CIN_OK)
         rc = cin_store_ca_add(st, &c, NULL, &err);
     if (rc == CIN_OK && hmac)
         rc = cin_store_ca_set_secret(st, o.name, "eab_hmac", hmac);
+    /* the TSIG secret is read once, here, and sealed like an EAB key */
+    if (rc == CIN_OK && tsig_secret)
+        rc = cin_store_ca_set_secret(st, o.name, "tsig_secret", tsig_secret);
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, 0, 0, "cli", "ca.add", NULL, o.name);
     rc = cin_store_end(st, rc);
@@ -332,16 +383,18 @@ int cli_cmd_ca(int argc, char **argv)
         free(err);
         goto fail;
     }
-    printf("added ACME CA %s (%s)%s\n", o.name, o.acme, hmac ? " with EAB" : "");
-    free(trust);
-    if (hmac)
-        cin_free_secret(hmac, strlen(hmac));
-    return 0;
+    printf("added ACME CA %s (%s)%s%s\n", o.name, o.acme, hmac ? " with EAB" : "",
+           tsig_name ? " with a TSIG key" : "");
+    ret = 0;
 fail:
     free(trust);
     if (hmac)
         cin_free_secret(hmac, strlen(hmac));
-    return 1;
+    free(tsig_name);
+    free(tsig_alg);
+    if (tsig_secret)
+        cin_free_secret(tsig_secret, strlen(tsig_secret));
+    return ret;
 }
 
 /* ---- settings ------------------------------------------------------------- */
@@ -355,6 +408,9 @@ static const struct cli_setting {
     {"lease-ttl", "lease_ttl",
      "seconds an agent holds an order it works before another host may take it over "
      "(5-600, default 60; renewed every third of it)"},
+    {"dns-resolver", "dns_resolver",
+     "HOST:PORT of the resolver that dns-01 records and domain claims are looked up at "
+     "(default: the zone's authoritative servers)"},
 };
 
 int cli_cmd_settings(int argc, char **argv)
@@ -383,7 +439,7 @@ int cli_cmd_settings(int argc, char **argv)
         if (!strcmp(argv[optind + 1], cli_settings[i].name))
             k = &cli_settings[i];
     if (!k) {
-        cli_usage_error(usage, "the settings are renew-fraction and lease-ttl");
+        cli_usage_error(usage, "the settings are renew-fraction, lease-ttl and dns-resolver");
         return 2;
     }
     if (optind + (!strcmp(argv[1], "set") ? 3 : 2) != argc) {
@@ -394,10 +450,16 @@ int cli_cmd_settings(int argc, char **argv)
         return 1;
     if (!strcmp(argv[1], "get")) {
         /* the value in force (a default when unset or out of range) */
+        char *v = NULL;
         if (!strcmp(k->key, "renew_fraction"))
             printf("%.3f\n", cin_agent_renew_fraction(st));
-        else
+        else if (!strcmp(k->key, "lease_ttl"))
             printf("%d\n", cin_agent_lease_ttl(st));
+        else if (cin_store_setting_get(st, k->key, &v) == CIN_OK && v)
+            printf("%s\n", v);
+        else
+            printf("(unset)\n");
+        free(v);
         cin_store_close(st);
         return 0;
     }

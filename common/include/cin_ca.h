@@ -29,6 +29,20 @@ typedef struct cin_ca_result {
 
 void cin_ca_result_clear(cin_ca_result *r);
 
+/* ---- dns-01 (acme_dns.c) ---------------------------------------------------- */
+
+/* Is path usable as the DNS hook: absolute, a regular executable file that
+ * belongs to root and is not writable by group or other? */
+int cin_dns_hook_check(const char *path, char **err);
+/* The process's DNS hook, from root-owned configuration only (a server's
+ * configuration file, `certinext agent --dns-hook`); NULL: none.  Checked. */
+int cin_dns_hook_set(const char *path, char **err);
+const char *cin_dns_hook(void);
+/* A TSIG key file, as BIND's and Knot's tools write it ("key NAME {
+ * algorithm ALG; secret "B64"; };" or Knot's YAML "id:/algorithm:/secret:"):
+ * its name, algorithm ("hmac-sha256.") and secret (free with cin_free_secret). */
+int cin_tsig_key_parse(const char *text, char **name, char **alg, char **secret, char **err);
+
 /*
  * Every operation fills *r (which it zeroes first) and never fails otherwise.
  *   submit, poll  advance a processing order as far as it can without waiting

@@ -24,10 +24,13 @@ typedef struct cin_ca_config {
     char *created_at;
     char *preferred_chain; /* ACME: prefer the chain whose root's name contains this */
     char *challenge;       /* ACME: http-01 (NULL), tls-alpn-01 or dns-01 */
+    char *dns_update;      /* dns-01: the RFC 2136 server, HOST:PORT (NULL: the hook) */
+    char *tsig_name;       /* dns-01: the TSIG key's name (its secret is sealed) */
+    char *tsig_alg;        /* dns-01: its algorithm, as "hmac-sha256." */
 } cin_ca_config;
 
 void cin_ca_config_clear(cin_ca_config *c);
-/* A challenge type the ACME client can answer (http-01, tls-alpn-01). */
+/* A challenge type the ACME client can answer (http-01, tls-alpn-01, dns-01). */
 int cin_ca_challenge_valid(const char *type);
 int cin_store_ca_get(cin_store *st, const char *name, cin_ca_config *out);
 int cin_store_ca_list(cin_store *st, cin_ca_config **out, size_t *n);

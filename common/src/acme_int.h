@@ -162,6 +162,18 @@ int acme_order_authorize(acme *a, const cin_order *o, acme_order *ord, cin_ca_re
  * starts a new order. */
 void acme_order_invalid(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *r);
 
+/* ---- acme_dns.c: dns-01 --------------------------------------------------------- */
+
+/* Publish _acme-challenge.ident = base64url(SHA-256(keyauth)) the CA's way
+ * (remembered in the store under token first) and look for it: CIN_OK when
+ * visible (the CA may be told), CIN_EBUSY (PENDING: look again soon), else
+ * CIN_ERR; r says why in both cases. */
+int acme_dns_answer(acme *a, const cin_order *o, const char *ident, const char *token,
+                    const char *keyauth, cin_ca_result *r);
+/* Remove the order's published records (best effort); the rows stay for the
+ * caller to delete with the other answers. */
+void acme_dns_cleanup(cin_store *st, const char *ca, int64_t order_id);
+
 /* ---- acme_finalize.c --------------------------------------------------------- */
 
 /* Finalize with the order's CSR; PENDING (Retry-After) when the CA took it. */

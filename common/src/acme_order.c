@@ -288,6 +288,18 @@ static int authorize_one(acme *a, const cin_order *o, const char *url, const cha
         rc = CIN_ERR;
         goto done;
     }
+    if (!strcmp(type, "dns-01")) {
+        char *keyauth = cin_asprintf("%s.%s", token, thumb);
+        rc = keyauth && alpn_name_valid(name)
+                 ? acme_dns_answer(a, o, name, token, keyauth, r)
+                 : (acme_failed(r, 400, "ca_error", "dns-01 cannot prove this name",
+                                "the CA's authorization names no usable identifier"),
+                    CIN_ERR);
+        free(keyauth);
+        if (rc != CIN_OK)
+            goto done;
+        goto tell;
+    }
     if (!strcmp(type, "tls-alpn-01") &&
         (!alpn_name_valid(name) || json_is_true(json_object_get(authz, "wildcard")))) {
         acme_failed(r, 400, "ca_error", "tls-alpn-01 cannot prove this name",
@@ -307,6 +319,7 @@ static int authorize_one(acme *a, const cin_order *o, const char *url, const cha
             acme_transient(r, 5, "the fleet's hosts cannot be read (%s)", cin_strstatus(rc));
         goto done;
     }
+tell:
     if (strcmp(json_string_value(json_object_get(ch, "status")) ?: "", "pending"))
         goto done; /* the CA is looking already */
     acme_resp_clear(&h);
@@ -376,6 +389,7 @@ void acme_order_invalid(acme *a, const cin_order *o, acme_order *ord, cin_ca_res
         acme_failed(r, 400, "ca_error", "The CA declared the order invalid",
                     "the CA's order is %s and gives no reason", acme_order_status(ord));
     json_decref(e);
-    /* a retry starts a new order */
+    /* a retry starts a new order; its DNS records go */
+    acme_dns_cleanup(a->st, a->ca, o->id);
     acme_state_save(a->st, a->ca, o->id, NULL);
 }

@@ -267,6 +267,11 @@ static const char *const migrations[] = {
 
     /* issue 14: the challenge type each ACME CA is answered with (NULL: http-01) */
     "ALTER TABLE cas ADD COLUMN challenge TEXT;",
+    /* issue 14: dns-01 by RFC 2136 updates signed with TSIG (the secret sealed) */
+    "ALTER TABLE cas ADD COLUMN dns_update TEXT;"
+    "ALTER TABLE cas ADD COLUMN tsig_name TEXT;"
+    "ALTER TABLE cas ADD COLUMN tsig_alg TEXT;"
+    "ALTER TABLE cas ADD COLUMN tsig_secret BLOB;",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -1,8 +1,11 @@
 """Every way to prove a domain (issue 14): tls-alpn-01 inside the handshake of both
 modules, validated by Debian's pebble against the module's own TLS port."""
+import base64
 import hashlib
+import os
 import socket
 import ssl
+import subprocess
 import time
 
 import pytest
@@ -12,11 +15,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 DER = Encoding.DER
 
-from cin import free_port, serial_of_der, wait_for
+from cin import BUILD, free_port, handshake, order, serial_of_der, wait_for, wait_status
+from knot import KEY_NAME as KNOT_KEY, Knot
 from pebble import Pebble
 from servers import SERVERS
 from test_acme import issue
 
+CLI = os.path.join(BUILD, "certinext")
 ACME_IDENTIFIER = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.31")
 
 
@@ -116,3 +121,161 @@ def test_pending_challenge_answered_only_to_acme_tls(h2server, store):
     store.sql("UPDATE challenges SET expires_at = 1")
     got_proto, got = hello(h2server.https_port, "pending.example.com", ["acme-tls/1"])
     assert got is None or acme_identifier(got) is None
+
+
+# ---- dns-01 -------------------------------------------------------------------------
+
+@pytest.fixture
+def knot(base):
+    k = Knot(base).start()
+    yield k
+    k.stop()
+
+
+def dns_pebble(base, store, knot, server_http_port, name="pebble", **ca):
+    """pebble whose VA asks knot, bound to dv-wildcard and dv-ssl, answering dns-01."""
+    p = Pebble(base, server_http_port, dns_server=knot.address, name=name).start()
+    args = ["ca", "add", "--name", name, "--acme", p.directory, "--trust", p.cert,
+            "--challenge", "dns-01"]
+    for k, v in ca.items():
+        args += [f"--{k.replace('_', '-')}", v]
+    store.cli(*args)
+    for product in ("dv-wildcard", "dv-ssl"):
+        store.cli("product", "set-ca", product, name)
+    store.cli("settings", "set", "dns-resolver", knot.address)
+    return p
+
+
+def test_dns01_wildcard_by_rfc2136_with_tsig(base, server, store, knot):
+    """*.example.com from pebble via dns-01: RFC 2136 updates signed with TSIG to a real
+    Knot, the record looked up before pebble is told, and removed afterwards."""
+    p = dns_pebble(base, store, knot, server.http_port, dns_update=knot.address,
+                   tsig_key_file=knot.key_file())
+    try:
+        # the secret is sealed in the store, never there in the clear
+        assert knot.secret not in store.sql("SELECT quote(tsig_secret) FROM cas "
+                                            "WHERE name='pebble'")
+        ann = server.api(store.tokens["ann"])
+        o = issue(ann, ann, "dv-wildcard", ["*.example.com"], timeout=60)
+        assert "Pebble" in o["certificate"]["issuer"]
+        serial = o["certificate"]["serial"]
+        assert wait_for(lambda: handshake(server.https_port, "www.example.com")[0] == serial, 5)
+        # the TXT record went with the order
+        assert wait_for(lambda: knot.txt("_acme-challenge.example.com") == [], 10)
+        assert store.sql("SELECT count(*) FROM challenges") == "0"
+    finally:
+        p.stop()
+
+
+def test_dns01_wrong_tsig_key_fails_clearly(base, server, store, knot):
+    wrong = base64.b64encode(b"not the key, not the key, not it").decode()
+    p = dns_pebble(base, store, knot, server.http_port, dns_update=knot.address,
+                   tsig_key_file=knot.key_file(secret=wrong))
+    try:
+        ann = server.api(store.tokens["ann"])
+        o = order(ann, "dv-ssl", ["tsig.example.com"])
+        assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        o = wait_status(ann, o["id"], "failed", timeout=30)
+        assert o["error"]["type"].endswith(":ca_error"), o["error"]
+        assert "TSIG" in o["error"]["detail"], o["error"]
+        assert knot.txt("_acme-challenge.tsig.example.com") == []
+    finally:
+        p.stop()
+
+
+HOOK = """#!/bin/sh
+# certinext's dns-01 hook for this test: add|remove NAME VALUE, by knsupdate
+[ -z "$HOME$CERTINEXT_SECRET$CERTINEXT_STORE" ] || {{ echo "environment kept" >&2; exit 9; }}
+[ -e /proc/self/fd/{fd} ] && {{ echo "descriptor {fd} left open" >&2; exit 8; }}
+case "$3" in *fail*) echo "provider says no for $2" >&2; exit 3;; esac
+[ "$1" = add ] && op="add $2. 60 TXT \\"$3\\"" || op="del $2. 60 TXT \\"$3\\""
+echo "$1 $2 $3" >> {log}
+printf 'server 127.0.0.1 {port}\\nzone example.com\\nkey hmac-sha256:{key} {secret}\\n%s\\nsend\\n' "$op" \\
+    | /usr/bin/knsupdate
+"""
+
+
+def make_hook(base, knot, owner=0, mode=0o755, fd=99):
+    path = os.path.join(base, "dns-hook.sh")
+    log = os.path.join(base, "dns-hook.log")
+    with open(path, "w") as f:
+        f.write(HOOK.format(log=log, port=knot.port, key=KNOT_KEY, secret=knot.secret, fd=fd))
+    os.chmod(path, mode)
+    os.chown(path, owner, owner)
+    return path, log
+
+
+@pytest.mark.parametrize("kind", ["nginx"])
+def test_dns01_through_the_hook_of_the_agent(base, store, knot, kind):
+    """`certinext agent --dns-hook`: the hook publishes and removes the record; it runs
+    with an empty environment and no inherited descriptors."""
+    srv = SERVERS[kind](base, store, agent=False).start()
+    p = dns_pebble(base, store, knot, srv.http_port)
+    agent = None
+    inherited = open(os.path.join(base, "inherited"), "w")
+    hook, log = make_hook(base, knot, fd=inherited.fileno())
+    try:
+        ann = srv.api(store.tokens["ann"])
+        o = order(ann, "dv-wildcard", ["*.example.com"])
+        assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        env = dict(os.environ, CERTINEXT_SECRET="must-not-leak", CERTINEXT_STORE=store.path)
+        # the agent holds a descriptor and secrets in its environment: the hook gets neither
+        agent = subprocess.Popen([CLI, "agent", "--interval", "0.2", "--dns-hook", hook],
+                                 env=env, pass_fds=(inherited.fileno(),),
+                                 stderr=subprocess.PIPE, text=True)
+        o = wait_status(ann, o["id"], "issued", timeout=60)
+        assert "Pebble" in o["certificate"]["issuer"]
+        with open(log) as f:
+            lines = f.read().splitlines()
+        assert lines[0].startswith("add _acme-challenge.example.com ")
+        assert wait_for(lambda: any(ln.startswith("remove _acme-challenge.example.com ")
+                                    for ln in open(log).read().splitlines()), 10)
+        assert wait_for(lambda: knot.txt("_acme-challenge.example.com") == [], 10)
+    finally:
+        if agent:
+            agent.terminate()
+            agent.wait(10)
+        inherited.close()
+        p.stop()
+        srv.stop()
+
+
+def test_dns01_hook_failure_shown_to_admins_only(base, store, knot):
+    srv = SERVERS["nginx"](base, store, agent=False).start()
+    p = dns_pebble(base, store, knot, srv.http_port)
+    path = os.path.join(base, "failing-hook.sh")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\necho \"provider says no for $2\" >&2\nexit 3\n")
+    os.chmod(path, 0o755)
+    try:
+        sam = srv.api(store.tokens["sam"])
+        ann = srv.api(store.tokens["ann"])
+        o = order(sam, "dv-ssl", ["hook.example.com"])
+        assert ann.post(f"/api/v1/orders/{o['id']}/approve").status == 200
+        assert sam.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        store.cli("agent", "--once", "--dns-hook", path)
+        got = wait_status(ann, o["id"], "failed", timeout=5)
+        hook = got["error"]["dns_hook"]
+        assert hook["exit"] == 3 and hook["action"] == "add"
+        assert "provider says no for _acme-challenge.hook.example.com" in hook["stderr"]
+        assert "exit status 3" in got["error"]["detail"]
+        # the order's own user sees the failure, not the hook's output
+        mine = sam.get(f"/api/v1/orders/{o['id']}").json
+        assert mine["status"] == "failed" and "dns_hook" not in mine["error"]
+    finally:
+        p.stop()
+        srv.stop()
+
+
+def test_dns_hook_must_be_root_owned(base, store, knot):
+    hook, _ = make_hook(base, knot, owner=33)  # www-data
+    r = store.cli("agent", "--once", "--dns-hook", hook, check=False)
+    assert r.returncode == 1 and "must belong to root" in r.stderr
+    hook, _ = make_hook(base, knot, mode=0o757)
+    r = store.cli("agent", "--once", "--dns-hook", hook, check=False)
+    assert r.returncode == 1 and "not be writable by group or other" in r.stderr
+    # the servers refuse such a configuration
+    srv = SERVERS["nginx"](base, store, extra_http=f"certinext_dns_hook {hook};")
+    r = subprocess.run(["nginx", "-t", "-c", srv.conf, "-p", base], capture_output=True,
+                       text=True)
+    assert r.returncode != 0 and "certinext_dns_hook" in r.stderr

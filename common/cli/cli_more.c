@@ -175,7 +175,7 @@ int cli_cmd_agent(int argc, char **argv)
 
 struct ca_opts {
     const char *name, *acme, *kid, *hmac_file, *trust, *contact, *chain, *challenge;
-    const char *dns_update, *tsig_file;
+    const char *dns_update, *tsig_file, *failover_after;
 };
 
 static int ca_opt(int c, const char *arg, void *ud)
@@ -213,6 +213,9 @@ static int ca_opt(int c, const char *arg, void *ud)
     case 'y':
         o->tsig_file = arg;
         break;
+    case 'F':
+        o->failover_after = arg;
+        break;
     }
     return 0;
 }
@@ -240,7 +243,7 @@ int cli_cmd_ca(int argc, char **argv)
         "certinext ca add --name NAME --acme DIRECTORY_URL [--eab-kid KID --eab-hmac-file FILE] "
         "[--trust PEM] [--contact MAILTO] [--preferred-chain ROOT_NAME] "
         "[--challenge http-01|tls-alpn-01|dns-01 [--dns-update HOST:PORT --tsig-key-file FILE]] "
-        "| ca list";
+        "[--failover-after N] | ca list";
     static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
                                          {"acme", required_argument, NULL, 'a'},
                                          {"eab-kid", required_argument, NULL, 'k'},
@@ -251,6 +254,7 @@ int cli_cmd_ca(int argc, char **argv)
                                          {"challenge", required_argument, NULL, 'g'},
                                          {"dns-update", required_argument, NULL, 'u'},
                                          {"tsig-key-file", required_argument, NULL, 'y'},
+                                         {"failover-after", required_argument, NULL, 'F'},
                                          {NULL, 0, NULL, 0}};
     struct ca_opts o = {0};
     cin_ca_config c, *list = NULL;
@@ -258,7 +262,7 @@ int cli_cmd_ca(int argc, char **argv)
     char *tsig_name = NULL, *tsig_alg = NULL, *tsig_secret = NULL;
     size_t n = 0, i;
     cin_store *st;
-    int rc, ret = 1;
+    int rc, ret = 1, failover = 0;
 
     if (argc >= 2 && !strcmp(argv[1], "--help")) {
         printf("usage: %s\n", usage);
@@ -298,6 +302,15 @@ int cli_cmd_ca(int argc, char **argv)
     if (o.challenge && !cin_ca_challenge_valid(o.challenge)) {
         cli_usage_error(usage, "--challenge must be http-01, tls-alpn-01 or dns-01");
         return 2;
+    }
+    if (o.failover_after) {
+        char *end;
+        long v = strtol(o.failover_after, &end, 10);
+        if (*end || v < 1 || v > 100) {
+            cli_usage_error(usage, "--failover-after must be a number of attempts from 1 to 100");
+            return 2;
+        }
+        failover = (int)v;
     }
     if ((o.dns_update || o.tsig_file) &&
         (!o.challenge || strcmp(o.challenge, "dns-01") || !o.dns_update || !o.tsig_file)) {
@@ -366,6 +379,7 @@ int cli_cmd_ca(int argc, char **argv)
     c.dns_update = (char *)o.dns_update;
     c.tsig_name = tsig_name;
     c.tsig_alg = tsig_alg;
+    c.failover_after = failover;
     rc = cin_store_begin(st);
     if (rc == CIN_OK)
         rc = cin_store_ca_add(st, &c, NULL, &err);
@@ -473,12 +487,39 @@ int cli_cmd_settings(int argc, char **argv)
 
 /* ---- product -------------------------------------------------------------- */
 
+/* "a,b,c" as a malloc'd array of malloc'd names (empty names refused: NULL). */
+static char **split_commas(const char *s, size_t *n)
+{
+    size_t cap = 1, i;
+    const char *p;
+    char **v;
+
+    *n = 0;
+    for (p = s; *p; p++)
+        cap += *p == ',';
+    v = calloc(cap, sizeof(*v));
+    for (p = s; v && *n < cap; p += strcspn(p, ",") + 1) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || !(v[*n] = strndup(p, len))) {
+            for (i = 0; i < *n; i++)
+                free(v[i]);
+            free(v);
+            *n = 0;
+            return NULL;
+        }
+        (*n)++;
+        if (!p[len])
+            break;
+    }
+    return v;
+}
+
 int cli_cmd_product(int argc, char **argv)
 {
-    static const char usage[] = "certinext product set-ca PRODUCT CA | product list";
+    static const char usage[] = "certinext product set-ca PRODUCT CA[,CA...] | product list";
     cin_product *list = NULL;
-    char *err = NULL, *kind = NULL;
-    size_t n = 0, i;
+    char *err = NULL, *kind = NULL, **cas = NULL;
+    size_t n = 0, i, ncas = 0;
     cin_store *st;
     int rc, set;
 
@@ -512,25 +553,33 @@ int cli_cmd_product(int argc, char **argv)
         cin_store_close(st);
         return rc == CIN_OK ? 0 : 1;
     }
-    rc = cin_store_ca_kind(st, argv[optind + 2], &kind);
-    if (rc == CIN_OK && !cin_ca_ops_for(kind)) {
-        fprintf(stderr, "certinext: CA %s is of kind %s, which this build cannot issue from\n",
-                argv[optind + 2], kind);
-        rc = CIN_EINVAL;
-    } else if (rc == CIN_OK) {
+    /* issue 14: an ordered list, the preferred CA first (failover to the next) */
+    cas = split_commas(argv[optind + 2], &ncas);
+    for (i = 0, rc = cas && ncas ? CIN_OK : CIN_EINVAL; rc == CIN_OK && i < ncas; i++) {
+        free(kind);
+        kind = NULL;
+        rc = cin_store_ca_kind(st, cas[i], &kind);
+        if (rc == CIN_OK && !cin_ca_ops_for(kind)) {
+            fprintf(stderr, "certinext: CA %s is of kind %s, which this build cannot issue from\n",
+                    cas[i], kind);
+            rc = CIN_EINVAL;
+        } else if (rc != CIN_OK) {
+            fprintf(stderr, "certinext: no CA named %s (certinext ca list)\n", cas[i]);
+        }
+    }
+    if (rc == CIN_OK) {
         rc = cin_store_begin(st);
         if (rc == CIN_OK)
-            rc = cin_store_product_set_ca(st, argv[optind + 1], argv[optind + 2], &err);
+            rc = cin_store_product_set_cas(st, argv[optind + 1], cas, ncas, &err);
         if (rc == CIN_OK)
-            rc = cin_store_event_add(st, 0, 0, "cli", "product.set_ca", NULL, argv[optind + 1]);
+            rc = cin_store_event_add(st, 0, 0, "cli", "product.set_ca", NULL, argv[optind + 2]);
         rc = cin_store_end(st, rc);
         if (rc != CIN_OK)
             fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
         else
             printf("product %s now issues from CA %s\n", argv[optind + 1], argv[optind + 2]);
-    } else {
-        fprintf(stderr, "certinext: no CA named %s (certinext ca list)\n", argv[optind + 2]);
     }
+    cin_strv_free(cas, ncas);
     free(kind);
     free(err);
     cin_store_close(st);

@@ -24,7 +24,7 @@
 
 typedef struct cin_store cin_store;
 
-#define CIN_SCHEMA_VERSION 8 /* issue 14: +2 */
+#define CIN_SCHEMA_VERSION 9 /* issue 14: +3 */
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation

@@ -272,6 +272,17 @@ static const char *const migrations[] = {
     "ALTER TABLE cas ADD COLUMN tsig_name TEXT;"
     "ALTER TABLE cas ADD COLUMN tsig_alg TEXT;"
     "ALTER TABLE cas ADD COLUMN tsig_secret BLOB;",
+    /* issue 14: CA failover - a product's ordered CAs, the CA an order is at */
+    "ALTER TABLE cas ADD COLUMN failover_after INTEGER;"
+    "CREATE TABLE product_cas ("
+    "  product TEXT NOT NULL REFERENCES products(code),"
+    "  position INTEGER NOT NULL,"
+    "  ca_id INTEGER NOT NULL REFERENCES cas(id),"
+    "  PRIMARY KEY (product, position));"
+    "CREATE TABLE order_cas ("
+    "  order_id INTEGER NOT NULL PRIMARY KEY REFERENCES orders(id),"
+    "  ca_id INTEGER NOT NULL REFERENCES cas(id),"
+    "  attempts INTEGER NOT NULL);",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -46,7 +46,8 @@ void cin_ca_config_clear(cin_ca_config *c)
 
 #define CA_COLS                                                                                    \
     "id, name, kind, directory_url, eab_kid, trust_pem, contact, account_url, root_pem, "          \
-    "intermediate_pem, created_at, preferred_chain, challenge, dns_update, tsig_name, tsig_alg "   \
+    "intermediate_pem, created_at, preferred_chain, challenge, dns_update, tsig_name, tsig_alg, "  \
+    "failover_after "                                                                              \
     "FROM cas "
 
 static void ca_fill(db_stmt *s, cin_ca_config *c)
@@ -67,6 +68,7 @@ static void ca_fill(db_stmt *s, cin_ca_config *c)
     c->dns_update = db_col_strdup(s, 13);
     c->tsig_name = db_col_strdup(s, 14);
     c->tsig_alg = db_col_strdup(s, 15);
+    c->failover_after = (int)db_col_int(s, 16);
 }
 
 int cin_ca_challenge_valid(const char *type)
@@ -149,8 +151,9 @@ int cin_store_ca_add(cin_store *st, const cin_ca_config *c, int64_t *id, char **
         return CIN_EINVAL;
     }
     s = db_prepare(st, "INSERT INTO cas(name, kind, directory_url, eab_kid, trust_pem, contact,"
-                       " created_at, preferred_chain, challenge, dns_update, tsig_name, tsig_alg)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id");
+                       " created_at, preferred_chain, challenge, dns_update, tsig_name, tsig_alg,"
+                       " failover_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
+                       " ?13) RETURNING id");
     st_now_text(st, now);
     db_bind_text(s, 1, c->name);
     db_bind_text(s, 2, c->kind);
@@ -164,6 +167,10 @@ int cin_store_ca_add(cin_store *st, const cin_ca_config *c, int64_t *id, char **
     db_bind_text(s, 10, c->dns_update);
     db_bind_text(s, 11, c->tsig_name);
     db_bind_text(s, 12, c->tsig_alg);
+    if (c->failover_after > 0)
+        db_bind_int(s, 13, c->failover_after);
+    else
+        db_bind_null(s, 13);
     rc = db_one(s);
     if (rc == CIN_OK && id)
         *id = db_col_int(s, 0);

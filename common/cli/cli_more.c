@@ -237,6 +237,65 @@ static char *read_file(const char *path, size_t max)
     return buf;
 }
 
+static int fp_opt(int c, const char *arg, void *ud)
+{
+    if (c == 'r')
+        *(const char **)ud = arg;
+    return 0;
+}
+
+/* issue 14: ca distrust NAME | --root-fingerprint SHA256; ca status */
+static int ca_distrust_cmd(int argc, char **argv)
+{
+    static const char usage[] =
+        "certinext ca distrust NAME | ca distrust --root-fingerprint SHA256 | ca status";
+    static const struct option opts[] = {{"root-fingerprint", required_argument, NULL, 'r'},
+                                         {NULL, 0, NULL, 0}};
+    const char *fp = NULL, *name;
+    cin_distrust_counts c;
+    char *err = NULL, **stranded = NULL;
+    size_t n = 0, i;
+    cin_store *st;
+    int rc, status = !strcmp(argv[1], "status");
+
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, fp_opt, (void *)&fp);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    name = optind + 1 < argc ? argv[optind + 1] : NULL;
+    if (status ? (name || fp) : (!name == !fp || optind + 2 < argc)) {
+        cli_usage_error(usage, status ? "ca status takes no argument"
+                                      : "name one CA, or give --root-fingerprint");
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    if (!status) {
+        rc = cin_ca_distrust(st, name, fp, "cli", &c, &err);
+        if (rc != CIN_OK) {
+            fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
+            free(err);
+            cin_store_close(st);
+            return 1;
+        }
+        printf("distrusted %s %s: %zu certificates queued for replacement, %zu with no other CA\n",
+               name ? "CA" : "root", name ? name : fp, c.queued, c.stranded);
+    }
+    rc = cin_distrust_status(st, &c, &stranded, &n);
+    if (rc == CIN_OK) {
+        printf("replacements: %zu queued, %zu in progress, %zu replaced, %zu failed\n", c.queued,
+               c.replacing, c.replaced, c.failed);
+        if (c.stranded) {
+            printf("not replaced, %zu certificates: no other CA for product", c.stranded);
+            for (i = 0; i < n; i++)
+                printf("%s %s", i ? "," : "", stranded[i]);
+            printf(" (certinext product set-ca PRODUCT CA,...)\n");
+        }
+    }
+    cin_strv_free(stranded, n);
+    cin_store_close(st);
+    return rc == CIN_OK ? 0 : 1;
+}
+
 int cli_cmd_ca(int argc, char **argv)
 {
     static const char usage[] =
@@ -268,8 +327,10 @@ int cli_cmd_ca(int argc, char **argv)
         printf("usage: %s\n", usage);
         return 0;
     }
+    if (argc >= 2 && (!strcmp(argv[1], "distrust") || !strcmp(argv[1], "status")))
+        return ca_distrust_cmd(argc, argv);
     if (argc < 2 || (strcmp(argv[1], "add") && strcmp(argv[1], "list"))) {
-        cli_usage_error(usage, "expected 'ca add' or 'ca list'");
+        cli_usage_error(usage, "expected 'ca add', 'ca list', 'ca distrust' or 'ca status'");
         return 2;
     }
     rc = cli_getopt(argc - 1, argv + 1, usage, opts, ca_opt, &o);
@@ -422,6 +483,8 @@ static const struct cli_setting {
     {"lease-ttl", "lease_ttl",
      "seconds an agent holds an order it works before another host may take it over "
      "(5-600, default 60; renewed every third of it)"},
+    {"distrust-rate", "distrust_rate",
+     "replacements of distrusted certificates started per minute (1-100000, default 60)"},
     {"dns-resolver", "dns_resolver",
      "HOST:PORT of the resolver that dns-01 records and domain claims are looked up at "
      "(default: the zone's authoritative servers)"},
@@ -453,7 +516,8 @@ int cli_cmd_settings(int argc, char **argv)
         if (!strcmp(argv[optind + 1], cli_settings[i].name))
             k = &cli_settings[i];
     if (!k) {
-        cli_usage_error(usage, "the settings are renew-fraction, lease-ttl and dns-resolver");
+        cli_usage_error(
+            usage, "the settings are renew-fraction, lease-ttl, distrust-rate and dns-resolver");
         return 2;
     }
     if (optind + (!strcmp(argv[1], "set") ? 3 : 2) != argc) {

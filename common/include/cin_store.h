@@ -24,7 +24,7 @@
 
 typedef struct cin_store cin_store;
 
-#define CIN_SCHEMA_VERSION 9 /* issue 14: +3 */
+#define CIN_SCHEMA_VERSION 10 /* issue 14: +4 */
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation

@@ -56,5 +56,7 @@ int cin_store_order_ca_get(cin_store *st, int64_t order_id, char **ca, int *atte
 int cin_store_order_ca_set(cin_store *st, int64_t order_id, const char *ca, int attempts);
 /* The CA's --failover-after (3 when not set). */
 int cin_store_ca_failover_after(cin_store *st, const char *ca);
+/* Has `certinext ca distrust` marked it? (distrust.c) */
+int cin_store_ca_distrusted(cin_store *st, const char *ca);
 
 #endif

@@ -481,6 +481,14 @@ static int valid_resolver(const char *v)
     return inet_pton(AF_INET, host, buf) == 1;
 }
 
+static int valid_rate(const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+
+    return *v && !*end && n >= 1 && n <= 100000;
+}
+
 static const struct setting {
     const char *key;
     int (*valid)(const char *);
@@ -488,6 +496,7 @@ static const struct setting {
 } settings[] = {
     {"renew_fraction", valid_fraction, "a number from 0.05 to 0.95"},
     {"lease_ttl", valid_lease_ttl, "a whole number of seconds from 5 to 600"},
+    {"distrust_rate", valid_rate, "a whole number of replacements per minute from 1 to 100000"},
     {"dns_resolver", valid_resolver,
      "an IP address and a port: 192.0.2.53:53 or [2001:db8::53]:53"},
 };

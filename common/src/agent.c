@@ -465,12 +465,14 @@ static char *ca_of(cin_store *st, const cin_order *o)
 
     if (cin_store_product_cas(st, o->product, &cas, &n) != CIN_OK || n == 0)
         return NULL;
+    /* a distrusted CA is never used again (issue 14) */
     if (cin_store_order_ca_get(st, o->id, &at, &attempts) == CIN_OK && at)
         for (i = 0; !ca && i < n; i++)
-            if (!strcmp(cas[i], at))
+            if (!strcmp(cas[i], at) && !cin_store_ca_distrusted(st, at))
                 ca = cin_strdup(at);
-    if (!ca)
-        ca = cin_strdup(cas[0]);
+    for (i = 0; !ca && i < n; i++)
+        if (!cin_store_ca_distrusted(st, cas[i]))
+            ca = cin_strdup(cas[i]);
     free(at);
     cin_strv_free(cas, n);
     return ca;
@@ -511,9 +513,11 @@ static int fail_over(cin_store *st, const cin_order *o, const char *ca, cin_ca_r
         return 0;
     if (cin_store_product_cas(st, o->product, &cas, &n) != CIN_OK)
         return 0;
-    for (i = 0; i + 1 < n && !next; i++)
-        if (!strcmp(cas[i], ca))
-            next = cas[i + 1];
+    for (i = 0; i < n && strcmp(cas[i], ca); i++)
+        ;
+    for (i++; i < n && !next; i++) /* the next trusted one */
+        if (!cin_store_ca_distrusted(st, cas[i]))
+            next = cas[i];
     cin_store_order_ca_get(st, o->id, NULL, &at);
     at++;
     memset(&cur, 0, sizeof(cur));
@@ -567,7 +571,8 @@ static const cin_ca_ops *ops_of(cin_store *st, const cin_order *o, cin_product *
     free(kind);
     if (!ops) {
         r->outcome = CIN_CA_FAILED;
-        cin_problem_set(&r->problem, 500, "ca_error", "the CA of product %s is not configured",
+        cin_problem_set(&r->problem, 500, "ca_error",
+                        "product %s has no usable CA (none configured, or every one distrusted)",
                         o->product);
     }
     return ops;
@@ -979,6 +984,7 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
         work_order(st, ids[i], holder, stats);
     free(ids);
     cleanup_cancelled(st, holder, stats);
+    cin_distrust_work(st, holder); /* issue 14: replacements of distrusted certificates */
     send_revocations(st, holder, stats);
     mark_expired(st, stats);
     if (renewal_check_due(now)) {
@@ -1006,5 +1012,5 @@ int cin_agent_work_due(cin_store *st)
     free(cids);
     free(eids);
     free(xids);
-    return due || renewal_check_due(now);
+    return due || renewal_check_due(now) || cin_distrust_pending(st);
 }

@@ -283,6 +283,17 @@ static const char *const migrations[] = {
     "  order_id INTEGER NOT NULL PRIMARY KEY REFERENCES orders(id),"
     "  ca_id INTEGER NOT NULL REFERENCES cas(id),"
     "  attempts INTEGER NOT NULL);",
+    /* issue 14: distrust - the CA marked, its certificates queued for replacement */
+    "ALTER TABLE cas ADD COLUMN distrusted_at INTEGER;"
+    "CREATE TABLE distrust_queue ("
+    "  cert_id INTEGER NOT NULL PRIMARY KEY REFERENCES certificates(id),"
+    "  order_id INTEGER NOT NULL REFERENCES orders(id),"
+    "  ca_id INTEGER REFERENCES cas(id),"
+    "  reason TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  replacement_id INTEGER REFERENCES orders(id),"
+    "  started_at INTEGER);"
+    "CREATE INDEX distrust_queue_state ON distrust_queue(state, cert_id);",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

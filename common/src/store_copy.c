@@ -19,8 +19,8 @@ const st_table st_tables[] = {
     {"cas",
      "id,name,kind,directory_url,eab_kid,eab_hmac,trust_pem,contact,account_url,account_key,"
      "root_pem,intermediate_pem,intermediate_key,root_key,created_at,preferred_chain,challenge,dns_"
-     "update,tsig_name,tsig_alg,tsig_secret,failover_after",
-     "ittttbtttbttbbttttttbi", "id"},
+     "update,tsig_name,tsig_alg,tsig_secret,failover_after,distrusted_at",
+     "ittttbtttbttbbttttttbii", "id"},
     {"accounts", "id,name,credits,created_at", "itit", "id"},
     {"products", "code,type,max_names,wildcard,max_validity_days,price,price_per_name,ca_id",
      "ttiiiiii", "code"},
@@ -55,6 +55,8 @@ const st_table st_tables[] = {
     /* issue 14: CA failover */
     {"product_cas", "product,position,ca_id", "tii", "product,position"},
     {"order_cas", "order_id,ca_id,attempts", "iii", "order_id"},
+    {"distrust_queue", "cert_id,order_id,ca_id,reason,state,replacement_id,started_at", "iiittii",
+     "cert_id"},
     {NULL, NULL, NULL, NULL},
 };
 

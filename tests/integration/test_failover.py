@@ -1,4 +1,6 @@
 """CA failover (issue 14): a product bound to an ordered list of CAs, two real pebbles."""
+import threading
+
 import pytest
 
 from cin import handshake, order, wait_for, wait_status
@@ -60,3 +62,74 @@ def test_single_ca_product_still_fails(server, store, two_cas):
     assert got["error"] is not None
     events = ann.get(f"/api/v1/orders/{o['id']}/events").json["events"]
     assert not [e for e in events if e["action"] == "order.ca_failover"]
+
+
+class Handshakes(threading.Thread):
+    """Full handshakes for names in a loop: every failure and every serial seen."""
+
+    def __init__(self, port, names):
+        super().__init__(daemon=True)
+        self.port, self.names = port, names
+        self.failures, self.seen, self.count = [], {n: [] for n in names}, 0
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            for n in self.names:
+                try:
+                    serial = handshake(self.port, n)[0]
+                    if not self.seen[n] or self.seen[n][-1] != serial:
+                        self.seen[n].append(serial)
+                    self.count += 1
+                except Exception as e:  # any failed handshake counts
+                    self.failures.append(f"{n}: {e!r}")
+
+
+def test_distrust_replaces_from_the_next_ca(server, store, two_cas):
+    a, b = two_cas
+    store.cli("product", "set-ca", "dv-multi", "pebble-a")  # no other CA: reported
+    ann = server.api(store.tokens["ann"])
+    old = {n: issue(ann, ann, "dv-ssl", [n]) for n in ("d1.example.com", "d2.example.com")}
+    stranded = issue(ann, ann, "dv-multi", ["m1.example.com"])
+    for o in (*old.values(), stranded):
+        assert issued_by(a, o)
+    credits = ann.get("/api/v1/account").json["credits"]
+    loop = Handshakes(server.https_port, list(old))
+    loop.start()
+    assert wait_for(lambda: loop.count > 4, 10)
+    r = store.cli("ca", "distrust", "pebble-a")
+    assert "2 certificates queued for replacement, 1 with no other CA" in r.stdout, r.stdout
+
+    def replaced():
+        return all(len(loop.seen[n]) == 2 for n in old)
+    assert wait_for(replaced, 60, 0.2), (loop.seen, store.cli("ca", "status").stdout)
+    count = loop.count
+    assert wait_for(lambda: loop.count > count + 4, 10)
+    loop.stop.set()
+    loop.join(10)
+    assert loop.failures == [], loop.failures[:5]
+    for n, o in old.items():
+        # served without reload: the old certificate until the new one was live
+        assert loop.seen[n][0] == o["certificate"]["serial"]
+        new = ann.get(f"/api/v1/orders/{o['id']}").json
+        assert new["status"] == "superseded", new
+        child = ann.get(f"/api/v1/orders/{new['superseded_by']}").json
+        assert child["kind"] == "reissue" and child["price"] == 0
+        assert child["certificate"]["serial"] == loop.seen[n][1]
+        assert issued_by(b, child)
+        trail = [e["action"] for e in ann.get(f"/api/v1/orders/{o['id']}/events").json["events"]]
+        assert "order.distrust_reissue" in trail
+    assert ann.get("/api/v1/account").json["credits"] == credits  # no charge
+    status = store.cli("ca", "status").stdout
+    assert "0 queued, 0 in progress, 2 replaced, 0 failed" in status, status
+    assert "no other CA for product dv-multi" in status, status
+    # the stranded certificate is still served, not silently dropped
+    assert handshake(server.https_port, "m1.example.com")[0] == \
+        stranded["certificate"]["serial"]
+    # new orders never go to the distrusted CA
+    fresh = issue(ann, ann, "dv-ssl", ["d3.example.com"])
+    assert issued_by(b, fresh)
+    o = order(ann, "dv-multi", ["m2.example.com"])
+    assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+    failed = wait_status(ann, o["id"], "failed", timeout=20)
+    assert "distrusted" in failed["error"]["detail"]

@@ -62,6 +62,11 @@ int cin_dns_hook_check(const char *path, char **err);
  * configuration file, `certinext agent --dns-hook`); NULL: none.  Checked. */
 int cin_dns_hook_set(const char *path, char **err);
 const char *cin_dns_hook(void);
+/* Is TXT name = value visible at the resolver of setting dns_resolver (else
+ * at every authoritative server of its zone)?  1 yes, 0 no, -1 no way to
+ * tell (err says why). */
+int cin_dns_txt_visible(cin_store *st, const char *name, const char *value, char *err,
+                        size_t errlen);
 /* A TSIG key file, as BIND's and Knot's tools write it ("key NAME {
  * algorithm ALG; secret "B64"; };" or Knot's YAML "id:/algorithm:/secret:"):
  * its name, algorithm ("hmac-sha256.") and secret (free with cin_free_secret). */

@@ -670,3 +670,11 @@ done:
     cin_free_secret(copy, strlen(text) + 1);
     return rc;
 }
+
+/* ---- TXT look-ups for domain claims ------------------------------------------- */
+
+int cin_dns_txt_visible(cin_store *st, const char *name, const char *value, char *err,
+                        size_t errlen)
+{
+    return dns_visible(st, name, value, err, errlen);
+}

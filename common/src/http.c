@@ -610,6 +610,7 @@ static const struct route {
     void (*handle)(http_ctx *c);
 } routes[] = {
     {"orders", api_orders},
+    {"domains", api_domains}, /* issue 14: claims; GET stays api_account's */
 };
 
 static void api(http_ctx *c)

@@ -60,5 +60,6 @@ void cin_ui_serve(const cin_request *req, cin_response *resp);
 /* Handlers (api_orders.c, api_account.c). */
 void api_orders(http_ctx *c);
 void api_account(http_ctx *c);
+void api_domains(http_ctx *c); /* issue 14 */
 
 #endif

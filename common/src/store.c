@@ -294,6 +294,13 @@ static const char *const migrations[] = {
     "  replacement_id INTEGER REFERENCES orders(id),"
     "  started_at INTEGER);"
     "CREATE INDEX distrust_queue_state ON distrust_queue(state, cert_id);",
+    /* issue 14: self-service domain claims, pending their TXT record */
+    "CREATE TABLE domain_claims ("
+    "  name TEXT NOT NULL,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  token TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (name, account_id));",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -57,6 +57,7 @@ const st_table st_tables[] = {
     {"order_cas", "order_id,ca_id,attempts", "iii", "order_id"},
     {"distrust_queue", "cert_id,order_id,ca_id,reason,state,replacement_id,started_at", "iiittii",
      "cert_id"},
+    {"domain_claims", "name,account_id,token,created_at", "titi", "name,account_id"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -85,8 +85,8 @@ zone:
                            capture_output=True, text=True, check=True)
         return [ln.strip().strip('"') for ln in p.stdout.splitlines() if ln.strip()]
 
-    def update(self, *commands):
+    def update(self, *commands, zone="example.com"):
         """knsupdate with the test key: "add NAME TTL TXT VALUE" lines."""
-        script = f"server 127.0.0.1 {self.port}\nkey hmac-sha256:{KEY_NAME} {self.secret}\n" + \
-            "\n".join(commands) + "\nsend\n"
+        script = f"server 127.0.0.1 {self.port}\nzone {zone}\n" \
+            f"key hmac-sha256:{KEY_NAME} {self.secret}\n" + "\n".join(commands) + "\nsend\n"
         subprocess.run(["knsupdate"], input=script, text=True, check=True, capture_output=True)

@@ -7,6 +7,7 @@
 
 #include "cin_ca.h"
 #include "cin_crypto.h"
+#include "cin_domain_claim.h"
 #include "harness.h"
 
 #define SECRET "Nyz6YfsHP1KgmLPK7HUPfurMoVvOyV7fnr3Y1OmituA="
@@ -98,6 +99,20 @@ START_TEST(hook_only_root_owned)
 }
 END_TEST
 
+START_TEST(public_suffixes)
+{
+    ck_assert_int_eq(cin_public_suffix("com"), 1);
+    ck_assert_int_eq(cin_public_suffix("co.uk"), 1);
+    ck_assert_int_eq(cin_public_suffix("example.co.uk"), 0);
+    ck_assert_int_eq(cin_public_suffix("example.com"), 0);
+    ck_assert_int_eq(cin_public_suffix("anything.ck"), 1); /* *.ck */
+    ck_assert_int_eq(cin_public_suffix("www.ck"), 0);      /* !www.ck */
+    ck_assert_int_eq(cin_public_suffix("newcorp.test"), 0);
+    cin_psl_path = "/nonexistent/list.dat";
+    ck_assert_int_eq(cin_public_suffix("example.com"), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dns");
@@ -105,6 +120,7 @@ int main(void)
 
     tcase_add_test(tc, tsig_key_files);
     tcase_add_test(tc, hook_only_root_owned);
+    tcase_add_test(tc, public_suffixes);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

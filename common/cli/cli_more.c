@@ -175,7 +175,7 @@ int cli_cmd_agent(int argc, char **argv)
 
 struct ca_opts {
     const char *name, *acme, *kid, *hmac_file, *trust, *contact, *chain, *challenge;
-    const char *dns_update, *tsig_file, *failover_after;
+    const char *dns_update, *tsig_file, *failover_after, *profile;
 };
 
 static int ca_opt(int c, const char *arg, void *ud)
@@ -215,6 +215,9 @@ static int ca_opt(int c, const char *arg, void *ud)
         break;
     case 'F':
         o->failover_after = arg;
+        break;
+    case 'P':
+        o->profile = arg;
         break;
     }
     return 0;
@@ -302,7 +305,7 @@ int cli_cmd_ca(int argc, char **argv)
         "certinext ca add --name NAME --acme DIRECTORY_URL [--eab-kid KID --eab-hmac-file FILE] "
         "[--trust PEM] [--contact MAILTO] [--preferred-chain ROOT_NAME] "
         "[--challenge http-01|tls-alpn-01|dns-01 [--dns-update HOST:PORT --tsig-key-file FILE]] "
-        "[--failover-after N] | ca list";
+        "[--failover-after N] [--profile NAME] | ca list";
     static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
                                          {"acme", required_argument, NULL, 'a'},
                                          {"eab-kid", required_argument, NULL, 'k'},
@@ -314,6 +317,7 @@ int cli_cmd_ca(int argc, char **argv)
                                          {"dns-update", required_argument, NULL, 'u'},
                                          {"tsig-key-file", required_argument, NULL, 'y'},
                                          {"failover-after", required_argument, NULL, 'F'},
+                                         {"profile", required_argument, NULL, 'P'},
                                          {NULL, 0, NULL, 0}};
     struct ca_opts o = {0};
     cin_ca_config c, *list = NULL;
@@ -441,6 +445,7 @@ int cli_cmd_ca(int argc, char **argv)
     c.tsig_name = tsig_name;
     c.tsig_alg = tsig_alg;
     c.failover_after = failover;
+    c.profile = (char *)o.profile;
     rc = cin_store_begin(st);
     if (rc == CIN_OK)
         rc = cin_store_ca_add(st, &c, NULL, &err);

@@ -24,7 +24,7 @@
 
 typedef struct cin_store cin_store;
 
-#define CIN_SCHEMA_VERSION 11 /* issue 14: +5 */
+#define CIN_SCHEMA_VERSION 12 /* issue 14: +6 */
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation

@@ -28,6 +28,7 @@ typedef struct cin_ca_config {
     char *tsig_name;       /* dns-01: the TSIG key's name (its secret is sealed) */
     char *tsig_alg;        /* dns-01: its algorithm, as "hmac-sha256." */
     int failover_after;    /* attempts before an order moves to the next CA (0: 3) */
+    char *profile;         /* ACME profile asked for in newOrder (NULL: the CA's default) */
 } cin_ca_config;
 
 void cin_ca_config_clear(cin_ca_config *c);

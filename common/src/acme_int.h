@@ -155,6 +155,11 @@ int acme_order_fetch(acme *a, acme_order *ord, acme_http_resp *h);
 /* The CA's order for o: the one the store remembers, else a new one; an
  * order or an account the CA forgot is made afresh. */
 int acme_order_get(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *r);
+/* RFC 9773 CertID ("AKI.serial", base64url) of a chain's leaf, or NULL. */
+char *acme_ari_cert_id(const char *chain_pem);
+/* The CA configuration's --profile is listed in the directory's
+ * meta.profiles (or none is configured): CIN_OK; else FAILED in r. */
+int acme_profile_check(acme *a, cin_ca_result *r);
 /* Answer every pending authorization's http-01 challenge; PENDING when done. */
 int acme_order_authorize(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *r);
 /* The order is invalid: FAILED with the CA's problem (the first failed

@@ -19,7 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include "acme_int.h"
+#include "cin_store_order.h"
 #include "cin_util.h"
 
 /* how long a challenge answer is kept when nothing deletes it sooner */
@@ -99,16 +104,91 @@ int acme_order_fetch(acme *a, acme_order *ord, acme_http_resp *h)
     return rc;
 }
 
+/* ARI (RFC 9773) CertID of a chain's leaf: base64url(the Authority Key
+ * Identifier's keyIdentifier) "." base64url(the serial's DER content). */
+char *acme_ari_cert_id(const char *chain_pem)
+{
+    BIO *b = BIO_new_mem_buf(chain_pem, -1);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    const ASN1_OCTET_STRING *kid = x ? X509_get0_authority_key_id(x) : NULL;
+    ASN1_INTEGER *serial = x ? X509_get_serialNumber(x) : NULL;
+    unsigned char *der = NULL, *p;
+    char *k = NULL, *s = NULL, *id = NULL;
+    int len = serial ? i2d_ASN1_INTEGER(serial, NULL) : 0;
+
+    if (kid && len > 2 && (der = malloc((size_t)len))) {
+        p = der;
+        i2d_ASN1_INTEGER(serial, &p);
+        /* the INTEGER's content octets: after the tag and a short length */
+        k = cin_b64url_encode(ASN1_STRING_get0_data(kid), (size_t)ASN1_STRING_length(kid));
+        s = der[1] < 0x80 ? cin_b64url_encode(der + 2, (size_t)len - 2) : NULL;
+        if (k && s)
+            id = cin_asprintf("%s.%s", k, s);
+    }
+    free(der);
+    free(k);
+    free(s);
+    X509_free(x);
+    BIO_free(b);
+    ERR_clear_error();
+    return id;
+}
+
+/* A renewal or reissue replaces its parent's certificate: RFC 9773's
+ * "replaces", when this CA offers renewalInfo and issued that certificate. */
+static char *replaces_of(acme *a, const cin_order *o)
+{
+    cin_order parent;
+    cin_cert c;
+    char *at = NULL, *id = NULL;
+    int attempts;
+
+    if (!o->parent_id || !acme_dir_url(a, "renewalInfo"))
+        return NULL;
+    memset(&parent, 0, sizeof(parent));
+    if (cin_store_order_get(a->st, o->parent_id, &parent) != CIN_OK)
+        return NULL;
+    if (cin_store_order_ca_get(a->st, parent.id, &at, &attempts) == CIN_OK && strcmp(at, a->ca)) {
+        free(at); /* issued by another CA: nothing of this one's to replace */
+        cin_order_clear(&parent);
+        return NULL;
+    }
+    free(at);
+    if (parent.cert_id && cin_store_cert_get(a->st, parent.cert_id, &c) == CIN_OK) {
+        id = acme_ari_cert_id(c.chain_pem);
+        cin_cert_clear(&c);
+    }
+    cin_order_clear(&parent);
+    return id;
+}
+
+int acme_profile_check(acme *a, cin_ca_result *r)
+{
+    json_t *profiles = json_object_get(json_object_get(a->dir, "meta"), "profiles");
+
+    if (!a->cfg.profile || json_object_get(profiles, a->cfg.profile))
+        return CIN_OK;
+    acme_failed(r, 400, "ca_error", "The CA offers no such profile",
+                "CA %s lists no ACME profile named %s (its directory's meta.profiles)", a->ca,
+                a->cfg.profile);
+    return CIN_ERR;
+}
+
 /* newOrder for o's names; the new order's URL is kept before anything else. */
 static int order_register(acme *a, const cin_order *o, acme_order *ord, acme_http_resp *h)
 {
     json_t *ids = json_array(), *payload = json_pack("{s:o}", "identifiers", ids);
-    char *body = NULL;
+    char *body = NULL, *replaces = replaces_of(a, o);
     size_t i;
     int rc = CIN_ENOMEM;
 
     for (i = 0; payload && i < o->nsans; i++)
         json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", o->sans[i]));
+    if (payload && replaces)
+        json_object_set_new(payload, "replaces", json_string(replaces));
+    if (payload && a->cfg.profile) /* listed: acme_profile_check */
+        json_object_set_new(payload, "profile", json_string(a->cfg.profile));
+    free(replaces);
     if (payload && (body = json_dumps(payload, JSON_COMPACT)))
         rc = acme_post(a, acme_dir_url(a, "newOrder"), body, NULL, h);
     if (rc == CIN_OK && h->location && take_order(ord, h, 201)) {
@@ -155,6 +235,8 @@ int acme_order_get(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *
             goto done;
         acme_order_clear(ord);
         ord->state = acme_state_load(a->st, a->ca, o->id);
+        if (!ord->state && (rc = acme_profile_check(a, r)) != CIN_OK)
+            goto done;
         rc = ord->state ? acme_order_fetch(a, ord, &h) : order_register(a, o, ord, &h);
         if (rc != CIN_OK) {
             acme_exchange_failed(a, rc, r);

@@ -301,6 +301,8 @@ static const char *const migrations[] = {
     "  token TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (name, account_id));",
+    /* issue 14: the ACME profile a CA is asked for (draft-ietf-acme-profiles) */
+    "ALTER TABLE cas ADD COLUMN profile TEXT;",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

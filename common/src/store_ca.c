@@ -8,7 +8,7 @@
 
 static const char *const plain_cols[] = {
     "directory_url",    "eab_kid",   "trust_pem",  "contact",   "account_url", "root_pem",
-    "intermediate_pem", "challenge", "dns_update", "tsig_name", "tsig_alg"};
+    "intermediate_pem", "challenge", "dns_update", "tsig_name", "tsig_alg",    "profile"};
 static const char *const secret_cols[] = {"root_key", "intermediate_key", "account_key",
                                           "tsig_secret", "eab_hmac"};
 
@@ -41,13 +41,14 @@ void cin_ca_config_clear(cin_ca_config *c)
     free(c->dns_update);
     free(c->tsig_name);
     free(c->tsig_alg);
+    free(c->profile);
     memset(c, 0, sizeof(*c));
 }
 
 #define CA_COLS                                                                                    \
     "id, name, kind, directory_url, eab_kid, trust_pem, contact, account_url, root_pem, "          \
     "intermediate_pem, created_at, preferred_chain, challenge, dns_update, tsig_name, tsig_alg, "  \
-    "failover_after "                                                                              \
+    "failover_after, profile "                                                                     \
     "FROM cas "
 
 static void ca_fill(db_stmt *s, cin_ca_config *c)
@@ -69,6 +70,7 @@ static void ca_fill(db_stmt *s, cin_ca_config *c)
     c->tsig_name = db_col_strdup(s, 14);
     c->tsig_alg = db_col_strdup(s, 15);
     c->failover_after = (int)db_col_int(s, 16);
+    c->profile = db_col_strdup(s, 17);
 }
 
 int cin_ca_challenge_valid(const char *type)
@@ -152,8 +154,8 @@ int cin_store_ca_add(cin_store *st, const cin_ca_config *c, int64_t *id, char **
     }
     s = db_prepare(st, "INSERT INTO cas(name, kind, directory_url, eab_kid, trust_pem, contact,"
                        " created_at, preferred_chain, challenge, dns_update, tsig_name, tsig_alg,"
-                       " failover_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12,"
-                       " ?13) RETURNING id");
+                       " failover_after, profile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                       " ?11, ?12, ?13, ?14) RETURNING id");
     st_now_text(st, now);
     db_bind_text(s, 1, c->name);
     db_bind_text(s, 2, c->kind);
@@ -171,6 +173,7 @@ int cin_store_ca_add(cin_store *st, const cin_ca_config *c, int64_t *id, char **
         db_bind_int(s, 13, c->failover_after);
     else
         db_bind_null(s, 13);
+    db_bind_text(s, 14, c->profile);
     rc = db_one(s);
     if (rc == CIN_OK && id)
         *id = db_col_int(s, 0);

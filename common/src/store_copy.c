@@ -19,8 +19,8 @@ const st_table st_tables[] = {
     {"cas",
      "id,name,kind,directory_url,eab_kid,eab_hmac,trust_pem,contact,account_url,account_key,"
      "root_pem,intermediate_pem,intermediate_key,root_key,created_at,preferred_chain,challenge,dns_"
-     "update,tsig_name,tsig_alg,tsig_secret,failover_after,distrusted_at",
-     "ittttbtttbttbbttttttbii", "id"},
+     "update,tsig_name,tsig_alg,tsig_secret,failover_after,distrusted_at,profile",
+     "ittttbtttbttbbttttttbiit", "id"},
     {"accounts", "id,name,credits,created_at", "itit", "id"},
     {"products", "code,type,max_names,wildcard,max_validity_days,price,price_per_name,ca_id",
      "ttiiiiii", "code"},

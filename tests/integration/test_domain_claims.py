@@ -12,6 +12,7 @@ def knot(base, store):
     k.stop()
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_claim_verify_then_order(server, store, knot):
     ann = server.api(store.tokens["ann"])
     r = ann.post("/api/v1/domains", {"name": "NewCorp.io"})

@@ -49,6 +49,13 @@ def hello(port, sni, alpn):
         return None, None
 
 
+def put_alpn(store, name, keyauth):
+    """A pending tls-alpn-01 answer, as the agent stores it (the agent may hold the lock)."""
+    store.sql("PRAGMA busy_timeout = 10000; INSERT INTO challenges(kind, token, content, "
+              f"order_id, expires_at) VALUES ('alpn', '{name}', '{keyauth}', NULL, "
+              f"{int(time.time()) + 600})")
+
+
 def acme_identifier(cert):
     try:
         ext = cert.extensions.get_extension_for_oid(ACME_IDENTIFIER)
@@ -94,8 +101,7 @@ def test_pending_challenge_answered_only_to_acme_tls(h2server, store):
               for alpn in offers}
     assert before[("h2", "http/1.1")][0] == "h2"
     assert before[("http/1.1",)][0] == "http/1.1"
-    store.sql("INSERT INTO challenges(kind, token, content, order_id, expires_at) VALUES "
-              f"('alpn', 'pending.example.com', '{keyauth}', NULL, {int(time.time()) + 600})")
+    put_alpn(store, "pending.example.com", keyauth)
     proto, leaf = hello(h2server.https_port, "Pending.Example.COM", ["acme-tls/1"])
     assert proto == "acme-tls/1"
     ext = acme_identifier(leaf)
@@ -118,7 +124,7 @@ def test_pending_challenge_answered_only_to_acme_tls(h2server, store):
     got_proto, got = hello(h2server.https_port, "other.example.com", ["acme-tls/1"])
     assert got is None or acme_identifier(got) is None
     # expired answers are not given
-    store.sql("UPDATE challenges SET expires_at = 1")
+    store.sql("PRAGMA busy_timeout = 10000; UPDATE challenges SET expires_at = 1")
     got_proto, got = hello(h2server.https_port, "pending.example.com", ["acme-tls/1"])
     assert got is None or acme_identifier(got) is None
 
@@ -279,3 +285,23 @@ def test_dns_hook_must_be_root_owned(base, store, knot):
     r = subprocess.run(["nginx", "-t", "-c", srv.conf, "-p", base], capture_output=True,
                        text=True)
     assert r.returncode != 0 and "certinext_dns_hook" in r.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+def test_acme_tls_handshakes_under_sanitizers(base, store, kind):
+    """The ALPN callback (nginx) and the protocol hooks (httpd) under ASan+UBSan: challenge
+    and ordinary handshakes, then a clean stop with no sanitizer report."""
+    srv = SERVERS[kind](base, store, sanitized=True, http2=True).start()
+    try:
+        keyauth = "tok-san.thumb"
+        put_alpn(store, "san.example.com", keyauth)
+        for _ in range(5):
+            proto, leaf = hello(srv.https_port, "san.example.com", ["acme-tls/1"])
+            assert proto == "acme-tls/1" and acme_identifier(leaf) is not None
+            proto, leaf = hello(srv.https_port, "san.example.com", ["h2", "http/1.1"])
+            assert proto == "h2" and acme_identifier(leaf) is None
+            hello(srv.https_port, "none.example.com", ["acme-tls/1"])
+    finally:
+        srv.stop()
+    reports = srv.sanitizer_reports()
+    assert not reports, "sanitizer reports:\n" + "\n".join(reports)

@@ -346,12 +346,13 @@ int cli_cmd_ca(int argc, char **argv)
         rc = cin_store_ca_list(st, &list, &n);
         printf("%-16s %-6s %s\n", "NAME", "KIND", "DIRECTORY / ACCOUNT");
         for (i = 0; rc == CIN_OK && i < n; i++)
-            printf("%-16s %-6s %s%s%s%s%s%s\n", list[i].name, list[i].kind,
+            printf("%-16s %-6s %s%s%s%s%s%s%s\n", list[i].name, list[i].kind,
                    list[i].directory_url ? list[i].directory_url : "(built in)",
                    list[i].eab_kid ? " eab-kid=" : "", list[i].eab_kid ? list[i].eab_kid : "",
                    list[i].challenge ? " challenge=" : "",
                    list[i].challenge ? list[i].challenge : "",
-                   list[i].account_url ? " (account registered)" : "");
+                   list[i].account_url ? " (account registered)" : "",
+                   cin_store_ca_distrusted(st, list[i].name) ? " DISTRUSTED" : "");
         cin_ca_config_list_free(list, n);
         cin_store_close(st);
         return rc == CIN_OK ? 0 : 1;

@@ -120,6 +120,8 @@ def test_distrust_replaces_from_the_next_ca(server, store, two_cas):
         trail = [e["action"] for e in ann.get(f"/api/v1/orders/{o['id']}/events").json["events"]]
         assert "order.distrust_reissue" in trail
     assert ann.get("/api/v1/account").json["credits"] == credits  # no charge
+    assert "DISTRUSTED" in [ln for ln in store.cli("ca", "list").stdout.splitlines()
+                            if ln.startswith("pebble-a ")][0]
     status = store.cli("ca", "status").stdout
     assert "0 queued, 0 in progress, 2 replaced, 0 failed" in status, status
     assert "no other CA for product dv-multi" in status, status

@@ -305,3 +305,24 @@ def test_acme_tls_handshakes_under_sanitizers(base, store, kind):
         srv.stop()
     reports = srv.sanitizer_reports()
     assert not reports, "sanitizer reports:\n" + "\n".join(reports)
+
+
+def test_dns01_through_the_hook_of_nginx(base, store, knot):
+    """certinext_dns_hook in nginx.conf: the worker's agent runs the hook (as the worker
+    user); nginx may reap it first, then the record's visibility decides."""
+    hook, log = make_hook(base, knot)
+    with open(log, "w"):
+        pass
+    os.chown(log, 33, 33)  # the worker user appends to it
+    srv = SERVERS["nginx"](base, store, extra_http=f"certinext_dns_hook {hook};").start()
+    p = dns_pebble(base, store, knot, srv.http_port)
+    try:
+        ann = srv.api(store.tokens["ann"])
+        o = issue(ann, ann, "dv-wildcard", ["*.example.com"], timeout=60)
+        assert "Pebble" in o["certificate"]["issuer"]
+        with open(log) as f:
+            assert f.readline().startswith("add _acme-challenge.example.com ")
+        assert wait_for(lambda: knot.txt("_acme-challenge.example.com") == [], 10)
+    finally:
+        p.stop()
+        srv.stop()

@@ -268,6 +268,9 @@ def test_dns01_hook_failure_shown_to_admins_only(base, store, knot):
         # the order's own user sees the failure, not the hook's output
         mine = sam.get(f"/api/v1/orders/{o['id']}").json
         assert mine["status"] == "failed" and "dns_hook" not in mine["error"]
+        # nor in the order's trail; the administrator sees it there too
+        assert "provider says no" not in sam.get(f"/api/v1/orders/{o['id']}/events").body
+        assert "provider says no" in ann.get(f"/api/v1/orders/{o['id']}/events").body
     finally:
         p.stop()
         srv.stop()

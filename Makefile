@@ -3,13 +3,13 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS      = openssl libcurl jansson sqlite3 libpq libqrencode
+PKGS      = openssl libcurl jansson sqlite3 libpq libqrencode ldns
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 WARN      = -Wall -Wextra -Werror -Wformat=2 -Wshadow
 OPT      ?= -O2 -g
 PQ_CFLAGS = $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 CFLAGS    = $(OPT) -std=gnu11 -D_GNU_SOURCE -fPIC $(WARN) -Icommon/include $(PQ_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lcurl -ljansson -lsqlite3 -lpq -lqrencode) -lpthread
+LDLIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lcurl -ljansson -lsqlite3 -lpq -lqrencode -lldns) -lpthread
 comma    := ,
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
@@ -42,7 +42,7 @@ $(APACHE_MODULE): mod_certinext/mod_certinext.c $(BUILD)/libcertinext.a | $(DEPS
 		$(addprefix -Wc$(comma),$(MODULE_CFLAGS)) \
 		-I$(abspath common/include) -o mod_certinext.so mod_certinext.c \
 		-Wl,--whole-archive $(abspath $(BUILD)/libcertinext.a) -Wl,--no-whole-archive \
-		-lssl -lcrypto -lcurl -ljansson -lsqlite3 -lpq -lqrencode -lpthread $(MODULE_CFLAGS) \
+		-lssl -lcrypto -lcurl -ljansson -lsqlite3 -lpq -lqrencode -lldns -lpthread $(MODULE_CFLAGS) \
 		> apxs.log 2>&1 || (cat apxs.log; exit 1)
 	cp $(BUILD)/apxs/.libs/mod_certinext.so $@
 

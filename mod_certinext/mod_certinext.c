@@ -27,6 +27,7 @@
 #include "mod_watchdog.h"
 #include "unixd.h"
 
+#include "apr_lib.h"
 #include "apr_optional_hooks.h"
 #include "apr_strings.h"
 
@@ -34,11 +35,14 @@
 #include <pthread.h>
 
 #include "cin_agent.h"
+#include "cin_ca.h"
 #include "cin_core.h"
+#include "cin_crypto.h"
 #include "cin_http.h"
 #include "cin_metrics.h"
 #include "cin_mirror.h"
 #include "cin_tls.h"
+#include "cin_util.h"
 
 /* Debian ships no mod_ssl_openssl.h: declare mod_ssl's hook ourselves. */
 APR_DECLARE_EXTERNAL_HOOK(ssl, SSL, int, init_server,
@@ -54,6 +58,7 @@ typedef struct {
     const char *key_file;
     const char *state_dir;
     const char *metrics_allow; /* CertInextMetricsAllow's addresses, space-separated */
+    const char *dns_hook;      /* issue 14: dns-01 hook, only ever from this file */
     int agent;                 /* -1: unset */
     int ssl;                   /* -1: unset */
     long cache_size;           /* -1: unset */
@@ -133,6 +138,14 @@ static const char *certinext_set_path(cmd_parms *cmd, void *dc, const char *arg)
     }
     if (!strcmp(cmd->cmd->name, "CertInextKeyFile")) {
         c->key_file = ap_server_root_relative(cmd->pool, arg);
+    } else if (!strcmp(cmd->cmd->name, "CertInextDNSHook")) {
+        char *why = NULL;
+        if (cin_dns_hook_check(arg, &why) != CIN_OK) {
+            const char *msg = apr_pstrcat(cmd->pool, "CertInextDNSHook: ", why ? why : arg, NULL);
+            free(why);
+            return msg;
+        }
+        c->dns_hook = apr_pstrdup(cmd->pool, arg);
     } else {
         c->state_dir = ap_server_root_relative(cmd->pool, arg);
     }
@@ -213,6 +226,8 @@ static const command_rec certinext_cmds[] = {
                  "serve certificates from the store by SNI in this virtual host"),
     AP_INIT_FLAG("CertInextAgent", certinext_set_agent, NULL, RSRC_CONF,
                  "run the issuance agent in one child process"),
+    AP_INIT_TAKE1("CertInextDNSHook", certinext_set_path, NULL, RSRC_CONF,
+                  "dns-01: the root-owned program run as HOOK add|remove NAME VALUE"),
     AP_INIT_TAKE1("CertInextCacheSize", certinext_set_cache_size, NULL, RSRC_CONF,
                   "parsed certificates kept per child process"),
     AP_INIT_ITERATE("CertInextMetricsAllow", certinext_set_metrics_allow, NULL, RSRC_CONF,
@@ -308,6 +323,142 @@ static int certinext_init_server(server_rec *s, apr_pool_t *p, int is_proxy, SSL
     /* every handshake of this virtual host asks the core for its certificate;
      * without a match the host's own SSLCertificateFile is served */
     SSL_CTX_set_cert_cb(ctx, cin_tls_cert_cb, &certinext_tls);
+    return OK;
+}
+
+/* ---- tls-alpn-01 (RFC 8737): httpd's protocol hooks, as mod_md uses them ------------- */
+
+#define CERTINEXT_PROTO_NOTE "certinext-protocol"
+
+static APR_OPTIONAL_FN_TYPE(ssl_var_lookup) * certinext_ssl_var;
+
+static int certinext_ssl_on(server_rec *s)
+{
+    certinext_srv_conf *c = s ? ap_get_module_config(s->module_config, &certinext_module) : NULL;
+
+    return c && c->ssl == 1;
+}
+
+/* Every CertInextSSL virtual host allows acme-tls/1 after its own protocols
+ * (so h2 and http/1.1 keep their preference); the default, http/1.1 alone,
+ * made explicit first.  A copy: vhosts may share the merged array. */
+static void certinext_allow_acme_tls(server_rec *s, apr_pool_t *p)
+{
+    server_rec *v;
+
+    for (v = s; v; v = v->next) {
+        core_server_config *core = ap_get_core_module_config(v->module_config);
+        apr_array_header_t *protos;
+        if (!certinext_ssl_on(v) || !core->protocols ||
+            ap_array_str_contains(core->protocols, CIN_ACME_TLS_ALPN)) {
+            continue;
+        }
+        protos = apr_array_copy(p, core->protocols);
+        if (protos->nelts == 0) {
+            APR_ARRAY_PUSH(protos, const char *) = AP_PROTOCOL_HTTP1;
+        }
+        APR_ARRAY_PUSH(protos, const char *) = CIN_ACME_TLS_ALPN;
+        core->protocols = protos;
+    }
+}
+
+/* The connection's SNI name, from mod_ssl (during the handshake too). */
+static const char *certinext_sni(conn_rec *c, server_rec *s)
+{
+    const char *name =
+        certinext_ssl_var ? certinext_ssl_var(c->pool, s, c, NULL, "SSL_TLS_SNI") : NULL;
+
+    return name && *name ? name : NULL;
+}
+
+/* name in lower case, as names are stored (0: too long or none). */
+static int certinext_lower(const char *name, char lower[256])
+{
+    size_t i;
+
+    if (!name || strlen(name) >= 256) {
+        return 0;
+    }
+    for (i = 0; name[i]; i++) {
+        lower[i] = (char)apr_tolower(name[i]);
+    }
+    lower[i] = '\0';
+    return 1;
+}
+
+/* A pending tls-alpn-01 challenge for name: read here and made again in
+ * ssl_answer_challenge (a key generation, for this rare handshake only). */
+static int certinext_challenge_pending(const char *name)
+{
+    X509 *x = NULL;
+    EVP_PKEY *k = NULL;
+    char lower[256];
+    int rc;
+
+    if (!certinext_lower(name, lower)) {
+        return 0;
+    }
+    rc = cin_tls_challenge_get(certinext_core, lower, &x, &k);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return rc == 1;
+}
+
+static int certinext_protocol_propose(conn_rec *c, request_rec *r, server_rec *s,
+                                      const apr_array_header_t *offers,
+                                      apr_array_header_t *proposals)
+{
+    if (r || !offers || !certinext_core || !certinext_ssl_on(s) || offers->nelts != 1 ||
+        strcmp(APR_ARRAY_IDX(offers, 0, const char *), CIN_ACME_TLS_ALPN) ||
+        !certinext_challenge_pending(certinext_sni(c, s))) {
+        return DECLINED;
+    }
+    APR_ARRAY_PUSH(proposals, const char *) = CIN_ACME_TLS_ALPN;
+    return OK;
+}
+
+static int certinext_protocol_switch(conn_rec *c, request_rec *r, server_rec *s,
+                                     const char *protocol)
+{
+    if (r || !certinext_ssl_on(s) || strcmp(protocol, CIN_ACME_TLS_ALPN)) {
+        return DECLINED;
+    }
+    /* nothing follows the handshake: the CA closes the connection */
+    apr_table_setn(c->notes, CERTINEXT_PROTO_NOTE, CIN_ACME_TLS_ALPN);
+    return OK;
+}
+
+static const char *certinext_protocol_get(const conn_rec *c)
+{
+    return apr_table_get(c->notes, CERTINEXT_PROTO_NOTE);
+}
+
+static apr_status_t certinext_wipe(void *data)
+{
+    char *p = data;
+
+    cin_memzero(p, strlen(p));
+    return APR_SUCCESS;
+}
+
+/* mod_ssl asks after the switch to acme-tls/1: the challenge certificate. */
+static int certinext_answer_challenge(conn_rec *c, const char *server_name, const char **pcert_pem,
+                                      const char **pkey_pem)
+{
+    char lower[256], *cert = NULL, *key = NULL;
+
+    if (!certinext_core || !apr_table_get(c->notes, CERTINEXT_PROTO_NOTE) ||
+        !certinext_lower(server_name, lower)) {
+        return DECLINED;
+    }
+    if (cin_tls_challenge_pem(certinext_core, lower, &cert, &key) != 1) {
+        return DECLINED;
+    }
+    *pcert_pem = apr_pstrdup(c->pool, cert);
+    *pkey_pem = apr_pstrdup(c->pool, key);
+    apr_pool_cleanup_register(c->pool, *pkey_pem, certinext_wipe, apr_pool_cleanup_null);
+    free(cert);
+    cin_free_secret(key, strlen(key));
     return OK;
 }
 
@@ -412,6 +563,14 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     if (!mc->store) {
         return OK;
     }
+    /* the dns-01 hook of this configuration, or none (a graceful restart
+     * that drops the directive drops the hook) */
+    if (cin_dns_hook_set(mc->dns_hook, &err) != CIN_OK) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "certinext: CertInextDNSHook: %s",
+                     err ? err : "cannot be used");
+        free(err);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     memset(&cfg, 0, sizeof(cfg));
     cfg.store_path = mc->store;
     cfg.key_file = mc->key_file;
@@ -432,6 +591,8 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     }
     apr_pool_cleanup_register(pconf, certinext_core, certinext_core_cleanup, apr_pool_cleanup_null);
     certinext_warn_customer_code(s);
+    certinext_allow_acme_tls(s, pconf);
+    certinext_ssl_var = APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);
 
     wd_get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
     wd_register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
@@ -685,6 +846,10 @@ static void certinext_register_hooks(apr_pool_t *p)
     ap_hook_post_read_request(certinext_post_read_request, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(certinext_handler, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(ssl, init_server, certinext_init_server, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_protocol_propose(certinext_protocol_propose, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_protocol_switch(certinext_protocol_switch, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_protocol_get(certinext_protocol_get, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_ssl_answer_challenge(certinext_answer_challenge, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(certinext) = {STANDARD20_MODULE_STUFF,

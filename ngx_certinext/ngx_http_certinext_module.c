@@ -25,6 +25,7 @@
 #include <stdio.h>
 
 #include "cin_agent.h"
+#include "cin_ca.h"
 #include "cin_core.h"
 #include "cin_http.h"
 #include "cin_metrics.h"
@@ -39,6 +40,7 @@ typedef struct {
     ngx_str_t key_file;
     ngx_str_t state_dir;
     ngx_str_t metrics_allow; /* every certinext_metrics_allow address, space-separated */
+    ngx_str_t dns_hook; /* issue 14: dns-01 hook, only ever from this file */
     ngx_flag_t agent;
     size_t cache_size;
     cin_core *core;
@@ -108,6 +110,8 @@ static ngx_command_t ngx_http_certinext_commands[] = {
 
     {ngx_string("certinext_metrics_allow"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE,
      ngx_http_certinext_metrics_allow, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL},
+    {ngx_string("certinext_dns_hook"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
+     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, dns_hook), NULL},
 
     {ngx_string("certinext_cache_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
      ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET,
@@ -403,6 +407,75 @@ static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     return NGX_CONF_OK;
 }
 
+/* nginx's own protocol list (ngx_http_ssl_module.c, NGX_HTTP_ALPN_PROTOS) */
+#define CERTINEXT_NGX_ALPN_PROTOS "\x08http/1.1\x08http/1.0\x08http/0.9"
+
+/*
+ * The ALPN callback of every certinext_ssl context.  A client offering only
+ * acme-tls/1 for a name with a pending tls-alpn-01 challenge gets acme-tls/1
+ * and the challenge certificate; every other client gets exactly nginx's
+ * choice (ngx_http_ssl_alpn_select: h2 first where the listen has "http2",
+ * then http/1.1, 1.0, 0.9; a fatal alert when nothing matches).  nginx's
+ * callback is static, and OpenSSL 3.0 has no getter to wrap it by.
+ */
+static int ngx_http_certinext_alpn_select(ngx_ssl_conn_t *ssl_conn, const unsigned char **out,
+                                          unsigned char *outlen, const unsigned char *in,
+                                          unsigned int inlen, void *arg)
+{
+    ngx_http_certinext_main_conf_t *mcf = arg;
+    unsigned int srvlen;
+    unsigned char *srv;
+#if (NGX_HTTP_V2)
+    ngx_connection_t *c = ngx_ssl_get_connection(ssl_conn);
+    ngx_http_connection_t *hc = c->data;
+#endif
+
+    if (cin_tls_alpn_challenge(mcf->core, ssl_conn, in, inlen)) {
+        *out = in + 1; /* the client's own "acme-tls/1" */
+        *outlen = in[0];
+        return SSL_TLSEXT_ERR_OK;
+    }
+#if (NGX_HTTP_V2)
+    if (hc->addr_conf->http2) {
+        srv = (unsigned char *)NGX_HTTP_V2_ALPN_PROTO CERTINEXT_NGX_ALPN_PROTOS;
+        srvlen = sizeof(NGX_HTTP_V2_ALPN_PROTO CERTINEXT_NGX_ALPN_PROTOS) - 1;
+    } else
+#endif
+    {
+        srv = (unsigned char *)CERTINEXT_NGX_ALPN_PROTOS;
+        srvlen = sizeof(CERTINEXT_NGX_ALPN_PROTOS) - 1;
+    }
+    if (SSL_select_next_proto((unsigned char **)out, outlen, srv, srvlen, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED) {
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* The dns-01 hook: named only here, in root-owned configuration; checked
+ * now (root-owned, not group/other writable), cleared when not named. */
+static ngx_int_t ngx_http_certinext_dns_hook(ngx_conf_t *cf, ngx_http_certinext_main_conf_t *mcf)
+{
+    char *path = NULL, *err = NULL;
+    int rc;
+
+    if (mcf->dns_hook.len) {
+        path = ngx_pcalloc(cf->pool, mcf->dns_hook.len + 1);
+        if (path == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_memcpy(path, mcf->dns_hook.data, mcf->dns_hook.len);
+    }
+    rc = cin_dns_hook_set(path, &err);
+    if (rc != CIN_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certinext_dns_hook: %s",
+                           err ? err : "cannot be used");
+        free(err);
+        return NGX_ERROR;
+    }
+    return NGX_OK;
+}
+
 static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
 {
     ngx_http_certinext_main_conf_t *mcf;
@@ -416,6 +489,9 @@ static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_certinext_module);
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    if (ngx_http_certinext_dns_hook(cf, mcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
     cscfp = cmcf->servers.elts;
     for (s = 0; s < cmcf->servers.nelts; s++) {
         ctx = cscfp[s]->ctx;
@@ -438,6 +514,8 @@ static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
         /* every handshake of this server asks the core for its certificate;
          * without a match the server's own ssl_certificate is served */
         SSL_CTX_set_cert_cb(sscf->ssl.ctx, cin_tls_cert_cb, &mcf->tls);
+        /* tls-alpn-01 answered in the handshake, nginx's choice otherwise */
+        SSL_CTX_set_alpn_select_cb(sscf->ssl.ctx, ngx_http_certinext_alpn_select, mcf);
     }
     if (mcf->core == NULL) {
         return NGX_OK;

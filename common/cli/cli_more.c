@@ -65,6 +65,7 @@ struct agent_opts {
     int once;
     const char *interval;
     const char *state_dir;
+    const char *dns_hook;
 };
 
 static int agent_opt(int c, const char *arg, void *ud)
@@ -77,15 +78,19 @@ static int agent_opt(int c, const char *arg, void *ud)
         o->interval = arg;
     else if (c == 's')
         o->state_dir = arg;
+    else if (c == 'd')
+        o->dns_hook = arg;
     return 0;
 }
 
 int cli_cmd_agent(int argc, char **argv)
 {
-    static const char usage[] = "certinext agent [--once] [--interval SECONDS] [--state-dir DIR]";
+    static const char usage[] =
+        "certinext agent [--once] [--interval SECONDS] [--state-dir DIR] [--dns-hook PATH]";
     static const struct option opts[] = {{"once", no_argument, NULL, 'o'},
                                          {"interval", required_argument, NULL, 'i'},
                                          {"state-dir", required_argument, NULL, 's'},
+                                         {"dns-hook", required_argument, NULL, 'd'},
                                          {NULL, 0, NULL, 0}};
     struct agent_opts o = {0};
     long long interval_ms = 500;
@@ -109,6 +114,14 @@ int cli_cmd_agent(int argc, char **argv)
             return 2;
         }
         interval_ms = (long long)(v * 1000);
+    }
+    if (o.dns_hook) {
+        char *err = NULL;
+        if (cin_dns_hook_set(o.dns_hook, &err) != CIN_OK) {
+            fprintf(stderr, "certinext: %s\n", err ? err : "the DNS hook cannot be used");
+            free(err);
+            return 1;
+        }
     }
     if (cli_open(&st) != CIN_OK)
         return 1;
@@ -170,7 +183,8 @@ int cli_cmd_agent(int argc, char **argv)
 /* ---- ca ------------------------------------------------------------------- */
 
 struct ca_opts {
-    const char *name, *acme, *kid, *hmac_file, *trust, *contact, *chain;
+    const char *name, *acme, *kid, *hmac_file, *trust, *contact, *chain, *challenge;
+    const char *dns_update, *tsig_file, *failover_after, *profile;
 };
 
 static int ca_opt(int c, const char *arg, void *ud)
@@ -199,15 +213,91 @@ static int ca_opt(int c, const char *arg, void *ud)
     case 'p':
         o->chain = arg;
         break;
+    case 'g':
+        o->challenge = arg;
+        break;
+    case 'u':
+        o->dns_update = arg;
+        break;
+    case 'y':
+        o->tsig_file = arg;
+        break;
+    case 'F':
+        o->failover_after = arg;
+        break;
+    case 'P':
+        o->profile = arg;
+        break;
     }
     return 0;
+}
+
+static int fp_opt(int c, const char *arg, void *ud)
+{
+    if (c == 'r')
+        *(const char **)ud = arg;
+    return 0;
+}
+
+/* issue 14: ca distrust NAME | --root-fingerprint SHA256; ca status */
+static int ca_distrust_cmd(int argc, char **argv)
+{
+    static const char usage[] =
+        "certinext ca distrust NAME | ca distrust --root-fingerprint SHA256 | ca status";
+    static const struct option opts[] = {{"root-fingerprint", required_argument, NULL, 'r'},
+                                         {NULL, 0, NULL, 0}};
+    const char *fp = NULL, *name;
+    cin_distrust_counts c;
+    char *err = NULL, **stranded = NULL;
+    size_t n = 0, i;
+    cin_store *st;
+    int rc, status = !strcmp(argv[1], "status");
+
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, fp_opt, (void *)&fp);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    name = optind + 1 < argc ? argv[optind + 1] : NULL;
+    if (status ? (name || fp) : (!name == !fp || optind + 2 < argc)) {
+        cli_usage_error(usage, status ? "ca status takes no argument"
+                                      : "name one CA, or give --root-fingerprint");
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    if (!status) {
+        rc = cin_ca_distrust(st, name, fp, "cli", &c, &err);
+        if (rc != CIN_OK) {
+            fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
+            free(err);
+            cin_store_close(st);
+            return 1;
+        }
+        printf("distrusted %s %s: %zu certificates queued for replacement, %zu with no other CA\n",
+               name ? "CA" : "root", name ? name : fp, c.queued, c.stranded);
+    }
+    rc = cin_distrust_status(st, &c, &stranded, &n);
+    if (rc == CIN_OK) {
+        printf("replacements: %zu queued, %zu in progress, %zu replaced, %zu failed\n", c.queued,
+               c.replacing, c.replaced, c.failed);
+        if (c.stranded) {
+            printf("not replaced, %zu certificates: no other CA for product", c.stranded);
+            for (i = 0; i < n; i++)
+                printf("%s %s", i ? "," : "", stranded[i]);
+            printf(" (certinext product set-ca PRODUCT CA,...)\n");
+        }
+    }
+    cin_strv_free(stranded, n);
+    cin_store_close(st);
+    return rc == CIN_OK ? 0 : 1;
 }
 
 int cli_cmd_ca(int argc, char **argv)
 {
     static const char usage[] =
         "certinext ca add --name NAME --acme DIRECTORY_URL [--eab-kid KID --eab-hmac-file FILE] "
-        "[--trust PEM] [--contact MAILTO] [--preferred-chain ROOT_NAME] | ca list";
+        "[--trust PEM] [--contact MAILTO] [--preferred-chain ROOT_NAME] "
+        "[--challenge http-01|tls-alpn-01|dns-01 [--dns-update HOST:PORT --tsig-key-file FILE]] "
+        "[--failover-after N] [--profile NAME] | ca list";
     static const struct option opts[] = {{"name", required_argument, NULL, 'n'},
                                          {"acme", required_argument, NULL, 'a'},
                                          {"eab-kid", required_argument, NULL, 'k'},
@@ -215,20 +305,28 @@ int cli_cmd_ca(int argc, char **argv)
                                          {"trust", required_argument, NULL, 't'},
                                          {"contact", required_argument, NULL, 'c'},
                                          {"preferred-chain", required_argument, NULL, 'p'},
+                                         {"challenge", required_argument, NULL, 'g'},
+                                         {"dns-update", required_argument, NULL, 'u'},
+                                         {"tsig-key-file", required_argument, NULL, 'y'},
+                                         {"failover-after", required_argument, NULL, 'F'},
+                                         {"profile", required_argument, NULL, 'P'},
                                          {NULL, 0, NULL, 0}};
     struct ca_opts o = {0};
     cin_ca_config c, *list = NULL;
     char *trust = NULL, *hmac = NULL, *err = NULL;
+    char *tsig_name = NULL, *tsig_alg = NULL, *tsig_secret = NULL;
     size_t n = 0, i;
     cin_store *st;
-    int rc;
+    int rc, ret = 1, failover = 0;
 
     if (argc >= 2 && !strcmp(argv[1], "--help")) {
         printf("usage: %s\n", usage);
         return 0;
     }
+    if (argc >= 2 && (!strcmp(argv[1], "distrust") || !strcmp(argv[1], "status")))
+        return ca_distrust_cmd(argc, argv);
     if (argc < 2 || (strcmp(argv[1], "add") && strcmp(argv[1], "list"))) {
-        cli_usage_error(usage, "expected 'ca add' or 'ca list'");
+        cli_usage_error(usage, "expected 'ca add', 'ca list', 'ca distrust' or 'ca status'");
         return 2;
     }
     rc = cli_getopt(argc - 1, argv + 1, usage, opts, ca_opt, &o);
@@ -240,10 +338,13 @@ int cli_cmd_ca(int argc, char **argv)
         rc = cin_store_ca_list(st, &list, &n);
         printf("%-16s %-6s %s\n", "NAME", "KIND", "DIRECTORY / ACCOUNT");
         for (i = 0; rc == CIN_OK && i < n; i++)
-            printf("%-16s %-6s %s%s%s%s\n", list[i].name, list[i].kind,
+            printf("%-16s %-6s %s%s%s%s%s%s%s\n", list[i].name, list[i].kind,
                    list[i].directory_url ? list[i].directory_url : "(built in)",
                    list[i].eab_kid ? " eab-kid=" : "", list[i].eab_kid ? list[i].eab_kid : "",
-                   list[i].account_url ? " (account registered)" : "");
+                   list[i].challenge ? " challenge=" : "",
+                   list[i].challenge ? list[i].challenge : "",
+                   list[i].account_url ? " (account registered)" : "",
+                   cin_store_ca_distrusted(st, list[i].name) ? " DISTRUSTED" : "");
         cin_ca_config_list_free(list, n);
         cin_store_close(st);
         return rc == CIN_OK ? 0 : 1;
@@ -254,6 +355,25 @@ int cli_cmd_ca(int argc, char **argv)
     }
     if (strncmp(o.acme, "https://", 8) && strncmp(o.acme, "http://", 7)) {
         cli_usage_error(usage, "--acme must be the directory's http(s) URL");
+        return 2;
+    }
+    if (o.challenge && !cin_ca_challenge_valid(o.challenge)) {
+        cli_usage_error(usage, "--challenge must be http-01, tls-alpn-01 or dns-01");
+        return 2;
+    }
+    if (o.failover_after) {
+        char *end;
+        long v = strtol(o.failover_after, &end, 10);
+        if (*end || v < 1 || v > 100) {
+            cli_usage_error(usage, "--failover-after must be a number of attempts from 1 to 100");
+            return 2;
+        }
+        failover = (int)v;
+    }
+    if ((o.dns_update || o.tsig_file) &&
+        (!o.challenge || strcmp(o.challenge, "dns-01") || !o.dns_update || !o.tsig_file)) {
+        cli_usage_error(usage, "--dns-update and --tsig-key-file go together, with "
+                               "--challenge dns-01");
         return 2;
     }
     if (!o.kid != !o.hmac_file) {
@@ -284,6 +404,21 @@ int cli_cmd_ca(int argc, char **argv)
         hmac = strdup(p);
         cin_free_secret(s, 4097);
     }
+    if (o.tsig_file) {
+        char *s = cin_file_read(o.tsig_file, 4096);
+        if (!s) {
+            fprintf(stderr, "certinext: cannot read %s: %s\n", o.tsig_file, strerror(errno));
+            goto fail;
+        }
+        rc = cin_tsig_key_parse(s, &tsig_name, &tsig_alg, &tsig_secret, &err);
+        cin_free_secret(s, strlen(s) + 1);
+        if (rc != CIN_OK) {
+            fprintf(stderr, "certinext: %s: %s\n", o.tsig_file, err ? err : cin_strstatus(rc));
+            free(err);
+            err = NULL;
+            goto fail;
+        }
+    }
     if (o.trust && !(trust = cin_file_read(o.trust, 1 << 20))) {
         fprintf(stderr, "certinext: cannot read %s: %s\n", o.trust, strerror(errno));
         goto fail;
@@ -298,11 +433,20 @@ int cli_cmd_ca(int argc, char **argv)
     c.trust_pem = trust;
     c.contact = (char *)o.contact;
     c.preferred_chain = (char *)o.chain;
+    c.challenge = (char *)o.challenge;
+    c.dns_update = (char *)o.dns_update;
+    c.tsig_name = tsig_name;
+    c.tsig_alg = tsig_alg;
+    c.failover_after = failover;
+    c.profile = (char *)o.profile;
     rc = cin_store_begin(st);
     if (rc == CIN_OK)
         rc = cin_store_ca_add(st, &c, NULL, &err);
     if (rc == CIN_OK && hmac)
         rc = cin_store_ca_set_secret(st, o.name, "eab_hmac", hmac);
+    /* the TSIG secret is read once, here, and sealed like an EAB key */
+    if (rc == CIN_OK && tsig_secret)
+        rc = cin_store_ca_set_secret(st, o.name, "tsig_secret", tsig_secret);
     if (rc == CIN_OK)
         rc = cin_store_event_add(st, 0, 0, "cli", "ca.add", NULL, o.name);
     rc = cin_store_end(st, rc);
@@ -312,16 +456,18 @@ int cli_cmd_ca(int argc, char **argv)
         free(err);
         goto fail;
     }
-    printf("added ACME CA %s (%s)%s\n", o.name, o.acme, hmac ? " with EAB" : "");
-    free(trust);
-    if (hmac)
-        cin_free_secret(hmac, strlen(hmac));
-    return 0;
+    printf("added ACME CA %s (%s)%s%s\n", o.name, o.acme, hmac ? " with EAB" : "",
+           tsig_name ? " with a TSIG key" : "");
+    ret = 0;
 fail:
     free(trust);
     if (hmac)
         cin_free_secret(hmac, strlen(hmac));
-    return 1;
+    free(tsig_name);
+    free(tsig_alg);
+    if (tsig_secret)
+        cin_free_secret(tsig_secret, strlen(tsig_secret));
+    return ret;
 }
 
 /* ---- settings ------------------------------------------------------------- */
@@ -337,6 +483,11 @@ static const struct cli_setting {
      "(5-600, default 60; renewed every third of it)"},
     {"acme-orders-per-3h", "acme_orders_per_3h",
      "new orders an ACME account may place in 3 hours (1-1000000, default 300)"},
+    {"distrust-rate", "distrust_rate",
+     "replacements of distrusted certificates started per minute (1-100000, default 60)"},
+    {"dns-resolver", "dns_resolver",
+     "HOST:PORT of the resolver that dns-01 records and domain claims are looked up at "
+     "(default: the zone's authoritative servers)"},
 };
 
 int cli_cmd_settings(int argc, char **argv)
@@ -365,7 +516,8 @@ int cli_cmd_settings(int argc, char **argv)
         if (!strcmp(argv[optind + 1], cli_settings[i].name))
             k = &cli_settings[i];
     if (!k) {
-        cli_usage_error(usage, "the settings are renew-fraction, lease-ttl and acme-orders-per-3h");
+        cli_usage_error(usage, "the settings are renew-fraction, lease-ttl, acme-orders-per-3h, "
+                               "distrust-rate and dns-resolver");
         return 2;
     }
     if (optind + (!strcmp(argv[1], "set") ? 3 : 2) != argc) {
@@ -376,15 +528,20 @@ int cli_cmd_settings(int argc, char **argv)
         return 1;
     if (!strcmp(argv[1], "get")) {
         /* the value in force (a default when unset or out of range) */
-        if (!strcmp(k->key, "renew_fraction")) {
+        char *v = NULL;
+        if (!strcmp(k->key, "renew_fraction"))
             printf("%.3f\n", cin_agent_renew_fraction(st));
-        } else if (!strcmp(k->key, "acme_orders_per_3h")) {
-            char *v = NULL;
-            printf("%s\n", cin_store_setting_get(st, k->key, &v) == CIN_OK ? v : "300");
-            free(v);
-        } else {
+        else if (!strcmp(k->key, "lease_ttl"))
             printf("%d\n", cin_agent_lease_ttl(st));
-        }
+        else if (cin_store_setting_get(st, k->key, &v) == CIN_OK && v)
+            printf("%s\n", v);
+        else if (!strcmp(k->key, "acme_orders_per_3h"))
+            printf("300\n"); /* the defaults */
+        else if (!strcmp(k->key, "distrust_rate"))
+            printf("60\n");
+        else
+            printf("(unset)\n");
+        free(v);
         cin_store_close(st);
         return 0;
     }
@@ -398,12 +555,39 @@ int cli_cmd_settings(int argc, char **argv)
 
 /* ---- product -------------------------------------------------------------- */
 
+/* "a,b,c" as a malloc'd array of malloc'd names (empty names refused: NULL). */
+static char **split_commas(const char *s, size_t *n)
+{
+    size_t cap = 1, i;
+    const char *p;
+    char **v;
+
+    *n = 0;
+    for (p = s; *p; p++)
+        cap += *p == ',';
+    v = calloc(cap, sizeof(*v));
+    for (p = s; v && *n < cap; p += strcspn(p, ",") + 1) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || !(v[*n] = strndup(p, len))) {
+            for (i = 0; i < *n; i++)
+                free(v[i]);
+            free(v);
+            *n = 0;
+            return NULL;
+        }
+        (*n)++;
+        if (!p[len])
+            break;
+    }
+    return v;
+}
+
 int cli_cmd_product(int argc, char **argv)
 {
-    static const char usage[] = "certinext product set-ca PRODUCT CA | product list";
+    static const char usage[] = "certinext product set-ca PRODUCT CA[,CA...] | product list";
     cin_product *list = NULL;
-    char *err = NULL, *kind = NULL;
-    size_t n = 0, i;
+    char *err = NULL, *kind = NULL, **cas = NULL;
+    size_t n = 0, i, ncas = 0;
     cin_store *st;
     int rc, set;
 
@@ -437,25 +621,33 @@ int cli_cmd_product(int argc, char **argv)
         cin_store_close(st);
         return rc == CIN_OK ? 0 : 1;
     }
-    rc = cin_store_ca_kind(st, argv[optind + 2], &kind);
-    if (rc == CIN_OK && !cin_ca_ops_for(kind)) {
-        fprintf(stderr, "certinext: CA %s is of kind %s, which this build cannot issue from\n",
-                argv[optind + 2], kind);
-        rc = CIN_EINVAL;
-    } else if (rc == CIN_OK) {
+    /* issue 14: an ordered list, the preferred CA first (failover to the next) */
+    cas = split_commas(argv[optind + 2], &ncas);
+    for (i = 0, rc = cas && ncas ? CIN_OK : CIN_EINVAL; rc == CIN_OK && i < ncas; i++) {
+        free(kind);
+        kind = NULL;
+        rc = cin_store_ca_kind(st, cas[i], &kind);
+        if (rc == CIN_OK && !cin_ca_ops_for(kind)) {
+            fprintf(stderr, "certinext: CA %s is of kind %s, which this build cannot issue from\n",
+                    cas[i], kind);
+            rc = CIN_EINVAL;
+        } else if (rc != CIN_OK) {
+            fprintf(stderr, "certinext: no CA named %s (certinext ca list)\n", cas[i]);
+        }
+    }
+    if (rc == CIN_OK) {
         rc = cin_store_begin(st);
         if (rc == CIN_OK)
-            rc = cin_store_product_set_ca(st, argv[optind + 1], argv[optind + 2], &err);
+            rc = cin_store_product_set_cas(st, argv[optind + 1], cas, ncas, &err);
         if (rc == CIN_OK)
-            rc = cin_store_event_add(st, 0, 0, "cli", "product.set_ca", NULL, argv[optind + 1]);
+            rc = cin_store_event_add(st, 0, 0, "cli", "product.set_ca", NULL, argv[optind + 2]);
         rc = cin_store_end(st, rc);
         if (rc != CIN_OK)
             fprintf(stderr, "certinext: %s\n", err ? err : cin_strstatus(rc));
         else
             printf("product %s now issues from CA %s\n", argv[optind + 1], argv[optind + 2]);
-    } else {
-        fprintf(stderr, "certinext: no CA named %s (certinext ca list)\n", argv[optind + 2]);
     }
+    cin_strv_free(cas, ncas);
     free(kind);
     free(err);
     cin_store_close(st);

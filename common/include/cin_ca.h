@@ -29,6 +29,49 @@ typedef struct cin_ca_result {
 
 void cin_ca_result_clear(cin_ca_result *r);
 
+/* ---- distrust (distrust.c) --------------------------------------------------- */
+
+typedef struct cin_distrust_counts {
+    size_t queued;    /* waiting for their replacement to start */
+    size_t replacing; /* replacement ordered, not issued yet */
+    size_t replaced;  /* replacement issued (the old certificate superseded) */
+    size_t failed;    /* replacement failed or was cancelled */
+    size_t stranded;  /* the product has no other CA: reported, not replaced */
+} cin_distrust_counts;
+
+/* Distrust CA ca, or (ca NULL) the root/intermediate with this SHA-256
+ * fingerprint: every active certificate that depends on it is queued for a
+ * free reissue from its product's next trusted CA; counts says how many,
+ * and how many have none. */
+int cin_ca_distrust(cin_store *st, const char *ca, const char *fingerprint, const char *actor,
+                    cin_distrust_counts *counts, char **err);
+/* The agent: start queued replacements, at most setting distrust_rate per
+ * minute (default 60); how many it started. */
+int cin_distrust_work(cin_store *st, const char *holder);
+/* Is a replacement waiting to start? */
+int cin_distrust_pending(cin_store *st);
+/* Progress over every distrust, and the products with no other CA. */
+int cin_distrust_status(cin_store *st, cin_distrust_counts *c, char ***stranded, size_t *nstranded);
+
+/* ---- dns-01 (acme_dns.c) ---------------------------------------------------- */
+
+/* Is path usable as the DNS hook: absolute, a regular executable file that
+ * belongs to root and is not writable by group or other? */
+int cin_dns_hook_check(const char *path, char **err);
+/* The process's DNS hook, from root-owned configuration only (a server's
+ * configuration file, `certinext agent --dns-hook`); NULL: none.  Checked. */
+int cin_dns_hook_set(const char *path, char **err);
+const char *cin_dns_hook(void);
+/* Is TXT name = value visible at the resolver of setting dns_resolver (else
+ * at every authoritative server of its zone)?  1 yes, 0 no, -1 no way to
+ * tell (err says why). */
+int cin_dns_txt_visible(cin_store *st, const char *name, const char *value, char *err,
+                        size_t errlen);
+/* A TSIG key file, as BIND's and Knot's tools write it ("key NAME {
+ * algorithm ALG; secret "B64"; };" or Knot's YAML "id:/algorithm:/secret:"):
+ * its name, algorithm ("hmac-sha256.") and secret (free with cin_free_secret). */
+int cin_tsig_key_parse(const char *text, char **name, char **alg, char **secret, char **err);
+
 /*
  * Every operation fills *r (which it zeroes first) and never fails otherwise.
  *   submit, poll  advance a processing order as far as it can without waiting

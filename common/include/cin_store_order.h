@@ -235,5 +235,9 @@ int cin_store_challenge_put(cin_store *st, const char *kind, const char *token, 
                             int64_t order_id, time_t expires_at);
 int cin_store_challenge_get(cin_store *st, const char *kind, const char *token, char **content);
 int cin_store_challenge_delete_order(cin_store *st, int64_t order_id);
+/* The contents of an order's answers of one kind (issue 14: the DNS records
+ * to remove); *out a malloc'd array of malloc'd strings. */
+int cin_store_challenge_list_order(cin_store *st, const char *kind, int64_t order_id, char ***out,
+                                   size_t *n);
 
 #endif

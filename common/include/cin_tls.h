@@ -58,4 +58,26 @@ int cin_tls_cert_cb(SSL *ssl, void *arg);
 
 void cin_tls_get_stats(cin_tls *t, cin_tls_stats *s);
 
+/* ---- tls-alpn-01 (RFC 8737), tls_alpn.c ------------------------------------ */
+
+#define CIN_ACME_TLS_ALPN "acme-tls/1"
+
+/* True when a client's ALPN list (wire format) offers acme-tls/1 alone. */
+int cin_tls_alpn_only_acme(const unsigned char *in, unsigned int inlen);
+/* True when the handshake's ALPN choice is acme-tls/1 (the certificate
+ * callback then leaves the challenge certificate alone). */
+int cin_tls_alpn_selected_acme(const SSL *ssl);
+/* The handshake's SNI name, lower-case, without a final dot; 0: none. */
+int cin_tls_sni_name(SSL *ssl, char name[256]);
+/* The challenge certificate for name when a tls-alpn-01 challenge for it is
+ * pending (1, new references the caller frees), 0 when none is, -1 when it
+ * cannot be made.  Reads the store or this host's mirror, never the network. */
+int cin_tls_challenge_get(cin_core *core, const char *name, X509 **cert, EVP_PKEY **key);
+/* The same as PEM (malloc'd; the key is freed with cin_free_secret). */
+int cin_tls_challenge_pem(cin_core *core, const char *name, char **cert_pem, char **key_pem);
+/* For a glue's ALPN callback: when the client offers only acme-tls/1 and its
+ * SNI name has a pending challenge, the challenge certificate replaces every
+ * other one on ssl and 1 is returned (select acme-tls/1); else 0. */
+int cin_tls_alpn_challenge(cin_core *core, SSL *ssl, const unsigned char *in, unsigned int inlen);
+
 #endif

@@ -3,6 +3,7 @@
  * settings and logins (cin_account.h): validation first, then one
  * transaction holding the change and its audit event.
  */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -494,6 +495,36 @@ static int valid_lease_ttl(const char *v)
     return *v && !*end && n >= CIN_AGENT_LEASE_TTL_MIN && n <= CIN_AGENT_LEASE_TTL_MAX;
 }
 
+/* issue 14: HOST:PORT with an IP address (IPv6 in brackets) and a port */
+static int valid_resolver(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    char host[64];
+    unsigned char buf[16];
+    char *end;
+    long port;
+
+    if (!colon || colon == v || (size_t)(colon - v) >= sizeof(host))
+        return 0;
+    port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end || port < 1 || port > 65535)
+        return 0;
+    if (v[0] == '[' && colon[-1] == ']') {
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - v - 2), v + 1);
+        return inet_pton(AF_INET6, host, buf) == 1;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - v), v);
+    return inet_pton(AF_INET, host, buf) == 1;
+}
+
+static int valid_rate(const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+
+    return *v && !*end && n >= 1 && n <= 100000;
+}
+
 /* issue 13: new ACME orders per ACME account per 3 hours */
 static int valid_acme_rate(const char *v)
 {
@@ -511,6 +542,9 @@ static const struct setting {
     {"renew_fraction", valid_fraction, "a number from 0.05 to 0.95"},
     {"lease_ttl", valid_lease_ttl, "a whole number of seconds from 5 to 600"},
     {"acme_orders_per_3h", valid_acme_rate, "a whole number from 1 to 1000000"},
+    {"distrust_rate", valid_rate, "a whole number of replacements per minute from 1 to 100000"},
+    {"dns_resolver", valid_resolver,
+     "an IP address and a port: 192.0.2.53:53 or [2001:db8::53]:53"},
 };
 
 int cin_account_setting_set(cin_store *st, const cin_actor *a, const char *key, const char *value,

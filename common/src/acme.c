@@ -231,8 +231,10 @@ static void nothing_issued(cin_ca_result *r, const char *why)
 /* The state and the challenge answers of an order the CA is done with. */
 static void forget_order(cin_store *st, const char *ca, int64_t id)
 {
-    int rc = cin_store_begin(st);
+    int rc;
 
+    acme_dns_cleanup(st, ca, id);
+    rc = cin_store_begin(st);
     if (rc != CIN_OK)
         return;
     rc = cin_store_acme_state_put(st, id, ca, NULL);

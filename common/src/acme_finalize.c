@@ -168,6 +168,7 @@ int acme_download(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *r
     r->outcome = CIN_CA_DONE;
     r->chain_pem = pick_chain(a, &h);
     /* the challenge answers have served their purpose */
+    acme_dns_cleanup(a->st, a->ca, o->id);
     if (cin_store_begin(a->st) == CIN_OK)
         cin_store_end(a->st, cin_store_challenge_delete_order(a->st, o->id));
 done:

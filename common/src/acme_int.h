@@ -155,12 +155,29 @@ int acme_order_fetch(acme *a, acme_order *ord, acme_http_resp *h);
 /* The CA's order for o: the one the store remembers, else a new one; an
  * order or an account the CA forgot is made afresh. */
 int acme_order_get(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *r);
+/* RFC 9773 CertID ("AKI.serial", base64url) of a chain's leaf, or NULL. */
+char *acme_ari_cert_id(const char *chain_pem);
+/* The CA configuration's --profile is listed in the directory's
+ * meta.profiles (or none is configured): CIN_OK; else FAILED in r. */
+int acme_profile_check(acme *a, cin_ca_result *r);
 /* Answer every pending authorization's http-01 challenge; PENDING when done. */
 int acme_order_authorize(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *r);
 /* The order is invalid: FAILED with the CA's problem (the first failed
  * challenge's, else the order's); the state is forgotten, so that a retry
  * starts a new order. */
 void acme_order_invalid(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *r);
+
+/* ---- acme_dns.c: dns-01 --------------------------------------------------------- */
+
+/* Publish _acme-challenge.ident = base64url(SHA-256(keyauth)) the CA's way
+ * (remembered in the store under token first) and look for it: CIN_OK when
+ * visible (the CA may be told), CIN_EBUSY (PENDING: look again soon), else
+ * CIN_ERR; r says why in both cases. */
+int acme_dns_answer(acme *a, const cin_order *o, const char *ident, const char *token,
+                    const char *keyauth, cin_ca_result *r);
+/* Remove the order's published records (best effort); the rows stay for the
+ * caller to delete with the other answers. */
+void acme_dns_cleanup(cin_store *st, const char *ca, int64_t order_id);
 
 /* ---- acme_finalize.c --------------------------------------------------------- */
 

@@ -8,14 +8,23 @@
  * pebble is after a restart) they are made afresh: an order the CA forgot
  * cannot have been issued by it.
  *
- * http-01 only: each key authorization goes into the store's challenge
- * table, where both server modules answer it, before the CA is told to look.
+ * Each key authorization goes into the store's challenge table, where both
+ * server modules answer it, before the CA is told to look: http-01 by its
+ * token (kind "acme", the well-known path), tls-alpn-01 (RFC 8737) by the
+ * name (kind "alpn": every handshake that offers only acme-tls/1 for that
+ * name gets a certificate made from it, see tls_alpn.c).  The CA
+ * configuration chooses the type.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include "acme_int.h"
+#include "cin_store_order.h"
 #include "cin_util.h"
 
 /* how long a challenge answer is kept when nothing deletes it sooner */
@@ -95,16 +104,91 @@ int acme_order_fetch(acme *a, acme_order *ord, acme_http_resp *h)
     return rc;
 }
 
+/* ARI (RFC 9773) CertID of a chain's leaf: base64url(the Authority Key
+ * Identifier's keyIdentifier) "." base64url(the serial's DER content). */
+char *acme_ari_cert_id(const char *chain_pem)
+{
+    BIO *b = BIO_new_mem_buf(chain_pem, -1);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    const ASN1_OCTET_STRING *kid = x ? X509_get0_authority_key_id(x) : NULL;
+    ASN1_INTEGER *serial = x ? X509_get_serialNumber(x) : NULL;
+    unsigned char *der = NULL, *p;
+    char *k = NULL, *s = NULL, *id = NULL;
+    int len = serial ? i2d_ASN1_INTEGER(serial, NULL) : 0;
+
+    if (kid && len > 2 && (der = malloc((size_t)len))) {
+        p = der;
+        i2d_ASN1_INTEGER(serial, &p);
+        /* the INTEGER's content octets: after the tag and a short length */
+        k = cin_b64url_encode(ASN1_STRING_get0_data(kid), (size_t)ASN1_STRING_length(kid));
+        s = der[1] < 0x80 ? cin_b64url_encode(der + 2, (size_t)len - 2) : NULL;
+        if (k && s)
+            id = cin_asprintf("%s.%s", k, s);
+    }
+    free(der);
+    free(k);
+    free(s);
+    X509_free(x);
+    BIO_free(b);
+    ERR_clear_error();
+    return id;
+}
+
+/* A renewal or reissue replaces its parent's certificate: RFC 9773's
+ * "replaces", when this CA offers renewalInfo and issued that certificate. */
+static char *replaces_of(acme *a, const cin_order *o)
+{
+    cin_order parent;
+    cin_cert c;
+    char *at = NULL, *id = NULL;
+    int attempts;
+
+    if (!o->parent_id || !acme_dir_url(a, "renewalInfo"))
+        return NULL;
+    memset(&parent, 0, sizeof(parent));
+    if (cin_store_order_get(a->st, o->parent_id, &parent) != CIN_OK)
+        return NULL;
+    if (cin_store_order_ca_get(a->st, parent.id, &at, &attempts) == CIN_OK && strcmp(at, a->ca)) {
+        free(at); /* issued by another CA: nothing of this one's to replace */
+        cin_order_clear(&parent);
+        return NULL;
+    }
+    free(at);
+    if (parent.cert_id && cin_store_cert_get(a->st, parent.cert_id, &c) == CIN_OK) {
+        id = acme_ari_cert_id(c.chain_pem);
+        cin_cert_clear(&c);
+    }
+    cin_order_clear(&parent);
+    return id;
+}
+
+int acme_profile_check(acme *a, cin_ca_result *r)
+{
+    json_t *profiles = json_object_get(json_object_get(a->dir, "meta"), "profiles");
+
+    if (!a->cfg.profile || json_object_get(profiles, a->cfg.profile))
+        return CIN_OK;
+    acme_failed(r, 400, "ca_error", "The CA offers no such profile",
+                "CA %s lists no ACME profile named %s (its directory's meta.profiles)", a->ca,
+                a->cfg.profile);
+    return CIN_ERR;
+}
+
 /* newOrder for o's names; the new order's URL is kept before anything else. */
 static int order_register(acme *a, const cin_order *o, acme_order *ord, acme_http_resp *h)
 {
     json_t *ids = json_array(), *payload = json_pack("{s:o}", "identifiers", ids);
-    char *body = NULL;
+    char *body = NULL, *replaces = replaces_of(a, o);
     size_t i;
     int rc = CIN_ENOMEM;
 
     for (i = 0; payload && i < o->nsans; i++)
         json_array_append_new(ids, json_pack("{s:s, s:s}", "type", "dns", "value", o->sans[i]));
+    if (payload && replaces)
+        json_object_set_new(payload, "replaces", json_string(replaces));
+    if (payload && a->cfg.profile) /* listed: acme_profile_check */
+        json_object_set_new(payload, "profile", json_string(a->cfg.profile));
+    free(replaces);
     if (payload && (body = json_dumps(payload, JSON_COMPACT)))
         rc = acme_post(a, acme_dir_url(a, "newOrder"), body, NULL, h);
     if (rc == CIN_OK && h->location && take_order(ord, h, 201)) {
@@ -151,6 +235,8 @@ int acme_order_get(acme *a, const cin_order *o, acme_order *ord, cin_ca_result *
             goto done;
         acme_order_clear(ord);
         ord->state = acme_state_load(a->st, a->ca, o->id);
+        if (!ord->state && (rc = acme_profile_check(a, r)) != CIN_OK)
+            goto done;
         rc = ord->state ? acme_order_fetch(a, ord, &h) : order_register(a, o, ord, &h);
         if (rc != CIN_OK) {
             acme_exchange_failed(a, rc, r);
@@ -185,28 +271,46 @@ static int token_valid(const char *t)
     return n > 0 && n <= 256 && t[n] == '\0';
 }
 
-static json_t *http01_of(json_t *authz)
+/* The challenge type this CA is answered with. */
+static const char *challenge_type(const acme *a)
+{
+    return a->cfg.challenge && *a->cfg.challenge ? a->cfg.challenge : "http-01";
+}
+
+static json_t *challenge_of(json_t *authz, const char *type)
 {
     json_t *ch, *found = NULL;
     size_t k;
 
     json_array_foreach(json_object_get(authz, "challenges"), k, ch)
     {
-        if (!strcmp(json_string_value(json_object_get(ch, "type")) ?: "", "http-01"))
+        if (!strcmp(json_string_value(json_object_get(ch, "type")) ?: "", type))
             found = ch;
     }
     return found;
 }
 
-static int store_answer(acme *a, const cin_order *o, const char *token, const char *thumb)
+/* A dns identifier the handshake can be asked for: lower-case letters,
+ * digits, '-' and '.', no wildcard (RFC 8737 3: none for tls-alpn-01). */
+static int alpn_name_valid(const char *n)
+{
+    size_t len = n ? strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789-.") : 0;
+
+    return len > 0 && len < 254 && n[len] == '\0' && n[0] != '.';
+}
+
+/* http-01: the answer under its token; tls-alpn-01: under the name. */
+static int store_answer(acme *a, const cin_order *o, const char *type, const char *name,
+                        const char *token, const char *thumb)
 {
     time_t now = cin_now(cin_store_services(a->st));
     char *keyauth = cin_asprintf("%s.%s", token, thumb);
+    int alpn = !strcmp(type, "tls-alpn-01");
     int rc = keyauth ? cin_store_begin(a->st) : CIN_ENOMEM;
 
     if (rc == CIN_OK) {
-        rc =
-            cin_store_challenge_put(a->st, "acme", token, keyauth, o->id, now + ACME_CHALLENGE_TTL);
+        rc = cin_store_challenge_put(a->st, alpn ? "alpn" : "acme", alpn ? name : token, keyauth,
+                                     o->id, now + ACME_CHALLENGE_TTL);
         rc = cin_store_end(a->st, rc);
     }
     free(keyauth);
@@ -239,7 +343,7 @@ static int authorize_one(acme *a, const cin_order *o, const char *url, const cha
                          cin_ca_result *r)
 {
     json_t *authz = NULL, *ch;
-    const char *token;
+    const char *token, *type = challenge_type(a), *name;
     acme_http_resp h;
     int rc = acme_post(a, url, NULL, NULL, &h);
 
@@ -257,15 +361,38 @@ static int authorize_one(acme *a, const cin_order *o, const char *url, const cha
     /* valid already, or invalid: then the order is invalid and says so */
     if (strcmp(json_string_value(json_object_get(authz, "status")) ?: "", "pending"))
         goto done;
-    ch = http01_of(authz);
+    ch = challenge_of(authz, type);
     token = json_string_value(json_object_get(ch, "token"));
+    name = json_string_value(json_object_get(json_object_get(authz, "identifier"), "value"));
     if (!ch || !token_valid(token)) {
-        acme_failed(r, 400, "ca_error", "The CA offers no http-01 challenge",
-                    "the CA's authorization %s has no usable http-01 challenge", url);
+        acme_failed(r, 400, "ca_error", "The CA does not offer the configured challenge",
+                    "the CA's authorization %s has no usable %s challenge", url, type);
         rc = CIN_ERR;
         goto done;
     }
-    if ((rc = store_answer(a, o, token, thumb)) != CIN_OK) {
+    if (!strcmp(type, "dns-01")) {
+        char *keyauth = cin_asprintf("%s.%s", token, thumb);
+        rc = keyauth && alpn_name_valid(name)
+                 ? acme_dns_answer(a, o, name, token, keyauth, r)
+                 : (acme_failed(r, 400, "ca_error", "dns-01 cannot prove this name",
+                                "the CA's authorization names no usable identifier"),
+                    CIN_ERR);
+        free(keyauth);
+        if (rc != CIN_OK)
+            goto done;
+        goto tell;
+    }
+    if (!strcmp(type, "tls-alpn-01") &&
+        (!alpn_name_valid(name) || json_is_true(json_object_get(authz, "wildcard")))) {
+        acme_failed(r, 400, "ca_error", "tls-alpn-01 cannot prove this name",
+                    "tls-alpn-01 cannot prove %s%s (RFC 8737: no wildcards); configure the CA "
+                    "with another challenge",
+                    json_is_true(json_object_get(authz, "wildcard")) ? "*." : "",
+                    name ? name : "(no name)");
+        rc = CIN_ERR;
+        goto done;
+    }
+    if ((rc = store_answer(a, o, type, name, token, thumb)) != CIN_OK) {
         acme_transient(r, 5, "the challenge answer could not be stored (%s)", cin_strstatus(rc));
         goto done;
     }
@@ -274,6 +401,7 @@ static int authorize_one(acme *a, const cin_order *o, const char *url, const cha
             acme_transient(r, 5, "the fleet's hosts cannot be read (%s)", cin_strstatus(rc));
         goto done;
     }
+tell:
     if (strcmp(json_string_value(json_object_get(ch, "status")) ?: "", "pending"))
         goto done; /* the CA is looking already */
     acme_resp_clear(&h);
@@ -343,6 +471,7 @@ void acme_order_invalid(acme *a, const cin_order *o, acme_order *ord, cin_ca_res
         acme_failed(r, 400, "ca_error", "The CA declared the order invalid",
                     "the CA's order is %s and gives no reason", acme_order_status(ord));
     json_decref(e);
-    /* a retry starts a new order */
+    /* a retry starts a new order; its DNS records go */
+    acme_dns_cleanup(a->st, a->ca, o->id);
     acme_state_save(a->st, a->ca, o->id, NULL);
 }

@@ -28,6 +28,7 @@
 #include "cin_store_metrics.h"
 #include "cin_ca.h"
 #include "cin_order.h"
+#include "cin_store_ca.h"
 #include "cin_util.h"
 #include "cin_x509.h"
 
@@ -472,20 +473,126 @@ static int store_outcome(cin_store *st, cin_order *o, const cin_ca_result *r, co
     return rc;
 }
 
-/* The connector of o's product's CA; NULL (r FAILED) when there is none. */
+/* ---- CA failover (issue 14) ------------------------------------------------- */
+
+/* The CA o is at: the one it moved to, while the product still lists it;
+ * else the product's first (a new order, a renewal: the preferred CA). */
+static char *ca_of(cin_store *st, const cin_order *o)
+{
+    char **cas = NULL, *at = NULL, *ca = NULL;
+    size_t n = 0, i;
+    int attempts;
+
+    if (cin_store_product_cas(st, o->product, &cas, &n) != CIN_OK || n == 0)
+        return NULL;
+    /* a distrusted CA is never used again (issue 14) */
+    if (cin_store_order_ca_get(st, o->id, &at, &attempts) == CIN_OK && at)
+        for (i = 0; !ca && i < n; i++)
+            if (!strcmp(cas[i], at) && !cin_store_ca_distrusted(st, at))
+                ca = cin_strdup(at);
+    for (i = 0; !ca && i < n; i++)
+        if (!cin_store_ca_distrusted(st, cas[i]))
+            ca = cin_strdup(cas[i]);
+    free(at);
+    cin_strv_free(cas, n);
+    return ca;
+}
+
+/* The CA that worked o (a clean-up, a revocation go there): the one it is
+ * recorded at, whatever the product lists now; else the product's first. */
+static char *ca_worked(cin_store *st, const cin_order *o)
+{
+    char *at = NULL;
+    int attempts;
+
+    if (cin_store_order_ca_get(st, o->id, &at, &attempts) == CIN_OK && at)
+        return at;
+    free(at);
+    return ca_of(st, o);
+}
+
+/*
+ * After a CA's TRANSIENT or FAILED outcome for o: one more attempt at ca.
+ * When the product has a next CA, a FAILED order is not failed while ca's
+ * --failover-after attempts last (it is tried there again, *r becomes
+ * TRANSIENT), and at the last one it moves to the next CA: attempts and
+ * error start afresh there, audited as order.ca_failover.  1 when it moved
+ * (nothing else to record), 0 otherwise.
+ */
+static int fail_over(cin_store *st, const cin_order *o, const char *ca, cin_ca_result *r,
+                     const char *holder)
+{
+    time_t now = cin_now(cin_store_services(st));
+    char **cas = NULL, detail[512];
+    const char *next = NULL;
+    size_t n = 0, i;
+    int at = 0, moved = 0, rc;
+    cin_order cur;
+
+    if (r->outcome != CIN_CA_TRANSIENT && r->outcome != CIN_CA_FAILED)
+        return 0;
+    if (cin_store_product_cas(st, o->product, &cas, &n) != CIN_OK)
+        return 0;
+    for (i = 0; i < n && strcmp(cas[i], ca); i++)
+        ;
+    for (i++; i < n && !next; i++) /* the next trusted one */
+        if (!cin_store_ca_distrusted(st, cas[i]))
+            next = cas[i];
+    cin_store_order_ca_get(st, o->id, NULL, &at);
+    at++;
+    memset(&cur, 0, sizeof(cur));
+    rc = cin_store_begin(st);
+    if (rc == CIN_OK)
+        rc = fence(st);
+    if (rc == CIN_OK && next && at >= cin_store_ca_failover_after(st, ca)) {
+        rc = cin_store_order_get(st, o->id, &cur);
+        if (rc == CIN_OK && strcmp(cur.status, "processing"))
+            rc = CIN_ECONFLICT;
+        if (rc == CIN_OK) {
+            cur.attempts = 0;
+            free(cur.error_json);
+            cur.error_json = NULL;
+            cur.next_attempt_at = now;
+            rc = cin_store_order_update(st, &cur);
+        }
+        if (rc == CIN_OK)
+            rc = cin_store_order_ca_set(st, o->id, next, 0);
+        snprintf(detail, sizeof(detail), "from CA %s to CA %s after %d attempt%s: %s", ca, next, at,
+                 at == 1 ? "" : "s",
+                 r->problem.detail ? r->problem.detail : "the CA did not issue");
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(st, cur.account_id, cur.id, "agent", "order.ca_failover",
+                                     holder, detail);
+        moved = rc == CIN_OK;
+    } else if (rc == CIN_OK) {
+        rc = cin_store_order_ca_set(st, o->id, ca, at);
+        if (rc == CIN_OK && next && r->outcome == CIN_CA_FAILED)
+            r->outcome = CIN_CA_TRANSIENT; /* tried here again before the next CA */
+    }
+    rc = cin_store_end(st, rc);
+    if (moved)
+        cin_log(cin_store_services(st), CIN_LOG_INFO, "agent: order R-%06lld moved %s",
+                (long long)o->id, detail);
+    cin_order_clear(&cur);
+    cin_strv_free(cas, n);
+    return moved && rc == CIN_OK;
+}
+
+/* The connector of o's CA; NULL (r FAILED) when there is none. */
 static const cin_ca_ops *ops_of(cin_store *st, const cin_order *o, cin_product *prod,
-                                cin_ca_result *r)
+                                const char *ca, cin_ca_result *r)
 {
     const cin_ca_ops *ops = NULL;
     char *kind = NULL;
 
-    if (cin_store_product_get(st, o->product, prod) == CIN_OK &&
-        cin_store_ca_kind(st, prod->ca, &kind) == CIN_OK)
+    if (cin_store_product_get(st, o->product, prod) == CIN_OK && ca &&
+        cin_store_ca_kind(st, ca, &kind) == CIN_OK)
         ops = cin_ca_ops_for(kind);
     free(kind);
     if (!ops) {
         r->outcome = CIN_CA_FAILED;
-        cin_problem_set(&r->problem, 500, "ca_error", "the CA of product %s is not configured",
+        cin_problem_set(&r->problem, 500, "ca_error",
+                        "product %s has no usable CA (none configured, or every one distrusted)",
                         o->product);
     }
     return ops;
@@ -499,6 +606,7 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
     cin_product prod;
     cin_order o;
     lease l;
+    char *ca = NULL;
     int rc, owned;
 
     memset(&r, 0, sizeof(r));
@@ -521,7 +629,8 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
         }
         goto done;
     }
-    if (!(ops = ops_of(st, &o, &prod, &r))) {
+    ca = ca_of(st, &o);
+    if (!(ops = ops_of(st, &o, &prod, ca, &r))) {
         store_outcome(st, &o, &r, holder);
         if (stats)
             stats->failed++;
@@ -537,9 +646,9 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
         goto done;
     }
     if (o.attempts == 0 && !o.error_json)
-        ops->submit(st, prod.ca, &o, &r);
+        ops->submit(st, ca, &o, &r);
     else
-        ops->poll(st, prod.ca, &o, &r);
+        ops->poll(st, ca, &o, &r);
     if (r.outcome == CIN_CA_DONE) {
         rc = store_issued(st, &o, r.chain_pem, holder);
         if (rc == CIN_OK) {
@@ -547,6 +656,9 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
             if (stats)
                 stats->issued++;
         }
+    } else if (fail_over(st, &o, ca, &r, holder)) {
+        if (stats)
+            stats->deferred++;
     } else {
         store_outcome(st, &o, &r, holder);
         if (stats) {
@@ -559,6 +671,7 @@ static void work_order(cin_store *st, int64_t id, const char *holder, cin_agent_
 done:
     cin_order_clear(&o);
 release:
+    free(ca);
     cin_ca_result_clear(&r);
     cin_product_clear(&prod);
     release_lease(&l);
@@ -617,6 +730,7 @@ static void cleanup_order(cin_store *st, int64_t id, const char *holder, cin_age
     cin_product prod;
     cin_order o;
     lease l;
+    char *ca = NULL;
     int rc;
 
     memset(&r, 0, sizeof(r));
@@ -626,9 +740,10 @@ static void cleanup_order(cin_store *st, int64_t id, const char *holder, cin_age
         return;
     if (cin_store_order_get(st, id, &o) != CIN_OK || strcmp(o.status, "cancelled") || !o.ca_cleanup)
         goto done;
-    ops = ops_of(st, &o, &prod, &r);
+    ca = ca_worked(st, &o);
+    ops = ops_of(st, &o, &prod, ca, &r);
     if (ops)
-        ops->cleanup(st, prod.ca, &o, &r);
+        ops->cleanup(st, ca, &o, &r);
     if (r.outcome == CIN_CA_DONE) {
         /* store_issued's branch for a cancelled order: revoked, ca_cleanup cleared */
         rc = store_issued(st, &o, r.chain_pem, holder);
@@ -646,6 +761,7 @@ static void cleanup_order(cin_store *st, int64_t id, const char *holder, cin_age
     if (cleanup_record(st, id, &r, holder) == CIN_OK && r.outcome == CIN_CA_FAILED && stats)
         stats->cleanups++;
 done:
+    free(ca);
     cin_order_clear(&o);
     cin_ca_result_clear(&r);
     cin_product_clear(&prod);
@@ -711,20 +827,24 @@ static void send_revocations(cin_store *st, const char *holder, cin_agent_stats 
         cin_product prod;
         cin_order o;
         cin_cert c;
+        char *ca = NULL;
 
         memset(&r, 0, sizeof(r));
         memset(&prod, 0, sizeof(prod));
         memset(&o, 0, sizeof(o));
         if (cin_store_cert_get(st, ids[i], &c) != CIN_OK)
             continue;
-        if (cin_store_order_get(st, c.order_id, &o) == CIN_OK)
-            ops = ops_of(st, &o, &prod, &r);
+        if (cin_store_order_get(st, c.order_id, &o) == CIN_OK) {
+            ca = ca_worked(st, &o);
+            ops = ops_of(st, &o, &prod, ca, &r);
+        }
         if (ops)
-            ops->revoke(st, prod.ca, &c, c.revocation_reason, &r);
+            ops->revoke(st, ca, &c, c.revocation_reason, &r);
         else
             r.outcome = CIN_CA_FAILED;
         if (revocation_record(st, &c, &r, holder) == CIN_OK && r.outcome == CIN_CA_DONE && stats)
             stats->revocations_sent++;
+        free(ca);
         cin_ca_result_clear(&r);
         cin_product_clear(&prod);
         cin_order_clear(&o);
@@ -907,6 +1027,7 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
         work_order(st, ids[i], holder, stats);
     free(ids);
     cleanup_cancelled(st, holder, stats);
+    cin_distrust_work(st, holder); /* issue 14: replacements of distrusted certificates */
     send_revocations(st, holder, stats);
     mark_expired(st, stats);
     if (renewal_check_due(now)) {
@@ -934,5 +1055,5 @@ int cin_agent_work_due(cin_store *st)
     free(cids);
     free(eids);
     free(xids);
-    return due || renewal_check_due(now) || autossl_check_due(st, now);
+    return due || renewal_check_due(now) || autossl_check_due(st, now) || cin_distrust_pending(st);
 }

@@ -139,6 +139,16 @@ static void events(http_ctx *c, int64_t id)
         if (admin)
             json_object_set_new(e, "peer", ev[i].peer ? json_string(ev[i].peer) : json_null());
         json_object_set_new(e, "detail", ev[i].detail ? json_string(ev[i].detail) : json_null());
+        /* issue 14: a DNS hook's exit status and stderr are for administrators */
+        if (!admin && ev[i].detail && strstr(ev[i].detail, "\"dns_hook\"")) {
+            json_t *d = json_loads(ev[i].detail, 0, NULL);
+            char *txt;
+            json_object_del(d, "dns_hook");
+            txt = d ? json_dumps(d, JSON_COMPACT) : NULL;
+            json_object_set_new(e, "detail", txt ? json_string(txt) : json_null());
+            free(txt);
+            json_decref(d);
+        }
         json_array_append_new(arr, e);
     }
     cin_event_list_free(ev, n);

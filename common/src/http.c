@@ -634,6 +634,7 @@ static const struct route {
     {"reports", api_reports},
     {"groups", api_groups},
     {"fields", api_fields},
+    {"domains", api_domains}, /* issue 14: claims; GET stays api_account's */
 };
 
 static void api(http_ctx *c)

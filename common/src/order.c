@@ -385,6 +385,9 @@ json_t *cin_order_json_rc(cin_store *st, const cin_user *u, const cin_order *o, 
         json_object_set_new(j, "certificate", json_null());
     if (o->error_json) {
         json_t *e = json_loads(o->error_json, 0, NULL);
+        /* issue 14: a DNS hook's exit status and stderr are for administrators */
+        if (json_is_object(e) && u && (!u->role || strcmp(u->role, "admin")))
+            json_object_del(e, "dns_hook");
         json_object_set_new(j, "error", e ? e : json_string(o->error_json));
     } else {
         json_object_set_new(j, "error", json_null());

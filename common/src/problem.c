@@ -34,6 +34,8 @@ static const char *const known_codes[] = {
     "ca_unavailable",
     "renewal_failed",
     "totp_required",
+    "not_verified",    /* issue 14: a domain claim's TXT record is not there */
+    "dns_unavailable", /* issue 14: it cannot be looked up now */
 };
 
 static const char *static_code(const char *code)

@@ -390,6 +390,44 @@ static const char *const migrations[] = {
     "  name TEXT NOT NULL,"
     "  value TEXT NOT NULL,"
     "  PRIMARY KEY (order_id, name));",
+    /* 9 -> 10, issue 14: the challenge type each ACME CA is answered with (NULL: http-01) */
+    "ALTER TABLE cas ADD COLUMN challenge TEXT;",
+    /* 10 -> 11, issue 14: dns-01 by RFC 2136 updates signed with TSIG (the secret sealed) */
+    "ALTER TABLE cas ADD COLUMN dns_update TEXT;"
+    "ALTER TABLE cas ADD COLUMN tsig_name TEXT;"
+    "ALTER TABLE cas ADD COLUMN tsig_alg TEXT;"
+    "ALTER TABLE cas ADD COLUMN tsig_secret BLOB;",
+    /* 11 -> 12, issue 14: CA failover - a product's ordered CAs, the CA an order is at */
+    "ALTER TABLE cas ADD COLUMN failover_after INTEGER;"
+    "CREATE TABLE product_cas ("
+    "  product TEXT NOT NULL REFERENCES products(code),"
+    "  position INTEGER NOT NULL,"
+    "  ca_id INTEGER NOT NULL REFERENCES cas(id),"
+    "  PRIMARY KEY (product, position));"
+    "CREATE TABLE order_cas ("
+    "  order_id INTEGER NOT NULL PRIMARY KEY REFERENCES orders(id),"
+    "  ca_id INTEGER NOT NULL REFERENCES cas(id),"
+    "  attempts INTEGER NOT NULL);",
+    /* 12 -> 13, issue 14: distrust - the CA marked, its certificates queued for replacement */
+    "ALTER TABLE cas ADD COLUMN distrusted_at INTEGER;"
+    "CREATE TABLE distrust_queue ("
+    "  cert_id INTEGER NOT NULL PRIMARY KEY REFERENCES certificates(id),"
+    "  order_id INTEGER NOT NULL REFERENCES orders(id),"
+    "  ca_id INTEGER REFERENCES cas(id),"
+    "  reason TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  replacement_id INTEGER REFERENCES orders(id),"
+    "  started_at INTEGER);"
+    "CREATE INDEX distrust_queue_state ON distrust_queue(state, cert_id);",
+    /* 13 -> 14, issue 14: self-service domain claims, pending their TXT record */
+    "CREATE TABLE domain_claims ("
+    "  name TEXT NOT NULL,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  token TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (name, account_id));",
+    /* 14 -> 15, issue 14: the ACME profile a CA is asked for (draft-ietf-acme-profiles) */
+    "ALTER TABLE cas ADD COLUMN profile TEXT;",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

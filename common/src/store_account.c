@@ -1155,6 +1155,11 @@ int cin_store_product_set_ca(cin_store *st, const char *code, const char *ca_nam
         rc = CIN_ENOTFOUND;
     }
     db_finalize(s);
+    if (rc == CIN_OK) { /* issue 14: one CA, no failover list */
+        s = db_prepare(st, "DELETE FROM product_cas WHERE product = ?1");
+        db_bind_text(s, 1, code);
+        rc = db_run(s);
+    }
     return rc;
 }
 

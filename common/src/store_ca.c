@@ -6,10 +6,11 @@
 #include "cin_store_ca.h"
 #include "store_int.h"
 
-static const char *const plain_cols[] = {"directory_url", "eab_kid",  "trust_pem",       "contact",
-                                         "account_url",   "root_pem", "intermediate_pem"};
+static const char *const plain_cols[] = {
+    "directory_url",    "eab_kid",   "trust_pem",  "contact",   "account_url", "root_pem",
+    "intermediate_pem", "challenge", "dns_update", "tsig_name", "tsig_alg",    "profile"};
 static const char *const secret_cols[] = {"root_key", "intermediate_key", "account_key",
-                                          "eab_hmac"};
+                                          "tsig_secret", "eab_hmac"};
 
 static int col_ok(const char *col, const char *const *list, size_t n)
 {
@@ -36,12 +37,19 @@ void cin_ca_config_clear(cin_ca_config *c)
     free(c->intermediate_pem);
     free(c->created_at);
     free(c->preferred_chain);
+    free(c->challenge);
+    free(c->dns_update);
+    free(c->tsig_name);
+    free(c->tsig_alg);
+    free(c->profile);
     memset(c, 0, sizeof(*c));
 }
 
 #define CA_COLS                                                                                    \
     "id, name, kind, directory_url, eab_kid, trust_pem, contact, account_url, root_pem, "          \
-    "intermediate_pem, created_at, preferred_chain FROM cas "
+    "intermediate_pem, created_at, preferred_chain, challenge, dns_update, tsig_name, tsig_alg, "  \
+    "failover_after, profile "                                                                     \
+    "FROM cas "
 
 static void ca_fill(db_stmt *s, cin_ca_config *c)
 {
@@ -57,6 +65,18 @@ static void ca_fill(db_stmt *s, cin_ca_config *c)
     c->intermediate_pem = db_col_strdup(s, 9);
     c->created_at = db_col_strdup(s, 10);
     c->preferred_chain = db_col_strdup(s, 11);
+    c->challenge = db_col_strdup(s, 12);
+    c->dns_update = db_col_strdup(s, 13);
+    c->tsig_name = db_col_strdup(s, 14);
+    c->tsig_alg = db_col_strdup(s, 15);
+    c->failover_after = (int)db_col_int(s, 16);
+    c->profile = db_col_strdup(s, 17);
+}
+
+int cin_ca_challenge_valid(const char *type)
+{
+    return type &&
+           (!strcmp(type, "http-01") || !strcmp(type, "tls-alpn-01") || !strcmp(type, "dns-01"));
 }
 
 int cin_store_ca_get(cin_store *st, const char *name, cin_ca_config *out)
@@ -128,9 +148,14 @@ int cin_store_ca_add(cin_store *st, const cin_ca_config *c, int64_t *id, char **
         cin_seterr(err, "CA kind must be local or acme");
         return CIN_EINVAL;
     }
+    if (c->challenge && !cin_ca_challenge_valid(c->challenge)) {
+        cin_seterr(err, "challenge must be http-01, tls-alpn-01 or dns-01");
+        return CIN_EINVAL;
+    }
     s = db_prepare(st, "INSERT INTO cas(name, kind, directory_url, eab_kid, trust_pem, contact,"
-                       " created_at, preferred_chain) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                       " RETURNING id");
+                       " created_at, preferred_chain, challenge, dns_update, tsig_name, tsig_alg,"
+                       " failover_after, profile) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+                       " ?11, ?12, ?13, ?14) RETURNING id");
     st_now_text(st, now);
     db_bind_text(s, 1, c->name);
     db_bind_text(s, 2, c->kind);
@@ -140,6 +165,15 @@ int cin_store_ca_add(cin_store *st, const cin_ca_config *c, int64_t *id, char **
     db_bind_text(s, 6, c->contact);
     db_bind_text(s, 7, now);
     db_bind_text(s, 8, c->preferred_chain);
+    db_bind_text(s, 9, c->challenge);
+    db_bind_text(s, 10, c->dns_update);
+    db_bind_text(s, 11, c->tsig_name);
+    db_bind_text(s, 12, c->tsig_alg);
+    if (c->failover_after > 0)
+        db_bind_int(s, 13, c->failover_after);
+    else
+        db_bind_null(s, 13);
+    db_bind_text(s, 14, c->profile);
     rc = db_one(s);
     if (rc == CIN_OK && id)
         *id = db_col_int(s, 0);

@@ -18,8 +18,9 @@
 const st_table st_tables[] = {
     {"cas",
      "id,name,kind,directory_url,eab_kid,eab_hmac,trust_pem,contact,account_url,account_key,"
-     "root_pem,intermediate_pem,intermediate_key,root_key,created_at,preferred_chain",
-     "ittttbtttbttbbtt", "id"},
+     "root_pem,intermediate_pem,intermediate_key,root_key,created_at,preferred_chain,challenge,dns_"
+     "update,tsig_name,tsig_alg,tsig_secret,failover_after,distrusted_at,profile",
+     "ittttbtttbttbbttttttbiit", "id"},
     {"accounts",
      "id,name,credits,created_at,auto_product,auto_www,parent_id,path,requires_parent_approval,"
      "billing,auto_policy,require_2fa,ip_allowlist",
@@ -77,6 +78,12 @@ const st_table st_tables[] = {
     {"custom_fields", "id,account_id,name,type,required,choices,products,created_at", "iittittt",
      "id"},
     {"order_fields", "order_id,name,value", "itt", "order_id,name"},
+    /* issue 14: CA failover */
+    {"product_cas", "product,position,ca_id", "tii", "product,position"},
+    {"order_cas", "order_id,ca_id,attempts", "iii", "order_id"},
+    {"distrust_queue", "cert_id,order_id,ca_id,reason,state,replacement_id,started_at", "iiittii",
+     "cert_id"},
+    {"domain_claims", "name,account_id,token,created_at", "titi", "name,account_id"},
     {NULL, NULL, NULL, NULL},
 };
 

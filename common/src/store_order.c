@@ -1037,6 +1037,41 @@ int cin_store_challenge_get(cin_store *st, const char *kind, const char *token, 
     return rc;
 }
 
+int cin_store_challenge_list_order(cin_store *st, const char *kind, int64_t order_id, char ***out,
+                                   size_t *n)
+{
+    db_stmt *s = db_prepare(st, "SELECT content FROM challenges WHERE kind = ?1 AND"
+                                " order_id = ?2 ORDER BY token");
+    size_t cap = 4;
+    int rc;
+
+    *n = 0;
+    *out = calloc(cap, sizeof(**out));
+    if (!*out) {
+        db_finalize(s);
+        return CIN_ENOMEM;
+    }
+    db_bind_text(s, 1, kind);
+    db_bind_int(s, 2, order_id);
+    while ((rc = db_step(s)) == DB_ROW) {
+        char **m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
+        }
+        *out = m;
+        (*out)[(*n)++] = db_col_strdup(s, 0);
+    }
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        while (*n > 0)
+            free((*out)[--*n]);
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 int cin_store_challenge_delete_order(cin_store *st, int64_t order_id)
 {
     db_stmt *s;

@@ -493,22 +493,15 @@ static int64_t lookup(cin_tls *t, const char *sni)
 
 int cin_tls_select(cin_tls *t, SSL *ssl)
 {
-    const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     char name[256];
     struct entry *e;
-    size_t i, len;
     int64_t id;
     int rc = 0;
 
-    if (!t || !sni || !*sni || (len = strlen(sni)) >= sizeof(name)) {
+    if (!t || !cin_tls_sni_name(ssl, name)) {
         cin_metrics_add(CIN_M_HS_FALLBACK, 1);
         return 0;
     }
-    for (i = 0; i < len; i++) /* names are stored lower-case */
-        name[i] = (char)((sni[i] >= 'A' && sni[i] <= 'Z') ? sni[i] + 32 : sni[i]);
-    name[len] = '\0';
-    if (len > 1 && name[len - 1] == '.')
-        name[len - 1] = '\0';
     /* one atomic read tells whether anything changed since the index was built */
     if (cin_gen_read(t->gen) != __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
         cin_tls_refresh(t);
@@ -572,7 +565,9 @@ int cin_tls_cert_cb(SSL *ssl, void *arg)
 {
     cin_tls **tp = arg;
 
-    if (tp && *tp)
+    /* a tls-alpn-01 handshake keeps the challenge certificate its ALPN
+     * callback put in place */
+    if (tp && *tp && !cin_tls_alpn_selected_acme(ssl))
         cin_tls_select(*tp, ssl);
     return 1; /* never fail the handshake: the server's own certificate remains */
 }

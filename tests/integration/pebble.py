@@ -22,8 +22,8 @@ def _port_open(port):
 
 class Pebble:
     def __init__(self, base, http_port, eab=False, validity=None, nonce_reject=5,
-                 alternate_roots=0):
-        self.base = os.path.join(base, "pebble")
+                 alternate_roots=0, tls_port=None, name="pebble", dns_server=None):
+        self.base = os.path.join(base, name)
         os.makedirs(self.base, exist_ok=True)
         self.port, self.mgmt = free_port(), free_port()
         self.dns, self.chall_mgmt = free_port(), free_port()
@@ -39,7 +39,7 @@ class Pebble:
             "listenAddress": f"127.0.0.1:{self.port}",
             "managementListenAddress": f"127.0.0.1:{self.mgmt}",
             "certificate": self.cert, "privateKey": key,
-            "httpPort": http_port, "tlsPort": free_port(),
+            "httpPort": http_port, "tlsPort": tls_port or free_port(),
             "ocspResponderURL": "",
             "externalAccountBindingRequired": eab,
             "externalAccountMACKeys": {EAB_KID: EAB_HMAC},
@@ -53,6 +53,7 @@ class Pebble:
                         PEBBLE_WFE_NONCEREJECT=str(nonce_reject),
                         PEBBLE_ALTERNATE_ROOTS=str(alternate_roots))
         self.proc = self.chall = None
+        self.dns_server = dns_server  # HOST:PORT pebble's VA asks instead of challtestsrv
         self.log_path = os.path.join(self.base, "pebble.log")
 
     @property
@@ -60,7 +61,7 @@ class Pebble:
         return f"https://127.0.0.1:{self.port}/dir"
 
     def start(self):
-        if not self.chall:
+        if not self.chall and not self.dns_server:
             self.chall = subprocess.Popen(
                 ["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
                  "-dns01", f"127.0.0.1:{self.dns}", "-http01", "", "-https01", "",
@@ -68,8 +69,9 @@ class Pebble:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             assert wait_for(lambda: _port_open(self.chall_mgmt), 10)
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(["pebble", "-config", self.config, "-dnsserver",
-                                      f"127.0.0.1:{self.dns}"], env=self.env, stdout=log,
+        dns = self.dns_server or f"127.0.0.1:{self.dns}"
+        self.proc = subprocess.Popen(["pebble", "-config", self.config, "-dnsserver", dns],
+                                     env=self.env, stdout=log,
                                      stderr=subprocess.STDOUT)
         assert wait_for(lambda: _port_open(self.port) and _port_open(self.mgmt), 15)
         return self

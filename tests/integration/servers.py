@@ -179,7 +179,7 @@ class Nginx(_Server):
     module_file = NGINX_MODULE
 
     def __init__(self, base, store, workers=2, agent=True, extra_http="", ssl_on=True,
-                 sanitized=False, state_dir=None, client_ca=None):
+                 sanitized=False, state_dir=None, client_ca=None, http2=False):
         self._setup(base, store, sanitized, state_dir)
         self.conf = os.path.join(base, "nginx.conf")
         self.error_log = os.path.join(base, "nginx-error.log")
@@ -208,7 +208,7 @@ http {{
     {extra_http}
     server {{
         listen 127.0.0.1:{self.http_port};
-        listen 127.0.0.1:{self.https_port} ssl;
+        listen 127.0.0.1:{self.https_port} ssl{" http2" if http2 else ""};
         server_name _;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_certificate {crt};
@@ -263,7 +263,7 @@ class Apache(_Server):
     module_file = APACHE_MODULE
 
     def __init__(self, base, store, workers=2, agent=True, mpm="event", ssl_on=True,
-                 sanitized=False, state_dir=None, extra_conf="", client_ca=None):
+                 sanitized=False, state_dir=None, extra_conf="", client_ca=None, http2=False):
         self._setup(base, store, sanitized, state_dir)
         self.conf = os.path.join(base, "httpd.conf")
         self.error_log = os.path.join(base, "httpd-error.log")
@@ -304,6 +304,7 @@ TypesConfig /etc/mime.types
 LoadModule socache_shmcb_module {APACHE_MODULES}/mod_socache_shmcb.so
 LoadModule ssl_module {APACHE_MODULES}/mod_ssl.so
 LoadModule certinext_module {self.module()}
+{f"LoadModule http2_module {APACHE_MODULES}/mod_http2.so" if http2 else ""}
 User www-data
 Group www-data
 ServerName localhost
@@ -340,6 +341,7 @@ CertInextAgent {'On' if agent else 'Off'}
     {f"SSLCACertificateFile {client_ca}" if client_ca else ""}
     {"SSLVerifyClient optional_no_ca" if client_ca else ""}
     CertInextSSL {'On' if ssl_on else 'Off'}
+    {"Protocols h2 http/1.1" if http2 else ""}
     {location}
 </VirtualHost>
 <VirtualHost 127.0.0.1:{self.http2_port}>

@@ -28,11 +28,13 @@
 #include "../../common/src/acme_order.c"
 
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "cin_agent.h"
 #include "cin_order.h"
 #include "cin_mirror.h"
+#include "cin_tls.h"
 #include "harness.h"
 
 #define CA   "https://ca.test"
@@ -342,6 +344,16 @@ static char *make_cert(const char *cn, const char *issuer_cn)
     X509_gmtime_adj(X509_getm_notBefore(x), -60);
     X509_gmtime_adj(X509_getm_notAfter(x), 90 * 86400L);
     X509_set_pubkey(x, key);
+    {
+        /* an Authority Key Identifier, as CAs write it (ARI's CertID reads it) */
+        AUTHORITY_KEYID *aki = AUTHORITY_KEYID_new();
+        unsigned char kid[20];
+        memset(kid, 0xA5, sizeof(kid));
+        aki->keyid = ASN1_OCTET_STRING_new();
+        ASN1_OCTET_STRING_set(aki->keyid, kid, sizeof(kid));
+        X509_add1_ext_i2d(x, NID_authority_key_identifier, aki, 0, X509V3_ADD_DEFAULT);
+        AUTHORITY_KEYID_free(aki);
+    }
     ck_assert(X509_sign(x, key, EVP_sha256()) > 0 && PEM_write_bio_X509(b, x));
     len = BIO_get_mem_data(b, &data);
     pem = strndup(data, (size_t)len);
@@ -1317,6 +1329,208 @@ START_TEST(no_http01_challenge_fails)
 }
 END_TEST
 
+/* ---- tls-alpn-01 (issue 14) ---------------------------------------------------- */
+
+#define ALPN_AUTHZ(extra)                                                                          \
+    "{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":\"" NAME "\"}" extra       \
+    ",\"challenges\":[{\"type\":\"http-01\",\"url\":\"" CA "/chall/1\",\"token\":\"tok-h\","       \
+    "\"status\":\"pending\"},{\"type\":\"tls-alpn-01\",\"url\":\"" CA "/chall/2\","                \
+    "\"token\":\"tok-t\",\"status\":\"pending\"}]}"
+
+START_TEST(tls_alpn01_answer_under_the_name)
+{
+    static const unsigned char only[] = "\x0a"
+                                        "acme-tls/1",
+                               two[] = "\x0a"
+                                       "acme-tls/1\x02h2";
+    unsigned char digest[32];
+    const ASN1_OCTET_STRING *v;
+    char *keyauth, *cert_pem = NULL, *key_pem = NULL;
+    X509 *x = NULL;
+    EVP_PKEY *k = NULL;
+    ASN1_OBJECT *obj;
+    int64_t id;
+    int pos;
+
+    ca_set("challenge", "tls-alpn-01");
+    account_known();
+    id = paid(NAME);
+    hello();
+    expect("POST", "/order", 201, CREATED, order_doc("pending", NULL));
+    expect("POST", "/authz/1", 200, JSON, ALPN_AUTHZ(""));
+    expect("POST", "/chall/2", 200, JSON, "{\"type\":\"tls-alpn-01\",\"status\":\"processing\"}");
+    agent_pass(F);
+    fake_done();
+    check_order(id, "processing", 0, "-", 1);
+    ck_assert_int_eq(requests_to(0, "/chall/1"), 0); /* http-01 left alone */
+    ck_assert_ptr_null(key_authorization("tok-h"));
+    /* the answer, under the name, is what every handshake makes its certificate of */
+    ck_assert_int_eq(cin_store_challenge_get(F->st, "alpn", NAME, &keyauth), CIN_OK);
+    ck_assert_int_eq(strncmp(keyauth, "tok-t.", 6), 0);
+    ck_assert_int_eq(cin_tls_challenge_get(F->core, NAME, &x, &k), 1);
+    obj = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+    pos = X509_get_ext_by_OBJ(x, obj, -1);
+    ASN1_OBJECT_free(obj);
+    ck_assert_int_ge(pos, 0);
+    ck_assert_int_eq(X509_EXTENSION_get_critical(X509_get_ext(x, pos)), 1);
+    v = X509_EXTENSION_get_data(X509_get_ext(x, pos));
+    SHA256((const unsigned char *)keyauth, strlen(keyauth), digest);
+    ck_assert_int_eq(ASN1_STRING_length(v), 34);
+    ck_assert_int_eq(memcmp(ASN1_STRING_get0_data(v), "\x04\x20", 2), 0);
+    ck_assert_int_eq(memcmp(ASN1_STRING_get0_data(v) + 2, digest, 32), 0);
+    ck_assert_int_eq(X509_check_host(x, NAME, 0, 0, NULL), 1);
+    ck_assert_int_eq(X509_check_private_key(x, k), 1);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    ck_assert_int_eq(cin_tls_challenge_pem(F->core, NAME, &cert_pem, &key_pem), 1);
+    ck_assert_ptr_nonnull(strstr(cert_pem, "BEGIN CERTIFICATE"));
+    ck_assert_ptr_nonnull(strstr(key_pem, "PRIVATE KEY"));
+    free(cert_pem);
+    cin_free_secret(key_pem, strlen(key_pem));
+    free(keyauth);
+    /* another name has none; only a lone acme-tls/1 offer is a challenge */
+    ck_assert_int_eq(cin_tls_challenge_get(F->core, "other.example.com", &x, &k), 0);
+    ck_assert_int_eq(cin_tls_alpn_only_acme(only, sizeof(only) - 1), 1);
+    ck_assert_int_eq(cin_tls_alpn_only_acme(two, sizeof(two) - 1), 0);
+    ck_assert_int_eq(cin_tls_alpn_only_acme(only, 5), 0);
+}
+END_TEST
+
+START_TEST(tls_alpn01_cannot_prove_a_wildcard)
+{
+    cin_order o;
+    int64_t id;
+
+    ca_set("challenge", "tls-alpn-01");
+    account_known();
+    id = paid(NAME);
+    hello();
+    expect("POST", "/order", 201, CREATED, order_doc("pending", NULL));
+    expect("POST", "/authz/1", 200, JSON, ALPN_AUTHZ(",\"wildcard\":true"));
+    agent_pass(F);
+    fake_done();
+    check_order(id, "failed", 0, "ca_error", -1);
+    o = get(id);
+    ck_assert_ptr_nonnull(strstr(o.error_json, "RFC 8737"));
+    cin_order_clear(&o);
+    ck_assert_int_eq(count_rows(F, "challenges"), 0);
+    ck_assert_int_eq(requests_to(0, "/chall/2"), 0);
+}
+END_TEST
+
+START_TEST(challenge_type_checked_on_add)
+{
+    cin_ca_config c;
+    char *err = NULL;
+
+    memset(&c, 0, sizeof(c));
+    c.name = "bad";
+    c.kind = "acme";
+    c.directory_url = CA "/dir";
+    c.challenge = "tls-sni-01";
+    ck_assert_int_eq(cin_store_ca_add(F->st, &c, NULL, &err), CIN_EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "tls-alpn-01"));
+    free(err);
+    ck_assert_int_eq(count_rows(F, "cas"), 2); /* builtin and fake only */
+}
+END_TEST
+
+/* ---- profiles and ARI's "replaces" (issue 14) ----------------------------------- */
+
+static void hello_with(const char *meta, const char *top)
+{
+    char dir[1400], *full;
+
+    snprintf(dir, sizeof(dir), DIRECTORY, meta);
+    full = cin_asprintf("{%s%s", top, dir + 1); /* top-level members first */
+    expect("GET", "/dir", 200, "Content-Type: application/json", full);
+    expect("HEAD", "/nonce", 200, NULL, NULL);
+    free(full);
+}
+
+START_TEST(profile_asked_for_when_listed)
+{
+    int64_t id;
+
+    ca_set("profile", "shortlived");
+    account_known();
+    id = paid(NAME);
+    hello_with(",\"profiles\":{\"classic\":\"90 days\",\"shortlived\":\"6 days\"}", "");
+    expect("POST", "/order", 201, CREATED,
+           order_doc("valid", ",\"certificate\":\"" CA "/cert/9\""));
+    expect("POST", "/cert/9", 503, "Retry-After: 5", NULL);
+    agent_pass(F);
+    fake_done();
+    ck_assert_ptr_nonnull(strstr(last_to("/order")->payload, "\"profile\":\"shortlived\""));
+    check_order(id, "processing", 1, "ca_unavailable", 5);
+}
+END_TEST
+
+START_TEST(profile_not_listed_fails_before_any_order)
+{
+    cin_order o;
+    int64_t id;
+
+    ca_set("profile", "tlsserver");
+    account_known();
+    id = paid(NAME);
+    {
+        char dir[1400];
+        snprintf(dir, sizeof(dir), DIRECTORY, ",\"profiles\":{\"classic\":\"90 days\"}");
+        expect("GET", "/dir", 200, "Content-Type: application/json", dir);
+    }
+    agent_pass(F);
+    fake_done();
+    check_order(id, "failed", 0, "ca_error", -1);
+    o = get(id);
+    ck_assert_ptr_nonnull(strstr(o.error_json, "no ACME profile named tlsserver"));
+    cin_order_clear(&o);
+    ck_assert_int_eq(requests_to(0, "/order"), 0);
+}
+END_TEST
+
+START_TEST(renewal_replaces_the_certificate)
+{
+    int64_t cert_id, parent, child;
+    char *leaf = NULL, *want, *idtext, path[96], *payload;
+    cin_cert c;
+    hresp r;
+
+    account_known();
+    cert_id = issued(NAME, &leaf);
+    idtext = store_query(F, "SELECT max(id) FROM orders");
+    parent = strtoll(idtext, NULL, 10);
+    free(idtext);
+    ck_assert_int_eq(cin_store_cert_get(F->st, cert_id, &c), CIN_OK);
+    want = acme_ari_cert_id(c.chain_pem);
+    cin_cert_clear(&c);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_ptr_nonnull(strchr(want, '.'));
+    ck_assert_ptr_nonnull(strstr(want, "paWlpaWlpaWlpaWlpaWlpaWlpaU")); /* the AKI's A5 bytes */
+    snprintf(path, sizeof(path), "/api/v1/orders/R-%06lld/renew", (long long)parent);
+    r = call(F, U_ADMIN, "POST", path, NULL, NULL);
+    ck_assert_int_eq(r.status, 201);
+    hresp_free(&r);
+    idtext = store_query(F, "SELECT max(id) FROM orders");
+    child = strtoll(idtext, NULL, 10);
+    free(idtext);
+    ck_assert_int_gt(child, parent);
+    snprintf(path, sizeof(path), "/api/v1/orders/R-%06lld/pay", (long long)child);
+    r = call(F, U_ADMIN, "POST", path, NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    hello_with("", "\"renewalInfo\":\"" CA "/ari\",");
+    expect("POST", "/order", 201, CREATED, order_doc("processing", NULL));
+    agent_pass(F);
+    fake_done();
+    payload = last_to("/order")->payload;
+    ck_assert_msg(strstr(payload, want), "%s lacks replaces %s", payload, want);
+    ck_assert_ptr_nonnull(strstr(payload, "\"replaces\""));
+    free(want);
+    free(leaf);
+}
+END_TEST
+
 /* ---- the order's lease (agents on several hosts) ------------------------------ */
 
 /* The agent's clock, moved by the tests (a store opened with it). */
@@ -1495,6 +1709,12 @@ int main(void)
     tcase_add_test(tc, retry_after_is_bounded);
     tcase_add_test(tc, directory_not_usable);
     tcase_add_test(tc, no_http01_challenge_fails);
+    tcase_add_test(tc, tls_alpn01_answer_under_the_name);
+    tcase_add_test(tc, tls_alpn01_cannot_prove_a_wildcard);
+    tcase_add_test(tc, challenge_type_checked_on_add);
+    tcase_add_test(tc, profile_asked_for_when_listed);
+    tcase_add_test(tc, profile_not_listed_fails_before_any_order);
+    tcase_add_test(tc, renewal_replaces_the_certificate);
     tcase_add_test(tc, challenge_waits_for_every_live_host);
     tcase_add_test(tc, lease_renewed_while_the_agent_works);
     tcase_add_test(tc, lease_taken_over_stops_the_agent);

@@ -40,7 +40,7 @@ typedef struct {
     ngx_str_t key_file;
     ngx_str_t state_dir;
     ngx_str_t metrics_allow; /* every certinext_metrics_allow address, space-separated */
-    ngx_str_t dns_hook; /* issue 14: dns-01 hook, only ever from this file */
+    ngx_str_t dns_hook;      /* issue 14: dns-01 hook, only ever from this file */
     ngx_flag_t agent;
     size_t cache_size;
     cin_core *core;

@@ -24,7 +24,9 @@
 
 typedef struct cin_store cin_store;
 
-#define CIN_SCHEMA_VERSION 15 /* 7: ACME server (13); 8: AutoSSL (17); 9: accounts, logins (16); 10-15: challenges, failover, distrust, claims, profiles (14) */
+/* 7: ACME server (13); 8: AutoSSL (17); 9: accounts, logins (16); 10-15: challenges,
+ * failover, distrust, claims, profiles (14) */
+#define CIN_SCHEMA_VERSION 15
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation

@@ -3,7 +3,7 @@
 // A new view is one module under views/ plus one register() line here.
 import { api, onSessionLost } from './api.js';
 import { markNav, setupChrome } from './chrome.js';
-import { flash } from './dom.js';
+import { flash, flashNavigated } from './dom.js';
 import { beforeEach, navigate, register, setFallback, start } from './router.js';
 import { session } from './session.js';
 import { accountView } from './views/account.js';
@@ -28,16 +28,8 @@ register('tokens', tokensView);
 register('audit', auditView);
 setFallback('orders');
 
-// a message is shown on the page an action leads to, then goes at the next navigation
-let flashAge = 0;
-const flashEl = document.getElementById('flash');
-new MutationObserver(() => {
-  flashAge = 0;
-}).observe(flashEl, { childList: true, characterData: true, subtree: true });
-
 beforeEach(async (parts) => {
-  flashAge += 1;
-  if (flashAge > 1 && flashEl.textContent) flash('');
+  flashNavigated();
   if (!session.me) {
     const who = await api('GET', '/session');
     if (who.ok) {
@@ -73,7 +65,7 @@ document.getElementById('nav').addEventListener('click', (ev) => {
 });
 // an error message goes once the user changes the input it was about
 document.getElementById('main').addEventListener('input', () => {
-  if (flashEl.classList.contains('bad')) flash('');
+  if (document.getElementById('flash').classList.contains('bad')) flash('');
 });
 
 // the skip link moves focus without touching the route in the address

@@ -30,11 +30,20 @@ export function render(...nodes) {
   window.scrollTo(0, 0);
 }
 
+// A message is shown on the page an action leads to, and goes at the navigation after.
+let flashAge = 0;
 export function flash(text, ok = true) {
   const f = document.getElementById('flash');
   f.className = ok ? 'ok' : 'bad';
   f.setAttribute('role', ok ? 'status' : 'alert');
   f.textContent = text || '';
+  flashAge = 0;
+}
+
+// Called once per navigation.
+export function flashNavigated() {
+  flashAge += 1;
+  if (flashAge > 1 && document.getElementById('flash').textContent) flash('');
 }
 
 let fieldSeq = 0;

@@ -173,6 +173,6 @@ export function issuerName(dn) {
 
 export function peerName(peer) {
   if (!peer) return '';
-  if (/^[^:\s]+:\d+:\d+$/.test(peer)) return 'the server (automatic)';
+  if (/^[^:\s]+:\d+:[0-9a-fx]+$/i.test(peer)) return 'the server (automatic)';
   return peer;
 }

@@ -110,7 +110,7 @@ export async function usersView(seq) {
             'button',
             {
               type: 'button',
-              'aria-label': u.authorized_signatory ? `Remove ${u.name} as signatory` : `Make ${u.name} a signatory`,
+              'aria-label': `${u.authorized_signatory ? 'Yes — remove' : 'No — make signatory'} (${u.name})`,
               onclick: () =>
                 ask(
                   u,

@@ -421,3 +421,77 @@ def test_seed_flow_by_keyboard_alone(browser, server, store):
     assert badge.get_attribute("data-status") == "issued"
     shot(drv, server, "keyboard-issued")
     no_js_errors(drv)
+
+
+def listed(drv):
+    return drv.execute_script(
+        "return [...document.querySelectorAll('#orders tbody tr[data-order]')].map(r => r.dataset.order)")
+
+
+def test_find_export_and_pkcs12(browser, server, store):
+    """Search by requester and request id, sortable columns, audit filters, CSV
+    exports, and the admin's PKCS#12 download (opened with openssl)."""
+    import subprocess
+    import time
+    drv = browser
+    ann = server.api(store.tokens["ann"])
+    bob = server.api(store.tokens["bob"])
+    o = issued(ann, ["find.example.com"])
+    b = order(bob, "dv-ssl", ["bobs.example.com"])
+    login(drv, server, "ann")
+    q = wait(drv, EC.presence_of_element_located((By.ID, "filter-q")))
+    q.send_keys("bob", Keys.ENTER)
+    wait(drv, lambda d: listed(d) == [b["id"]])
+    q = drv.find_element(By.ID, "filter-q")
+    q.clear()
+    q.send_keys(o["id"], Keys.ENTER)
+    wait(drv, lambda d: listed(d) == [o["id"]])
+    q = drv.find_element(By.ID, "filter-q")
+    q.clear()
+    q.send_keys(Keys.ENTER)
+    wait(drv, lambda d: len(listed(d)) == 2)
+    # sortable: by request, ascending then descending
+    click(drv, (By.CSS_SELECTOR, 'button.sort[data-sort="id"]'))
+    wait(drv, lambda d: listed(d) == [o["id"], b["id"]])
+    assert drv.find_element(By.CSS_SELECTOR, 'th[aria-sort="ascending"]')
+    click(drv, (By.CSS_SELECTOR, 'button.sort[data-sort="id"]'))
+    wait(drv, lambda d: listed(d) == [b["id"], o["id"]])
+    # the CSV export the page links to
+    href = drv.find_element(By.ID, "export-orders").get_attribute("href")
+    got = drv.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        fetch(arguments[0]).then(async r => done([r.status, r.headers.get('Content-Type'), await r.text()]));
+    """, href)
+    assert got[0] == 200 and got[1].startswith("text/csv"), got
+    assert got[2].startswith("id,order_number,status,") and b["id"] in got[2]
+    # audit filters: who and what
+    page(drv, server, "#/audit")
+    drv.find_element(By.ID, "audit-actor").send_keys("bob")
+    from selenium.webdriver.support.ui import Select
+    Select(drv.find_element(By.ID, "audit-action")).select_by_value("order.create")
+    click(drv, (By.ID, "audit-filter"))
+    wait(drv, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#audit tbody tr")) == 1
+         and "Request placed" in d.find_element(By.CSS_SELECTOR, "#audit tbody tr").text)
+    assert b["id"] in drv.find_element(By.CSS_SELECTOR, "#audit tbody tr").text
+    shot(drv, server, "audit-filtered")
+    # PKCS#12 with a password the admin chooses
+    page(drv, server, f"#/order/{o['id']}")
+    click(drv, (By.CSS_SELECTOR, '#main .actions button[data-action="download"]'))
+    pw = wait(drv, EC.visibility_of_element_located((By.ID, "p12-password")))
+    pw.send_keys("short")
+    click(drv, (By.ID, "p12-download"))
+    assert text_of(drv, '#p12-form [data-field="password"] .error-text')
+    pw.send_keys("-but-longer")
+    click(drv, (By.ID, "p12-download"))
+    p12 = os.path.join(drv.downloads, f"{o['id']}.p12")
+    end = time.time() + 10
+    while not (os.path.exists(p12) and os.path.getsize(p12) > 0):
+        assert time.time() < end, os.listdir(drv.downloads)
+        time.sleep(0.1)
+    out = subprocess.run(["openssl", "pkcs12", "-in", p12, "-passin", "pass:short-but-longer", "-nokeys", "-clcerts"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "find.example.com" in out.stdout, out.stderr
+    events = ann.get(f"/api/v1/orders/{o['id']}/events").json["events"]
+    assert [e["action"] for e in events].count("order.pkcs12_download") == 1
+    shot(drv, server, "download-panel")
+    no_js_errors(drv)

@@ -405,13 +405,56 @@ function downloadPanel(o, host) {
       id: 'download-intermediates',
     }),
   ];
+  // PKCS#12 holds the private key: administrators only, like the key download, audited
+  const p12 = o.actions.includes('key') ? pkcs12Form(o) : null;
   host.replaceChildren(
     h(
       'div',
       { class: 'panel action-form', id: 'download-panel' },
       h('p', {}, `Download ${o.id}:`),
       h('div', { class: 'actions' }, btns, closeBtn(host)),
+      p12,
     ),
   );
   btns[0].focus();
+}
+
+function pkcs12Form(o) {
+  const pw = h('input', { id: 'p12-password', type: 'password', autocomplete: 'new-password' });
+  const form = h(
+    'form',
+    { class: 'inline-form', id: 'p12-form' },
+    h('h3', {}, 'PKCS#12 file (.p12 for IIS and Windows)'),
+    h(
+      'p',
+      { class: 'hint' },
+      'It contains the private key, protected by the password you choose here. The download is audited.',
+    ),
+    field('Password for the file', pw, 'At least 8 characters; you need it to import the file.', 'password'),
+    h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
+    h('button', { type: 'submit', class: 'danger', id: 'p12-download' }, 'Download PKCS#12'),
+  );
+  onceSubmit(form, async () => {
+    clearErrors(form);
+    const r = await fetch(`api/v1/orders/${o.id}/pkcs12`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: {
+        Accept: 'application/x-pkcs12, application/problem+json',
+        'Content-Type': 'application/json',
+        'X-CSRF-Token': session.me.csrf_token,
+      },
+      body: JSON.stringify({ password: pw.value }),
+    }).catch(() => null);
+    if (!r || !r.ok) {
+      const json = r ? await r.json().catch(() => null) : null;
+      showProblem(form, { status: r ? r.status : 0, json });
+      return;
+    }
+    saveBlob(await r.arrayBuffer(), `${o.id}.p12`, 'application/x-pkcs12');
+    pw.value = '';
+    flash(`PKCS#12 file of ${o.id} downloaded; the download was audited.`);
+  });
+  return form;
 }

@@ -343,6 +343,16 @@ static const struct cli_setting {
     {"lease-ttl", "lease_ttl",
      "seconds an agent holds an order it works before another host may take it over "
      "(5-600, default 60; renewed every third of it)"},
+    /* issue 15: notifications */
+    {"smtp-url", "smtp-url", "the mail server for notifications: smtp://HOST:PORT or smtps://..."},
+    {"smtp-from", "smtp-from", "the sender address of notification e-mails"},
+    {"smtp-user", "smtp-user", "the SMTP user name (with smtp-password)"},
+    {"smtp-password", "smtp-password", "the SMTP password (stored sealed; never shown)"},
+    {"smtp-starttls", "smtp-starttls", "true: require STARTTLS on smtp:// (default false)"},
+    {"webhook-allow-private", "webhook-allow-private",
+     "true: webhooks may go to loopback and private addresses (default false)"},
+    {"notify-retry-base", "notify-retry-base",
+     "seconds before the first retry of an e-mail or webhook, doubling after (default 60)"},
 };
 
 int cli_cmd_settings(int argc, char **argv)
@@ -371,7 +381,7 @@ int cli_cmd_settings(int argc, char **argv)
         if (!strcmp(argv[optind + 1], cli_settings[i].name))
             k = &cli_settings[i];
     if (!k) {
-        cli_usage_error(usage, "the settings are renew-fraction and lease-ttl");
+        cli_usage_error(usage, "unknown setting (certinext settings --help lists them)");
         return 2;
     }
     if (optind + (!strcmp(argv[1], "set") ? 3 : 2) != argc) {
@@ -382,10 +392,19 @@ int cli_cmd_settings(int argc, char **argv)
         return 1;
     if (!strcmp(argv[1], "get")) {
         /* the value in force (a default when unset or out of range) */
-        if (!strcmp(k->key, "renew_fraction"))
+        if (!strcmp(k->key, "renew_fraction")) {
             printf("%.3f\n", cin_agent_renew_fraction(st));
-        else
+        } else if (!strcmp(k->key, "lease_ttl")) {
             printf("%d\n", cin_agent_lease_ttl(st));
+        } else {
+            char *v = NULL;
+            int set = cin_store_setting_get(st, k->key, &v) == CIN_OK;
+            if (!strcmp(k->key, "smtp-password"))
+                printf("%s\n", set ? "(set, sealed)" : "(unset)");
+            else
+                printf("%s\n", set && v ? v : "(unset)");
+            free(v);
+        }
         cin_store_close(st);
         return 0;
     }
@@ -393,7 +412,8 @@ int cli_cmd_settings(int argc, char **argv)
     cin_store_close(st);
     if (rc != CIN_OK)
         return cli_problem(&p);
-    printf("%s is now %s\n", k->name, argv[optind + 2]);
+    printf("%s is now %s\n", k->name,
+           strcmp(k->key, "smtp-password") ? argv[optind + 2] : "set (sealed)");
     return 0;
 }
 

@@ -24,7 +24,7 @@
 
 typedef struct cin_store cin_store;
 
-#define CIN_SCHEMA_VERSION 6
+#define CIN_SCHEMA_VERSION 7 /* 7: issue 15 (notifications); the lead renumbers at merge */
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation

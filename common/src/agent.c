@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cin_agent.h"
+#include "cin_notify.h"
 #include "cin_ca.h"
 #include "cin_order.h"
 #include "cin_util.h"
@@ -870,6 +871,7 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
         __atomic_store_n(&last_renewal_check, now, __ATOMIC_RELAXED);
         cin_agent_renewals(st, holder, stats);
     }
+    cin_notify_run(st, holder); /* e-mails and webhooks (notify.c) */
     return CIN_OK;
 }
 
@@ -891,5 +893,5 @@ int cin_agent_work_due(cin_store *st)
     free(cids);
     free(eids);
     free(xids);
-    return due || renewal_check_due(now);
+    return due || renewal_check_due(now) || cin_notify_due(st);
 }

@@ -610,6 +610,8 @@ static const struct route {
     void (*handle)(http_ctx *c);
 } routes[] = {
     {"orders", api_orders},
+    {"webhooks", api_webhooks},           /* issue 15 (api_webhooks.c) */
+    {"notifications", api_notifications}, /* issue 15 (api_webhooks.c) */
 };
 
 static void api(http_ctx *c)

@@ -65,6 +65,8 @@ void cin_ui_serve(const cin_request *req, cin_response *resp);
 /* Handlers (api_orders.c, api_account.c). */
 void api_orders(http_ctx *c);
 void api_order_pkcs12(http_ctx *c, int64_t id);
+void api_webhooks(http_ctx *c);
+void api_notifications(http_ctx *c);
 void api_account(http_ctx *c);
 
 #endif

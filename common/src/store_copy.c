@@ -23,8 +23,8 @@ const st_table st_tables[] = {
     {"accounts", "id,name,credits,created_at", "itit", "id"},
     {"products", "code,type,max_names,wildcard,max_validity_days,price,price_per_name,ca_id",
      "ttiiiiii", "code"},
-    {"users", "id,account_id,name,role,signatory,password_hash,disabled,created_at", "iittitit",
-     "id"},
+    {"users", "id,account_id,name,role,signatory,password_hash,disabled,created_at,email,notify",
+     "iittititti", "id"},
     {"tokens", "id,user_id,name,prefix,hash,expires_at,created_at", "iitttit", "id"},
     {"domains", "name,account_id,created_at", "tit", "name"},
     {"private_keys", "id,key_type,sealed,created_at", "itbt", "id"},
@@ -51,6 +51,11 @@ const st_table st_tables[] = {
     {"settings", "key,value", "tt", "key"},
     {"login_attempts", "id,user_key,peer,state,at", "ittti", "id"},
     {"domain_log", "name,gen", "ti", NULL},
+    {"webhooks", "id,account_id,url,events,secret,created_by,created_at,deleted", "iittbtti", "id"},
+    {"outbox",
+     "id,account_id,kind,webhook_id,recipient,subject,body,event,order_id,state,attempts,next_at,"
+     "last_status,last_error,created_at,sent_at",
+     "iitittttitiiitii", "id"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -16,6 +16,7 @@ import { ordersView } from './views/orders.js';
 import { summaryView } from './views/summary.js';
 import { tokensView } from './views/tokens.js';
 import { usersView } from './views/users.js';
+import { webhooksView } from './views/webhooks.js';
 
 register('orders', ordersView);
 register('order', orderView);
@@ -26,6 +27,7 @@ register('account', accountView);
 register('users', usersView);
 register('tokens', tokensView);
 register('audit', auditView);
+register('webhooks', webhooksView);
 setFallback('orders');
 
 beforeEach(async (parts) => {

@@ -18,7 +18,7 @@ from cin import ROOT, order, wait_status
 from test_browser import browser, click, login, row, shot, wait  # noqa: F401 (browser: a fixture)
 
 AXE = os.path.join(ROOT, "tests", "js", "node_modules", "axe-core", "axe.min.js")
-PAGES = ("orders", "new", "certificates", "account", "tokens", "users", "audit")
+PAGES = ("orders", "new", "certificates", "account", "tokens", "users", "audit", "webhooks")
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ def evidence(request, browser):
 
 TITLES = {"orders": "Orders", "new": "New certificate request", "certificates": "Certificates",
           "account": "Account", "tokens": "API tokens", "users": "Users", "audit": "Audit log",
-          "summary": "Order Summary & Payment", "login": "Log in"}
+          "summary": "Order Summary & Payment", "login": "Log in", "webhooks": "Webhooks"}
 
 
 def page(drv, server, hash_):
@@ -494,4 +494,45 @@ def test_find_export_and_pkcs12(browser, server, store):
     events = ann.get(f"/api/v1/orders/{o['id']}/events").json["events"]
     assert [e["action"] for e in events].count("order.pkcs12_download") == 1
     shot(drv, server, "download-panel")
+    no_js_errors(drv)
+
+
+def test_webhooks_and_notification_settings(browser, server, store):
+    """The admin adds a webhook (its secret shown once), sees its delivery log and
+    removes it after confirming; a user saves an e-mail address, errors beside it."""
+    drv = browser
+    ann = server.api(store.tokens["ann"])
+    store.cli("settings", "set", "webhook-allow-private", "true")
+    login(drv, server, "ann")
+    page(drv, server, "#/webhooks")
+    drv.find_element(By.ID, "webhook-url").send_keys("ftp://nope")
+    click(drv, (By.ID, "webhook-add"))
+    assert text_of(drv, '[data-field="url"] .error-text')
+    url = drv.find_element(By.ID, "webhook-url")
+    url.clear()
+    url.send_keys("http://127.0.0.1:9/hooks")
+    click(drv, (By.ID, "webhook-add"))
+    secret = wait(drv, EC.visibility_of_element_located((By.ID, "webhook-secret"))).text
+    assert secret.startswith("whsec_") and len(secret) == 70
+    hooks = ann.get("/api/v1/webhooks").json["webhooks"]
+    assert len(hooks) == 1 and "whsec_" not in json.dumps(hooks)
+    shot(drv, server, "webhook-added")
+    click(drv, (By.CSS_SELECTOR, f'a[href="#/webhooks/{hooks[0]["id"]}"]'))
+    wait(drv, EC.presence_of_element_located((By.ID, "deliveries")))
+    click(drv, (By.CSS_SELECTOR, f'button[aria-label="Remove webhook {hooks[0]["id"]}"]'))
+    click(drv, (By.ID, "confirm-webhook-yes"))
+    wait(drv, lambda d: "Webhook removed" in d.find_element(By.ID, "flash").text)
+    assert ann.get("/api/v1/webhooks").json["webhooks"] == []
+    page(drv, server, "#/account")
+    email = wait(drv, EC.presence_of_element_located((By.ID, "notify-email")))
+    email.send_keys("not an address")
+    click(drv, (By.ID, "notify-save"))
+    assert text_of(drv, '#notifications [data-field="email"] .error-text')
+    email.clear()
+    email.send_keys("ann@example.com")
+    click(drv, (By.ID, "notify-on"))  # opt out
+    click(drv, (By.ID, "notify-save"))
+    wait(drv, lambda d: "saved" in d.find_element(By.ID, "flash").text)
+    assert ann.get("/api/v1/notifications").json == {"email": "ann@example.com", "notify": False}
+    shot(drv, server, "account-notifications")
     no_js_errors(drv)

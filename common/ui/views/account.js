@@ -1,7 +1,7 @@
 // The account: balance (with the low-balance warning) and, for admins, the ledger with
 // a CSV export.
 import { api } from '../api.js';
-import { fmtTime, h } from '../dom.js';
+import { clearErrors, field, flash, fmtTime, h, onceSubmit, showProblem } from '../dom.js';
 import { isAdmin, session } from '../session.js';
 import { table } from '../table.js';
 import { draw, LOW_BALANCE, refreshBalance } from './common.js';
@@ -72,6 +72,39 @@ export async function accountView(seq) {
       ),
     );
   }
+  parts.splice(2, 0, await notificationsPanel());
   void session;
   draw(seq, ...parts);
+}
+
+// The user's own e-mail address for notifications, and the opt-out.
+async function notificationsPanel() {
+  const r = await api('GET', '/notifications');
+  const prefs = r.ok ? r.json : { email: null, notify: true };
+  const email = h('input', { id: 'notify-email', type: 'email', autocomplete: 'email', value: prefs.email || '' });
+  const on = h('input', { id: 'notify-on', type: 'checkbox', checked: prefs.notify });
+  const form = h(
+    'form',
+    { class: 'panel', id: 'notifications', novalidate: true },
+    h('h2', {}, 'E-mail notifications'),
+    h(
+      'p',
+      { class: 'hint' },
+      'Administrators hear of requests waiting for approval; requesters of approvals, rejections and issued certificates; both of failed renewals.',
+    ),
+    field('Your e-mail address', email, null, 'email'),
+    h('div', { class: 'field check' }, h('label', {}, on, ' Send me these e-mails')),
+    h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
+    h('button', { type: 'submit', class: 'primary', id: 'notify-save' }, 'Save'),
+  );
+  onceSubmit(form, async () => {
+    clearErrors(form);
+    const res = await api('PUT', '/notifications', { email: email.value.trim(), notify: on.checked });
+    if (!res.ok) {
+      showProblem(form, res);
+      return;
+    }
+    flash('Notification settings saved.');
+  });
+  return form;
 }

@@ -18,6 +18,9 @@
 
 /* The agent's pass: new order events into the outbox, then due deliveries. */
 int cin_notify_run(cin_store *st, const char *holder);
+/* Expiry warnings (30, 7, 1 days before; each level once per certificate) into
+ * the outbox now; the pass does this every 10 minutes. */
+int cin_notify_check_expiry(cin_store *st);
 /* 1 when the pass has something to do (new events, a due delivery). */
 int cin_notify_due(cin_store *st);
 

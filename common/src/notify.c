@@ -157,6 +157,7 @@ static const struct {
     {"order.revoke", "order.revoked", 0, 0},
     {"order.failed", "order.failed", 0, 0},
     {"order.renewal_failed", "order.renewal_failed", 1, 1},
+    {"expiring", "order.expiring", 1, 1}, /* not an audit action: the expiry check */
 };
 
 static int queue(cin_store *st, int64_t account, const char *kind, int64_t webhook, const char *to,
@@ -210,6 +211,13 @@ static void mail_text(const cin_order *o, const char *action, char *subj, size_t
         snprintf(body, bl,
                  "The certificate of %s for %s was issued and is served by your web server.\n", id,
                  names);
+    } else if (!strncmp(action, "expiring:", 9)) {
+        int days = atoi(action + 9);
+        snprintf(subj, sl, "%s expires in %d day%s", id, days, days == 1 ? "" : "s");
+        snprintf(body, bl, "The certificate of %s for %s expires in %d day%s.\n\n%s\n", id, names,
+                 days, days == 1 ? "" : "s",
+                 o->auto_renew ? "It renews automatically; you will hear if that fails."
+                               : "Renew it on the order's page to keep the site secure.");
     } else {
         snprintf(subj, sl, "The automatic renewal of %s failed", id);
         snprintf(body, bl,
@@ -235,8 +243,17 @@ static json_t *webhook_body(cin_store *st, const cin_order *o, const char *event
     return j;
 }
 
+static int outbox_for(cin_store *st, int64_t evid, int64_t account, int64_t order_id,
+                      const char *action, const char *text_key, int smtp, time_t now);
+
 static int event_into_outbox(cin_store *st, int64_t evid, int64_t account, int64_t order_id,
                              const char *action, int smtp, time_t now)
+{
+    return outbox_for(st, evid, account, order_id, action, action, smtp, now);
+}
+
+static int outbox_for(cin_store *st, int64_t evid, int64_t account, int64_t order_id,
+                      const char *action, const char *text_key, int smtp, time_t now)
 {
     cin_order o;
     size_t m, i;
@@ -260,7 +277,7 @@ static int event_into_outbox(cin_store *st, int64_t evid, int64_t account, int64
             self_approved = db_one(s) == CIN_OK && !strcmp(db_col_text(s, 0), "admin");
             db_finalize(s);
         }
-        mail_text(&o, action, subj, sizeof(subj), body, sizeof(body));
+        mail_text(&o, text_key, subj, sizeof(subj), body, sizeof(body));
         s = db_prepare(st, "SELECT email FROM users WHERE account_id = ?1 AND disabled = 0 AND"
                            " notify = 1 AND email IS NOT NULL AND ((?2 = 1 AND role = 'admin' AND"
                            " id <> ?4) OR (?3 = 1 AND id = ?4)) ORDER BY id");
@@ -401,6 +418,84 @@ static int collect_events(cin_store *st, time_t now)
         rc = cin_store_setting_set(st, CURSOR_KEY, buf);
     }
     return cin_store_end(st, rc);
+}
+
+/* ---- 1b: expiry warnings, 30, 7 and 1 day(s) before ------------------------- */
+
+#define EXPIRY_CHECK_EVERY 600
+static time_t last_expiry_check;
+
+static int expiry_level(time_t left)
+{
+    return left <= 86400 ? 1 : left <= 7 * 86400 ? 7 : 30;
+}
+
+static int check_expiry(cin_store *st, time_t now)
+{
+    struct ex {
+        int64_t cert, order, account, not_after;
+    } *ex = NULL;
+    size_t n = 0, i;
+    db_stmt *s;
+    int rc, smtp;
+    char *url = setting(st, "smtp-url"), *from = setting(st, "smtp-from");
+
+    smtp = url && from;
+    free(url);
+    free(from);
+    __atomic_store_n(&last_expiry_check, now, __ATOMIC_RELAXED);
+    if ((rc = cin_store_begin(st)) != CIN_OK)
+        return rc;
+    ex = calloc(EVENTS_PER_PASS, sizeof(*ex));
+    s = db_prepare(st, "SELECT id, order_id, account_id, not_after_ts FROM certificates WHERE"
+                       " status = 'active' AND not_after_ts > ?1 AND not_after_ts <= ?2"
+                       " ORDER BY not_after_ts LIMIT ?3");
+    db_bind_int(s, 1, (int64_t)now);
+    db_bind_int(s, 2, (int64_t)now + 30 * 86400);
+    db_bind_int(s, 3, EVENTS_PER_PASS);
+    while (ex && (rc = db_step(s)) == DB_ROW && n < EVENTS_PER_PASS) {
+        ex[n].cert = db_col_int(s, 0);
+        ex[n].order = db_col_int(s, 1);
+        ex[n].account = db_col_int(s, 2);
+        ex[n].not_after = db_col_int(s, 3);
+        n++;
+    }
+    db_finalize(s);
+    if (!ex)
+        rc = CIN_ENOMEM;
+    if (rc == CIN_OK && n == 0) { /* nothing near its end: nothing written */
+        cin_store_rollback(st);
+        free(ex);
+        return CIN_OK;
+    }
+    for (i = 0; rc == CIN_OK && i < n; i++) {
+        int level = expiry_level((time_t)(ex[i].not_after - now));
+        long days = (long)((ex[i].not_after - now + 86399) / 86400);
+        char key[32];
+        s = db_prepare(st, "SELECT 1 FROM expiry_notices WHERE cert_id = ?1 AND level = ?2");
+        db_bind_int(s, 1, ex[i].cert);
+        db_bind_int(s, 2, level);
+        rc = db_one(s);
+        db_finalize(s);
+        if (rc == CIN_OK) /* already told */
+            continue;
+        if (rc != CIN_ENOTFOUND)
+            break;
+        s = db_prepare(st, "INSERT INTO expiry_notices (cert_id, level) VALUES (?1, ?2)");
+        db_bind_int(s, 1, ex[i].cert);
+        db_bind_int(s, 2, level);
+        rc = db_run(s);
+        snprintf(key, sizeof(key), "expiring:%ld", days);
+        if (rc == CIN_OK)
+            rc = outbox_for(st, 0, ex[i].account, ex[i].order, "expiring", key, smtp, now);
+    }
+    free(ex);
+    return cin_store_end(st, rc);
+}
+
+int cin_notify_check_expiry(cin_store *st)
+{
+    return check_expiry(st, cin_now(cin_store_services(st)));
 }
 
 /* ---- 2: delivery ------------------------------------------------------------ */
@@ -721,7 +816,8 @@ int cin_notify_due(cin_store *st)
     if (max_event(st, &max) != CIN_OK)
         return 0;
     cursor = cursor_of(st, &set);
-    return !set || cursor < max;
+    return !set || cursor < max ||
+           now - __atomic_load_n(&last_expiry_check, __ATOMIC_RELAXED) >= EXPIRY_CHECK_EVERY;
 }
 
 int cin_notify_run(cin_store *st, const char *holder)
@@ -734,6 +830,8 @@ int cin_notify_run(cin_store *st, const char *holder)
 
     (void)holder;
     rc = collect_events(st, now);
+    if (now - __atomic_load_n(&last_expiry_check, __ATOMIC_RELAXED) >= EXPIRY_CHECK_EVERY)
+        check_expiry(st, now);
     s = db_prepare(st, "SELECT id FROM outbox WHERE state = 'queued' AND next_at <= ?1"
                        " ORDER BY id LIMIT ?2");
     db_bind_int(s, 1, (int64_t)now);

@@ -297,7 +297,11 @@ static const char *const migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  sent_at INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX outbox_due ON outbox(state, next_at);"
-    "CREATE INDEX outbox_webhook ON outbox(webhook_id, id);",
+    "CREATE INDEX outbox_webhook ON outbox(webhook_id, id);"
+    "CREATE TABLE expiry_notices ("
+    "  cert_id INTEGER NOT NULL,"
+    "  level INTEGER NOT NULL,"
+    "  PRIMARY KEY (cert_id, level));",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -56,6 +56,7 @@ const st_table st_tables[] = {
      "id,account_id,kind,webhook_id,recipient,subject,body,event,order_id,state,attempts,next_at,"
      "last_status,last_error,created_at,sent_at",
      "iitittttitiiitii", "id"},
+    {"expiry_notices", "cert_id,level", "ii", "cert_id,level"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -210,6 +210,52 @@ START_TEST(outbox_recipients_and_retry)
 }
 END_TEST
 
+START_TEST(expiry_warnings_once_per_level)
+{
+    char path[96], sql[200], *rows;
+    const char *id;
+    hresp r;
+
+    ck_assert_int_eq(provider_set("smtp-url", "smtp://127.0.0.1:1"), CIN_OK);
+    ck_assert_int_eq(provider_set("smtp-from", "certs@provider.example"), CIN_OK);
+    r = call(F, U_ADMIN, "PUT", "/api/v1/notifications", "{\"email\":\"ann@example.com\"}", NULL);
+    hresp_free(&r);
+    id = order_new(F, U_ADMIN, "dv-ssl", "[\"exp.example.com\"]");
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/pay", id);
+    r = call(F, U_ADMIN, "POST", path, NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    agent_pass(F); /* issued; 200 days left: no warning */
+    ck_assert_int_eq(count_rows(F, "expiry_notices"), 0);
+    /* five days left: the 7-day warning, to the requester (here also the admin) */
+    snprintf(sql, sizeof(sql),
+             "UPDATE certificates SET not_after_ts = %lld WHERE status = 'active'",
+             (long long)time(NULL) + 5 * 86400 - 60);
+    free(store_query(F, sql));
+    ck_assert_int_eq(cin_notify_check_expiry(F->st), CIN_OK);
+    ck_assert_int_eq(cin_notify_check_expiry(F->st), CIN_OK); /* once per level */
+    rows = store_query(F, "SELECT level FROM expiry_notices");
+    if (!*rows) {
+        free(rows);
+        ck_abort_msg("no expiry notice");
+    }
+    ck_assert_str_eq(rows, "7\n");
+    free(rows);
+    rows = store_query(F, "SELECT recipient, subject FROM outbox WHERE event = 'order.expiring'");
+    ck_assert_str_eq(rows, "ann@example.com|R-000001 expires in 5 days\n");
+    free(rows);
+    /* under a day: the last warning */
+    snprintf(sql, sizeof(sql),
+             "UPDATE certificates SET not_after_ts = %lld WHERE status = 'active'",
+             (long long)time(NULL) + 3600);
+    free(store_query(F, sql));
+    ck_assert_int_eq(cin_notify_check_expiry(F->st), CIN_OK);
+    rows = store_query(F, "SELECT level FROM expiry_notices ORDER BY level");
+    ck_assert_str_eq(rows, "1\n7\n");
+    free(rows);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("notify");
@@ -222,6 +268,7 @@ int main(void)
     tcase_add_test(tc, webhooks_api);
     tcase_add_test(tc, smtp_password_is_sealed);
     tcase_add_test(tc, outbox_recipients_and_retry);
+    tcase_add_test(tc, expiry_warnings_once_per_level);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -16,6 +16,7 @@ const EVENTS = [
   ['order.revoked', 'Revoked'],
   ['order.failed', 'Issuance failed'],
   ['order.renewal_failed', 'Automatic renewal failed'],
+  ['order.expiring', 'Expiring soon (30, 7, 1 days)'],
 ];
 let shownSecret = null;
 

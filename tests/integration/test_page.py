@@ -232,9 +232,9 @@ def test_errors_beside_the_right_field_and_then_gone(browser, server, store):
 
 
 def test_confirmations_and_own_account(browser, server, store):
-    """Defects 9, 10: approve is the same form from the list and the detail; deleting a
+    """Defects 9, 10, 12: approve is the same form from the list and the detail; deleting a
     token, changing a role and disabling a user ask first; an admin cannot disable
-    themself."""
+    themself; then a lost session."""
     drv = browser
     bob = server.api(store.tokens["bob"])
     ann = server.api(store.tokens["ann"])
@@ -288,9 +288,11 @@ def test_confirmations_and_own_account(browser, server, store):
     assert users["sam"]["role"] == "standard"
     assert drv.find_element(By.CSS_SELECTOR, 'select[data-role-of="sam"]').get_attribute("value") == "standard"
     no_js_errors(drv)
+    # (in the same browser and servers: each test's setup costs seconds of make test)
+    lost_session_says_so_and_returns(browser, server, store)
 
 
-def test_lost_session_says_so_and_returns(browser, server, store):
+def lost_session_says_so_and_returns(browser, server, store):
     """Defect 12: a lost session says so and, after logging in, returns to the page."""
     drv = browser
     login(drv, server, "ann")
@@ -495,9 +497,10 @@ def test_find_export_and_pkcs12(browser, server, store):
     assert [e["action"] for e in events].count("order.pkcs12_download") == 1
     shot(drv, server, "download-panel")
     no_js_errors(drv)
+    webhooks_and_notification_settings(browser, server, store)
 
 
-def test_webhooks_and_notification_settings(browser, server, store):
+def webhooks_and_notification_settings(browser, server, store):
     """The admin adds a webhook (its secret shown once), sees its delivery log and
     removes it after confirming; a user saves an e-mail address, errors beside it."""
     drv = browser

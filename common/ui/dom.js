@@ -18,6 +18,11 @@ export function h(tag, attrs = {}, ...kids) {
   return el;
 }
 
+// Replaces el's children, leaving out null, undefined and false (as h() does).
+export function fill(el, ...kids) {
+  el.replaceChildren(...kids.flat(Infinity).filter((k) => k !== null && k !== undefined && k !== false));
+}
+
 export const main = () => document.getElementById('main');
 
 // Draws a page: the title follows its h1, the page starts at the top, focus moves to it.
@@ -42,8 +47,10 @@ export function flash(text, ok = true) {
 
 // Called once per navigation.
 export function flashNavigated() {
+  const f = document.getElementById('flash');
   flashAge += 1;
-  if (flashAge > 1 && document.getElementById('flash').textContent) flash('');
+  // a success message shows on the page its action leads to; an error is about the page left
+  if (f.textContent && (flashAge > 1 || f.classList.contains('bad'))) flash('');
 }
 
 let fieldSeq = 0;

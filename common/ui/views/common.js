@@ -1,7 +1,7 @@
 // Pieces several views share: status badges with the next step, the draw guard, the
 // balance in the header.
 import { api } from '../api.js';
-import { h, render } from '../dom.js';
+import { fill, h, render } from '../dom.js';
 import { fresh } from '../router.js';
 import { session } from '../session.js';
 import { nextStep, statusLabel, t } from '../i18n.js';
@@ -43,7 +43,8 @@ export async function refreshBalance() {
   el.hidden = false;
   const low = session.credits < LOW_BALANCE;
   el.className = low ? 'balance low' : 'balance';
-  el.replaceChildren(
+  fill(
+    el,
     t('header.credits', { n: session.credits }),
     low ? h('span', { class: 'low-tag' }, ` · ${t('header.low')}`) : null,
   );

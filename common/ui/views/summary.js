@@ -1,7 +1,7 @@
 // Order Summary & Payment: the price, the balance before → after and the resulting expiry
 // before paying; afterwards the order's new status, the new balance and the way on.
 import { api, idempotencyKey } from '../api.js';
-import { actionButton, fmtDate, h, problemText } from '../dom.js';
+import { actionButton, fill, fmtDate, h, problemText } from '../dom.js';
 import { productName, t } from '../i18n.js';
 import { session } from '../session.js';
 import { downloadChain } from './actions.js';
@@ -43,7 +43,7 @@ export async function summaryView(seq, id) {
     const [fresh] = await Promise.all([api('GET', `/orders/${paid.id}`), refreshBalance()]);
     const n = fresh.ok ? fresh.json : paid;
     refreshWaiting();
-    statusDd.replaceChildren(statusBadge(n.status), ' ', nextLine(n));
+    fill(statusDd, statusBadge(n.status), ' ', nextLine(n));
     creditsDd.textContent = session.credits === null ? '—' : String(session.credits);
     creditsLabel.textContent = 'Credits now';
     afterRow.forEach((el) => el.remove());
@@ -52,7 +52,8 @@ export async function summaryView(seq, id) {
       n.status === 'issued' && n.actions.includes('download')
         ? actionButton('Download the certificate', () => downloadChain(n), { id: 'paid-download' })
         : null;
-    result.replaceChildren(
+    fill(
+      result,
       heading,
       h('p', {}, 'Your Order ID is'),
       h('p', { class: 'order-id', id: 'order-id' }, n.order_number),

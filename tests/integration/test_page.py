@@ -114,8 +114,14 @@ def test_money_actions_run_once_and_show_what_they_do(browser, server, store):
     flash = wait(drv, lambda d: d.find_element(By.ID, "flash").text)
     assert "already has an open renewal" in flash and "/api/" not in flash
     assert len([x for x in orders_of(ann) if x["parent"] == o["id"]]) == 1
+    drv.execute_script("performance.clearResourceTimings()")
     page(drv, server, f"#/summary/{rid}")
     wait(drv, EC.presence_of_element_located((By.ID, "pay-now")))
+    # one draw per navigation: the order was fetched once (the old page drew twice)
+    fetched = drv.execute_script(
+        "return performance.getEntriesByType('resource').filter(e => e.name.endsWith(arguments[0])).length",
+        f"/api/v1/orders/{rid}")
+    assert fetched == 1, fetched
     assert drv.find_element(By.ID, "credits").text == "990"
     assert drv.find_element(By.ID, "credits-after").text == "980"
     assert "until about" not in drv.find_element(By.ID, "expiry-after").text
@@ -366,6 +372,18 @@ def test_every_page_fits_and_passes_axe(browser, server, store):
     tops = {a.location["y"] for a in drv.find_elements(By.CSS_SELECTOR, "#nav a") if a.is_displayed()}
     assert len(tops) <= 2, tops  # a row that may wrap once, not a column of links
     shot(drv, server, "menu-683")
+    # the dark theme follows the system setting, and passes axe too
+    drv.set_window_size(1366, 900)
+    drv.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                        {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    page(drv, server, f"#/order/{o['id']}")
+    bg = drv.execute_script("return getComputedStyle(document.body).backgroundColor")
+    assert bg == "rgb(15, 20, 27)", bg
+    assert not axe(drv), axe(drv)
+    shot(drv, server, "order-dark")
+    page(drv, server, "#/orders")
+    assert not axe(drv)
+    shot(drv, server, "orders-dark")
     no_js_errors(drv)
 
 

@@ -1,6 +1,7 @@
 // The account: balance (with the low-balance warning) and, for admins, the ledger with
 // a CSV export.
 import { api } from '../api.js';
+import { t } from '../i18n.js';
 import { clearErrors, field, flash, fmtTime, h, onceSubmit, showProblem } from '../dom.js';
 import { isAdmin, session } from '../session.js';
 import { table } from '../table.js';
@@ -10,7 +11,7 @@ export async function accountView(seq) {
   const [acct] = await Promise.all([api('GET', '/account'), refreshBalance()]);
   const credits = acct.json ? acct.json.credits : null;
   const parts = [
-    h('h1', {}, 'Account'),
+    h('h1', {}, t('title.account')),
     h(
       'div',
       { class: 'panel' },
@@ -104,7 +105,7 @@ async function notificationsPanel() {
       showProblem(form, res);
       return;
     }
-    flash('Notification settings saved.');
+    flash(t('ok.notifications'));
   });
   return form;
 }

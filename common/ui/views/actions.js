@@ -137,7 +137,7 @@ export async function downloadChain(o, which = 'chain') {
     name = `${o.id}-chain.pem`;
   }
   saveBlob(pem, name, 'application/pem-certificate-chain');
-  flash(`Certificate ${o.id} downloaded (${name}).`);
+  flash(t('ok.downloaded', { id: o.id, name }));
 }
 
 export function openAction(o, a, host) {
@@ -278,7 +278,7 @@ export function openAction(o, a, host) {
         showProblem(form, res);
         return;
       }
-      flash('Revoked: the certificate is no longer served.');
+      flash(t('ok.revoked'));
       navigate(`#/order/${o.id}`);
     });
     host.replaceChildren(form);
@@ -386,7 +386,7 @@ function keyPanel(o, host) {
           return;
         }
         saveBlob(res.text, `${o.id}.key`, 'application/x-pem-file');
-        flash('Private key downloaded; the download was audited.');
+        flash(t('ok.key'));
       },
     }),
   );
@@ -454,7 +454,7 @@ function pkcs12Form(o) {
     }
     saveBlob(await r.arrayBuffer(), `${o.id}.p12`, 'application/x-pkcs12');
     pw.value = '';
-    flash(`PKCS#12 file of ${o.id} downloaded; the download was audited.`);
+    flash(t('ok.pkcs12', { id: o.id }));
   });
   return form;
 }

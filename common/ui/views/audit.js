@@ -1,7 +1,7 @@
 // The audit log (admins): filters by user, action and date, in plain words.
 import { api } from '../api.js';
 import { field, fmtTime, h, problemText } from '../dom.js';
-import { auditLabel, peerName } from '../i18n.js';
+import { auditLabel, peerName, t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { pager, table } from '../table.js';
 import { draw, errorPage } from './common.js';
@@ -87,7 +87,7 @@ export async function auditView(seq) {
   });
   draw(
     seq,
-    h('h1', {}, 'Audit log'),
+    h('h1', {}, t('title.audit')),
     filters,
     h(
       'div',

@@ -1,7 +1,7 @@
 // The certificates report: what is live for each name, sortable, with a CSV export.
 import { api } from '../api.js';
 import { field, fmtTime, h, problemText } from '../dom.js';
-import { issuerName } from '../i18n.js';
+import { issuerName, t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { sortRows, table } from '../table.js';
 import { draw, errorPage } from './common.js';
@@ -65,7 +65,7 @@ export async function certificatesView(seq) {
     h(
       'div',
       { class: 'row heading' },
-      h('h1', {}, 'Certificates'),
+      h('h1', {}, t('title.certificates')),
       h(
         'a',
         {

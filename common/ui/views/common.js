@@ -78,5 +78,5 @@ export function saveBlob(data, name, type) {
 }
 
 export function errorPage(seq, text) {
-  draw(seq, h('h1', {}, 'Something went wrong'), h('p', { class: 'error-text', role: 'alert' }, text));
+  draw(seq, h('h1', {}, t('title.error')), h('p', { class: 'error-text', role: 'alert' }, text));
 }

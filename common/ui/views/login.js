@@ -40,7 +40,7 @@ export function loginView() {
         }
       },
     },
-    h('h1', {}, 'Log in'),
+    h('h1', {}, t('title.login')),
     lost,
     field('User name', user, null, 'username'),
     field('Password', pass, null, 'password'),

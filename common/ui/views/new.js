@@ -2,7 +2,7 @@
 // the key choice with a CSR helper, errors beside the field the API names.
 import { api } from '../api.js';
 import { clearErrors, field, flash, h, onceSubmit, showFieldError, showProblem } from '../dom.js';
-import { PRODUCTS, productName } from '../i18n.js';
+import { PRODUCTS, productName, t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { draw } from './common.js';
 import { copyButton, csrCommand } from './install.js';
@@ -141,5 +141,5 @@ export async function newView(seq) {
     showProblem(form, r, { sans: 'names', common_name: 'names', validity_days: 'validity', key_source: 'csr' });
   });
   update();
-  if (draw(seq, h('h1', {}, 'New certificate request'), form)) names.focus();
+  if (draw(seq, h('h1', {}, t('title.new')), form)) names.focus();
 }

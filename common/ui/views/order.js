@@ -110,7 +110,7 @@ export async function orderView(seq, id, focusAction) {
   if (
     !draw(
       seq,
-      h('h1', {}, `Order ${o.id}`),
+      h('h1', {}, t('title.order', { id: o.id })),
       h(
         'div',
         { class: 'panel' },

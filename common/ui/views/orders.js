@@ -158,7 +158,7 @@ export async function ordersView(seq) {
     h(
       'div',
       { class: 'row heading' },
-      h('h1', {}, 'Orders'),
+      h('h1', {}, t('title.orders')),
       h('a', { class: 'button', href: '#/new', id: 'new-link' }, 'New request'),
       h(
         'a',

@@ -82,7 +82,7 @@ export async function summaryView(seq, id) {
       : null;
   draw(
     seq,
-    h('h1', {}, 'Order Summary & Payment'),
+    h('h1', {}, t('title.summary')),
     h(
       'div',
       { class: 'panel summary' },

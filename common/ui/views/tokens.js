@@ -2,6 +2,7 @@
 // deleting asks first.
 import { api } from '../api.js';
 import { clearErrors, confirmPanel, field, flash, fmtTime, h, onceSubmit, problemText, showProblem } from '../dom.js';
+import { t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { table } from '../table.js';
 import { draw } from './common.js';
@@ -78,7 +79,7 @@ export async function tokensView(seq) {
                     onYes: async () => {
                       const r = await api('DELETE', `/tokens/${tk.id}`);
                       if (r.status === 204) {
-                        flash('Token deleted.');
+                        flash(t('ok.token_deleted'));
                         navigate('#/tokens');
                       } else flash(problemText(r), false);
                     },
@@ -92,5 +93,5 @@ export async function tokensView(seq) {
       },
     ],
   });
-  draw(seq, h('h1', {}, 'API tokens'), form, confirmHost, h('div', { class: 'panel table-wrap' }, tbl));
+  draw(seq, h('h1', {}, t('title.tokens')), form, confirmHost, h('div', { class: 'panel table-wrap' }, tbl));
 }

@@ -2,6 +2,7 @@
 // or demote their own account from here.
 import { api } from '../api.js';
 import { clearErrors, confirmPanel, field, flash, h, onceSubmit, problemText, showProblem } from '../dom.js';
+import { t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { session } from '../session.js';
 import { table } from '../table.js';
@@ -54,7 +55,7 @@ export async function usersView(seq) {
       showProblem(form, r);
       return;
     }
-    flash(`User ${r.json.name} added.`);
+    flash(t('ok.user_added', { name: r.json.name }));
     navigate('#/users');
   });
   const ask = (u, title, body, danger, revert) => {
@@ -69,7 +70,7 @@ export async function usersView(seq) {
             flash(problemText(r), false);
             return;
           }
-          flash(`User ${u.name} updated.`);
+          flash(t('ok.user_updated', { name: u.name }));
           navigate('#/users');
         },
         onClose: revert,
@@ -153,5 +154,5 @@ export async function usersView(seq) {
       },
     ],
   });
-  draw(seq, h('h1', {}, 'Users'), confirmHost, h('div', { class: 'panel table-wrap' }, tbl), form);
+  draw(seq, h('h1', {}, t('title.users')), confirmHost, h('div', { class: 'panel table-wrap' }, tbl), form);
 }

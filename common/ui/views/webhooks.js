@@ -2,6 +2,7 @@
 // delivery log, remove it.
 import { api } from '../api.js';
 import { clearErrors, confirmPanel, field, flash, fmtTime, h, onceSubmit, problemText, showProblem } from '../dom.js';
+import { t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { table } from '../table.js';
 import { draw, errorPage } from './common.js';
@@ -66,7 +67,7 @@ export async function webhooksView(seq, id) {
       return;
     }
     shownSecret = r.json.secret;
-    flash(`Webhook ${r.json.id} added.`);
+    flash(t('ok.webhook_added', { id: r.json.id }));
     navigate('#/webhooks');
   });
   const confirmHost = h('div', { id: 'webhook-confirm' });
@@ -106,7 +107,7 @@ export async function webhooksView(seq, id) {
                       onYes: async () => {
                         const r = await api('DELETE', `/webhooks/${w.id}`);
                         if (r.status === 204) {
-                          flash('Webhook removed.');
+                          flash(t('ok.webhook_removed'));
                           navigate('#/webhooks');
                         } else flash(problemText(r), false);
                       },
@@ -159,5 +160,5 @@ export async function webhooksView(seq, id) {
         : h('p', { class: 'error-text' }, problemText(d)),
     );
   }
-  draw(seq, h('h1', {}, 'Webhooks'), log, confirmHost, h('div', { class: 'panel table-wrap' }, hooks), form);
+  draw(seq, h('h1', {}, t('title.webhooks')), log, confirmHost, h('div', { class: 'panel table-wrap' }, hooks), form);
 }

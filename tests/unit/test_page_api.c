@@ -43,7 +43,11 @@ static const char *issued(int u, const char *names_json)
     ck_assert_int_eq(r.status, 200);
     hresp_free(&r);
     agent_pass(F);
-    ck_assert_str_eq(order_status(F, id), "issued");
+    {
+        char *status = order_status(F, id);
+        ck_assert_str_eq(status, "issued");
+        free(status);
+    }
     return id;
 }
 

@@ -1,5 +1,6 @@
 // The page's frame: the menu (with the current page marked and the count of orders
 // waiting for the viewer), the user, the balance and logging out.
+import { has, t } from './i18n.js';
 import { session } from './session.js';
 import { refreshBalance, refreshWaiting } from './views/common.js';
 
@@ -9,6 +10,12 @@ export function setupChrome() {
   const me = session.me;
   const nav = document.getElementById('nav');
   nav.hidden = false;
+  // the menu's words from the catalog (the count badge of Orders stays)
+  nav.querySelectorAll('a[data-nav]').forEach((a) => {
+    const key = `nav.${a.dataset.nav}`;
+    if (has(key) && a.firstChild && a.firstChild.nodeType === Node.TEXT_NODE)
+      a.firstChild.textContent = a.querySelector('.count') ? `${t(key)} ` : t(key);
+  });
   nav.querySelectorAll('[data-admin]').forEach((a) => {
     a.hidden = me.user.role !== 'admin';
   });

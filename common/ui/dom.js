@@ -117,7 +117,8 @@ export function plain(detail) {
     .replace(/\bkey_source server\b/g, 'a key made by the server')
     .replace(/\bkey_type\b/g, 'the key type')
     .replace(/\bsans\b/g, 'the names');
-  s = s.charAt(0).toUpperCase() + s.slice(1);
+  // a sentence starts with a capital, unless it starts with a name (www.example.com)
+  if (!/^\S*[.:@/]/.test(s)) s = s.charAt(0).toUpperCase() + s.slice(1);
   return /[.!?]$/.test(s) ? s : `${s}.`;
 }
 

@@ -198,6 +198,7 @@ def test_errors_beside_the_right_field_and_then_gone(browser, server, store):
     click(drv, (By.ID, "confirm-sans"))
     err = text_of(drv, '[data-field="remove"] .error-text')
     assert err and not drv.find_element(By.CSS_SELECTOR, '[data-field="add"] .error-text').text
+    assert err.startswith("nothere.example.com "), err  # a name keeps its case
     assert drv.find_element(By.ID, "sans-remove").get_attribute("aria-invalid") == "true"
     described = drv.find_element(By.ID, "sans-remove").get_attribute("aria-describedby")
     assert drv.find_element(By.ID, described.split()[-1]).text == err

@@ -180,6 +180,16 @@ def test_replaced_certificates_and_what_is_live(browser, server, store):
     assert "Certificate issued" in drv.find_element(By.ID, "events").text
     assert not re.search(r"\S+:\d+:[0-9a-f]+\b", drv.find_element(By.ID, "events").text)
     shot(drv, server, "order-live")
+    # expiry warnings on the first page: this certificate now ends in 5 days
+    import datetime
+    end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=5, hours=3)
+    store.sql(f"UPDATE certificates SET not_after = '{end.strftime('%Y-%m-%dT%H:%M:%SZ')}', "
+              f"not_after_ts = {int(end.timestamp())} WHERE status = 'active'")
+    page(drv, server, "#/orders")
+    warn = wait(drv, EC.visibility_of_element_located((By.ID, "expiry-warnings")))
+    assert "life.example.com expires in 5 days" in warn.text, warn.text
+    assert warn.find_element(By.CSS_SELECTOR, "li.expiry.d7")
+    shot(drv, server, "orders-expiry-warning")
     no_js_errors(drv)
 
 

@@ -234,6 +234,18 @@ def test_errors_beside_the_right_field_and_then_gone(browser, server, store):
     err = text_of(drv, '[data-field="validity"] .error-text')
     assert err and "validity_days" not in err and "/api/" not in err, err
     shot(drv, server, "new-validity-error")
+    # the product in words with a live total; the CSR helper's exact command
+    from selenium.webdriver.support.ui import Select
+    assert Select(drv.find_element(By.ID, "product")).first_selected_option.get_attribute("value") == "dv-ssl"
+    Select(drv.find_element(By.ID, "product")).select_by_value("dv-multi")
+    drv.find_element(By.ID, "names").send_keys("\nwww.example.com\nshop.example.net")
+    wait(drv, lambda d: d.find_element(By.ID, "total").text == "Total: 20 credits for 3 names")
+    assert "example.com" in drv.find_element(By.ID, "domains").text
+    click(drv, (By.ID, "use-csr"))
+    cmd = wait(drv, EC.visibility_of_element_located((By.ID, "csr-command"))).text
+    assert "openssl req -new" in cmd and \
+        'subjectAltName=DNS:long.example.com,DNS:www.example.com,DNS:shop.example.net' in cmd, cmd
+    shot(drv, server, "new-csr-helper")
     # a message from one page is gone on the next
     page(drv, server, f"#/order/{o['id']}")
     click(drv, (By.CSS_SELECTOR, 'button[data-action="download"]'))
@@ -448,6 +460,7 @@ def test_seed_flow_by_keyboard_alone(browser, server, store):
     tab_to(drv, "#to-order")
     keys(drv, Keys.ENTER)
     wait_status(ann, oid, "issued")
+    assert ann.get(f"/api/v1/orders/{oid}").json["product"] == "dv-ssl"  # the default product
     drv.refresh()
     h1(drv, f"Order {oid}")
     badge = wait(drv, EC.presence_of_element_located((By.CSS_SELECTOR, "main .status")))

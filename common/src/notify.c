@@ -35,6 +35,9 @@
 #define EVENTS_PER_PASS 200
 #define SENDS_PER_PASS  20
 #define CLAIM_SECONDS   120
+/* a pass stops sending after this many seconds: the agent's other work (issuing,
+ * renewing) runs in the same thread and must not wait long on a slow mail server */
+#define SEND_BUDGET 10
 
 /* ---- pure helpers ---------------------------------------------------------- */
 
@@ -822,7 +825,7 @@ int cin_notify_due(cin_store *st)
 
 int cin_notify_run(cin_store *st, const char *holder)
 {
-    time_t now = cin_now(cin_store_services(st));
+    time_t now = cin_now(cin_store_services(st)), started = time(NULL);
     int64_t *ids = NULL;
     size_t n = 0, i;
     db_stmt *s;
@@ -837,7 +840,7 @@ int cin_notify_run(cin_store *st, const char *holder)
     db_bind_int(s, 1, (int64_t)now);
     db_bind_int(s, 2, SENDS_PER_PASS);
     if (db_ids(s, &ids, &n) == CIN_OK)
-        for (i = 0; i < n; i++)
+        for (i = 0; i < n && time(NULL) - started < SEND_BUDGET; i++)
             deliver(st, ids[i], now); /* the network, outside any transaction */
     free(ids);
     return rc;

@@ -15,7 +15,7 @@ CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubun
 
 LIB_SRC   = $(wildcard common/src/*.c)
 LIB_OBJ   = $(patsubst common/src/%.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/ui_data.o
-UI_FILES  = $(wildcard common/ui/*.html common/ui/*.css common/ui/*.js common/ui/*.svg)
+UI_FILES  = $(wildcard common/ui/*.html common/ui/*.css common/ui/*.js common/ui/*.svg common/ui/views/*.js)
 CLI_SRC   = $(wildcard common/cli/*.c)
 CLI_OBJ   = $(patsubst common/cli/%.c,$(BUILD)/obj/cli/%.o,$(CLI_SRC))
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)

@@ -44,4 +44,24 @@ else
     head -n 40 "$logs/format.log"
     fail "files differ from .clang-format (run: clang-format -i FILES)"
 fi
+
+# 5. the web page's ES modules: eslint and prettier (pinned in tests/js/package.json,
+#    installed for lint and tests only, never shipped)
+if [ ! -x tests/js/node_modules/.bin/eslint ] || [ tests/js/package-lock.json -nt tests/js/node_modules/.stamp ]; then
+    (cd tests/js && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>"../../$logs/npm.log" && touch node_modules/.stamp) ||
+        { cat "$logs/npm.log"; fail "npm ci in tests/js failed"; }
+fi
+if tests/js/node_modules/.bin/eslint -c tests/js/eslint.config.mjs common/ui/ >"$logs/eslint.log" 2>&1; then
+    echo "lint: eslint is clean (common/ui)"
+else
+    cat "$logs/eslint.log"
+    fail "eslint found problems in common/ui"
+fi
+if tests/js/node_modules/.bin/prettier --config tests/js/.prettierrc.json --check 'common/ui/**/*.js' common/ui/style.css \
+        >"$logs/prettier.log" 2>&1; then
+    echo "lint: prettier is clean (common/ui)"
+else
+    cat "$logs/prettier.log"
+    fail "files differ from prettier (run: tests/js/node_modules/.bin/prettier --config tests/js/.prettierrc.json --write 'common/ui/**/*.js' common/ui/style.css)"
+fi
 exit $status

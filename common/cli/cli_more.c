@@ -488,6 +488,16 @@ static const struct cli_setting {
     {"dns-resolver", "dns_resolver",
      "HOST:PORT of the resolver that dns-01 records and domain claims are looked up at "
      "(default: the zone's authoritative servers)"},
+    /* issue 15: notifications */
+    {"smtp-url", "smtp-url", "the mail server for notifications: smtp://HOST:PORT or smtps://..."},
+    {"smtp-from", "smtp-from", "the sender address of notification e-mails"},
+    {"smtp-user", "smtp-user", "the SMTP user name (with smtp-password)"},
+    {"smtp-password", "smtp-password", "the SMTP password (stored sealed; never shown)"},
+    {"smtp-starttls", "smtp-starttls", "true: require STARTTLS on smtp:// (default false)"},
+    {"webhook-allow-private", "webhook-allow-private",
+     "true: webhooks may go to loopback and private addresses (default false)"},
+    {"notify-retry-base", "notify-retry-base",
+     "seconds before the first retry of an e-mail or webhook, doubling after (default 60)"},
 };
 
 int cli_cmd_settings(int argc, char **argv)
@@ -516,8 +526,7 @@ int cli_cmd_settings(int argc, char **argv)
         if (!strcmp(argv[optind + 1], cli_settings[i].name))
             k = &cli_settings[i];
     if (!k) {
-        cli_usage_error(usage, "the settings are renew-fraction, lease-ttl, acme-orders-per-3h, "
-                               "distrust-rate and dns-resolver");
+        cli_usage_error(usage, "unknown setting (certinext settings --help lists them)");
         return 2;
     }
     if (optind + (!strcmp(argv[1], "set") ? 3 : 2) != argc) {
@@ -529,18 +538,24 @@ int cli_cmd_settings(int argc, char **argv)
     if (!strcmp(argv[1], "get")) {
         /* the value in force (a default when unset or out of range) */
         char *v = NULL;
-        if (!strcmp(k->key, "renew_fraction"))
+        int set = 0;
+        if (!strcmp(k->key, "renew_fraction")) {
             printf("%.3f\n", cin_agent_renew_fraction(st));
-        else if (!strcmp(k->key, "lease_ttl"))
+        } else if (!strcmp(k->key, "lease_ttl")) {
             printf("%d\n", cin_agent_lease_ttl(st));
-        else if (cin_store_setting_get(st, k->key, &v) == CIN_OK && v)
-            printf("%s\n", v);
-        else if (!strcmp(k->key, "acme_orders_per_3h"))
-            printf("300\n"); /* the defaults */
-        else if (!strcmp(k->key, "distrust_rate"))
-            printf("60\n");
-        else
-            printf("(unset)\n");
+        } else {
+            set = cin_store_setting_get(st, k->key, &v) == CIN_OK && v;
+            if (!strcmp(k->key, "smtp-password"))
+                printf("%s\n", set ? "(set, sealed)" : "(unset)");
+            else if (set)
+                printf("%s\n", v);
+            else if (!strcmp(k->key, "acme_orders_per_3h"))
+                printf("300\n"); /* the defaults */
+            else if (!strcmp(k->key, "distrust_rate"))
+                printf("60\n");
+            else
+                printf("(unset)\n");
+        }
         free(v);
         cin_store_close(st);
         return 0;
@@ -549,7 +564,8 @@ int cli_cmd_settings(int argc, char **argv)
     cin_store_close(st);
     if (rc != CIN_OK)
         return cli_problem(&p);
-    printf("%s is now %s\n", k->name, argv[optind + 2]);
+    printf("%s is now %s\n", k->name,
+           strcmp(k->key, "smtp-password") ? argv[optind + 2] : "set (sealed)");
     return 0;
 }
 

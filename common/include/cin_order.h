@@ -94,6 +94,14 @@ int cin_order_get_visible(cin_store *st, const cin_actor *a, int64_t id, cin_ord
 /* The PEM chain / the private key (audited) of an order. */
 int cin_order_chain(cin_store *st, const cin_actor *a, int64_t id, char **pem, cin_problem *p);
 int cin_order_key(cin_store *st, const cin_actor *a, int64_t id, char **pem, cin_problem *p);
+/* The same, audited as `audit` (e.g. "order.pkcs12_download"). */
+int cin_order_key_for(cin_store *st, const cin_actor *a, int64_t id, const char *audit, char **pem,
+                      cin_problem *p);
+/* A PKCS#12 file (DER) of the order's key, certificate and chain, encrypted with
+ * password (8-1024 characters): an administrator's, audited as
+ * "order.pkcs12_download" (pkcs12.c). */
+int cin_order_pkcs12(cin_store *st, const cin_actor *a, int64_t id, const char *password,
+                     unsigned char **der, size_t *len, cin_problem *p);
 
 /* The names in[0..n) (in[0] the common name) as an order for product would
  * carry them: normalised, de-duplicated, within the product's rules.  *out

@@ -106,6 +106,14 @@ int cin_store_event_add(cin_store *st, int64_t account_id, int64_t order_id, con
  * (newest first, ids below before_id when > 0). */
 int cin_store_event_list(cin_store *st, int64_t account_id, int64_t order_id, int64_t before_id,
                          int limit, cin_event **out, size_t *n);
+/* The account's log filtered (newest first): actor and action exact, since /
+ * until days (YYYY-MM-DD, inclusive, UTC), ids below before_id when > 0. */
+typedef struct {
+    int64_t account_id, before_id;
+    int limit;
+    const char *actor, *action, *since, *until;
+} cin_event_filter;
+int cin_store_event_search(cin_store *st, const cin_event_filter *f, cin_event **out, size_t *n);
 void cin_event_list_free(cin_event *e, size_t n);
 
 /* ---- idempotency ------------------------------------------------------- */

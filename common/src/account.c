@@ -534,6 +534,41 @@ static int valid_acme_rate(const char *v)
     return *v && !*end && n >= 1 && n <= 1000000;
 }
 
+static int valid_bool(const char *v)
+{
+    return !strcmp(v, "true") || !strcmp(v, "false");
+}
+
+/* printable, no spaces, at most 254 characters */
+static int valid_text(const char *v)
+{
+    const unsigned char *c;
+
+    for (c = (const unsigned char *)v; *c; c++)
+        if (*c <= ' ' || *c == 0x7f)
+            return 0;
+    return *v && strlen(v) <= 254;
+}
+
+static int valid_secret(const char *v)
+{
+    return *v && strlen(v) <= 1024 && !strpbrk(v, "\r\n");
+}
+
+static int valid_smtp_url(const char *v)
+{
+    return valid_text(v) && (!strncmp(v, "smtp://", 7) || !strncmp(v, "smtps://", 8)) &&
+           strlen(v) > 8;
+}
+
+static int valid_retry_base(const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+
+    return *v && !*end && n >= 1 && n <= 3600;
+}
+
 static const struct setting {
     const char *key;
     int (*valid)(const char *);
@@ -545,6 +580,14 @@ static const struct setting {
     {"distrust_rate", valid_rate, "a whole number of replacements per minute from 1 to 100000"},
     {"dns_resolver", valid_resolver,
      "an IP address and a port: 192.0.2.53:53 or [2001:db8::53]:53"},
+    /* issue 15: notifications (notify.c) */
+    {"smtp-url", valid_smtp_url, "smtp://HOST:PORT or smtps://HOST:PORT"},
+    {"smtp-from", valid_text, "the sender's e-mail address"},
+    {"smtp-user", valid_text, "a user name (no spaces)"},
+    {"smtp-password", valid_secret, "a password (stored sealed)"},
+    {"smtp-starttls", valid_bool, "true or false"},
+    {"webhook-allow-private", valid_bool, "true or false"},
+    {"notify-retry-base", valid_retry_base, "a whole number of seconds from 1 to 3600"},
 };
 
 int cin_account_setting_set(cin_store *st, const cin_actor *a, const char *key, const char *value,
@@ -569,6 +612,29 @@ int cin_account_setting_set(cin_store *st, const cin_actor *a, const char *key, 
     if (!value || !s->valid(value)) {
         cin_problem_field(p, 400, "bad_request", "value", "%s must be %s", key, s->rule);
         return CIN_EINVAL;
+    }
+    if (!strcmp(key, "smtp-password")) {
+        /* sealed with the store's key, never logged */
+        unsigned char *sealed = NULL;
+        size_t slen = 0;
+        char *b64;
+        rc = cin_store_seal(st, "smtp-password", (const unsigned char *)value, strlen(value),
+                            &sealed, &slen);
+        if (rc != CIN_OK)
+            return cin_problem_from_status(p, rc), rc;
+        b64 = cin_b64url_encode(sealed, slen);
+        free(sealed);
+        if (!b64)
+            return cin_problem_from_status(p, CIN_ENOMEM), CIN_ENOMEM;
+        if ((rc = begin(st, p)) != CIN_OK) {
+            free(b64);
+            return rc;
+        }
+        rc = cin_store_setting_set(st, key, b64);
+        free(b64);
+        if (rc == CIN_OK)
+            rc = event(st, a, 0, "settings.set", "smtp-password = (sealed)");
+        return end(st, rc, p);
     }
     if ((rc = begin(st, p)) != CIN_OK)
         return rc;

@@ -26,6 +26,7 @@
 #include "cin_autossl.h"
 #include "cin_metrics.h"
 #include "cin_store_metrics.h"
+#include "cin_notify.h"
 #include "cin_ca.h"
 #include "cin_order.h"
 #include "cin_store_ca.h"
@@ -1034,6 +1035,7 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
         __atomic_store_n(&last_renewal_check, now, __ATOMIC_RELAXED);
         cin_agent_renewals(st, holder, stats);
     }
+    cin_notify_run(st, holder); /* e-mails and webhooks (notify.c) */
     return CIN_OK;
 }
 
@@ -1055,5 +1057,6 @@ int cin_agent_work_due(cin_store *st)
     free(cids);
     free(eids);
     free(xids);
-    return due || renewal_check_due(now) || autossl_check_due(st, now) || cin_distrust_pending(st);
+    return due || renewal_check_due(now) || autossl_check_due(st, now) ||
+           cin_distrust_pending(st) || cin_notify_due(st);
 }

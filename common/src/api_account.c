@@ -219,7 +219,13 @@ static void ledger(http_ctx *c)
         }
         json_array_append_new(arr, j);
     }
-    http_json(c, 200, list_reply("ledger", arr, n > (size_t)limit ? e[limit - 1].id : 0));
+    if (http_want_csv(c)) {
+        static const char *const cols[] = {"at",     "delta", "balance", "order",
+                                           "reason", "actor", NULL};
+        http_csv(c, arr, cols, "ledger.csv");
+    } else {
+        http_json(c, 200, list_reply("ledger", arr, n > (size_t)limit ? e[limit - 1].id : 0));
+    }
     cin_ledger_free(e, n);
 }
 
@@ -320,7 +326,26 @@ static void certificates(http_ctx *c)
         json_array_append_new(arr, j);
     }
     cin_cert_list_free(certs, n);
+    if (http_want_csv(c)) {
+        static const char *const cols[] = {"order",      "common_name", "names",     "serial",
+                                           "not_before", "not_after",   "days_left", "status",
+                                           "issuer",     "auto_renew",  NULL};
+        http_csv(c, arr, cols, "certificates.csv");
+        return;
+    }
     http_json(c, 200, list_reply("certificates", arr, 0));
+}
+
+/* YYYY-MM-DD */
+static int is_day(const char *s)
+{
+    static const char shape[] = "dddd-dd-dd";
+    size_t i;
+
+    for (i = 0; shape[i]; i++)
+        if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9') : s[i] != '-')
+            return 0;
+    return s[i] == '\0';
 }
 
 static void audit(http_ctx *c)
@@ -332,9 +357,27 @@ static void audit(http_ctx *c)
     json_t *arr;
     int rc;
 
+    cin_event_filter f = {0};
+    char actor[80], action[80], since[16], until[16];
+
     if (!need_admin(c) || http_paging(c, &limit, &cursor) || http_account_scope(c, &acct))
         return;
-    rc = cin_store_event_list(c->st, acct, 0, cursor, limit + 1, &ev, &n);
+    f.account_id = acct;
+    f.before_id = cursor;
+    f.limit = limit + 1;
+    f.actor = http_query(c, "actor", actor, sizeof(actor));
+    f.action = http_query(c, "action", action, sizeof(action));
+    f.since = http_query(c, "since", since, sizeof(since));
+    f.until = http_query(c, "until", until, sizeof(until));
+    if (f.since && *f.since && !is_day(f.since)) {
+        http_problem_field(c, "since", "since must be a day, YYYY-MM-DD");
+        return;
+    }
+    if (f.until && *f.until && !is_day(f.until)) {
+        http_problem_field(c, "until", "until must be a day, YYYY-MM-DD");
+        return;
+    }
+    rc = cin_store_event_search(c->st, &f, &ev, &n);
     if (rc != CIN_OK) {
         http_fail(c, rc);
         return;

@@ -67,6 +67,28 @@ static void list_orders(http_ctx *c)
         }
         json_array_append_new(arr, oj);
     }
+    if (http_want_csv(c)) {
+        static const char *const cols[] = {"id",
+                                           "order_number",
+                                           "status",
+                                           "product",
+                                           "common_name",
+                                           "sans",
+                                           "requester",
+                                           "price",
+                                           "kind",
+                                           "parent",
+                                           "superseded_by",
+                                           "rejection_reason",
+                                           "certificate.serial",
+                                           "certificate.not_after",
+                                           "created_at",
+                                           "updated_at",
+                                           NULL};
+        cin_order_list_free(list, n);
+        http_csv(c, arr, cols, "orders.csv");
+        return;
+    }
     j = json_object();
     json_object_set_new(j, "orders", arr);
     if (n > (size_t)limit) {
@@ -266,6 +288,8 @@ static void action(http_ctx *c, int64_t id, const char *act, const char *sub)
             c->resp->secret = 1;
         } else
             http_problem_from(c, &p);
+    } else if (!strcmp(act, "pkcs12")) {
+        api_order_pkcs12(c, id);
     } else if (!strcmp(act, "events")) {
         if (method_is(c, "GET"))
             events(c, id);

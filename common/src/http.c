@@ -634,7 +634,9 @@ static const struct route {
     {"reports", api_reports},
     {"groups", api_groups},
     {"fields", api_fields},
-    {"domains", api_domains}, /* issue 14: claims; GET stays api_account's */
+    {"domains", api_domains},             /* issue 14: claims; GET stays api_account's */
+    {"webhooks", api_webhooks},           /* issue 15 (api_webhooks.c) */
+    {"notifications", api_notifications}, /* issue 15 (api_webhooks.c) */
 };
 
 static void api(http_ctx *c)

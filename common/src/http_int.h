@@ -36,6 +36,11 @@ void http_fail(http_ctx *c, int rc);
 void http_header(cin_response *r, const char *name, const char *value);
 void http_raw(http_ctx *c, int status, const char *type, char *body, size_t len);
 void http_no_content(http_ctx *c);
+/* Lists as CSV (api_csv.c): ?format=csv asked; rows (taken) as CSV with these
+ * columns (dotted paths into each object), formula cells neutralised. */
+int http_want_csv(const http_ctx *c);
+void http_csv(http_ctx *c, json_t *rows, const char *const *cols, const char *filename);
+char *cin_csv_from_json(json_t *rows, const char *const *cols, size_t *len);
 
 /* Request pieces. */
 const char *http_req_header(const http_ctx *c, const char *name);
@@ -61,6 +66,9 @@ void cin_ui_serve(const cin_request *req, cin_response *resp);
 void api_orders(http_ctx *c);
 /* GET <mount>metrics (api_metrics.c): account_id 0 for the provider's view. */
 void api_metrics(http_ctx *c, int64_t account_id, const char *account);
+void api_order_pkcs12(http_ctx *c, int64_t id);
+void api_webhooks(http_ctx *c);
+void api_notifications(http_ctx *c);
 void api_account(http_ctx *c);
 void api_acme(http_ctx *c); /* api_acme.c: ACME credentials (issue 13) */
 void api_accounts(http_ctx *c);

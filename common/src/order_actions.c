@@ -1303,6 +1303,12 @@ int cin_order_chain(cin_store *st, const cin_actor *a, int64_t id, char **pem, c
 
 int cin_order_key(cin_store *st, const cin_actor *a, int64_t id, char **pem, cin_problem *p)
 {
+    return cin_order_key_for(st, a, id, "order.key_download", pem, p);
+}
+
+int cin_order_key_for(cin_store *st, const cin_actor *a, int64_t id, const char *audit, char **pem,
+                      cin_problem *p)
+{
     cin_order o;
     int rc;
 
@@ -1326,8 +1332,7 @@ int cin_order_key(cin_store *st, const cin_actor *a, int64_t id, char **pem, cin
     }
     /* the download is audited in the same transaction, or not given at all */
     if (rc == CIN_OK)
-        rc = cin_store_event_add(st, o.account_id, o.id, actor_name(a), "order.key_download",
-                                 actor_peer(a), NULL);
+        rc = cin_store_event_add(st, o.account_id, o.id, actor_name(a), audit, actor_peer(a), NULL);
     if (rc == CIN_OK)
         rc = cin_store_commit(st);
     if (rc != CIN_OK) {

@@ -428,6 +428,43 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (name, account_id));",
     /* 14 -> 15, issue 14: the ACME profile a CA is asked for (draft-ietf-acme-profiles) */
     "ALTER TABLE cas ADD COLUMN profile TEXT;",
+    /* 15 -> 16, issue 15: users' notification e-mail and
+     * opt-in; webhooks (secret sealed); the outbox of e-mails and webhook
+     * deliveries that the agent sends and retries */
+    "ALTER TABLE users ADD COLUMN email TEXT;"
+    "ALTER TABLE users ADD COLUMN notify INTEGER NOT NULL DEFAULT 1;"
+    "CREATE TABLE webhooks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  url TEXT NOT NULL,"
+    "  events TEXT NOT NULL,"
+    "  secret BLOB NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  created_at TEXT NOT NULL,"
+    "  deleted INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('mail','webhook')),"
+    "  webhook_id INTEGER,"
+    "  recipient TEXT NOT NULL,"
+    "  subject TEXT,"
+    "  body TEXT NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  order_id INTEGER,"
+    "  state TEXT NOT NULL DEFAULT 'queued',"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL,"
+    "  last_status INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  sent_at INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX outbox_due ON outbox(state, next_at);"
+    "CREATE INDEX outbox_webhook ON outbox(webhook_id, id);"
+    "CREATE TABLE expiry_notices ("
+    "  cert_id INTEGER NOT NULL,"
+    "  level INTEGER NOT NULL,"
+    "  PRIMARY KEY (cert_id, level));",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

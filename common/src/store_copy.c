@@ -27,8 +27,8 @@ const st_table st_tables[] = {
      "itittiititiit", "id"},
     {"products", "code,type,max_names,wildcard,max_validity_days,price,price_per_name,ca_id",
      "ttiiiiii", "code"},
-    {"users", "id,account_id,name,role,signatory,password_hash,disabled,created_at", "iittitit",
-     "id"},
+    {"users", "id,account_id,name,role,signatory,password_hash,disabled,created_at,email,notify",
+     "iittititti", "id"},
     {"tokens", "id,user_id,name,prefix,hash,expires_at,created_at", "iitttit", "id"},
     {"domains", "name,account_id,created_at", "tit", "name"},
     {"private_keys", "id,key_type,sealed,created_at", "itbt", "id"},
@@ -84,6 +84,12 @@ const st_table st_tables[] = {
     {"distrust_queue", "cert_id,order_id,ca_id,reason,state,replacement_id,started_at", "iiittii",
      "cert_id"},
     {"domain_claims", "name,account_id,token,created_at", "titi", "name,account_id"},
+    {"webhooks", "id,account_id,url,events,secret,created_by,created_at,deleted", "iittbtti", "id"},
+    {"outbox",
+     "id,account_id,kind,webhook_id,recipient,subject,body,event,order_id,state,attempts,next_at,"
+     "last_status,last_error,created_at,sent_at",
+     "iitittttitiiitii", "id"},
+    {"expiry_notices", "cert_id,level", "ii", "cert_id,level"},
     {NULL, NULL, NULL, NULL},
 };
 

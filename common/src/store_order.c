@@ -225,20 +225,48 @@ static char *like_pattern(const char *q)
     return like;
 }
 
+/* "r-12" / "r-000012" / "12" -> 12 (a request); "cin-7" -> 7 with *num set (an order number). */
+static int64_t search_number(const char *q, int *num)
+{
+    const char *p = q;
+    char *end;
+    long long v;
+
+    *num = 0;
+    if (!strncmp(p, "cin-", 4)) {
+        p += 4;
+        *num = 1;
+    } else if (!strncmp(p, "r-", 2)) {
+        p += 2;
+    }
+    if (*p < '0' || *p > '9')
+        return 0;
+    v = strtoll(p, &end, 10);
+    return *end || v <= 0 ? 0 : (int64_t)v;
+}
+
 int cin_store_order_list(cin_store *st, const cin_order_filter *f, cin_order **out, size_t *n)
 {
     /* Only the filters in use are in the statement: an optional parameter
      * written as (?3 IS NULL OR ...) leaves PostgreSQL unable to tell its
      * type, and an absent filter costs nothing. */
-    char sql[2048], *like = NULL;
-    size_t cap = 16, len;
+    char sql[2048], *like = NULL, lower[256];
+    size_t cap = 16, len, i;
     db_stmt *s;
-    int rc, k = 0;
+    int rc, k = 0, qnum = 0;
+    int64_t qid = 0;
 
     *out = NULL;
     *n = 0;
     if (f->q && *f->q && !(like = like_pattern(f->q)))
         return CIN_ENOMEM;
+    if (like) {
+        /* the pattern without its two '%', unescaped: the exact user name asked for */
+        snprintf(lower, sizeof(lower), "%s", f->q);
+        for (i = 0; lower[i]; i++)
+            lower[i] = (char)tolower((unsigned char)lower[i]);
+        qid = search_number(lower, &qnum);
+    }
     len = (size_t)snprintf(sql, sizeof(sql), "SELECT " ORDER_COLS "WHERE 1 = 1");
     if (f->account_id > 0)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.account_id = ?%d", ++k);
@@ -248,9 +276,17 @@ int cin_store_order_list(cin_store *st, const cin_order_filter *f, cin_order **o
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.requester_id = ?%d", ++k);
     if (f->status)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.status = ?%d", ++k);
-    if (like)
-        len +=
-            (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.sans LIKE ?%d ESCAPE '\\'", ++k);
+    if (like) {
+        /* a name, the requester's user name, or a request / order number (R-12, CIN-7) */
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len,
+                                " AND (o.sans LIKE ?%d ESCAPE '\\' OR u.name = ?%d", k + 1, k + 2);
+        k += 2;
+        if (qid > 0) {
+            len += (size_t)snprintf(sql + len, sizeof(sql) - len, " OR %s = ?%d",
+                                    qnum ? "o.order_number" : "o.id", ++k);
+        }
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, ")");
+    }
     if (f->before_id > 0)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.id < ?%d", ++k);
     snprintf(sql + len, sizeof(sql) - len, " ORDER BY o.id DESC LIMIT ?%d", ++k);
@@ -274,8 +310,12 @@ int cin_store_order_list(cin_store *st, const cin_order_filter *f, cin_order **o
         db_bind_int(s, ++k, f->requester_id);
     if (f->status)
         db_bind_text(s, ++k, f->status);
-    if (like)
+    if (like) {
         db_bind_text(s, ++k, like);
+        db_bind_text(s, ++k, lower);
+        if (qid > 0)
+            db_bind_int(s, ++k, qid);
+    }
     if (f->before_id > 0)
         db_bind_int(s, ++k, f->before_id);
     db_bind_int(s, ++k, f->limit > 0 ? f->limit : 50);
@@ -424,28 +464,14 @@ int cin_store_event_add(cin_store *st, int64_t account_id, int64_t order_id, con
     return db_run(s);
 }
 
-int cin_store_event_list(cin_store *st, int64_t account_id, int64_t order_id, int64_t before_id,
-                         int limit, cin_event **out, size_t *n)
+/* Runs s (columns as below) into a list of events; s is finalized. */
+static int events_collect(db_stmt *s, cin_event **out, size_t *n)
 {
-    db_stmt *s;
     size_t cap = 16;
     int rc;
 
     *out = NULL;
     *n = 0;
-    if (order_id > 0) {
-        s = db_prepare(st, "SELECT id, coalesce(account_id, 0), coalesce(order_id, 0), actor,"
-                           " action, at, peer, detail FROM order_events WHERE order_id = ?2"
-                           " AND (?1 <= 0 OR account_id = ?1) ORDER BY id LIMIT ?3");
-        db_bind_int(s, 2, order_id);
-    } else {
-        s = db_prepare(st, "SELECT id, coalesce(account_id, 0), coalesce(order_id, 0), actor,"
-                           " action, at, peer, detail FROM order_events WHERE (?1 <= 0 OR"
-                           " account_id = ?1) AND (?2 <= 0 OR id < ?2) ORDER BY id DESC LIMIT ?3");
-        db_bind_int(s, 2, before_id);
-    }
-    db_bind_int(s, 1, account_id);
-    db_bind_int(s, 3, limit > 0 ? limit : 1000);
     *out = calloc(cap, sizeof(**out));
     if (!*out) {
         db_finalize(s);
@@ -475,6 +501,71 @@ int cin_store_event_list(cin_store *st, int64_t account_id, int64_t order_id, in
         *n = 0;
     }
     return rc;
+}
+
+int cin_store_event_list(cin_store *st, int64_t account_id, int64_t order_id, int64_t before_id,
+                         int limit, cin_event **out, size_t *n)
+{
+    db_stmt *s;
+
+    if (order_id > 0) {
+        s = db_prepare(st, "SELECT id, coalesce(account_id, 0), coalesce(order_id, 0), actor,"
+                           " action, at, peer, detail FROM order_events WHERE order_id = ?2"
+                           " AND (?1 <= 0 OR account_id = ?1) ORDER BY id LIMIT ?3");
+        db_bind_int(s, 2, order_id);
+    } else {
+        s = db_prepare(st, "SELECT id, coalesce(account_id, 0), coalesce(order_id, 0), actor,"
+                           " action, at, peer, detail FROM order_events WHERE (?1 <= 0 OR"
+                           " account_id = ?1) AND (?2 <= 0 OR id < ?2) ORDER BY id DESC LIMIT ?3");
+        db_bind_int(s, 2, before_id);
+    }
+    db_bind_int(s, 1, account_id);
+    db_bind_int(s, 3, limit > 0 ? limit : 1000);
+    return events_collect(s, out, n);
+}
+
+int cin_store_event_search(cin_store *st, const cin_event_filter *f, cin_event **out, size_t *n)
+{
+    char sql[1024], since[40], until[40];
+    size_t len;
+    db_stmt *s;
+    int k = 0;
+
+    len = (size_t)snprintf(sql, sizeof(sql),
+                           "SELECT id, coalesce(account_id, 0), coalesce(order_id, 0), actor,"
+                           " action, at, peer, detail FROM order_events WHERE account_id = ?%d",
+                           ++k);
+    if (f->before_id > 0)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND id < ?%d", ++k);
+    if (f->actor && *f->actor)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND actor = ?%d", ++k);
+    if (f->action && *f->action)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND action = ?%d", ++k);
+    /* times are RFC 3339 UTC text: a day's bounds compare as text */
+    if (f->since && *f->since)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND at >= ?%d", ++k);
+    if (f->until && *f->until)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND at <= ?%d", ++k);
+    snprintf(sql + len, sizeof(sql) - len, " ORDER BY id DESC LIMIT ?%d", ++k);
+    s = db_prepare(st, sql);
+    k = 0;
+    db_bind_int(s, ++k, f->account_id);
+    if (f->before_id > 0)
+        db_bind_int(s, ++k, f->before_id);
+    if (f->actor && *f->actor)
+        db_bind_text(s, ++k, f->actor);
+    if (f->action && *f->action)
+        db_bind_text(s, ++k, f->action);
+    if (f->since && *f->since) {
+        snprintf(since, sizeof(since), "%.10sT00:00:00Z", f->since);
+        db_bind_text(s, ++k, since);
+    }
+    if (f->until && *f->until) {
+        snprintf(until, sizeof(until), "%.10sT23:59:59Z", f->until);
+        db_bind_text(s, ++k, until);
+    }
+    db_bind_int(s, ++k, f->limit > 0 ? f->limit : 50);
+    return events_collect(s, out, n);
 }
 
 void cin_event_list_free(cin_event *e, size_t n)

@@ -183,6 +183,8 @@ def test_seed_workflow_in_the_browser(browser, server, store):
     # approve -> Order Summary & Payment -> Pay now -> Order ID
     click(drv, (By.CSS_SELECTOR, 'a[data-nav="orders"]'))
     click(drv, (By.CSS_SELECTOR, 'button[data-action="approve"]'), within=row(drv, oid))
+    # approving opens the same form as on the order's page (an optional comment)
+    click(drv, (By.ID, "confirm-approve"))
     wait(drv, EC.presence_of_element_located((By.ID, "pay-now")))
     assert "Order Summary & Payment" in drv.find_element(By.TAG_NAME, "h1").text
     assert "shop.example.com" in drv.find_element(By.ID, "main").text

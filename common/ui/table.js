@@ -1,0 +1,96 @@
+// Tables and pagers shared by the views. Columns: {key, label, cell(row) -> node|text,
+// sort?: value(row), cls?}. Every column has a header (also the action column).
+import { h } from './dom.js';
+
+export function table({ id, columns, rows, empty, rowAttrs, sort, onSort, caption }) {
+  const head = h(
+    'tr',
+    {},
+    columns.map((c) => {
+      const active = sort && sort.key === c.key;
+      const aria = active ? (sort.dir > 0 ? 'ascending' : 'descending') : null;
+      const label =
+        c.sortable && onSort
+          ? h(
+              'button',
+              { type: 'button', class: 'sort', 'data-sort': c.key, onclick: () => onSort(c.key) },
+              c.label,
+              active ? (sort.dir > 0 ? ' ▲' : ' ▼') : '',
+            )
+          : c.label;
+      return h('th', { scope: 'col', 'aria-sort': aria }, label);
+    }),
+  );
+  const body = rows.length
+    ? rows.map((r) =>
+        h(
+          'tr',
+          rowAttrs ? rowAttrs(r) : {},
+          columns.map((c) => h('td', { 'data-label': c.label, class: c.cls || null }, c.cell(r))),
+        ),
+      )
+    : h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, empty || 'Nothing here.'));
+  return h(
+    'table',
+    { class: 'responsive', id },
+    caption ? h('caption', { class: 'sr-only' }, caption) : null,
+    h('thead', {}, head),
+    h('tbody', {}, body),
+  );
+}
+
+// Sorts rows client-side by a column's value (strings, numbers, dates as ISO strings).
+export function sortRows(rows, columns, sort) {
+  const col = columns.find((c) => c.key === sort.key);
+  if (!col || !col.sortable) return rows;
+  const val = col.sortable === true ? (r) => r[col.key] : col.sortable;
+  return rows.slice().sort((a, b) => {
+    const x = val(a);
+    const y = val(b);
+    return (x < y ? -1 : x > y ? 1 : 0) * sort.dir;
+  });
+}
+
+// Cursor pager: state.cursors is the stack of cursors of the pages seen.
+export function pager(state, nextCursor, redraw) {
+  return h(
+    'div',
+    { class: 'pager' },
+    h(
+      'button',
+      {
+        type: 'button',
+        disabled: state.cursors.length <= 1,
+        onclick: () => {
+          state.cursors.pop();
+          redraw();
+        },
+      },
+      '← Newer',
+    ),
+    h(
+      'button',
+      {
+        type: 'button',
+        disabled: !nextCursor,
+        onclick: () => {
+          state.cursors.push(nextCursor);
+          redraw();
+        },
+      },
+      'Older →',
+    ),
+  );
+}
+
+// CSV made in the page from rows already fetched; a cell that a spreadsheet would run as
+// a formula (= + - @, tab, CR) is neutralised with a leading apostrophe.
+export function csvCell(v) {
+  let s = v === null || v === undefined ? '' : String(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCsv(header, rows) {
+  return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\r\n') + '\r\n';
+}

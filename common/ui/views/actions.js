@@ -1,0 +1,460 @@
+// The forms behind an order's actions, the same from the list and from the detail: every
+// state or money action is confirmed (money ones with price, balance before → after and
+// the resulting expiry), runs once, and can be closed without doing anything.
+import { api, idempotencyKey } from '../api.js';
+import {
+  actionButton,
+  clearErrors,
+  confirmPanel,
+  field,
+  flash,
+  fmtDate,
+  h,
+  onceSubmit,
+  problemText,
+  showProblem,
+} from '../dom.js';
+import { t } from '../i18n.js';
+import { navigate } from '../router.js';
+import { session, isAdmin } from '../session.js';
+import { refreshBalance, refreshWaiting, saveBlob } from './common.js';
+
+const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
+const REVOKE_REASONS = [
+  ['unspecified', 'No particular reason'],
+  ['keyCompromise', 'The private key was exposed'],
+  ['affiliationChanged', 'The organization changed'],
+  ['superseded', 'Replaced by another certificate'],
+  ['cessationOfOperation', 'The site is closed'],
+];
+
+export function actionLabel(a) {
+  return t(`action.${a}`);
+}
+
+export function actionClass(a) {
+  if (a === 'pay' || a === 'approve') return 'primary';
+  if (['reject', 'revoke', 'cancel', 'signatory_reject'].includes(a)) return 'danger';
+  return '';
+}
+
+const lines = (el) =>
+  el.value
+    .split(/\s+/)
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+function closeBtn(host) {
+  return h(
+    'button',
+    { type: 'button', class: 'close', 'data-close': '1', onclick: () => host.replaceChildren() },
+    t('form.close'),
+  );
+}
+
+// What a renewal (or paying) would do to the balance and the expiry.
+function moneyLines(o, price) {
+  const out = [];
+  const bal = session.credits;
+  out.push(
+    h('p', { class: 'money' }, `${t('money.price')}: `, h('strong', { class: 'confirm-price' }, `${price} credits`)),
+  );
+  if (bal !== null && bal !== undefined) {
+    out.push(h('p', { class: 'money confirm-balance' }, t('money.balance', { before: bal, after: bal - price })));
+    if (bal < price) out.push(h('p', { class: 'error-text' }, t('money.short', { price, balance: bal })));
+  }
+  const until = new Date(Date.now() + o.validity_days * 86400000);
+  out.push(
+    h('p', { class: 'money confirm-expiry' }, t('money.expiry', { days: o.validity_days, date: fmtDate(until) })),
+  );
+  if (o.certificate && o.certificate.not_after) {
+    out.push(
+      h('p', { class: 'muted' }, `The current certificate expires ${fmtDate(new Date(o.certificate.not_after))}.`),
+    );
+  }
+  return out;
+}
+
+function reasonForm(o, host, { label, button, path, bodyKey, required, danger, done }) {
+  const input = h('textarea', { id: `reason-${path.replace('/', '-')}`, maxlength: 1024, rows: 3 });
+  const go = h(
+    'button',
+    {
+      type: 'submit',
+      class: danger ? 'danger' : 'primary',
+      disabled: required,
+      id: `confirm-${path.replace('/', '-')}`,
+    },
+    button,
+  );
+  if (required)
+    input.addEventListener('input', () => {
+      go.disabled = input.value.trim() === '';
+    });
+  const form = h(
+    'form',
+    { class: 'inline-form action-form' },
+    field(label, input, required ? 'Required, up to 1024 characters.' : 'Optional.', 'reason'),
+    h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
+    h('div', { class: 'actions' }, go, closeBtn(host)),
+  );
+  onceSubmit(form, async () => {
+    clearErrors(form);
+    if (required && input.value.trim() === '') return;
+    const body = {};
+    if (input.value.trim()) body[bodyKey] = input.value;
+    const res = await api('POST', `/orders/${o.id}/${path}`, body);
+    if (!res.ok) {
+      showProblem(form, res, { [bodyKey]: 'reason' });
+      return;
+    }
+    flash(t('ok.done', { action: button }));
+    refreshWaiting();
+    if (done) done(res.json);
+    else navigate(`#/order/${o.id}`);
+  });
+  host.replaceChildren(form);
+  input.focus();
+}
+
+export async function downloadChain(o, which = 'chain') {
+  const res = await api('GET', `/orders/${o.id}/certificate`);
+  if (!res.ok) {
+    flash(problemText(res), false);
+    return;
+  }
+  let pem = res.text;
+  let name = `${o.id}.pem`;
+  if (which === 'leaf') {
+    pem = `${pem.split('-----END CERTIFICATE-----')[0]}-----END CERTIFICATE-----\n`;
+    name = `${o.id}-certificate.pem`;
+  } else if (which === 'chain-only') {
+    const parts = pem
+      .split(/(?<=-----END CERTIFICATE-----\n?)/)
+      .slice(1)
+      .join('');
+    pem = parts.trim() ? `${parts.trim()}\n` : '';
+    name = `${o.id}-chain.pem`;
+  }
+  saveBlob(pem, name, 'application/pem-certificate-chain');
+  flash(t('ok.downloaded', { id: o.id, name }));
+}
+
+export function openAction(o, a, host) {
+  flash('');
+  if (a === 'reject')
+    return reasonForm(o, host, {
+      label: 'Reason for the rejection',
+      button: 'Reject order',
+      path: 'reject',
+      bodyKey: 'reason',
+      required: true,
+      danger: true,
+    });
+  if (a === 'signatory_reject')
+    return reasonForm(o, host, {
+      label: 'Reason for refusing consent',
+      button: 'Refuse consent',
+      path: 'signatory/reject',
+      bodyKey: 'reason',
+      required: true,
+      danger: true,
+    });
+  if (a === 'cancel')
+    return reasonForm(o, host, {
+      label: 'Note (why the order is cancelled)',
+      button: 'Cancel order',
+      path: 'cancel',
+      bodyKey: 'note',
+      required: false,
+      danger: true,
+      done: () => {
+        refreshBalance();
+        navigate(`#/order/${o.id}`);
+      },
+    });
+  if (a === 'approve') {
+    return reasonForm(o, host, {
+      label: 'Comment',
+      button: 'Approve order',
+      path: 'approve',
+      bodyKey: 'comment',
+      required: false,
+      // the same next page from the list and the detail: the payment when this viewer pays
+      done: (n) => navigate(n.actions.includes('pay') ? `#/summary/${o.id}` : `#/order/${o.id}`),
+    });
+  }
+  if (a === 'signatory_approve') {
+    host.replaceChildren(
+      confirmPanel({
+        id: 'confirm-signatory',
+        title: `Give signatory consent to ${o.id} (Extended Validation)?`,
+        onYes: async () => {
+          const r = await api('POST', `/orders/${o.id}/signatory/approve`, {});
+          if (!r.ok) {
+            flash(problemText(r), false);
+            return;
+          }
+          flash(t('ok.done', { action: actionLabel(a) }));
+          navigate(`#/order/${o.id}`);
+        },
+      }),
+    );
+    return host.querySelector('button').focus();
+  }
+  if (a === 'retry') {
+    host.replaceChildren(
+      confirmPanel({
+        id: 'confirm-retry',
+        title: `Try issuing ${o.id} again?`,
+        onYes: async () => {
+          const r = await api('POST', `/orders/${o.id}/retry`, {});
+          if (!r.ok) {
+            flash(problemText(r), false);
+            return;
+          }
+          flash(t('ok.done', { action: actionLabel(a) }));
+          navigate(`#/order/${o.id}`);
+        },
+      }),
+    );
+    return host.querySelector('button').focus();
+  }
+  if (a === 'pay') return navigate(`#/summary/${o.id}`);
+  if (a === 'download') return downloadPanel(o, host);
+  if (a === 'renew') {
+    host.replaceChildren(
+      confirmPanel({
+        id: 'confirm-renew',
+        title: `Renew ${o.id} for ${o.sans.join(', ')}?`,
+        lines: [
+          ...moneyLines(o, o.price),
+          h(
+            'p',
+            { class: 'muted' },
+            isAdmin()
+              ? 'The renewal is charged when you pay for it on the next page.'
+              : 'The renewal goes to your administrator for approval, then you pay for it.',
+          ),
+        ],
+        yes: 'Create the renewal',
+        onYes: async () => {
+          const r = await api('POST', `/orders/${o.id}/renew`, {}, { 'Idempotency-Key': idempotencyKey() });
+          if (!r.ok) {
+            flash(problemText(r), false);
+            return;
+          }
+          flash(t('renew.created', { id: r.json.id }));
+          refreshWaiting();
+          navigate(r.json.actions.includes('pay') ? `#/summary/${r.json.id}` : `#/order/${r.json.id}`);
+        },
+      }),
+    );
+    return host.querySelector('button').focus();
+  }
+  if (a === 'key') return keyPanel(o, host);
+  if (a === 'revoke') {
+    const sel = h(
+      'select',
+      { id: 'revoke-reason' },
+      REVOKE_REASONS.map(([v, l]) => h('option', { value: v }, l)),
+    );
+    const form = h(
+      'form',
+      { class: 'inline-form action-form' },
+      h('p', {}, `Revoking ${o.id} stops it being served and trusted. This cannot be undone.`),
+      field('Reason', sel, null, 'reason'),
+      h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
+      h(
+        'div',
+        { class: 'actions' },
+        h('button', { class: 'danger', type: 'submit', id: 'confirm-revoke' }, 'Revoke certificate'),
+        closeBtn(host),
+      ),
+    );
+    onceSubmit(form, async () => {
+      const res = await api('POST', `/orders/${o.id}/revoke`, { reason: sel.value });
+      if (!res.ok) {
+        showProblem(form, res);
+        return;
+      }
+      flash(t('ok.revoked'));
+      navigate(`#/order/${o.id}`);
+    });
+    host.replaceChildren(form);
+    return sel.focus();
+  }
+  if (a === 'sans') {
+    const add = h('textarea', { id: 'sans-add', rows: 3 });
+    const rm = h('textarea', { id: 'sans-remove', rows: 3 });
+    const form = h(
+      'form',
+      { class: 'action-form' },
+      h('p', {}, `Current names: ${o.sans.join(', ')}`),
+      field(
+        'Names to add (one per line)',
+        add,
+        'Added names are charged; the new certificate replaces this one.',
+        'add',
+      ),
+      field('Names to remove (one per line)', rm, null, 'remove'),
+      h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
+      h(
+        'div',
+        { class: 'actions' },
+        h('button', { class: 'primary', type: 'submit', id: 'confirm-sans' }, 'Reissue with these names'),
+        closeBtn(host),
+      ),
+    );
+    onceSubmit(form, async () => {
+      clearErrors(form);
+      const res = await api('POST', `/orders/${o.id}/sans`, { add: lines(add), remove: lines(rm) });
+      if (!res.ok) {
+        showProblem(form, res, { sans: 'add', common_name: 'remove' });
+        return;
+      }
+      flash(t('reissue.created', { id: res.json.id }));
+      navigate(`#/order/${res.json.id}`);
+    });
+    host.replaceChildren(form);
+    return add.focus();
+  }
+  if (a === 'reissue' || a === 'csr') {
+    const csr = h('textarea', { id: `${a}-csr`, rows: 6, placeholder: '-----BEGIN CERTIFICATE REQUEST-----' });
+    const kt = h(
+      'select',
+      { id: 'reissue-key-type' },
+      h('option', { value: '' }, 'same as before'),
+      KEY_TYPES.map((k) => h('option', { value: k }, k)),
+    );
+    const form = h(
+      'form',
+      { class: 'action-form' },
+      a === 'reissue'
+        ? h(
+            'p',
+            {},
+            `A reissue gives ${o.id}'s names a new key and certificate at no charge; this order is then superseded.`,
+          )
+        : null,
+      field(a === 'csr' ? 'CSR (PEM)' : 'Your own CSR (optional)', csr, null, 'csr'),
+      a === 'reissue' ? field('Key type', kt, null, 'key_type') : null,
+      h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
+      h(
+        'div',
+        { class: 'actions' },
+        h('button', { class: 'primary', type: 'submit', id: `confirm-${a}` }, a === 'csr' ? 'Submit CSR' : 'Reissue'),
+        closeBtn(host),
+      ),
+    );
+    onceSubmit(form, async () => {
+      clearErrors(form);
+      let res;
+      if (a === 'csr') {
+        res = await api('PUT', `/orders/${o.id}/csr`, { csr: csr.value });
+      } else {
+        const body = {};
+        if (csr.value.trim()) body.csr = csr.value;
+        if (kt.value) body.key_type = kt.value;
+        res = await api('POST', `/orders/${o.id}/reissue`, body, { 'Idempotency-Key': idempotencyKey() });
+      }
+      if (!res.ok) {
+        showProblem(form, res);
+        return;
+      }
+      flash(a === 'csr' ? 'CSR submitted.' : t('reissue.created', { id: res.json.id }));
+      navigate(`#/order/${res.json.id}`);
+    });
+    host.replaceChildren(form);
+    return csr.focus();
+  }
+  return null;
+}
+
+function keyPanel(o, host) {
+  host.replaceChildren(
+    confirmPanel({
+      id: 'confirm-key-panel',
+      danger: true,
+      title:
+        'The private key is a secret: whoever holds it can impersonate this site. The download is written to the audit log.',
+      yes: 'Download the private key',
+      onYes: async () => {
+        const res = await api('GET', `/orders/${o.id}/key`);
+        if (!res.ok) {
+          flash(problemText(res), false);
+          return;
+        }
+        saveBlob(res.text, `${o.id}.key`, 'application/x-pem-file');
+        flash(t('ok.key'));
+      },
+    }),
+  );
+  host.querySelector('button').id = 'confirm-key';
+  host.querySelector('button').focus();
+}
+
+function downloadPanel(o, host) {
+  const btns = [
+    actionButton('Full chain (certificate + intermediates)', () => downloadChain(o, 'chain'), {
+      id: 'download-chain',
+      class: 'primary',
+    }),
+    actionButton('Certificate only', () => downloadChain(o, 'leaf'), { id: 'download-leaf' }),
+    actionButton('Intermediates only (PEM chain)', () => downloadChain(o, 'chain-only'), {
+      id: 'download-intermediates',
+    }),
+  ];
+  // PKCS#12 holds the private key: administrators only, like the key download, audited
+  const p12 = o.actions.includes('key') ? pkcs12Form(o) : null;
+  host.replaceChildren(
+    h(
+      'div',
+      { class: 'panel action-form', id: 'download-panel' },
+      h('p', {}, `Download ${o.id}:`),
+      h('div', { class: 'actions' }, btns, closeBtn(host)),
+      p12,
+    ),
+  );
+  btns[0].focus();
+}
+
+function pkcs12Form(o) {
+  const pw = h('input', { id: 'p12-password', type: 'password', autocomplete: 'new-password' });
+  const form = h(
+    'form',
+    { class: 'inline-form', id: 'p12-form' },
+    h('h3', {}, 'PKCS#12 file (.p12 for IIS and Windows)'),
+    h(
+      'p',
+      { class: 'hint' },
+      'It contains the private key, protected by the password you choose here. The download is audited.',
+    ),
+    field('Password for the file', pw, 'At least 8 characters; you need it to import the file.', 'password'),
+    h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
+    h('button', { type: 'submit', class: 'danger', id: 'p12-download' }, 'Download PKCS#12'),
+  );
+  onceSubmit(form, async () => {
+    clearErrors(form);
+    const r = await fetch(`api/v1/orders/${o.id}/pkcs12`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      cache: 'no-store',
+      headers: {
+        Accept: 'application/x-pkcs12, application/problem+json',
+        'Content-Type': 'application/json',
+        'X-CSRF-Token': session.me.csrf_token,
+      },
+      body: JSON.stringify({ password: pw.value }),
+    }).catch(() => null);
+    if (!r || !r.ok) {
+      const json = r ? await r.json().catch(() => null) : null;
+      showProblem(form, { status: r ? r.status : 0, json });
+      return;
+    }
+    saveBlob(await r.arrayBuffer(), `${o.id}.p12`, 'application/x-pkcs12');
+    pw.value = '';
+    flash(t('ok.pkcs12', { id: o.id }));
+  });
+  return form;
+}

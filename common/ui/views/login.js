@@ -1,0 +1,52 @@
+// The login page; after a lost session it says so and returns to where the user was.
+import { api } from '../api.js';
+import { field, h, render } from '../dom.js';
+import { t } from '../i18n.js';
+import { navigate } from '../router.js';
+import { session } from '../session.js';
+import { setupChrome } from '../chrome.js';
+
+export function loginView() {
+  document.getElementById('nav').hidden = true;
+  document.getElementById('who').hidden = true;
+  const user = h('input', { name: 'username', autocomplete: 'username', required: true });
+  const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const err = h('p', { class: 'error-text', id: 'login-error', role: 'alert' });
+  const lost = session.lost ? h('p', { class: 'notice', id: 'session-lost', role: 'status' }, t('session.lost')) : null;
+  const form = h(
+    'form',
+    {
+      class: 'panel login',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        err.textContent = '';
+        const res = await api('POST', '/session', { username: user.value, password: pass.value });
+        if (res.status === 200) {
+          session.me = res.json;
+          session.lost = false;
+          pass.value = '';
+          setupChrome();
+          const back = session.returnTo;
+          session.returnTo = null;
+          navigate(back && !back.startsWith('#/login') ? back : '#/orders');
+        } else if (res.status === 429) {
+          err.textContent = `Your account is locked for now: ${res.json && res.json.detail ? res.json.detail : ''}`;
+        } else if (res.status === 401) {
+          err.textContent = 'Wrong user name or password.';
+          pass.setAttribute('aria-invalid', 'true');
+          pass.setAttribute('aria-describedby', 'login-error');
+        } else {
+          err.textContent = res.json && res.json.detail ? res.json.detail : t('error.http', { status: res.status });
+        }
+      },
+    },
+    h('h1', {}, t('title.login')),
+    lost,
+    field('User name', user, null, 'username'),
+    field('Password', pass, null, 'password'),
+    err,
+    h('button', { class: 'primary', type: 'submit', id: 'login-submit' }, 'Log in'),
+  );
+  render(form);
+  user.focus();
+}

@@ -1,0 +1,178 @@
+// The orders list: search, status filter, sortable columns, the next step for each order,
+// expiry warnings (30/7/1 days) and a CSV export.
+import { api } from '../api.js';
+import { actionButton, field, flash, fmtDate, fmtTime, h, problemText } from '../dom.js';
+import { STATUSES, productName, statusLabel, t } from '../i18n.js';
+import { navigate } from '../router.js';
+import { pager, sortRows, table } from '../table.js';
+import { actionClass, actionLabel, downloadChain } from './actions.js';
+import { draw, errorPage, nextLine, statusBadge } from './common.js';
+
+const state = { status: '', q: '', cursors: [''], sort: { key: 'created', dir: -1 } };
+
+export function expiryWarnings(certs) {
+  const soon = certs.filter((c) => c.days_left <= 30 && c.status !== 'expired');
+  if (!soon.length) return null;
+  return h(
+    'div',
+    { class: 'panel warn-panel', id: 'expiry-warnings', role: 'region', 'aria-label': 'Certificates expiring soon' },
+    h('h2', {}, 'Expiring soon'),
+    h(
+      'ul',
+      {},
+      soon.map((c) => {
+        const level = c.days_left <= 1 ? 'd1' : c.days_left <= 7 ? 'd7' : 'd30';
+        const vars = { name: c.common_name || c.names[0], days: c.days_left, date: fmtDate(new Date(c.not_after)) };
+        return h(
+          'li',
+          { class: `expiry ${level}`, 'data-days': c.days_left },
+          h('a', { href: `#/order/${c.order}` }, c.days_left <= 1 ? t('expiry.today', vars) : t('expiry.warn', vars)),
+          c.auto_renew ? ' Renews automatically.' : ' Renew it to keep the site secure.',
+        );
+      }),
+    ),
+  );
+}
+
+const COLUMNS = [
+  { key: 'id', label: 'Request', sortable: true, cell: (o) => h('a', { href: `#/order/${o.id}` }, o.id) },
+  { key: 'order_number', label: 'Order ID', sortable: (o) => o.order_number || '', cell: (o) => o.order_number || '—' },
+  { key: 'names', label: 'Names', cls: 'names', sortable: (o) => o.sans[0], cell: (o) => o.sans.join(', ') },
+  { key: 'product', label: 'Product', sortable: true, cell: (o) => productName(o.product) },
+  {
+    key: 'status',
+    label: 'Status',
+    sortable: (o) => statusLabel(o.status),
+    cell: (o) =>
+      h(
+        'div',
+        { class: 'status-cell' },
+        statusBadge(o.status),
+        nextLine(o),
+        o.rejection_reason ? h('span', { class: 'reason' }, `Reason: ${o.rejection_reason}`) : null,
+      ),
+  },
+  { key: 'requester', label: 'Requester', sortable: true, cell: (o) => o.requester },
+  { key: 'created', label: 'Created', sortable: (o) => o.created_at, cell: (o) => fmtTime(o.created_at) },
+  { key: 'actions', label: 'Actions', cell: (o) => rowActions(o) },
+];
+
+function rowActions(o) {
+  // the list offers the common steps; the others are on the order's page
+  const shown = o.actions.filter((a) => ['approve', 'reject', 'pay', 'download', 'renew'].includes(a));
+  return h(
+    'div',
+    { class: 'actions' },
+    shown.map((a) => {
+      const attrs = {
+        class: actionClass(a),
+        'data-action': a,
+        'aria-label': t('action.for', { action: actionLabel(a), id: o.id }),
+      };
+      if (a === 'download') return actionButton(actionLabel(a), () => downloadChain(o), attrs);
+      return h(
+        'button',
+        {
+          type: 'button',
+          ...attrs,
+          onclick: () => navigate(a === 'pay' ? `#/summary/${o.id}` : `#/order/${o.id}/${a}`),
+        },
+        actionLabel(a),
+      );
+    }),
+  );
+}
+
+function csvHref(path, params) {
+  const p = new URLSearchParams(params);
+  p.set('format', 'csv');
+  return `api/v1${path}?${p}`;
+}
+
+export async function ordersView(seq) {
+  const params = new URLSearchParams({ limit: '20' });
+  if (state.status) params.set('status', state.status);
+  if (state.q) params.set('q', state.q);
+  const cursor = state.cursors[state.cursors.length - 1];
+  if (cursor) params.set('cursor', cursor);
+  const [res, certs] = await Promise.all([
+    api('GET', `/orders?${params}`),
+    api('GET', '/certificates?expiring_within_days=30'),
+  ]);
+  if (!res.ok) {
+    errorPage(seq, problemText(res));
+    return;
+  }
+
+  const statusSel = h(
+    'select',
+    { id: 'filter-status' },
+    h('option', { value: '' }, 'All statuses'),
+    STATUSES.map((k) => h('option', { value: k, selected: k === state.status }, statusLabel(k))),
+  );
+  const q = h('input', {
+    id: 'filter-q',
+    type: 'search',
+    placeholder: 'R-000001, CIN-000001, a name or a user',
+    value: state.q,
+  });
+  const filters = h(
+    'form',
+    {
+      class: 'row panel filters',
+      role: 'search',
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        state.status = statusSel.value;
+        state.q = q.value.trim();
+        state.cursors = [''];
+        flash('');
+        navigate('#/orders');
+      },
+    },
+    field('Status', statusSel, null, 'status'),
+    field('Search', q, null, 'q'),
+    h('div', { class: 'field' }, h('button', { type: 'submit', id: 'filter-submit' }, 'Search')),
+  );
+  statusSel.addEventListener('change', () => filters.requestSubmit());
+
+  const onSort = (key) => {
+    state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : 1 };
+    navigate('#/orders');
+  };
+  const rows = sortRows(res.json.orders, COLUMNS, state.sort);
+  const tbl = table({
+    id: 'orders',
+    columns: COLUMNS,
+    rows,
+    empty: 'No orders.',
+    rowAttrs: (o) => ({ 'data-order': o.id }),
+    sort: state.sort,
+    onSort,
+  });
+  const exportParams = {};
+  if (state.status) exportParams.status = state.status;
+  if (state.q) exportParams.q = state.q;
+  draw(
+    seq,
+    h(
+      'div',
+      { class: 'row heading' },
+      h('h1', {}, t('title.orders')),
+      h('a', { class: 'button', href: '#/new', id: 'new-link' }, 'New request'),
+      h(
+        'a',
+        { class: 'button', href: csvHref('/orders', exportParams), id: 'export-orders', download: 'orders.csv' },
+        'Export CSV',
+      ),
+    ),
+    certs.ok ? expiryWarnings(certs.json.certificates) : null,
+    filters,
+    h(
+      'div',
+      { class: 'panel table-wrap' },
+      tbl,
+      pager(state, res.json.next_cursor, () => navigate('#/orders')),
+    ),
+  );
+}

@@ -244,7 +244,13 @@ def main(argv=None):
     checks = {}  # key -> [calls, first error]
     ncalls = 0
     for fn in a.records:
-        with open(fn) as f:
+        try:
+            f = open(fn)
+        except OSError as e:
+            print(f"FAIL {fn}: {e.strerror}")
+            failed += 1
+            continue
+        with f:
             for n, line in enumerate(f, 1):
                 if not line.strip():
                     continue

@@ -277,6 +277,12 @@ def main(argv=None):
                 print(f"ok   {key} ({calls} calls)")
     if a.records:
         print(f"{ncalls} recorded calls, {len(checks)} operation/status pairs")
+        ops = {op["operationId"] for item in spec["paths"].values()
+               for m, op in item.items() if m in METHODS and isinstance(op, dict)}
+        called = {k.split()[0] for k in checks}
+        idle = sorted(ops - called)
+        print(f"{len(ops) - len(idle)} of the spec's {len(ops)} operations were called"
+              + (f"; not: {' '.join(idle)}" if idle and a.verbose else ""))
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -116,13 +116,21 @@ class Response:
 
 
 # Keys whose values are secrets: a recorded body keeps their type, not their value.
-SECRET_KEYS = {"token", "csrf_token", "password", "secret", "private_key", "key_pem"}
+SECRET_KEYS = {"token", "csrf_token", "password", "secret", "private_key", "key_pem", "hmac_key",
+               "otpauth_uri", "qr_svg", "recovery_codes"}
+
+
+def _hide(v):
+    if isinstance(v, str):
+        return "<redacted>"
+    if isinstance(v, list):
+        return [_hide(x) for x in v]
+    return v
 
 
 def _redact(v):
     if isinstance(v, dict):
-        return {k: ("<redacted>" if k in SECRET_KEYS and isinstance(v2, str) else _redact(v2))
-                for k, v2 in v.items()}
+        return {k: (_hide(v2) if k in SECRET_KEYS else _redact(v2)) for k, v2 in v.items()}
     if isinstance(v, list):
         return [_redact(x) for x in v]
     return v

@@ -71,8 +71,22 @@ def spec_errors(spec):
     with open(OAS_SCHEMA) as f:
         oas = json.load(f)
     v = jsonschema.Draft202012Validator(oas)
-    for e in sorted(v.iter_errors(spec), key=lambda e: list(e.path)):
-        errs.append(f"spec: not OpenAPI 3.1 at /{'/'.join(map(str, e.path))}: {e.message}")
+    deepest = {}
+    for e in v.iter_errors(spec):
+        # the schema's unevaluatedProperties makes a mistake deep down show at every
+        # level above it: report the deepest place each error leads to
+        stack, leaf = [e], e
+        while stack:
+            x = stack.pop()
+            if len(x.absolute_path) > len(leaf.absolute_path):
+                leaf = x
+            stack.extend(x.context or [])
+        where = "/" + "/".join(map(str, leaf.absolute_path))
+        deepest.setdefault(where, leaf.message)
+    keep = [w for w in deepest
+            if not any(o != w and o.startswith(w.rstrip("/") + "/") for o in deepest)]
+    for where in sorted(keep)[:10]:
+        errs.append(f"spec: not OpenAPI 3.1 at {where}: {deepest[where][:300]}")
     for at, node in walk(spec):
         ref = node.get("$ref")
         if isinstance(ref, str):

@@ -25,9 +25,9 @@ UNIT_HELP = $(BUILD)/obj/tests/harness.o
 DEPS_STAMP = $(BUILD)/.deps-installed
 
 .PHONY: deb demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test \
-	asan-modules lint demo bench install clean fuzz fuzz-build fuzz-bin
+	asan-modules lint demo bench install clean fuzz fuzz-build fuzz-bin man
 
-all: lib cli nginx-module apache-module
+all: lib cli nginx-module apache-module man
 
 APXS       = apxs
 APACHE_MODULE = $(BUILD)/mod_certinext.so
@@ -70,6 +70,11 @@ $(DEPS_STAMP): deps/debian-packages.txt
 
 lib: $(BUILD)/libcertinext.a
 cli: $(BUILD)/certinext
+
+# certinext(8), from the help texts the built command prints (common/cli/mkman.py)
+man: $(BUILD)/certinext.8
+$(BUILD)/certinext.8: $(BUILD)/certinext common/cli/mkman.py
+	/usr/bin/python3 common/cli/mkman.py $(BUILD)/certinext > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/%.o: common/src/%.c $(wildcard common/include/*.h common/src/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -177,6 +182,8 @@ install: all
 	install -d $(DESTDIR)/usr/bin $(DESTDIR)/usr/lib/nginx/modules \
 		$(DESTDIR)/usr/share/nginx/modules-available $(DESTDIR)/etc/nginx/modules-enabled
 	install -m 0755 $(BUILD)/certinext $(DESTDIR)/usr/bin/certinext
+	install -d $(DESTDIR)/usr/share/man/man8
+	install -m 0644 $(BUILD)/certinext.8 $(DESTDIR)/usr/share/man/man8/certinext.8
 	install -m 0644 $(NGX_MODULE) $(DESTDIR)/usr/lib/nginx/modules/ngx_http_certinext_module.so
 	echo 'load_module modules/ngx_http_certinext_module.so;' \
 		> $(DESTDIR)/usr/share/nginx/modules-available/mod-http-certinext.conf

@@ -3,7 +3,8 @@
 # own), the same unit tests under ASan+UBSan, a
 # short run of every fuzz target (FUZZ_TEST_SECONDS each, default 25) and its
 # regression inputs, the integration tests (the core scenarios also with both
-# modules under ASan+UBSan); one summary line that adds every part up.
+# modules under ASan+UBSan), then docs/openapi.yaml against every API call those
+# tests recorded; one summary line that adds every part up.
 cd "$(dirname "$0")/.." || exit 1
 passed=0
 failed=0
@@ -70,7 +71,10 @@ if ls tests/integration/test_*.py >/dev/null 2>&1; then
         add 0 1
     fi
     rm -f build-asan-modules.log
-    /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml=build/integration.xml tests/integration
+    # every API call the tests make is recorded (cin.Api) for the OpenAPI check below
+    rm -f build/api-calls.jsonl
+    CIN_API_RECORD="$PWD/build/api-calls.jsonl" \
+        /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml=build/integration.xml tests/integration
     rc=$?
     if [ -f build/integration.xml ]; then
         counts=$(/usr/bin/python3 tests/junit_counts.py build/integration.xml)
@@ -79,6 +83,23 @@ if ls tests/integration/test_*.py >/dev/null 2>&1; then
     fi
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
         add 0 1 # pytest itself failed (collection error, no tests...)
+    fi
+
+    echo "== docs/openapi.yaml: the spec, and every recorded API call and answer against it"
+    if [ -s build/api-calls.jsonl ]; then
+        /usr/bin/python3 tests/integration/openapi_check.py build/api-calls.jsonl \
+            >build/openapi-check.log 2>&1
+        grep -v '^ok ' build/openapi-check.log
+        counts=$(tail -n 1 build/openapi-check.log | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')
+        if [ -n "$counts" ]; then
+            set -- $counts
+            add "$1" "$2"
+        else
+            add 0 1 # the checker itself broke
+        fi
+    else
+        echo "no API calls were recorded"
+        add 0 1
     fi
 fi
 

@@ -115,6 +115,53 @@ class Response:
         return self.json["type"].rsplit(":", 1)[1]
 
 
+# Keys whose values are secrets: a recorded body keeps their type, not their value.
+SECRET_KEYS = {"token", "csrf_token", "password", "secret", "private_key", "key_pem", "hmac_key",
+               "otpauth_uri", "qr_svg", "recovery_codes"}
+
+
+def _hide(v):
+    if isinstance(v, str):
+        return "<redacted>"
+    if isinstance(v, list):
+        return [_hide(x) for x in v]
+    return v
+
+
+def _redact(v):
+    if isinstance(v, dict):
+        return {k: (_hide(v2) if k in SECRET_KEYS else _redact(v2)) for k, v2 in v.items()}
+    if isinstance(v, list):
+        return [_redact(x) for x in v]
+    return v
+
+
+def record_call(method, full_path, mount, resp):
+    """With CIN_API_RECORD naming a file (make test: build/api-calls.jsonl), append
+    one JSON line per API call for tests/integration/openapi_check.py: method, path,
+    mount, status, content-type, and the JSON body (secrets redacted; for other
+    bodies only their length and first line, so no key or certificate is written)."""
+    out = os.environ.get("CIN_API_RECORD")
+    if not out:
+        return
+    path, _, query = full_path.partition("?")
+    rec = {"method": method, "path": path, "query": query, "mount": mount,
+           "status": resp.status, "content_type": resp.headers.get("content-type", "")}
+    if resp.json is not None:
+        rec["body"] = _redact(resp.json)
+    else:
+        rec["body_length"] = len(resp.body)
+        rec["body_first_line"] = resp.body.split("\n", 1)[0][:80] if resp.body else ""
+    if resp.status in (301, 302, 303, 307, 308):
+        rec["location"] = resp.headers.get("location")
+    line = (json.dumps(rec) + "\n").encode()
+    fd = os.open(out, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)  # one write of the whole line (O_APPEND): threads never interleave
+    finally:
+        os.close(fd)
+
+
 class Api:
     def __init__(self, port, mount="/certinext", token=None, tls=False):
         self.port, self.mount, self.token, self.tls = port, mount, token, tls
@@ -140,9 +187,11 @@ class Api:
             c.request(method, full_path or (self.mount + path), body=data, headers=h)
             r = c.getresponse()
             body = r.read().decode("utf-8", "replace")
-            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, body)
+            resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, body)
         finally:
             c.close()
+        record_call(method, full_path or (self.mount + path), self.mount, resp)
+        return resp
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)

@@ -128,6 +128,7 @@ def test_install_serve_purge(base, store):
         # certinext: the command, the state directory for the workers, and a store
         # made by postinst (its key root's alone) unless one was there
         assert os.access("/usr/bin/certinext", os.X_OK)
+        assert os.path.exists("/usr/share/man/man8/certinext.8.gz")  # certinext(8)
         st = os.stat(STATE)
         assert (st.st_mode & 0o777) == 0o700 and st.st_uid != 0
         if not store_was_there:

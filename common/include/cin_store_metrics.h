@@ -17,6 +17,8 @@ void cin_metric_rows_free(cin_metric_row *r, size_t n);
 
 /* account_id 0: every account. */
 /* (status, -, count) for every status an order of the account(s) has. */
+/* Queued e-mails and webhook deliveries (the outbox) by kind ("mail", "webhook"). */
+int cin_store_metrics_backlog(cin_store *st, int64_t account_id, cin_metric_row **out, size_t *n);
 int cin_store_metrics_orders(cin_store *st, int64_t account_id, cin_metric_row **out, size_t *n);
 /* (CA name, "retrying"|"failed", count): orders whose last CA attempt
  * failed, still retried (processing) or given up (failed). */

@@ -216,8 +216,29 @@ static int store_series(FILE *f, cin_store *st, int64_t account_id, const char *
         else
             fprintf(f, "within_days=\"+Inf\"} %lld\n", (long long)exp[i]);
     }
-    /* Notification and webhook backlogs (issue 15) go here once their tables
-     * exist: certinext_notifications_pending, certinext_webhooks_pending. */
+    rc = cin_store_metrics_backlog(st, account_id, &r, &n);
+    if (rc != CIN_OK)
+        return rc;
+    head(f, "certinext_notification_backlog", "gauge",
+         "e-mails and webhook deliveries queued, not yet delivered (retried)");
+    {
+        static const char *const kinds[] = {"mail", "webhook"};
+        size_t k;
+        for (k = 0; k < 2; k++) {
+            int64_t v = 0;
+            for (i = 0; i < n; i++)
+                if (r[i].a && !strcmp(r[i].a, kinds[k]))
+                    v = r[i].n;
+            fputs("certinext_notification_backlog{", f);
+            if (account) {
+                fputs("account=\"", f);
+                label(f, account);
+                fputs("\",", f);
+            }
+            fprintf(f, "kind=\"%s\"} %lld\n", kinds[k], (long long)v);
+        }
+    }
+    cin_metric_rows_free(r, n);
     return CIN_OK;
 }
 

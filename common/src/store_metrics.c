@@ -58,6 +58,15 @@ int cin_store_metrics_orders(cin_store *st, int64_t account_id, cin_metric_row *
     return st_label_rows(s, 0, out, n);
 }
 
+int cin_store_metrics_backlog(cin_store *st, int64_t account_id, cin_metric_row **out, size_t *n)
+{
+    db_stmt *s = db_prepare(st, "SELECT kind, count(*) FROM outbox WHERE state = 'queued' AND"
+                                " (?1 = 0 OR account_id = ?1) GROUP BY kind ORDER BY kind");
+
+    db_bind_int(s, 1, account_id);
+    return st_label_rows(s, 0, out, n);
+}
+
 int cin_store_metrics_agent_errors(cin_store *st, int64_t account_id, cin_metric_row **out,
                                    size_t *n)
 {

@@ -168,6 +168,31 @@ START_TEST(admins_see_their_account_others_refused)
 }
 END_TEST
 
+/* The notification backlog: queued e-mails and webhook deliveries, by kind,
+ * an administrator seeing only the own account's. */
+START_TEST(notification_backlog_by_kind)
+{
+    hresp r;
+
+    free(store_query(
+        F, "INSERT INTO outbox(account_id, kind, recipient, body, event, state,"
+           " next_at, created_at) VALUES"
+           " (1, 'mail', 'a@example.com', 'b', 'order.issued', 'queued', 0, 0),"
+           " (1, 'mail', 'a@example.com', 'b', 'order.issued', 'queued', 0, 0),"
+           " (1, 'mail', 'a@example.com', 'b', 'order.issued', 'sent', 0, 0),"
+           " (1, 'webhook', 'https://h.example/x', 'b', 'order.issued', 'queued', 0, 0),"
+           " (2, 'webhook', 'https://h.example/y', 'b', 'order.issued', 'queued', 0, 0)"));
+    r = call(F, U_ADMIN, "GET", "/metrics", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_double_eq(
+        series(r.body, "certinext_notification_backlog{account=\"acme\",kind=\"mail\"}"), 2);
+    ck_assert_double_eq(
+        series(r.body, "certinext_notification_backlog{account=\"acme\",kind=\"webhook\"}"), 1);
+    ck_assert_ptr_nonnull(strstr(r.body, "# TYPE certinext_notification_backlog gauge"));
+    hresp_free(&r);
+}
+END_TEST
+
 START_TEST(allowed_address_sees_every_account)
 {
     cin_core_config cfg = {0};
@@ -234,6 +259,7 @@ int main(void)
     tcase_add_test(tc, counters_shared_by_processes_and_summed_per_host);
     tcase_add_test(tc, allow_list_addresses_and_prefixes);
     tcase_add_test(tc, admins_see_their_account_others_refused);
+    tcase_add_test(tc, notification_backlog_by_kind);
     tcase_add_test(tc, allowed_address_sees_every_account);
     tcase_add_test(tc, handshake_and_issuance_counted);
     suite_add_tcase(s, tc);

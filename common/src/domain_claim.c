@@ -58,25 +58,60 @@ int cin_public_suffix(const char *name)
     return !dot || exact || (wildcard && !exception);
 }
 
-/* Sub-accounts (issue 16) may claim only within their parent account's
- * domains.  HOOK: accounts have no parents in this tree yet, so every
- * account may claim; replace with the parent's ownership check when the
- * account hierarchy lands. */
-static int parent_allows(cin_store *st, int64_t account_id, const char *name)
+/* 1 when owner is an account above account_id (issue 16's hierarchy); 0 when
+ * not; <0 a store error. */
+static int is_ancestor(cin_store *st, int64_t owner, int64_t account_id)
 {
-    (void)st;
-    (void)account_id;
-    (void)name;
-    return 1;
+    cin_account o, a;
+    int rc, up = 0;
+
+    memset(&o, 0, sizeof(o));
+    memset(&a, 0, sizeof(a));
+    rc = cin_store_account_get_id(st, owner, &o);
+    if (rc == CIN_OK)
+        rc = cin_store_account_get_id(st, account_id, &a);
+    if (rc == CIN_OK)
+        up = o.path && a.path && cin_account_path_below(o.path, a.path);
+    cin_account_clear(&o);
+    cin_account_clear(&a);
+    return rc == CIN_OK ? up : rc;
 }
 
-/* 409 when another account owns name, a parent of it or a subdomain of it. */
+/* A sub-account claims only names within its ancestors' domains (the most
+ * specific assignment covering the name is an ancestor's); a top-level
+ * account claims any name no one holds.  1 allowed, 0 not, <0 a store error. */
+static int parent_allows(cin_store *st, int64_t account_id, const char *name)
+{
+    cin_account a;
+    int64_t owner = 0;
+    int rc;
+
+    memset(&a, 0, sizeof(a));
+    rc = cin_store_account_get_id(st, account_id, &a);
+    if (rc == CIN_OK && !a.parent_id) {
+        cin_account_clear(&a);
+        return 1;
+    }
+    cin_account_clear(&a);
+    if (rc != CIN_OK)
+        return rc;
+    rc = cin_store_domain_owner(st, name, &owner);
+    if (rc == CIN_ENOTFOUND || (rc == CIN_OK && !owner))
+        return 0; /* no one's: not within an ancestor's domains */
+    if (rc != CIN_OK)
+        return rc;
+    return is_ancestor(st, owner, account_id);
+}
+
+/* 409 when another account owns name, a parent of it or a subdomain of it
+ * (an ancestor's parent domain is where a sub-account claims: not a conflict,
+ * but the ancestor's very name is delegated, never claimed). */
 static int conflicts(cin_store *st, int64_t account_id, const char *name, cin_problem *p)
 {
     int64_t owner = 0;
     db_stmt *s;
     char *like;
-    int rc = cin_store_domain_owner(st, name, &owner);
+    int rc = cin_store_domain_owner(st, name, &owner), up = 0;
 
     if (rc != CIN_OK && rc != CIN_ENOTFOUND)
         return rc;
@@ -84,7 +119,22 @@ static int conflicts(cin_store *st, int64_t account_id, const char *name, cin_pr
         cin_problem_field(p, 409, "conflict", "name", "the account owns %s already", name);
         return CIN_ECONFLICT;
     }
-    if (owner) {
+    if (owner && (up = is_ancestor(st, owner, account_id)) < 0)
+        return up;
+    if (up) {
+        s = db_prepare(st, "SELECT 1 FROM domains WHERE name = ?1");
+        db_bind_text(s, 1, name);
+        rc = db_one(s);
+        db_finalize(s);
+        if (rc == CIN_OK) {
+            cin_problem_field(p, 409, "conflict", "name",
+                              "%s is the parent account's own domain: the parent delegates it",
+                              name);
+            return CIN_ECONFLICT;
+        }
+        if (rc != CIN_ENOTFOUND)
+            return rc;
+    } else if (owner) {
         cin_problem_field(p, 409, "conflict", "name",
                           "%s or a parent domain of it belongs to "
                           "another account",
@@ -158,7 +208,7 @@ int cin_domain_claim(cin_store *st, const cin_actor *a, const char *in, cin_doma
     char *name = NULL, *token = NULL;
     int64_t acct;
     db_stmt *s;
-    int rc;
+    int rc, up;
 
     memset(out, 0, sizeof(*out));
     if ((rc = admin_only(a, p)) != CIN_OK || (rc = claim_name(in, &name, p)) != CIN_OK)
@@ -174,7 +224,12 @@ int cin_domain_claim(cin_store *st, const cin_actor *a, const char *in, cin_doma
         cin_problem_from_status(p, rc);
         goto done;
     }
-    if (!parent_allows(st, acct, name)) {
+    up = parent_allows(st, acct, name);
+    if (up < 0) {
+        rc = store_failed(st, up, p);
+        goto done;
+    }
+    if (!up) {
         cin_problem_field(p, 403, "forbidden", "name",
                           "a sub-account claims only names within its parent's domains");
         rc = store_failed(st, CIN_EPERM, p);
@@ -254,7 +309,14 @@ int cin_domain_verify(cin_store *st, const cin_actor *a, const char *in, cin_dom
         cin_problem_from_status(p, rc);
         goto done;
     }
-    rc = conflicts(st, acct, name, p);
+    seen = parent_allows(st, acct, name); /* the parent may have lost it meanwhile */
+    if (seen == 0) {
+        cin_problem_field(p, 403, "forbidden", "name",
+                          "a sub-account claims only names within its parent's domains");
+        rc = CIN_EPERM;
+    } else {
+        rc = seen < 0 ? seen : conflicts(st, acct, name, p);
+    }
     if (rc == CIN_OK)
         rc = cin_store_domain_add(st, acct, name, &derr);
     if (rc == CIN_OK) {

@@ -524,6 +524,17 @@ START_TEST(visibility_and_lists)
 }
 END_TEST
 
+/* A sub-account claims (issue 14's claims) only names within its ancestors'
+ * domains; the parent's own domain is delegated, never claimed. */
+START_TEST(sub_accounts_claim_within_the_parents_domains)
+{
+    expect(as(C_ADM, "POST", "/api/v1/domains", "{\"name\":\"z.r.example.com\"}"), 201);
+    expect(as(C_ADM, "POST", "/api/v1/domains", "{\"name\":\"r.example.com\"}"), 409);
+    expect(as(C_ADM, "POST", "/api/v1/domains", "{\"name\":\"elsewhere.org\"}"), 403);
+    expect(as(R_ADM, "POST", "/api/v1/domains", "{\"name\":\"elsewhere.org\"}"), 403);
+}
+END_TEST
+
 START_TEST(domains_and_credits)
 {
     int64_t owner = 0;
@@ -675,6 +686,7 @@ static Suite *suite(void)
     tcase_add_test(tc, order_for_a_customer_and_rejection);
     tcase_add_test(tc, visibility_and_lists);
     tcase_add_test(tc, domains_and_credits);
+    tcase_add_test(tc, sub_accounts_claim_within_the_parents_domains);
     tcase_add_test(tc, policy_for_automatic_ordering);
     tcase_add_test(tc, auto_renew_waits_for_the_parent);
     suite_add_tcase(s, tc);

@@ -366,9 +366,19 @@ START_TEST(domain_assignment_wakes_the_agent)
         /* a central store publishes no generation to the agent's host: its
          * AutoSSL look comes with the 2-second interval */
         double t0 = now_s();
-        while (!cin_agent_work_due(F->st) && now_s() - t0 < 5)
+        char *v = NULL;
+        /* other work (the notification pass's new events) may wake it first:
+         * poll as the agent does until the order is there */
+        for (;;) {
+            if (cin_agent_work_due(F->st))
+                agent_pass(F);
+            free(v);
+            v = sql("SELECT status FROM orders WHERE common_name = 'woken.example.org'");
+            if (!strcmp(v, "issued\n") || now_s() - t0 > 5)
+                break;
             usleep(50000);
-        ck_assert_int_eq(cin_agent_work_due(F->st), 1);
+        }
+        free(v);
         ck_assert_double_lt(now_s() - t0, 3.5);
     }
     agent_pass(F);

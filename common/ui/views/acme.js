@@ -36,7 +36,7 @@ export async function acmeView(seq) {
       h('p', {}, 'Copy the HMAC key now: it is shown only this once.'),
       h('p', {}, 'Key id: ', h('span', { class: 'secret', id: 'acme-kid' }, created.key_id)),
       h('p', {}, 'HMAC key: ', h('span', { class: 'secret', id: 'acme-hmac' }, created.hmac_key)),
-      acmeCommands(created.directory || dir, created.key_id, created.hmac_key, 'www.example.com').map((c) =>
+      ...acmeCommands(created.directory || dir, created.key_id, created.hmac_key, 'www.example.com').map((c) =>
         h('pre', { class: 'secret' }, c),
       ),
     );

@@ -7,12 +7,15 @@ import { flash, flashNavigated } from './dom.js';
 import { beforeEach, navigate, register, setFallback, start } from './router.js';
 import { session } from './session.js';
 import { accountView } from './views/account.js';
+import { accountsView } from './views/accounts.js';
+import { acmeView } from './views/acme.js';
 import { auditView } from './views/audit.js';
 import { certificatesView } from './views/certificates.js';
 import { loginView } from './views/login.js';
 import { newView } from './views/new.js';
 import { orderView } from './views/order.js';
 import { ordersView } from './views/orders.js';
+import { securityView } from './views/security.js';
 import { summaryView } from './views/summary.js';
 import { tokensView } from './views/tokens.js';
 import { usersView } from './views/users.js';
@@ -28,6 +31,9 @@ register('users', usersView);
 register('tokens', tokensView);
 register('audit', auditView);
 register('webhooks', webhooksView);
+register('acme', acmeView);
+register('security', securityView);
+register('accounts', accountsView);
 setFallback('orders');
 
 beforeEach(async (parts) => {

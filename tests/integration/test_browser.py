@@ -292,7 +292,7 @@ def test_autossl_and_imported_certificates_shown_as_such(browser, server, store,
     click(drv, (By.CSS_SELECTOR, 'a[data-nav="certificates"]'))
     table = wait(drv, EC.presence_of_element_located((By.ID, "certificates")))
     wait(drv, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#certificates tbody tr")) == 3)
-    rows = {r.find_element(By.CSS_SELECTOR, 'td[data-label="Name"]').text: r
+    rows = {r.find_element(By.CSS_SELECTOR, 'td[data-label="Names"]').text: r
             for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")}
     labels = sorted(r.text for r in table.find_elements(By.CSS_SELECTOR, "[data-origin]"))
     assert labels == ["Automatic", "Automatic", "Imported"], (labels, list(rows))

@@ -94,6 +94,8 @@ def test_parent_approval_in_the_browser(browser, server, store):  # noqa: F811
     tr = row(browser, o["id"])
     assert "Order Pending for Parent Approval" in tr.text
     click(browser, (By.CSS_SELECTOR, 'button[data-action="approve"]'), within=tr)
+    # approving opens the same form as on the order's page (an optional comment)
+    click(browser, (By.ID, "confirm-approve"))
     wait(browser, lambda d: rstd.get(f"/api/v1/orders/{o['id']}").json["status"]
          == "pending_approval")
     click(browser, (By.ID, "logout"))
@@ -104,6 +106,8 @@ def test_parent_approval_in_the_browser(browser, server, store):  # noqa: F811
     tr = row(browser, o["id"])
     assert "Order Pending for Approval" in tr.text
     click(browser, (By.CSS_SELECTOR, 'button[data-action="approve"]'), within=tr)
+    # approving opens the same form as on the order's page (an optional comment)
+    click(browser, (By.ID, "confirm-approve"))
     wait(browser, lambda d: rstd.get(f"/api/v1/orders/{o['id']}").json["status"]
          == "awaiting_payment")
 

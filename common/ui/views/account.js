@@ -32,6 +32,8 @@ export async function accountView(seq) {
         : null,
     ),
   ];
+  const auto = acct.json && acct.json.autossl;
+  if (auto) parts.push(autosslPanel(auto));
   if (isAdmin()) {
     const led = await api('GET', '/ledger?limit=100');
     parts.push(
@@ -76,6 +78,28 @@ export async function accountView(seq) {
   parts.splice(2, 0, await notificationsPanel());
   void session;
   draw(seq, ...parts);
+}
+
+// AutoSSL: the provider's policy, and the domains it could not order for.
+function autosslPanel(auto) {
+  const alerts = auto.alerts || [];
+  return h(
+    'div',
+    { class: 'panel', id: 'autossl' },
+    h('h2', {}, 'Automatic certificates'),
+    h(
+      'p',
+      {},
+      `Every domain of this account gets a ${auto.product} certificate automatically${auto.include_www ? ' (with www.)' : ''}.`,
+    ),
+    alerts.length
+      ? h(
+          'ul',
+          { class: 'error-text', id: 'autossl-alerts' },
+          alerts.map((a) => h('li', { 'data-name': a.name }, `${a.detail} (tried again ${fmtTime(a.retry_at)})`)),
+        )
+      : null,
+  );
 }
 
 // The user's own e-mail address for notifications, and the opt-out.

@@ -1,15 +1,28 @@
 // The certificates report: what is live for each name, sortable, with a CSV export.
 import { api } from '../api.js';
 import { field, fmtTime, h, problemText } from '../dom.js';
-import { issuerName, t } from '../i18n.js';
+import { has, issuerName, t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { sortRows, table } from '../table.js';
 import { draw, errorPage } from './common.js';
 
+// how a certificate's lineage began: AutoSSL's and imported ones say so
+export function originBadge(origin) {
+  return has(`origin.${origin}`)
+    ? h('span', { class: 'status origin', 'data-origin': origin }, t(`origin.${origin}`))
+    : null;
+}
+
 const state = { sort: { key: 'not_after', dir: 1 }, within: '' };
 
 const COLUMNS = [
-  { key: 'common_name', label: 'Names', cls: 'names', sortable: true, cell: (c) => c.names.join(', ') },
+  {
+    key: 'common_name',
+    label: 'Names',
+    cls: 'names',
+    sortable: true,
+    cell: (c) => [c.names.join(', '), originBadge(c.origin)],
+  },
   { key: 'order', label: 'Order', sortable: true, cell: (c) => h('a', { href: `#/order/${c.order}` }, c.order) },
   { key: 'serial', label: 'Serial', cls: 'names', cell: (c) => c.serial },
   { key: 'issuer', label: 'Issuer', sortable: (c) => issuerName(c.issuer), cell: (c) => issuerName(c.issuer) },

@@ -11,6 +11,10 @@ export function loginView() {
   document.getElementById('who').hidden = true;
   const user = h('input', { name: 'username', autocomplete: 'username', required: true });
   const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  // the second factor, asked for when the server says it is needed
+  const totp = h('input', { name: 'totp', autocomplete: 'one-time-code', inputmode: 'numeric' });
+  const totpField = field('Authenticator code (or a recovery code)', totp, null, 'totp');
+  totpField.hidden = true;
   const err = h('p', { class: 'error-text', id: 'login-error', role: 'alert' });
   const lost = session.lost ? h('p', { class: 'notice', id: 'session-lost', role: 'status' }, t('session.lost')) : null;
   const form = h(
@@ -20,7 +24,9 @@ export function loginView() {
       onsubmit: async (ev) => {
         ev.preventDefault();
         err.textContent = '';
-        const res = await api('POST', '/session', { username: user.value, password: pass.value });
+        const body = { username: user.value, password: pass.value };
+        if (!totpField.hidden) body.totp = totp.value.trim();
+        const res = await api('POST', '/session', body);
         if (res.status === 200) {
           session.me = res.json;
           session.lost = false;
@@ -28,9 +34,18 @@ export function loginView() {
           setupChrome();
           const back = session.returnTo;
           session.returnTo = null;
-          navigate(back && !back.startsWith('#/login') ? back : '#/orders');
+          if (session.me.user.totp_enrolment_required) navigate('#/security');
+          else navigate(back && !back.startsWith('#/login') ? back : '#/orders');
         } else if (res.status === 429) {
           err.textContent = `Your account is locked for now: ${res.json && res.json.detail ? res.json.detail : ''}`;
+        } else if (res.status === 401 && res.json && /totp_required$/.test(res.json.type || '')) {
+          totpField.hidden = false;
+          err.textContent = t('login.totp');
+          totp.focus();
+        } else if (res.status === 401 && !totpField.hidden) {
+          err.textContent = t('login.totp_wrong');
+          totp.value = '';
+          totp.focus();
         } else if (res.status === 401) {
           err.textContent = 'Wrong user name or password.';
           pass.setAttribute('aria-invalid', 'true');
@@ -44,6 +59,7 @@ export function loginView() {
     lost,
     field('User name', user, null, 'username'),
     field('Password', pass, null, 'password'),
+    totpField,
     err,
     h('button', { class: 'primary', type: 'submit', id: 'login-submit' }, 'Log in'),
   );

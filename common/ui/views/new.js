@@ -20,7 +20,7 @@ export function priceOf(p, n) {
 }
 
 export async function newView(seq) {
-  const [res, dom] = await Promise.all([api('GET', '/products'), api('GET', '/domains')]);
+  const [res, dom, fdefs] = await Promise.all([api('GET', '/products'), api('GET', '/domains'), api('GET', '/fields')]);
   const products = res.ok ? res.json.products : [];
   const product = h(
     'select',
@@ -76,6 +76,32 @@ export async function newView(seq) {
   useCsr.addEventListener('change', () => {
     csrField.hidden = !useCsr.checked;
   });
+  // the account's custom fields for the chosen product
+  const custom = h('div', { id: 'custom-fields' });
+  const customInputs = {};
+  const drawCustom = () => {
+    custom.replaceChildren();
+    for (const d of fdefs.ok ? fdefs.json.fields : []) {
+      if (d.products && !d.products.includes(product.value)) continue;
+      const input =
+        d.type === 'choice'
+          ? h(
+              'select',
+              { name: `field-${d.name}` },
+              h('option', { value: '' }, '—'),
+              d.choices.map((c) => h('option', { value: c }, c)),
+            )
+          : h('input', {
+              name: `field-${d.name}`,
+              type: d.type === 'number' ? 'number' : 'text',
+              required: d.required,
+            });
+      customInputs[d.name] = { input, type: d.type };
+      custom.append(field(d.required ? `${d.name} (required)` : d.name, input, null, `fields.${d.name}`));
+    }
+  };
+  product.addEventListener('change', drawCustom);
+  drawCustom();
   const domains = dom.ok ? dom.json.domains.map((d) => d.name) : [];
   const form = h(
     'form',
@@ -105,6 +131,7 @@ export async function newView(seq) {
     h('div', { class: 'field check' }, h('label', {}, useCsr, ' I have my own key: paste a CSR')),
     csrField,
     h('div', { class: 'field check' }, h('label', {}, autoRenew, ' Renew automatically')),
+    custom,
     h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text', role: 'alert' })),
     h('button', { class: 'primary', type: 'submit', id: 'submit-request' }, 'Submit request'),
   );
@@ -123,6 +150,11 @@ export async function newView(seq) {
       key_type: keyType.value,
       auto_renew: autoRenew.checked,
     };
+    const fields = {};
+    for (const [k, { input, type }] of Object.entries(customInputs)) {
+      if (input.isConnected && input.value !== '') fields[k] = type === 'number' ? Number(input.value) : input.value;
+    }
+    if (Object.keys(fields).length) body.fields = fields;
     if (validity.value) body.validity_days = Number(validity.value);
     if (useCsr.checked) {
       body.key_source = 'csr';

@@ -3,12 +3,14 @@
 import { api } from '../api.js';
 import { fmtTime, h, problemText } from '../dom.js';
 import { auditLabel, issuerName, peerName, productName, t } from '../i18n.js';
+import { session } from '../session.js';
 import { table } from '../table.js';
 import { actionClass, actionLabel, openAction } from './actions.js';
 import { draw, errorPage, nextLine, served, statusBadge } from './common.js';
 import { installHelp } from './install.js';
 
 function kindText(o) {
+  if (o.kind === 'automatic' || o.kind === 'import') return t(`kind.${o.kind}`);
   if (o.kind === 'new' || !o.parent) return t('kind.new');
   return h('span', {}, t(`kind.${o.kind}`, { parent: '' }), h('a', { href: `#/order/${o.parent}` }, o.parent));
 }
@@ -43,6 +45,10 @@ export async function orderView(seq, id, focusAction) {
     ['Created', fmtTime(o.created_at)],
     ['Updated', fmtTime(o.updated_at)],
   ];
+  // a sub-account's order, seen from above; the account's custom fields
+  if (o.account && o.account !== session.me.user.account)
+    facts.push(['Account', h('span', { id: 'order-account' }, o.account)]);
+  for (const [k, v] of Object.entries(o.fields || {})) facts.push([k, h('span', { 'data-custom-field': k }, v)]);
   if (o.superseded_by)
     facts.splice(1, 0, [
       'Superseded by',

@@ -57,6 +57,14 @@ const COLUMNS = [
   { key: 'actions', label: 'Actions', cell: (o) => rowActions(o) },
 ];
 
+// Opens the list filtered (e.g. the orders waiting for a parent's approval).
+export function showOrders({ status = '', q = '' } = {}) {
+  state.status = status;
+  state.q = q;
+  state.cursors = [''];
+  navigate('#/orders');
+}
+
 function rowActions(o) {
   // the list offers the common steps; the others are on the order's page
   const shown = o.actions.filter((a) => ['approve', 'reject', 'pay', 'download', 'renew'].includes(a));

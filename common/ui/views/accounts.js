@@ -1,0 +1,43 @@
+// A parent's view of the accounts below it, and of the orders waiting for its approval.
+import { api } from '../api.js';
+import { h, problemText } from '../dom.js';
+import { statusLabel, t } from '../i18n.js';
+import { table } from '../table.js';
+import { draw, errorPage } from './common.js';
+import { showOrders } from './orders.js';
+
+export async function accountsView(seq) {
+  const res = await api('GET', '/accounts');
+  if (!res.ok) {
+    errorPage(seq, problemText(res));
+    return;
+  }
+  const pending = h(
+    'button',
+    {
+      type: 'button',
+      class: 'primary',
+      id: 'parent-pending',
+      onclick: () => showOrders({ status: 'pending_parent_approval' }),
+    },
+    statusLabel('pending_parent_approval'),
+  );
+  const accounts = table({
+    id: 'accounts',
+    rows: res.json.accounts,
+    empty: 'No sub-accounts.',
+    rowAttrs: (a) => ({ 'data-account': a.name }),
+    columns: [
+      { key: 'name', label: 'Account', cell: (a) => a.name },
+      { key: 'parent', label: 'Parent', cell: (a) => a.parent || '—' },
+      { key: 'credits', label: 'Credits', cell: (a) => String(a.credits) },
+      { key: 'billing', label: 'Billing', cell: (a) => a.billing },
+      { key: 'approval', label: 'Parent approval', cell: (a) => (a.requires_parent_approval ? 'required' : 'no') },
+    ],
+  });
+  draw(
+    seq,
+    h('div', { class: 'row heading' }, h('h1', {}, t('title.accounts')), pending),
+    h('div', { class: 'panel table-wrap' }, accounts),
+  );
+}

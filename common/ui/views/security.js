@@ -1,0 +1,140 @@
+// Two-factor login: enrol an authenticator (the QR code drawn by the server as SVG and
+// shown as an image, never parsed as HTML), confirm with a code, then the recovery
+// codes, shown this once; or turn it off.
+import { api } from '../api.js';
+import { field, flash, h, onceSubmit, problemText } from '../dom.js';
+import { t } from '../i18n.js';
+import { navigate } from '../router.js';
+import { session } from '../session.js';
+import { draw, errorPage } from './common.js';
+
+export async function securityView(seq) {
+  const st = await api('GET', '/totp');
+  if (!st.ok) {
+    errorPage(seq, problemText(st));
+    return;
+  }
+  const title = h('h1', {}, t('title.security'));
+  if (st.json.enrolled) {
+    draw(
+      seq,
+      title,
+      h(
+        'div',
+        { class: 'panel', id: 'totp-on' },
+        h('p', {}, 'Your logins ask for a code from your authenticator app.'),
+        st.json.required ? h('p', { class: 'muted' }, 'Your account requires it.') : null,
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'danger',
+            id: 'totp-off',
+            onclick: async () => {
+              const r = await api('DELETE', '/totp');
+              flash(r.ok ? t('ok.totp_off') : problemText(r), r.ok);
+              navigate('#/security');
+            },
+          },
+          'Turn off',
+        ),
+      ),
+    );
+    return;
+  }
+  const required = st.json.required
+    ? h(
+        'p',
+        { class: 'error-text', id: 'totp-required' },
+        'Your account requires two-factor login: set up an authenticator app to continue.',
+      )
+    : null;
+  const host = h('div', { id: 'totp-enrol' });
+  const start = h(
+    'button',
+    {
+      type: 'button',
+      class: 'primary',
+      id: 'totp-start',
+      onclick: async () => {
+        const r = await api('POST', '/totp');
+        if (!r.ok) {
+          flash(problemText(r), false);
+          return;
+        }
+        host.replaceChildren(enrolForm(seq, r.json));
+        host.querySelector('#totp-code').focus();
+      },
+    },
+    'Set up an authenticator app',
+  );
+  draw(
+    seq,
+    title,
+    required,
+    h(
+      'div',
+      { class: 'panel' },
+      h('p', {}, 'Log in with a code from an app on your phone as well as your password.'),
+      start,
+    ),
+    host,
+  );
+}
+
+function enrolForm(seq, enrol) {
+  const img = h('img', {
+    id: 'totp-qr',
+    alt: 'QR code for your authenticator app',
+    width: 220,
+    height: 220,
+    src: `data:image/svg+xml;base64,${btoa(enrol.qr_svg)}`,
+  });
+  const code = h('input', {
+    name: 'code',
+    id: 'totp-code',
+    autocomplete: 'one-time-code',
+    inputmode: 'numeric',
+    required: true,
+  });
+  const out = h('div', { id: 'totp-result', role: 'alert' });
+  const form = h(
+    'form',
+    { class: 'panel' },
+    h('p', {}, 'Scan this code with your authenticator app, or type the key below; then enter the code it shows.'),
+    img,
+    h('p', {}, h('code', { id: 'totp-secret' }, enrol.secret)),
+    field('Code from the app', code, null, 'code'),
+    out,
+    h('button', { class: 'primary', type: 'submit', id: 'totp-confirm' }, 'Turn on'),
+  );
+  onceSubmit(form, async () => {
+    const c = await api('POST', '/totp/confirm', { code: code.value.trim() });
+    if (!c.ok) {
+      out.replaceChildren(h('p', { class: 'error-text' }, problemText(c)));
+      return;
+    }
+    session.me.user.totp_enrolled = true;
+    session.me.user.totp_enrolment_required = false;
+    draw(
+      seq,
+      h('h1', {}, t('title.security.on')),
+      h(
+        'div',
+        { class: 'panel' },
+        h(
+          'p',
+          {},
+          'Keep these recovery codes somewhere safe. Each works once, instead of a code, if you lose your device. They are shown only now.',
+        ),
+        h(
+          'ul',
+          { id: 'recovery-codes', class: 'codes' },
+          c.json.recovery_codes.map((x) => h('li', {}, h('code', {}, x))),
+        ),
+        h('a', { href: '#/orders' }, 'Continue'),
+      ),
+    );
+  });
+  return form;
+}

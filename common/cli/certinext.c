@@ -204,7 +204,7 @@ static int acct_opt(int c, const char *arg, void *ud)
         o->require_2fa = arg;
     else if (c == 'I')
         o->allowlist = arg;
-    else if (c == 'S')
+    else if (c == 'Y') /* not 'S': cli_getopt's --store */
         o->auto_product = arg;
     else if (c == 'W')
         o->auto_www = 1;
@@ -237,7 +237,7 @@ static int cmd_account_set(int argc, char **argv)
                                          {"billing", required_argument, NULL, 'b'},
                                          {"requires-parent-approval", required_argument, NULL, 'r'},
                                          {"automatic", required_argument, NULL, 'A'},
-                                         {"auto-certificate", required_argument, NULL, 'S'},
+                                         {"auto-certificate", required_argument, NULL, 'Y'},
                                          {"include-www", no_argument, NULL, 'W'},
                                          {NULL, 0, NULL, 0}};
     struct acct_opts o = {0};

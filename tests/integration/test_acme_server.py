@@ -87,7 +87,7 @@ def certbot(server, root, kid, hmac, names, base, extra=(), timeout=120):
     cmd = ["certbot", "certonly", "--non-interactive", "--agree-tos",
            "--register-unsafely-without-email",
            "--server", f"https://localhost:{server.https_port}/certinext/acme/directory",
-           "--eab-kid", kid, "--eab-hmac-key", hmac,
+           "--eab-kid", kid, f"--eab-hmac-key={hmac}",
            "--config-dir", os.path.join(d, "config"), "--work-dir", os.path.join(d, "work"),
            "--logs-dir", os.path.join(d, "logs"), "--webroot", "-w", os.path.join(d, "webroot"),
            "--key-type", "ecdsa", *extra]
@@ -110,7 +110,7 @@ def lego(server, root, kid, hmac, names, base, verb="run", extra=(), glob=()):
     os.makedirs(os.path.join(d, "webroot"), exist_ok=True)
     cmd = ["lego", "--accept-tos", "--email", "admin@example.com",
            "--server", f"https://localhost:{server.https_port}/certinext/acme/directory",
-           "--eab", "--kid", kid, "--hmac", hmac, "--path", d, "--key-type", "ec256",
+           "--eab", "--kid", kid, f"--hmac={hmac}", "--path", d, "--key-type", "ec256",
            "--http", "--http.webroot", os.path.join(d, "webroot")]
     for n in names:
         cmd += ["-d", n]
@@ -495,6 +495,15 @@ def test_lego_rejected_identifier_rejection_and_revoked_credential(server, store
     assert ann.request("DELETE", f"/api/v1/acme/credentials/{cred['id']}").status == 204
     p = lego(server, root, cred["key_id"], cred["hmac_key"], ["ok.example.com"], base)
     assert p.returncode != 0 and "unauthorized" in (p.stdout + p.stderr).lower()
+    # an HMAC key may begin with "-" (base64url): the command lines carry it as --opt=KEY,
+    # so it reaches the server (a wrong MAC → unauthorized), never the client's option parser
+    live = credential(ann, auto_pay=True)
+    dash = "-" + live["hmac_key"][1:] if live["hmac_key"][0] != "-" else "_" + live["hmac_key"][1:]
+    p = lego(server, root, live["key_id"], dash, ["dash.example.com"], base)
+    assert p.returncode != 0 and "unauthorized" in (p.stdout + p.stderr).lower(), p.stderr
+    p = certbot(server, root, live["key_id"], dash, ["dash.example.com"], base)
+    assert p.returncode != 0 and "expected one argument" not in p.stderr
+    assert "unauthorized" in (p.stdout + p.stderr + p.log).lower(), p.stderr + p.log[-2000:]
 
 
 def test_dehydrated(server, store, base):
@@ -540,8 +549,8 @@ def test_page_acme_view(browser, server, store):
     hmac = drv.find_element(By.ID, "acme-hmac").text
     cmds = [p.text for p in drv.find_elements(By.CSS_SELECTOR, "#acme-new pre")]
     assert any(c.startswith("certbot certonly --server") and f"--eab-kid {kid}" in c and
-               f"--eab-hmac-key {hmac}" in c for c in cmds)
-    assert any(c.startswith("lego --server") and f"--hmac {hmac}" in c for c in cmds)
+               f"--eab-hmac-key={hmac}" in c for c in cmds)
+    assert any(c.startswith("lego --server") and f"--hmac={hmac}" in c for c in cmds)
     row = wait(drv, EC.visibility_of_element_located((By.ID, "acme-credentials")))
     assert "vps-1" in row.text and kid in row.text and hmac not in row.text
     # what the page showed works

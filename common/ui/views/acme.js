@@ -10,8 +10,8 @@ import { draw, errorPage } from './common.js';
 
 export function acmeCommands(dir, kid, key, name) {
   return [
-    `certbot certonly --server ${dir} --eab-kid ${kid} --eab-hmac-key ${key} --webroot -w /var/www/html -d ${name}`,
-    `lego --server ${dir} --eab --kid ${kid} --hmac ${key} --email you@${name} --accept-tos --http --http.webroot /var/www/html -d ${name} run`,
+    `certbot certonly --server ${dir} --eab-kid ${kid} --eab-hmac-key=${key} --webroot -w /var/www/html -d ${name}`,
+    `lego --server ${dir} --eab --kid ${kid} --hmac=${key} --email you@${name} --accept-tos --http --http.webroot /var/www/html -d ${name} run`,
   ];
 }
 

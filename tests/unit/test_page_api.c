@@ -122,8 +122,8 @@ START_TEST(csv_cells_neutralised)
 
     ck_assert_ptr_nonnull(csv);
     ck_assert_str_eq(csv, "a,b,c,n,d.serial\r\n"
-                          "'=cmd(),\"x,\"\"y\"\"\",'+1 two,'-5,'@ab\r\n"
-                          "'-2,plain,,7,\r\n");
+                          "\"'=cmd()\",\"x,\"\"y\"\"\",\"'+1 two\",\"'-5\",\"'@ab\"\r\n"
+                          "\"'-2\",plain,,7,\r\n");
     ck_assert_uint_eq(len, strlen(csv));
     free(csv);
     json_decref(rows);
@@ -152,7 +152,7 @@ START_TEST(csv_exports)
     r = call(F, U_ADMIN, "GET", "/api/v1/ledger?format=csv", NULL, NULL);
     ck_assert_int_eq(r.status, 200);
     /* a debit starts with '-': a spreadsheet would read a formula, so it is neutralised */
-    ck_assert_ptr_nonnull(strstr(r.body, ",'-10,990,R-000001,"));
+    ck_assert_ptr_nonnull(strstr(r.body, ",\"'-10\",990,R-000001,"));
     hresp_free(&r);
     /* the ledger stays an administrator's */
     r = call(F, U_BASIC, "GET", "/api/v1/ledger?format=csv", NULL, NULL);

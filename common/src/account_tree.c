@@ -177,6 +177,42 @@ done:
     return rc;
 }
 
+/* A change that lets an account spend more freely: billing its parent, no
+ * parent approval, automatic ordering allowed. */
+static int loosens(int requires_parent_approval, const char *billing, int auto_policy)
+{
+    return requires_parent_approval == 0 || auto_policy == 1 ||
+           (billing && !strcmp(billing, "parent"));
+}
+
+/*
+ * Whoever loosens an account's rules spends the money of the account that
+ * pays for it: when that payer is above the actor's own account (a
+ * sub-account that itself bills its parent, setting up a grandchild), only
+ * an administrator of the payer, or above it, may.  Read after the change,
+ * in its transaction, so the payer is the one the change makes.
+ */
+static int payer_consents(cin_store *st, const cin_actor *a, int64_t account_id, cin_problem *p)
+{
+    cin_account payer;
+    int rc, ok;
+
+    if (!a || !a->user)
+        return CIN_OK; /* the provider (CLI): every account is its own */
+    rc = cin_account_payer(st, account_id, &payer);
+    if (rc != CIN_OK)
+        return cin_problem_from_status(p, rc);
+    ok = payer.id == account_id || payer.id == a->user->account_id ||
+         cin_account_path_below(a->user->account_path, payer.path);
+    if (!ok)
+        cin_problem_field(p, 403, "forbidden", "billing",
+                          "%s pays for this account's orders; only an administrator of %s may "
+                          "let it bill its parent, skip parent approval or order automatically",
+                          payer.name, payer.name);
+    cin_account_clear(&payer);
+    return ok ? CIN_OK : CIN_EPERM;
+}
+
 int cin_account_set_rules(cin_store *st, const cin_actor *a, const char *account,
                           int requires_parent_approval, const char *billing, int auto_policy,
                           cin_problem *p)
@@ -201,6 +237,8 @@ int cin_account_set_rules(cin_store *st, const cin_actor *a, const char *account
     if (rc == CIN_OK)
         rc = cin_store_account_set_rules(st, acct.id, requires_parent_approval, billing,
                                          auto_policy);
+    if (rc == CIN_OK && loosens(requires_parent_approval, billing, auto_policy))
+        rc = payer_consents(st, a, acct.id, p);
     snprintf(detail, sizeof(detail),
              "requires_parent_approval %s, billing %s, automatic ordering %s",
              requires_parent_approval < 0 ? "kept"

@@ -435,6 +435,49 @@ START_TEST(parent_approval_then_child_then_parent_pays)
 }
 END_TEST
 
+/* A sub-account that bills its parent cannot set up a grandchild that spends
+ * the grandparent's credits: only an administrator of the account that pays
+ * may loosen the rules (a review finding). */
+START_TEST(grandchild_cannot_spend_the_grandparents_credits)
+{
+    hresp r;
+
+    expect(as(R_ADM, "PATCH", "/api/v1/accounts/cust", "{\"billing\":\"parent\"}"), 200);
+    expect(as(C_ADM, "POST", "/api/v1/accounts",
+              "{\"name\":\"grand\",\"admin\":{\"name\":\"gadm\",\"password\":\"gadm-password\"}}"),
+           201);
+    /* resell would pay: cust's administrator may not make grand bill upwards */
+    r = as(C_ADM, "PATCH", "/api/v1/accounts/grand", "{\"billing\":\"parent\"}");
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(jstr(&r, "field"), "billing");
+    hresp_free(&r);
+    r = as(C_ADM, "GET", "/api/v1/accounts/grand", NULL);
+    ck_assert_str_eq(jstr(&r, "billing"), "prepaid"); /* nothing changed */
+    hresp_free(&r);
+    /* grand pays for itself: skipping parent approval is cust's own business */
+    expect(as(C_ADM, "PATCH", "/api/v1/accounts/grand",
+              "{\"requires_parent_approval\":false,\"auto_policy\":true}"),
+           200);
+    expect(as(C_ADM, "PATCH", "/api/v1/accounts/grand",
+              "{\"requires_parent_approval\":true,\"auto_policy\":false}"),
+           200);
+    /* resell's administrator, whose credits these are, may */
+    expect(as(R_ADM, "PATCH", "/api/v1/accounts/grand", "{\"billing\":\"parent\"}"), 200);
+    /* ...and then cust's administrator cannot loosen approval on resell's money */
+    expect(as(C_ADM, "PATCH", "/api/v1/accounts/grand", "{\"requires_parent_approval\":false}"),
+           403);
+    expect(as(C_ADM, "PATCH", "/api/v1/accounts/grand", "{\"auto_policy\":true}"), 403);
+    r = as(R_ADM, "GET", "/api/v1/accounts/grand", NULL);
+    ck_assert(json_is_true(json_object_get(r.json, "requires_parent_approval")));
+    ck_assert(json_is_false(json_object_get(r.json, "auto_policy")));
+    hresp_free(&r);
+    /* with cust paying its own way again, cust's administrator decides for grand */
+    expect(as(R_ADM, "PATCH", "/api/v1/accounts/cust", "{\"billing\":\"prepaid\"}"), 200);
+    expect(as(C_ADM, "PATCH", "/api/v1/accounts/grand", "{\"requires_parent_approval\":false}"),
+           200);
+}
+END_TEST
+
 START_TEST(order_for_a_customer_and_rejection)
 {
     char id[32];
@@ -683,6 +726,7 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 240);
     tcase_add_loop_test(tc, matrix_with_parents, 0, 8);
     tcase_add_test(tc, parent_approval_then_child_then_parent_pays);
+    tcase_add_test(tc, grandchild_cannot_spend_the_grandparents_credits);
     tcase_add_test(tc, order_for_a_customer_and_rejection);
     tcase_add_test(tc, visibility_and_lists);
     tcase_add_test(tc, domains_and_credits);

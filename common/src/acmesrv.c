@@ -30,6 +30,7 @@
 #include "cin_mirror.h"
 #include "cin_names.h"
 #include "cin_order.h"
+#include "cin_security.h"
 #include "cin_util.h"
 #include "cin_x509.h"
 #include "http_int.h"
@@ -266,6 +267,9 @@ static int account_usable(srv *s)
     }
     acmesrv_cred_clear(&s->cred);
     rc = acmesrv_cred_get(s->st, s->acct.credential_id, NULL, &s->cred);
+    if (rc == CIN_OK &&
+        (s->cred.user_id != s->acct.user_id || s->cred.account_id != s->acct.account_id))
+        rc = CIN_ENOTFOUND; /* not the credential it was bound with */
     if (rc == CIN_OK) {
         cin_user_clear(&s->user);
         rc = cin_store_user_get_id(s->st, s->acct.user_id, &s->user);
@@ -280,6 +284,12 @@ static int account_usable(srv *s)
     }
     if (s->user.disabled) {
         problem(s, 401, "unauthorized", "the user this account acts as is disabled");
+        return -1;
+    }
+    /* the account's IP allowlist holds for ACME as for every other front door */
+    if (!cin_ip_allowed(s->user.account_allowlist, s->req->peer)) {
+        problem(s, 403, "unauthorized", "%s may not be used from %s", s->user.account,
+                s->req->peer ? s->req->peer : "this address");
         return -1;
     }
     s->actor.user = &s->user;

@@ -183,7 +183,17 @@ int acmesrv_cred_delete(cin_store *st, int64_t id)
 {
     db_stmt *s;
 
+    int rc;
+
     ST_WRITER(st);
+    /* the accounts bound with it stop for good: a later credential that gets
+     * the same id (SQLite reuses the largest rowid) must not revive them */
+    s = db_prepare(st, "UPDATE acmesrv_accounts SET status = 'deactivated' "
+                       "WHERE credential_id = ?1");
+    db_bind_int(s, 1, id);
+    rc = db_run(s);
+    if (rc != CIN_OK)
+        return rc;
     s = db_prepare(st, "DELETE FROM acmesrv_credentials WHERE id = ?1");
     db_bind_int(s, 1, id);
     return db_run(s);

@@ -790,6 +790,44 @@ START_TEST(disabled_user_and_deleted_credential)
     ck_assert_int_eq(r.status, 401);
     ck_assert_str_eq(acme_type(&r), "unauthorized");
     hresp_free(&r);
+    /* the next credentials may get the deleted one's id (SQLite reuses it), for
+     * another user or the same one: the old account stays dead (a review finding) */
+    for (int i = 0; i < 2; i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"name\":\"next\",\"user\":\"%s\"}",
+                 F->name[i ? U_BASIC : U_STANDARD]);
+        r = call(F, U_ADMIN, "POST", "/api/v1/acme/credentials", body,
+                 (const char *const[]){"Host: localhost", NULL});
+        ck_assert_int_eq(r.status, 201);
+        hresp_free(&r);
+        r = srv_post(key, kid, "new-order", ident);
+        ck_assert_int_eq(r.status, 401);
+        ck_assert_str_eq(acme_type(&r), "unauthorized");
+        hresp_free(&r);
+    }
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+/* The account's IP allowlist holds for ACME too (a review finding). */
+START_TEST(ip_allowlist_applies)
+{
+    char *kid = NULL;
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
+    const char *ident = "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"ip.example.com\"}]}";
+    hresp r;
+
+    r = call(F, U_ADMIN, "PATCH", "/api/v1/accounts/acme", "{\"ip_allowlist\":[\"10.9.0.0/16\"]}",
+             NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    /* the harness calls from 192.0.2.7: outside the list */
+    r = srv_post(key, kid, "new-order", ident);
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(acme_type(&r), "unauthorized");
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "acmesrv_orders"), 0);
     free(kid);
     EVP_PKEY_free(key);
 }
@@ -813,6 +851,7 @@ int main(void)
     tcase_add_test(tc, bad_input_writes_nothing);
     tcase_add_test(tc, credential_rules);
     tcase_add_test(tc, disabled_user_and_deleted_credential);
+    tcase_add_test(tc, ip_allowlist_applies);
     tcase_add_test(tc, finalize_claims_the_order);
     tcase_add_test(tc, admin_without_auto_pay_waits_for_payment);
     tcase_add_test(tc, sub_account_auto_pay_needs_the_parents_policy);

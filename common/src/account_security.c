@@ -588,7 +588,9 @@ int cin_account_login_ex(cin_store *st, const cin_login_request *r, cin_login *o
         cin_login_clear(out);
         return cin_problem_from_status(p, rc);
     }
-    if (ok && !cin_ip_allowed(out->user.account_allowlist, peer)) {
+    /* outside the allowlist the answer is the same whether the password was
+     * right or not: no password guessing from outside (a review finding) */
+    if (found && !cin_ip_allowed(out->user.account_allowlist, peer)) {
         ok = 0;
         refusal = "session.login_refused_ip";
         cin_problem_set(p, 403, "forbidden", "logins to this account are not allowed from %s",

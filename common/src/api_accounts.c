@@ -154,6 +154,23 @@ static void patch_account(http_ctx *c, const char *name)
         http_problem_field(c, "ip_allowlist", "give a list of CIDR blocks, [] for none");
         return;
     }
+    if (allow) {
+        /* the whole request is checked before anything changes (a review finding:
+         * a bad allowlist left the billing change applied) */
+        char *norm = NULL, *bad = NULL;
+        rc = cin_ip_allowlist_parse(allow, &norm, &bad);
+        free(norm);
+        if (rc == CIN_EINVAL)
+            http_problem_field(c, "ip_allowlist", "%s is not an IPv4 or IPv6 address or CIDR block",
+                               bad ? bad : "an entry");
+        else if (rc != CIN_OK)
+            http_fail(c, rc);
+        free(bad);
+        if (rc != CIN_OK) {
+            free(joined);
+            return;
+        }
+    }
     if (rpa >= 0 || billing || pol >= 0)
         rc = cin_account_set_rules(c->st, &c->actor, name, rpa, billing, pol, &p);
     if (rc == CIN_OK && (tfa >= 0 || allow))

@@ -337,7 +337,11 @@ START_TEST(allowlist_for_logins_and_api)
     expect(call(F, U_OTHER_ADMIN, "GET", "/api/v1/orders", NULL, NULL), 200, NULL);
     /* a login from outside: refused after the password, and audited */
     expect(login_from("127.0.0.2", NULL), 403, "forbidden");
-    ck_assert_int_eq(count_events("session.login_refused_ip"), 1);
+    /* a wrong password from outside gets the same answer: no guessing from there */
+    expect(call_from(F, -1, "127.0.0.2", "POST", "/api/v1/session",
+                     "{\"username\":\"ann\",\"password\":\"not-the-password\"}", NULL),
+           403, "forbidden");
+    ck_assert_int_eq(count_events("session.login_refused_ip"), 2);
     r = login_from("127.0.0.1", NULL);
     ck_assert_int_eq(r.status, 200);
     hresp_free(&r);

@@ -442,6 +442,15 @@ START_TEST(grandchild_cannot_spend_the_grandparents_credits)
 {
     hresp r;
 
+    /* one request is all or nothing: a bad allowlist leaves billing as it was */
+    r = as(R_ADM, "PATCH", "/api/v1/accounts/cust",
+           "{\"billing\":\"parent\",\"ip_allowlist\":[\"bogus\"]}");
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(jstr(&r, "field"), "ip_allowlist");
+    hresp_free(&r);
+    r = as(R_ADM, "GET", "/api/v1/accounts/cust", NULL);
+    ck_assert_str_eq(jstr(&r, "billing"), "prepaid");
+    hresp_free(&r);
     expect(as(R_ADM, "PATCH", "/api/v1/accounts/cust", "{\"billing\":\"parent\"}"), 200);
     expect(as(C_ADM, "POST", "/api/v1/accounts",
               "{\"name\":\"grand\",\"admin\":{\"name\":\"gadm\",\"password\":\"gadm-password\"}}"),

@@ -696,12 +696,14 @@ static void account_update(srv *s, int64_t id)
     }
     rc = cin_store_begin(s->st);
     if (rc == CIN_OK)
-        rc = acmesrv_acct_update(s->st, &s->acct);
+        rc = acmesrv_acct_update(s->st, &s->acct, s->acct.thumbprint);
     if (rc == CIN_OK && st)
         rc = cin_store_event_add(s->st, s->acct.account_id, 0, s->user.name,
                                  "acme.account.deactivate", s->req->peer, NULL);
     rc = cin_store_end(s->st, rc);
-    if (rc != CIN_OK)
+    if (rc == CIN_ECONFLICT)
+        problem(s, 401, "unauthorized", "the account was deactivated or its key changed meanwhile");
+    else if (rc != CIN_OK)
         store_problem(s, rc);
     else
         reply_account(s, 200, &s->acct);
@@ -713,7 +715,7 @@ static void key_change(srv *s)
     const char *detail;
     EVP_PKEY *key = NULL;
     json_t *inner_payload = NULL, *old_jwk = NULL;
-    char *thumb = NULL, *acct_url = NULL;
+    char *thumb = NULL, *acct_url = NULL, *was = NULL;
     acmesrv_acct other;
     int rc;
 
@@ -753,20 +755,22 @@ static void key_change(srv *s)
         problem(s, 409, "malformed", "another account has this key");
         goto done;
     }
-    free(s->acct.thumbprint);
+    was = s->acct.thumbprint;
     s->acct.thumbprint = thumb;
     thumb = NULL;
     free(s->acct.jwk);
     s->acct.jwk = json_dumps(in.jwk, JSON_COMPACT | JSON_SORT_KEYS);
     rc = cin_store_begin(s->st);
     if (rc == CIN_OK)
-        rc = acmesrv_acct_update(s->st, &s->acct);
+        rc = acmesrv_acct_update(s->st, &s->acct, was);
     if (rc == CIN_OK)
         rc = cin_store_event_add(s->st, s->acct.account_id, 0, s->user.name, "acme.account.key",
                                  s->req->peer, NULL);
     rc = cin_store_end(s->st, rc);
     if (rc == CIN_EEXIST)
         problem(s, 409, "malformed", "another account has this key");
+    else if (rc == CIN_ECONFLICT)
+        problem(s, 401, "unauthorized", "the account was deactivated or its key changed meanwhile");
     else if (rc != CIN_OK)
         store_problem(s, rc);
     else
@@ -776,6 +780,7 @@ done:
     json_decref(inner_payload);
     json_decref(old_jwk);
     free(thumb);
+    free(was);
     free(acct_url);
     acmesrv_acct_clear(&other);
     acmesrv_jws_clear(&in);

@@ -87,8 +87,9 @@ void acmesrv_acct_clear(acmesrv_acct *a);
 int acmesrv_acct_insert(cin_store *st, acmesrv_acct *a);
 /* By id (thumbprint NULL) or by thumbprint. */
 int acmesrv_acct_get(cin_store *st, int64_t id, const char *thumbprint, acmesrv_acct *out);
-/* Write status, contact, jwk and thumbprint back. */
-int acmesrv_acct_update(cin_store *st, const acmesrv_acct *a);
+/* Write status, contact, jwk and thumbprint back - only while the account is
+ * valid and still has the key was_thumbprint; else CIN_ECONFLICT. */
+int acmesrv_acct_update(cin_store *st, const acmesrv_acct *a, const char *was_thumbprint);
 
 /* A fresh nonce (stored), malloc'd base64url. */
 int acmesrv_nonce_new(cin_store *st, char **out);

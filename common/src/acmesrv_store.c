@@ -266,19 +266,27 @@ int acmesrv_acct_get(cin_store *st, int64_t id, const char *thumbprint, acmesrv_
     return rc;
 }
 
-int acmesrv_acct_update(cin_store *st, const acmesrv_acct *a)
+int acmesrv_acct_update(cin_store *st, const acmesrv_acct *a, const char *was_thumbprint)
 {
     db_stmt *s;
+    int rc;
 
     ST_WRITER(st);
+    /* compare and set: only the valid account with the key the request was
+     * signed with changes (a deactivation or key rollover in between wins) */
     s = db_prepare(st, "UPDATE acmesrv_accounts SET status = ?1, contact = ?2, jwk = ?3, "
-                       "thumbprint = ?4 WHERE id = ?5");
+                       "thumbprint = ?4 WHERE id = ?5 AND status = 'valid' AND thumbprint = ?6");
     db_bind_text(s, 1, a->status);
     db_bind_text(s, 2, a->contact);
     db_bind_text(s, 3, a->jwk);
     db_bind_text(s, 4, a->thumbprint);
     db_bind_int(s, 5, a->id);
-    return db_run(s);
+    db_bind_text(s, 6, was_thumbprint);
+    rc = db_step(s);
+    if (rc == CIN_OK && db_changes(s) == 0)
+        rc = CIN_ECONFLICT;
+    db_finalize(s);
+    return rc;
 }
 
 /* ---- nonces ------------------------------------------------------------------------ */

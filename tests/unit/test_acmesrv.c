@@ -810,6 +810,38 @@ START_TEST(disabled_user_and_deleted_credential)
 }
 END_TEST
 
+/* A stale copy of an account never undoes a deactivation or a key rollover
+ * that landed in between (compare and set; a review finding). */
+START_TEST(account_update_is_compare_and_set)
+{
+    char *kid = NULL;
+    EVP_PKEY *key = account_for(U_STANDARD, 0, &kid);
+    acmesrv_acct stale, now;
+    int64_t id = atoll(strrchr(kid, '/') + 1);
+    hresp r;
+
+    memset(&stale, 0, sizeof(stale));
+    memset(&now, 0, sizeof(now));
+    ck_assert_int_eq(acmesrv_acct_get(F->st, id, NULL, &stale), CIN_OK);
+    r = srv_post(key, kid, res_of(kid), "{\"status\":\"deactivated\"}");
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    /* the attacker's write, read before the deactivation, lands after it */
+    free(stale.contact);
+    stale.contact = strdup("[\"mailto:evil@example.net\"]");
+    ck_assert_int_eq(cin_store_begin(F->st), CIN_OK);
+    ck_assert_int_eq(acmesrv_acct_update(F->st, &stale, stale.thumbprint), CIN_ECONFLICT);
+    cin_store_rollback(F->st);
+    ck_assert_int_eq(acmesrv_acct_get(F->st, id, NULL, &now), CIN_OK);
+    ck_assert_str_eq(now.status, "deactivated");
+    ck_assert_str_ne(now.contact, stale.contact);
+    acmesrv_acct_clear(&stale);
+    acmesrv_acct_clear(&now);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
 /* The account's IP allowlist holds for ACME too (a review finding). */
 START_TEST(ip_allowlist_applies)
 {
@@ -852,6 +884,7 @@ int main(void)
     tcase_add_test(tc, credential_rules);
     tcase_add_test(tc, disabled_user_and_deleted_credential);
     tcase_add_test(tc, ip_allowlist_applies);
+    tcase_add_test(tc, account_update_is_compare_and_set);
     tcase_add_test(tc, finalize_claims_the_order);
     tcase_add_test(tc, admin_without_auto_pay_waits_for_payment);
     tcase_add_test(tc, sub_account_auto_pay_needs_the_parents_policy);

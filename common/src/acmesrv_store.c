@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "acmesrv_int.h"
 #include "cin_crypto.h"
 #include "store_int.h"
@@ -291,46 +295,82 @@ int acmesrv_acct_update(cin_store *st, const acmesrv_acct *a, const char *was_th
 
 /* ---- nonces ------------------------------------------------------------------------ */
 
+/*
+ * Nonces are stateless until spent: expiry (8 bytes, big endian), 8 random
+ * bytes and 16 bytes of an HMAC of both under the store's key-encryption key
+ * (every host of a fleet holds the same one), base64url.  Handing one out
+ * writes nothing - an unauthenticated client flooding new-nonce costs the
+ * store nothing - and only a spent nonce is recorded, until it expires.
+ */
+#define NONCE_RAW 32
+
+static int nonce_mac(cin_store *st, const unsigned char *msg, unsigned char mac[16])
+{
+    unsigned char full[32], in[16 + 20];
+    unsigned int len = 0;
+
+    if (!st->have_kek)
+        return CIN_ERR;
+    memcpy(in, "certinext acme nonce", 20);
+    memcpy(in + 20, msg, 16);
+    if (!HMAC(EVP_sha256(), st->kek.key, CIN_KEK_LEN, in, sizeof(in), full, &len))
+        return CIN_ERR;
+    memcpy(mac, full, 16);
+    cin_memzero(full, sizeof(full));
+    return CIN_OK;
+}
+
 int acmesrv_nonce_new(cin_store *st, char **out)
 {
-    unsigned char raw[16];
-    db_stmt *s;
-    int rc;
+    unsigned char raw[NONCE_RAW];
+    uint64_t exp = (uint64_t)st_now(st) + ACMESRV_NONCE_TTL;
+    int i;
 
     *out = NULL;
-    if (cin_random(raw, sizeof(raw)) != CIN_OK)
+    for (i = 0; i < 8; i++)
+        raw[i] = (unsigned char)(exp >> (56 - 8 * i));
+    if (cin_random(raw + 8, 8) != CIN_OK || nonce_mac(st, raw, raw + 16) != CIN_OK)
         return CIN_ERR;
     *out = cin_b64url_encode(raw, sizeof(raw));
-    if (!*out)
-        return CIN_ENOMEM;
-    s = db_prepare(st, "INSERT INTO acmesrv_nonces(nonce, expires_at) VALUES (?1, ?2)");
-    db_bind_text(s, 1, *out);
-    db_bind_int(s, 2, (int64_t)st_now(st) + ACMESRV_NONCE_TTL);
-    rc = db_run(s);
-    if (rc != CIN_OK) {
-        free(*out);
-        *out = NULL;
-    }
-    return rc;
+    return *out ? CIN_OK : CIN_ENOMEM;
 }
 
 int acmesrv_nonce_take(cin_store *st, const char *nonce)
 {
+    unsigned char mac[16], *raw;
+    size_t len = 0;
+    uint64_t exp = 0;
+    int64_t now = (int64_t)st_now(st), n;
     db_stmt *s;
-    int64_t n;
-    int rc;
+    int rc, i, ok;
 
-    s = db_prepare(st, "DELETE FROM acmesrv_nonces WHERE nonce = ?1 AND expires_at >= ?2");
+    raw = nonce ? cin_b64url_decode(nonce, &len) : NULL;
+    ok = raw && len == NONCE_RAW && nonce_mac(st, raw, mac) == CIN_OK &&
+         CRYPTO_memcmp(mac, raw + 16, 16) == 0;
+    if (ok) {
+        /* one spelling per nonce: another encoding of the same bytes is no replay */
+        char *canon = cin_b64url_encode(raw, len);
+        ok = canon && !strcmp(canon, nonce);
+        free(canon);
+    }
+    for (i = 0; ok && i < 8; i++)
+        exp = exp << 8 | raw[i];
+    free(raw);
+    if (!ok || (int64_t)exp < now || (int64_t)exp > now + ACMESRV_NONCE_TTL)
+        return CIN_ENOTFOUND; /* not ours, or expired */
+    /* spent once: the first to record it wins */
+    s = db_prepare(st, "INSERT INTO acmesrv_nonces(nonce, expires_at) VALUES (?1, ?2) "
+                       "ON CONFLICT DO NOTHING");
     db_bind_text(s, 1, nonce);
-    db_bind_int(s, 2, (int64_t)st_now(st));
+    db_bind_int(s, 2, (int64_t)exp);
     rc = db_step(s);
     n = rc == CIN_OK ? db_changes(s) : 0;
     db_finalize(s);
     if (rc != CIN_OK)
         return rc;
-    /* the expired ones go as they are found */
+    /* spent nonces are kept only until they would have expired */
     s = db_prepare(st, "DELETE FROM acmesrv_nonces WHERE expires_at < ?1");
-    db_bind_int(s, 1, (int64_t)st_now(st));
+    db_bind_int(s, 1, now);
     rc = db_run(s);
     if (rc != CIN_OK)
         return rc;

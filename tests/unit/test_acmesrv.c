@@ -230,6 +230,49 @@ START_TEST(nonce_used_once)
 }
 END_TEST
 
+/* Handing out nonces writes nothing (an unauthenticated flood costs the store
+ * nothing); forged, altered or respelled nonces are refused (review finding). */
+START_TEST(nonces_are_stateless_until_spent)
+{
+    static const char *const host[] = {"Host: localhost", NULL};
+    unsigned char raw[32];
+    char *n = NULL, *forged, *respelled, *p;
+    const char *b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    int i;
+
+    for (i = 0; i < 20; i++) {
+        hresp r = call(F, -1, i % 2 ? "HEAD" : "GET", i % 2 ? "/acme/new-nonce" : "/acme/directory",
+                       NULL, host);
+        ck_assert_int_lt(r.status, 300);
+        ck_assert_ptr_nonnull(hresp_header(&r, "Replay-Nonce"));
+        hresp_free(&r);
+    }
+    ck_assert_int_eq(count_rows(F, "acmesrv_nonces"), 0);
+    /* random bytes of the right length: no MAC of ours */
+    memset(raw, 0x5a, sizeof(raw));
+    forged = cin_b64url_encode(raw, sizeof(raw));
+    ck_assert_int_eq(acmesrv_nonce_take(F->st, forged), CIN_ENOTFOUND);
+    /* one character changed */
+    ck_assert_int_eq(acmesrv_nonce_new(F->st, &n), CIN_OK);
+    ck_assert_uint_eq(strlen(n), 43);
+    respelled = strdup(n);
+    respelled[5] = respelled[5] == 'A' ? 'B' : 'A';
+    ck_assert_int_eq(acmesrv_nonce_take(F->st, respelled), CIN_ENOTFOUND);
+    /* the same bytes spelled otherwise (the last character's 2 spare bits) */
+    p = strchr(b64, n[42]);
+    ck_assert_ptr_nonnull(p);
+    respelled[5] = n[5];
+    respelled[42] = b64[((p - b64) & ~3) | (((p - b64) & 3) ^ 1)];
+    ck_assert_int_eq(acmesrv_nonce_take(F->st, n), CIN_OK);
+    ck_assert_int_eq(count_rows(F, "acmesrv_nonces"), 1);
+    ck_assert_int_eq(acmesrv_nonce_take(F->st, respelled), CIN_ENOTFOUND);
+    ck_assert_int_eq(acmesrv_nonce_take(F->st, n), CIN_ENOTFOUND);
+    free(n);
+    free(forged);
+    free(respelled);
+}
+END_TEST
+
 /* ---- the protocol through cin_http_handle ------------------------------------ */
 
 static const char *const JOSE[] = {"Host: localhost", "Content-Type: application/jose+json", NULL};
@@ -878,6 +921,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, nonce_used_once);
+    tcase_add_test(tc, nonces_are_stateless_until_spent);
     tcase_add_test(tc, order_auto_pay_issues);
     tcase_add_test(tc, basic_user_waits_and_rejection_carries_reason);
     tcase_add_test(tc, bad_input_writes_nothing);

@@ -482,7 +482,8 @@ static const struct cli_setting {
      "seconds an agent holds an order it works before another host may take it over "
      "(5-600, default 60; renewed every third of it)"},
     {"acme-orders-per-3h", "acme_orders_per_3h",
-     "new orders an ACME account may place in 3 hours (1-1000000, default 300)"},
+     "new orders a user may place over ACME in 3 hours, all their ACME accounts together "
+     "(1-1000000, default 300)"},
     {"distrust-rate", "distrust_rate",
      "replacements of distrusted certificates started per minute (1-100000, default 60)"},
     {"dns-resolver", "dns_resolver",

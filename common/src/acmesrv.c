@@ -1154,14 +1154,15 @@ static void new_order(srv *s)
         goto done;
     }
     if (rc == CIN_OK)
-        rc = acmesrv_order_count_since(s->st, s->acct.id, (int64_t)time(NULL) - ACMESRV_RATE_WINDOW,
-                                       &count, &oldest);
+        rc = acmesrv_order_count_since(s->st, s->acct.user_id,
+                                       (int64_t)time(NULL) - ACMESRV_RATE_WINDOW, &count, &oldest);
     if (rc == CIN_OK && count >= limit) {
         char ra[24];
         cin_store_rollback(s->st);
         snprintf(ra, sizeof(ra), "%lld", (long long)(oldest > 0 ? oldest : 60));
         http_header(s->resp, "Retry-After", ra);
-        problem(s, 429, "rateLimited", "at most %lld new orders per account in 3 hours",
+        problem(s, 429, "rateLimited",
+                "at most %lld new orders per user in 3 hours, over all of the user's ACME accounts",
                 (long long)limit);
         goto done;
     }

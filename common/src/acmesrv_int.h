@@ -114,9 +114,10 @@ int acmesrv_order_update(cin_store *st, const acmesrv_order *o);
  * CIN_ECONFLICT when another finalize has it.  Its own statement (no
  * transaction needed): two finalizes at once never both go on. */
 int acmesrv_order_claim(cin_store *st, int64_t id, int claim);
-/* New ACME orders of acct since `since`; *free_in: seconds until the oldest
- * of them leaves a window that starts at `since` (0 when none). */
-int acmesrv_order_count_since(cin_store *st, int64_t acct_id, int64_t since, int64_t *n,
+/* New ACME orders of all of the user's ACME accounts since `since`;
+ * *free_in: seconds until the oldest of them leaves a window that starts at
+ * `since` (0 when none). */
+int acmesrv_order_count_since(cin_store *st, int64_t user_id, int64_t since, int64_t *n,
                               int64_t *free_in);
 /* The workflow order that acct's ACME orders for these identifiers were
  * bound to, in one of the comma-separated statuses; 0 when none. */

@@ -453,16 +453,18 @@ int acmesrv_order_update(cin_store *st, const acmesrv_order *o)
     return db_run(s);
 }
 
-int acmesrv_order_count_since(cin_store *st, int64_t acct_id, int64_t since, int64_t *n,
+int acmesrv_order_count_since(cin_store *st, int64_t user_id, int64_t since, int64_t *n,
                               int64_t *free_in)
 {
+    /* every ACME account of the user together: new keys buy no new orders */
     db_stmt *s = db_prepare(st, "SELECT count(*), coalesce(min(created_at), 0) FROM "
-                                "acmesrv_orders WHERE acct_id = ?1 AND created_at >= ?2");
+                                "acmesrv_orders WHERE acct_id IN (SELECT id FROM "
+                                "acmesrv_accounts WHERE user_id = ?1) AND created_at >= ?2");
     int rc;
 
     *n = 0;
     *free_in = 0;
-    db_bind_int(s, 1, acct_id);
+    db_bind_int(s, 1, user_id);
     db_bind_int(s, 2, since);
     rc = db_one(s);
     if (rc == CIN_OK) {

@@ -360,6 +360,24 @@ def test_rate_limit(server, store):
     assert r.status == 429 and problem_type(r) == "rateLimited"
     # until the first of the two leaves the 3-hour window
     assert 3 * 3600 - 120 < int(r.headers["retry-after"]) <= 3 * 3600
+    # a new key (another ACME account of the same user, even by another credential) buys
+    # no new orders: the limit counts the user's ACME accounts together
+    other = AcmeClient(server.https_port)
+    other.directory()
+    assert other.register(cred["key_id"], cred["hmac_key"]).status == 201
+    r = other.new_order(["d.example.com"])
+    assert r.status == 429 and problem_type(r) == "rateLimited"
+    cred2 = credential(ann)
+    third = AcmeClient(server.https_port)
+    third.directory()
+    assert third.register(cred2["key_id"], cred2["hmac_key"]).status == 201
+    assert third.new_order(["e.example.com"]).status == 429
+    # another user of the account is not limited by ann's orders
+    sams = credential(ann, user="sam")
+    sam = AcmeClient(server.https_port)
+    sam.directory()
+    assert sam.register(sams["key_id"], sams["hmac_key"]).status == 201
+    assert sam.new_order(["f.example.com"]).status == 201
 
 
 # ---- real clients -------------------------------------------------------------------------

@@ -639,6 +639,25 @@ static const struct route {
     {"notifications", api_notifications}, /* issue 15 (api_webhooks.c) */
 };
 
+/* The account's own rules for an authenticated caller: its IP allowlist and,
+ * for a page session, an enforced second factor (a session without one may
+ * only enrol: enrolling true).  0, or a problem was sent. */
+static int account_gates(http_ctx *c, int enrolling)
+{
+    if (!cin_ip_allowed(c->user.account_allowlist, c->req->peer)) {
+        http_problem(c, 403, "forbidden", "this account's API is not open to %s",
+                     c->req->peer ? c->req->peer : "this address");
+        return -1;
+    }
+    /* API tokens are unaffected by the second-factor rule */
+    if (c->via_cookie && c->user.account_requires_2fa && !c->user.totp_enrolled && !enrolling) {
+        http_problem(c, 403, "totp_enrolment_required",
+                     "this account requires two-factor login: enrol an authenticator first");
+        return -1;
+    }
+    return 0;
+}
+
 static void api(http_ctx *c)
 {
     const char *m = c->req->method;
@@ -672,19 +691,8 @@ static void api(http_ctx *c)
                      "log in (POST /api/v1/session) or send Authorization: Bearer <token>");
         return;
     }
-    if (!cin_ip_allowed(c->user.account_allowlist, c->req->peer)) {
-        http_problem(c, 403, "forbidden", "this account's API is not open to %s",
-                     c->req->peer ? c->req->peer : "this address");
+    if (account_gates(c, c->nseg >= 1 && !strcmp(c->seg[0], "totp")))
         return;
-    }
-    /* the account enforces a second factor: a page session without one may
-     * only enrol (API tokens are unaffected) */
-    if (c->via_cookie && c->user.account_requires_2fa && !c->user.totp_enrolled &&
-        (c->nseg == 0 || strcmp(c->seg[0], "totp"))) {
-        http_problem(c, 403, "totp_enrolment_required",
-                     "this account requires two-factor login: enrol an authenticator first");
-        return;
-    }
     for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (c->nseg >= 1 && !strcmp(c->seg[0], routes[i].first)) {
             routes[i].handle(c);
@@ -761,7 +769,7 @@ static void metrics(http_ctx *c)
                      "an address in certinext_metrics_allow / CertInextMetricsAllow");
     else if (strcmp(c->user.role, "admin"))
         http_problem(c, 403, "forbidden", "metrics are for administrators");
-    else
+    else if (!account_gates(c, 0))
         api_metrics(c, c->user.account_id, c->user.account);
 }
 

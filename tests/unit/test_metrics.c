@@ -165,6 +165,18 @@ START_TEST(admins_see_their_account_others_refused)
     r = call(F, U_ADMIN, "POST", "/metrics", "{}", NULL);
     ck_assert_int_eq(r.status, 405);
     hresp_free(&r);
+    /* the account's IP allowlist holds here too (the harness calls from 192.0.2.7) */
+    r = call(F, U_ADMIN, "PATCH", "/api/v1/accounts/acme", "{\"ip_allowlist\":[\"10.9.0.0/16\"]}",
+             NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    r = call(F, U_ADMIN, "GET", "/metrics", NULL, NULL);
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(problem_code(&r), "forbidden");
+    hresp_free(&r);
+    r = call_from(F, U_ADMIN, "10.9.1.1", "GET", "/metrics", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
 }
 END_TEST
 

@@ -448,8 +448,22 @@ int cin_account_cert_register(cin_store *st, const cin_actor *a, const char *sha
     sn = lower(serial);
     if ((rc = tx_begin(st, p)) != CIN_OK)
         goto done;
-    rc = cin_store_user_cert_add(st, a->user->id, fp, sha256 ? NULL : issuer, sha256 ? NULL : sn,
-                                 id);
+    {
+        /* one user per certificate: registering another's would send their
+         * certificate logins elsewhere (a review finding) */
+        int64_t holder = 0;
+        rc = cin_store_user_cert_find(st, fp, sha256 ? NULL : issuer, sha256 ? NULL : sn, &holder);
+        if (rc == CIN_OK || rc == CIN_ECONFLICT) {
+            cin_problem_field(p, 409, "conflict", sha256 ? "sha256" : "serial",
+                              "this certificate is already registered");
+            rc = CIN_ECONFLICT;
+        } else if (rc == CIN_ENOTFOUND) {
+            rc = CIN_OK;
+        }
+    }
+    if (rc == CIN_OK)
+        rc = cin_store_user_cert_add(st, a->user->id, fp, sha256 ? NULL : issuer,
+                                     sha256 ? NULL : sn, id);
     snprintf(detail, sizeof(detail), "%s %.100s", a->user->name, fp ? fp : (issuer ? issuer : ""));
     if (rc == CIN_OK)
         rc = audit(st, a, a->user->account_id, "user.cert_registered", detail);
@@ -550,6 +564,8 @@ int cin_account_login_ex(cin_store *st, const cin_login_request *r, cin_login *o
         /* the certificate names the user; a name given must agree */
         rc = cin_store_user_cert_find(st, r->cert->sha256, r->cert->issuer, r->cert->serial,
                                       &cert_user);
+        if (rc == CIN_ECONFLICT)
+            rc = CIN_ENOTFOUND; /* registered twice: nobody's login */
         if (rc != CIN_OK && rc != CIN_ENOTFOUND)
             return cin_problem_from_status(p, rc);
         snprintf(certkey, sizeof(certkey), "cert:%.64s", r->cert->sha256);

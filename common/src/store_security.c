@@ -188,8 +188,8 @@ int cin_store_user_cert_add(cin_store *st, int64_t user_id, const char *sha256, 
 int cin_store_user_cert_find(cin_store *st, const char *sha256, const char *issuer,
                              const char *serial, int64_t *user_id)
 {
-    db_stmt *s = db_prepare(st, "SELECT user_id FROM user_certs WHERE sha256 = ?1 OR"
-                                " (issuer = ?2 AND serial = ?3) ORDER BY id LIMIT 1");
+    db_stmt *s = db_prepare(st, "SELECT DISTINCT user_id FROM user_certs WHERE sha256 = ?1 OR"
+                                " (issuer = ?2 AND serial = ?3) ORDER BY user_id LIMIT 2");
     int rc;
 
     *user_id = 0;
@@ -197,8 +197,15 @@ int cin_store_user_cert_find(cin_store *st, const char *sha256, const char *issu
     db_bind_text(s, 2, issuer ? issuer : "");
     db_bind_text(s, 3, serial ? serial : "");
     rc = db_one(s);
-    if (rc == CIN_OK)
+    if (rc == CIN_OK) {
         *user_id = db_col_int(s, 0);
+        /* registered to two users (a store from before registration checked):
+         * nobody's login, rather than the wrong one */
+        rc = db_step(s);
+        rc = rc == DB_ROW ? CIN_ECONFLICT : rc;
+        if (rc != CIN_OK)
+            *user_id = 0;
+    }
     db_finalize(s);
     return rc;
 }

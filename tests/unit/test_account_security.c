@@ -412,6 +412,11 @@ START_TEST(client_certificate_login)
     snprintf(body, sizeof(body), "{\"sha256\":\"%s\"}", cc.sha256);
     expect(call(F, U_ADMIN, "POST", "/api/v1/client-certificates", body, NULL), 201, NULL);
     ck_assert_int_eq(count_events("user.cert_registered"), 1);
+    /* another user, of this account or another, cannot register it too */
+    expect(call(F, U_STANDARD, "POST", "/api/v1/client-certificates", body, NULL), 409, "conflict");
+    expect(call(F, U_OTHER_ADMIN, "POST", "/api/v1/client-certificates", body, NULL), 409,
+           "conflict");
+    ck_assert_int_eq(count_events("user.cert_registered"), 1);
     r = cert_login(pem, "{}");
     ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
     ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "user"), "name")),

@@ -416,8 +416,7 @@ static int user_opt(int c, const char *arg, void *ud)
     return 0;
 }
 
-/* One line from stdin, line ending dropped; NULL when there is none. */
-static char *read_password_line(void)
+char *read_password_line(void)
 {
     char *line = NULL;
     size_t cap = 0;

@@ -18,6 +18,9 @@ int cli_problem(cin_problem *p);
 
 const char *cli_store_path(void);
 void cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One line from stdin, line ending dropped; NULL when there is none (a
+ * secret typed or piped in, never in argv). */
+char *read_password_line(void);
 int cli_open(cin_store **st);
 int cli_parse_int(const char *s, long long min, long long max, long long *out);
 /* Parse --store, --help and the extra options (on_opt gets each); returns 0

@@ -493,7 +493,8 @@ static const struct cli_setting {
     {"smtp-url", "smtp-url", "the mail server for notifications: smtp://HOST:PORT or smtps://..."},
     {"smtp-from", "smtp-from", "the sender address of notification e-mails"},
     {"smtp-user", "smtp-user", "the SMTP user name (with smtp-password)"},
-    {"smtp-password", "smtp-password", "the SMTP password (stored sealed; never shown)"},
+    {"smtp-password", "smtp-password",
+     "the SMTP password (stored sealed; never shown); '-' reads it from standard input"},
     {"smtp-starttls", "smtp-starttls", "true: require STARTTLS on smtp:// (default false)"},
     {"webhook-allow-private", "webhook-allow-private",
      "true: webhooks may go to loopback and private addresses (default false)"},
@@ -561,7 +562,20 @@ int cli_cmd_settings(int argc, char **argv)
         cin_store_close(st);
         return 0;
     }
-    rc = cin_account_setting_set(st, &cli_actor, k->key, argv[optind + 2], &p);
+    if (!strcmp(k->key, "smtp-password") && !strcmp(argv[optind + 2], "-")) {
+        /* "-": the password from standard input, never in argv (ps, shell history) */
+        char *pw = read_password_line();
+        if (!pw || !*pw) {
+            fprintf(stderr, "certinext: smtp-password -: no password on standard input\n");
+            free(pw);
+            cin_store_close(st);
+            return 2;
+        }
+        rc = cin_account_setting_set(st, &cli_actor, k->key, pw, &p);
+        cin_free_secret(pw, strlen(pw));
+    } else {
+        rc = cin_account_setting_set(st, &cli_actor, k->key, argv[optind + 2], &p);
+    }
     cin_store_close(st);
     if (rc != CIN_OK)
         return cli_problem(&p);

@@ -590,11 +590,30 @@ static const struct setting {
     {"notify-retry-base", valid_retry_base, "a whole number of seconds from 1 to 3600"},
 };
 
+/* value as the audit trail shows it: a URL's user:password@ becomes ***@ */
+static void redact_userinfo(const char *value, char *out, size_t len)
+{
+    const char *scheme = strstr(value, "://"), *at, *end;
+
+    snprintf(out, len, "%s", value);
+    if (!scheme)
+        return;
+    end = scheme + 3 + strcspn(scheme + 3, "/?#");
+    at = memchr(scheme + 3, '@', (size_t)(end - (scheme + 3)));
+    if (at) {
+        /* the last '@' before the path ends the user information */
+        const char *next;
+        while ((next = memchr(at + 1, '@', (size_t)(end - (at + 1)))) != NULL)
+            at = next;
+        snprintf(out, len, "%.*s***%s", (int)(scheme + 3 - value), value, at);
+    }
+}
+
 int cin_account_setting_set(cin_store *st, const cin_actor *a, const char *key, const char *value,
                             cin_problem *p)
 {
     const struct setting *s = NULL;
-    char detail[300];
+    char detail[300], shown[256];
     size_t i;
     int rc;
 
@@ -639,7 +658,8 @@ int cin_account_setting_set(cin_store *st, const cin_actor *a, const char *key, 
     if ((rc = begin(st, p)) != CIN_OK)
         return rc;
     rc = cin_store_setting_set(st, key, value);
-    snprintf(detail, sizeof(detail), "%s = %.200s", key, value);
+    redact_userinfo(value, shown, sizeof(shown));
+    snprintf(detail, sizeof(detail), "%s = %.200s", key, shown);
     if (rc == CIN_OK)
         rc = event(st, a, 0, "settings.set", detail);
     return end(st, rc, p);

@@ -121,7 +121,19 @@ START_TEST(accounts_users_tokens)
         ck_assert_int_eq(run(cmd, &o), 2);
         ck_assert_ptr_nonnull(strstr(o, "no password"));
         free(o);
+        /* the SMTP password too: "-" reads it from stdin, never from argv */
+        snprintf(cmd, sizeof(cmd),
+                 "printf 'smtp-Secret-9\\n' | %s settings set smtp-password - 2>&1", cli);
+        ck_assert_int_eq(run(cmd, &o), 0);
+        ck_assert_ptr_nonnull(strstr(o, "set (sealed)"));
+        ck_assert_ptr_null(strstr(o, "smtp-Secret-9"));
+        free(o);
+        snprintf(cmd, sizeof(cmd), "printf '' | %s settings set smtp-password - 2>&1", cli);
+        ck_assert_int_eq(run(cmd, &o), 2);
+        ck_assert_ptr_nonnull(strstr(o, "no password"));
+        free(o);
     }
+    EXPECT(0, "settings get smtp-password", "(set, sealed)");
     /* the token is printed once, alone on stdout */
     ck_assert_int_eq(cx_stdout(&tok, "token create --user alice --expires-in-days 30"), 0);
     ck_assert_int_eq(strncmp(tok, "cin_", 4), 0);

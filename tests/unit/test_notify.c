@@ -156,6 +156,13 @@ START_TEST(smtp_password_is_sealed)
     ck_assert_ptr_null(strstr(raw, "hunter2"));
     ck_assert_ptr_nonnull(strstr(raw, "(sealed)"));
     free(raw);
+    /* a URL's user information never reaches the audit trail (a review finding) */
+    ck_assert_int_eq(provider_set("smtp-url", "smtp://mailer:s3cret-pw@127.0.0.1:2525"), CIN_OK);
+    raw = store_query(F, "SELECT detail FROM order_events WHERE action = 'settings.set'");
+    ck_assert_ptr_null(strstr(raw, "s3cret-pw"));
+    ck_assert_ptr_null(strstr(raw, "mailer"));
+    ck_assert_ptr_nonnull(strstr(raw, "smtp://***@127.0.0.1:2525"));
+    free(raw);
 }
 END_TEST
 

@@ -43,6 +43,10 @@ int cin_account_totp_confirm(cin_store *st, const cin_actor *a, const char *code
 /* Remove user's TOTP: the user, or an administrator of the user's account
  * (or above it), or the provider. */
 int cin_account_totp_reset(cin_store *st, const cin_actor *a, const char *user, cin_problem *p);
+/* The user turns their own second factor off, proving it with a current code,
+ * a recovery code or the password (a session or token alone is not enough). */
+int cin_account_totp_turn_off(cin_store *st, const cin_actor *a, const char *code,
+                              const char *password, cin_problem *p);
 
 /* ---- client certificates ------------------------------------------------------ */
 

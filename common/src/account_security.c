@@ -542,6 +542,48 @@ static int second_factor(cin_store *st, const cin_user *u, const char *code, con
     return CIN_EAUTH;
 }
 
+int cin_account_totp_turn_off(cin_store *st, const cin_actor *a, const char *code,
+                              const char *password, cin_problem *p)
+{
+    const char *event = NULL;
+    cin_problem why = {0};
+    int rc;
+
+    if (!a || !a->user) {
+        cin_problem_set(p, 400, "bad_request", "name the user (certinext user reset-2fa NAME)");
+        return CIN_EINVAL;
+    }
+    if ((!code || !*code) && (!password || !*password)) {
+        cin_problem_field(p, 400, "bad_request", "code",
+                          "give a current code of your authenticator app, a recovery code or "
+                          "your password");
+        return CIN_EINVAL;
+    }
+    /* a stolen session or token alone cannot remove the second factor; the
+     * password is checked before the transaction (scrypt never inside one) */
+    if ((!code || !*code) &&
+        !(a->user->password_hash && cin_password_verify(password, a->user->password_hash))) {
+        cin_problem_field(p, 403, "forbidden", "password", "the password is wrong");
+        return CIN_EPERM;
+    }
+    if ((rc = tx_begin(st, p)) != CIN_OK)
+        return rc;
+    if (code && *code) {
+        rc = second_factor(st, a->user, code, &event, &why);
+        if (rc == CIN_EAUTH) {
+            cin_problem_field(p, 403, "forbidden", "code", "the code is wrong or was already used");
+            rc = CIN_EPERM;
+        } else if (rc != CIN_OK) {
+            *p = why;
+        }
+    }
+    if (rc == CIN_OK)
+        rc = cin_store_totp_delete(st, a->user->id);
+    if (rc == CIN_OK)
+        rc = audit(st, a, a->user->account_id, "user.totp_off", a->user->name);
+    return tx_end(st, rc, p);
+}
+
 int cin_account_login_ex(cin_store *st, const cin_login_request *r, cin_login *out, cin_problem *p)
 {
     static const cin_login_limits lim = {LOGIN_WINDOW, LOGIN_PER_PAIR, LOGIN_PER_PEER,

@@ -72,9 +72,18 @@ void api_totp(http_ctx *c)
     } else if (c->nseg == 2 && !strcmp(c->seg[1], "confirm") && !strcmp(m, "POST")) {
         totp_confirm(c);
     } else if (c->nseg <= 2 && !strcmp(m, "DELETE")) {
-        /* DELETE /totp: one's own; DELETE /totp/{user}: an administrator's reset */
-        if (cin_account_totp_reset(c->st, &c->actor, c->nseg == 2 ? c->seg[1] : c->user.name, &p) !=
-            CIN_OK)
+        /* DELETE /totp {"code"|"password"}: one's own, with proof;
+         * DELETE /totp/{user}: an administrator's reset of another user */
+        int rc;
+        if (c->nseg == 1 || !strcmp(c->seg[1], c->user.name)) {
+            const char *code = NULL, *password = NULL;
+            if (http_body_str(c, "code", 0, &code) || http_body_str(c, "password", 0, &password))
+                return;
+            rc = cin_account_totp_turn_off(c->st, &c->actor, code, password, &p);
+        } else {
+            rc = cin_account_totp_reset(c->st, &c->actor, c->seg[1], &p);
+        }
+        if (rc != CIN_OK)
             http_problem_from(c, &p);
         else
             http_no_content(c);

@@ -594,12 +594,13 @@ static int parse_body(http_ctx *c)
                      cin_core_body_limit(c->core));
         return -1;
     }
+    ct = http_req_header(c, "Content-Type");
+    /* a DELETE's body counts only when it is JSON (DELETE /totp's proof) */
     if (c->req->body_len == 0 || is_safe_method(c->req->method) ||
-        !strcmp(c->req->method, "DELETE")) {
+        (!strcmp(c->req->method, "DELETE") && !(ct && !strncasecmp(ct, "application/json", 16)))) {
         c->body = json_object();
         return 0;
     }
-    ct = http_req_header(c, "Content-Type");
     if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
         (ct[16] && ct[16] != ';' && ct[16] != ' ')) {
         http_problem(c, 415, "unsupported_media_type",

@@ -73,6 +73,23 @@ def test_totp_enrolment_in_the_browser(browser, server, store):  # noqa: F811
     r = ann.get("/api/v1/audit?limit=50")
     actions = [e["action"] for e in r.json["events"]]
     assert "user.totp_enrolled" in actions and "session.recovery_code_used" in actions
+    # turning it off needs proof: a wrong password is refused beside its field
+    browser.get(f"https://127.0.0.1:{server.https_port}/certinext/#/security")
+    pw = wait(browser, EC.visibility_of_element_located((By.ID, "totp-off-password")))
+    pw.send_keys("wrong-password")
+    click(browser, (By.ID, "totp-off"))
+    err = '[data-field="password"] .error-text'
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, err).text.strip())
+    assert ann.get("/api/v1/totp").json["enrolled"] is True
+    pw = browser.find_element(By.ID, "totp-off-password")
+    pw.clear()
+    pw.send_keys("ann-password")
+    click(browser, (By.ID, "totp-off"))
+    # off; the account still requires it, so the page asks to enrol again
+    wait(browser, EC.presence_of_element_located((By.ID, "totp-required")))
+    assert ann.get("/api/v1/totp").json["enrolled"] is False
+    actions = [e["action"] for e in ann.get("/api/v1/audit?limit=50").json["events"]]
+    assert "user.totp_off" in actions
 
 
 def test_parent_approval_in_the_browser(browser, server, store):  # noqa: F811

@@ -320,6 +320,30 @@ START_TEST(enforced_second_factor_walks_through_enrolment)
 }
 END_TEST
 
+/* Turning one's own second factor off needs proof: a session or token alone
+ * is not enough (a review finding). */
+START_TEST(totp_turn_off_needs_proof)
+{
+    unsigned char secret[64];
+    json_t *codes = NULL;
+
+    enrol(secret, &codes);
+    expect(call(F, U_ADMIN, "DELETE", "/api/v1/totp", NULL, NULL), 400, "bad_request");
+    expect(call(F, U_ADMIN, "DELETE", "/api/v1/totp", "{\"code\":\"not-a-code\"}", NULL), 403,
+           "forbidden");
+    expect(
+        call(F, U_ADMIN, "DELETE", "/api/v1/totp/ann", "{\"password\":\"wrong-password\"}", NULL),
+        403, "forbidden");
+    ck_assert_int_eq(count_events("user.totp_off"), 0);
+    expect(login_from("192.0.2.61", NULL), 401, "totp_required"); /* still on */
+    expect(call(F, U_ADMIN, "DELETE", "/api/v1/totp", "{\"password\":\"ann-password\"}", NULL), 204,
+           NULL);
+    ck_assert_int_eq(count_events("user.totp_off"), 1);
+    expect(login_from("192.0.2.62", NULL), 200, NULL);
+    json_decref(codes);
+}
+END_TEST
+
 START_TEST(allowlist_for_logins_and_api)
 {
     hresp r;
@@ -465,6 +489,7 @@ static Suite *suite(void)
     tcase_add_test(tc, allowlists);
     tcase_add_test(tc, totp_login_wrong_replayed_drift);
     tcase_add_test(tc, enforced_second_factor_walks_through_enrolment);
+    tcase_add_test(tc, totp_turn_off_needs_proof);
     tcase_add_test(tc, allowlist_for_logins_and_api);
     tcase_add_test(tc, client_certificate_login);
     suite_add_tcase(s, tc);

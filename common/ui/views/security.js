@@ -2,7 +2,7 @@
 // shown as an image, never parsed as HTML), confirm with a code, then the recovery
 // codes, shown this once; or turn it off.
 import { api } from '../api.js';
-import { field, flash, h, onceSubmit, problemText } from '../dom.js';
+import { clearErrors, field, flash, h, onceSubmit, problemText, showFieldError, showProblem } from '../dom.js';
 import { t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { session } from '../session.js';
@@ -24,20 +24,7 @@ export async function securityView(seq) {
         { class: 'panel', id: 'totp-on' },
         h('p', {}, 'Your logins ask for a code from your authenticator app.'),
         st.json.required ? h('p', { class: 'muted' }, 'Your account requires it.') : null,
-        h(
-          'button',
-          {
-            type: 'button',
-            class: 'danger',
-            id: 'totp-off',
-            onclick: async () => {
-              const r = await api('DELETE', '/totp');
-              flash(r.ok ? t('ok.totp_off') : problemText(r), r.ok);
-              navigate('#/security');
-            },
-          },
-          'Turn off',
-        ),
+        turnOffForm(),
       ),
     );
     return;
@@ -80,6 +67,43 @@ export async function securityView(seq) {
     ),
     host,
   );
+}
+
+// Turning it off needs proof that the person at the keyboard is the user: a code of
+// the app, a recovery code, or the password (a session alone is not enough).
+function turnOffForm() {
+  const code = h('input', { name: 'code', id: 'totp-off-code', autocomplete: 'one-time-code' });
+  const password = h('input', {
+    name: 'password',
+    id: 'totp-off-password',
+    type: 'password',
+    autocomplete: 'current-password',
+  });
+  const form = h(
+    'form',
+    { id: 'totp-off-form' },
+    field(t('totp.off_code'), code, null, 'code'),
+    field(t('totp.off_password'), password, null, 'password'),
+    h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text', role: 'alert' })),
+    h('button', { type: 'submit', class: 'danger', id: 'totp-off' }, t('totp.off')),
+  );
+  onceSubmit(form, async () => {
+    clearErrors(form);
+    const body = code.value.trim() ? { code: code.value.trim() } : { password: password.value };
+    if (!code.value.trim() && !password.value) {
+      showFieldError(form, 'code', t('totp.off_need'));
+      return;
+    }
+    const r = await api('DELETE', '/totp', body);
+    if (!r.ok) {
+      showProblem(form, r);
+      return;
+    }
+    session.me.user.totp_enrolled = false;
+    flash(t('ok.totp_off'), true);
+    navigate('#/security');
+  });
+  return form;
 }
 
 function enrolForm(seq, enrol) {

@@ -571,10 +571,13 @@ int cin_account_totp_turn_off(cin_store *st, const cin_actor *a, const char *cod
     if (code && *code) {
         rc = second_factor(st, a->user, code, &event, &why);
         if (rc == CIN_EAUTH) {
+            cin_problem_clear(&why);
             cin_problem_field(p, 403, "forbidden", "code", "the code is wrong or was already used");
             rc = CIN_EPERM;
-        } else if (rc != CIN_OK) {
-            *p = why;
+        } else if (rc != CIN_OK && p) {
+            *p = why; /* the store's problem, handed over */
+        } else {
+            cin_problem_clear(&why);
         }
     }
     if (rc == CIN_OK)

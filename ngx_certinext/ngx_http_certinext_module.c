@@ -32,6 +32,15 @@
 #include "cin_mirror.h"
 #include "cin_tls.h"
 
+/* config refuses such an nginx at configure time; this says it to a build
+ * that bypassed config */
+#if !(NGX_THREADS)
+#error ngx_http_certinext_module needs nginx configured --with-threads
+#endif
+#if !(NGX_HTTP_SSL)
+#error ngx_http_certinext_module needs nginx configured --with-http_ssl_module
+#endif
+
 #define CERTINEXT_REFRESH_MS 200 /* index refresh timer */
 #define CERTINEXT_AGENT_MS   200 /* agent poll interval */
 
@@ -42,7 +51,7 @@ typedef struct {
     ngx_str_t metrics_allow; /* every certinext_metrics_allow address, space-separated */
     ngx_str_t dns_hook;      /* issue 14: dns-01 hook, only ever from this file */
     ngx_flag_t agent;
-    size_t cache_size;
+    ngx_int_t cache_size;
     cin_core *core;
     cin_tls *tls; /* this worker's; set in init_process */
     ngx_event_t refresh;
@@ -88,6 +97,10 @@ static ngx_int_t ngx_http_certinext_challenge_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certinext_content_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certinext_error_pages(ngx_conf_t *cf, ngx_http_core_loc_conf_t *clcf);
 
+/* parsed certificates kept per worker: a number (no k or m suffix), bounded */
+static char *ngx_http_certinext_check_cache_size(ngx_conf_t *cf, void *post, void *data);
+static ngx_conf_post_t ngx_http_certinext_cache_size_post = {ngx_http_certinext_check_cache_size};
+
 static ngx_command_t ngx_http_certinext_commands[] = {
 
     {ngx_string("certinext_key_file"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
@@ -113,9 +126,9 @@ static ngx_command_t ngx_http_certinext_commands[] = {
     {ngx_string("certinext_dns_hook"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
      NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, dns_hook), NULL},
 
-    {ngx_string("certinext_cache_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
-     ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET,
-     offsetof(ngx_http_certinext_main_conf_t, cache_size), NULL},
+    {ngx_string("certinext_cache_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_num_slot,
+     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, cache_size),
+     &ngx_http_certinext_cache_size_post},
 
     ngx_null_command};
 
@@ -178,8 +191,18 @@ static void *ngx_http_certinext_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
     mcf->agent = NGX_CONF_UNSET;
-    mcf->cache_size = NGX_CONF_UNSET_SIZE;
+    mcf->cache_size = NGX_CONF_UNSET;
     return mcf;
+}
+
+static char *ngx_http_certinext_check_cache_size(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_int_t *np = data;
+
+    if (*np < 1 || *np > 10000000) {
+        return "must be a number of certificates from 1 to 10000000";
+    }
+    return NGX_CONF_OK;
 }
 
 static void ngx_http_certinext_core_cleanup(void *data)
@@ -210,7 +233,7 @@ static char *ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
     char *err = NULL, *path, *shown;
 
     ngx_conf_init_value(mcf->agent, 0);
-    ngx_conf_init_size_value(mcf->cache_size, 10000);
+    ngx_conf_init_value(mcf->cache_size, 10000);
     if (mcf->store.len == 0) {
         return NGX_CONF_OK;
     }
@@ -585,7 +608,7 @@ static ngx_int_t ngx_http_certinext_init_process(ngx_cycle_t *cycle)
     if (mcf == NULL || mcf->core == NULL) {
         return NGX_OK;
     }
-    if (cin_tls_create(mcf->core, mcf->cache_size, &mcf->tls, &err) != CIN_OK) {
+    if (cin_tls_create(mcf->core, (size_t)mcf->cache_size, &mcf->tls, &err) != CIN_OK) {
         ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
                       "certinext: %s; serving fallback certificates only", err ? err : "?");
         free(err);

@@ -2,7 +2,7 @@
  * cin_metrics.h - counters every server process of a host shares through a
  * small mapped file, for GET <mount>metrics (Prometheus text format).
  *
- * Like the generation counter (cin_gen.h), the counters never touch the
+ * Like the generation counter (cin_generation.h), the counters never touch the
  * store: the file (STORE.metrics beside a SQLite store, MIRROR.metrics beside
  * a central store's host mirror) holds one slot per process.  A process
  * claims a free slot - or one whose process has died, after folding that

@@ -9,8 +9,10 @@ WARN      = -Wall -Wextra -Werror -Wformat=2 -Wshadow
 OPT      ?= -O2 -g
 PQ_CFLAGS = $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 # -MMD -MP: every object's header dependencies, in a .d file beside it (included below)
-CFLAGS    = $(OPT) -std=gnu11 -D_GNU_SOURCE -fPIC $(WARN) -MMD -MP -Icommon/include $(PQ_CFLAGS) \
-	$(EXTRA_CFLAGS)
+# common/include: the glue's API (all the two modules see); common/src: the
+# core's internal headers (the core, the CLI, the tests)
+CFLAGS    = $(OPT) -std=gnu11 -D_GNU_SOURCE -fPIC $(WARN) -MMD -MP -Icommon/include -Icommon/src \
+	$(PQ_CFLAGS) $(EXTRA_CFLAGS)
 # The core's link flags: the one list the CLI, the tests, the apxs rule and the
 # nginx module's config (through $(BUILD)/core.libs) all link with.
 CORE_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lcurl -ljansson -lsqlite3 -lpq -lqrencode -lldns) -lpthread
@@ -100,7 +102,7 @@ $(BUILD)/gen/ui_data.c: $(UI_FILES) common/ui/embed.py
 
 $(BUILD)/obj/ui_data.o: $(BUILD)/gen/ui_data.c common/src/ui_files.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Icommon/src -c -o $@ $<
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/cli/%.o: common/cli/%.c
 	@mkdir -p $(dir $@)

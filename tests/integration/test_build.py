@@ -151,3 +151,25 @@ def test_nginx_config_refuses_an_nginx_without(drop, needs, base):
                                 CIN_BUILD=os.path.join(ROOT, "build")))
     assert p.returncode != 0
     assert f"ngx_http_certinext_module needs {needs}" in p.stdout + p.stderr, p.stdout[-2000:]
+
+
+def test_common_include_is_exactly_the_glues_api():
+    """common/include/ holds what the two modules include (directly or through
+    another public header) and nothing else; the core's own headers are in
+    common/src/, which the modules' builds do not see."""
+    inc = os.path.join(ROOT, "common", "include")
+
+    def includes(path):
+        return re.findall(r'#include "(cin_[a-z_]+\.h)"', open(path).read())
+
+    seen, todo = set(), []
+    for glue in ("mod_certinext/mod_certinext.c", "ngx_certinext/ngx_http_certinext_module.c"):
+        todo += includes(os.path.join(ROOT, glue))
+    while todo:
+        h = todo.pop()
+        if h in seen:
+            continue
+        assert os.path.exists(os.path.join(inc, h)), f"the glue includes {h}: not public"
+        seen.add(h)
+        todo += includes(os.path.join(inc, h))
+    assert seen == set(os.listdir(inc)), set(os.listdir(inc)) ^ seen

@@ -63,7 +63,7 @@ nginx-module: $(NGX_MODULE)
 # configure time; ngx_certinext/config.make makes the core library and the
 # public headers real dependencies of the module in nginx's objs/Makefile)
 $(NGX_DIR)/objs/Makefile: ngx_certinext/config ngx_certinext/config.make $(BUILD)/core.libs \
-		| $(DEPS_STAMP)
+		| $(DEPS_STAMP) $(BUILD)/libcertinext.a
 	rm -rf $(NGX_DIR) && mkdir -p $(BUILD) && cp -r /usr/share/nginx/src $(NGX_DIR)
 	cd $(NGX_DIR) && CIN_BUILD=$(abspath $(BUILD)) bash -c '. ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
 		--with-cc-opt="-g -O2 -fPIC -Wextra" \

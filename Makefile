@@ -31,7 +31,7 @@ UNIT_HELP = $(BUILD)/obj/tests/harness.o
 
 DEPS_STAMP = $(BUILD)/.deps-installed
 
-.PHONY: deb demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test \
+.PHONY: FORCE deb demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test \
 	asan-modules lint demo bench install clean fuzz fuzz-build fuzz-bin man
 
 all: lib cli nginx-module apache-module man
@@ -92,7 +92,13 @@ man: $(BUILD)/certinext.8
 $(BUILD)/certinext.8: $(BUILD)/certinext common/cli/mkman.py
 	/usr/bin/python3 common/cli/mkman.py $(BUILD)/certinext > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: common/src/%.c | $(DEPS_STAMP)
+# An object without its .d file (built before -MMD) is compiled once more, so
+# that its header dependencies are known from then on.
+.SECONDEXPANSION:
+NO_DEPFILE = $$(if $$(wildcard $$(basename $$@).d),,FORCE)
+FORCE:
+
+$(BUILD)/obj/%.o: common/src/%.c $(NO_DEPFILE) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -104,7 +110,7 @@ $(BUILD)/obj/ui_data.o: $(BUILD)/gen/ui_data.c common/src/ui_files.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/cli/%.o: common/cli/%.c
+$(BUILD)/obj/cli/%.o: common/cli/%.c $(NO_DEPFILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -115,7 +121,7 @@ $(BUILD)/libcertinext.a: $(LIB_OBJ)
 $(BUILD)/certinext: $(CLI_OBJ) $(BUILD)/libcertinext.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcertinext.a $(LDLIBS)
 
-$(BUILD)/obj/tests/%.o: tests/unit/%.c
+$(BUILD)/obj/tests/%.o: tests/unit/%.c $(NO_DEPFILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
 

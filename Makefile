@@ -8,8 +8,15 @@ SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 WARN      = -Wall -Wextra -Werror -Wformat=2 -Wshadow
 OPT      ?= -O2 -g
 PQ_CFLAGS = $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
-CFLAGS    = $(OPT) -std=gnu11 -D_GNU_SOURCE -fPIC $(WARN) -Icommon/include $(PQ_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS    = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lcurl -ljansson -lsqlite3 -lpq -lqrencode -lldns) -lpthread
+# -MMD -MP: every object's header dependencies, in a .d file beside it (included below)
+# common/include: the glue's API (all the two modules see); common/src: the
+# core's internal headers (the core, the CLI, the tests)
+CFLAGS    = $(OPT) -std=gnu11 -D_GNU_SOURCE -fPIC $(WARN) -MMD -MP -Icommon/include -Icommon/src \
+	$(PQ_CFLAGS) $(EXTRA_CFLAGS)
+# The core's link flags: the one list the CLI, the tests, the apxs rule and the
+# nginx module's config (through $(BUILD)/core.libs) all link with.
+CORE_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lcurl -ljansson -lsqlite3 -lpq -lqrencode -lldns) -lpthread
+LDLIBS    = $(CORE_LIBS)
 comma    := ,
 CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lm -lrt)
 
@@ -24,7 +31,7 @@ UNIT_HELP = $(BUILD)/obj/tests/harness.o
 
 DEPS_STAMP = $(BUILD)/.deps-installed
 
-.PHONY: deb demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test \
+.PHONY: FORCE deb demo-stop all nginx-module apache-module deps lib cli unit test unit-test asan-build asan-test \
 	asan-modules lint demo bench install clean fuzz fuzz-build fuzz-bin man
 
 all: lib cli nginx-module apache-module man
@@ -35,14 +42,15 @@ APACHE_MODULE = $(BUILD)/mod_certinext.so
 MODULE_CFLAGS ?=
 apache-module: $(APACHE_MODULE)
 
-$(APACHE_MODULE): mod_certinext/mod_certinext.c $(BUILD)/libcertinext.a | $(DEPS_STAMP)
+$(APACHE_MODULE): mod_certinext/mod_certinext.c $(wildcard common/include/*.h) \
+		$(BUILD)/libcertinext.a | $(DEPS_STAMP)
 	@mkdir -p $(BUILD)/apxs
 	cp mod_certinext/mod_certinext.c $(BUILD)/apxs/
 	cd $(BUILD)/apxs && $(APXS) -c -Wc,-Wall -Wc,-Wextra -Wc,-Werror -Wc,-std=gnu11 \
 		$(addprefix -Wc$(comma),$(MODULE_CFLAGS)) \
 		-I$(abspath common/include) -o mod_certinext.so mod_certinext.c \
 		-Wl,--whole-archive $(abspath $(BUILD)/libcertinext.a) -Wl,--no-whole-archive \
-		-lssl -lcrypto -lcurl -ljansson -lsqlite3 -lpq -lqrencode -lldns -lpthread $(MODULE_CFLAGS) \
+		$(CORE_LIBS) $(MODULE_CFLAGS) \
 		> apxs.log 2>&1 || (cat apxs.log; exit 1)
 	cp $(BUILD)/apxs/.libs/mod_certinext.so $@
 
@@ -51,17 +59,25 @@ NGX_MODULE = $(BUILD)/ngx_http_certinext_module.so
 nginx-module: $(NGX_MODULE)
 
 # Debian's nginx-dev source tree, configured once like the packaged nginx
-# (ngx_certinext/config takes the core from $$CIN_BUILD at configure time)
-$(NGX_DIR)/objs/Makefile: ngx_certinext/config | $(DEPS_STAMP)
+# (ngx_certinext/config takes the core and its link flags from $$CIN_BUILD at
+# configure time; ngx_certinext/config.make makes the core library and the
+# public headers real dependencies of the module in nginx's objs/Makefile)
+$(NGX_DIR)/objs/Makefile: ngx_certinext/config ngx_certinext/config.make $(BUILD)/core.libs \
+		| $(DEPS_STAMP) $(BUILD)/libcertinext.a
 	rm -rf $(NGX_DIR) && mkdir -p $(BUILD) && cp -r /usr/share/nginx/src $(NGX_DIR)
 	cd $(NGX_DIR) && CIN_BUILD=$(abspath $(BUILD)) bash -c '. ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
 		--with-cc-opt="-g -O2 -fPIC -Wextra" \
 		--add-dynamic-module=$(abspath ngx_certinext)' > $(abspath $(BUILD))/nginx-configure.log 2>&1
 
-$(NGX_MODULE): $(NGX_DIR)/objs/Makefile ngx_certinext/*.c $(BUILD)/libcertinext.a
-	rm -f $(NGX_DIR)/objs/ngx_http_certinext_module.so # nginx's Makefile does not know the core
+$(NGX_MODULE): $(NGX_DIR)/objs/Makefile ngx_certinext/*.c $(wildcard common/include/*.h) \
+		$(BUILD)/libcertinext.a
 	$(MAKE) -s -C $(NGX_DIR) -f objs/Makefile CC="$(CC) $(MODULE_CFLAGS)" modules
 	cp $(NGX_DIR)/objs/ngx_http_certinext_module.so $@
+
+# the link flags, for the nginx module's config (CORE_LIBS is set here)
+$(BUILD)/core.libs: Makefile
+	@mkdir -p $(dir $@)
+	echo '$(CORE_LIBS)' > $@
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): deps/debian-packages.txt
@@ -76,7 +92,13 @@ man: $(BUILD)/certinext.8
 $(BUILD)/certinext.8: $(BUILD)/certinext common/cli/mkman.py
 	/usr/bin/python3 common/cli/mkman.py $(BUILD)/certinext > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: common/src/%.c $(wildcard common/include/*.h common/src/*.h) | $(DEPS_STAMP)
+# An object without its .d file (built before -MMD) is compiled once more, so
+# that its header dependencies are known from then on.
+.SECONDEXPANSION:
+NO_DEPFILE = $$(if $$(wildcard $$(basename $$@).d),,FORCE)
+FORCE:
+
+$(BUILD)/obj/%.o: common/src/%.c $(NO_DEPFILE) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -86,9 +108,9 @@ $(BUILD)/gen/ui_data.c: $(UI_FILES) common/ui/embed.py
 
 $(BUILD)/obj/ui_data.o: $(BUILD)/gen/ui_data.c common/src/ui_files.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Icommon/src -c -o $@ $<
+	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/obj/cli/%.o: common/cli/%.c $(wildcard common/include/*.h)
+$(BUILD)/obj/cli/%.o: common/cli/%.c $(NO_DEPFILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -99,12 +121,13 @@ $(BUILD)/libcertinext.a: $(LIB_OBJ)
 $(BUILD)/certinext: $(CLI_OBJ) $(BUILD)/libcertinext.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libcertinext.a $(LDLIBS)
 
-$(BUILD)/obj/tests/%.o: tests/unit/%.c tests/unit/harness.h $(wildcard common/include/*.h)
+$(BUILD)/obj/tests/%.o: tests/unit/%.c $(NO_DEPFILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit -c -o $@ $<
 
-# tests that include the sources they test (their static helpers): rebuilt with them
-$(BUILD)/obj/tests/test_acme.o $(BUILD)/obj/tests/test_acme_http.o: $(wildcard common/src/acme*)
+# the header dependencies the compiler wrote (-MMD -MP); tests that include the
+# sources they test (test_acme.c: acme*.c) are rebuilt with them through these too
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/cli/*.d $(BUILD)/obj/tests/*.d)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(UNIT_HELP) $(BUILD)/libcertinext.a
 	@mkdir -p $(dir $@)

@@ -32,25 +32,37 @@
 #include "cin_mirror.h"
 #include "cin_tls.h"
 
+/* config refuses such an nginx at configure time; this says it to a build
+ * that bypassed config */
+#if !(NGX_THREADS)
+#error ngx_http_certinext_module needs nginx configured --with-threads
+#endif
+#if !(NGX_HTTP_SSL)
+#error ngx_http_certinext_module needs nginx configured --with-http_ssl_module
+#endif
+
 #define CERTINEXT_REFRESH_MS 200 /* index refresh timer */
 #define CERTINEXT_AGENT_MS   200 /* agent poll interval */
 
 typedef struct {
-    ngx_str_t store;
-    ngx_str_t key_file;
-    ngx_str_t state_dir;
-    ngx_str_t metrics_allow; /* every certinext_metrics_allow address, space-separated */
-    ngx_str_t dns_hook;      /* issue 14: dns-01 hook, only ever from this file */
-    ngx_flag_t agent;
-    size_t cache_size;
-    cin_core *core;
-    cin_tls *tls; /* this worker's; set in init_process */
-    ngx_event_t refresh;
-    pthread_t agent_thread;
-    int agent_running;
-    volatile int agent_stop;
-    pthread_t syncer_thread; /* central store: keeps this host's mirror in step */
-    int syncer_running;
+    ngx_str_t               store;
+    ngx_str_t               key_file;
+    ngx_str_t               state_dir;
+    /* every certinext_metrics_allow address, space-separated */
+    ngx_str_t               metrics_allow;
+    /* issue 14: the dns-01 hook, only ever from this file */
+    ngx_str_t               dns_hook;
+    ngx_flag_t              agent;
+    ngx_int_t               cache_size;
+    cin_core               *core;
+    cin_tls                *tls;        /* this worker's (init_process) */
+    ngx_event_t             refresh;
+    pthread_t               agent_thread;
+    int                     agent_running;
+    volatile int            agent_stop;
+    /* a central store: keeps this host's mirror in step */
+    pthread_t               syncer_thread;
+    int                     syncer_running;
 } ngx_http_certinext_main_conf_t;
 
 typedef struct {
@@ -58,68 +70,117 @@ typedef struct {
 } ngx_http_certinext_srv_conf_t;
 
 typedef struct {
-    ngx_flag_t enable;
+    ngx_flag_t         enable;
     ngx_thread_pool_t *thread_pool;
 } ngx_http_certinext_loc_conf_t;
 
 /* What crosses into the thread pool: plain C data only. */
 typedef struct {
     ngx_http_request_t *request;
-    cin_core *core;
-    cin_request req;
-    cin_response resp;
-    char **hnames;
-    char **hvalues;
-    ngx_uint_t nheaders;
+    cin_core           *core;
+    cin_request         req;
+    cin_response        resp;
+    char              **hnames;
+    char              **hvalues;
+    ngx_uint_t          nheaders;
 } ngx_http_certinext_task_ctx_t;
 
 static void *ngx_http_certinext_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_certinext_create_srv_conf(ngx_conf_t *cf);
-static char *ngx_http_certinext_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child);
+static char *ngx_http_certinext_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
 static void *ngx_http_certinext_create_loc_conf(ngx_conf_t *cf);
-static char *ngx_http_certinext_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
+static char *ngx_http_certinext_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
 static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-static char *ngx_http_certinext_metrics_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_http_certinext_metrics_allow(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_certinext_init_process(ngx_cycle_t *cycle);
 static void ngx_http_certinext_exit_process(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_certinext_challenge_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_certinext_content_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_http_certinext_error_pages(ngx_conf_t *cf, ngx_http_core_loc_conf_t *clcf);
+static ngx_int_t ngx_http_certinext_error_pages(ngx_conf_t *cf,
+    ngx_http_core_loc_conf_t *clcf);
 
-static ngx_command_t ngx_http_certinext_commands[] = {
+/* parsed certificates kept per worker: a number (no k or m suffix), bounded */
+static char *ngx_http_certinext_check_cache_size(ngx_conf_t *cf, void *post,
+    void *data);
 
-    {ngx_string("certinext_key_file"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
-     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, key_file), NULL},
+static ngx_conf_post_t  ngx_http_certinext_cache_size_post = {
+    ngx_http_certinext_check_cache_size
+};
 
-    {ngx_string("certinext_state_dir"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
-     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, state_dir), NULL},
+static ngx_command_t  ngx_http_certinext_commands[] = {
 
-    {ngx_string("certinext_store"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
-     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, store), NULL},
+    { ngx_string("certinext_key_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_certinext_main_conf_t, key_file),
+      NULL },
 
-    {ngx_string("certinext"), NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS, ngx_http_certinext,
-     NGX_HTTP_LOC_CONF_OFFSET, 0, NULL},
+    { ngx_string("certinext_state_dir"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_certinext_main_conf_t, state_dir),
+      NULL },
 
-    {ngx_string("certinext_ssl"), NGX_HTTP_SRV_CONF | NGX_CONF_FLAG, ngx_conf_set_flag_slot,
-     NGX_HTTP_SRV_CONF_OFFSET, offsetof(ngx_http_certinext_srv_conf_t, ssl), NULL},
+    { ngx_string("certinext_store"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_certinext_main_conf_t, store),
+      NULL },
 
-    {ngx_string("certinext_agent"), NGX_HTTP_MAIN_CONF | NGX_CONF_FLAG, ngx_conf_set_flag_slot,
-     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, agent), NULL},
+    { ngx_string("certinext"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_certinext,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
-    {ngx_string("certinext_metrics_allow"), NGX_HTTP_MAIN_CONF | NGX_CONF_1MORE,
-     ngx_http_certinext_metrics_allow, NGX_HTTP_MAIN_CONF_OFFSET, 0, NULL},
-    {ngx_string("certinext_dns_hook"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1, ngx_conf_set_str_slot,
-     NGX_HTTP_MAIN_CONF_OFFSET, offsetof(ngx_http_certinext_main_conf_t, dns_hook), NULL},
+    { ngx_string("certinext_ssl"),
+      NGX_HTTP_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      offsetof(ngx_http_certinext_srv_conf_t, ssl),
+      NULL },
 
-    {ngx_string("certinext_cache_size"), NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
-     ngx_conf_set_size_slot, NGX_HTTP_MAIN_CONF_OFFSET,
-     offsetof(ngx_http_certinext_main_conf_t, cache_size), NULL},
+    { ngx_string("certinext_agent"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_certinext_main_conf_t, agent),
+      NULL },
 
-    ngx_null_command};
+    { ngx_string("certinext_metrics_allow"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_certinext_metrics_allow,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
 
-static ngx_http_module_t ngx_http_certinext_module_ctx = {
+    { ngx_string("certinext_dns_hook"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_certinext_main_conf_t, dns_hook),
+      NULL },
+
+    { ngx_string("certinext_cache_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_certinext_main_conf_t, cache_size),
+      &ngx_http_certinext_cache_size_post },
+
+      ngx_null_command
+};
+
+static ngx_http_module_t  ngx_http_certinext_module_ctx = {
     NULL,                                 /* preconfiguration */
     ngx_http_certinext_postconfiguration, /* postconfiguration */
     ngx_http_certinext_create_main_conf,  /* create main configuration */
@@ -130,46 +191,61 @@ static ngx_http_module_t ngx_http_certinext_module_ctx = {
     ngx_http_certinext_merge_loc_conf     /* merge location configuration */
 };
 
-ngx_module_t ngx_http_certinext_module = {NGX_MODULE_V1,
-                                          &ngx_http_certinext_module_ctx,  /* module context */
-                                          ngx_http_certinext_commands,     /* module directives */
-                                          NGX_HTTP_MODULE,                 /* module type */
-                                          NULL,                            /* init master */
-                                          NULL,                            /* init module */
-                                          ngx_http_certinext_init_process, /* init process */
-                                          NULL,                            /* init thread */
-                                          NULL,                            /* exit thread */
-                                          ngx_http_certinext_exit_process, /* exit process */
-                                          NULL,                            /* exit master */
-                                          NGX_MODULE_V1_PADDING};
+ngx_module_t  ngx_http_certinext_module = {
+    NGX_MODULE_V1,
+    &ngx_http_certinext_module_ctx,      /* module context */
+    ngx_http_certinext_commands,         /* module directives */
+    NGX_HTTP_MODULE,                     /* module type */
+    NULL,                                /* init master */
+    NULL,                                /* init module */
+    ngx_http_certinext_init_process,     /* init process */
+    NULL,                                /* init thread */
+    NULL,                                /* exit thread */
+    ngx_http_certinext_exit_process,     /* exit process */
+    NULL,                                /* exit master */
+    NGX_MODULE_V1_PADDING
+};
 
 static pthread_t ngx_http_certinext_event_thread;
 
-/* ---- services handed to the core -------------------------------------------- */
+/* ---- services handed to the core ---- */
 
-static void ngx_http_certinext_log(void *ud, int level, const char *msg)
+
+static void
+ngx_http_certinext_log(void *ud, int level, const char *msg)
 {
-    static const ngx_uint_t levels[] = {NGX_LOG_ERR, NGX_LOG_WARN, NGX_LOG_INFO, NGX_LOG_DEBUG};
-    static const char *const names[] = {"error", "warn", "info", "debug"};
+    static const ngx_uint_t   levels[] = {
+        NGX_LOG_ERR, NGX_LOG_WARN, NGX_LOG_INFO, NGX_LOG_DEBUG
+    };
+    static const char *const  names[] = { "error", "warn", "info", "debug" };
 
-    (void)ud;
-    if (level < 0 || level > 3)
+    (void) ud;
+    if (level < 0 || level > 3) {
         level = 0;
-    if (ngx_cycle && ngx_cycle->log &&
-        pthread_equal(pthread_self(), ngx_http_certinext_event_thread)) {
+    }
+    if (ngx_cycle && ngx_cycle->log
+        && pthread_equal(pthread_self(), ngx_http_certinext_event_thread))
+    {
         ngx_log_error(levels[level], ngx_cycle->log, 0, "certinext: %s", msg);
         return;
     }
-    /* the agent thread may not call nginx: stderr is the error log in a worker */
-    if (level <= CIN_LOG_INFO)
-        dprintf(2, "[%s] %d: certinext agent: %s\n", names[level], (int)getpid(), msg);
+    /* the agent thread may not call nginx: stderr is the error log in a
+     * worker */
+    if (level <= CIN_LOG_INFO) {
+        dprintf(2, "[%s] %d: certinext agent: %s\n", names[level],
+            (int) getpid(), msg);
+    }
 }
 
-static const cin_services ngx_http_certinext_services = {ngx_http_certinext_log, NULL, NULL};
+static const cin_services ngx_http_certinext_services = {
+    ngx_http_certinext_log, NULL, NULL
+};
 
-/* ---- configuration ------------------------------------------------------------ */
+/* ---- configuration ---- */
 
-static void *ngx_http_certinext_create_main_conf(ngx_conf_t *cf)
+
+static void *
+ngx_http_certinext_create_main_conf(ngx_conf_t *cf)
 {
     ngx_http_certinext_main_conf_t *mcf;
 
@@ -178,16 +254,32 @@ static void *ngx_http_certinext_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
     mcf->agent = NGX_CONF_UNSET;
-    mcf->cache_size = NGX_CONF_UNSET_SIZE;
+    mcf->cache_size = NGX_CONF_UNSET;
     return mcf;
 }
 
-static void ngx_http_certinext_core_cleanup(void *data)
+
+static char *
+ngx_http_certinext_check_cache_size(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_int_t *np = data;
+
+    if (*np < 1 || *np > 10000000) {
+        return "must be a number of certificates from 1 to 10000000";
+    }
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_certinext_core_cleanup(void *data)
 {
     cin_core_free(data);
 }
 
-static char *ngx_http_certinext_cstr_conf(ngx_conf_t *cf, ngx_str_t *s)
+
+static char *
+ngx_http_certinext_cstr_conf(ngx_conf_t *cf, ngx_str_t *s)
 {
     char *p;
 
@@ -201,16 +293,18 @@ static char *ngx_http_certinext_cstr_conf(ngx_conf_t *cf, ngx_str_t *s)
     return p;
 }
 
-static char *ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
+
+static char *
+ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_certinext_main_conf_t *mcf = conf;
-    ngx_core_conf_t *ccf;
-    ngx_pool_cleanup_t *cln;
-    cin_core_config cfg;
-    char *err = NULL, *path, *shown;
+    ngx_core_conf_t                *ccf;
+    ngx_pool_cleanup_t             *cln;
+    cin_core_config                 cfg;
+    char                           *err = NULL, *path, *shown;
 
     ngx_conf_init_value(mcf->agent, 0);
-    ngx_conf_init_size_value(mcf->cache_size, 10000);
+    ngx_conf_init_value(mcf->cache_size, 10000);
     if (mcf->store.len == 0) {
         return NGX_CONF_OK;
     }
@@ -224,18 +318,21 @@ static char *ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
     cfg.state_dir = ngx_http_certinext_cstr_conf(cf, &mcf->state_dir);
     cfg.metrics_allow = ngx_http_certinext_cstr_conf(cf, &mcf->metrics_allow);
     /* the host's mirror belongs to the user the workers run as */
-    ccf = (ngx_core_conf_t *)ngx_get_conf(cf->cycle->conf_ctx, ngx_core_module);
-    if (ccf != NULL && ccf->user != (ngx_uid_t)NGX_CONF_UNSET_UINT) {
+    ccf =
+        (ngx_core_conf_t *) ngx_get_conf(cf->cycle->conf_ctx, ngx_core_module);
+    if (ccf != NULL && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
         cfg.worker_ids = 1;
-        cfg.worker_uid = (unsigned)ccf->user;
-        cfg.worker_gid = (unsigned)ccf->group;
+        cfg.worker_uid = (unsigned) ccf->user;
+        cfg.worker_gid = (unsigned) ccf->group;
     }
     /* the parent reads the key file now, before workers drop privileges */
     cfg.load_kek = 1;
-    if (cin_core_create(&cfg, &ngx_http_certinext_services, &mcf->core, &err) != CIN_OK) {
+    if (cin_core_create(&cfg, &ngx_http_certinext_services, &mcf->core, &err)
+        != CIN_OK)
+    {
         shown = cin_store_display_name(path);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certinext_store \"%s\": %s",
-                           shown ? shown : "(the store)", err ? err : "cannot be used");
+            shown ? shown : "(the store)", err ? err : "cannot be used");
         free(shown);
         free(err);
         return NGX_CONF_ERROR;
@@ -250,7 +347,9 @@ static char *ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
     return NGX_CONF_OK;
 }
 
-static void *ngx_http_certinext_create_srv_conf(ngx_conf_t *cf)
+
+static void *
+ngx_http_certinext_create_srv_conf(ngx_conf_t *cf)
 {
     ngx_http_certinext_srv_conf_t *scf;
 
@@ -262,7 +361,9 @@ static void *ngx_http_certinext_create_srv_conf(ngx_conf_t *cf)
     return scf;
 }
 
-static char *ngx_http_certinext_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+
+static char *
+ngx_http_certinext_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_certinext_srv_conf_t *prev = parent;
     ngx_http_certinext_srv_conf_t *conf = child;
@@ -271,7 +372,9 @@ static char *ngx_http_certinext_merge_srv_conf(ngx_conf_t *cf, void *parent, voi
     return NGX_CONF_OK;
 }
 
-static void *ngx_http_certinext_create_loc_conf(ngx_conf_t *cf)
+
+static void *
+ngx_http_certinext_create_loc_conf(ngx_conf_t *cf)
 {
     ngx_http_certinext_loc_conf_t *lcf;
 
@@ -283,7 +386,9 @@ static void *ngx_http_certinext_create_loc_conf(ngx_conf_t *cf)
     return lcf;
 }
 
-static char *ngx_http_certinext_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+
+static char *
+ngx_http_certinext_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_certinext_loc_conf_t *prev = parent;
     ngx_http_certinext_loc_conf_t *conf = child;
@@ -295,21 +400,26 @@ static char *ngx_http_certinext_merge_loc_conf(ngx_conf_t *cf, void *parent, voi
     return NGX_CONF_OK;
 }
 
+
 /*
  * Every error under the mount is a problem document: nginx's own refusals in
  * this location (a body over the limit, a malformed chunked body, a timeout)
  * are redirected to "<location>_error/STATUS", which the core answers.
  */
-static ngx_int_t ngx_http_certinext_error_pages(ngx_conf_t *cf, ngx_http_core_loc_conf_t *clcf)
+static ngx_int_t
+ngx_http_certinext_error_pages(ngx_conf_t *cf, ngx_http_core_loc_conf_t *clcf)
 {
-    static const ngx_int_t statuses[] = {400, 408, 411, 413, 414, 494, 500, 502, 503, 504};
-    ngx_http_err_page_t *err;
-    ngx_uint_t i;
-    u_char *p;
-    size_t len;
+    static const ngx_int_t statuses[] = {
+        400, 408, 411, 413, 414, 494, 500, 502, 503, 504
+    };
+    ngx_http_err_page_t   *err;
+    ngx_uint_t             i;
+    u_char                *p;
+    size_t                 len;
 
     if (clcf->error_pages == NULL) {
-        clcf->error_pages = ngx_array_create(cf->pool, 10, sizeof(ngx_http_err_page_t));
+        clcf->error_pages =
+            ngx_array_create(cf->pool, 10, sizeof(ngx_http_err_page_t));
         if (clcf->error_pages == NULL) {
             return NGX_ERROR;
         }
@@ -339,23 +449,25 @@ static ngx_int_t ngx_http_certinext_error_pages(ngx_conf_t *cf, ngx_http_core_lo
     return NGX_OK;
 }
 
+
 /* certinext_metrics_allow ADDRESS|CIDR ...; (repeatable): who may scrape
  * <mount>metrics without a token. */
-static char *ngx_http_certinext_metrics_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+static char *
+ngx_http_certinext_metrics_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_certinext_main_conf_t *mcf = conf;
-    ngx_str_t *value = cf->args->elts;
-    ngx_uint_t i;
-    size_t len = mcf->metrics_allow.len;
-    u_char *p, *buf;
-    char *err = NULL, *one;
+    ngx_str_t                      *value = cf->args->elts;
+    ngx_uint_t                      i;
+    size_t                          len = mcf->metrics_allow.len;
+    u_char                         *p, *buf;
+    char                           *err = NULL, *one;
 
-    (void)cmd;
+    (void) cmd;
     for (i = 1; i < cf->args->nelts; i++) {
         one = ngx_http_certinext_cstr_conf(cf, &value[i]);
         if (one == NULL || cin_metrics_allow_valid(one, &err) != CIN_OK) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certinext_metrics_allow: %s",
-                               err ? err : "out of memory");
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                "certinext_metrics_allow: %s", err ? err : "out of memory");
             free(err);
             return NGX_CONF_ERROR;
         }
@@ -377,23 +489,27 @@ static char *ngx_http_certinext_metrics_allow(ngx_conf_t *cf, ngx_command_t *cmd
     return NGX_CONF_OK;
 }
 
-static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+
+static char *
+ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_certinext_loc_conf_t *lcf = conf;
-    ngx_http_core_loc_conf_t *clcf;
+    ngx_http_core_loc_conf_t      *clcf;
 
     if (lcf->enable != NGX_CONF_UNSET) {
         return "is duplicate";
     }
     lcf->enable = 1;
-    /* API calls may wait on the store or hash a password: never in the event loop */
+    /* API calls may wait on the store or hash a password: never in the event
+     * loop */
     lcf->thread_pool = ngx_thread_pool_add(cf, NULL);
     if (lcf->thread_pool == NULL) {
         return NGX_CONF_ERROR;
     }
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_certinext_content_handler;
-    /* the body limit of API.md, and nginx's own refusals as problem documents */
+    /* the body limit of API.md, and nginx's own refusals as problem
+     * documents */
     if (clcf->client_max_body_size == NGX_CONF_UNSET) {
         clcf->client_max_body_size = CIN_DEFAULT_BODY_LIMIT;
     }
@@ -410,6 +526,7 @@ static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /* nginx's own protocol list (ngx_http_ssl_module.c, NGX_HTTP_ALPN_PROTOS) */
 #define CERTINEXT_NGX_ALPN_PROTOS "\x08http/1.1\x08http/1.0\x08http/0.9"
 
+
 /*
  * The ALPN callback of every certinext_ssl context.  A client offering only
  * acme-tls/1 for a name with a pending tls-alpn-01 challenge gets acme-tls/1
@@ -418,16 +535,17 @@ static char *ngx_http_certinext(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  * then http/1.1, 1.0, 0.9; a fatal alert when nothing matches).  nginx's
  * callback is static, and OpenSSL 3.0 has no getter to wrap it by.
  */
-static int ngx_http_certinext_alpn_select(ngx_ssl_conn_t *ssl_conn, const unsigned char **out,
-                                          unsigned char *outlen, const unsigned char *in,
-                                          unsigned int inlen, void *arg)
+static int
+ngx_http_certinext_alpn_select(ngx_ssl_conn_t *ssl_conn,
+    const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+    unsigned int inlen, void *arg)
 {
     ngx_http_certinext_main_conf_t *mcf = arg;
-    unsigned int srvlen;
-    unsigned char *srv;
+    unsigned int                    srvlen;
+    unsigned char                  *srv;
 #if (NGX_HTTP_V2)
-    ngx_connection_t *c = ngx_ssl_get_connection(ssl_conn);
-    ngx_http_connection_t *hc = c->data;
+    ngx_connection_t               *c = ngx_ssl_get_connection(ssl_conn);
+    ngx_http_connection_t          *hc = c->data;
 #endif
 
     if (cin_tls_alpn_challenge(mcf->core, ssl_conn, in, inlen)) {
@@ -437,27 +555,32 @@ static int ngx_http_certinext_alpn_select(ngx_ssl_conn_t *ssl_conn, const unsign
     }
 #if (NGX_HTTP_V2)
     if (hc->addr_conf->http2) {
-        srv = (unsigned char *)NGX_HTTP_V2_ALPN_PROTO CERTINEXT_NGX_ALPN_PROTOS;
+        srv =
+            (unsigned char *) NGX_HTTP_V2_ALPN_PROTO CERTINEXT_NGX_ALPN_PROTOS;
         srvlen = sizeof(NGX_HTTP_V2_ALPN_PROTO CERTINEXT_NGX_ALPN_PROTOS) - 1;
     } else
 #endif
     {
-        srv = (unsigned char *)CERTINEXT_NGX_ALPN_PROTOS;
+        srv = (unsigned char *) CERTINEXT_NGX_ALPN_PROTOS;
         srvlen = sizeof(CERTINEXT_NGX_ALPN_PROTOS) - 1;
     }
-    if (SSL_select_next_proto((unsigned char **)out, outlen, srv, srvlen, in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED) {
+    if (SSL_select_next_proto((unsigned char **) out, outlen, srv, srvlen,
+                              in, inlen)
+        != OPENSSL_NPN_NEGOTIATED)
+    {
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     return SSL_TLSEXT_ERR_OK;
 }
 
+
 /* The dns-01 hook: named only here, in root-owned configuration; checked
  * now (root-owned, not group/other writable), cleared when not named. */
-static ngx_int_t ngx_http_certinext_dns_hook(ngx_conf_t *cf, ngx_http_certinext_main_conf_t *mcf)
+static ngx_int_t
+ngx_http_certinext_dns_hook(ngx_conf_t *cf, ngx_http_certinext_main_conf_t *mcf)
 {
     char *path = NULL, *err = NULL;
-    int rc;
+    int   rc;
 
     if (mcf->dns_hook.len) {
         path = ngx_pcalloc(cf->pool, mcf->dns_hook.len + 1);
@@ -469,23 +592,25 @@ static ngx_int_t ngx_http_certinext_dns_hook(ngx_conf_t *cf, ngx_http_certinext_
     rc = cin_dns_hook_set(path, &err);
     if (rc != CIN_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "certinext_dns_hook: %s",
-                           err ? err : "cannot be used");
+            err ? err : "cannot be used");
         free(err);
         return NGX_ERROR;
     }
     return NGX_OK;
 }
 
-static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
+
+static ngx_int_t
+ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
 {
     ngx_http_certinext_main_conf_t *mcf;
-    ngx_http_certinext_srv_conf_t *scf;
-    ngx_http_core_main_conf_t *cmcf;
-    ngx_http_core_srv_conf_t **cscfp;
-    ngx_http_ssl_srv_conf_t *sscf;
-    ngx_http_conf_ctx_t *ctx;
-    ngx_http_handler_pt *h;
-    ngx_uint_t s;
+    ngx_http_certinext_srv_conf_t  *scf;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_core_srv_conf_t      **cscfp;
+    ngx_http_ssl_srv_conf_t        *sscf;
+    ngx_http_conf_ctx_t            *ctx;
+    ngx_http_handler_pt            *h;
+    ngx_uint_t                      s;
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_certinext_module);
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
@@ -501,21 +626,22 @@ static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
         }
         if (mcf->core == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "certinext_ssl needs certinext_store in the http block");
+                "certinext_ssl needs certinext_store in the http block");
             return NGX_ERROR;
         }
         sscf = ctx->srv_conf[ngx_http_ssl_module.ctx_index];
         if (sscf == NULL || sscf->ssl.ctx == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "certinext_ssl is on in a server without TLS: configure "
-                               "\"listen ... ssl\" and a fallback ssl_certificate");
+                "certinext_ssl is on in a server without TLS: configure "
+                "\"listen ... ssl\" and a fallback ssl_certificate");
             return NGX_ERROR;
         }
         /* every handshake of this server asks the core for its certificate;
          * without a match the server's own ssl_certificate is served */
         SSL_CTX_set_cert_cb(sscf->ssl.ctx, cin_tls_cert_cb, &mcf->tls);
         /* tls-alpn-01 answered in the handshake, nginx's choice otherwise */
-        SSL_CTX_set_alpn_select_cb(sscf->ssl.ctx, ngx_http_certinext_alpn_select, mcf);
+        SSL_CTX_set_alpn_select_cb(sscf->ssl.ctx,
+                                   ngx_http_certinext_alpn_select, mcf);
     }
     if (mcf->core == NULL) {
         return NGX_OK;
@@ -529,9 +655,11 @@ static ngx_int_t ngx_http_certinext_postconfiguration(ngx_conf_t *cf)
     return NGX_OK;
 }
 
-/* ---- per worker: index, refresh timer, agent ------------------------------------- */
+/* ---- per worker: index, refresh timer, agent ---- */
 
-static void ngx_http_certinext_refresh_handler(ngx_event_t *ev)
+
+static void
+ngx_http_certinext_refresh_handler(ngx_event_t *ev)
 {
     ngx_http_certinext_main_conf_t *mcf = ev->data;
 
@@ -543,12 +671,14 @@ static void ngx_http_certinext_refresh_handler(ngx_event_t *ev)
     }
 }
 
-static void *ngx_http_certinext_agent_main(void *arg)
+
+static void *
+ngx_http_certinext_agent_main(void *arg)
 {
     ngx_http_certinext_main_conf_t *mcf = arg;
-    char holder[160];
-    struct timespec ts = {0, CERTINEXT_AGENT_MS * 1000000L};
-    cin_store *st;
+    char                            holder[160];
+    struct timespec                 ts = { 0, CERTINEXT_AGENT_MS * 1000000L };
+    cin_store                      *st;
 
     cin_agent_holder(cin_core_host_id(mcf->core), holder, sizeof(holder));
     while (!mcf->agent_stop) {
@@ -561,9 +691,11 @@ static void *ngx_http_certinext_agent_main(void *arg)
     return NULL;
 }
 
+
 /* A central store: every worker offers to keep the host's mirror in step;
  * one of the host's server processes does (cin_mirror.h). */
-static void *ngx_http_certinext_syncer_main(void *arg)
+static void *
+ngx_http_certinext_syncer_main(void *arg)
 {
     ngx_http_certinext_main_conf_t *mcf = arg;
 
@@ -573,21 +705,26 @@ static void *ngx_http_certinext_syncer_main(void *arg)
     return NULL;
 }
 
-static ngx_int_t ngx_http_certinext_init_process(ngx_cycle_t *cycle)
+
+static ngx_int_t
+ngx_http_certinext_init_process(ngx_cycle_t *cycle)
 {
 
     ngx_http_certinext_main_conf_t *mcf;
-    sigset_t all, old;
-    char *err = NULL;
+    sigset_t                        all, old;
+    char                           *err = NULL;
 
     ngx_http_certinext_event_thread = pthread_self();
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_certinext_module);
     if (mcf == NULL || mcf->core == NULL) {
         return NGX_OK;
     }
-    if (cin_tls_create(mcf->core, mcf->cache_size, &mcf->tls, &err) != CIN_OK) {
+    if (cin_tls_create(mcf->core, (size_t) mcf->cache_size, &mcf->tls, &err)
+        != CIN_OK)
+    {
         ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
-                      "certinext: %s; serving fallback certificates only", err ? err : "?");
+            "certinext: %s; serving fallback certificates only",
+            err ? err : "?");
         free(err);
         mcf->tls = NULL;
     }
@@ -601,10 +738,14 @@ static ngx_int_t ngx_http_certinext_init_process(ngx_cycle_t *cycle)
         /* like the agent, the syncer takes no signal meant for nginx */
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &old);
-        if (pthread_create(&mcf->syncer_thread, NULL, ngx_http_certinext_syncer_main, mcf) == 0) {
+        if (pthread_create(&mcf->syncer_thread, NULL,
+                           ngx_http_certinext_syncer_main, mcf)
+            == 0)
+        {
             mcf->syncer_running = 1;
         } else {
-            ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_errno, "certinext: syncer not started");
+            ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_errno,
+                "certinext: syncer not started");
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
@@ -614,18 +755,25 @@ static ngx_int_t ngx_http_certinext_init_process(ngx_cycle_t *cycle)
         sigfillset(&all);
         pthread_sigmask(SIG_BLOCK, &all, &old);
         mcf->agent_stop = 0;
-        if (pthread_create(&mcf->agent_thread, NULL, ngx_http_certinext_agent_main, mcf) == 0) {
+        if (pthread_create(&mcf->agent_thread, NULL,
+                           ngx_http_certinext_agent_main, mcf)
+            == 0)
+        {
             mcf->agent_running = 1;
-            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0, "certinext: agent started in worker 0");
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                "certinext: agent started in worker 0");
         } else {
-            ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_errno, "certinext: agent not started");
+            ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_errno,
+                "certinext: agent not started");
         }
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     return NGX_OK;
 }
 
-static void ngx_http_certinext_exit_process(ngx_cycle_t *cycle)
+
+static void
+ngx_http_certinext_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_certinext_main_conf_t *mcf;
 
@@ -647,9 +795,11 @@ static void ngx_http_certinext_exit_process(ngx_cycle_t *cycle)
     mcf->tls = NULL;
 }
 
-/* ---- requests ----------------------------------------------------------------------- */
+/* ---- requests ---- */
 
-static char *ngx_http_certinext_cstr(ngx_pool_t *pool, ngx_str_t *s)
+
+static char *
+ngx_http_certinext_cstr(ngx_pool_t *pool, ngx_str_t *s)
 {
     char *p = ngx_pnalloc(pool, s->len + 1);
 
@@ -661,27 +811,31 @@ static char *ngx_http_certinext_cstr(ngx_pool_t *pool, ngx_str_t *s)
     return p;
 }
 
-static const char *ngx_http_certinext_header(void *ud, const char *name)
+
+static const char *
+ngx_http_certinext_header(void *ud, const char *name)
 {
     ngx_http_certinext_task_ctx_t *t = ud;
-    ngx_uint_t i;
+    ngx_uint_t                     i;
 
     for (i = 0; i < t->nheaders; i++) {
-        if (ngx_strcasecmp((u_char *)t->hnames[i], (u_char *)name) == 0) {
+        if (ngx_strcasecmp((u_char *) t->hnames[i], (u_char *) name) == 0) {
             return t->hvalues[i];
         }
     }
     return NULL;
 }
 
+
 /* Copy everything the core needs out of r (in the event loop). */
-static ngx_http_certinext_task_ctx_t *ngx_http_certinext_make_ctx(ngx_http_request_t *r,
-                                                                  cin_core *core, const char *path)
+static ngx_http_certinext_task_ctx_t *
+ngx_http_certinext_make_ctx(ngx_http_request_t *r, cin_core *core,
+    const char *path)
 {
     ngx_http_certinext_task_ctx_t *t;
-    ngx_list_part_t *part;
-    ngx_table_elt_t *h;
-    ngx_uint_t i, n = 0;
+    ngx_list_part_t               *part;
+    ngx_table_elt_t               *h;
+    ngx_uint_t                     i, n = 0;
 
     t = ngx_pcalloc(r->pool, sizeof(*t));
     if (t == NULL) {
@@ -698,9 +852,13 @@ static ngx_http_certinext_task_ctx_t *ngx_http_certinext_make_ctx(ngx_http_reque
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
         for (i = 0; i < part->nelts; i++) {
-            t->hnames[t->nheaders] = ngx_http_certinext_cstr(r->pool, &h[i].key);
-            t->hvalues[t->nheaders] = ngx_http_certinext_cstr(r->pool, &h[i].value);
-            if (t->hnames[t->nheaders] == NULL || t->hvalues[t->nheaders] == NULL) {
+            t->hnames[t->nheaders] =
+                ngx_http_certinext_cstr(r->pool, &h[i].key);
+            t->hvalues[t->nheaders] =
+                ngx_http_certinext_cstr(r->pool, &h[i].value);
+            if (t->hnames[t->nheaders] == NULL
+                || t->hvalues[t->nheaders] == NULL)
+            {
                 return NULL;
             }
             t->nheaders++;
@@ -710,7 +868,8 @@ static ngx_http_certinext_task_ctx_t *ngx_http_certinext_make_ctx(ngx_http_reque
     t->core = core;
     t->req.method = ngx_http_certinext_cstr(r->pool, &r->method_name);
     t->req.path = path;
-    t->req.query = r->args.len ? ngx_http_certinext_cstr(r->pool, &r->args) : NULL;
+    t->req.query =
+        r->args.len ? ngx_http_certinext_cstr(r->pool, &r->args) : NULL;
     t->req.header = ngx_http_certinext_header;
     t->req.header_ud = t;
     t->req.peer = ngx_http_certinext_cstr(r->pool, &r->connection->addr_text);
@@ -721,9 +880,12 @@ static ngx_http_certinext_task_ctx_t *ngx_http_certinext_make_ctx(ngx_http_reque
 
         /* a client certificate only when nginx verified it: "SUCCESS",
          * never with ssl_verify_client optional_no_ca's failures */
-        if (ngx_ssl_get_client_verify(r->connection, r->pool, &verify) == NGX_OK &&
-            verify.len == 7 && ngx_strncmp(verify.data, "SUCCESS", 7) == 0 &&
-            ngx_ssl_get_raw_certificate(r->connection, r->pool, &pem) == NGX_OK && pem.len) {
+        if (ngx_ssl_get_client_verify(r->connection, r->pool, &verify) == NGX_OK
+            && verify.len == 7 && ngx_strncmp(verify.data, "SUCCESS", 7) == 0
+            && ngx_ssl_get_raw_certificate(r->connection, r->pool, &pem)
+                == NGX_OK
+            && pem.len)
+        {
             t->req.client_cert_pem = ngx_http_certinext_cstr(r->pool, &pem);
         }
     }
@@ -734,20 +896,25 @@ static ngx_http_certinext_task_ctx_t *ngx_http_certinext_make_ctx(ngx_http_reque
     return t;
 }
 
-static void ngx_http_certinext_response_cleanup(void *data)
+
+static void
+ngx_http_certinext_response_cleanup(void *data)
 {
     cin_response_clear(data);
 }
 
-/* Write the core's response (in the event loop); returns what to finalize with. */
-static ngx_int_t ngx_http_certinext_send(ngx_http_request_t *r, cin_response *resp)
+
+/* Write the core's response (in the event loop); returns what to finalize
+ * with. */
+static ngx_int_t
+ngx_http_certinext_send(ngx_http_request_t *r, cin_response *resp)
 {
     ngx_pool_cleanup_t *cln;
-    ngx_table_elt_t *h;
-    ngx_chain_t out;
-    ngx_buf_t *b;
-    ngx_int_t rc;
-    size_t i;
+    ngx_table_elt_t    *h;
+    ngx_chain_t         out;
+    ngx_buf_t          *b;
+    ngx_int_t           rc;
+    size_t              i;
 
     /* the response's memory lives until the request's pool goes */
     cln = ngx_pool_cleanup_add(r->pool, sizeof(cin_response));
@@ -763,7 +930,7 @@ static ngx_int_t ngx_http_certinext_send(ngx_http_request_t *r, cin_response *re
     r->headers_out.status = resp->status;
     r->headers_out.content_length_n = resp->body_len;
     if (resp->content_type) {
-        r->headers_out.content_type.data = (u_char *)resp->content_type;
+        r->headers_out.content_type.data = (u_char *) resp->content_type;
         r->headers_out.content_type.len = ngx_strlen(resp->content_type);
         r->headers_out.content_type_len = r->headers_out.content_type.len;
     }
@@ -773,11 +940,11 @@ static ngx_int_t ngx_http_certinext_send(ngx_http_request_t *r, cin_response *re
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
         h->hash = 1;
-        h->key.data = (u_char *)resp->header_names[i];
+        h->key.data = (u_char *) resp->header_names[i];
         h->key.len = ngx_strlen(resp->header_names[i]);
-        h->value.data = (u_char *)resp->header_values[i];
+        h->value.data = (u_char *) resp->header_values[i];
         h->value.len = ngx_strlen(resp->header_values[i]);
-        if (ngx_strcasecmp(h->key.data, (u_char *)"ETag") == 0) {
+        if (ngx_strcasecmp(h->key.data, (u_char *) "ETag") == 0) {
             r->headers_out.etag = h;
         }
     }
@@ -792,7 +959,7 @@ static ngx_int_t ngx_http_certinext_send(ngx_http_request_t *r, cin_response *re
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    b->pos = (u_char *)resp->body;
+    b->pos = (u_char *) resp->body;
     b->last = b->pos + resp->body_len;
     b->memory = 1;
     b->last_buf = (r == r->main) ? 1 : 0;
@@ -806,16 +973,20 @@ static ngx_int_t ngx_http_certinext_send(ngx_http_request_t *r, cin_response *re
     return ngx_http_output_filter(r, &out);
 }
 
+
 /* ACME and pki-validation answers, before location matching. */
-static ngx_int_t ngx_http_certinext_challenge_handler(ngx_http_request_t *r)
+static ngx_int_t
+ngx_http_certinext_challenge_handler(ngx_http_request_t *r)
 {
     ngx_http_certinext_main_conf_t *mcf;
-    ngx_http_certinext_task_ctx_t *t;
-    static const char prefix[] = "/.well-known/";
-    char *path;
+    ngx_http_certinext_task_ctx_t  *t;
+    static const char               prefix[] = "/.well-known/";
+    char                           *path;
 
-    if (r->uri.len <= sizeof(prefix) - 1 ||
-        ngx_strncmp(r->uri.data, prefix, sizeof(prefix) - 1) != 0 || r != r->main) {
+    if (r->uri.len <= sizeof(prefix) - 1
+        || ngx_strncmp(r->uri.data, prefix, sizeof(prefix) - 1) != 0
+        || r != r->main)
+    {
         return NGX_DECLINED;
     }
     mcf = ngx_http_get_module_main_conf(r, ngx_http_certinext_module);
@@ -834,7 +1005,8 @@ static ngx_int_t ngx_http_certinext_challenge_handler(ngx_http_request_t *r)
     cin_http_handle(mcf->core, &t->req, &t->resp);
     if (t->resp.declined) {
         cin_response_clear(&t->resp);
-        return NGX_DECLINED; /* not ours: a certbot webroot or another CA's file */
+        /* not ours: a certbot webroot or another CA's file */
+        return NGX_DECLINED;
     }
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         cin_response_clear(&t->resp);
@@ -843,19 +1015,23 @@ static ngx_int_t ngx_http_certinext_challenge_handler(ngx_http_request_t *r)
     return ngx_http_certinext_send(r, &t->resp);
 }
 
-static void ngx_http_certinext_thread_handler(void *data, ngx_log_t *log)
+
+static void
+ngx_http_certinext_thread_handler(void *data, ngx_log_t *log)
 {
     ngx_http_certinext_task_ctx_t *t = data;
 
-    (void)log;
+    (void) log;
     cin_http_handle(t->core, &t->req, &t->resp);
 }
 
-static void ngx_http_certinext_thread_done(ngx_event_t *ev)
+
+static void
+ngx_http_certinext_thread_done(ngx_event_t *ev)
 {
     ngx_http_certinext_task_ctx_t *t = ev->data;
-    ngx_http_request_t *r = t->request;
-    ngx_connection_t *c = r->connection;
+    ngx_http_request_t            *r = t->request;
+    ngx_connection_t              *c = r->connection;
 
     ngx_http_set_log_request(c->log, r);
     r->main->blocked--;
@@ -864,13 +1040,16 @@ static void ngx_http_certinext_thread_done(ngx_event_t *ev)
     ngx_http_run_posted_requests(c);
 }
 
-/* The whole body as one buffer of pool memory (it may have gone to a temp file). */
-static ngx_int_t ngx_http_certinext_body(ngx_http_request_t *r, ngx_http_certinext_task_ctx_t *t)
+
+/* The whole body as one buffer of pool memory (it may have gone to a temp
+ * file). */
+static ngx_int_t
+ngx_http_certinext_body(ngx_http_request_t *r, ngx_http_certinext_task_ctx_t *t)
 {
     ngx_chain_t *cl;
-    size_t len = 0;
-    ssize_t n;
-    u_char *p;
+    size_t       len = 0;
+    ssize_t      n;
+    u_char      *p;
 
     if (r->request_body == NULL || r->request_body->bufs == NULL) {
         return NGX_OK;
@@ -885,12 +1064,13 @@ static ngx_int_t ngx_http_certinext_body(ngx_http_request_t *r, ngx_http_certine
     if (p == NULL) {
         return NGX_ERROR;
     }
-    t->req.body = (const char *)p;
+    t->req.body = (const char *) p;
     t->req.body_len = len;
     for (cl = r->request_body->bufs; cl; cl = cl->next) {
         if (cl->buf->in_file) {
-            n = ngx_read_file(cl->buf->file, p, (size_t)(cl->buf->file_last - cl->buf->file_pos),
-                              cl->buf->file_pos);
+            n = ngx_read_file(cl->buf->file, p,
+                (size_t) (cl->buf->file_last - cl->buf->file_pos),
+                cl->buf->file_pos);
             if (n == NGX_ERROR) {
                 return NGX_ERROR;
             }
@@ -902,15 +1082,17 @@ static ngx_int_t ngx_http_certinext_body(ngx_http_request_t *r, ngx_http_certine
     return NGX_OK;
 }
 
-static void ngx_http_certinext_body_handler(ngx_http_request_t *r)
+
+static void
+ngx_http_certinext_body_handler(ngx_http_request_t *r)
 {
     ngx_http_certinext_main_conf_t *mcf;
-    ngx_http_certinext_loc_conf_t *lcf;
-    ngx_http_certinext_task_ctx_t *t, *tc;
-    ngx_http_core_loc_conf_t *clcf;
-    ngx_thread_task_t *task;
-    char *path;
-    size_t skip;
+    ngx_http_certinext_loc_conf_t  *lcf;
+    ngx_http_certinext_task_ctx_t  *t, *tc;
+    ngx_http_core_loc_conf_t       *clcf;
+    ngx_thread_task_t              *task;
+    char                           *path;
+    size_t                          skip;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_certinext_module);
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_certinext_module);
@@ -925,9 +1107,11 @@ static void ngx_http_certinext_body_handler(ngx_http_request_t *r)
         skip = r->uri.len;
     }
     if (r->uri.len == skip && skip > 0) {
-        /* "/certinext" -> "/certinext/" so that the page's relative URLs work */
+        /* "/certinext" -> "/certinext/" so that the page's relative URLs
+         * work */
         ngx_table_elt_t *loc = ngx_list_push(&r->headers_out.headers);
-        u_char *p;
+        u_char          *p;
+
         if (loc == NULL || (p = ngx_pnalloc(r->pool, r->uri.len + 1)) == NULL) {
             ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -953,13 +1137,15 @@ static void ngx_http_certinext_body_handler(ngx_http_request_t *r)
     t = ngx_http_certinext_make_ctx(r, mcf->core, path);
     if (t != NULL) {
         /* the mount, for the absolute URLs of the ACME server */
-        t->req.mount = ngx_http_certinext_cstr(r->pool, &(ngx_str_t){skip, r->uri.data});
+        t->req.mount =
+            ngx_http_certinext_cstr(r->pool, &(ngx_str_t){ skip, r->uri.data });
     }
     if (t == NULL || ngx_http_certinext_body(r, t) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_certinext_task_ctx_t));
+    task =
+        ngx_thread_task_alloc(r->pool, sizeof(ngx_http_certinext_task_ctx_t));
     if (task == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -978,11 +1164,13 @@ static void ngx_http_certinext_body_handler(ngx_http_request_t *r)
     r->aio = 1;
 }
 
+
 /* Is r the internal redirect of an error_page to "<location>_error/NNN"? */
-static ngx_int_t ngx_http_certinext_is_error_page(ngx_http_request_t *r)
+static ngx_int_t
+ngx_http_certinext_is_error_page(ngx_http_request_t *r)
 {
     ngx_http_core_loc_conf_t *clcf;
-    size_t skip;
+    size_t                    skip;
 
     if (!r->internal) {
         return 0;
@@ -992,17 +1180,21 @@ static ngx_int_t ngx_http_certinext_is_error_page(ngx_http_request_t *r)
     if (skip && clcf->name.data[skip - 1] == '/') {
         skip--;
     }
-    return r->uri.len > skip + sizeof("/_error/") - 1 &&
-           ngx_strncmp(r->uri.data + skip, "/_error/", sizeof("/_error/") - 1) == 0;
+    return r->uri.len > skip + sizeof("/_error/") - 1
+           && ngx_strncmp(r->uri.data + skip, "/_error/",
+                          sizeof("/_error/") - 1)
+              == 0;
 }
 
-static ngx_int_t ngx_http_certinext_error_page(ngx_http_request_t *r,
-                                               ngx_http_certinext_main_conf_t *mcf)
+
+static ngx_int_t
+ngx_http_certinext_error_page(ngx_http_request_t *r,
+    ngx_http_certinext_main_conf_t *mcf)
 {
     ngx_http_certinext_task_ctx_t *t;
-    ngx_http_core_loc_conf_t *clcf;
-    char *path;
-    size_t skip;
+    ngx_http_core_loc_conf_t      *clcf;
+    char                          *path;
+    size_t                         skip;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     skip = clcf->name.len;
@@ -1019,37 +1211,44 @@ static ngx_int_t ngx_http_certinext_error_page(ngx_http_request_t *r,
     if (t == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-    (void)ngx_http_discard_request_body(r);
+    (void) ngx_http_discard_request_body(r);
     /* no store and no network: a fixed answer, in the event loop */
     cin_http_handle(mcf->core, &t->req, &t->resp);
     r->keepalive = 0;
     return ngx_http_certinext_send(r, &t->resp);
 }
 
-static ngx_int_t ngx_http_certinext_content_handler(ngx_http_request_t *r)
+
+static ngx_int_t
+ngx_http_certinext_content_handler(ngx_http_request_t *r)
 {
     ngx_http_certinext_main_conf_t *mcf;
-    ngx_int_t rc;
+    ngx_int_t                       rc;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_certinext_module);
     if (mcf->core == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "certinext: the location needs certinext_store in the http block");
+            "certinext: the location needs certinext_store in the http block");
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     if (ngx_http_certinext_is_error_page(r)) {
         /* a redirect from nginx's own refusal: the body is gone already */
         return ngx_http_certinext_error_page(r, mcf);
     }
-    if (r->headers_in.content_length_n > (off_t)cin_core_body_limit(mcf->core)) {
-        /* refuse early, with the contract's problem, without reading the body */
-        cin_response resp;
-        char detail[96];
+    if (r->headers_in.content_length_n
+        > (off_t) cin_core_body_limit(mcf->core))
+    {
+        cin_response  resp;
+        char          detail[96];
+
+        /* refuse early, with the contract's problem, without reading the
+         * body */
         if (ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-        ngx_snprintf((u_char *)detail, sizeof(detail), "the body is larger than %uz bytes%Z",
-                     cin_core_body_limit(mcf->core));
+        ngx_snprintf((u_char *) detail, sizeof(detail),
+            "the body is larger than %uz bytes%Z",
+            cin_core_body_limit(mcf->core));
         cin_http_problem(&resp, 413, "payload_too_large", detail);
         return ngx_http_certinext_send(r, &resp);
     }

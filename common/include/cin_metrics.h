@@ -2,7 +2,7 @@
  * cin_metrics.h - counters every server process of a host shares through a
  * small mapped file, for GET <mount>metrics (Prometheus text format).
  *
- * Like the generation counter (cin_gen.h), the counters never touch the
+ * Like the generation counter (cin_generation.h), the counters never touch the
  * store: the file (STORE.metrics beside a SQLite store, MIRROR.metrics beside
  * a central store's host mirror) holds one slot per process.  A process
  * claims a free slot - or one whose process has died, after folding that
@@ -11,6 +11,8 @@
  * counting is one relaxed atomic add into its own slot: no lock, no system
  * call, nothing a handshake could wait on.  A scrape reads every slot: each
  * live process's own values, and the host's sums (live slots + retired).
+ * A slot holds its process's PID and start time (/proc/PID/stat): a PID
+ * reused by a later process is not the slot's process, alive or not.
  *
  * The file is opened once per process tree (cin_metrics_open, in the parent
  * before it forks: the mapping is inherited); a child claims its own slot.

@@ -12,9 +12,15 @@
 #include "cin_order.h"
 #include "cin_util.h"
 
-/* An AutoSSL order that failed is not placed again for an hour; an account
- * short of credits is looked at again after five minutes. */
+/* An AutoSSL order that failed at its CA is not placed again: it was paid,
+ * so the same order goes back to its CA - after an hour, then 2, 4, 8 and 16
+ * hours; after AUTOSSL_RETRY_MAX retries it stays failed with an alert on
+ * the account (an administrator can retry it - and cancel it once it is
+ * processing again, which refunds it and lets AutoSSL order anew).  An account short of credits is
+ * looked at again after five minutes. */
 #define AUTOSSL_RETRY_FAILED  3600
+#define AUTOSSL_RETRY_HELD    86400
+#define AUTOSSL_RETRY_MAX     5
 #define AUTOSSL_RETRY_CREDITS 300
 
 int cin_autossl_policy_set(cin_store *st, const cin_actor *a, const char *account,
@@ -126,8 +132,86 @@ static int still_due(cin_store *st, const cin_name_entry *d, time_t now)
     return rc < 0 ? rc : !rc;
 }
 
+/* In order_one's transaction: d's AutoSSL order failed at its CA.  Retried
+ * (status back to processing, no new order, no new charge) or, after
+ * AUTOSSL_RETRY_MAX retries, held with an alert.  Commits on success. */
+static int retry_failed(cin_store *st, const cin_name_entry *d, int64_t order_id, int retries,
+                        int alerted, const char *holder_name, cin_autossl_stats *stats,
+                        cin_problem *p)
+{
+    time_t now = cin_now(cin_store_services(st));
+    char detail[512];
+    cin_order o;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    rc = cin_store_order_get(st, order_id, &o);
+    if (rc != CIN_OK)
+        return cin_problem_from_status(p, rc);
+    if (retries >= AUTOSSL_RETRY_MAX) {
+        snprintf(detail, sizeof(detail),
+                 "%s: the automatic order CIN-%06lld failed at its CA %d times; AutoSSL stopped "
+                 "retrying it (an administrator can retry it): %s",
+                 d->name, (long long)o.order_number, retries + 1,
+                 o.error_json ? o.error_json : "no detail");
+        rc = cin_store_auto_record(st, d->name, d->account_id, o.id, now + AUTOSSL_RETRY_HELD,
+                                   detail);
+        if (rc == CIN_OK && !alerted)
+            rc = cin_store_event_add(st, o.account_id, o.id, "automatic", "autossl.held",
+                                     holder_name, detail);
+        if (rc == CIN_OK && stats)
+            stats->held++;
+    } else {
+        time_t wait = (time_t)AUTOSSL_RETRY_FAILED << (retries + 1);
+        cin_problem why = {0};
+        rc = cin_order_names_owned(st, o.account_id, o.sans, o.nsans, &why);
+        if (rc != CIN_OK && why.status >= 400 && why.status < 500) {
+            /* a name is no longer the account's: said, looked at again later,
+             * the paid order kept (never a second charge) */
+            snprintf(detail, sizeof(detail), "%s: %s", d->name,
+                     why.detail ? why.detail : "could not be retried");
+            cin_problem_clear(&why);
+            rc = cin_store_auto_record(st, d->name, d->account_id, o.id,
+                                       now + AUTOSSL_RETRY_CREDITS, detail);
+            if (rc == CIN_OK && !alerted)
+                rc = cin_store_event_add(st, o.account_id, o.id, "automatic", "autossl.refused",
+                                         holder_name, detail);
+            if (rc == CIN_OK && stats)
+                stats->refused++;
+            goto out;
+        }
+        cin_problem_clear(&why);
+        if (rc != CIN_OK)
+            goto out;
+        free(o.status);
+        o.status = strdup("processing");
+        free(o.error_json);
+        o.error_json = NULL;
+        o.attempts = 0;
+        o.next_attempt_at = 0;
+        rc = o.status ? cin_store_order_update(st, &o) : CIN_ENOMEM;
+        snprintf(detail, sizeof(detail),
+                 "retry %d of %d after the CA failed; the same order, no new charge", retries + 1,
+                 AUTOSSL_RETRY_MAX);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(st, o.account_id, o.id, "automatic", "autossl.retry",
+                                     holder_name, detail);
+        if (rc == CIN_OK)
+            rc = cin_store_auto_record(
+                st, d->name, d->account_id, o.id,
+                now + (wait < AUTOSSL_RETRY_HELD ? wait : AUTOSSL_RETRY_HELD), NULL);
+        if (rc == CIN_OK && stats)
+            stats->retried++;
+    }
+out:
+    cin_order_clear(&o);
+    if (rc == CIN_OK)
+        rc = cin_store_commit(st);
+    return rc == CIN_OK ? CIN_OK : cin_problem_from_status(p, rc);
+}
+
 static int order_one(cin_store *st, const cin_name_entry *d, const char *holder_name,
-                     cin_problem *p)
+                     cin_autossl_stats *stats, cin_problem *p)
 {
     time_t now = cin_now(cin_store_services(st));
     cin_product prod;
@@ -136,8 +220,8 @@ static int order_one(cin_store *st, const cin_name_entry *d, const char *holder_
     cin_order o;
     char *product = NULL, **names = NULL, nowtxt[21], detail[160];
     size_t nn = 0;
-    int64_t number = 0, balance = 0;
-    int www = 0, rc, due;
+    int64_t number = 0, balance = 0, failed_id = 0;
+    int www = 0, rc, due, retries = 0, alerted = 0;
 
     memset(&o, 0, sizeof(o));
     memset(&prod, 0, sizeof(prod));
@@ -173,6 +257,18 @@ static int order_one(cin_store *st, const cin_name_entry *d, const char *holder_
         rc = CIN_EPERM;
         goto fail;
     } else if (rc < 0) {
+        cin_problem_from_status(p, rc);
+        goto fail;
+    }
+    /* paid already: the order that failed at its CA goes back to it */
+    rc = cin_store_auto_failed(st, d->name, d->account_id, &failed_id, &retries, &alerted);
+    if (rc == CIN_OK) {
+        rc = retry_failed(st, d, failed_id, retries, alerted, holder_name, stats, p);
+        if (rc != CIN_OK)
+            goto fail;
+        rc = CIN_ECONFLICT; /* no new order */
+        goto done;
+    } else if (rc != CIN_ENOTFOUND) {
         cin_problem_from_status(p, rc);
         goto fail;
     }
@@ -279,7 +375,7 @@ int cin_autossl_run(cin_store *st, const char *holder, int limit, cin_autossl_st
         int covered = cin_store_name_covered(st, due[i].account_id, due[i].name, now);
         if (covered != 0)
             continue; /* a wildcard certificate serves it already (or the store failed) */
-        rc = order_one(st, &due[i], holder, &p);
+        rc = order_one(st, &due[i], holder, stats, &p);
         if (rc == CIN_OK && stats)
             stats->ordered++;
         else if (rc != CIN_OK && rc != CIN_ECONFLICT && p.status >= 400 && p.status < 500) {

@@ -16,15 +16,6 @@
 #include "cin_util.h"
 #include "cin_x509.h"
 
-void cin_ca_result_clear(cin_ca_result *r)
-{
-    if (!r)
-        return;
-    free(r->chain_pem);
-    cin_problem_clear(&r->problem);
-    memset(r, 0, sizeof(*r));
-}
-
 static int add_ext(X509 *issuer, X509 *subject, int nid, const char *value)
 {
     X509V3_CTX ctx;
@@ -326,26 +317,3 @@ static void local_cleanup(cin_store *st, const char *ca_name, cin_order *o, cin_
 
 const cin_ca_ops cin_ca_local_ops = {"local", local_issue, local_issue, local_revoke,
                                      local_cleanup};
-
-const cin_ca_ops *cin_ca_ops_for(const char *kind)
-{
-    if (kind && !strcmp(kind, "local"))
-        return &cin_ca_local_ops;
-    if (kind && !strcmp(kind, "acme"))
-        return &cin_ca_acme_ops;
-    return NULL;
-}
-
-int cin_store_ca_kind(cin_store *st, const char *ca_name, char **kind)
-{
-    cin_ca_config c;
-    int rc = cin_store_ca_get(st, ca_name, &c);
-
-    *kind = NULL;
-    if (rc != CIN_OK)
-        return rc;
-    *kind = c.kind;
-    c.kind = NULL;
-    cin_ca_config_clear(&c);
-    return CIN_OK;
-}

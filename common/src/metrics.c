@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,8 +19,9 @@
 const double cin_metrics_buckets[CIN_METRICS_NBUCKETS - 1] = {1, 5, 15, 30, 60, 300, 3600};
 
 struct slot {
-    int32_t pid; /* 0: free */
-    uint32_t reserved;
+    int32_t pid;    /* 0: free */
+    uint32_t start; /* the process's start time (low 32 bits of its clock ticks
+                     * since boot; 0: unknown): a reused PID is another process */
     uint64_t v[CIN_M_COUNT];
 };
 
@@ -116,9 +118,46 @@ const char *cin_metrics_path(void)
     return map_path;
 }
 
-static int alive(int32_t pid)
+/* When process pid started (/proc/PID/stat's 22nd field, clock ticks since
+ * boot), as 32 bits never 0; 0 when it cannot be read (no /proc, gone). */
+static uint32_t start_time(int32_t pid)
 {
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    char path[40], buf[512], *p;
+    unsigned long long ticks = 0;
+    ssize_t n;
+    int fd, field;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    p = strrchr(buf, ')'); /* the command name (field 2) may hold spaces */
+    if (!p)
+        return 0;
+    for (field = 2; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    if (field != 22 || sscanf(p, "%llu", &ticks) != 1)
+        return 0;
+    return (uint32_t)ticks ? (uint32_t)ticks : 1;
+}
+
+/* The process that claimed a slot as (pid, start) still runs: pid is alive
+ * and, when both start times are known, is the same process (not a later
+ * one the PID was given to). */
+static int alive(int32_t pid, uint32_t start)
+{
+    uint32_t now;
+
+    if (pid <= 0 || (kill(pid, 0) != 0 && errno != EPERM))
+        return 0;
+    now = start ? start_time(pid) : 0;
+    return !now || now == start;
 }
 
 /* Fold a dead process's counters into the host's retired slot. */
@@ -141,23 +180,28 @@ static struct slot *slot(void)
     struct mfile *m = __atomic_load_n(&map, __ATOMIC_ACQUIRE);
     int i = __atomic_load_n(&mine, __ATOMIC_RELAXED), pass;
     int32_t pid, cur;
+    uint32_t start, cur_start;
 
     if (!m)
         return NULL;
     if (i >= 0)
         return &m->s[i];
     pid = (int32_t)getpid();
+    start = start_time(pid);
     for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < SLOTS; i++) {
             cur = __atomic_load_n(&m->s[i].pid, __ATOMIC_ACQUIRE);
-            if (cur == pid)
+            cur_start = __atomic_load_n(&m->s[i].start, __ATOMIC_ACQUIRE);
+            if (cur == pid && (cur_start == start || !cur_start || !start))
                 goto got; /* ours already (a thread of this process was first) */
             if (pass == 0 && cur != 0)
                 continue;
-            if (pass == 1 && alive(cur))
+            if (pass == 1 && alive(cur, cur_start))
                 continue;
+            /* free, or a dead process's - also one that had this PID before */
             if (__atomic_compare_exchange_n(&m->s[i].pid, &cur, pid, 0, __ATOMIC_ACQ_REL,
                                             __ATOMIC_ACQUIRE)) {
+                __atomic_store_n(&m->s[i].start, start, __ATOMIC_RELEASE);
                 if (cur != 0)
                     fold(m, &m->s[i]);
                 goto got;
@@ -212,6 +256,7 @@ int cin_metrics_read(cin_metrics_view *out)
         out->host[j] = __atomic_load_n(&m->retired.v[j], __ATOMIC_RELAXED);
     for (i = 0; i < SLOTS; i++) {
         int32_t pid = __atomic_load_n(&m->s[i].pid, __ATOMIC_ACQUIRE);
+        uint32_t start = __atomic_load_n(&m->s[i].start, __ATOMIC_ACQUIRE);
         cin_metrics_proc *p;
         if (!pid)
             continue;
@@ -219,7 +264,7 @@ int cin_metrics_read(cin_metrics_view *out)
          * reused (and folded into the retired slot) */
         for (j = 0; j < CIN_M_COUNTERS; j++)
             out->host[j] += __atomic_load_n(&m->s[i].v[j], __ATOMIC_RELAXED);
-        if (!alive(pid))
+        if (!alive(pid, start))
             continue;
         p = &out->procs[out->nprocs++];
         p->pid = pid;

@@ -124,6 +124,28 @@ int cin_store_name_covered(cin_store *st, int64_t account_id, const char *name, 
     return rc == CIN_OK ? 1 : rc == CIN_ENOTFOUND ? 0 : rc;
 }
 
+int cin_store_auto_failed(cin_store *st, const char *name, int64_t account_id, int64_t *order_id,
+                          int *retries, int *alerted)
+{
+    db_stmt *s = db_prepare(
+        st, "SELECT x.order_id, (SELECT count(*) FROM order_events e WHERE e.order_id = x.order_id"
+            " AND e.action = 'autossl.retry'), CASE WHEN x.alert IS NULL THEN 0 ELSE 1 END"
+            " FROM auto_orders x JOIN orders o ON o.id = x.order_id"
+            " WHERE x.name = ?1 AND x.account_id = ?2 AND o.status = 'failed'");
+    int rc;
+
+    db_bind_text(s, 1, name);
+    db_bind_int(s, 2, account_id);
+    rc = db_one(s);
+    if (rc == CIN_OK) {
+        *order_id = db_col_int(s, 0);
+        *retries = (int)db_col_int(s, 1);
+        *alerted = (int)db_col_int(s, 2);
+    }
+    db_finalize(s);
+    return rc;
+}
+
 int cin_store_auto_record(cin_store *st, const char *name, int64_t account_id, int64_t order_id,
                           time_t next_at, const char *alert)
 {

@@ -5,7 +5,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
-#include "cin_gen.h"
+#include "cin_generation.h"
 #include "cin_store.h"
 #include "cin_util.h"
 #include "db.h"

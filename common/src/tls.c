@@ -10,7 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-#include "cin_gen.h"
+#include "cin_generation.h"
 #include "cin_metrics.h"
 #include "cin_store_order.h"
 #include "cin_tls.h"

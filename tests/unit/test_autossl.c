@@ -300,6 +300,72 @@ START_TEST(www_included_and_wildcard_covers)
 }
 END_TEST
 
+/* An AutoSSL order that failed at its CA was paid: the same order goes back
+ * to the CA (after 1, 2, 4, 8, 16 hours), never a second order or charge;
+ * after 5 retries it stays failed with an alert on the account. */
+START_TEST(failed_at_the_ca_retried_never_charged_twice)
+{
+    cin_autossl_stats s;
+    char *credits_before, *v;
+    int k;
+
+    policy("acme", "dv-ssl", 0);
+    ck_assert_int_eq(cin_autossl_run(F->st, "test", 0, &s), CIN_OK);
+    ck_assert_int_eq(s.ordered, 2);
+    credits_before = sql("SELECT credits FROM accounts WHERE name='acme'");
+    /* the CA refuses example.com's order (as the agent records it) */
+    free(sql("UPDATE orders SET status='failed', error='{\"detail\":\"CAA forbids\"}'"
+             " WHERE common_name='example.com'"));
+    ck_assert_int_eq(cin_autossl_run(F->st, "test", 0, &s), CIN_OK);
+    ck_assert_int_eq(s.ordered + s.retried, 0); /* within the hour: nothing */
+    for (k = 1; k <= 5; k++) {
+        long wait = 3600L << k, ahead;
+        free(sql("UPDATE auto_orders SET next_at = 0"));
+        ck_assert_int_eq(cin_autossl_run(F->st, "test", 0, &s), CIN_OK);
+        ck_assert_int_eq(s.ordered, 0);
+        ck_assert_int_eq(s.retried, 1);
+        sql_is("SELECT status, attempts FROM orders WHERE common_name='example.com'",
+               "processing|0\n");
+        /* backing off: 2, 4, 8, 16 hours, then a day at most */
+        v = sql("SELECT next_at FROM auto_orders WHERE name='example.com'");
+        ahead = atol(v) - (long)time(NULL);
+        free(v);
+        if (wait > 86400)
+            wait = 86400;
+        ck_assert_msg(ahead > wait - 120 && ahead <= wait, "retry %d: %ld s ahead", k, ahead);
+        free(sql("UPDATE orders SET status='failed', error='{\"detail\":\"CAA forbids\"}'"
+                 " WHERE common_name='example.com'"));
+    }
+    /* the sixth failure: held, said once on the account */
+    for (k = 0; k < 2; k++) {
+        free(sql("UPDATE auto_orders SET next_at = 0"));
+        ck_assert_int_eq(cin_autossl_run(F->st, "test", 0, &s), CIN_OK);
+        ck_assert_int_eq(s.ordered + s.retried, 0);
+        ck_assert_int_eq(s.held, 1);
+    }
+    sql_is("SELECT count(*), min(status) FROM orders WHERE common_name='example.com'",
+           "1|failed\n");
+    v = sql("SELECT credits FROM accounts WHERE name='acme'");
+    ck_assert_str_eq(v, credits_before);
+    free(v);
+    free(credits_before);
+    sql_is("SELECT count(*) FROM ledger l JOIN orders o ON o.id = l.order_id"
+           " WHERE o.common_name = 'example.com'",
+           "1\n");
+    sql_is("SELECT count(*) FROM order_events WHERE action='autossl.retry'", "5\n");
+    sql_is("SELECT count(*) FROM order_events WHERE action='autossl.held'", "1\n");
+    v = sql("SELECT alert FROM auto_orders WHERE name='example.com'");
+    ck_assert_msg(strstr(v, "failed at its CA 6 times") && strstr(v, "CAA forbids"), "%s", v);
+    free(v);
+    /* an administrator's retry that succeeds clears nothing AutoSSL needs:
+     * the order is open again, so the domain is not due */
+    free(sql("UPDATE orders SET status='processing' WHERE common_name='example.com'"));
+    free(sql("UPDATE auto_orders SET next_at = 0"));
+    ck_assert_int_eq(cin_autossl_run(F->st, "test", 0, &s), CIN_OK);
+    ck_assert_int_eq(s.ordered + s.retried + s.held, 0);
+}
+END_TEST
+
 START_TEST(agent_pass_runs_autossl)
 {
     json_t *certs;
@@ -398,6 +464,7 @@ int main(void)
     tcase_add_test(tc, short_credits_alert_then_order_when_paid);
     tcase_add_test(tc, sub_account_orders_only_under_the_parents_policy);
     tcase_add_test(tc, www_included_and_wildcard_covers);
+    tcase_add_test(tc, failed_at_the_ca_retried_never_charged_twice);
     tcase_add_test(tc, agent_pass_runs_autossl);
     tcase_add_test(tc, domain_assignment_wakes_the_agent);
     tcase_add_test(tc, automatic_certificates_renew_themselves_without_a_duplicate);

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -110,6 +112,59 @@ START_TEST(counters_shared_by_processes_and_summed_per_host)
     ck_assert_int_eq(cin_metrics_read(&v), CIN_OK);
     ck_assert_int_eq(v.host[CIN_M_HS_STORE], 0);
     cin_metrics_view_clear(&v);
+    free(path);
+}
+END_TEST
+
+/* The mapped file's layout (metrics.c), to plant a dead process's slot. */
+struct test_slot {
+    int32_t pid;
+    uint32_t start;
+    uint64_t v[CIN_M_COUNT];
+};
+struct test_mfile {
+    uint64_t magic, nvalues;
+    struct test_slot retired, s[1];
+};
+
+/* A PID the kernel gave again to another process: the slot a dead process
+ * left with that PID is not the new process's (its counters are the host's,
+ * not a live process's), and the new process starts its own from zero. */
+START_TEST(reused_pid_is_another_process)
+{
+    struct test_mfile *m;
+    cin_metrics_view v;
+    char *path = NULL;
+    int fd;
+
+    ck_assert_int_gt(asprintf(&path, "%s/reuse.metrics", F->dir), 0);
+    ck_assert_int_eq(cin_metrics_open(path, NULL), CIN_OK);
+    fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    ck_assert_ptr_ne(m, MAP_FAILED);
+    /* a process that had this PID, started at the first tick after boot
+     * (no test runs that early), counted 7 handshakes and died */
+    m->s[0].v[CIN_M_HS_STORE] = 7;
+    m->s[0].v[CIN_M_INDEX_GEN] = 99;
+    m->s[0].start = 1;
+    __atomic_store_n(&m->s[0].pid, (int32_t)getpid(), __ATOMIC_RELEASE);
+    ck_assert_int_eq(cin_metrics_read(&v), CIN_OK);
+    ck_assert_int_eq(v.nprocs, 0); /* not this process, and not alive */
+    ck_assert_int_eq(v.host[CIN_M_HS_STORE], 7);
+    cin_metrics_view_clear(&v);
+    /* this process counts: its own slot, from zero; the host keeps the 7 */
+    cin_metrics_add(CIN_M_HS_STORE, 2);
+    ck_assert_int_eq(cin_metrics_read(&v), CIN_OK);
+    ck_assert_int_eq(v.nprocs, 1);
+    ck_assert_int_eq(v.procs[0].pid, getpid());
+    ck_assert_int_eq(v.procs[0].v[CIN_M_HS_STORE], 2);
+    ck_assert_int_eq(v.procs[0].v[CIN_M_INDEX_GEN], 0);
+    ck_assert_int_eq(v.host[CIN_M_HS_STORE], 9);
+    cin_metrics_view_clear(&v);
+    munmap(m, sizeof(*m));
+    cin_metrics_close();
     free(path);
 }
 END_TEST
@@ -269,6 +324,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, counters_shared_by_processes_and_summed_per_host);
+    tcase_add_test(tc, reused_pid_is_another_process);
     tcase_add_test(tc, allow_list_addresses_and_prefixes);
     tcase_add_test(tc, admins_see_their_account_others_refused);
     tcase_add_test(tc, notification_backlog_by_kind);

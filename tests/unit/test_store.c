@@ -9,7 +9,7 @@
 
 #include <sqlite3.h>
 
-#include "cin_gen.h"
+#include "cin_generation.h"
 #include "cin_store.h"
 #include "cin_store_ca.h"
 #include "cin_store_order.h"

@@ -1,4 +1,4 @@
-/* gen.c - the generation counter published in a shared mapped file (see cin_gen.h). */
+/* generation.c - the generation counter published in a shared mapped file (cin_generation.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cin_gen.h"
+#include "cin_generation.h"
 
 struct cin_gen {
     uint64_t *map; /* 8 bytes, MAP_SHARED; aligned because mmap is page aligned */

@@ -1,4 +1,4 @@
-/* util.c - status strings, error messages, logging, time, hex, base64url. */
+/* errors_time_encoding.c - status strings, error messages, logging, time, hex, base64url. */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>

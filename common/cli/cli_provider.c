@@ -1,4 +1,4 @@
-/* cli_more.c - certinext agent, ca, product; helpers for init and orders. */
+/* cli_provider.c - the provider's commands: agent, ca, settings, product; init/order helpers. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>

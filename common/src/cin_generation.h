@@ -1,5 +1,5 @@
 /*
- * cin_gen.h - the store's generation, published in a mapped file.
+ * cin_generation.h - the store's generation, published in a mapped file.
  *
  * Every change to the set of certificates that servers should present (one
  * added, replaced or revoked) increments a generation counter inside the
@@ -13,8 +13,8 @@
  * and publish leaves the file behind; the next cin_gen_publish() (or opening
  * the store) brings it forward again, and the value only ever grows.
  */
-#ifndef CIN_GEN_H
-#define CIN_GEN_H
+#ifndef CIN_GENERATION_H
+#define CIN_GENERATION_H
 
 #include "cin_common.h"
 

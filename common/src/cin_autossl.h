@@ -27,6 +27,8 @@ int cin_autossl_policy_set(cin_store *st, const cin_actor *a, const char *accoun
 typedef struct cin_autossl_stats {
     int ordered; /* orders placed and paid */
     int refused; /* short credits or another refusal, recorded with its alert */
+    int retried; /* orders that failed at their CA placed with it again (no new charge) */
+    int held;    /* ... that failed too often: left failed, with an alert */
 } cin_autossl_stats;
 
 /* Order for every domain that needs it now (at most `limit`, 0: 1000). */
@@ -54,6 +56,11 @@ int cin_store_auto_open(cin_store *st, const char *name, int64_t account_id, tim
 int cin_store_name_covered(cin_store *st, int64_t account_id, const char *name, time_t now);
 /* Remember the AutoSSL order (0: none) for (name, account), when to look
  * again, and the alert (NULL: none). */
+/* The AutoSSL order of (name, account) when it failed at its CA: its id, how
+ * often AutoSSL retried it ("autossl.retry" events) and whether the row
+ * carries an alert; CIN_ENOTFOUND when the row's order did not fail. */
+int cin_store_auto_failed(cin_store *st, const char *name, int64_t account_id, int64_t *order_id,
+                          int *retries, int *alerted);
 int cin_store_auto_record(cin_store *st, const char *name, int64_t account_id, int64_t order_id,
                           time_t next_at, const char *alert);
 /* The account's domains AutoSSL could not order for, and why: (name, alert,

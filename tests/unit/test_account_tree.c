@@ -524,6 +524,92 @@ START_TEST(visibility_and_lists)
 }
 END_TEST
 
+static char *user_field(int who, const char *account, const char *user, const char *key)
+{
+    char path[120], *v = NULL;
+    json_t *u;
+    size_t i;
+    hresp r;
+
+    snprintf(path, sizeof(path), "/api/v1/users?account=%s", account);
+    r = as(who, "GET", path, NULL);
+    ck_assert_int_eq(r.status, 200);
+    json_array_foreach(json_object_get(r.json, "users"), i, u)
+    {
+        if (!strcmp(json_string_value(json_object_get(u, "name")), user)) {
+            json_t *x = json_object_get(u, key);
+            v = json_is_string(x) ? strdup(json_string_value(x))
+                                  : strdup(json_is_true(x) ? "true" : "false");
+        }
+    }
+    hresp_free(&r);
+    ck_assert_ptr_nonnull(v);
+    return v;
+}
+
+static void role_is(const char *account, const char *user, const char *role)
+{
+    char *v = user_field(X_ANN, account, user, "role");
+
+    ck_assert_str_eq(v, role);
+    free(v);
+}
+
+/* Parent administrators manage a sub-account's users (role, disabled, 2FA
+ * reset), at every level below them, but never set their passwords; a
+ * sub-account's administrator cannot reach its parent's or a sibling's users
+ * (404), nor can a parent's standard user or an unrelated account. */
+START_TEST(parent_admins_edit_child_users)
+{
+    hresp r;
+    char *s;
+
+    expect(as(R_ADM, "POST", "/api/v1/accounts",
+              "{\"name\":\"sib\",\"admin\":{\"name\":\"sadm\",\"password\":\"sadm-password\"}}"),
+           201);
+    /* parent -> child: role, disable, enable; grandparent -> grandchild */
+    expect(as(R_ADM, "PATCH", "/api/v1/users/cstd", "{\"role\":\"basic\"}"), 200);
+    role_is("cust", "cstd", "basic");
+    expect(as(R_ADM, "PATCH", "/api/v1/users/cstd", "{\"disabled\":true}"), 200);
+    expect(as(C_STD, "GET", "/api/v1/orders", NULL), 401);
+    expect(as(R_ADM, "PATCH", "/api/v1/users/cstd", "{\"disabled\":false}"), 200);
+    expect(as(C_STD, "GET", "/api/v1/orders", NULL), 200);
+    expect(as(X_ANN, "PATCH", "/api/v1/users/cbas", "{\"role\":\"standard\"}"), 200);
+    role_is("cust", "cbas", "standard");
+    expect(as(R_ADM, "DELETE", "/api/v1/totp/cstd", NULL), 204);
+    /* the change is in the child's audit, by the parent's user */
+    r = as(C_ADM, "GET", "/api/v1/audit", NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"radm\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "cstd; disabled"));
+    hresp_free(&r);
+    /* never a sub-account user's password, from above */
+    r = as(R_ADM, "PATCH", "/api/v1/users/cstd", "{\"password\":\"taken-over-password\"}");
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(jstr(&r, "field"), "password");
+    hresp_free(&r);
+    /* child -> parent, child -> grandparent, sibling -> sibling: not there */
+    expect(as(C_ADM, "PATCH", "/api/v1/users/radm", "{\"role\":\"basic\"}"), 404);
+    expect(as(C_ADM, "PATCH", "/api/v1/users/rstd", "{\"disabled\":true}"), 404);
+    expect(as(C_ADM, "PATCH", "/api/v1/users/ann", "{\"role\":\"basic\"}"), 404);
+    expect(as(C_ADM, "PATCH", "/api/v1/users/sadm", "{\"disabled\":true}"), 404);
+    expect(as(C_ADM, "DELETE", "/api/v1/totp/radm", NULL), 404);
+    expect(as(C_ADM, "DELETE", "/api/v1/totp/sadm", NULL), 404);
+    /* a parent's standard user, an unrelated account's admin: not there either */
+    expect(as(R_STD, "PATCH", "/api/v1/users/cstd", "{\"role\":\"admin\"}"), 403);
+    expect(as(X_OSCAR, "PATCH", "/api/v1/users/cstd", "{\"role\":\"admin\"}"), 404);
+    expect(as(X_OSCAR, "DELETE", "/api/v1/totp/cstd", NULL), 404);
+    /* none of the refused changes happened */
+    role_is("resell", "radm", "admin");
+    role_is("acme", "ann", "admin");
+    role_is("sib", "sadm", "admin");
+    s = user_field(X_ANN, "resell", "rstd", "disabled");
+    ck_assert_str_eq(s, "false");
+    free(s);
+    role_is("cust", "cstd", "basic");
+}
+END_TEST
+
 /* A sub-account claims (issue 14's claims) only names within its ancestors'
  * domains; the parent's own domain is delegated, never claimed. */
 START_TEST(sub_accounts_claim_within_the_parents_domains)
@@ -685,6 +771,7 @@ static Suite *suite(void)
     tcase_add_test(tc, parent_approval_then_child_then_parent_pays);
     tcase_add_test(tc, order_for_a_customer_and_rejection);
     tcase_add_test(tc, visibility_and_lists);
+    tcase_add_test(tc, parent_admins_edit_child_users);
     tcase_add_test(tc, domains_and_credits);
     tcase_add_test(tc, sub_accounts_claim_within_the_parents_domains);
     tcase_add_test(tc, policy_for_automatic_ordering);

@@ -610,6 +610,164 @@ START_TEST(parent_admins_edit_child_users)
 }
 END_TEST
 
+/* A token for user name (any account), for people beyond the enum. */
+static char *token_of(const char *name)
+{
+    cin_user u;
+    char *t = NULL;
+
+    ck_assert_int_eq(cin_store_user_get(F->st, name, &u), CIN_OK);
+    ck_assert_int_eq(cin_store_begin(F->st), CIN_OK);
+    ck_assert_int_eq(cin_store_token_create(F->st, u.id, "t", 0, &t, NULL), CIN_OK);
+    ck_assert_int_eq(cin_store_commit(F->st), CIN_OK);
+    cin_user_clear(&u);
+    return t;
+}
+
+static hresp with(const char *token, const char *method, const char *path, const char *body)
+{
+    char auth[300];
+    const char *h[] = {auth, NULL};
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+    return call(F, -1, method, path, body, h);
+}
+
+static long events_in(const char *account, const char *action)
+{
+    char sql[300], *out;
+    long n;
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM order_events e JOIN accounts a ON a.id = e.account_id"
+             " WHERE a.name = '%s' AND e.action = '%s'",
+             account, action);
+    out = store_query(F, sql);
+    n = atol(out);
+    free(out);
+    return n;
+}
+
+/* Re-parenting: cycles, permissions and delegated names refused and nothing
+ * changed; then cust2 (with a customer of its own, an order waiting for its
+ * parent, billed to the parent) moves from resell to resell2: visibility,
+ * the pending approval and billing follow the new parent, the rules start
+ * over, and the account and both parents audit it. */
+START_TEST(move_a_sub_account)
+{
+    char id[32], *r2, *c2, *cmd, *out;
+    const char *cli = getenv("CIN_CLI") ? getenv("CIN_CLI") : "build/certinext";
+    long long before;
+    hresp r;
+
+    expect(
+        as(X_ANN, "POST", "/api/v1/accounts",
+           "{\"name\":\"resell2\",\"admin\":{\"name\":\"r2adm\",\"password\":\"r2adm-password\"}}"),
+        201);
+    expect(
+        as(R_ADM, "POST", "/api/v1/accounts",
+           "{\"name\":\"cust2\",\"admin\":{\"name\":\"c2adm\",\"password\":\"c2adm-password\"}}"),
+        201);
+    expect(as(X_ANN, "POST", "/api/v1/accounts",
+              "{\"name\":\"gc\",\"parent\":\"cust2\",\"admin\":{\"name\":\"gcadm\",\"password\":"
+              "\"gcadm-password\"}}"),
+           201);
+    r2 = token_of("r2adm");
+    c2 = token_of("c2adm");
+    expect(
+        as(X_ANN, "POST", "/api/v1/domains", "{\"name\":\"z.example.com\",\"account\":\"cust2\"}"),
+        201);
+    expect(as(R_ADM, "PATCH", "/api/v1/accounts/cust2", "{\"billing\":\"parent\"}"), 200);
+    r = with(c2, "POST", "/api/v1/orders",
+             "{\"product\":\"dv-ssl\",\"common_name\":\"z.example.com\"}");
+    ck_assert_int_eq(r.status, 201);
+    snprintf(id, sizeof(id), "%s", jstr(&r, "id"));
+    hresp_free(&r);
+    expect_status(id, "pending_parent_approval");
+
+    /* cycles: below itself, itself; the same parent */
+    r = as(X_ANN, "POST", "/api/v1/accounts/resell/move", "{\"parent\":\"cust\"}");
+    ck_assert_int_eq(r.status, 409);
+    ck_assert_str_eq(jstr(&r, "field"), "parent");
+    hresp_free(&r);
+    expect(as(X_ANN, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"gc\"}"), 409);
+    expect(as(R_ADM, "POST", "/api/v1/accounts/cust/move", "{\"parent\":\"cust\"}"), 409);
+    expect(as(R_ADM, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"resell\"}"), 409);
+    /* who may: not the account itself, nor below, nor a standard user, nor a stranger;
+     * a reseller only within what it sees */
+    expect(as(C_ADM, "POST", "/api/v1/accounts/cust/move", "{\"parent\":\"acme\"}"), 403);
+    expect(as(C_ADM, "POST", "/api/v1/accounts/resell/move", "{\"parent\":\"cust\"}"), 404);
+    expect(as(R_STD, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"resell2\"}"), 403);
+    expect(as(X_OSCAR, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"other\"}"), 404);
+    expect(as(R_ADM, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"resell2\"}"), 404);
+    expect(as(X_ANN, "POST", "/api/v1/accounts/cust2/move", "{}"), 400);
+    /* cust holds c.r.example.com by delegation from resell: it cannot leave with it */
+    r = as(X_ANN, "POST", "/api/v1/accounts/cust/move", "{\"parent\":\"resell2\"}");
+    ck_assert_int_eq(r.status, 409);
+    ck_assert_ptr_nonnull(strstr(jstr(&r, "detail"), "c.r.example.com"));
+    hresp_free(&r);
+    expect(as(R_ADM, "GET", "/api/v1/accounts/cust", NULL), 200);
+    ck_assert_int_eq(events_in("cust", "account.move"), 0);
+
+    /* the move */
+    r = as(X_ANN, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"resell2\"}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(jstr(&r, "parent"), "resell2");
+    ck_assert_str_eq(jstr(&r, "billing"), "prepaid"); /* the rules start over */
+    ck_assert(json_is_true(json_object_get(r.json, "requires_parent_approval")));
+    hresp_free(&r);
+    /* visibility follows, down to the customer's customer */
+    expect(as(R_ADM, "GET", "/api/v1/accounts/cust2", NULL), 404);
+    expect(as(R_ADM, "GET", "/api/v1/accounts/gc", NULL), 404);
+    expect(with(r2, "GET", "/api/v1/accounts/gc", NULL), 200);
+    expect(as(R_ADM, "GET", "/api/v1/orders?account=cust2", NULL), 404);
+    /* the order waiting for the old parent waits for the new one */
+    expect(act(R_ADM, id, "approve", NULL), 404);
+    expect_status(id, "pending_parent_approval");
+    r = with(r2, "GET", "/api/v1/orders?account=cust2", NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "orders")), 1);
+    hresp_free(&r);
+    {
+        char path[80];
+        snprintf(path, sizeof(path), "/api/v1/orders/%s/approve", id);
+        expect(with(r2, "POST", path, NULL), 200);
+        expect_status(id, "awaiting_payment");
+        /* billing to the parent is the new parent's decision; then it pays */
+        expect(with(r2, "PATCH", "/api/v1/accounts/cust2", "{\"billing\":\"parent\"}"), 200);
+        expect(as(X_ANN, "POST", "/api/v1/accounts/resell2/credits", "{\"amount\":50}"), 200);
+        before = credits_of("resell");
+        snprintf(path, sizeof(path), "/api/v1/orders/%s/pay", id);
+        expect(with(c2, "POST", path, NULL), 200);
+        ck_assert_int_eq(credits_of("resell2"), 40);
+        ck_assert_int_eq(credits_of("resell"), before);
+    }
+    /* the audit of the account and of both parents; the order's history */
+    ck_assert_int_eq(events_in("cust2", "account.move"), 1);
+    ck_assert_int_eq(events_in("resell", "account.move_out"), 1);
+    ck_assert_int_eq(events_in("resell2", "account.move_in"), 1);
+    ck_assert_int_eq(events_in("cust2", "order.parent_changed"), 1);
+    r = as(R_ADM, "GET", "/api/v1/audit", NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "cust2 moved from resell to resell2"));
+    hresp_free(&r);
+
+    /* the provider's CLI: back under resell; a cycle refused with its message */
+    cmd = cin_asprintf("%s account move gc --parent gc %s 2>&1", cli, F->cli_args);
+    ck_assert_int_ne(run(cmd, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "cannot move below itself"));
+    free(out);
+    free(cmd);
+    cmd = cin_asprintf("%s account move cust2 --parent resell %s 2>&1", cli, F->cli_args);
+    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "moved under resell"));
+    free(out);
+    free(cmd);
+    expect(as(R_ADM, "GET", "/api/v1/accounts/gc", NULL), 200);
+    expect(with(r2, "GET", "/api/v1/accounts/cust2", NULL), 404);
+    free(r2);
+    free(c2);
+}
+END_TEST
+
 /* A sub-account claims (issue 14's claims) only names within its ancestors'
  * domains; the parent's own domain is delegated, never claimed. */
 START_TEST(sub_accounts_claim_within_the_parents_domains)
@@ -772,6 +930,7 @@ static Suite *suite(void)
     tcase_add_test(tc, order_for_a_customer_and_rejection);
     tcase_add_test(tc, visibility_and_lists);
     tcase_add_test(tc, parent_admins_edit_child_users);
+    tcase_add_test(tc, move_a_sub_account);
     tcase_add_test(tc, domains_and_credits);
     tcase_add_test(tc, sub_accounts_claim_within_the_parents_domains);
     tcase_add_test(tc, policy_for_automatic_ordering);

@@ -19,6 +19,25 @@ def ledger_rows(api, oid, account=None):
     return [e["delta"] for e in r.json["ledger"] if e["order"] == oid]
 
 
+# Generous waits on conditions (they end as soon as the condition holds): in a combined
+# run the agent and the servers share two loaded cores with every other test.
+ISSUED = 90
+SERVED = 60
+
+
+def served(port, sni):
+    """The serial a fresh handshake for sni gets; None when the handshake fails (a
+    worker busy under load): "not yet", not an error."""
+    try:
+        return handshake(port, sni)[0]
+    except OSError:
+        return None
+
+
+def serves(port, sni, serial):
+    return served(port, sni) == serial
+
+
 def credits(api, name):
     r = api.get(f"/api/v1/accounts/{name}")
     assert r.status == 200, r
@@ -78,18 +97,19 @@ def test_three_levels_parent_approval_billing_and_serving(server, store):
     assert ledger_rows(radm, o["id"]) == [-10]
     assert ledger_rows(cadm, o["id"]) == [0]
     assert ledger_rows(radm, o["id"], "cust") == [0]
-    issued = wait_status(cstd, o["id"], "issued")
+    issued = wait_status(cstd, o["id"], "issued", timeout=ISSUED)
     serial = issued["certificate"]["serial"]
-    assert wait_for(lambda: handshake(server.https_port, "shop.c.r.example.com")[0] == serial, 10)
+    assert wait_for(lambda: serves(server.https_port, "shop.c.r.example.com", serial), SERVED)
 
     # the parent's wildcard serves its own names, never the customer's
     w = order(radm, "dv-wildcard", ["*.r.example.com", "r.example.com"])
     assert w["status"] == "pending_parent_approval"  # resell itself needs acme's approval
     assert ann.post(f"/api/v1/orders/{w['id']}/approve").json["status"] == "awaiting_payment"
     assert radm.post(f"/api/v1/orders/{w['id']}/pay").status == 200
-    wserial = wait_status(radm, w["id"], "issued")["certificate"]["serial"]
-    assert wait_for(lambda: handshake(server.https_port, "x.r.example.com")[0] == wserial, 10)
-    assert handshake(server.https_port, "c.r.example.com")[0] != wserial
+    wserial = wait_status(radm, w["id"], "issued", timeout=ISSUED)["certificate"]["serial"]
+    assert wait_for(lambda: serves(server.https_port, "x.r.example.com", wserial), SERVED)
+    got = wait_for(lambda: served(server.https_port, "c.r.example.com"), SERVED)
+    assert got and got != wserial
     # ... and the parent orders for a delegated name only on the customer's behalf
     r = radm.post("/api/v1/orders", {"product": "dv-ssl", "common_name": "c.r.example.com"})
     assert r.status == 403 and r.problem == "domain_not_owned", r

@@ -6,6 +6,7 @@ a domain outside the parent's refused, and the most specific assignment of a
 name deciding whose certificate is served for it."""
 import csv
 import io
+import os
 
 import pytest
 
@@ -170,3 +171,32 @@ def test_three_levels_parent_approval_billing_and_serving(server, store):
     certs = radm.get("/api/v1/reports/certificates?format=csv")
     crow = list(csv.reader(io.StringIO(certs.body)))
     assert {x[crow[0].index("serial")] for x in crow[1:] if x[0] == "item"} == {serial, wserial}
+
+
+def test_acme_orders_take_the_credentials_custom_fields(server, store, base):
+    """Required custom fields and ACME (certbot): an ACME client cannot fill them, so an
+    order carries its credential's preset; without one certbot is told
+    userActionRequired, naming the field, before any validation, and nothing is made."""
+    from test_acme_server import acme_orders, certbot, credential, serve_localhost
+    root = serve_localhost(server, store)
+    ann = server.api(store.tokens["ann"], tls=True)
+    r = ann.post("/api/v1/fields", {"name": "cost_centre", "type": "text", "required": True})
+    assert r.status == 201, r
+    bare = credential(ann, auto_pay=True)
+    # (each credential its own certbot directory: certbot keeps its ACME account there)
+    p = certbot(server, root, bare["key_id"], bare["hmac_key"], ["cf1.example.com"],
+                os.path.join(base, "bare"))
+    out = p.stdout + p.stderr + p.log
+    assert p.returncode != 0 and "userActionRequired" in out and "cost_centre is required" in out
+    assert acme_orders(store) == [] and store.sql("SELECT count(*) FROM acmesrv_orders") == "0"
+    # a credential's preset is validated, then every order of it carries the values
+    r = ann.post("/api/v1/acme/credentials", {"name": "x", "fields": {"cost_centre": 7}})
+    assert r.status == 400 and r.json["field"] == "fields.cost_centre", r
+    cred = credential(ann, auto_pay=True, fields={"cost_centre": "CC-9"})
+    assert cred["fields"] == {"cost_centre": "CC-9"}
+    p = certbot(server, root, cred["key_id"], cred["hmac_key"], ["cf2.example.com"],
+                os.path.join(base, "preset"))
+    assert p.returncode == 0, p.stdout + p.stderr + p.log[-3000:]
+    [oid] = acme_orders(store)
+    o = ann.get(f"/api/v1/orders/{oid}").json
+    assert o["fields"] == {"cost_centre": "CC-9"} and o["status"] == "issued", o

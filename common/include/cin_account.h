@@ -65,7 +65,8 @@ int cin_account_set_rules(cin_store *st, const cin_actor *a, const char *account
  * The provider moves any account; an administrator moves an account below
  * its own to its own account or one below it (404 for what it cannot see).
  * 409 for a cycle (parent is the account or below it), for the same parent,
- * for a tree deeper than the limit, and while a name the subtree holds is
+ * for a tree deeper than sub-accounts may be made (for any account moved),
+ * and while a name the subtree holds is
  * delegated from an account it leaves.  The moved account's rules start over
  * as a new sub-account's (parent approval required, prepaid, no automatic
  * ordering): the new parent sets its own.  Its orders pending parent approval

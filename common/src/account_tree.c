@@ -179,14 +179,32 @@ done:
 
 /* ---- re-parenting ---------------------------------------------------------- */
 
-/* Levels in a path ("/1/5/9/": 3). */
-static int levels(const char *path)
+/* The length of the parent's part of a path ("/1/5/9/": 5, "/1/5/"). */
+static size_t parent_len(const char *path)
 {
-    int n = 0;
+    size_t n = path ? strlen(path) : 0;
 
-    for (; path && *path; path++)
-        n += *path == '/';
-    return n > 0 ? n - 1 : 0;
+    if (n < 2)
+        return 0;
+    for (n -= 2; n > 0 && path[n] != '/'; n--)
+        ;
+    return n + 1;
+}
+
+/*
+ * Would the subtree at acct, moved to below par, break the depth limit that
+ * making sub-accounts keeps (a parent's path of at most MAX_DEPTH * 8
+ * characters)?  Every node's parent path grows by the same amount.
+ */
+static int too_deep(const cin_account *acct, const cin_account *sub, size_t nsub,
+                    const cin_account *par)
+{
+    size_t grow_to = strlen(par->path), from = parent_len(acct->path), worst = from, i;
+
+    for (i = 0; i < nsub; i++)
+        if (parent_len(sub[i].path) > worst)
+            worst = parent_len(sub[i].path);
+    return grow_to + (worst - from) > MAX_DEPTH * 8;
 }
 
 /* Is account id in path ("/1/5/9/")? */
@@ -259,10 +277,10 @@ int cin_account_move(cin_store *st, const cin_actor *a, const char *account, con
                      size_t *pending, cin_problem *p)
 {
     cin_account acct, par, *sub = NULL;
-    size_t nsub = 0, i, moved = 0;
+    size_t nsub = 0, moved = 0;
     int64_t old_parent;
     char *new_path = NULL, detail[300];
-    int rc, deepest;
+    int rc;
 
     memset(&acct, 0, sizeof(acct));
     memset(&par, 0, sizeof(par));
@@ -298,17 +316,11 @@ int cin_account_move(cin_store *st, const cin_actor *a, const char *account, con
     }
     if (rc == CIN_OK)
         rc = cin_store_account_descendants(st, acct.path, &sub, &nsub);
-    if (rc == CIN_OK) {
-        deepest = levels(acct.path);
-        for (i = 0; i < nsub; i++)
-            if (levels(sub[i].path) > deepest)
-                deepest = levels(sub[i].path);
-        if (levels(par.path) + 1 + deepest - levels(acct.path) > MAX_DEPTH) {
-            cin_problem_field(p, 409, "conflict", "parent", "the hierarchy is too deep below %s",
-                              par.name);
-            rc = CIN_ECONFLICT;
-        }
-    } else if (!p->status) {
+    if (rc == CIN_OK && too_deep(&acct, sub, nsub, &par)) {
+        cin_problem_field(p, 409, "conflict", "parent", "the hierarchy is too deep below %s",
+                          par.name);
+        rc = CIN_ECONFLICT;
+    } else if (rc != CIN_OK && !p->status) {
         cin_problem_from_status(p, rc);
     }
     if (rc == CIN_OK)

@@ -768,6 +768,34 @@ START_TEST(move_a_sub_account)
 }
 END_TEST
 
+/* The depth limit sub-accounts are made under holds for moves too, for every
+ * account of the moved subtree: m1 (with its child m2) cannot go where m2
+ * alone can. */
+START_TEST(move_keeps_the_depth_limit)
+{
+    cin_problem p = {0};
+    char prev[32] = "acme", name[32], parent_of_deepest[32] = "", body[80];
+    int i, rc = CIN_OK;
+
+    for (i = 0; i < 200 && rc == CIN_OK; i++) {
+        snprintf(name, sizeof(name), "d%d", i);
+        rc = cin_account_create_sub(F->st, NULL, name, prev, NULL, NULL, NULL, &p);
+        if (rc == CIN_OK) {
+            snprintf(parent_of_deepest, sizeof(parent_of_deepest), "%s", prev);
+            snprintf(prev, sizeof(prev), "%s", name);
+        }
+    }
+    ck_assert_int_eq(rc, CIN_ECONFLICT); /* the limit was reached */
+    cin_problem_clear(&p);
+    ck_assert_int_eq(cin_account_create_sub(F->st, NULL, "m1", "acme", NULL, NULL, NULL, &p),
+                     CIN_OK);
+    ck_assert_int_eq(cin_account_create_sub(F->st, NULL, "m2", "m1", NULL, NULL, NULL, &p), CIN_OK);
+    snprintf(body, sizeof(body), "{\"parent\":\"%s\"}", parent_of_deepest);
+    expect(as(X_ANN, "POST", "/api/v1/accounts/m1/move", body), 409);
+    expect(as(X_ANN, "POST", "/api/v1/accounts/m2/move", body), 200);
+}
+END_TEST
+
 /* A sub-account claims (issue 14's claims) only names within its ancestors'
  * domains; the parent's own domain is delegated, never claimed. */
 START_TEST(sub_accounts_claim_within_the_parents_domains)
@@ -931,6 +959,7 @@ static Suite *suite(void)
     tcase_add_test(tc, visibility_and_lists);
     tcase_add_test(tc, parent_admins_edit_child_users);
     tcase_add_test(tc, move_a_sub_account);
+    tcase_add_test(tc, move_keeps_the_depth_limit);
     tcase_add_test(tc, domains_and_credits);
     tcase_add_test(tc, sub_accounts_claim_within_the_parents_domains);
     tcase_add_test(tc, policy_for_automatic_ordering);

@@ -200,3 +200,49 @@ def test_acme_orders_take_the_credentials_custom_fields(server, store, base):
     [oid] = acme_orders(store)
     o = ann.get(f"/api/v1/orders/{oid}").json
     assert o["fields"] == {"cost_centre": "CC-9"} and o["status"] == "issued", o
+
+
+def test_move_a_sub_account_and_edit_its_users(server, store):
+    """Re-parenting through the server (CLI and REST): the order waiting for the old
+    parent waits for the new one, cycles are refused; a parent's administrator changes a
+    customer's user, the customer's administrator cannot reach the parent's."""
+    api = server.api()
+    ann = api.as_user(store.tokens["ann"])
+    for name in ("resell", "resell2"):
+        store.cli("account", "create", name, "--parent", "acme")
+        store.cli("user", "create", "--account", name, "--name", name[0] + name[-1] + "adm",
+                  "--role", "admin")
+    radm = api.as_user(store.cli("token", "create", "--user", "rladm").stdout.strip())
+    r2adm = api.as_user(store.cli("token", "create", "--user", "r2adm").stdout.strip())
+    r = radm.post("/api/v1/accounts", {"name": "cust",
+                                       "admin": {"name": "cadm", "password": "cadm-password"}})
+    assert r.status == 201, r
+    cadm = api.as_user(store.cli("token", "create", "--user", "cadm").stdout.strip())
+    assert ann.post("/api/v1/domains", {"name": "m.example.com", "account": "cust"}).status == 201
+    o = order(cadm, "dv-ssl", ["m.example.com"])
+    assert o["status"] == "pending_parent_approval"
+    # the provider moves cust to resell2: the waiting order follows
+    p = store.cli("account", "move", "cust", "--parent", "resell2")
+    assert "1 order pending parent approval now wait" in p.stdout, p.stdout
+    assert radm.get(f"/api/v1/orders/{o['id']}").status == 404
+    assert radm.post(f"/api/v1/orders/{o['id']}/approve").status == 404
+    r = r2adm.post(f"/api/v1/orders/{o['id']}/approve")
+    assert r.status == 200 and r.json["status"] == "awaiting_payment", r
+    # a cycle, and a reseller moving what is not below it, are refused; ann moves it back
+    r = ann.post("/api/v1/accounts/resell2/move", {"parent": "cust"})
+    assert r.status == 409 and r.json["field"] == "parent", r
+    assert radm.post("/api/v1/accounts/cust/move", {"parent": "resell"}).status == 404
+    r = ann.post("/api/v1/accounts/cust/move", {"parent": "resell"})
+    assert r.status == 200 and r.json["parent"] == "resell", r
+    assert radm.get("/api/v1/accounts/cust").status == 200
+    # users: parent -> child allowed (never the password), child -> parent 404
+    r = radm.request("PATCH", "/api/v1/users/cadm", {"disabled": True})
+    assert r.status == 200 and r.json["disabled"] is True, r
+    assert cadm.get("/api/v1/orders").status == 401
+    assert radm.request("PATCH", "/api/v1/users/cadm", {"disabled": False}).status == 200
+    r = radm.request("PATCH", "/api/v1/users/cadm", {"password": "a new long password"})
+    assert r.status == 403 and r.json["field"] == "password", r
+    assert cadm.request("PATCH", "/api/v1/users/rladm", {"role": "basic"}).status == 404
+    assert r2adm.request("PATCH", "/api/v1/users/cadm", {"role": "basic"}).status == 404
+    events = ann.get("/api/v1/audit?account=resell&limit=100").json["events"]
+    assert {"account.move_out", "account.move_in"} <= {e["action"] for e in events}

@@ -285,11 +285,42 @@ static int cmd_account_set(int argc, char **argv)
     return 0;
 }
 
+/* certinext account move NAME --parent P (issue 16: re-parenting) */
+static int cmd_account_move(int argc, char **argv)
+{
+    static const char usage[] = "certinext account move NAME --parent P";
+    static const struct option opts[] = {{"parent", required_argument, NULL, 'p'},
+                                         {NULL, 0, NULL, 0}};
+    struct acct_opts o = {0};
+    cin_problem p = {0};
+    cin_store *st;
+    size_t pending = 0;
+    int rc;
+
+    rc = cli_getopt(argc - 1, argv + 1, usage, opts, acct_opt, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    if (optind + 1 != argc - 1 || !o.parent) {
+        cli_usage_error(usage, "give exactly one account NAME and --parent");
+        return 2;
+    }
+    if (cli_open(&st) != CIN_OK)
+        return 1;
+    rc = cin_account_move(st, &cli_actor, argv[optind + 1], o.parent, &pending, &p);
+    cin_store_close(st);
+    if (rc != CIN_OK)
+        return cli_problem(&p);
+    printf("account %s moved under %s (%zu order%s pending parent approval now wait for %s)\n",
+           argv[optind + 1], o.parent, pending, pending == 1 ? "" : "s", o.parent);
+    return 0;
+}
+
 static int cmd_account(int argc, char **argv)
 {
     static const char usage[] = "certinext account create NAME [--credits N] [--parent P]\n"
                                 "       certinext account set NAME [--billing prepaid|parent] "
-                                "[--requires-parent-approval yes|no] [--automatic yes|no]";
+                                "[--requires-parent-approval yes|no] [--automatic yes|no]\n"
+                                "       certinext account move NAME --parent P";
     static const struct option opts[] = {{"credits", required_argument, NULL, 'c'},
                                          {"parent", required_argument, NULL, 'p'},
                                          {NULL, 0, NULL, 0}};
@@ -301,12 +332,14 @@ static int cmd_account(int argc, char **argv)
 
     if (argc >= 2 && !strcmp(argv[1], "set"))
         return cmd_account_set(argc, argv);
+    if (argc >= 2 && !strcmp(argv[1], "move"))
+        return cmd_account_move(argc, argv);
     if (argc < 2 || strcmp(argv[1], "create") != 0) {
         if (argc >= 2 && !strcmp(argv[1], "--help")) {
             printf("usage: %s\n", usage);
             return 0;
         }
-        cli_usage_error(usage, "expected 'account create' or 'account set'");
+        cli_usage_error(usage, "expected 'account create', 'account set' or 'account move'");
         return 2;
     }
     rc = cli_getopt(argc - 1, argv + 1, usage, opts, acct_opt, &o);
@@ -854,7 +887,7 @@ static const struct {
     {"init", cmd_init, "init --store PATH                 new store, key file and catalog"},
     {"account", cmd_account,
      "account create NAME [--credits N] [--parent P] | account set NAME [--billing B] "
-     "[--auto-certificate PRODUCT|none [--include-www]] ..."},
+     "[--auto-certificate PRODUCT|none [--include-www]] ... | account move NAME --parent P"},
     {"user", cmd_user,
      "user create --account A --name U --role admin|standard|basic [--signatory] "
      "[--password-stdin] | user reset-2fa NAME"},

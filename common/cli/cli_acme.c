@@ -8,11 +8,12 @@
 #include "cli.h"
 
 static const char usage[] =
-    "certinext acme credential create --user U [--name N] [--product P] [--auto-pay] [--json]"
+    "certinext acme credential create --user U [--name N] [--product P] [--auto-pay] "
+    "[--fields JSON] [--json]"
     " | acme credential list --account A [--json] | acme credential delete ID";
 
 struct acme_opts {
-    const char *user, *name, *product, *account;
+    const char *user, *name, *product, *account, *fields;
     int auto_pay, json;
 };
 
@@ -32,6 +33,8 @@ static int acme_opt(int c, const char *arg, void *ud)
         o->auto_pay = 1;
     else if (c == 'j')
         o->json = 1;
+    else if (c == 'f')
+        o->fields = arg;
     else
         return 1;
     return 0;
@@ -46,9 +49,22 @@ static int create(cin_store *st, const struct acme_opts *o)
     cin_problem p = {0};
     acmesrv_cred c;
     char *hmac = NULL;
-    json_t *j;
+    json_t *j, *fields = NULL;
+    int rc;
 
-    if (acmesrv_cred_create(st, &cli_actor, 0, &f, &c, &hmac, &p) != CIN_OK)
+    if (o->fields) {
+        /* the custom field values its ACME orders carry: {"cost_centre": "CC-9"} */
+        fields = json_loads(o->fields, 0, NULL);
+        if (!json_is_object(fields)) {
+            json_decref(fields);
+            cli_usage_error(usage, "--fields takes a JSON object of name: value");
+            return 2;
+        }
+        f.fields = fields;
+    }
+    rc = acmesrv_cred_create(st, &cli_actor, 0, &f, &c, &hmac, &p);
+    json_decref(fields);
+    if (rc != CIN_OK)
         return cli_problem(&p);
     if (o->json) {
         char *s;
@@ -108,13 +124,11 @@ static int list(cin_store *st, const struct acme_opts *o)
 
 int cli_cmd_acme(int argc, char **argv)
 {
-    static const struct option opts[] = {{"user", required_argument, NULL, 'u'},
-                                         {"name", required_argument, NULL, 'n'},
-                                         {"product", required_argument, NULL, 'p'},
-                                         {"account", required_argument, NULL, 'a'},
-                                         {"auto-pay", no_argument, NULL, 'y'},
-                                         {"json", no_argument, NULL, 'j'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"user", required_argument, NULL, 'u'},    {"name", required_argument, NULL, 'n'},
+        {"product", required_argument, NULL, 'p'}, {"account", required_argument, NULL, 'a'},
+        {"auto-pay", no_argument, NULL, 'y'},      {"json", no_argument, NULL, 'j'},
+        {"fields", required_argument, NULL, 'f'},  {NULL, 0, NULL, 0}};
     struct acme_opts o = {0};
     cin_problem p = {0};
     const char *verb;

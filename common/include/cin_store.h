@@ -26,7 +26,7 @@ typedef struct cin_store cin_store;
 
 /* 7: ACME server (13); 8: AutoSSL (17); 9: accounts, logins (16); 10-15: challenges,
  * failover, distrust, claims, profiles (14); 16: notifications, webhooks (15) */
-#define CIN_SCHEMA_VERSION 16
+#define CIN_SCHEMA_VERSION 17
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation
@@ -171,6 +171,15 @@ int cin_store_account_get_id(cin_store *st, int64_t id, cin_account *out);
 /* Make the new account id a sub-account of parent_id (in the caller's
  * transaction): path below the parent's, requires_parent_approval 1, prepaid. */
 int cin_store_account_set_parent(cin_store *st, int64_t id, int64_t parent_id);
+/* Move account id (at old_path) under parent_id, its path becoming new_path
+ * (in the caller's transaction): every path below rewritten, and the rules a
+ * parent sets back to a new sub-account's (parent approval, prepaid, no
+ * automatic ordering) - the new parent has agreed to none of the old ones. */
+int cin_store_account_move(cin_store *st, int64_t id, const char *old_path, int64_t parent_id,
+                           const char *new_path);
+/* The ids of account_id's own orders in status (*ids: free()). */
+int cin_store_account_orders_in(cin_store *st, int64_t account_id, const char *status,
+                                int64_t **ids, size_t *n);
 /* Change a sub-account's rules (-1 / NULL: keep). */
 int cin_store_account_set_rules(cin_store *st, int64_t id, int requires_parent_approval,
                                 const char *billing, int auto_policy);

@@ -38,6 +38,15 @@ int cin_actor_admin_of(const cin_actor *a, int64_t account_id)
     return a->user->account_id == account_id && !strcmp(a->user->role, "admin");
 }
 
+/* An administrator of an account above the user's (a parent's, a provider's
+ * reseller's): manages the user's role and access (the user is read in the
+ * transaction). */
+static int admin_above(const cin_actor *a, const cin_user *u)
+{
+    return a && a->user && !strcmp(a->user->role, "admin") &&
+           cin_account_path_below(a->user->account_path, u->account_path);
+}
+
 /* Begin, or say why not. */
 static int begin(cin_store *st, cin_problem *p)
 {
@@ -234,7 +243,7 @@ int cin_account_user_update(cin_store *st, const cin_actor *a, const char *name,
 {
     char *hash = NULL, detail[160];
     cin_user u;
-    int rc, ends_sessions;
+    int rc, ends_sessions, above;
 
     memset(out, 0, sizeof(*out));
     memset(&u, 0, sizeof(u));
@@ -243,14 +252,22 @@ int cin_account_user_update(cin_store *st, const cin_actor *a, const char *name,
     if ((rc = begin(st, p)) != CIN_OK)
         goto done;
     rc = cin_store_user_get(st, name ? name : "", &u);
-    if (rc == CIN_OK && !cin_actor_admin_of(a, u.account_id)) {
-        /* another account's user does not exist for this caller */
+    above = rc == CIN_OK && admin_above(a, &u);
+    if (rc == CIN_OK && !above && !cin_actor_admin_of(a, u.account_id)) {
+        /* another account's user (the parent's, a sibling's) does not exist for this caller */
         rc = a && a->user && a->user->account_id == u.account_id ? CIN_EPERM : CIN_ENOTFOUND;
     }
     if (rc == CIN_ENOTFOUND)
         cin_problem_set(p, 404, "not_found", "no user %s in your account", name ? name : "");
     else if (rc == CIN_EPERM)
         cin_problem_set(p, 403, "forbidden", "only an administrator changes users");
+    if (rc == CIN_OK && above && hash) {
+        /* a reseller manages its customers' users but never logs in as one */
+        cin_problem_field(p, 403, "forbidden", "password",
+                          "an administrator of a parent account does not set a sub-account "
+                          "user's password; the sub-account's administrators do");
+        rc = CIN_EPERM;
+    }
     if (rc == CIN_OK && a && a->user && a->user->id == u.id &&
         ((f->role && strcmp(f->role, "admin")) || f->disabled == 1)) {
         cin_problem_set(p, 409, "conflict",

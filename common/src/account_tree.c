@@ -213,6 +213,180 @@ static int payer_consents(cin_store *st, const cin_actor *a, int64_t account_id,
     return ok ? CIN_OK : CIN_EPERM;
 }
 
+/* ---- re-parenting ---------------------------------------------------------- */
+
+/* The length of the parent's part of a path ("/1/5/9/": 5, "/1/5/"). */
+static size_t parent_len(const char *path)
+{
+    size_t n = path ? strlen(path) : 0;
+
+    if (n < 2)
+        return 0;
+    for (n -= 2; n > 0 && path[n] != '/'; n--)
+        ;
+    return n + 1;
+}
+
+/*
+ * Would the subtree at acct, moved to below par, break the depth limit that
+ * making sub-accounts keeps (a parent's path of at most MAX_DEPTH * 8
+ * characters)?  Every node's parent path grows by the same amount.
+ */
+static int too_deep(const cin_account *acct, const cin_account *sub, size_t nsub,
+                    const cin_account *par)
+{
+    size_t grow_to = strlen(par->path), from = parent_len(acct->path), worst = from, i;
+
+    for (i = 0; i < nsub; i++)
+        if (parent_len(sub[i].path) > worst)
+            worst = parent_len(sub[i].path);
+    return grow_to + (worst - from) > MAX_DEPTH * 8;
+}
+
+/* Is account id in path ("/1/5/9/")? */
+static int in_path(const char *path, int64_t id)
+{
+    char seg[32];
+
+    snprintf(seg, sizeof(seg), "/%lld/", (long long)id);
+    return path && strstr(path, seg) != NULL;
+}
+
+/*
+ * A name the moved subtree holds by delegation from an account that stays
+ * behind (above the account now, not above its new parent): the move would
+ * carry the old parent's domain into an unrelated tree.  CIN_ECONFLICT with p
+ * set naming it; CIN_OK when none.
+ */
+static int delegations_stay(cin_store *st, const cin_account *acct, const cin_account *sub,
+                            size_t nsub, const char *new_parent_path, cin_problem *p)
+{
+    size_t i, j, nn;
+    int rc = CIN_OK;
+
+    for (i = 0; rc == CIN_OK && i <= nsub; i++) {
+        const cin_account *x = i < nsub ? &sub[i] : acct;
+        char **names = NULL;
+        rc = cin_store_domain_list(st, x->id, &names, &nn);
+        for (j = 0; rc == CIN_OK && j < nn; j++) {
+            const char *dot;
+            for (dot = strchr(names[j], '.'); rc == CIN_OK && dot; dot = strchr(dot + 1, '.')) {
+                int64_t from = 0;
+                int r = cin_store_domain_account(st, dot + 1, &from);
+                if (r == CIN_ENOTFOUND)
+                    continue;
+                if (r != CIN_OK) {
+                    rc = cin_problem_from_status(p, r);
+                } else if (from != acct->id && in_path(acct->path, from) &&
+                           !in_path(new_parent_path, from)) {
+                    cin_problem_field(p, 409, "conflict", "parent",
+                                      "%s is delegated to %s from a domain of an account it "
+                                      "leaves; remove the delegation first",
+                                      names[j], x->name);
+                    rc = CIN_ECONFLICT;
+                }
+            }
+        }
+        cin_strv_free(names, nn);
+    }
+    return rc;
+}
+
+/* Every order of acct waiting for its old parent now waits for the new one
+ * (the old parent no longer sees it): each says so in its history. */
+static int pending_follow(cin_store *st, const cin_actor *a, const cin_account *acct,
+                          const char *detail, size_t *moved)
+{
+    int64_t *ids = NULL;
+    size_t n = 0, i;
+    int rc = cin_store_account_orders_in(st, acct->id, "pending_parent_approval", &ids, &n);
+
+    for (i = 0; rc == CIN_OK && i < n; i++)
+        rc = cin_store_event_add(st, acct->id, ids[i], cin_actor_name(a), "order.parent_changed",
+                                 a ? a->peer : NULL, detail);
+    *moved = rc == CIN_OK ? n : 0;
+    free(ids);
+    return rc;
+}
+
+int cin_account_move(cin_store *st, const cin_actor *a, const char *account, const char *parent,
+                     size_t *pending, cin_problem *p)
+{
+    cin_account acct, par, *sub = NULL;
+    size_t nsub = 0, moved = 0;
+    int64_t old_parent;
+    char *new_path = NULL, detail[300];
+    int rc;
+
+    memset(&acct, 0, sizeof(acct));
+    memset(&par, 0, sizeof(par));
+    if (pending)
+        *pending = 0;
+    if (a && a->user && !is_admin_user(a)) {
+        cin_problem_set(p, 403, "forbidden", "only an administrator moves sub-accounts");
+        return CIN_EPERM;
+    }
+    if (!parent || !*parent) {
+        cin_problem_field(p, 400, "bad_request", "parent", "name the new parent account");
+        return CIN_EINVAL;
+    }
+    if ((rc = tx_begin(st, p)) != CIN_OK)
+        return rc;
+    /* the provider moves any account (a top-level one joins a tree); an
+     * administrator moves what is below its account, to its own or below */
+    if (a && a->user)
+        rc = below_actor(st, a, account, &acct, p);
+    else
+        rc = cin_account_visible(st, a, account, &acct, p);
+    if (rc == CIN_OK)
+        rc = cin_account_visible(st, a, parent, &par, p);
+    if (rc == CIN_OK && (par.id == acct.id || cin_account_path_below(acct.path, par.path))) {
+        cin_problem_field(p, 409, "conflict", "parent",
+                          "%s is %s: an account cannot move below itself", par.name,
+                          par.id == acct.id ? "the account itself" : "below the account");
+        rc = CIN_ECONFLICT;
+    } else if (rc == CIN_OK && par.id == acct.parent_id) {
+        cin_problem_field(p, 409, "conflict", "parent", "%s is already under %s", acct.name,
+                          par.name);
+        rc = CIN_ECONFLICT;
+    }
+    if (rc == CIN_OK)
+        rc = cin_store_account_descendants(st, acct.path, &sub, &nsub);
+    if (rc == CIN_OK && too_deep(&acct, sub, nsub, &par)) {
+        cin_problem_field(p, 409, "conflict", "parent", "the hierarchy is too deep below %s",
+                          par.name);
+        rc = CIN_ECONFLICT;
+    } else if (rc != CIN_OK && !p->status) {
+        cin_problem_from_status(p, rc);
+    }
+    if (rc == CIN_OK)
+        rc = delegations_stay(st, &acct, sub, nsub, par.path, p);
+    if (rc == CIN_OK && !(new_path = cin_asprintf("%s%lld/", par.path, (long long)acct.id)))
+        rc = cin_problem_from_status(p, CIN_ENOMEM);
+    old_parent = acct.parent_id;
+    if (rc == CIN_OK)
+        rc = cin_store_account_move(st, acct.id, acct.path, par.id, new_path);
+    snprintf(detail, sizeof(detail), "%s moved from %s to %s", acct.name ? acct.name : "",
+             acct.parent ? acct.parent : "the top level", par.name ? par.name : "");
+    if (rc == CIN_OK)
+        rc = pending_follow(st, a, &acct, detail, &moved);
+    /* the audit of the account and of both parents */
+    if (rc == CIN_OK)
+        rc = audit(st, a, acct.id, "account.move", detail);
+    if (rc == CIN_OK && old_parent)
+        rc = audit(st, a, old_parent, "account.move_out", detail);
+    if (rc == CIN_OK)
+        rc = audit(st, a, par.id, "account.move_in", detail);
+    rc = tx_end(st, rc, p);
+    if (rc == CIN_OK && pending)
+        *pending = moved;
+    free(new_path);
+    cin_account_list_free(sub, nsub);
+    cin_account_clear(&acct);
+    cin_account_clear(&par);
+    return rc;
+}
+
 int cin_account_set_rules(cin_store *st, const cin_actor *a, const char *account,
                           int requires_parent_approval, const char *billing, int auto_policy,
                           cin_problem *p)

@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "acmesrv_int.h"
+#include "cin_groups.h"
 #include "cin_account.h"
 #include "cin_agent.h"
 #include "cin_crypto.h"
@@ -181,6 +182,41 @@ static void workflow_problem(srv *s, cin_problem *p)
                                : 400,
             type, "%s", p->detail ? p->detail : "the request cannot be done");
     cin_problem_clear(p);
+}
+
+/*
+ * The custom field values an ACME order of product carries: the preset of the
+ * credential the ACME account was bound with (an ACME client cannot fill
+ * them; *values NULL without one).  When a required field is missing the
+ * client is told userActionRequired (RFC 8555 6.7) naming the field and who
+ * fixes it, and -1 is returned; checked at newOrder, before any validation
+ * work, and again by the order's own check at finalize.
+ */
+static int preset_fields(srv *s, const char *product, json_t **values)
+{
+    cin_problem p = {0};
+    json_t *clean = NULL;
+    int rc = cin_fields_preset_for(s->st, s->acct.account_id, product, s->cred.fields, values);
+
+    if (rc == CIN_OK)
+        rc = cin_fields_check(s->st, s->acct.account_id, product, *values, &clean, &p);
+    json_decref(clean);
+    if (rc == CIN_OK)
+        return 0;
+    json_decref(*values);
+    *values = NULL;
+    if (p.status == 400)
+        problem(s, 403, "userActionRequired",
+                "%s; an ACME client cannot fill custom fields: an administrator of the account "
+                "gives them to the ACME credential %s (a new credential with \"fields\"), or "
+                "orders %s on the page",
+                p.detail ? p.detail : "a custom field is missing", s->cred.name, product);
+    else if (p.status)
+        workflow_problem(s, &p);
+    else
+        store_problem(s, rc);
+    cin_problem_clear(&p);
+    return -1;
 }
 
 static char *now_plus(int64_t t)
@@ -1122,6 +1158,13 @@ static void new_order(srv *s)
                 prod.max_names);
         goto done;
     }
+    if (!replaces) {
+        /* a renewal carries its order's fields; a new order the credential's */
+        json_t *fv = NULL;
+        if (preset_fields(s, prod.code, &fv))
+            goto done;
+        json_decref(fv);
+    }
     if (cin_store_setting_get(s->st, ACMESRV_SETTING_RATE, &rate) == CIN_OK) {
         long long l = strtoll(rate, NULL, 10);
         if (l > 0)
@@ -1485,7 +1528,11 @@ static void finalize(srv *s, int64_t id)
             }
         } else {
             cin_order_request r = {0};
+            json_t *fv = NULL;
+            if (preset_fields(s, ao.product, &fv))
+                goto done;
             r.product = ao.product;
+            r.fields = fv;
             r.common_name = names[0];
             r.sans = (const char **)names;
             r.nsans = n;
@@ -1493,6 +1540,7 @@ static void finalize(srv *s, int64_t id)
             r.csr = pem;
             r.via = via;
             rc = cin_order_create(s->st, &s->actor, &r, &made, &p);
+            json_decref(fv);
         }
     }
     if (rc != CIN_OK) {

@@ -9,6 +9,7 @@
 
 #include "acmesrv_int.h"
 #include "cin_crypto.h"
+#include "cin_groups.h"
 #include "cin_store_order.h"
 #include "cin_util.h"
 
@@ -33,6 +34,7 @@ int acmesrv_cred_create(cin_store *st, const cin_actor *a, int64_t account_id,
     unsigned char hmac[ACMESRV_HMAC_LEN], kid[12];
     cin_user u;
     cin_product prod;
+    json_t *preset = NULL;
     int rc;
 
     *hmac_b64 = NULL;
@@ -80,6 +82,9 @@ int acmesrv_cred_create(cin_store *st, const cin_actor *a, int64_t account_id,
         else if (rc == CIN_OK)
             cin_product_clear(&prod);
     }
+    /* the custom fields its orders carry: a product's required ones all given */
+    if (rc == CIN_OK && (f->fields || f->product))
+        rc = cin_fields_preset(st, u.account_id, f->product, f->fields, &preset, p);
     if (rc == CIN_OK &&
         (cin_random(hmac, sizeof(hmac)) != CIN_OK || cin_random(kid, sizeof(kid)) != CIN_OK))
         rc = CIN_ERR;
@@ -94,6 +99,7 @@ int acmesrv_cred_create(cin_store *st, const cin_actor *a, int64_t account_id,
         out->auto_pay = f->auto_pay;
         out->created_by = strdup(cin_actor_name(a));
         out->user = strdup(u.name);
+        out->fields = preset && json_object_size(preset) ? json_dumps(preset, JSON_COMPACT) : NULL;
         rc = out->key_id && out->name && out->created_by ? CIN_OK : CIN_ENOMEM;
     }
     if (rc == CIN_OK)
@@ -110,6 +116,7 @@ int acmesrv_cred_create(cin_store *st, const cin_actor *a, int64_t account_id,
     }
     cin_memzero(hmac, sizeof(hmac));
     cin_user_clear(&u);
+    json_decref(preset);
     if (rc != CIN_OK) {
         acmesrv_cred_clear(out);
         return fail(st, p, rc);
@@ -166,6 +173,12 @@ json_t *acmesrv_cred_json(const acmesrv_cred *c)
     json_object_set_new(j, "user", json_string(c->user ? c->user : ""));
     json_object_set_new(j, "product", c->product ? json_string(c->product) : json_null());
     json_object_set_new(j, "auto_pay", json_boolean(c->auto_pay));
+    {
+        json_t *fl = c->fields ? json_loads(c->fields, 0, NULL) : NULL;
+        json_object_set_new(j, "fields", json_is_object(fl) ? fl : json_object());
+        if (fl && !json_is_object(fl))
+            json_decref(fl);
+    }
     json_object_set_new(j, "created_by", json_string(c->created_by ? c->created_by : ""));
     json_object_set_new(j, "created_at", json_string(c->created_at ? c->created_at : ""));
     return j;

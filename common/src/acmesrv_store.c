@@ -20,7 +20,7 @@
 
 #define CRED_COLS                                                                                  \
     "c.id, c.key_id, c.user_id, c.account_id, c.name, c.product, c.auto_pay, c.created_by,"        \
-    " c.created_at, u.name"
+    " c.created_at, u.name, c.fields"
 
 void acmesrv_cred_clear(acmesrv_cred *c)
 {
@@ -30,6 +30,7 @@ void acmesrv_cred_clear(acmesrv_cred *c)
     free(c->user);
     free(c->created_by);
     free(c->created_at);
+    free(c->fields);
     memset(c, 0, sizeof(*c));
 }
 
@@ -46,6 +47,7 @@ static void cred_read(db_stmt *s, acmesrv_cred *c)
     c->created_by = db_col_strdup(s, 7);
     c->created_at = db_col_strdup(s, 8);
     c->user = db_col_strdup(s, 9);
+    c->fields = db_col_strdup(s, 10);
 }
 
 static void cred_label(char *buf, size_t len, int64_t id)
@@ -64,8 +66,8 @@ int acmesrv_cred_insert(cin_store *st, acmesrv_cred *c, const unsigned char *hma
     ST_WRITER(st);
     st_now_text(st, now);
     s = db_prepare(st, "INSERT INTO acmesrv_credentials(key_id, user_id, account_id, name, "
-                       "product, auto_pay, hmac, created_by, created_at) VALUES "
-                       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id");
+                       "product, auto_pay, hmac, created_by, created_at, fields) VALUES "
+                       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id");
     db_bind_text(s, 1, c->key_id);
     db_bind_int(s, 2, c->user_id);
     db_bind_int(s, 3, c->account_id);
@@ -75,6 +77,10 @@ int acmesrv_cred_insert(cin_store *st, acmesrv_cred *c, const unsigned char *hma
     db_bind_blob(s, 7, "", 0); /* sealed once the id is known */
     db_bind_text(s, 8, c->created_by);
     db_bind_text(s, 9, now);
+    if (c->fields)
+        db_bind_text(s, 10, c->fields);
+    else
+        db_bind_null(s, 10);
     rc = db_one(s);
     if (rc == CIN_OK) {
         c->id = db_col_int(s, 0);

@@ -202,6 +202,21 @@ static void move_credits(http_ctx *c, const char *name)
     reply_account(c, 200, name);
 }
 
+/* POST {"parent"}: re-parenting, by the provider's side (an administrator above). */
+static void move_account(http_ctx *c, const char *name)
+{
+    cin_problem p = {0};
+    const char *parent = NULL;
+
+    if (http_body_str(c, "parent", 1, &parent))
+        return;
+    if (cin_account_move(c->st, &c->actor, name, parent, NULL, &p) != CIN_OK) {
+        http_problem_from(c, &p);
+        return;
+    }
+    reply_account(c, 200, name);
+}
+
 void api_accounts(http_ctx *c)
 {
     const char *m = c->req->method;
@@ -216,10 +231,12 @@ void api_accounts(http_ctx *c)
         patch_account(c, c->seg[1]);
     else if (c->nseg == 3 && !strcmp(c->seg[2], "credits") && !strcmp(m, "POST"))
         move_credits(c, c->seg[1]);
+    else if (c->nseg == 3 && !strcmp(c->seg[2], "move") && !strcmp(m, "POST"))
+        move_account(c, c->seg[1]);
     else if (c->nseg <= 3)
         http_problem(c, 405, "method_not_allowed",
                      "GET or POST /accounts; GET or PATCH /accounts/{name}; POST "
-                     "/accounts/{name}/credits");
+                     "/accounts/{name}/credits or /accounts/{name}/move");
     else
         http_problem(c, 404, "not_found", "no such resource");
 }

@@ -17,6 +17,11 @@ static void cred_create(http_ctx *c)
     if (http_body_str(c, "name", 1, &f.name) || http_body_str(c, "product", 0, &f.product) ||
         http_body_bool(c, "auto_pay", &f.auto_pay) || http_body_str(c, "user", 0, &f.user))
         return;
+    f.fields = json_object_get(c->body, "fields");
+    if (f.fields && !json_is_object(f.fields)) {
+        http_problem_field(c, "fields", "fields is an object of name: value");
+        return;
+    }
     if (acmesrv_cred_create(c->st, &c->actor, c->user.account_id, &f, &cred, &hmac, &p) != CIN_OK) {
         http_problem_from(c, &p);
         return;

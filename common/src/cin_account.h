@@ -60,6 +60,21 @@ int cin_account_create_sub(cin_store *st, const cin_actor *a, const char *name, 
 int cin_account_set_rules(cin_store *st, const cin_actor *a, const char *account,
                           int requires_parent_approval, const char *billing, int auto_policy,
                           cin_problem *p);
+/*
+ * Move a sub-account, with everything below it, under parent (re-parenting).
+ * The provider moves any account; an administrator moves an account below
+ * its own to its own account or one below it (404 for what it cannot see).
+ * 409 for a cycle (parent is the account or below it), for the same parent,
+ * for a tree deeper than sub-accounts may be made (for any account moved),
+ * and while a name the subtree holds is
+ * delegated from an account it leaves.  The moved account's rules start over
+ * as a new sub-account's (parent approval required, prepaid, no automatic
+ * ordering): the new parent sets its own.  Its orders pending parent approval
+ * wait for the new parent (*pending, may be NULL: how many); approvals the old
+ * parent gave stand.  Audited in the account, the old and the new parent.
+ */
+int cin_account_move(cin_store *st, const cin_actor *a, const char *account, const char *parent,
+                     size_t *pending, cin_problem *p);
 /* Move amount (> 0) credits from the actor's account to a descendant of it,
  * both ledgers in one transaction. */
 int cin_account_credits_transfer(cin_store *st, const cin_actor *a, const char *to, int64_t amount,

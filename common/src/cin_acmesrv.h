@@ -16,6 +16,7 @@ typedef struct acmesrv_cred {
     int64_t id, user_id, account_id;
     char *key_id, *name, *product, *user, *created_by, *created_at;
     int auto_pay;
+    char *fields; /* NULL, or the preset of custom field values (JSON object) */
 } acmesrv_cred;
 
 void acmesrv_cred_clear(acmesrv_cred *c);
@@ -31,6 +32,9 @@ typedef struct acmesrv_cred_fields {
     const char *product; /* NULL: the DV product that fits the names */
     int auto_pay;
     const char *user; /* NULL: the actor */
+    /* NULL, or the custom field values ({"name": value}) every order made
+     * with the credential carries: validated against the account's fields */
+    const json_t *fields;
 } acmesrv_cred_fields;
 
 /* Create a credential; *hmac_b64 (base64url, no padding) is a secret shown once. */

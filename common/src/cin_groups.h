@@ -61,6 +61,19 @@ int cin_field_delete(cin_store *st, const cin_actor *a, const char *name, cin_pr
  * field.  *clean (caller frees) the values as strings.  400 with field
  * "fields.NAME" otherwise.
  */
+/*
+ * An ACME credential's preset of field values (an ACME client cannot fill
+ * custom fields): with product, checked as an order of it would be (every
+ * required field given); without (the credential's orders pick the DV
+ * product that fits), each value against its field's type, no unknown field.
+ * *clean as for cin_fields_check.
+ */
+int cin_fields_preset(cin_store *st, int64_t account_id, const char *product, const json_t *values,
+                      json_t **clean, cin_problem *p);
+/* The values of a stored preset (JSON text, may be NULL) that fields of
+ * product still take; *values NULL when there is no preset. */
+int cin_fields_preset_for(cin_store *st, int64_t account_id, const char *product,
+                          const char *preset, json_t **values);
 int cin_fields_check(cin_store *st, int64_t account_id, const char *product, const json_t *values,
                      json_t **clean, cin_problem *p);
 

@@ -297,3 +297,98 @@ int cin_fields_check(cin_store *st, int64_t account_id, const char *product, con
     }
     return rc;
 }
+
+/* The definition named name in defs, or NULL. */
+static json_t *def_named(json_t *defs, const char *name)
+{
+    json_t *def;
+    size_t i;
+
+    json_array_foreach(defs, i, def)
+    {
+        if (!strcmp(json_string_value(json_object_get(def, "name")), name))
+            return def;
+    }
+    return NULL;
+}
+
+static int for_product(const json_t *def, const char *product)
+{
+    json_t *prods = json_object_get(def, "products");
+
+    return !json_is_array(prods) || (product && has_string(prods, product));
+}
+
+int cin_fields_preset(cin_store *st, int64_t account_id, const char *product, const json_t *values,
+                      json_t **clean, cin_problem *p)
+{
+    json_t *defs = NULL, *v;
+    const char *key;
+    int rc;
+
+    *clean = NULL;
+    if (product)
+        return cin_fields_check(st, account_id, product, values, clean, p);
+    if (!json_is_object(values)) {
+        cin_problem_field(p, 400, "bad_request", "fields", "fields is an object of name: value");
+        return CIN_EINVAL;
+    }
+    rc = cin_store_field_list(st, account_id, &defs);
+    if (rc != CIN_OK)
+        return cin_problem_from_status(p, rc);
+    *clean = json_object();
+    json_object_foreach((json_t *)values, key, v)
+    {
+        json_t *def = def_named(defs, key);
+        char field[96], *text;
+        snprintf(field, sizeof(field), "fields.%.80s", key);
+        if (!def) {
+            cin_problem_field(p, 400, "bad_request", field, "there is no field %s", key);
+            rc = CIN_EINVAL;
+            break;
+        }
+        text = field_value(def, key, v, p);
+        if (!text) {
+            rc = CIN_EINVAL;
+            break;
+        }
+        json_object_set_new(*clean, key, json_string(text));
+        free(text);
+    }
+    json_decref(defs);
+    if (rc != CIN_OK) {
+        json_decref(*clean);
+        *clean = NULL;
+    }
+    return rc;
+}
+
+int cin_fields_preset_for(cin_store *st, int64_t account_id, const char *product,
+                          const char *preset, json_t **values)
+{
+    json_t *defs = NULL, *all, *v;
+    const char *key;
+    int rc;
+
+    *values = NULL;
+    if (!preset || !*preset)
+        return CIN_OK;
+    all = json_loads(preset, 0, NULL);
+    if (!json_is_object(all)) {
+        json_decref(all);
+        return CIN_OK; /* nothing usable: the order's own check says what is missing */
+    }
+    rc = cin_store_field_list(st, account_id, &defs);
+    if (rc == CIN_OK) {
+        *values = json_object();
+        json_object_foreach(all, key, v)
+        {
+            json_t *def = def_named(defs, key);
+            if (def && for_product(def, product))
+                json_object_set(*values, key, v);
+        }
+    }
+    json_decref(defs);
+    json_decref(all);
+    return rc;
+}

@@ -465,6 +465,11 @@ static const char *const migrations[] = {
     "  cert_id INTEGER NOT NULL,"
     "  level INTEGER NOT NULL,"
     "  PRIMARY KEY (cert_id, level));",
+
+    /* 16 -> 17, issue 16: an ACME credential's preset of custom field values
+     * (JSON object name -> text), which its ACME orders carry since an ACME
+     * client cannot fill the account's custom fields */
+    "ALTER TABLE acmesrv_credentials ADD COLUMN fields TEXT;",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

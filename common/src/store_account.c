@@ -157,6 +157,68 @@ int cin_store_account_set_parent(cin_store *st, int64_t id, int64_t parent_id)
     return db_run(s);
 }
 
+int cin_store_account_move(cin_store *st, int64_t id, const char *old_path, int64_t parent_id,
+                           const char *new_path)
+{
+    db_stmt *s;
+    char *like;
+    int rc;
+
+    ST_WRITER(st);
+    s = db_prepare(st, "UPDATE accounts SET parent_id = ?2, requires_parent_approval = 1,"
+                       " billing = 'prepaid', auto_policy = 0 WHERE id = ?1");
+    db_bind_int(s, 1, id);
+    db_bind_int(s, 2, parent_id);
+    rc = db_run(s);
+    if (rc != CIN_OK)
+        return rc;
+    /* the account and everything below: the old prefix replaced (a path is digits
+     * and slashes: nothing to escape in LIKE) */
+    like = cin_asprintf("%s%%", old_path);
+    if (!like)
+        return CIN_ENOMEM;
+    s = db_prepare(st, "UPDATE accounts SET path = ?2 || substr(path, CAST(?3 AS INTEGER))"
+                       " WHERE path LIKE ?1");
+    db_bind_text(s, 1, like);
+    db_bind_text(s, 2, new_path);
+    db_bind_int(s, 3, (int64_t)strlen(old_path) + 1);
+    free(like);
+    return db_run(s);
+}
+
+int cin_store_account_orders_in(cin_store *st, int64_t account_id, const char *status,
+                                int64_t **ids, size_t *n)
+{
+    db_stmt *s = db_prepare(st, "SELECT id FROM orders WHERE account_id = ?1 AND status = ?2"
+                                " ORDER BY id");
+    size_t cap = 8;
+    int rc;
+
+    *n = 0;
+    if (!(*ids = calloc(cap, sizeof(**ids)))) {
+        db_finalize(s);
+        return CIN_ENOMEM;
+    }
+    db_bind_int(s, 1, account_id);
+    db_bind_text(s, 2, status);
+    while ((rc = db_step(s)) == DB_ROW) {
+        int64_t *m = st_grow(*ids, *n, &cap, sizeof(**ids));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
+        }
+        *ids = m;
+        (*ids)[(*n)++] = db_col_int(s, 0);
+    }
+    db_finalize(s);
+    if (rc != CIN_OK) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
 int cin_store_account_set_rules(cin_store *st, int64_t id, int requires_parent_approval,
                                 const char *billing, int auto_policy)
 {

@@ -57,8 +57,8 @@ const st_table st_tables[] = {
     {"domain_log", "name,gen", "ti", NULL},
     /* issue 13: the ACME server */
     {"acmesrv_credentials",
-     "id,key_id,user_id,account_id,name,product,auto_pay,hmac,created_by,created_at", "itiittibtt",
-     "id"},
+     "id,key_id,user_id,account_id,name,product,auto_pay,hmac,created_by,created_at,fields",
+     "itiittibttt", "id"},
     {"acmesrv_accounts",
      "id,credential_id,user_id,account_id,thumbprint,jwk,status,contact,created_at",
      "iiiitttt"

@@ -6,6 +6,7 @@ a domain outside the parent's refused, and the most specific assignment of a
 name deciding whose certificate is served for it."""
 import csv
 import io
+import os
 
 import pytest
 
@@ -17,6 +18,25 @@ def ledger_rows(api, oid, account=None):
     r = api.get(f"/api/v1/ledger{q}")
     assert r.status == 200, r
     return [e["delta"] for e in r.json["ledger"] if e["order"] == oid]
+
+
+# Generous waits on conditions (they end as soon as the condition holds): in a combined
+# run the agent and the servers share two loaded cores with every other test.
+ISSUED = 90
+SERVED = 60
+
+
+def served(port, sni):
+    """The serial a fresh handshake for sni gets; None when the handshake fails (a
+    worker busy under load): "not yet", not an error."""
+    try:
+        return handshake(port, sni)[0]
+    except OSError:
+        return None
+
+
+def serves(port, sni, serial):
+    return served(port, sni) == serial
 
 
 def credits(api, name):
@@ -78,18 +98,19 @@ def test_three_levels_parent_approval_billing_and_serving(server, store):
     assert ledger_rows(radm, o["id"]) == [-10]
     assert ledger_rows(cadm, o["id"]) == [0]
     assert ledger_rows(radm, o["id"], "cust") == [0]
-    issued = wait_status(cstd, o["id"], "issued")
+    issued = wait_status(cstd, o["id"], "issued", timeout=ISSUED)
     serial = issued["certificate"]["serial"]
-    assert wait_for(lambda: handshake(server.https_port, "shop.c.r.example.com")[0] == serial, 10)
+    assert wait_for(lambda: serves(server.https_port, "shop.c.r.example.com", serial), SERVED)
 
     # the parent's wildcard serves its own names, never the customer's
     w = order(radm, "dv-wildcard", ["*.r.example.com", "r.example.com"])
     assert w["status"] == "pending_parent_approval"  # resell itself needs acme's approval
     assert ann.post(f"/api/v1/orders/{w['id']}/approve").json["status"] == "awaiting_payment"
     assert radm.post(f"/api/v1/orders/{w['id']}/pay").status == 200
-    wserial = wait_status(radm, w["id"], "issued")["certificate"]["serial"]
-    assert wait_for(lambda: handshake(server.https_port, "x.r.example.com")[0] == wserial, 10)
-    assert handshake(server.https_port, "c.r.example.com")[0] != wserial
+    wserial = wait_status(radm, w["id"], "issued", timeout=ISSUED)["certificate"]["serial"]
+    assert wait_for(lambda: serves(server.https_port, "x.r.example.com", wserial), SERVED)
+    got = wait_for(lambda: served(server.https_port, "c.r.example.com"), SERVED)
+    assert got and got != wserial
     # ... and the parent orders for a delegated name only on the customer's behalf
     r = radm.post("/api/v1/orders", {"product": "dv-ssl", "common_name": "c.r.example.com"})
     assert r.status == 403 and r.problem == "domain_not_owned", r
@@ -150,3 +171,78 @@ def test_three_levels_parent_approval_billing_and_serving(server, store):
     certs = radm.get("/api/v1/reports/certificates?format=csv")
     crow = list(csv.reader(io.StringIO(certs.body)))
     assert {x[crow[0].index("serial")] for x in crow[1:] if x[0] == "item"} == {serial, wserial}
+
+
+def test_acme_orders_take_the_credentials_custom_fields(server, store, base):
+    """Required custom fields and ACME (certbot): an ACME client cannot fill them, so an
+    order carries its credential's preset; without one certbot is told
+    userActionRequired, naming the field, before any validation, and nothing is made."""
+    from test_acme_server import acme_orders, certbot, credential, serve_localhost
+    root = serve_localhost(server, store)
+    ann = server.api(store.tokens["ann"], tls=True)
+    r = ann.post("/api/v1/fields", {"name": "cost_centre", "type": "text", "required": True})
+    assert r.status == 201, r
+    bare = credential(ann, auto_pay=True)
+    # (each credential its own certbot directory: certbot keeps its ACME account there)
+    p = certbot(server, root, bare["key_id"], bare["hmac_key"], ["cf1.example.com"],
+                os.path.join(base, "bare"))
+    out = p.stdout + p.stderr + p.log
+    assert p.returncode != 0 and "userActionRequired" in out and "cost_centre is required" in out
+    assert acme_orders(store) == [] and store.sql("SELECT count(*) FROM acmesrv_orders") == "0"
+    # a credential's preset is validated, then every order of it carries the values
+    r = ann.post("/api/v1/acme/credentials", {"name": "x", "fields": {"cost_centre": 7}})
+    assert r.status == 400 and r.json["field"] == "fields.cost_centre", r
+    cred = credential(ann, auto_pay=True, fields={"cost_centre": "CC-9"})
+    assert cred["fields"] == {"cost_centre": "CC-9"}
+    p = certbot(server, root, cred["key_id"], cred["hmac_key"], ["cf2.example.com"],
+                os.path.join(base, "preset"))
+    assert p.returncode == 0, p.stdout + p.stderr + p.log[-3000:]
+    [oid] = acme_orders(store)
+    o = ann.get(f"/api/v1/orders/{oid}").json
+    assert o["fields"] == {"cost_centre": "CC-9"} and o["status"] == "issued", o
+
+
+def test_move_a_sub_account_and_edit_its_users(server, store):
+    """Re-parenting through the server (CLI and REST): the order waiting for the old
+    parent waits for the new one, cycles are refused; a parent's administrator changes a
+    customer's user, the customer's administrator cannot reach the parent's."""
+    api = server.api()
+    ann = api.as_user(store.tokens["ann"])
+    for name in ("resell", "resell2"):
+        store.cli("account", "create", name, "--parent", "acme")
+        store.cli("user", "create", "--account", name, "--name", name[0] + name[-1] + "adm",
+                  "--role", "admin")
+    radm = api.as_user(store.cli("token", "create", "--user", "rladm").stdout.strip())
+    r2adm = api.as_user(store.cli("token", "create", "--user", "r2adm").stdout.strip())
+    r = radm.post("/api/v1/accounts", {"name": "cust",
+                                       "admin": {"name": "cadm", "password": "cadm-password"}})
+    assert r.status == 201, r
+    cadm = api.as_user(store.cli("token", "create", "--user", "cadm").stdout.strip())
+    assert ann.post("/api/v1/domains", {"name": "m.example.com", "account": "cust"}).status == 201
+    o = order(cadm, "dv-ssl", ["m.example.com"])
+    assert o["status"] == "pending_parent_approval"
+    # the provider moves cust to resell2: the waiting order follows
+    p = store.cli("account", "move", "cust", "--parent", "resell2")
+    assert "1 order pending parent approval now wait" in p.stdout, p.stdout
+    assert radm.get(f"/api/v1/orders/{o['id']}").status == 404
+    assert radm.post(f"/api/v1/orders/{o['id']}/approve").status == 404
+    r = r2adm.post(f"/api/v1/orders/{o['id']}/approve")
+    assert r.status == 200 and r.json["status"] == "awaiting_payment", r
+    # a cycle, and a reseller moving what is not below it, are refused; ann moves it back
+    r = ann.post("/api/v1/accounts/resell2/move", {"parent": "cust"})
+    assert r.status == 409 and r.json["field"] == "parent", r
+    assert radm.post("/api/v1/accounts/cust/move", {"parent": "resell"}).status == 404
+    r = ann.post("/api/v1/accounts/cust/move", {"parent": "resell"})
+    assert r.status == 200 and r.json["parent"] == "resell", r
+    assert radm.get("/api/v1/accounts/cust").status == 200
+    # users: parent -> child allowed (never the password), child -> parent 404
+    r = radm.request("PATCH", "/api/v1/users/cadm", {"disabled": True})
+    assert r.status == 200 and r.json["disabled"] is True, r
+    assert cadm.get("/api/v1/orders").status == 401
+    assert radm.request("PATCH", "/api/v1/users/cadm", {"disabled": False}).status == 200
+    r = radm.request("PATCH", "/api/v1/users/cadm", {"password": "a new long password"})
+    assert r.status == 403 and r.json["field"] == "password", r
+    assert cadm.request("PATCH", "/api/v1/users/rladm", {"role": "basic"}).status == 404
+    assert r2adm.request("PATCH", "/api/v1/users/cadm", {"role": "basic"}).status == 404
+    events = ann.get("/api/v1/audit?account=resell&limit=100").json["events"]
+    assert {"account.move_out", "account.move_in"} <= {e["action"] for e in events}

@@ -44,6 +44,12 @@ def type_login(drv, server, user, password):
     wait(drv, typed)
 
 
+def headers(drv):
+    # the words, not as the style capitalises them
+    return [th.get_attribute("textContent").strip()
+            for th in drv.find_elements(By.CSS_SELECTOR, "#orders thead th")]
+
+
 def test_totp_enrolment_in_the_browser(browser, server, store):  # noqa: F811
     api = server.api()
     ann = api.as_user(store.tokens["ann"])
@@ -110,6 +116,9 @@ def test_parent_approval_in_the_browser(browser, server, store):  # noqa: F811
     click(browser, (By.ID, "parent-pending"))
     tr = row(browser, o["id"])
     assert "Order Pending for Parent Approval" in tr.text
+    # a parent's administrator sees several accounts: the list names each order's
+    assert "Account" in headers(browser)
+    assert tr.find_element(By.CSS_SELECTOR, "td:nth-child(4)").text == "resell"
     click(browser, (By.CSS_SELECTOR, 'button[data-action="approve"]'), within=tr)
     # approving opens the same form as on the order's page (an optional comment)
     click(browser, (By.ID, "confirm-approve"))
@@ -122,6 +131,7 @@ def test_parent_approval_in_the_browser(browser, server, store):  # noqa: F811
     type_login(browser, server, "radm", "radm-password")
     tr = row(browser, o["id"])
     assert "Order Pending for Approval" in tr.text
+    assert "Account" not in headers(browser)  # one account: no such column
     click(browser, (By.CSS_SELECTOR, 'button[data-action="approve"]'), within=tr)
     # approving opens the same form as on the order's page (an optional comment)
     click(browser, (By.ID, "confirm-approve"))

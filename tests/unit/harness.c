@@ -80,9 +80,24 @@ static void *syncer_main(void *arg)
     return NULL;
 }
 
+static time_t harness_now;
+
+void harness_set_now(time_t t)
+{
+    __atomic_store_n(&harness_now, t, __ATOMIC_RELEASE);
+}
+
+static time_t harness_clock(void *ud)
+{
+    time_t t = __atomic_load_n(&harness_now, __ATOMIC_ACQUIRE);
+
+    (void)ud;
+    return t ? t : time(NULL);
+}
+
 fixture *fixture_new(void)
 {
-    static const cin_services svc = {quiet_log, NULL, NULL};
+    static const cin_services svc = {quiet_log, harness_clock, NULL};
     fixture *f = calloc(1, sizeof(*f));
     cin_core_config cfg = {0};
     int64_t acme = 0, other = 0, uid;
@@ -154,6 +169,7 @@ void fixture_free(fixture *f)
 
     if (!f)
         return;
+    harness_set_now(0);
     if (f->pg_db) {
         __atomic_store_n(&f->stop, 1, __ATOMIC_RELEASE);
         pthread_join(f->syncer, NULL);

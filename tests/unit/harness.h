@@ -7,6 +7,7 @@
 #define CIN_TEST_HARNESS_H
 
 #include <check.h>
+#include <time.h>
 #include <pthread.h>
 #include <jansson.h>
 
@@ -47,6 +48,10 @@ typedef struct fixture {
  */
 fixture *fixture_new(void);
 void fixture_free(fixture *f);
+
+/* The clock the fixture's store and core read (cin_now): the real one while
+ * 0; a test that must not depend on the wall clock sets it (harness_set_now). */
+void harness_set_now(time_t t);
 
 typedef struct hresp {
     int status;

@@ -157,14 +157,25 @@ static long count_events(const char *action)
     return n;
 }
 
+/* The TOTP step the server uses: the fixture's clock stopped in the middle of
+ * the current step (fix_clock), so that a test never straddles a step's end
+ * whenever it runs and however slowly. */
+static long t_step;
+
+static void fix_clock(void)
+{
+    t_step = (long)(time(NULL) / 30);
+    harness_set_now((time_t)t_step * 30 + 15);
+}
+
 /* Enrol ann; the secret in secret[], the recovery codes in *codes (json). */
 static size_t enrol(unsigned char *secret, json_t **codes)
 {
     char code[8], body[64];
     size_t len;
     hresp r;
-    long step;
 
+    fix_clock();
     r = call(F, U_ADMIN, "POST", "/api/v1/totp", NULL, NULL);
     ck_assert_int_eq(r.status, 200);
     ck_assert(!strncmp(jstr(&r, "otpauth_uri"), "otpauth://totp/certinext:ann?secret=", 36));
@@ -178,8 +189,7 @@ static size_t enrol(unsigned char *secret, json_t **codes)
     hresp_free(&r);
     expect(call(F, U_ADMIN, "POST", "/api/v1/totp/confirm", "{\"code\":\"000000\"}", NULL), 400,
            "bad_request");
-    step = (long)(time(NULL) / 30);
-    code_at(secret, len, step - 1, code); /* the enrolment used step-1 at the latest */
+    code_at(secret, len, t_step - 1, code); /* the enrolment used step-1 at the latest */
     snprintf(body, sizeof(body), "{\"code\":\"%s\"}", code);
     r = call(F, U_ADMIN, "POST", "/api/v1/totp/confirm", body, NULL);
     ck_assert_int_eq(r.status, 200);
@@ -188,18 +198,6 @@ static size_t enrol(unsigned char *secret, json_t **codes)
     hresp_free(&r);
     ck_assert_int_eq(count_events("user.totp_enrolled"), 1);
     return len;
-}
-
-/* Stay clear of a step's end, so that "now" keeps its step through a test:
- * wait (at most a few seconds) until the current step has 6 s or more left. */
-static void early_in_a_step(void)
-{
-    struct timespec ts = {0, 100 * 1000 * 1000};
-    int i;
-
-    for (i = 0; i < 100 && time(NULL) % 30 > 23; i++)
-        nanosleep(&ts, NULL);
-    ck_assert(time(NULL) % 30 <= 23);
 }
 
 START_TEST(totp_login_wrong_replayed_drift)
@@ -211,9 +209,8 @@ START_TEST(totp_login_wrong_replayed_drift)
     long step;
     hresp r;
 
-    len = enrol(secret, &codes);
-    early_in_a_step();
-    step = (long)(time(NULL) / 30);
+    len = enrol(secret, &codes); /* the clock stopped: the server's step is t_step */
+    step = t_step;
     /* a code is needed and missing: totp_required; a wrong one: unauthorized */
     expect(login_from("192.0.2.51", NULL), 401, "totp_required");
     expect(login_from("192.0.2.52", "123456x"), 401, "unauthorized");
@@ -282,6 +279,7 @@ START_TEST(enforced_second_factor_walks_through_enrolment)
     hresp r;
     size_t len;
 
+    fix_clock();
     expect(call(F, U_STANDARD, "PATCH", "/api/v1/accounts/acme", "{\"require_2fa\":true}", NULL),
            403, NULL);
     r = call(F, U_ADMIN, "PATCH", "/api/v1/accounts/acme", "{\"require_2fa\":true}", NULL);
@@ -305,7 +303,7 @@ START_TEST(enforced_second_factor_walks_through_enrolment)
     ck_assert_int_eq(r.status, 200);
     len = base32_decode(jstr(&r, "secret"), secret);
     hresp_free(&r);
-    code_at(secret, len, (long)(time(NULL) / 30) - 1, code);
+    code_at(secret, len, t_step - 1, code);
     snprintf(body, sizeof(body), "{\"code\":\"%s\"}", code);
     r = call(F, -1, "POST", "/api/v1/totp/confirm", body, h);
     ck_assert_int_eq(r.status, 200);

@@ -576,6 +576,278 @@ START_TEST(visibility_and_lists)
 }
 END_TEST
 
+static char *user_field(int who, const char *account, const char *user, const char *key)
+{
+    char path[120], *v = NULL;
+    json_t *u;
+    size_t i;
+    hresp r;
+
+    snprintf(path, sizeof(path), "/api/v1/users?account=%s", account);
+    r = as(who, "GET", path, NULL);
+    ck_assert_int_eq(r.status, 200);
+    json_array_foreach(json_object_get(r.json, "users"), i, u)
+    {
+        if (!strcmp(json_string_value(json_object_get(u, "name")), user)) {
+            json_t *x = json_object_get(u, key);
+            v = json_is_string(x) ? strdup(json_string_value(x))
+                                  : strdup(json_is_true(x) ? "true" : "false");
+        }
+    }
+    hresp_free(&r);
+    ck_assert_ptr_nonnull(v);
+    return v;
+}
+
+static void role_is(const char *account, const char *user, const char *role)
+{
+    char *v = user_field(X_ANN, account, user, "role");
+
+    ck_assert_str_eq(v, role);
+    free(v);
+}
+
+/* Parent administrators manage a sub-account's users (role, disabled, 2FA
+ * reset), at every level below them, but never set their passwords; a
+ * sub-account's administrator cannot reach its parent's or a sibling's users
+ * (404), nor can a parent's standard user or an unrelated account. */
+START_TEST(parent_admins_edit_child_users)
+{
+    hresp r;
+    char *s;
+
+    expect(as(R_ADM, "POST", "/api/v1/accounts",
+              "{\"name\":\"sib\",\"admin\":{\"name\":\"sadm\",\"password\":\"sadm-password\"}}"),
+           201);
+    /* parent -> child: role, disable, enable; grandparent -> grandchild */
+    expect(as(R_ADM, "PATCH", "/api/v1/users/cstd", "{\"role\":\"basic\"}"), 200);
+    role_is("cust", "cstd", "basic");
+    expect(as(R_ADM, "PATCH", "/api/v1/users/cstd", "{\"disabled\":true}"), 200);
+    expect(as(C_STD, "GET", "/api/v1/orders", NULL), 401);
+    expect(as(R_ADM, "PATCH", "/api/v1/users/cstd", "{\"disabled\":false}"), 200);
+    expect(as(C_STD, "GET", "/api/v1/orders", NULL), 200);
+    expect(as(X_ANN, "PATCH", "/api/v1/users/cbas", "{\"role\":\"standard\"}"), 200);
+    role_is("cust", "cbas", "standard");
+    expect(as(R_ADM, "DELETE", "/api/v1/totp/cstd", NULL), 204);
+    /* the change is in the child's audit, by the parent's user */
+    r = as(C_ADM, "GET", "/api/v1/audit", NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"radm\""));
+    ck_assert_ptr_nonnull(strstr(r.body, "cstd; disabled"));
+    hresp_free(&r);
+    /* never a sub-account user's password, from above */
+    r = as(R_ADM, "PATCH", "/api/v1/users/cstd", "{\"password\":\"taken-over-password\"}");
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(jstr(&r, "field"), "password");
+    hresp_free(&r);
+    /* child -> parent, child -> grandparent, sibling -> sibling: not there */
+    expect(as(C_ADM, "PATCH", "/api/v1/users/radm", "{\"role\":\"basic\"}"), 404);
+    expect(as(C_ADM, "PATCH", "/api/v1/users/rstd", "{\"disabled\":true}"), 404);
+    expect(as(C_ADM, "PATCH", "/api/v1/users/ann", "{\"role\":\"basic\"}"), 404);
+    expect(as(C_ADM, "PATCH", "/api/v1/users/sadm", "{\"disabled\":true}"), 404);
+    expect(as(C_ADM, "DELETE", "/api/v1/totp/radm", NULL), 404);
+    expect(as(C_ADM, "DELETE", "/api/v1/totp/sadm", NULL), 404);
+    /* a parent's standard user, an unrelated account's admin: not there either */
+    expect(as(R_STD, "PATCH", "/api/v1/users/cstd", "{\"role\":\"admin\"}"), 403);
+    expect(as(X_OSCAR, "PATCH", "/api/v1/users/cstd", "{\"role\":\"admin\"}"), 404);
+    expect(as(X_OSCAR, "DELETE", "/api/v1/totp/cstd", NULL), 404);
+    /* none of the refused changes happened */
+    role_is("resell", "radm", "admin");
+    role_is("acme", "ann", "admin");
+    role_is("sib", "sadm", "admin");
+    s = user_field(X_ANN, "resell", "rstd", "disabled");
+    ck_assert_str_eq(s, "false");
+    free(s);
+    role_is("cust", "cstd", "basic");
+}
+END_TEST
+
+/* A token for user name (any account), for people beyond the enum. */
+static char *token_of(const char *name)
+{
+    cin_user u;
+    char *t = NULL;
+
+    ck_assert_int_eq(cin_store_user_get(F->st, name, &u), CIN_OK);
+    ck_assert_int_eq(cin_store_begin(F->st), CIN_OK);
+    ck_assert_int_eq(cin_store_token_create(F->st, u.id, "t", 0, &t, NULL), CIN_OK);
+    ck_assert_int_eq(cin_store_commit(F->st), CIN_OK);
+    cin_user_clear(&u);
+    return t;
+}
+
+static hresp with(const char *token, const char *method, const char *path, const char *body)
+{
+    char auth[300];
+    const char *h[] = {auth, NULL};
+
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+    return call(F, -1, method, path, body, h);
+}
+
+static long events_in(const char *account, const char *action)
+{
+    char sql[300], *out;
+    long n;
+
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM order_events e JOIN accounts a ON a.id = e.account_id"
+             " WHERE a.name = '%s' AND e.action = '%s'",
+             account, action);
+    out = store_query(F, sql);
+    n = atol(out);
+    free(out);
+    return n;
+}
+
+/* Re-parenting: cycles, permissions and delegated names refused and nothing
+ * changed; then cust2 (with a customer of its own, an order waiting for its
+ * parent, billed to the parent) moves from resell to resell2: visibility,
+ * the pending approval and billing follow the new parent, the rules start
+ * over, and the account and both parents audit it. */
+START_TEST(move_a_sub_account)
+{
+    char id[32], *r2, *c2, *cmd, *out;
+    const char *cli = getenv("CIN_CLI") ? getenv("CIN_CLI") : "build/certinext";
+    long long before;
+    hresp r;
+
+    expect(
+        as(X_ANN, "POST", "/api/v1/accounts",
+           "{\"name\":\"resell2\",\"admin\":{\"name\":\"r2adm\",\"password\":\"r2adm-password\"}}"),
+        201);
+    expect(
+        as(R_ADM, "POST", "/api/v1/accounts",
+           "{\"name\":\"cust2\",\"admin\":{\"name\":\"c2adm\",\"password\":\"c2adm-password\"}}"),
+        201);
+    expect(as(X_ANN, "POST", "/api/v1/accounts",
+              "{\"name\":\"gc\",\"parent\":\"cust2\",\"admin\":{\"name\":\"gcadm\",\"password\":"
+              "\"gcadm-password\"}}"),
+           201);
+    r2 = token_of("r2adm");
+    c2 = token_of("c2adm");
+    expect(
+        as(X_ANN, "POST", "/api/v1/domains", "{\"name\":\"z.example.com\",\"account\":\"cust2\"}"),
+        201);
+    expect(as(R_ADM, "PATCH", "/api/v1/accounts/cust2", "{\"billing\":\"parent\"}"), 200);
+    r = with(c2, "POST", "/api/v1/orders",
+             "{\"product\":\"dv-ssl\",\"common_name\":\"z.example.com\"}");
+    ck_assert_int_eq(r.status, 201);
+    snprintf(id, sizeof(id), "%s", jstr(&r, "id"));
+    hresp_free(&r);
+    expect_status(id, "pending_parent_approval");
+
+    /* cycles: below itself, itself; the same parent */
+    r = as(X_ANN, "POST", "/api/v1/accounts/resell/move", "{\"parent\":\"cust\"}");
+    ck_assert_int_eq(r.status, 409);
+    ck_assert_str_eq(jstr(&r, "field"), "parent");
+    hresp_free(&r);
+    expect(as(X_ANN, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"gc\"}"), 409);
+    expect(as(R_ADM, "POST", "/api/v1/accounts/cust/move", "{\"parent\":\"cust\"}"), 409);
+    expect(as(R_ADM, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"resell\"}"), 409);
+    /* who may: not the account itself, nor below, nor a standard user, nor a stranger;
+     * a reseller only within what it sees */
+    expect(as(C_ADM, "POST", "/api/v1/accounts/cust/move", "{\"parent\":\"acme\"}"), 403);
+    expect(as(C_ADM, "POST", "/api/v1/accounts/resell/move", "{\"parent\":\"cust\"}"), 404);
+    expect(as(R_STD, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"resell2\"}"), 403);
+    expect(as(X_OSCAR, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"other\"}"), 404);
+    expect(as(R_ADM, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"resell2\"}"), 404);
+    expect(as(X_ANN, "POST", "/api/v1/accounts/cust2/move", "{}"), 400);
+    /* cust holds c.r.example.com by delegation from resell: it cannot leave with it */
+    r = as(X_ANN, "POST", "/api/v1/accounts/cust/move", "{\"parent\":\"resell2\"}");
+    ck_assert_int_eq(r.status, 409);
+    ck_assert_ptr_nonnull(strstr(jstr(&r, "detail"), "c.r.example.com"));
+    hresp_free(&r);
+    expect(as(R_ADM, "GET", "/api/v1/accounts/cust", NULL), 200);
+    ck_assert_int_eq(events_in("cust", "account.move"), 0);
+
+    /* the move */
+    r = as(X_ANN, "POST", "/api/v1/accounts/cust2/move", "{\"parent\":\"resell2\"}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(jstr(&r, "parent"), "resell2");
+    ck_assert_str_eq(jstr(&r, "billing"), "prepaid"); /* the rules start over */
+    ck_assert(json_is_true(json_object_get(r.json, "requires_parent_approval")));
+    hresp_free(&r);
+    /* visibility follows, down to the customer's customer */
+    expect(as(R_ADM, "GET", "/api/v1/accounts/cust2", NULL), 404);
+    expect(as(R_ADM, "GET", "/api/v1/accounts/gc", NULL), 404);
+    expect(with(r2, "GET", "/api/v1/accounts/gc", NULL), 200);
+    expect(as(R_ADM, "GET", "/api/v1/orders?account=cust2", NULL), 404);
+    /* the order waiting for the old parent waits for the new one */
+    expect(act(R_ADM, id, "approve", NULL), 404);
+    expect_status(id, "pending_parent_approval");
+    r = with(r2, "GET", "/api/v1/orders?account=cust2", NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "orders")), 1);
+    hresp_free(&r);
+    {
+        char path[80];
+        snprintf(path, sizeof(path), "/api/v1/orders/%s/approve", id);
+        expect(with(r2, "POST", path, NULL), 200);
+        expect_status(id, "awaiting_payment");
+        /* billing to the parent is the new parent's decision; then it pays */
+        expect(with(r2, "PATCH", "/api/v1/accounts/cust2", "{\"billing\":\"parent\"}"), 200);
+        expect(as(X_ANN, "POST", "/api/v1/accounts/resell2/credits", "{\"amount\":50}"), 200);
+        before = credits_of("resell");
+        snprintf(path, sizeof(path), "/api/v1/orders/%s/pay", id);
+        expect(with(c2, "POST", path, NULL), 200);
+        ck_assert_int_eq(credits_of("resell2"), 40);
+        ck_assert_int_eq(credits_of("resell"), before);
+    }
+    /* the audit of the account and of both parents; the order's history */
+    ck_assert_int_eq(events_in("cust2", "account.move"), 1);
+    ck_assert_int_eq(events_in("resell", "account.move_out"), 1);
+    ck_assert_int_eq(events_in("resell2", "account.move_in"), 1);
+    ck_assert_int_eq(events_in("cust2", "order.parent_changed"), 1);
+    r = as(R_ADM, "GET", "/api/v1/audit", NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "cust2 moved from resell to resell2"));
+    hresp_free(&r);
+
+    /* the provider's CLI: back under resell; a cycle refused with its message */
+    cmd = cin_asprintf("%s account move gc --parent gc %s 2>&1", cli, F->cli_args);
+    ck_assert_int_ne(run(cmd, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "cannot move below itself"));
+    free(out);
+    free(cmd);
+    cmd = cin_asprintf("%s account move cust2 --parent resell %s 2>&1", cli, F->cli_args);
+    ck_assert_int_eq(run(cmd, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "moved under resell"));
+    free(out);
+    free(cmd);
+    expect(as(R_ADM, "GET", "/api/v1/accounts/gc", NULL), 200);
+    expect(with(r2, "GET", "/api/v1/accounts/cust2", NULL), 404);
+    free(r2);
+    free(c2);
+}
+END_TEST
+
+/* The depth limit sub-accounts are made under holds for moves too, for every
+ * account of the moved subtree: m1 (with its child m2) cannot go where m2
+ * alone can. */
+START_TEST(move_keeps_the_depth_limit)
+{
+    cin_problem p = {0};
+    char prev[32] = "acme", name[32], parent_of_deepest[32] = "", body[80];
+    int i, rc = CIN_OK;
+
+    for (i = 0; i < 200 && rc == CIN_OK; i++) {
+        snprintf(name, sizeof(name), "d%d", i);
+        rc = cin_account_create_sub(F->st, NULL, name, prev, NULL, NULL, NULL, &p);
+        if (rc == CIN_OK) {
+            snprintf(parent_of_deepest, sizeof(parent_of_deepest), "%s", prev);
+            snprintf(prev, sizeof(prev), "%s", name);
+        }
+    }
+    ck_assert_int_eq(rc, CIN_ECONFLICT); /* the limit was reached */
+    cin_problem_clear(&p);
+    ck_assert_int_eq(cin_account_create_sub(F->st, NULL, "m1", "acme", NULL, NULL, NULL, &p),
+                     CIN_OK);
+    ck_assert_int_eq(cin_account_create_sub(F->st, NULL, "m2", "m1", NULL, NULL, NULL, &p), CIN_OK);
+    snprintf(body, sizeof(body), "{\"parent\":\"%s\"}", parent_of_deepest);
+    expect(as(X_ANN, "POST", "/api/v1/accounts/m1/move", body), 409);
+    expect(as(X_ANN, "POST", "/api/v1/accounts/m2/move", body), 200);
+}
+END_TEST
+
 /* A sub-account claims (issue 14's claims) only names within its ancestors'
  * domains; the parent's own domain is delegated, never claimed. */
 START_TEST(sub_accounts_claim_within_the_parents_domains)
@@ -738,6 +1010,9 @@ static Suite *suite(void)
     tcase_add_test(tc, grandchild_cannot_spend_the_grandparents_credits);
     tcase_add_test(tc, order_for_a_customer_and_rejection);
     tcase_add_test(tc, visibility_and_lists);
+    tcase_add_test(tc, parent_admins_edit_child_users);
+    tcase_add_test(tc, move_a_sub_account);
+    tcase_add_test(tc, move_keeps_the_depth_limit);
     tcase_add_test(tc, domains_and_credits);
     tcase_add_test(tc, sub_accounts_claim_within_the_parents_domains);
     tcase_add_test(tc, policy_for_automatic_ordering);

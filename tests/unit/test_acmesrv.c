@@ -316,9 +316,9 @@ static const char *acme_type(const hresp *r)
 }
 
 /* A credential for user u (as ann), and an account bound with it; *kid set. */
-static EVP_PKEY *account_for(int u_name, int auto_pay, char **kid)
+/* An ACME account bound with a new credential made of body (by ann). */
+static EVP_PKEY *account_with(const char *body, char **kid)
 {
-    char body[256];
     hresp r;
     unsigned char *hmac;
     size_t hlen;
@@ -326,8 +326,6 @@ static EVP_PKEY *account_for(int u_name, int auto_pay, char **kid)
     json_t *eab;
     char *payload, *eabs;
 
-    snprintf(body, sizeof(body), "{\"name\":\"t\",\"user\":\"%s\",\"auto_pay\":%s}",
-             F->name[u_name], auto_pay ? "true" : "false");
     r = call(F, U_ADMIN, "POST", "/api/v1/acme/credentials", body,
              (const char *const[]){"Host: localhost", NULL});
     ck_assert_int_eq(r.status, 201);
@@ -346,6 +344,15 @@ static EVP_PKEY *account_for(int u_name, int auto_pay, char **kid)
     free(eabs);
     json_decref(eab);
     return key;
+}
+
+static EVP_PKEY *account_for(int u_name, int auto_pay, char **kid)
+{
+    char body[256];
+
+    snprintf(body, sizeof(body), "{\"name\":\"t\",\"user\":\"%s\",\"auto_pay\":%s}",
+             F->name[u_name], auto_pay ? "true" : "false");
+    return account_with(body, kid);
 }
 
 static char *csr_b64(const char *name)
@@ -719,6 +726,95 @@ START_TEST(sub_account_auto_pay_needs_the_parents_policy)
 }
 END_TEST
 
+static hresp new_order(EVP_PKEY *key, const char *kid, const char *name)
+{
+    char *ident = cin_asprintf("{\"identifiers\":[{\"type\":\"dns\",\"value\":\"%s\"}]}", name);
+    hresp r = srv_post(key, kid, "new-order", ident);
+
+    free(ident);
+    return r;
+}
+
+static void cred_refused(const char *body, const char *field)
+{
+    hresp r = call(F, U_ADMIN, "POST", "/api/v1/acme/credentials", body, NULL);
+
+    ck_assert_msg(r.status == 400, "%s: %d %s", body, r.status, r.body);
+    ck_assert_str_eq(jstr(&r, "field"), field);
+    hresp_free(&r);
+}
+
+/* Required custom fields and ACME: a client cannot fill them, so an ACME
+ * order carries its credential's preset.  Without one the client is told
+ * userActionRequired at newOrder (no order made); a preset is validated when
+ * the credential is made; a field required later stops the next order again. */
+START_TEST(acme_orders_carry_the_credentials_fields)
+{
+    char *kid = NULL, *kid2 = NULL, *loc = NULL, *st;
+    EVP_PKEY *bare, *key;
+    json_t *fields;
+    hresp r;
+
+    r = call(F, U_ADMIN, "POST", "/api/v1/fields",
+             "{\"name\":\"cost_centre\",\"type\":\"text\",\"required\":true}", NULL);
+    ck_assert_int_eq(r.status, 201);
+    hresp_free(&r);
+    r = call(F, U_ADMIN, "POST", "/api/v1/fields",
+             "{\"name\":\"ticket\",\"type\":\"number\",\"products\":[\"ev-ssl\"]}", NULL);
+    ck_assert_int_eq(r.status, 201);
+    hresp_free(&r);
+    /* a credential without the fields: its client learns what to do, nothing is made */
+    bare = account_for(U_ADMIN, 0, &kid);
+    r = new_order(bare, kid, "f.example.com");
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(acme_type(&r), "userActionRequired");
+    ck_assert_ptr_nonnull(strstr(jstr(&r, "detail"), "cost_centre is required"));
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "orders"), 0);
+    ck_assert_int_eq(count_rows(F, "acmesrv_orders"), 0);
+    /* presets are checked when the credential is made */
+    cred_refused("{\"name\":\"x\",\"fields\":{\"nope\":\"1\"}}", "fields.nope");
+    cred_refused("{\"name\":\"x\",\"fields\":{\"cost_centre\":5}}", "fields.cost_centre");
+    cred_refused("{\"name\":\"x\",\"product\":\"dv-ssl\",\"fields\":{}}", "fields.cost_centre");
+    cred_refused("{\"name\":\"x\",\"product\":\"dv-ssl\"}", "fields.cost_centre");
+    cred_refused("{\"name\":\"x\",\"fields\":\"CC-9\"}", "fields");
+    ck_assert_int_eq(count_rows(F, "acmesrv_credentials"), 1);
+    /* with them: the order carries the values its product takes */
+    key = account_with("{\"name\":\"ops\",\"fields\":{\"cost_centre\":\"CC-9\",\"ticket\":42}}",
+                       &kid2);
+    r = call(F, U_ADMIN, "GET", "/api/v1/acme/credentials", NULL, NULL);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"cost_centre\":\"CC-9\""));
+    hresp_free(&r);
+    st = finalize_new(key, kid2, "f.example.com", &loc);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    r = call(F, U_ADMIN, "GET", "/api/v1/orders", NULL, NULL);
+    fields = json_object_get(json_array_get(json_object_get(r.json, "orders"), 0), "fields");
+    ck_assert_int_eq(json_object_size(fields), 1); /* ticket is an ev-ssl field */
+    ck_assert_str_eq(json_string_value(json_object_get(fields, "cost_centre")), "CC-9");
+    hresp_free(&r);
+    /* a field required later: the next order stops again, naming it */
+    r = call(
+        F, U_ADMIN, "POST", "/api/v1/fields",
+        "{\"name\":\"project\",\"type\":\"choice\",\"choices\":[\"a\",\"b\"],\"required\":true}",
+        NULL);
+    ck_assert_int_eq(r.status, 201);
+    hresp_free(&r);
+    r = new_order(key, kid2, "g.example.com");
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(acme_type(&r), "userActionRequired");
+    ck_assert_ptr_nonnull(strstr(jstr(&r, "detail"), "project is required"));
+    ck_assert_ptr_nonnull(strstr(jstr(&r, "detail"), "ops"));
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "orders"), 1);
+    free(loc);
+    free(kid);
+    free(kid2);
+    EVP_PKEY_free(bare);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
 /* At most 5 ACME reissues of a certificate. */
 START_TEST(reissues_are_limited)
 {
@@ -932,6 +1028,7 @@ int main(void)
     tcase_add_test(tc, finalize_claims_the_order);
     tcase_add_test(tc, admin_without_auto_pay_waits_for_payment);
     tcase_add_test(tc, sub_account_auto_pay_needs_the_parents_policy);
+    tcase_add_test(tc, acme_orders_carry_the_credentials_fields);
     tcase_add_test(tc, reissues_are_limited);
     tcase_add_test(tc, rerun_during_issuance_gets_its_key_without_second_charge);
     suite_add_tcase(s, tc);

@@ -4,6 +4,7 @@ import { api } from '../api.js';
 import { actionButton, field, flash, fmtDate, fmtTime, h, problemText } from '../dom.js';
 import { STATUSES, productName, statusLabel, t } from '../i18n.js';
 import { navigate } from '../router.js';
+import { isAdmin } from '../session.js';
 import { pager, sortRows, table } from '../table.js';
 import { actionClass, actionLabel, downloadChain } from './actions.js';
 import { draw, errorPage, nextLine, statusBadge } from './common.js';
@@ -57,6 +58,10 @@ const COLUMNS = [
   { key: 'actions', label: 'Actions', cell: (o) => rowActions(o) },
 ];
 
+// A parent's administrator sees more than one account's orders: each row names its account.
+const ACCOUNT = { key: 'account', label: 'Account', sortable: true, cell: (o) => o.account };
+const withAccount = (cols) => [...cols.slice(0, 3), ACCOUNT, ...cols.slice(3)];
+
 // Opens the list filtered (e.g. the orders waiting for a parent's approval).
 export function showOrders({ status = '', q = '' } = {}) {
   state.status = status;
@@ -103,9 +108,10 @@ export async function ordersView(seq) {
   if (state.q) params.set('q', state.q);
   const cursor = state.cursors[state.cursors.length - 1];
   if (cursor) params.set('cursor', cursor);
-  const [res, certs] = await Promise.all([
+  const [res, certs, accts] = await Promise.all([
     api('GET', `/orders?${params}`),
     api('GET', '/certificates?expiring_within_days=30'),
+    isAdmin() ? api('GET', '/accounts') : null,
   ]);
   if (!res.ok) {
     errorPage(seq, problemText(res));
@@ -148,10 +154,11 @@ export async function ordersView(seq) {
     state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : 1 };
     navigate('#/orders');
   };
-  const rows = sortRows(res.json.orders, COLUMNS, state.sort);
+  const columns = accts && accts.ok && accts.json.accounts.length > 1 ? withAccount(COLUMNS) : COLUMNS;
+  const rows = sortRows(res.json.orders, columns, state.sort);
   const tbl = table({
     id: 'orders',
-    columns: COLUMNS,
+    columns,
     rows,
     empty: 'No orders.',
     rowAttrs: (o) => ({ 'data-order': o.id }),

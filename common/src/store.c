@@ -465,6 +465,24 @@ static const char *const migrations[] = {
     "  cert_id INTEGER NOT NULL,"
     "  level INTEGER NOT NULL,"
     "  PRIMARY KEY (cert_id, level));",
+    /* 16 -> 17, issue 13 (ACME server, second part): pre-authorizations (newAuthz,
+     * order_ref 0) and deactivated authorizations of ACME orders (order_ref, idx),
+     * which make an order that has no certificate yet invalid (deactivated); where
+     * a workflow order came from (via 'acme', via_name: the credential) */
+    "CREATE TABLE acmesrv_authzs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  acct_id INTEGER NOT NULL REFERENCES acmesrv_accounts(id),"
+    "  identifier TEXT NOT NULL,"
+    "  order_ref INTEGER NOT NULL DEFAULT 0,"
+    "  idx INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX acmesrv_authzs_acct ON acmesrv_authzs(acct_id, identifier);"
+    "CREATE INDEX acmesrv_authzs_order ON acmesrv_authzs(order_ref, idx);"
+    "ALTER TABLE acmesrv_orders ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE orders ADD COLUMN via TEXT;"
+    "ALTER TABLE orders ADD COLUMN via_name TEXT;",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -6,7 +6,7 @@ import { STATUSES, productName, statusLabel, t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { pager, sortRows, table } from '../table.js';
 import { actionClass, actionLabel, downloadChain } from './actions.js';
-import { draw, errorPage, nextLine, statusBadge } from './common.js';
+import { draw, errorPage, nextLine, statusBadge, viaBadge } from './common.js';
 
 const state = { status: '', q: '', cursors: [''], sort: { key: 'created', dir: -1 } };
 
@@ -48,6 +48,7 @@ const COLUMNS = [
         'div',
         { class: 'status-cell' },
         statusBadge(o.status),
+        viaBadge(o),
         nextLine(o),
         o.rejection_reason ? h('span', { class: 'reason' }, `Reason: ${o.rejection_reason}`) : null,
       ),

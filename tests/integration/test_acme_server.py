@@ -642,3 +642,17 @@ def test_page_acme_view(browser, server, store):
     cl = AcmeClient(server.https_port)
     cl.directory()
     assert cl.register(kid, hmac).status == 201
+    # an order it places is marked ACME in the orders list and on the order's page
+    r = cl.new_order(["page.example.com"])
+    assert r.status == 201, r
+    assert cl.finalize(r.json).status == 200
+    click(drv, (By.CSS_SELECTOR, 'a[data-nav="orders"]'))
+    badge = wait(drv, EC.visibility_of_element_located(
+        (By.CSS_SELECTOR, 'td .status-cell span.via[data-via="acme"]')))
+    assert badge.text == "ACME" and "vps-1" in badge.get_attribute("title")
+    row = badge.find_element(By.XPATH, "./ancestor::tr")
+    assert "page.example.com" in row.text
+    click(drv, (By.CSS_SELECTOR, 'a[href^="#/order/R-"]'))
+    badge = wait(drv, EC.visibility_of_element_located(
+        (By.CSS_SELECTOR, '.status-cell span.via[data-via="acme"]')))
+    assert badge.text == "ACME"

@@ -838,6 +838,7 @@ static json_t *order_json(srv *s, const acmesrv_order *ao, const cin_order *o)
     size_t n = 0, i;
     char **v = ids_split(ao->identifiers, &n);
     char *u;
+    int64_t *links;
 
     cin_strv_free(v, n);
     json_object_set_new(j, "status", json_string(status));
@@ -845,11 +846,19 @@ static json_t *order_json(srv *s, const acmesrv_order *ao, const cin_order *o)
     json_object_set_new(j, "expires", json_string(u));
     free(u);
     json_object_set_new(j, "identifiers", ids_json(ao->identifiers));
+    links = n ? calloc(n, sizeof(*links)) : NULL;
+    if (links && acmesrv_authz_links(s->st, ao->id, links, n) != CIN_OK)
+        memset(links, 0, n * sizeof(*links)); /* its own URLs show the same state */
     for (i = 0; i < n; i++) {
-        u = url(s, "authz/%lld-%zu", (long long)ao->id, i);
+        /* a pre-authorization the order uses, else its own */
+        if (links && links[i])
+            u = url(s, "authz/%lld", (long long)links[i]);
+        else
+            u = url(s, "authz/%lld-%zu", (long long)ao->id, i);
         json_array_append_new(authz, json_string(u ? u : ""));
         free(u);
     }
+    free(links);
     json_object_set_new(j, "authorizations", authz);
     u = url(s, "finalize/%lld", (long long)ao->id);
     json_object_set_new(j, "finalize", json_string(u ? u : ""));
@@ -1027,6 +1036,37 @@ static int64_t rate_limit(srv *s)
     return limit;
 }
 
+/* The order's names that the account pre-authorized (newAuthz) use those
+ * authorizations (RFC 8555 section 7.4.1): deactivating one then makes the
+ * order invalid.  In the caller's transaction. */
+static int link_preauths(srv *s, const acmesrv_order *ao, char **names, size_t n)
+{
+    int64_t *ids = NULL;
+    char **pre = NULL;
+    size_t np = 0, i, k;
+    int rc = acmesrv_authz_preauths(s->st, s->acct.id, (int64_t)time(NULL), &ids, &pre, &np);
+
+    for (i = 0; rc == CIN_OK && np && i < n; i++) {
+        for (k = 0; k < np && strcmp(pre[k], names[i]); k++)
+            ; /* a wildcard never matches: a pre-authorization is of the exact name */
+        if (k < np) {
+            acmesrv_authz z;
+            memset(&z, 0, sizeof(z));
+            z.acct_id = s->acct.id;
+            z.identifier = names[i];
+            z.order_ref = ao->id;
+            z.idx = (int)i;
+            z.status = (char *)"valid";
+            z.expires_at = ao->expires_at;
+            z.preauth = ids[k];
+            rc = acmesrv_authz_insert(s->st, &z);
+        }
+    }
+    free(ids);
+    cin_strv_free(pre, np);
+    return rc;
+}
+
 /* The certificate a `replaces` (RFC 9773: base64url(AKI).base64url(serial))
  * names, as the order that holds it; 0 or a problem sent. */
 static int replaces_order(srv *s, const char *certid, int64_t *order_id);
@@ -1180,6 +1220,8 @@ static void new_order(srv *s)
         ao.expires_at = (int64_t)time(NULL) + ACMESRV_ORDER_TTL;
         rc = acmesrv_order_insert(s->st, &ao);
     }
+    if (rc == CIN_OK)
+        rc = link_preauths(s, &ao, names, n);
     rc = cin_store_end(s->st, rc);
     if (rc != CIN_OK) {
         store_problem(s, rc);
@@ -1314,6 +1356,38 @@ static int wants_deactivation(srv *s)
     return -1;
 }
 
+static void authz_pre(srv *s, int64_t id, int chall, int deactivate);
+
+/* A pre-authorization was deactivated: the orders that use it and have no
+ * certificate yet become invalid.  In the caller's transaction. */
+static int invalidate_users(srv *s, int64_t preauth)
+{
+    int64_t *ids = NULL;
+    size_t n = 0, i;
+    int rc = acmesrv_authz_users(s->st, preauth, &ids, &n);
+
+    for (i = 0; rc == CIN_OK && i < n; i++) {
+        acmesrv_order ao;
+        cin_order o;
+        int have = 0;
+        rc = acmesrv_order_get(s->st, ids[i], &ao);
+        memset(&o, 0, sizeof(o));
+        if (rc == CIN_OK && ao.order_id) {
+            rc = cin_store_order_get(s->st, ao.order_id, &o);
+            have = rc == CIN_OK;
+            if (rc == CIN_ENOTFOUND)
+                rc = CIN_OK;
+        }
+        if (rc == CIN_OK && !ao.deactivated &&
+            strcmp(acme_status(&ao, have ? &o : NULL, time(NULL)), "valid"))
+            rc = acmesrv_order_invalidate(s->st, ao.id);
+        acmesrv_order_clear(&ao);
+        cin_order_clear(&o);
+    }
+    free(ids);
+    return rc;
+}
+
 static void authz_of_order(srv *s, int64_t id, int idx, int chall, int deactivate)
 {
     acmesrv_order ao;
@@ -1335,6 +1409,11 @@ static void authz_of_order(srv *s, int64_t id, int idx, int chall, int deactivat
     rc = acmesrv_authz_of_order(s->st, ao.id, idx, &z);
     if (rc != CIN_OK && rc != CIN_ENOTFOUND) {
         store_problem(s, rc);
+        goto done;
+    }
+    if (rc == CIN_OK && z.preauth) {
+        /* the order uses a pre-authorization: that one answers */
+        authz_pre(s, z.preauth, chall, deactivate);
         goto done;
     }
     deact = rc == CIN_OK && !strcmp(z.status, "deactivated");
@@ -1415,6 +1494,8 @@ static void authz_pre(srv *s, int64_t id, int chall, int deactivate)
         rc = cin_store_begin(s->st);
         if (rc == CIN_OK)
             rc = acmesrv_authz_deactivate(s->st, z.id);
+        if (rc == CIN_OK)
+            rc = invalidate_users(s, z.id);
         if (rc == CIN_OK)
             rc = cin_store_event_add(s->st, s->acct.account_id, 0, s->user.name,
                                      "acme.authz.deactivate", s->req->peer, detail);

@@ -135,6 +135,7 @@ int acmesrv_order_ids(cin_store *st, int64_t acct_id, int64_t **ids, size_t *n);
  * authorizations are its pre-authorized names, valid while it lives. */
 typedef struct acmesrv_authz {
     int64_t id, acct_id, order_ref;
+    int64_t preauth; /* an order's: the pre-authorization it uses (0: its own) */
     int idx;
     char *identifier; /* the name, never "*." */
     char *status;     /* valid | deactivated */
@@ -150,6 +151,14 @@ int acmesrv_authz_of_order(cin_store *st, int64_t order_ref, int idx, acmesrv_au
 /* acct's newest valid, unexpired pre-authorization of identifier. */
 int acmesrv_authz_valid(cin_store *st, int64_t acct_id, const char *identifier, int64_t now,
                         acmesrv_authz *out);
+/* acct's valid, unexpired pre-authorizations: ids and names (n of each). */
+int acmesrv_authz_preauths(cin_store *st, int64_t acct_id, int64_t now, int64_t **ids,
+                           char ***names, size_t *n);
+/* The pre-authorization each of the n authorizations of ACME order
+ * order_ref uses (0: its own), into preauth[0..n). */
+int acmesrv_authz_links(cin_store *st, int64_t order_ref, int64_t *preauth, size_t n);
+/* The ACME orders that use pre-authorization preauth. */
+int acmesrv_authz_users(cin_store *st, int64_t preauth, int64_t **ids, size_t *n);
 /* Pre-authorizations acct asked for since `since`. */
 int acmesrv_authz_count_since(cin_store *st, int64_t acct_id, int64_t since, int64_t *n);
 int acmesrv_authz_deactivate(cin_store *st, int64_t id);

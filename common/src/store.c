@@ -466,7 +466,8 @@ static const char *const migrations[] = {
     "  level INTEGER NOT NULL,"
     "  PRIMARY KEY (cert_id, level));",
     /* 16 -> 17, issue 13 (ACME server, second part): pre-authorizations (newAuthz,
-     * order_ref 0) and deactivated authorizations of ACME orders (order_ref, idx),
+     * order_ref 0), the orders that use one (order_ref, idx, preauth) and deactivated
+     * authorizations of ACME orders (order_ref, idx),
      * which make an order that has no certificate yet invalid (deactivated); where
      * a workflow order came from (via 'acme', via_name: the credential) */
     "CREATE TABLE acmesrv_authzs ("
@@ -477,9 +478,11 @@ static const char *const migrations[] = {
     "  idx INTEGER NOT NULL DEFAULT 0,"
     "  status TEXT NOT NULL,"
     "  expires_at INTEGER NOT NULL,"
-    "  created_at INTEGER NOT NULL);"
+    "  created_at INTEGER NOT NULL,"
+    "  preauth INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX acmesrv_authzs_acct ON acmesrv_authzs(acct_id, identifier);"
     "CREATE INDEX acmesrv_authzs_order ON acmesrv_authzs(order_ref, idx);"
+    "CREATE INDEX acmesrv_authzs_preauth ON acmesrv_authzs(preauth);"
     "ALTER TABLE acmesrv_orders ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE orders ADD COLUMN via TEXT;"
     "ALTER TABLE orders ADD COLUMN via_name TEXT;",

@@ -70,8 +70,8 @@ const st_table st_tables[] = {
      "id,acct_id,identifiers,product,replaces,order_id,finalized,csr,expires_at,created_at,"
      "deactivated",
      "iittiiitiii", "id"},
-    {"acmesrv_authzs", "id,acct_id,identifier,order_ref,idx,status,expires_at,created_at",
-     "iitiitii", "id"},
+    {"acmesrv_authzs", "id,acct_id,identifier,order_ref,idx,status,expires_at,created_at,preauth",
+     "iitiitiii", "id"},
     {"auto_orders", "name,account_id,order_id,next_at,alert", "tiiit", "name,account_id"},
     {"user_totp", "user_id,secret,confirmed,last_step,created_at", "ibiit", "user_id"},
     {"recovery_codes", "id,user_id,hash,used", "iiti", "id"},

@@ -377,8 +377,13 @@ def test_new_authz_deactivation_via_ari_distrust_and_big_bodies(server, store):
     r = other.post(pre, {"status": "deactivated"})
     assert r.status == 404 and problem_type(r) == "malformed"
     assert cl.post(pre, None).json["status"] == "valid"
+    # an order for the name uses the pre-authorization; deactivated, the order is invalid
+    r = cl.new_order(["pre.example.com"])
+    assert r.status == 201 and r.json["authorizations"] == [pre], r
+    uses = r.headers["location"]
     r = cl.post(pre, {"status": "deactivated"})
     assert r.status == 200 and r.json["status"] == "deactivated", r
+    assert cl.post(uses, None).json["status"] == "invalid"
 
     # an order's authorization deactivated: the order is invalid, finalize refused
     r = cl.new_order(["deact.example.com"])

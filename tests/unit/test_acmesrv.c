@@ -985,6 +985,64 @@ START_TEST(deactivated_authorization_invalidates_its_order)
 }
 END_TEST
 
+/* An order's name that was pre-authorized uses that authorization (RFC 8555
+ * section 7.4.1); deactivating it makes the order invalid (7.5.2). */
+START_TEST(orders_use_preauthorizations)
+{
+    char *kid = NULL, *pre, *loc, *st, *own;
+    EVP_PKEY *key = account_for(U_ADMIN, 0, &kid);
+    hresp r = new_authz(key, kid, "dns", "use.example.com");
+    json_t *az;
+
+    ck_assert_int_eq(r.status, 201);
+    pre = strdup(hresp_header(&r, "Location"));
+    hresp_free(&r);
+    r = srv_post(key, kid, "new-order",
+                 "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"use.example.com\"},"
+                 "{\"type\":\"dns\",\"value\":\"*.use.example.com\"}]}");
+    ck_assert_msg(r.status == 201, "%s", r.body);
+    loc = strdup(res_of(hresp_header(&r, "Location")));
+    az = json_object_get(r.json, "authorizations");
+    /* "*.use.example.com" sorts first: its own; the exact name: the pre-authorization */
+    ck_assert_str_eq(json_string_value(json_array_get(az, 1)), pre);
+    own = strdup(res_of(json_string_value(json_array_get(az, 0))));
+    ck_assert_str_ne(own, res_of(pre));
+    hresp_free(&r);
+    /* the order's own URL for that name answers with the pre-authorization */
+    {
+        char *idx1 = strdup(own);
+        idx1[strlen(idx1) - 1] = '1';
+        r = srv_post(key, kid, idx1, NULL);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(hresp_header(&r, "Location"), pre);
+        hresp_free(&r);
+        free(idx1);
+    }
+    st = order_state(key, kid, loc);
+    ck_assert_str_eq(st, "ready");
+    free(st);
+    r = srv_post(key, kid, res_of(pre), "{\"status\":\"deactivated\"}");
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    st = order_state(key, kid, loc);
+    ck_assert_str_eq(st, "invalid");
+    free(st);
+    /* a new order for the name now has its own authorization again */
+    r = srv_post(key, kid, "new-order",
+                 "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"use.example.com\"}]}");
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_ne(
+        json_string_value(json_array_get(json_object_get(r.json, "authorizations"), 0)), pre);
+    ck_assert_str_eq(jstr(&r, "status"), "ready");
+    hresp_free(&r);
+    free(own);
+    free(loc);
+    free(pre);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
 START_TEST(orders_from_acme_say_so)
 {
     char *kid = NULL, *loc, *st, path[64];
@@ -1156,6 +1214,7 @@ int main(void)
     tcase_add_test(tc, rerun_during_issuance_gets_its_key_without_second_charge);
     tcase_add_test(tc, new_authz_preauthorizes_owned_names);
     tcase_add_test(tc, deactivated_authorization_invalidates_its_order);
+    tcase_add_test(tc, orders_use_preauthorizations);
     tcase_add_test(tc, orders_from_acme_say_so);
     tcase_add_test(tc, ari_window_is_now_once_the_ca_is_distrusted);
     suite_add_tcase(s, tc);

@@ -349,6 +349,7 @@ def test_protocol_flow_ari_and_bad_input(server, store):
     assert r.status == 401 and problem_type(r) == "unauthorized"
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_new_authz_deactivation_via_ari_distrust_and_big_bodies(server, store):
     """newAuthz (RFC 8555 7.4.1), deactivation (7.5.2), orders marked as from ACME, ARI's
     window once the CA is distrusted, and bodies over the glue's limit as ACME problems."""

@@ -756,14 +756,12 @@ static int certinext_read_body(request_rec *r, size_t limit, char **body, size_t
     return OK;
 }
 
-static int certinext_too_large(request_rec *r)
+/* A body over the limit: the contract's problem (an ACME problem under <mount>acme/). */
+static int certinext_too_large(request_rec *r, const char *path)
 {
     cin_response resp;
-    char detail[96];
 
-    apr_snprintf(detail, sizeof(detail), "the body is larger than %" APR_SIZE_T_FMT " bytes",
-                 (apr_size_t)cin_core_body_limit(certinext_core));
-    cin_http_problem(&resp, 413, "payload_too_large", detail);
+    (void)cin_http_refusal(path, 413, cin_core_body_limit(certinext_core), &resp);
     r->connection->keepalive = AP_CONN_CLOSE;
     return certinext_write(r, &resp);
 }
@@ -812,11 +810,15 @@ static int certinext_handler(request_rec *r)
     limit = cin_core_body_limit(certinext_core);
     cl = apr_table_get(r->headers_in, "Content-Length");
     if (cl && apr_atoi64(cl) > (apr_int64_t)limit) {
-        return certinext_too_large(r);
+        return certinext_too_large(r, path);
     }
     rc = certinext_read_body(r, limit, &body, &blen);
     if (rc == HTTP_REQUEST_ENTITY_TOO_LARGE) {
-        return certinext_too_large(r);
+        return certinext_too_large(r, path);
+    }
+    if (rc != OK && cin_http_refusal(path, rc, limit, &resp) == 0) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+        return certinext_write(r, &resp);
     }
     if (rc != OK) {
         /* httpd's own refusal (a malformed chunked body, no length...), as

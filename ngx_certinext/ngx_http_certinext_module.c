@@ -1165,6 +1165,34 @@ ngx_http_certinext_body_handler(ngx_http_request_t *r)
 }
 
 
+/* The mount-relative path of uri (up to its query), in r's pool. */
+static char *
+ngx_http_certinext_rel_path(ngx_http_request_t *r, ngx_str_t *uri)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+    size_t                     skip, len;
+    char                      *path;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    skip = clcf->name.len;
+    if (skip && clcf->name.data[skip - 1] == '/') {
+        skip--;
+    }
+    for (len = 0; len < uri->len && uri->data[len] != '?'; len++) {
+        /* the path ends at the query */
+    }
+    if (len < skip) {
+        skip = len;
+    }
+    path = ngx_pnalloc(r->pool, len - skip + 1);
+    if (path != NULL) {
+        ngx_memcpy(path, uri->data + skip, len - skip);
+        path[len - skip] = '\0';
+    }
+    return path;
+}
+
+
 /* Is r the internal redirect of an error_page to "<location>_error/NNN"? */
 static ngx_int_t
 ngx_http_certinext_is_error_page(ngx_http_request_t *r)
@@ -1193,8 +1221,9 @@ ngx_http_certinext_error_page(ngx_http_request_t *r,
 {
     ngx_http_certinext_task_ctx_t *t;
     ngx_http_core_loc_conf_t      *clcf;
-    char                          *path;
+    char                          *path, *orig;
     size_t                         skip;
+    ngx_int_t                      status;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     skip = clcf->name.len;
@@ -1212,6 +1241,19 @@ ngx_http_certinext_error_page(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
     (void) ngx_http_discard_request_body(r);
+
+    /* the request as it came (an internal redirect keeps its raw URI):
+     * under <mount>acme/ the refusal is an ACME problem */
+    orig = ngx_http_certinext_rel_path(r, &r->unparsed_uri);
+    status = ngx_atoi(r->uri.data + r->uri.len - 3, 3);
+    if (orig != NULL && status != NGX_ERROR
+        && cin_http_refusal(orig, (int) status,
+                            cin_core_body_limit(mcf->core), &t->resp)
+           == 0)
+    {
+        r->keepalive = 0;
+        return ngx_http_certinext_send(r, &t->resp);
+    }
     /* no store and no network: a fixed answer, in the event loop */
     cin_http_handle(mcf->core, &t->req, &t->resp);
     r->keepalive = 0;
@@ -1238,18 +1280,17 @@ ngx_http_certinext_content_handler(ngx_http_request_t *r)
     if (r->headers_in.content_length_n
         > (off_t) cin_core_body_limit(mcf->core))
     {
-        cin_response  resp;
-        char          detail[96];
+        cin_response   resp;
+        char          *path;
 
-        /* refuse early, with the contract's problem, without reading the
-         * body */
-        if (ngx_http_discard_request_body(r) != NGX_OK) {
+        /* refuse early, with the contract's problem (an ACME problem under
+         * <mount>acme/), without reading the body */
+        path = ngx_http_certinext_rel_path(r, &r->uri);
+        if (path == NULL || ngx_http_discard_request_body(r) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-        ngx_snprintf((u_char *) detail, sizeof(detail),
-            "the body is larger than %uz bytes%Z",
-            cin_core_body_limit(mcf->core));
-        cin_http_problem(&resp, 413, "payload_too_large", detail);
+        (void) cin_http_refusal(path, 413, cin_core_body_limit(mcf->core),
+                                &resp);
         return ngx_http_certinext_send(r, &resp);
     }
     rc = ngx_http_read_client_request_body(r, ngx_http_certinext_body_handler);

@@ -53,6 +53,14 @@ void cin_response_clear(cin_response *resp);
  * that must refuse a request before the core sees it (a body over the limit). */
 void cin_http_problem(cin_response *resp, int status, const char *code, const char *detail);
 
+/* Fill resp for a request a glue refuses before the core sees it: status 413
+ * (a body over limit bytes) or the server's own refusal (400, 408, 411...).
+ * Under <mount>acme/ (path is mount-relative) it is an ACME problem
+ * (urn:ietf:params:acme:error:malformed, RFC 8555 section 6.7), elsewhere
+ * API.md's (payload_too_large for 413); 0 when filled, -1 for a status the
+ * glue answers as before (not under acme/, not 413). */
+int cin_http_refusal(const char *path, int status, size_t limit, cin_response *resp);
+
 /* True when the path is a challenge path the core answers (cheap prefix test,
  * for glues that must decide early whether to look at a request). */
 int cin_http_is_challenge_path(const char *path);

@@ -49,6 +49,8 @@ typedef struct cin_order {
     char *updated_at;
     char *account_path;     /* the account's place in the hierarchy (read only) */
     int64_t approver_group; /* 0, or the group that approves this product's orders (read only) */
+    char *via;              /* NULL, or "acme": the order came from the ACME server (issue 13) */
+    char *via_name;         /* with via: the name of the ACME credential */
 } cin_order;
 
 void cin_order_clear(cin_order *o);

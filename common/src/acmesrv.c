@@ -484,6 +484,7 @@ static void directory(srv *s)
     SETURL("newNonce", "new-nonce");
     SETURL("newAccount", "new-account");
     SETURL("newOrder", "new-order");
+    SETURL("newAuthz", "new-authz");
     SETURL("revokeCert", "revoke-cert");
     SETURL("keyChange", "key-change");
     SETURL("renewalInfo", "renewal-info");
@@ -870,6 +871,8 @@ static const char *acme_status(const acmesrv_order *ao, const cin_order *o, int6
 {
     if (o && is_status(o->status, "rejected,cancelled"))
         return "invalid";
+    if (ao->deactivated)
+        return "invalid"; /* an authorization deactivated before it was valid */
     if (!ao->finalized)
         return ao->expires_at < now ? "invalid" : "ready";
     if (!o)
@@ -886,6 +889,7 @@ static json_t *order_json(srv *s, const acmesrv_order *ao, const cin_order *o)
     size_t n = 0, i;
     char **v = ids_split(ao->identifiers, &n);
     char *u;
+    int64_t *links;
 
     cin_strv_free(v, n);
     json_object_set_new(j, "status", json_string(status));
@@ -893,11 +897,19 @@ static json_t *order_json(srv *s, const acmesrv_order *ao, const cin_order *o)
     json_object_set_new(j, "expires", json_string(u));
     free(u);
     json_object_set_new(j, "identifiers", ids_json(ao->identifiers));
+    links = n ? calloc(n, sizeof(*links)) : NULL;
+    if (links && acmesrv_authz_links(s->st, ao->id, links, n) != CIN_OK)
+        memset(links, 0, n * sizeof(*links)); /* its own URLs show the same state */
     for (i = 0; i < n; i++) {
-        u = url(s, "authz/%lld-%zu", (long long)ao->id, i);
+        /* a pre-authorization the order uses, else its own */
+        if (links && links[i])
+            u = url(s, "authz/%lld", (long long)links[i]);
+        else
+            u = url(s, "authz/%lld-%zu", (long long)ao->id, i);
         json_array_append_new(authz, json_string(u ? u : ""));
         free(u);
     }
+    free(links);
     json_object_set_new(j, "authorizations", authz);
     u = url(s, "finalize/%lld", (long long)ao->id);
     json_object_set_new(j, "finalize", json_string(u ? u : ""));
@@ -920,6 +932,8 @@ static json_t *order_json(srv *s, const acmesrv_order *ao, const cin_order *o)
                              o->rejection_reason ? o->rejection_reason : "no reason given");
         else if (o && !strcmp(o->status, "cancelled"))
             d = cin_asprintf("R-%06lld was cancelled", (long long)o->id);
+        else if (ao->deactivated)
+            d = strdup("an authorization of this order was deactivated");
         else
             d = strdup("the order expired before it was finalized");
         json_object_set_new(e, "type", json_string(ERR_NS "unauthorized"));
@@ -992,9 +1006,9 @@ static int load_order(srv *s, int64_t id, acmesrv_order *ao, cin_order *o, int *
         rc = cin_store_order_get(s->st, ao->order_id, o);
         if (rc == CIN_OK) {
             *have = 1;
-            if (ao->finalized)
+            if (ao->finalized && !ao->deactivated)
                 maybe_pay(s, o);
-            if (ao->finalized && ao->csr && !strcmp(o->status, "issued"))
+            if (ao->finalized && !ao->deactivated && ao->csr && !strcmp(o->status, "issued"))
                 reissue_for_csr(s, ao, o);
         }
     }
@@ -1058,6 +1072,52 @@ static int pick_product(srv *s, const char *profile, char **names, size_t n, int
     return 0;
 }
 
+/* The most new orders (and pre-authorizations) an ACME account makes in 3 hours. */
+static int64_t rate_limit(srv *s)
+{
+    char *rate = NULL;
+    int64_t limit = ACMESRV_RATE_DEFAULT;
+
+    if (cin_store_setting_get(s->st, ACMESRV_SETTING_RATE, &rate) == CIN_OK) {
+        long long l = strtoll(rate, NULL, 10);
+        if (l > 0)
+            limit = l;
+    }
+    free(rate);
+    return limit;
+}
+
+/* The order's names that the account pre-authorized (newAuthz) use those
+ * authorizations (RFC 8555 section 7.4.1): deactivating one then makes the
+ * order invalid.  In the caller's transaction. */
+static int link_preauths(srv *s, const acmesrv_order *ao, char **names, size_t n)
+{
+    int64_t *ids = NULL;
+    char **pre = NULL;
+    size_t np = 0, i, k;
+    int rc = acmesrv_authz_preauths(s->st, s->acct.id, (int64_t)time(NULL), &ids, &pre, &np);
+
+    for (i = 0; rc == CIN_OK && np && i < n; i++) {
+        for (k = 0; k < np && strcmp(pre[k], names[i]); k++)
+            ; /* a wildcard never matches: a pre-authorization is of the exact name */
+        if (k < np) {
+            acmesrv_authz z;
+            memset(&z, 0, sizeof(z));
+            z.acct_id = s->acct.id;
+            z.identifier = names[i];
+            z.order_ref = ao->id;
+            z.idx = (int)i;
+            z.status = (char *)"valid";
+            z.expires_at = ao->expires_at;
+            z.preauth = ids[k];
+            rc = acmesrv_authz_insert(s->st, &z);
+        }
+    }
+    free(ids);
+    cin_strv_free(pre, np);
+    return rc;
+}
+
 /* The certificate a `replaces` (RFC 9773: base64url(AKI).base64url(serial))
  * names, as the order that holds it; 0 or a problem sent. */
 static int replaces_order(srv *s, const char *certid, int64_t *order_id);
@@ -1066,7 +1126,7 @@ static void new_order(srv *s)
 {
     json_t *ids = json_object_get(s->payload, "identifiers"), *v;
     const char *profile = NULL, *replaces = NULL;
-    char **names = NULL, *canon = NULL, *err = NULL, *rate = NULL;
+    char **names = NULL, *canon = NULL, *err = NULL;
     json_t *sub = json_array();
     size_t n = 0, i, len = 0;
     int wild = 0, rc;
@@ -1165,11 +1225,7 @@ static void new_order(srv *s)
             goto done;
         json_decref(fv);
     }
-    if (cin_store_setting_get(s->st, ACMESRV_SETTING_RATE, &rate) == CIN_OK) {
-        long long l = strtoll(rate, NULL, 10);
-        if (l > 0)
-            limit = l;
-    }
+    limit = rate_limit(s);
     rc = cin_store_begin(s->st);
     if (rc != CIN_OK) {
         store_problem(s, rc);
@@ -1223,6 +1279,8 @@ static void new_order(srv *s)
         ao.expires_at = (int64_t)time(NULL) + ACMESRV_ORDER_TTL;
         rc = acmesrv_order_insert(s->st, &ao);
     }
+    if (rc == CIN_OK)
+        rc = link_preauths(s, &ao, names, n);
     rc = cin_store_end(s->st, rc);
     if (rc != CIN_OK) {
         store_problem(s, rc);
@@ -1238,7 +1296,6 @@ done:
     json_decref(sub);
     free(canon);
     free(err);
-    free(rate);
     cin_product_clear(&prod);
     acmesrv_order_clear(&ao);
     cin_order_clear(&o);
@@ -1285,15 +1342,18 @@ static void list_orders(srv *s, int64_t id)
     reply_json(s, 200, j);
 }
 
-/* authz/{order}-{i} and chall/{order}-{i}: pre-authorized, valid at once. */
-static json_t *chall_json(srv *s, const acmesrv_order *ao, int idx)
+/* Authorizations.  authz/{order}-{i} (and chall/{order}-{i}): identifier i of
+ * an ACME order, pre-authorized (the account owns the name), valid at once;
+ * authz/{id}: a pre-authorization from newAuthz (RFC 8555 section 7.4.1).
+ * Either may be deactivated (section 7.5.2). */
+static json_t *chall_json(srv *s, const char *ref, int64_t created)
 {
     json_t *c = json_object();
-    char *u = url(s, "chall/%lld-%d", (long long)ao->id, idx), *t = now_plus(ao->created_at);
+    char *u = url(s, "chall/%s", ref), *t = now_plus(created);
     char tok[48], *tok64;
 
     /* a token as RFC 8555 section 8.3 shapes it (base64url); nothing fetches it */
-    snprintf(tok, sizeof(tok), "preauthorized-%lld-%d", (long long)ao->id, idx);
+    snprintf(tok, sizeof(tok), "preauthorized-%s", ref);
     tok64 = cin_b64url_encode((const unsigned char *)tok, strlen(tok));
     json_object_set_new(c, "type", json_string("http-01"));
     json_object_set_new(c, "url", json_string(u ? u : ""));
@@ -1306,49 +1366,324 @@ static json_t *chall_json(srv *s, const acmesrv_order *ao, int idx)
     return c;
 }
 
-static void authz(srv *s, const char *seg, int chall)
+typedef struct authz_view {
+    const char *ref;  /* "12-0" or "7" */
+    const char *name; /* as ordered: "*.example.com" for a wildcard */
+    const char *status;
+    int64_t expires, created;
+} authz_view;
+
+static void reply_authz(srv *s, int status, const authz_view *v, int chall)
 {
-    acmesrv_order ao;
-    cin_order o;
-    int idx = 0, have;
-    size_t n = 0;
-    char **v;
-    int64_t id = seg_id(seg, '-', &idx);
-    json_t *j, *ident;
+    int w = !strncmp(v->name, "*.", 2);
+    json_t *j;
     char *e;
 
-    if (!id) {
-        problem(s, 404, "malformed", "no such authorization");
-        return;
-    }
-    if (load_order(s, id, &ao, &o, &have))
-        return;
-    v = ids_split(ao.identifiers, &n);
-    if ((size_t)idx >= n) {
-        problem(s, 404, "malformed", "no such authorization");
-    } else if (chall) {
-        char *up = url(s, "authz/%lld-%d", (long long)ao.id, idx), *link;
+    if (chall) {
+        char *up = url(s, "authz/%s", v->ref), *link;
         link = up ? cin_asprintf("<%s>;rel=\"up\"", up) : NULL;
         header_own(s, "Link", link);
         free(up);
-        reply_json(s, 200, chall_json(s, &ao, idx));
-    } else {
-        int w = !strncmp(v[idx], "*.", 2);
-        j = json_object();
-        ident = json_pack("{s:s,s:s}", "type", "dns", "value", w ? v[idx] + 2 : v[idx]);
-        json_object_set_new(j, "identifier", ident);
-        json_object_set_new(j, "status", json_string("valid"));
-        e = now_plus(ao.expires_at);
-        json_object_set_new(j, "expires", json_string(e ? e : ""));
-        free(e);
-        json_object_set_new(j, "challenges", json_pack("[o]", chall_json(s, &ao, idx)));
-        if (w)
-            json_object_set_new(j, "wildcard", json_true());
-        reply_json(s, 200, j);
+        reply_json(s, 200, chall_json(s, v->ref, v->created));
+        return;
     }
+    header_own(s, "Location", url(s, "authz/%s", v->ref));
+    j = json_object();
+    json_object_set_new(j, "identifier",
+                        json_pack("{s:s,s:s}", "type", "dns", "value", w ? v->name + 2 : v->name));
+    json_object_set_new(j, "status", json_string(v->status));
+    e = now_plus(v->expires);
+    json_object_set_new(j, "expires", json_string(e ? e : ""));
+    free(e);
+    json_object_set_new(j, "challenges", json_pack("[o]", chall_json(s, v->ref, v->created)));
+    if (w)
+        json_object_set_new(j, "wildcard", json_true());
+    reply_json(s, status, j);
+}
+
+/* {"status": "deactivated"} asks for deactivation: 1; POST-as-GET (or {}): 0;
+ * anything else: -1, a problem sent. */
+static int wants_deactivation(srv *s)
+{
+    json_t *st = s->payload ? json_object_get(s->payload, "status") : NULL;
+
+    if (!st)
+        return 0;
+    if (json_is_string(st) && !strcmp(json_string_value(st), "deactivated"))
+        return 1;
+    problem(s, 400, "malformed", "an authorization's status can only become \"deactivated\"");
+    return -1;
+}
+
+static void authz_pre(srv *s, int64_t id, int chall, int deactivate);
+
+/* A pre-authorization was deactivated: the orders that use it and have no
+ * certificate yet become invalid.  In the caller's transaction. */
+static int invalidate_users(srv *s, int64_t preauth)
+{
+    int64_t *ids = NULL;
+    size_t n = 0, i;
+    int rc = acmesrv_authz_users(s->st, preauth, &ids, &n);
+
+    for (i = 0; rc == CIN_OK && i < n; i++) {
+        acmesrv_order ao;
+        cin_order o;
+        int have = 0;
+        rc = acmesrv_order_get(s->st, ids[i], &ao);
+        memset(&o, 0, sizeof(o));
+        if (rc == CIN_OK && ao.order_id) {
+            rc = cin_store_order_get(s->st, ao.order_id, &o);
+            have = rc == CIN_OK;
+            if (rc == CIN_ENOTFOUND)
+                rc = CIN_OK;
+        }
+        if (rc == CIN_OK && !ao.deactivated &&
+            strcmp(acme_status(&ao, have ? &o : NULL, time(NULL)), "valid"))
+            rc = acmesrv_order_invalidate(s->st, ao.id);
+        acmesrv_order_clear(&ao);
+        cin_order_clear(&o);
+    }
+    free(ids);
+    return rc;
+}
+
+static void authz_of_order(srv *s, int64_t id, int idx, int chall, int deactivate)
+{
+    acmesrv_order ao;
+    acmesrv_authz z;
+    cin_order o;
+    int have, rc, deact = 0;
+    size_t n = 0;
+    char **v, ref[48];
+    authz_view view;
+
+    if (load_order(s, id, &ao, &o, &have))
+        return;
+    memset(&z, 0, sizeof(z));
+    v = ids_split(ao.identifiers, &n);
+    if ((size_t)idx >= n) {
+        problem(s, 404, "malformed", "no such authorization");
+        goto done;
+    }
+    rc = acmesrv_authz_of_order(s->st, ao.id, idx, &z);
+    if (rc != CIN_OK && rc != CIN_ENOTFOUND) {
+        store_problem(s, rc);
+        goto done;
+    }
+    if (rc == CIN_OK && z.preauth) {
+        /* the order uses a pre-authorization: that one answers */
+        authz_pre(s, z.preauth, chall, deactivate);
+        goto done;
+    }
+    deact = rc == CIN_OK && !strcmp(z.status, "deactivated");
+    if (deactivate && !deact) {
+        /* the order can never be ready again: invalid, unless its certificate
+         * was issued already (RFC 8555 section 7.1.6) */
+        int invalidate = strcmp(acme_status(&ao, have ? &o : NULL, time(NULL)), "valid") != 0;
+        char detail[160];
+        acmesrv_authz_clear(&z);
+        z.acct_id = s->acct.id;
+        z.identifier = strdup(strncmp(v[idx], "*.", 2) ? v[idx] : v[idx] + 2);
+        z.order_ref = ao.id;
+        z.idx = idx;
+        z.status = strdup("deactivated");
+        z.expires_at = ao.expires_at;
+        snprintf(detail, sizeof(detail),
+                 "ACME authorization of %.100s deactivated (ACME order %lld)", v[idx],
+                 (long long)ao.id);
+        rc = cin_store_begin(s->st);
+        if (rc == CIN_OK)
+            rc = acmesrv_authz_insert(s->st, &z);
+        if (rc == CIN_OK && invalidate)
+            rc = acmesrv_order_invalidate(s->st, ao.id);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(s->st, s->acct.account_id, have ? o.id : 0, s->user.name,
+                                     "acme.authz.deactivate", s->req->peer, detail);
+        rc = cin_store_end(s->st, rc);
+        if (rc != CIN_OK) {
+            store_problem(s, rc);
+            goto done;
+        }
+        deact = 1;
+    }
+    snprintf(ref, sizeof(ref), "%lld-%d", (long long)ao.id, idx);
+    view.ref = ref;
+    view.name = v[idx];
+    view.status = deact ? "deactivated" : "valid";
+    view.expires = ao.expires_at;
+    view.created = ao.created_at;
+    reply_authz(s, 200, &view, chall);
+done:
     cin_strv_free(v, n);
+    acmesrv_authz_clear(&z);
     acmesrv_order_clear(&ao);
     cin_order_clear(&o);
+}
+
+static const char *preauth_status(const acmesrv_authz *z)
+{
+    if (strcmp(z->status, "valid"))
+        return z->status;
+    return z->expires_at < (int64_t)time(NULL) ? "expired" : "valid";
+}
+
+static void authz_pre(srv *s, int64_t id, int chall, int deactivate)
+{
+    acmesrv_authz z;
+    authz_view view;
+    char ref[24];
+    int rc = acmesrv_authz_get(s->st, id, &z);
+
+    if (rc == CIN_OK && z.acct_id != s->acct.id)
+        rc = CIN_ENOTFOUND; /* another account's: as if it did not exist */
+    if (rc == CIN_ENOTFOUND) {
+        acmesrv_authz_clear(&z);
+        problem(s, 404, "malformed", "no such authorization");
+        return;
+    }
+    if (rc != CIN_OK) {
+        acmesrv_authz_clear(&z);
+        store_problem(s, rc);
+        return;
+    }
+    if (deactivate && !strcmp(preauth_status(&z), "valid")) {
+        char detail[160];
+        snprintf(detail, sizeof(detail), "ACME pre-authorization of %.100s deactivated",
+                 z.identifier);
+        rc = cin_store_begin(s->st);
+        if (rc == CIN_OK)
+            rc = acmesrv_authz_deactivate(s->st, z.id);
+        if (rc == CIN_OK)
+            rc = invalidate_users(s, z.id);
+        if (rc == CIN_OK)
+            rc = cin_store_event_add(s->st, s->acct.account_id, 0, s->user.name,
+                                     "acme.authz.deactivate", s->req->peer, detail);
+        rc = cin_store_end(s->st, rc);
+        if (rc != CIN_OK) {
+            acmesrv_authz_clear(&z);
+            store_problem(s, rc);
+            return;
+        }
+        free(z.status);
+        z.status = strdup("deactivated");
+    } else if (deactivate && strcmp(preauth_status(&z), "deactivated")) {
+        problem(s, 400, "malformed", "the authorization is %s; only a valid one is deactivated",
+                preauth_status(&z));
+        acmesrv_authz_clear(&z);
+        return;
+    }
+    snprintf(ref, sizeof(ref), "%lld", (long long)z.id);
+    view.ref = ref;
+    view.name = z.identifier;
+    view.status = preauth_status(&z);
+    view.expires = z.expires_at;
+    view.created = z.created_at;
+    reply_authz(s, 200, &view, chall);
+    acmesrv_authz_clear(&z);
+}
+
+static void authz(srv *s, const char *seg, int chall)
+{
+    int idx = 0, deactivate = chall ? 0 : wants_deactivation(s);
+    int64_t id = strchr(seg, '-') ? seg_id(seg, '-', &idx) : seg_id(seg, 0, NULL);
+
+    if (deactivate < 0)
+        return;
+    if (!id)
+        problem(s, 404, "malformed", "no such authorization");
+    else if (strchr(seg, '-'))
+        authz_of_order(s, id, idx, chall, deactivate);
+    else
+        authz_pre(s, id, chall, deactivate);
+}
+
+/* POST new-authz (RFC 8555 section 7.4.1): a pre-authorization of a name the
+ * account owns, valid at once; never of a wildcard (the identifier of an
+ * authorization is the exact name). */
+static void new_authz(srv *s)
+{
+    json_t *id = s->payload ? json_object_get(s->payload, "identifier") : NULL;
+    const char *type = json_string_value(json_object_get(id, "type"));
+    const char *value = json_string_value(json_object_get(id, "value"));
+    char *norm = NULL, *err = NULL, ref[24];
+    int64_t owner = 0, count = 0, limit = rate_limit(s), now = (int64_t)time(NULL);
+    acmesrv_authz z;
+    authz_view view;
+    int rc, reused = 0;
+
+    memset(&z, 0, sizeof(z));
+    if (!type || !value) {
+        problem(s, 400, "malformed",
+                "newAuthz needs an \"identifier\" with a \"type\" and a "
+                "\"value\"");
+        return;
+    }
+    if (strcmp(type, "dns")) {
+        problem(s, 400, "unsupportedIdentifier", "only dns identifiers are supported");
+        return;
+    }
+    if (!strncmp(value, "*.", 2)) {
+        problem(s, 400, "malformed",
+                "a wildcard cannot be pre-authorized (RFC 8555 section 7.4.1): put %.200s in a "
+                "newOrder",
+                value);
+        return;
+    }
+    if (cin_name_normalize(value, CIN_NAME_PRIVATE, &norm, &err) != CIN_OK) {
+        problem(s, 400, "rejectedIdentifier", "%.200s: %s", value, err ? err : "not a DNS name");
+        free(err);
+        return;
+    }
+    rc = cin_store_begin(s->st);
+    if (rc == CIN_OK) {
+        /* ownership first, in the transaction that writes */
+        rc = cin_store_domain_owner(s->st, norm, &owner);
+        if (rc == CIN_ENOTFOUND)
+            rc = CIN_OK;
+    }
+    if (rc == CIN_OK && owner != s->acct.account_id) {
+        cin_store_rollback(s->st);
+        problem(s, 403, "rejectedIdentifier",
+                "%s is not among your account's domains; your provider assigns them", norm);
+        goto done;
+    }
+    if (rc == CIN_OK) {
+        rc = acmesrv_authz_valid(s->st, s->acct.id, norm, now, &z);
+        if (rc == CIN_OK)
+            reused = 1; /* the same name again: the authorization it has */
+        else if (rc == CIN_ENOTFOUND)
+            rc = acmesrv_authz_count_since(s->st, s->acct.id, now - ACMESRV_RATE_WINDOW, &count);
+    }
+    if (rc == CIN_OK && !reused && count >= limit) {
+        cin_store_rollback(s->st);
+        http_header(s->resp, "Retry-After", "600");
+        problem(s, 429, "rateLimited", "at most %lld pre-authorizations per account in 3 hours",
+                (long long)limit);
+        goto done;
+    }
+    if (rc == CIN_OK && !reused) {
+        z.acct_id = s->acct.id;
+        z.identifier = strdup(norm);
+        z.status = strdup("valid");
+        z.expires_at = now + ACMESRV_ORDER_TTL;
+        rc = z.identifier && z.status ? acmesrv_authz_insert(s->st, &z) : CIN_ENOMEM;
+    }
+    rc = cin_store_end(s->st, rc);
+    if (rc != CIN_OK) {
+        store_problem(s, rc);
+        goto done;
+    }
+    snprintf(ref, sizeof(ref), "%lld", (long long)z.id);
+    view.ref = ref;
+    view.name = z.identifier;
+    view.status = "valid";
+    view.expires = z.expires_at;
+    view.created = z.created_at;
+    reply_authz(s, reused ? 200 : 201, &view, 0);
+done:
+    free(norm);
+    free(err);
+    acmesrv_authz_clear(&z);
 }
 
 /* The CSR of a finalize (base64url DER) as PEM; NULL when it is not one. */
@@ -1555,6 +1890,8 @@ static void finalize(srv *s, int64_t id)
     if (rc == CIN_OK)
         rc = cin_store_event_add(s->st, made.account_id, made.id, s->user.name, "acme.finalize",
                                  s->req->peer, via);
+    if (rc == CIN_OK) /* the orders list shows it came over ACME */
+        rc = acmesrv_order_mark_via(s->st, made.id, s->cred.name);
     rc = cin_store_end(s->st, rc);
     if (rc != CIN_OK) {
         store_problem(s, rc);
@@ -1750,7 +2087,7 @@ static void renewal_info(srv *s, const char *certid)
     json_t *j;
     time_t start, end, now = time(NULL);
     double frac;
-    char a[21], b[21];
+    char a[21], b[21], *why = NULL;
     int rc;
 
     if (dot && dot != certid)
@@ -1779,13 +2116,29 @@ static void renewal_info(srv *s, const char *certid)
     end = c.lifetime_end;
     start = end - (time_t)(frac * (double)(c.lifetime_end - c.lifetime_start));
     end = start + (end - start) / 2;
-    if (strcmp(c.status, "active")) {
-        start = now - 60; /* superseded or revoked: renew now */
+    rc = acmesrv_cert_distrust(s->st, cert_id, &why);
+    if (rc != CIN_OK && rc != CIN_ENOTFOUND) {
+        cin_cert_clear(&c);
+        store_problem(s, rc);
+        return;
+    }
+    if (strcmp(c.status, "active") || why) {
+        start = now - 60; /* superseded, revoked or its CA distrusted: renew now */
         end = now + 3600;
     }
     cin_time_rfc3339(start, a);
     cin_time_rfc3339(end, b);
     j = json_pack("{s:{s:s,s:s}}", "suggestedWindow", "start", a, "end", b);
+    if (why) {
+        /* RFC 9773 section 4.2: explanationURL; the page's order says why, and
+         * "reason" (not in the RFC) says it in a word for people reading JSON */
+        char *page = cin_asprintf("%.*s#/order/R-%06lld", (int)(strlen(s->base) - 5), s->base,
+                                  (long long)order_id);
+        json_object_set_new(j, "explanationURL", json_string(page ? page : ""));
+        json_object_set_new(j, "reason", json_string(why));
+        free(page);
+        free(why);
+    }
     cin_cert_clear(&c);
     http_header(s->resp, "Retry-After", "21600");
     reply_json(s, 200, j);
@@ -1812,6 +2165,8 @@ static void route_post(srv *s)
         return;
     } else if (!strcmp(r, "new-order")) {
         new_order(s);
+    } else if (!strcmp(r, "new-authz")) {
+        new_authz(s);
     } else if (!strcmp(r, "key-change")) {
         key_change(s);
     } else if (!strncmp(r, "acct/", 5) && (id = seg_id(r + 5, 0, NULL))) {
@@ -1835,6 +2190,24 @@ static void route_post(srv *s)
     } else {
         problem(s, 404, "malformed", "no such resource");
     }
+}
+
+void acmesrv_refusal(int status, size_t limit, cin_response *resp)
+{
+    srv s;
+
+    memset(&s, 0, sizeof(s));
+    s.resp = resp;
+    if (status == 494)
+        status = 431; /* nginx's "headers too large" */
+    if (status == 413)
+        problem(&s, 413, "malformed", "the request is larger than %zu bytes", limit);
+    else if (status >= 500)
+        problem(&s, status, "serverInternal", "the server could not take the request; try again");
+    else
+        problem(&s, status >= 400 ? status : 400, "malformed",
+                "the server could not read the request (HTTP %d)", status);
+    http_header(resp, "Cache-Control", "no-store");
 }
 
 void acmesrv_handle(cin_core *core, const cin_request *req, cin_response *resp)
@@ -1877,8 +2250,14 @@ void acmesrv_handle(cin_core *core, const cin_request *req, cin_response *resp)
     } else {
         problem(&s, 405, "malformed", "use GET, HEAD or POST");
     }
-    if (acmesrv_nonce_new(s.st, &nonce) == CIN_OK)
+    if (acmesrv_nonce_new(s.st, &nonce) == CIN_OK) {
         http_header(resp, "Replay-Nonce", nonce);
+    } else if (!strcmp(s.res, "new-nonce")) {
+        /* never a 200 without the nonce the client came for (dehydrated would
+         * sign with an empty one and give up on the badNonce) */
+        http_header(resp, "Retry-After", "1");
+        problem(&s, 503, "serverInternal", "no nonce could be made; try again shortly");
+    }
     free(nonce);
     {
         /* a central store: this host serves what the request changed (a

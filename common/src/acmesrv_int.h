@@ -102,6 +102,7 @@ typedef struct acmesrv_order {
     char *product;
     char *csr; /* a finalize's CSR kept until the bound order is issued (then reissued) */
     int finalized;
+    int deactivated; /* an authorization deactivated before it had a certificate: invalid */
     int64_t expires_at, created_at;
 } acmesrv_order;
 
@@ -130,6 +131,50 @@ int acmesrv_cert_find(cin_store *st, int by_serial, const char *value, int64_t *
 /* The ACME orders of acct (ids, newest first, at most 100). */
 int acmesrv_order_ids(cin_store *st, int64_t acct_id, int64_t **ids, size_t *n);
 
+/* Authorizations with a state of their own: pre-authorizations (newAuthz,
+ * RFC 8555 section 7.4.1; order_ref 0) and the deactivated authorizations of
+ * ACME orders (section 7.5.2; order_ref, idx).  An order's other
+ * authorizations are its pre-authorized names, valid while it lives. */
+typedef struct acmesrv_authz {
+    int64_t id, acct_id, order_ref;
+    int64_t preauth; /* an order's: the pre-authorization it uses (0: its own) */
+    int idx;
+    char *identifier; /* the name, never "*." */
+    char *status;     /* valid | deactivated */
+    int64_t expires_at, created_at;
+} acmesrv_authz;
+
+void acmesrv_authz_clear(acmesrv_authz *z);
+int acmesrv_authz_insert(cin_store *st, acmesrv_authz *z);
+/* A pre-authorization by id. */
+int acmesrv_authz_get(cin_store *st, int64_t id, acmesrv_authz *out);
+/* The row of authorization idx of ACME order order_ref (CIN_ENOTFOUND: none). */
+int acmesrv_authz_of_order(cin_store *st, int64_t order_ref, int idx, acmesrv_authz *out);
+/* acct's newest valid, unexpired pre-authorization of identifier. */
+int acmesrv_authz_valid(cin_store *st, int64_t acct_id, const char *identifier, int64_t now,
+                        acmesrv_authz *out);
+/* acct's valid, unexpired pre-authorizations: ids and names (n of each). */
+int acmesrv_authz_preauths(cin_store *st, int64_t acct_id, int64_t now, int64_t **ids,
+                           char ***names, size_t *n);
+/* The pre-authorization each of the n authorizations of ACME order
+ * order_ref uses (0: its own), into preauth[0..n). */
+int acmesrv_authz_links(cin_store *st, int64_t order_ref, int64_t *preauth, size_t n);
+/* The ACME orders that use pre-authorization preauth. */
+int acmesrv_authz_users(cin_store *st, int64_t preauth, int64_t **ids, size_t *n);
+/* Pre-authorizations acct asked for since `since`. */
+int acmesrv_authz_count_since(cin_store *st, int64_t acct_id, int64_t since, int64_t *n);
+int acmesrv_authz_deactivate(cin_store *st, int64_t id);
+/* An authorization of ACME order id was deactivated before the order had a
+ * certificate: the order is invalid for good (RFC 8555 section 7.1.6). */
+int acmesrv_order_invalidate(cin_store *st, int64_t id);
+/* Mark workflow order order_id as come over ACME with credential cred_name
+ * (orders.via; kept when set already). */
+int acmesrv_order_mark_via(cin_store *st, int64_t order_id, const char *cred_name);
+
+/* Why certificate cert_id is to be replaced at once (issue 14's distrust of
+ * its CA, "CA NAME distrusted"), malloc'd; CIN_ENOTFOUND when it is not. */
+int acmesrv_cert_distrust(cin_store *st, int64_t cert_id, char **reason);
+
 /* ---- acmesrv.c ------------------------------------------------------------------ */
 
 /* https://HOST<mount>/acme/<rest> for this request, malloc'd; NULL when the
@@ -138,5 +183,7 @@ char *acmesrv_url(const cin_request *req, const char *rest);
 /* 1 when path (mount-relative) is the ACME server's. */
 int acmesrv_is_path(const char *path);
 void acmesrv_handle(cin_core *core, const cin_request *req, cin_response *resp);
+/* A glue's refusal (413: over limit bytes) as an ACME problem (no store). */
+void acmesrv_refusal(int status, size_t limit, cin_response *resp);
 
 #endif

@@ -422,8 +422,8 @@ int acmesrv_order_insert(cin_store *st, acmesrv_order *o)
 int acmesrv_order_get(cin_store *st, int64_t id, acmesrv_order *out)
 {
     db_stmt *s = db_prepare(st, "SELECT id, acct_id, identifiers, product, replaces, "
-                                "coalesce(order_id, 0), finalized, csr, expires_at, created_at "
-                                "FROM acmesrv_orders WHERE id = ?1");
+                                "coalesce(order_id, 0), finalized, csr, expires_at, created_at, "
+                                "deactivated FROM acmesrv_orders WHERE id = ?1");
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -440,6 +440,7 @@ int acmesrv_order_get(cin_store *st, int64_t id, acmesrv_order *out)
         out->csr = db_col_strdup(s, 7);
         out->expires_at = db_col_int(s, 8);
         out->created_at = db_col_int(s, 9);
+        out->deactivated = (int)db_col_int(s, 10);
     }
     db_finalize(s);
     return rc;
@@ -560,4 +561,223 @@ int acmesrv_order_claim(cin_store *st, int64_t id, int claim)
     if (rc != CIN_OK)
         return rc;
     return n == 1 ? CIN_OK : CIN_ECONFLICT;
+}
+
+/* ---- authorizations (newAuthz, deactivation) and orders' origin ------------------------ */
+
+void acmesrv_authz_clear(acmesrv_authz *z)
+{
+    free(z->identifier);
+    free(z->status);
+    memset(z, 0, sizeof(*z));
+}
+
+int acmesrv_authz_insert(cin_store *st, acmesrv_authz *z)
+{
+    db_stmt *s;
+    int rc;
+
+    ST_WRITER(st);
+    z->created_at = (int64_t)st_now(st);
+    s = db_prepare(st, "INSERT INTO acmesrv_authzs(acct_id, identifier, order_ref, idx, status, "
+                       "expires_at, created_at, preauth) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                       "RETURNING id");
+    db_bind_int(s, 1, z->acct_id);
+    db_bind_text(s, 2, z->identifier);
+    db_bind_int(s, 3, z->order_ref);
+    db_bind_int(s, 4, z->idx);
+    db_bind_text(s, 5, z->status);
+    db_bind_int(s, 6, z->expires_at);
+    db_bind_int(s, 7, z->created_at);
+    db_bind_int(s, 8, z->preauth);
+    rc = db_one(s);
+    if (rc == CIN_OK)
+        z->id = db_col_int(s, 0);
+    db_finalize(s);
+    return rc;
+}
+
+#define AUTHZ_COLS                                                                                 \
+    "id, acct_id, identifier, order_ref, idx, status, expires_at, created_at, preauth"
+
+static int authz_one(db_stmt *s, acmesrv_authz *out)
+{
+    int rc = db_one(s);
+
+    memset(out, 0, sizeof(*out));
+    if (rc == CIN_OK) {
+        out->id = db_col_int(s, 0);
+        out->acct_id = db_col_int(s, 1);
+        out->identifier = db_col_strdup(s, 2);
+        out->order_ref = db_col_int(s, 3);
+        out->idx = (int)db_col_int(s, 4);
+        out->status = db_col_strdup(s, 5);
+        out->expires_at = db_col_int(s, 6);
+        out->created_at = db_col_int(s, 7);
+        out->preauth = db_col_int(s, 8);
+    }
+    db_finalize(s);
+    return rc;
+}
+
+int acmesrv_authz_get(cin_store *st, int64_t id, acmesrv_authz *out)
+{
+    db_stmt *s = db_prepare(st, "SELECT " AUTHZ_COLS " FROM acmesrv_authzs WHERE id = ?1 AND "
+                                "order_ref = 0");
+
+    db_bind_int(s, 1, id);
+    return authz_one(s, out);
+}
+
+int acmesrv_authz_of_order(cin_store *st, int64_t order_ref, int idx, acmesrv_authz *out)
+{
+    db_stmt *s = db_prepare(st, "SELECT " AUTHZ_COLS " FROM acmesrv_authzs WHERE order_ref = ?1 "
+                                "AND idx = ?2 ORDER BY id LIMIT 1");
+
+    db_bind_int(s, 1, order_ref);
+    db_bind_int(s, 2, idx);
+    return authz_one(s, out);
+}
+
+int acmesrv_authz_valid(cin_store *st, int64_t acct_id, const char *identifier, int64_t now,
+                        acmesrv_authz *out)
+{
+    db_stmt *s = db_prepare(st, "SELECT " AUTHZ_COLS " FROM acmesrv_authzs WHERE acct_id = ?1 "
+                                "AND identifier = ?2 AND order_ref = 0 AND status = 'valid' AND "
+                                "expires_at > ?3 ORDER BY id DESC LIMIT 1");
+
+    db_bind_int(s, 1, acct_id);
+    db_bind_text(s, 2, identifier);
+    db_bind_int(s, 3, now);
+    return authz_one(s, out);
+}
+
+int acmesrv_authz_preauths(cin_store *st, int64_t acct_id, int64_t now, int64_t **ids,
+                           char ***names, size_t *n)
+{
+    db_stmt *s = db_prepare(st, "SELECT id, identifier FROM acmesrv_authzs WHERE acct_id = ?1 AND "
+                                "order_ref = 0 AND status = 'valid' AND expires_at > ?2 ORDER BY "
+                                "id DESC LIMIT 1000");
+    int64_t *iv = NULL, *ni;
+    char **nv = NULL, **nn;
+    size_t k = 0;
+    int rc;
+
+    *ids = NULL;
+    *names = NULL;
+    *n = 0;
+    db_bind_int(s, 1, acct_id);
+    db_bind_int(s, 2, now);
+    while ((rc = db_step(s)) == DB_ROW) {
+        ni = realloc(iv, (k + 1) * sizeof(*iv));
+        if (ni)
+            iv = ni;
+        nn = ni ? realloc(nv, (k + 2) * sizeof(*nv)) : NULL;
+        if (!nn) {
+            rc = CIN_ENOMEM;
+            break;
+        }
+        nv = nn;
+        iv[k] = db_col_int(s, 0);
+        nv[k++] = db_col_strdup(s, 1);
+        nv[k] = NULL;
+    }
+    db_finalize(s);
+    if (rc == CIN_OK) {
+        *ids = iv;
+        *names = nv;
+        *n = k;
+        return CIN_OK;
+    }
+    free(iv);
+    cin_strv_free(nv, k);
+    return rc;
+}
+
+int acmesrv_authz_links(cin_store *st, int64_t order_ref, int64_t *preauth, size_t n)
+{
+    db_stmt *s = db_prepare(st, "SELECT idx, preauth FROM acmesrv_authzs WHERE order_ref = ?1 "
+                                "AND preauth > 0");
+    int rc;
+
+    memset(preauth, 0, n * sizeof(*preauth));
+    db_bind_int(s, 1, order_ref);
+    while ((rc = db_step(s)) == DB_ROW) {
+        int64_t idx = db_col_int(s, 0);
+        if (idx >= 0 && (size_t)idx < n)
+            preauth[idx] = db_col_int(s, 1);
+    }
+    db_finalize(s);
+    return rc;
+}
+
+int acmesrv_authz_users(cin_store *st, int64_t preauth, int64_t **ids, size_t *n)
+{
+    db_stmt *s = db_prepare(st, "SELECT DISTINCT order_ref FROM acmesrv_authzs WHERE preauth = ?1 "
+                                "AND order_ref > 0 ORDER BY order_ref LIMIT 1000");
+
+    db_bind_int(s, 1, preauth);
+    return db_ids(s, ids, n);
+}
+
+int acmesrv_authz_count_since(cin_store *st, int64_t acct_id, int64_t since, int64_t *n)
+{
+    db_stmt *s = db_prepare(st, "SELECT count(*) FROM acmesrv_authzs WHERE acct_id = ?1 AND "
+                                "order_ref = 0 AND created_at >= ?2");
+    int rc;
+
+    *n = 0;
+    db_bind_int(s, 1, acct_id);
+    db_bind_int(s, 2, since);
+    rc = db_one(s);
+    if (rc == CIN_OK)
+        *n = db_col_int(s, 0);
+    db_finalize(s);
+    return rc;
+}
+
+int acmesrv_authz_deactivate(cin_store *st, int64_t id)
+{
+    db_stmt *s;
+
+    ST_WRITER(st);
+    s = db_prepare(st, "UPDATE acmesrv_authzs SET status = 'deactivated' WHERE id = ?1");
+    db_bind_int(s, 1, id);
+    return db_run(s);
+}
+
+int acmesrv_order_invalidate(cin_store *st, int64_t id)
+{
+    db_stmt *s;
+
+    ST_WRITER(st);
+    s = db_prepare(st, "UPDATE acmesrv_orders SET deactivated = 1 WHERE id = ?1");
+    db_bind_int(s, 1, id);
+    return db_run(s);
+}
+
+int acmesrv_order_mark_via(cin_store *st, int64_t order_id, const char *cred_name)
+{
+    db_stmt *s;
+
+    ST_WRITER(st);
+    s = db_prepare(st, "UPDATE orders SET via = 'acme', via_name = ?2 WHERE id = ?1 AND via IS "
+                       "NULL");
+    db_bind_int(s, 1, order_id);
+    db_bind_text(s, 2, cred_name);
+    return db_run(s);
+}
+
+int acmesrv_cert_distrust(cin_store *st, int64_t cert_id, char **reason)
+{
+    db_stmt *s = db_prepare(st, "SELECT reason FROM distrust_queue WHERE cert_id = ?1");
+    int rc;
+
+    *reason = NULL;
+    db_bind_int(s, 1, cert_id);
+    rc = db_one(s);
+    if (rc == CIN_OK)
+        *reason = db_col_strdup(s, 0);
+    db_finalize(s);
+    return rc;
 }

@@ -108,6 +108,22 @@ void cin_http_problem(cin_response *resp, int status, const char *code, const ch
     problem_reply(resp, status, code, detail);
 }
 
+int cin_http_refusal(const char *path, int status, size_t limit, cin_response *resp)
+{
+    char detail[96];
+
+    memset(resp, 0, sizeof(*resp));
+    if (acmesrv_is_path(path)) {
+        acmesrv_refusal(status, limit, resp); /* issue 13: ACME clients read ACME problems */
+        return 0;
+    }
+    if (status != 413)
+        return -1;
+    snprintf(detail, sizeof(detail), "the body is larger than %zu bytes", limit);
+    problem_reply(resp, 413, "payload_too_large", detail);
+    return 0;
+}
+
 void http_problem(http_ctx *c, int status, const char *code, const char *fmt, ...)
 {
     va_list ap;

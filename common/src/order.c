@@ -357,6 +357,9 @@ json_t *cin_order_json_rc(cin_store *st, const cin_user *u, const cin_order *o, 
         json_object_set_new(j, "superseded_by", json_null());
     }
     json_object_set_new(j, "has_csr", json_boolean(o->csr_pem != NULL));
+    /* issue 13: where the order came from ("acme" and the credential's name) */
+    json_object_set_new(j, "via", str_or_null(o->via));
+    json_object_set_new(j, "via_credential", str_or_null(o->via_name));
     if (rc)
         *rc = CIN_OK;
     if (o->cert_id && st) {

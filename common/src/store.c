@@ -470,6 +470,27 @@ static const char *const migrations[] = {
      * (JSON object name -> text), which its ACME orders carry since an ACME
      * client cannot fill the account's custom fields */
     "ALTER TABLE acmesrv_credentials ADD COLUMN fields TEXT;",
+    /* 17 -> 18, issue 13 (ACME server, second part): pre-authorizations (newAuthz,
+     * order_ref 0), the orders that use one (order_ref, idx, preauth) and deactivated
+     * authorizations of ACME orders (order_ref, idx),
+     * which make an order that has no certificate yet invalid (deactivated); where
+     * a workflow order came from (via 'acme', via_name: the credential) */
+    "CREATE TABLE acmesrv_authzs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  acct_id INTEGER NOT NULL REFERENCES acmesrv_accounts(id),"
+    "  identifier TEXT NOT NULL,"
+    "  order_ref INTEGER NOT NULL DEFAULT 0,"
+    "  idx INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  preauth INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX acmesrv_authzs_acct ON acmesrv_authzs(acct_id, identifier);"
+    "CREATE INDEX acmesrv_authzs_order ON acmesrv_authzs(order_ref, idx);"
+    "CREATE INDEX acmesrv_authzs_preauth ON acmesrv_authzs(preauth);"
+    "ALTER TABLE acmesrv_orders ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE orders ADD COLUMN via TEXT;"
+    "ALTER TABLE orders ADD COLUMN via_name TEXT;",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -36,8 +36,9 @@ const st_table st_tables[] = {
      "id,order_number,account_id,requester_id,status,product,common_name,sans,key_source,"
      "key_type,validity_days,auto_renew,price,approved_by,approved_at,rejection_reason,"
      "signatory_by,signatory_at,parent_id,kind,csr_pem,key_id,cert_id,error,attempts,"
-     "next_attempt_at,admin_approved,created_at,updated_at,superseded_by,not_after_cap,ca_cleanup",
-     "iiiittttttiiitttttittiitiiittiii", "id"},
+     "next_attempt_at,admin_approved,created_at,updated_at,superseded_by,not_after_cap,ca_cleanup,"
+     "via,via_name",
+     "iiiittttttiiitttttittiitiiittiiitt", "id"},
     {"certificates",
      "id,order_id,account_id,serial,names,not_before,not_after,not_after_ts,sha256,issuer,"
      "chain_pem,key_id,status,revocation_reason,ca_notified,changed_gen,revoke_next_at,"
@@ -66,8 +67,11 @@ const st_table st_tables[] = {
      "id"},
     {"acmesrv_nonces", "nonce,expires_at", "ti", "nonce"},
     {"acmesrv_orders",
-     "id,acct_id,identifiers,product,replaces,order_id,finalized,csr,expires_at,created_at",
-     "iittiiitii", "id"},
+     "id,acct_id,identifiers,product,replaces,order_id,finalized,csr,expires_at,created_at,"
+     "deactivated",
+     "iittiiitiii", "id"},
+    {"acmesrv_authzs", "id,acct_id,identifier,order_ref,idx,status,expires_at,created_at,preauth",
+     "iitiitiii", "id"},
     {"auto_orders", "name,account_id,order_id,next_at,alert", "tiiit", "name,account_id"},
     {"user_totp", "user_id,secret,confirmed,last_step,created_at", "ibiit", "user_id"},
     {"recovery_codes", "id,user_id,hash,used", "iiti", "id"},

@@ -32,6 +32,8 @@ void cin_order_clear(cin_order *o)
     free(o->created_at);
     free(o->updated_at);
     free(o->account_path);
+    free(o->via);
+    free(o->via_name);
     memset(o, 0, sizeof(*o));
 }
 
@@ -43,7 +45,7 @@ void cin_order_clear(cin_order *o)
     "o.error, o.attempts, o.next_attempt_at, o.admin_approved, o.created_at, o.updated_at, "       \
     "coalesce(o.superseded_by, 0), o.not_after_cap, o.ca_cleanup, a.path, "                        \
     "coalesce((SELECT pa.group_id FROM product_approvers pa WHERE pa.account_id = o.account_id "   \
-    "AND pa.product = o.product), 0) "                                                             \
+    "AND pa.product = o.product), 0), o.via, o.via_name "                                          \
     "FROM orders o JOIN accounts a ON a.id = o.account_id JOIN users u ON u.id = o.requester_id "
 
 static void order_fill(db_stmt *s, cin_order *o)
@@ -84,6 +86,8 @@ static void order_fill(db_stmt *s, cin_order *o)
     o->ca_cleanup = (int)db_col_int(s, 33);
     o->account_path = db_col_strdup(s, 34);
     o->approver_group = db_col_int(s, 35);
+    o->via = db_col_strdup(s, 36);
+    o->via_name = db_col_strdup(s, 37);
 }
 
 int cin_store_order_insert(cin_store *st, cin_order *o)

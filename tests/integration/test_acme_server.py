@@ -34,9 +34,11 @@ def serve_localhost(server, store):
     oscar = server.api(store.tokens["oscar"])
     o = order(oscar, "intranet-ssl", ["localhost"])
     assert oscar.post(f"/api/v1/orders/{o['id']}/pay").status == 200
-    serial = wait_status(oscar, o["id"], "issued")["certificate"]["serial"]
+    # generous waits on conditions: on a loaded 2-core machine the agent's pass and every
+    # worker's refresh can take far longer than the 15 s and 10 s these once had
+    serial = wait_status(oscar, o["id"], "issued", timeout=120)["certificate"]["serial"]
     assert wait_for(lambda: int(handshake(server.https_port, "localhost")[0], 16) ==
-                    int(serial, 16), 10)
+                    int(serial, 16), 120)
     root = os.path.join(server.base, "root.pem")
     with open(root, "w") as f:
         f.write(store.builtin_root())
@@ -347,6 +349,92 @@ def test_protocol_flow_ari_and_bad_input(server, store):
     assert r.status == 401 and problem_type(r) == "unauthorized"
 
 
+@pytest.mark.backends("sqlite", "postgresql")
+def test_new_authz_deactivation_via_ari_distrust_and_big_bodies(server, store):
+    """newAuthz (RFC 8555 7.4.1), deactivation (7.5.2), orders marked as from ACME, ARI's
+    window once the CA is distrusted, and bodies over the glue's limit as ACME problems."""
+    ann = server.api(store.tokens["ann"], tls=True)
+    cred = credential(ann, auto_pay=True)
+    cl = AcmeClient(server.https_port)
+    d = cl.directory()
+    assert d["newAuthz"] == cl.base + "new-authz"
+    assert cl.register(cred["key_id"], cred["hmac_key"]).status == 201
+    other = AcmeClient(server.https_port)
+    other.directory()
+    assert other.register(cred["key_id"], cred["hmac_key"]).status == 201
+
+    # pre-authorization: an owned name valid at once; not owned, wildcard: refused
+    r = cl.post(d["newAuthz"], {"identifier": {"type": "dns", "value": "pre.example.com"}})
+    assert r.status == 201 and r.json["status"] == "valid", r
+    assert r.json["identifier"] == {"type": "dns", "value": "pre.example.com"}
+    pre = r.headers["location"]
+    before = store.sql("SELECT count(*) FROM acmesrv_authzs")
+    r = cl.post(d["newAuthz"], {"identifier": {"type": "dns", "value": "other.org"}})
+    assert r.status == 403 and problem_type(r) == "rejectedIdentifier"
+    r = cl.post(d["newAuthz"], {"identifier": {"type": "dns", "value": "*.example.com"}})
+    assert r.status == 400 and problem_type(r) == "malformed" and "wildcard" in r.json["detail"]
+    assert store.sql("SELECT count(*) FROM acmesrv_authzs") == before
+    # another ACME account's authorization: 404, unchanged
+    r = other.post(pre, {"status": "deactivated"})
+    assert r.status == 404 and problem_type(r) == "malformed"
+    assert cl.post(pre, None).json["status"] == "valid"
+    # an order for the name uses the pre-authorization; deactivated, the order is invalid
+    r = cl.new_order(["pre.example.com"])
+    assert r.status == 201 and r.json["authorizations"] == [pre], r
+    uses = r.headers["location"]
+    r = cl.post(pre, {"status": "deactivated"})
+    assert r.status == 200 and r.json["status"] == "deactivated", r
+    assert cl.post(uses, None).json["status"] == "invalid"
+
+    # an order's authorization deactivated: the order is invalid, finalize refused
+    r = cl.new_order(["deact.example.com"])
+    assert r.status == 201 and r.json["status"] == "ready"
+    o, loc = r.json, r.headers["location"]
+    assert other.post(o["authorizations"][0], {"status": "deactivated"}).status == 404
+    r = cl.post(o["authorizations"][0], {"status": "deactivated"})
+    assert r.status == 200 and r.json["status"] == "deactivated", r
+    r = cl.post(loc, None)
+    assert r.json["status"] == "invalid" and "deactivated" in r.json["error"]["detail"], r
+    r = cl.finalize(o)
+    assert r.status == 403 and problem_type(r) == "orderNotReady"
+    assert acme_orders(store) == []
+
+    # an order over ACME is marked so in the orders list; one from the API is not
+    r = cl.new_order(["via.example.com"])
+    o, loc = r.json, r.headers["location"]
+    assert cl.finalize(o).status == 200
+    done = wait_for(lambda: (lambda x: x.json if x.json["status"] == "valid" else None)(
+        cl.post(loc, None)), 90)
+    assert done, "the order became valid"
+    [oid] = acme_orders(store)
+    listed = [x for x in ann.get("/api/v1/orders").json["orders"] if x["id"] == f"R-{oid:06d}"]
+    assert listed and listed[0]["via"] == "acme" and listed[0]["via_credential"] == "laptop"
+    rest = order(ann, "dv-ssl", ["rest.example.com"])
+    assert rest["via"] is None and rest["via_credential"] is None
+
+    # ARI: the renewal point's window; once the CA is distrusted (issue 14): now, and why
+    leaf = x509.load_pem_x509_certificate(cl.post(done["certificate"], None).body.encode())
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    win = cl.request("GET", d["renewalInfo"] + "/" + ari_id(leaf)).json
+    assert win["suggestedWindow"]["start"] > now and "explanationURL" not in win
+    store.cli("ca", "distrust", "builtin")
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    r = cl.request("GET", d["renewalInfo"] + "/" + ari_id(leaf))
+    assert r.status == 200 and r.json["suggestedWindow"]["start"] <= now, r
+    assert r.json["explanationURL"].endswith(f"/certinext/#/order/R-{oid:06d}")
+    assert "distrusted" in r.json["reason"]
+
+    # a body over the glue's limit (64 KiB) under acme/: an ACME problem, with a length
+    # and chunked; elsewhere the API's problem
+    big = b"{" + b" " * (100 * 1024) + b"}"
+    for body in (big, iter([big[i:i + 16384] for i in range(0, len(big), 16384)])):
+        r = cl.request("POST", d["newOrder"], body)
+        assert r.status == 413 and problem_type(r) == "malformed", r
+    r = ann.request("POST", "/api/v1/orders", raw=big,
+                    headers={"Content-Type": "application/json"})
+    assert r.status == 413 and r.json["type"] == "urn:certinext:error:payload_too_large", r
+
+
 def test_rate_limit(server, store):
     ann = server.api(store.tokens["ann"], tls=True)
     cred = credential(ann)
@@ -537,16 +625,20 @@ def test_dehydrated(server, store, base):
                 f'EAB_KID="{cred["key_id"]}"\nEAB_HMAC_KEY="{cred["hmac_key"]}"\n'
                 'CONTACT_EMAIL="ops@example.com"\n')
     env = dict(os.environ, CURL_CA_BUNDLE=root)
+    # dehydrated polls a processing order every 2 s with no limit of its own: the
+    # subprocess timeout is the only bound, generous for a loaded machine
     p = subprocess.run(["dehydrated", "--config", cfg, "--register", "--accept-terms"],
-                       capture_output=True, text=True, env=env, timeout=120)
-    assert p.returncode == 0, p.stdout + p.stderr
+                       capture_output=True, text=True, env=env, timeout=300)
+    # a failure seen once under load was never reproduced: say everything when it fails
+    assert p.returncode == 0, p.stdout + p.stderr + server.log()[-4000:]
     p = subprocess.run(["dehydrated", "--config", cfg, "-c", "-d", "dh.example.com"],
-                       capture_output=True, text=True, env=env, timeout=120)
-    assert p.returncode == 0, p.stdout + p.stderr
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr + server.log()[-4000:]
     with open(os.path.join(d, "certs", "dh.example.com", "fullchain.pem")) as f:
         verify_chain(f.read(), store.builtin_root(), "dh.example.com")
     [oid] = acme_orders(store)
-    assert ann.get(f"/api/v1/orders/{oid}").json["status"] == "issued"
+    o = ann.get(f"/api/v1/orders/{oid}").json
+    assert o["status"] == "issued" and o["via"] == "acme" and o["via_credential"] == "laptop"
 
 
 from test_browser import browser, click, login, wait  # noqa: E402,F401
@@ -575,3 +667,17 @@ def test_page_acme_view(browser, server, store):
     cl = AcmeClient(server.https_port)
     cl.directory()
     assert cl.register(kid, hmac).status == 201
+    # an order it places is marked ACME in the orders list and on the order's page
+    r = cl.new_order(["page.example.com"])
+    assert r.status == 201, r
+    assert cl.finalize(r.json).status == 200
+    click(drv, (By.CSS_SELECTOR, 'a[data-nav="orders"]'))
+    badge = wait(drv, EC.visibility_of_element_located(
+        (By.CSS_SELECTOR, 'td .status-cell span.via[data-via="acme"]')))
+    assert badge.text == "ACME" and "vps-1" in badge.get_attribute("title")
+    row = badge.find_element(By.XPATH, "./ancestor::tr")
+    assert "page.example.com" in row.text
+    click(drv, (By.CSS_SELECTOR, 'a[href^="#/order/R-"]'))
+    badge = wait(drv, EC.visibility_of_element_located(
+        (By.CSS_SELECTOR, '.status-cell span.via[data-via="acme"]')))
+    assert badge.text == "ACME"

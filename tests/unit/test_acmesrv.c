@@ -11,6 +11,7 @@
 
 #include "../../common/src/acme_int.h"
 #include "../../common/src/acmesrv_int.h"
+#include "cin_ca.h"
 #include "cin_util.h"
 #include "cin_x509.h"
 #include "harness.h"
@@ -1004,6 +1005,398 @@ START_TEST(ip_allowlist_applies)
 }
 END_TEST
 
+/* ---- newAuthz, deactivation, orders' origin, ARI and distrust, refusals ---------- */
+
+static hresp new_authz(EVP_PKEY *key, const char *kid, const char *type, const char *value)
+{
+    char *p = cin_asprintf("{\"identifier\":{\"type\":\"%s\",\"value\":\"%s\"}}", type, value);
+    hresp r = srv_post(key, kid, "new-authz", p);
+
+    free(p);
+    return r;
+}
+
+static const char *authz_status(const hresp *r)
+{
+    return json_string_value(json_object_get(r->json, "status"));
+}
+
+START_TEST(new_authz_preauthorizes_owned_names)
+{
+    static const char *const host[] = {"Host: localhost", NULL};
+    char *kid = NULL, *kid2 = NULL, *loc;
+    EVP_PKEY *key = account_for(U_ADMIN, 0, &kid), *key2 = account_for(U_STANDARD, 0, &kid2);
+    hresp r = call(F, -1, "GET", "/acme/directory", NULL, host);
+    json_t *ident;
+
+    ck_assert_str_eq(jstr(&r, "newAuthz"), BASE "new-authz");
+    hresp_free(&r);
+    /* a name the account owns: valid at once (RFC 8555 section 7.4.1) */
+    r = new_authz(key, kid, "dns", "Pre.Example.com");
+    ck_assert_msg(r.status == 201, "%d %s", r.status, r.body);
+    ck_assert_str_eq(authz_status(&r), "valid");
+    ident = json_object_get(r.json, "identifier");
+    ck_assert_str_eq(json_string_value(json_object_get(ident, "value")), "pre.example.com");
+    ck_assert_ptr_null(json_object_get(r.json, "wildcard"));
+    ck_assert_int_eq(json_array_size(json_object_get(r.json, "challenges")), 1);
+    loc = strdup(res_of(hresp_header(&r, "Location")));
+    ck_assert_int_eq(strncmp(loc, "authz/", 6), 0);
+    hresp_free(&r);
+    /* the same name again: the same authorization */
+    r = new_authz(key, kid, "dns", "pre.example.com");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(res_of(hresp_header(&r, "Location")), loc);
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "acmesrv_authzs"), 1);
+    /* not the account's, a wildcard, another type: refused, nothing written */
+    r = new_authz(key, kid, "dns", "other.org");
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(acme_type(&r), "rejectedIdentifier");
+    hresp_free(&r);
+    r = new_authz(key, kid, "dns", "*.example.com");
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(acme_type(&r), "malformed");
+    ck_assert_ptr_nonnull(strstr(jstr(&r, "detail"), "wildcard"));
+    hresp_free(&r);
+    r = new_authz(key, kid, "ip", "192.0.2.1");
+    ck_assert_str_eq(acme_type(&r), "unsupportedIdentifier");
+    hresp_free(&r);
+    r = srv_post(key, kid, "new-authz", "{}");
+    ck_assert_str_eq(acme_type(&r), "malformed");
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "acmesrv_authzs"), 1);
+    /* POST-as-GET by its account; another ACME account's request: 404 */
+    r = srv_post(key, kid, loc, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(authz_status(&r), "valid");
+    hresp_free(&r);
+    r = srv_post(key2, kid2, loc, "{\"status\":\"deactivated\"}");
+    ck_assert_int_eq(r.status, 404);
+    hresp_free(&r);
+    ck_assert_str_eq(q("SELECT status FROM acmesrv_authzs"), "valid\n");
+    /* only "deactivated" */
+    r = srv_post(key, kid, loc, "{\"status\":\"valid\"}");
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_str_eq(acme_type(&r), "malformed");
+    hresp_free(&r);
+    /* deactivation (section 7.5.2), audited; a new newAuthz makes another */
+    r = srv_post(key, kid, loc, "{\"status\":\"deactivated\"}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(authz_status(&r), "deactivated");
+    hresp_free(&r);
+    r = srv_post(key, kid, loc, NULL);
+    ck_assert_str_eq(authz_status(&r), "deactivated");
+    hresp_free(&r);
+    ck_assert_str_eq(q("SELECT count(*) FROM order_events WHERE action = 'acme.authz.deactivate'"),
+                     "1\n");
+    r = new_authz(key, kid, "dns", "pre.example.com");
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_ne(res_of(hresp_header(&r, "Location")), loc);
+    hresp_free(&r);
+    free(loc);
+    free(kid);
+    free(kid2);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(key2);
+}
+END_TEST
+
+static char *first_authz(EVP_PKEY *key, const char *kid, const char *loc)
+{
+    hresp r = srv_post(key, kid, loc, NULL);
+    char *a = strdup(
+        res_of(json_string_value(json_array_get(json_object_get(r.json, "authorizations"), 0))));
+
+    hresp_free(&r);
+    return a;
+}
+
+START_TEST(deactivated_authorization_invalidates_its_order)
+{
+    char *kid = NULL, *kid2 = NULL, *loc, *fin, *az, *st, *csr, *p;
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid), *key2 = account_for(U_ADMIN, 1, &kid2);
+    hresp r;
+
+    r = srv_post(key, kid, "new-order",
+                 "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"d.example.com\"},"
+                 "{\"type\":\"dns\",\"value\":\"*.example.com\"}]}");
+    ck_assert_int_eq(r.status, 201);
+    fin = strdup(res_of(jstr(&r, "finalize")));
+    loc = strdup(res_of(hresp_header(&r, "Location")));
+    hresp_free(&r);
+    az = first_authz(key, kid, loc); /* *.example.com sorts first */
+    r = srv_post(key, kid, az, NULL);
+    ck_assert_int_eq(json_is_true(json_object_get(r.json, "wildcard")), 1);
+    hresp_free(&r);
+    /* another ACME account cannot deactivate it */
+    r = srv_post(key2, kid2, az, "{\"status\":\"deactivated\"}");
+    ck_assert_int_eq(r.status, 404);
+    hresp_free(&r);
+    st = order_state(key, kid, loc);
+    ck_assert_str_eq(st, "ready");
+    free(st);
+    /* its account can: the order can never be ready again, so it is invalid */
+    r = srv_post(key, kid, az, "{\"status\":\"deactivated\"}");
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(authz_status(&r), "deactivated");
+    hresp_free(&r);
+    r = srv_post(key, kid, loc, NULL);
+    ck_assert_str_eq(jstr(&r, "status"), "invalid");
+    ck_assert_ptr_nonnull(
+        strstr(json_string_value(json_object_get(json_object_get(r.json, "error"), "detail")),
+               "deactivated"));
+    hresp_free(&r);
+    csr = csr_b64("d.example.com");
+    p = cin_asprintf("{\"csr\":\"%s\"}", csr);
+    r = srv_post(key, kid, fin, p);
+    ck_assert_int_eq(r.status, 403);
+    ck_assert_str_eq(acme_type(&r), "orderNotReady");
+    hresp_free(&r);
+    ck_assert_int_eq(count_rows(F, "orders"), 0);
+    free(loc);
+    free(az);
+    /* an order that has its certificate stays valid; its authorization is deactivated */
+    st = finalize_new(key, kid, "v.example.com", &loc);
+    free(st);
+    agent_pass(F);
+    az = first_authz(key, kid, loc);
+    r = srv_post(key, kid, az, "{\"status\":\"deactivated\"}");
+    ck_assert_str_eq(authz_status(&r), "deactivated");
+    hresp_free(&r);
+    st = order_state(key, kid, loc);
+    ck_assert_str_eq(st, "valid");
+    free(st);
+    free(loc);
+    free(az);
+    /* a finalized order waiting for issuance: invalid, not paid on later polls */
+    free(kid);
+    EVP_PKEY_free(key);
+    key = account_for(U_BASIC, 1, &kid);
+    st = finalize_new(key, kid, "w.example.com", &loc);
+    ck_assert_str_eq(st, "processing");
+    free(st);
+    az = first_authz(key, kid, loc);
+    r = srv_post(key, kid, az, "{\"status\":\"deactivated\"}");
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    st = order_state(key, kid, loc);
+    ck_assert_str_eq(st, "invalid");
+    free(st);
+    free(loc);
+    free(az);
+    free(p);
+    free(csr);
+    free(fin);
+    free(kid);
+    free(kid2);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(key2);
+}
+END_TEST
+
+/* An order's name that was pre-authorized uses that authorization (RFC 8555
+ * section 7.4.1); deactivating it makes the order invalid (7.5.2). */
+START_TEST(orders_use_preauthorizations)
+{
+    char *kid = NULL, *pre, *loc, *st, *own;
+    EVP_PKEY *key = account_for(U_ADMIN, 0, &kid);
+    hresp r = new_authz(key, kid, "dns", "use.example.com");
+    json_t *az;
+
+    ck_assert_int_eq(r.status, 201);
+    pre = strdup(hresp_header(&r, "Location"));
+    hresp_free(&r);
+    r = srv_post(key, kid, "new-order",
+                 "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"use.example.com\"},"
+                 "{\"type\":\"dns\",\"value\":\"*.use.example.com\"}]}");
+    ck_assert_msg(r.status == 201, "%s", r.body);
+    loc = strdup(res_of(hresp_header(&r, "Location")));
+    az = json_object_get(r.json, "authorizations");
+    /* "*.use.example.com" sorts first: its own; the exact name: the pre-authorization */
+    ck_assert_str_eq(json_string_value(json_array_get(az, 1)), pre);
+    own = strdup(res_of(json_string_value(json_array_get(az, 0))));
+    ck_assert_str_ne(own, res_of(pre));
+    hresp_free(&r);
+    /* the order's own URL for that name answers with the pre-authorization */
+    {
+        char *idx1 = strdup(own);
+        idx1[strlen(idx1) - 1] = '1';
+        r = srv_post(key, kid, idx1, NULL);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert_str_eq(hresp_header(&r, "Location"), pre);
+        hresp_free(&r);
+        free(idx1);
+    }
+    st = order_state(key, kid, loc);
+    ck_assert_str_eq(st, "ready");
+    free(st);
+    r = srv_post(key, kid, res_of(pre), "{\"status\":\"deactivated\"}");
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    st = order_state(key, kid, loc);
+    ck_assert_str_eq(st, "invalid");
+    free(st);
+    /* a new order for the name now has its own authorization again */
+    r = srv_post(key, kid, "new-order",
+                 "{\"identifiers\":[{\"type\":\"dns\",\"value\":\"use.example.com\"}]}");
+    ck_assert_int_eq(r.status, 201);
+    ck_assert_str_ne(
+        json_string_value(json_array_get(json_object_get(r.json, "authorizations"), 0)), pre);
+    ck_assert_str_eq(jstr(&r, "status"), "ready");
+    hresp_free(&r);
+    free(own);
+    free(loc);
+    free(pre);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+START_TEST(orders_from_acme_say_so)
+{
+    char *kid = NULL, *loc, *st, path[64];
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
+    const char *rest = order_new(F, U_ADMIN, "dv-ssl", "[\"rest.example.com\"]");
+    long long oid;
+    hresp r;
+
+    st = finalize_new(key, kid, "via.example.com", &loc);
+    free(st);
+    oid = atoll(q("SELECT id FROM orders WHERE via = 'acme'"));
+    ck_assert_int_gt(oid, 0);
+    snprintf(path, sizeof(path), "/api/v1/orders/%lld", oid);
+    r = call(F, U_ADMIN, "GET", path, NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_str_eq(jstr(&r, "via"), "acme");
+    ck_assert_str_eq(jstr(&r, "via_credential"), "t");
+    hresp_free(&r);
+    snprintf(path, sizeof(path), "/api/v1/orders/%s", rest);
+    r = call(F, U_ADMIN, "GET", path, NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(json_is_null(json_object_get(r.json, "via")), 1);
+    ck_assert_int_eq(json_is_null(json_object_get(r.json, "via_credential")), 1);
+    hresp_free(&r);
+    /* a reissue over ACME (a new key after issuance) is marked too */
+    agent_pass(F);
+    free(loc);
+    st = finalize_new(key, kid, "via.example.com", &loc);
+    free(st);
+    ck_assert_str_eq(q("SELECT kind || ',' || via FROM orders ORDER BY id DESC LIMIT 1"),
+                     "reissue,acme\n");
+    free(loc);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+/* renewal-info/{AKI.serial} for the certificate of order loc: the window's start. */
+static char *ari_start(EVP_PKEY *key, const char *kid, const char *loc, json_t **out)
+{
+    static const char *const host[] = {"Host: localhost", NULL};
+    hresp r = srv_post(key, kid, loc, NULL);
+    char *cert = strdup(res_of(jstr(&r, "certificate"))), *pem, *path, *id, *start;
+    BIO *b;
+    X509 *x;
+
+    hresp_free(&r);
+    r = srv_post(key, kid, cert, NULL);
+    ck_assert_int_eq(r.status, 200);
+    pem = r.body;
+    b = BIO_new_mem_buf(pem, -1);
+    x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    ck_assert_ptr_nonnull(x);
+    {
+        ASN1_INTEGER *ai = X509_get_serialNumber(x);
+        BIGNUM *bn = ASN1_INTEGER_to_BN(ai, NULL);
+        unsigned char raw[64];
+        int n = BN_bn2bin(bn, raw);
+        char *s64 = cin_b64url_encode(raw, (size_t)n);
+        id = cin_asprintf("AAAA.%s", s64);
+        free(s64);
+        BN_free(bn);
+    }
+    X509_free(x);
+    BIO_free(b);
+    hresp_free(&r);
+    path = cin_asprintf("/acme/renewal-info/%s", id);
+    r = call(F, -1, "GET", path, NULL, host);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    start = strdup(
+        json_string_value(json_object_get(json_object_get(r.json, "suggestedWindow"), "start")));
+    *out = json_incref(r.json);
+    hresp_free(&r);
+    free(path);
+    free(id);
+    free(cert);
+    return start;
+}
+
+START_TEST(ari_window_is_now_once_the_ca_is_distrusted)
+{
+    char *kid = NULL, *loc, *st, *start, now[21];
+    EVP_PKEY *key = account_for(U_ADMIN, 1, &kid);
+    cin_distrust_counts c;
+    json_t *j;
+
+    st = finalize_new(key, kid, "ari.example.com", &loc);
+    free(st);
+    agent_pass(F);
+    cin_time_rfc3339(time(NULL), now);
+    start = ari_start(key, kid, loc, &j);
+    ck_assert_msg(strcmp(start, now) > 0, "window %s starts before now %s", start, now);
+    ck_assert_ptr_null(json_object_get(j, "explanationURL"));
+    json_decref(j);
+    free(start);
+    /* issue 14's distrust of the built-in CA: renew now, and why */
+    memset(&c, 0, sizeof(c));
+    ck_assert_int_eq(cin_ca_distrust(F->st, "builtin", NULL, "test", &c, NULL), CIN_OK);
+    start = ari_start(key, kid, loc, &j);
+    ck_assert_msg(strcmp(start, now) <= 0, "window %s starts after now %s", start, now);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "explanationURL")),
+                                 "https://localhost/#/order/R-"));
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "reason")), "distrusted"));
+    json_decref(j);
+    free(start);
+    free(loc);
+    free(kid);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+START_TEST(glue_refusals_under_acme_are_acme_problems)
+{
+    cin_response resp;
+    json_t *j;
+
+    ck_assert_int_eq(cin_http_refusal("/acme/new-order", 413, 65536, &resp), 0);
+    ck_assert_int_eq(resp.status, 413);
+    ck_assert_str_eq(resp.content_type, "application/problem+json");
+    j = json_loadb(resp.body, resp.body_len, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "type")),
+                     "urn:ietf:params:acme:error:malformed");
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(j, "detail")), "65536"));
+    json_decref(j);
+    cin_response_clear(&resp);
+    ck_assert_int_eq(cin_http_refusal("/acme/finalize/3", 408, 65536, &resp), 0);
+    ck_assert_int_eq(resp.status, 408);
+    cin_response_clear(&resp);
+    /* elsewhere: API.md's problem, and other statuses stay the glue's */
+    ck_assert_int_eq(cin_http_refusal("/api/v1/orders", 413, 65536, &resp), 0);
+    j = json_loadb(resp.body, resp.body_len, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "type")),
+                     "urn:certinext:error:payload_too_large");
+    json_decref(j);
+    cin_response_clear(&resp);
+    ck_assert_int_eq(cin_http_refusal("/api/v1/orders", 400, 65536, &resp), -1);
+    ck_assert_int_eq(cin_http_refusal("/acmeX", 413, 10, &resp), 0);
+    j = json_loadb(resp.body, resp.body_len, 0, NULL);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "type")),
+                     "urn:certinext:error:payload_too_large");
+    json_decref(j);
+    cin_response_clear(&resp);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("acmesrv");
@@ -1013,6 +1406,7 @@ int main(void)
     tcase_add_test(pure, jws_rejects_malformed_input);
     tcase_add_test(pure, jwk_keys_of_every_kind);
     tcase_add_test(pure, eab_mac);
+    tcase_add_test(pure, glue_refusals_under_acme_are_acme_problems);
     suite_add_tcase(s, pure);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
@@ -1031,6 +1425,11 @@ int main(void)
     tcase_add_test(tc, acme_orders_carry_the_credentials_fields);
     tcase_add_test(tc, reissues_are_limited);
     tcase_add_test(tc, rerun_during_issuance_gets_its_key_without_second_charge);
+    tcase_add_test(tc, new_authz_preauthorizes_owned_names);
+    tcase_add_test(tc, deactivated_authorization_invalidates_its_order);
+    tcase_add_test(tc, orders_use_preauthorizations);
+    tcase_add_test(tc, orders_from_acme_say_so);
+    tcase_add_test(tc, ari_window_is_now_once_the_ca_is_distrusted);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

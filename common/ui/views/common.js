@@ -19,6 +19,16 @@ export function statusBadge(status) {
   return h('span', { class: `status ${status}`, 'data-status': status }, statusLabel(status));
 }
 
+// Orders that came over the ACME server (issue 13): "ACME", the credential's name as its title.
+export function viaBadge(o) {
+  if (o.via !== 'acme') return null;
+  return h(
+    'span',
+    { class: 'via', 'data-via': 'acme', title: `Ordered over ACME (credential ${o.via_credential || '?'})` },
+    'ACME',
+  );
+}
+
 export const served = (o) => o.status === 'issued' && !!o.certificate && o.certificate.status === 'active';
 
 export function nextLine(o) {

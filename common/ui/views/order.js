@@ -6,7 +6,7 @@ import { auditLabel, issuerName, peerName, productName, t } from '../i18n.js';
 import { session } from '../session.js';
 import { table } from '../table.js';
 import { actionClass, actionLabel, openAction } from './actions.js';
-import { draw, errorPage, nextLine, served, statusBadge } from './common.js';
+import { draw, errorPage, nextLine, served, statusBadge, viaBadge } from './common.js';
 import { installHelp } from './install.js';
 
 function kindText(o) {
@@ -27,7 +27,7 @@ export async function orderView(seq, id, focusAction) {
   }
   const o = res.json;
   const facts = [
-    ['Status', h('div', { class: 'status-cell' }, statusBadge(o.status), nextLine(o))],
+    ['Status', h('div', { class: 'status-cell' }, statusBadge(o.status), viaBadge(o), nextLine(o))],
     ['Request', o.id],
     ['Order ID', o.order_number || '—'],
     ['Product', productName(o.product)],

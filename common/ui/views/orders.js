@@ -7,7 +7,7 @@ import { navigate } from '../router.js';
 import { isAdmin } from '../session.js';
 import { pager, sortRows, table } from '../table.js';
 import { actionClass, actionLabel, downloadChain } from './actions.js';
-import { draw, errorPage, nextLine, statusBadge } from './common.js';
+import { draw, errorPage, nextLine, statusBadge, viaBadge } from './common.js';
 
 const state = { status: '', q: '', cursors: [''], sort: { key: 'created', dir: -1 } };
 
@@ -49,6 +49,7 @@ const COLUMNS = [
         'div',
         { class: 'status-cell' },
         statusBadge(o.status),
+        viaBadge(o),
         nextLine(o),
         o.rejection_reason ? h('span', { class: 'reason' }, `Reason: ${o.rejection_reason}`) : null,
       ),

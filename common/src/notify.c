@@ -570,10 +570,12 @@ static int send_mail(cin_store *st, int64_t id, const char *to, const char *subj
 {
     char *url = setting(st, "smtp-url"), *from = setting(st, "smtp-from");
     char *user = setting(st, "smtp-user"), *sealed = setting(st, "smtp-password");
+    char *cafile = setting(st, "smtp-ca-file");
     char *pw = NULL, *msg = NULL, *text = NULL, date[64], ebuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *rcpt = NULL;
     struct tm tm;
     CURL *c = NULL;
+    CURLcode cc;
     upload u;
     int rc = CIN_ERR;
     size_t len;
@@ -633,14 +635,30 @@ static int send_mail(cin_store *st, int64_t id, const char *to, const char *subj
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
     curl_easy_setopt(c, CURLOPT_READDATA, &u);
-    if (setting_true(st, "smtp-starttls"))
+    /* smtps:// is TLS from the start; smtp:// with smtp-starttls refuses to go on
+     * in the clear. Either way the server's certificate is checked (smtp-ca-file:
+     * the provider's own CA). A user name makes STARTTLS required: credentials
+     * never cross the network in the clear. */
+    if (setting_true(st, "smtp-starttls") || (user && strncmp(url, "smtps://", 8)))
         curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    if (cafile)
+        curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
     if (user)
         curl_easy_setopt(c, CURLOPT_USERNAME, user);
     if (pw)
         curl_easy_setopt(c, CURLOPT_PASSWORD, pw);
-    if (curl_easy_perform(c) == CURLE_OK) {
+    cc = curl_easy_perform(c);
+    if (cc == CURLE_OK) {
         rc = CIN_OK;
+    } else if (cc == CURLE_LOGIN_DENIED) {
+        snprintf(err, errlen,
+                 "the mail server refused the login of %s (check smtp-user and smtp-password)%s%s",
+                 user ? user : "(no user)", *ebuf ? ": " : "", ebuf);
+    } else if (cc == CURLE_USE_SSL_FAILED) {
+        snprintf(err, errlen, "the mail server does not offer STARTTLS (smtp-starttls is true)");
+    } else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) {
+        snprintf(err, errlen, "the mail server's certificate is not trusted (smtp-ca-file)%s%s",
+                 *ebuf ? ": " : "", ebuf);
     } else {
         snprintf(err, errlen, "%s", *ebuf ? ebuf : "the SMTP server refused the message");
     }
@@ -653,6 +671,7 @@ done:
     free(url);
     free(from);
     free(user);
+    free(cafile);
     free(sealed);
     free(msg);
     free(text);

@@ -92,6 +92,19 @@ const MESSAGES = {
     'money.short': 'Not enough credits: {price} needed, {balance} available.',
     'money.expiry': 'The new certificate is valid for {days} days from issuance, until about {date}.',
     'money.free': 'No charge.',
+    'money.renewal_expiry':
+      'The renewal is valid until about {date}: {days} days counted from the end of the current certificate, so the {carried} days it has left are not lost.',
+    'money.renewal_expiry_capped':
+      'The renewal is valid until about {date}: the {days} days bought, plus {carried} days of the time the current certificate has left.',
+    'money.renewal_capped':
+      'The built-in CA issues certificates of at most {max} days, so not all of the time the current certificate has left can be carried over.',
+    'money.renewal_no_carry':
+      "This product's CA counts the validity from issuance: the time the current certificate has left is not carried over.",
+    'money.current_expiry': 'The current certificate expires {date}.',
+    'summary.expiry': '{date} ({days} days from issuance)',
+    'summary.expiry_renewal': '{date} ({days} days after the renewed certificate ends)',
+    'summary.expiry_capped':
+      "{date} (the built-in CA's maximum: not all of the renewed certificate's time could be carried over)",
     'header.credits': '{n} credits',
     'header.low': 'Low balance',
     'session.lost': 'Your session ended. Log in again to continue where you were.',

@@ -3,6 +3,7 @@ headless Chromium against each server: money actions that run once and show what
 do, the certificate's life, errors beside the right field, confirmations, no page wider
 than a 390 px phone or a 1366 px desktop, an axe-core audit of every page, a lost
 session, and the seed flow by the keyboard alone. Screenshots: tests/output/screenshots."""
+import datetime
 import json
 import os
 import re
@@ -91,7 +92,7 @@ def test_money_actions_run_once_and_show_what_they_do(browser, server, store):
     page shows the new status, the new balance and the way on, with focus on it."""
     drv = browser
     ann = server.api(store.tokens["ann"])
-    o = issued(ann, ["money.example.com"])
+    o = issued(ann, ["money.example.com"], validity_days=30)
     login(drv, server, "ann")
     wait(drv, lambda d: d.find_element(By.ID, "balance").text.startswith("990"))
     page(drv, server, f"#/order/{o['id']}")
@@ -99,8 +100,11 @@ def test_money_actions_run_once_and_show_what_they_do(browser, server, store):
     panel = wait(drv, EC.visibility_of_element_located((By.ID, "confirm-renew")))
     assert "10 credits" in panel.find_element(By.CLASS_NAME, "confirm-price").text
     assert "990 → 980" in panel.find_element(By.CLASS_NAME, "confirm-balance").text
-    assert re.search(r"valid for \d+ days from issuance, until about", panel.text), panel.text
+    # a renewal counts from the current certificate's end: the 29 days left are kept
+    assert re.search(r"valid until about .*: 30 days counted from the end of the current certificate, "
+                     r"so the 29 days it has left are not lost", panel.text), panel.text
     assert "current certificate expires" in panel.text
+    assert not panel.find_elements(By.CLASS_NAME, "confirm-capped")
     shot(drv, server, "renew-confirm")
     double_click_js(drv, "#confirm-renew-yes")
     wait(drv, EC.presence_of_element_located((By.ID, "pay-now")))
@@ -125,7 +129,7 @@ def test_money_actions_run_once_and_show_what_they_do(browser, server, store):
     assert drv.find_element(By.ID, "credits").text == "990"
     assert drv.find_element(By.ID, "credits-after").text == "980"
     assert "until about" not in drv.find_element(By.ID, "expiry-after").text
-    assert "days from issuance" in drv.find_element(By.ID, "expiry-after").text
+    assert "30 days after the renewed certificate ends" in drv.find_element(By.ID, "expiry-after").text
     shot(drv, server, "summary-before-pay")
     double_click_js(drv, "#pay-now")
     wait(drv, EC.visibility_of_element_located((By.ID, "order-id")))
@@ -139,6 +143,21 @@ def test_money_actions_run_once_and_show_what_they_do(browser, server, store):
     ledger = ann.get("/api/v1/ledger?limit=100").json["ledger"]
     assert len([e for e in ledger if e["order"] == rid]) == 1, ledger
     shot(drv, server, "paid-moves-on")
+    # what was paid for: the renewal ends 30 days after the original did
+    end = wait_status(ann, rid, "issued")["certificate"]["not_after"]
+    was = o["certificate"]["not_after"]
+    iso = lambda v: datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))  # noqa: E731
+    assert iso(end) - iso(was) == datetime.timedelta(days=30), (was, end)
+    # 200 days left and 200 more: the built-in CA's maximum, said before confirming
+    long = issued(ann, ["long.example.com"])  # the product's 200 days
+    page(drv, server, f"#/order/{long['id']}")
+    click(drv, (By.CSS_SELECTOR, 'button[data-action="renew"]'))
+    panel = wait(drv, EC.visibility_of_element_located((By.ID, "confirm-renew")))
+    capped = panel.find_element(By.CLASS_NAME, "confirm-capped").text
+    assert "at most 397 days" in capped and "not all of the time" in capped, capped
+    assert re.search(r"valid until about .*: the 200 days bought, plus 197 days of the time", panel.text), \
+        panel.text
+    shot(drv, server, "renew-confirm-capped")
     no_js_errors(drv)
 
 

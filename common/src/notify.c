@@ -255,6 +255,45 @@ static int event_into_outbox(cin_store *st, int64_t evid, int64_t account, int64
     return outbox_for(st, evid, account, order_id, action, action, smtp, now);
 }
 
+/* adds the account's own addresses (accounts.notify_emails) not already in to */
+static int account_addresses(cin_store *st, int64_t account, char ***to, size_t *n, size_t *cap)
+{
+    db_stmt *s = db_prepare(st, "SELECT notify_emails FROM accounts WHERE id = ?1");
+    char *list = NULL, *tok, *save = NULL;
+    size_t i;
+    int rc;
+
+    db_bind_int(s, 1, account);
+    rc = db_one(s);
+    if (rc == CIN_OK)
+        list = db_col_strdup(s, 0);
+    db_finalize(s);
+    if (rc != CIN_OK || !list) {
+        free(list);
+        return rc == CIN_ENOTFOUND ? CIN_OK : rc;
+    }
+    for (tok = strtok_r(list, ",", &save); tok && rc == CIN_OK; tok = strtok_r(NULL, ",", &save)) {
+        for (i = 0; i < *n && strcasecmp((*to)[i] ? (*to)[i] : "", tok); i++)
+            ;
+        if (i < *n)
+            continue;
+        if (*n == *cap) {
+            char **g = realloc(*to, (*cap = *cap ? *cap * 2 : 8) * sizeof(**to));
+            if (!g) {
+                rc = CIN_ENOMEM;
+                break;
+            }
+            *to = g;
+        }
+        if (!((*to)[*n] = strdup(tok)))
+            rc = CIN_ENOMEM;
+        else
+            (*n)++;
+    }
+    free(list);
+    return rc;
+}
+
 static int outbox_for(cin_store *st, int64_t evid, int64_t account, int64_t order_id,
                       const char *action, const char *text_key, int smtp, time_t now)
 {
@@ -281,13 +320,21 @@ static int outbox_for(cin_store *st, int64_t evid, int64_t account, int64_t orde
             db_finalize(s);
         }
         mail_text(&o, text_key, subj, sizeof(subj), body, sizeof(body));
+        /* users who did not opt out of this event (issue 15: per event), then the
+         * account's own addresses for what goes to its administrators */
         s = db_prepare(st, "SELECT email FROM users WHERE account_id = ?1 AND disabled = 0 AND"
                            " notify = 1 AND email IS NOT NULL AND ((?2 = 1 AND role = 'admin' AND"
-                           " id <> ?4) OR (?3 = 1 AND id = ?4)) ORDER BY id");
+                           " id <> ?4) OR (?3 = 1 AND id = ?4)) AND"
+                           " ' ' || notify_off || ' ' NOT LIKE ?5 ORDER BY id");
         db_bind_int(s, 1, account);
         db_bind_int(s, 2, MAP[m].to_admins && !self_approved);
         db_bind_int(s, 3, MAP[m].to_requester);
         db_bind_int(s, 4, o.requester_id);
+        {
+            char like[80];
+            snprintf(like, sizeof(like), "%% %s %%", MAP[m].event);
+            db_bind_text(s, 5, like);
+        }
         {
             char **to = NULL;
             size_t n = 0, cap = 0;
@@ -301,6 +348,8 @@ static int outbox_for(cin_store *st, int64_t evid, int64_t account, int64_t orde
                 to[n++] = db_col_strdup(s, 0);
             }
             db_finalize(s);
+            if (rc == CIN_OK && MAP[m].to_admins && !self_approved)
+                rc = account_addresses(st, account, &to, &n, &cap);
             for (i = 0; i < n; i++) {
                 if (rc == CIN_OK && to[i])
                     rc = queue(st, account, "mail", 0, to[i], subj, body, MAP[m].event, order_id,

@@ -14,6 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select
 
 from cin import ROOT, order, wait_status
 from test_browser import browser, click, login, row, shot, wait  # noqa: F401 (browser: a fixture)
@@ -596,9 +597,27 @@ def webhooks_and_notification_settings(browser, server, store):
     assert text_of(drv, '#notifications [data-field="email"] .error-text')
     email.clear()
     email.send_keys("ann@example.com")
-    click(drv, (By.ID, "notify-on"))  # opt out
+    click(drv, (By.ID, "notify-on"))  # opt out of everything
+    click(drv, (By.ID, "notify-ev-order-expiring"))  # and, per event, of expiry warnings
     click(drv, (By.ID, "notify-save"))
     wait(drv, lambda d: "saved" in d.find_element(By.ID, "flash").text)
-    assert ann.get("/api/v1/notifications").json == {"email": "ann@example.com", "notify": False}
+    got = ann.get("/api/v1/notifications").json
+    assert (got["email"], got["notify"], got["muted"]) == ("ann@example.com", False, ["order.expiring"])
+    # the administrator sets the account's addresses and another user's
+    acct = drv.find_element(By.ID, "notify-account-emails")
+    acct.send_keys("certs@shop.example, bad address")
+    click(drv, (By.ID, "notify-account-save"))
+    assert "not an e-mail address" in text_of(drv, '#notify-account [data-field="account_emails"] .error-text')
+    acct.clear()
+    acct.send_keys("certs@shop.example, ops@shop.example")
+    click(drv, (By.ID, "notify-account-save"))
+    wait(drv, lambda d: ann.get("/api/v1/notifications").json["account_emails"]
+         == ["certs@shop.example", "ops@shop.example"])
+    Select(drv.find_element(By.ID, "notify-user")).select_by_value("bob")
+    addr = drv.find_element(By.ID, "notify-user-email")
+    addr.clear()
+    addr.send_keys("bob@shop.example")
+    click(drv, (By.ID, "notify-user-save"))
+    wait(drv, lambda d: ann.get("/api/v1/notifications?user=bob").json["email"] == "bob@shop.example")
     shot(drv, server, "account-notifications")
     no_js_errors(drv)

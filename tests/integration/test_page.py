@@ -561,7 +561,29 @@ def test_find_export_and_pkcs12(browser, server, store):
     assert [e["action"] for e in events].count("order.pkcs12_download") == 1
     shot(drv, server, "download-panel")
     no_js_errors(drv)
+    sorted_by_the_server(drv, server, bob)
     webhooks_and_notification_settings(browser, server, store)
+
+
+def sorted_by_the_server(drv, server, bob):
+    """Column headers sort on the server (GET /orders?sort=), across pages (issue 15)."""
+    # the server sorts and pages: the oldest order, first by name, is not on the newest
+    # page, yet sorting by names brings it to the top of the first page
+    first = order(bob, "dv-ssl", ["aaa.example.com"])
+    zz = [order(bob, "dv-ssl", [f"zz{i:02d}.example.com"])["id"] for i in range(21)]
+    page(drv, server, "#/account")
+    page(drv, server, "#/orders")  # newest first (by request, descending)
+    wait(drv, lambda d: len(listed(d)) == 20 and first["id"] not in listed(d))
+    drv.execute_script("performance.clearResourceTimings()")
+    click(drv, (By.CSS_SELECTOR, 'button.sort[data-sort="names"]'))
+    wait(drv, lambda d: listed(d)[:1] == [first["id"]])
+    th = drv.find_element(By.CSS_SELECTOR, 'th[aria-sort="ascending"]')
+    assert th.find_element(By.CSS_SELECTOR, "button").get_attribute("data-sort") == "names"
+    asked = drv.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/orders?'))")
+    assert any("sort=common_name" in u for u in asked), asked
+    click(drv, (By.XPATH, '//div[@class="pager"]/button[2]'))  # the next page, in the same order
+    wait(drv, lambda d: listed(d) == zz[17:])
 
 
 def webhooks_and_notification_settings(browser, server, store):

@@ -701,12 +701,13 @@ static int send_mail(cin_store *st, int64_t id, const char *to, const char *subj
         rc = CIN_OK;
     } else if (cc == CURLE_LOGIN_DENIED) {
         snprintf(err, errlen,
-                 "the mail server refused the login of %s (check smtp-user and smtp-password)%s%s",
+                 "the mail server refused the login of %.60s (check smtp-user and "
+                 "smtp-password)%s%.120s",
                  user ? user : "(no user)", *ebuf ? ": " : "", ebuf);
     } else if (cc == CURLE_USE_SSL_FAILED) {
         snprintf(err, errlen, "the mail server does not offer STARTTLS (smtp-starttls is true)");
     } else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) {
-        snprintf(err, errlen, "the mail server's certificate is not trusted (smtp-ca-file)%s%s",
+        snprintf(err, errlen, "the mail server's certificate is not trusted (smtp-ca-file)%s%.160s",
                  *ebuf ? ": " : "", ebuf);
     } else {
         snprintf(err, errlen, "%s", *ebuf ? ebuf : "the SMTP server refused the message");

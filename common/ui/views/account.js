@@ -18,17 +18,13 @@ export async function accountView(seq) {
       h(
         'dl',
         { class: 'facts' },
-        h('dt', {}, 'Account'),
+        h('dt', {}, t('account.account')),
         h('dd', {}, acct.json ? acct.json.name : '—'),
-        h('dt', {}, 'Credits'),
+        h('dt', {}, t('account.credits')),
         h('dd', { id: 'account-credits', class: 'total' }, credits === null ? '—' : String(credits)),
       ),
       credits !== null && credits < LOW_BALANCE
-        ? h(
-            'p',
-            { class: 'error-text', id: 'low-balance' },
-            'Your balance is low: ask your provider for more credits before the next renewal.',
-          )
+        ? h('p', { class: 'error-text', id: 'low-balance' }, t('account.low'))
         : null,
     ),
   ];
@@ -43,7 +39,7 @@ export async function accountView(seq) {
         h(
           'div',
           { class: 'row heading' },
-          h('h2', {}, 'Ledger'),
+          h('h2', {}, t('account.ledger')),
           h(
             'a',
             {
@@ -52,24 +48,24 @@ export async function accountView(seq) {
               download: 'ledger.csv',
               id: 'export-ledger',
             },
-            'Export CSV',
+            t('export.csv'),
           ),
         ),
         table({
           id: 'ledger',
           rows: led.json ? led.json.ledger : [],
-          empty: 'No credit movements yet.',
+          empty: t('ledger.empty'),
           columns: [
-            { key: 'at', label: 'When', cell: (e) => fmtTime(e.at) },
-            { key: 'delta', label: 'Change', cell: (e) => (e.delta > 0 ? '+' : '') + e.delta },
-            { key: 'balance', label: 'Balance', cell: (e) => String(e.balance) },
+            { key: 'at', label: t('ledger.when'), cell: (e) => fmtTime(e.at) },
+            { key: 'delta', label: t('ledger.change'), cell: (e) => (e.delta > 0 ? '+' : '') + e.delta },
+            { key: 'balance', label: t('ledger.balance'), cell: (e) => String(e.balance) },
             {
               key: 'order',
-              label: 'Order',
+              label: t('ledger.order'),
               cell: (e) => (e.order ? h('a', { href: `#/order/${e.order}` }, e.order) : '—'),
             },
-            { key: 'reason', label: 'Reason', cls: 'wrap', cell: (e) => e.reason },
-            { key: 'actor', label: 'By', cell: (e) => e.actor || '' },
+            { key: 'reason', label: t('ledger.reason'), cls: 'wrap', cell: (e) => e.reason },
+            { key: 'actor', label: t('ledger.by'), cell: (e) => e.actor || '' },
           ],
         }),
       ),
@@ -86,12 +82,8 @@ function autosslPanel(auto) {
   return h(
     'div',
     { class: 'panel', id: 'autossl' },
-    h('h2', {}, 'Automatic certificates'),
-    h(
-      'p',
-      {},
-      `Every domain of this account gets a ${auto.product} certificate automatically${auto.include_www ? ' (with www.)' : ''}.`,
-    ),
+    h('h2', {}, t('autossl.title')),
+    h('p', {}, t(auto.include_www ? 'autossl.every_www' : 'autossl.every', { product: auto.product })),
     alerts.length
       ? h(
           'ul',

@@ -900,6 +900,8 @@ static const struct {
     {"ca", cli_cmd_ca, "ca add|list                      CA configurations"},
     {"product", cli_cmd_product, "product set-ca PRODUCT CA | product list"},
     {"settings", cli_cmd_settings, "settings set|get renew-fraction|lease-ttl [V]"},
+    {"notifications", cli_cmd_notifications,
+     "notifications --account A [--user U] [--email E] [--mute EVENTS] [--account-emails L]"},
     {"acme", cli_cmd_acme,
      "acme credential create --user U [--product P] [--auto-pay] | list | delete"},
     {"import", cli_cmd_import,

@@ -37,7 +37,8 @@ int cli_cmd_agent(int argc, char **argv);
 int cli_cmd_ca(int argc, char **argv);
 int cli_cmd_product(int argc, char **argv);
 int cli_cmd_settings(int argc, char **argv);
-int cli_cmd_acme(int argc, char **argv); /* cli_acme.c (issue 13) */
+int cli_cmd_notifications(int argc, char **argv); /* issue 15 (cli_notify.c) */
+int cli_cmd_acme(int argc, char **argv);          /* cli_acme.c (issue 13) */
 int cli_account_autossl(cin_store *st, const char *account, const char *auto_product, int www,
                         cin_problem *p); /* cli_import.c (AutoSSL policy) */
 int cli_cmd_import(int argc, char **argv);

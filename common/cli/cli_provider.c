@@ -496,6 +496,9 @@ static const struct cli_setting {
     {"smtp-password", "smtp-password",
      "the SMTP password (stored sealed; never shown); '-' reads it from standard input"},
     {"smtp-starttls", "smtp-starttls", "true: require STARTTLS on smtp:// (default false)"},
+    {"smtp-ca-file", "smtp-ca-file",
+     "a PEM file of the CA certificates the mail server's certificate is checked against "
+     "(default: the system's)"},
     {"webhook-allow-private", "webhook-allow-private",
      "true: webhooks may go to loopback and private addresses (default false)"},
     {"notify-retry-base", "notify-retry-base",

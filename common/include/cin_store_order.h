@@ -69,6 +69,9 @@ typedef struct cin_order_filter {
     const char *q;        /* NULL: no name filter (substring of a name) */
     int64_t before_id;    /* 0: from the newest; else ids below it */
     int limit;            /* <= 0: 50 */
+    const char *sort;     /* issue 15: NULL: newest first; else an SQL ordering from
+                           * cin_sort_sql (then before_id is unused and offset pages) */
+    int64_t offset;
 } cin_order_filter;
 int cin_store_order_list(cin_store *st, const cin_order_filter *f, cin_order **out, size_t *n);
 void cin_order_list_free(cin_order *o, size_t n);
@@ -171,6 +174,17 @@ int cin_store_cert_revoke_later(cin_store *st, int64_t id, time_t when);
 int cin_store_cert_unnotified(cin_store *st, time_t now, int64_t **ids, size_t *n);
 /* Certificates of an account (0: all) that are active, optionally expiring
  * before a time (0: any). */
+/* issue 15: server-side sorting. key is "field" or "-field" (descending); the
+ * field must be one of cols (NULL-terminated pairs: name, SQL expression). The
+ * ordering is written to out (with the id as the tie-break); -1: not allowed. */
+int cin_sort_sql(const char *key, const char *const (*cols)[2], const char *tiebreak, char *out,
+                 size_t outlen);
+extern const char *const cin_order_sort_cols[][2];
+extern const char *const cin_cert_sort_cols[][2];
+/* The active certificates as cin_store_cert_list, in order (cin_sort_sql), a page of
+ * limit rows after offset. */
+int cin_store_cert_page(cin_store *st, int64_t account_id, int64_t requester_id, time_t before,
+                        const char *order, int limit, int64_t offset, cin_cert **out, size_t *n);
 int cin_store_cert_list(cin_store *st, int64_t account_id, int64_t requester_id, time_t before,
                         cin_cert **out, size_t *n);
 void cin_cert_list_free(cin_cert *c, size_t n);

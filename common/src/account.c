@@ -578,6 +578,12 @@ static int valid_smtp_url(const char *v)
            strlen(v) > 8;
 }
 
+/* an absolute path to a PEM file of CA certificates */
+static int valid_abs_path(const char *v)
+{
+    return valid_text(v) && v[0] == '/';
+}
+
 static int valid_retry_base(const char *v)
 {
     char *end;
@@ -603,6 +609,7 @@ static const struct setting {
     {"smtp-user", valid_text, "a user name (no spaces)"},
     {"smtp-password", valid_secret, "a password (stored sealed)"},
     {"smtp-starttls", valid_bool, "true or false"},
+    {"smtp-ca-file", valid_abs_path, "the absolute path of a PEM file of CA certificates"},
     {"webhook-allow-private", valid_bool, "true or false"},
     {"notify-retry-base", valid_retry_base, "a whole number of seconds from 1 to 3600"},
 };

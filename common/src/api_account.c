@@ -257,8 +257,9 @@ static void certificates(http_ctx *c)
     cin_cert *certs = NULL;
     size_t n = 0, i;
     time_t now = cin_now(cin_core_services(c->core)), before = 0;
-    int64_t acct;
-    char buf[16], *end;
+    int64_t acct, offset = 0;
+    int limit = 0, paged = 0, more = 0;
+    char buf[16], *end, sortkey[40], sortsql[300] = "not_after_ts, id";
     json_t *arr;
     int rc;
 
@@ -271,16 +272,32 @@ static void certificates(http_ctx *c)
         }
         before = now + d * 86400;
     }
+    /* issue 15: ?sort=field|-field (a whitelist, default not_after), and with
+     * ?limit= pages (the cursor is an offset); without limit, every row */
+    if (http_query(c, "sort", sortkey, sizeof(sortkey)) && *sortkey) {
+        if (cin_sort_sql(sortkey, cin_cert_sort_cols, "id", sortsql, sizeof(sortsql))) {
+            http_problem_field(
+                c, "sort",
+                "sort must be not_after, common_name, not_before, order, serial or issuer"
+                " (with '-' before it: descending)");
+            return;
+        }
+    }
+    if (http_query(c, "limit", buf, sizeof(buf)) || http_query(c, "cursor", buf, sizeof(buf))) {
+        if (http_paging(c, &limit, &offset))
+            return;
+        paged = 1;
+    }
     if (http_account_scope(c, &acct))
         return;
-    rc = cin_store_cert_list(c->st, acct, !strcmp(c->user.role, "basic") ? c->user.id : 0, before,
-                             &certs, &n);
+    rc = cin_store_cert_page(c->st, acct, !strcmp(c->user.role, "basic") ? c->user.id : 0, before,
+                             sortsql, paged ? limit + 1 : 10000, offset, &certs, &n);
     if (rc != CIN_OK) {
         http_fail(c, rc);
         return;
     }
     arr = json_array();
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n && (!paged || i < (size_t)limit); i++) {
         json_t *j = json_object(), *names = json_array();
         char oid[32];
         time_t na = 0;
@@ -325,6 +342,7 @@ static void certificates(http_ctx *c)
         }
         json_array_append_new(arr, j);
     }
+    more = paged && n > (size_t)limit;
     cin_cert_list_free(certs, n);
     if (http_want_csv(c)) {
         static const char *const cols[] = {"order",      "common_name", "names",     "serial",
@@ -333,7 +351,7 @@ static void certificates(http_ctx *c)
         http_csv(c, arr, cols, "certificates.csv");
         return;
     }
-    http_json(c, 200, list_reply("certificates", arr, 0));
+    http_json(c, 200, list_reply("certificates", arr, paged && more ? offset + limit : 0));
 }
 
 /* YYYY-MM-DD */

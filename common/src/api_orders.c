@@ -12,7 +12,7 @@ static void list_orders(http_ctx *c)
 {
     cin_order_filter f = {0};
     cin_order *list = NULL;
-    char status[40], q[256], q2[80];
+    char status[40], q[256], q2[80], sortkey[40], sortsql[300];
     size_t n = 0, i;
     json_t *arr, *j;
     int limit, rc;
@@ -49,7 +49,20 @@ static void list_orders(http_ctx *c)
     }
     if (!strcmp(c->user.role, "basic"))
         f.requester_id = c->user.id;
-    f.before_id = cursor;
+    /* issue 15: ?sort=field or -field (a whitelist); the cursor is then an offset */
+    if (http_query(c, "sort", sortkey, sizeof(sortkey)) && *sortkey) {
+        if (cin_sort_sql(sortkey, cin_order_sort_cols, "o.id", sortsql, sizeof(sortsql))) {
+            http_problem_field(c, "sort",
+                               "sort must be id, created, order_number, status, common_name,"
+                               " product, requester, price or expires (with '-' before it:"
+                               " descending)");
+            return;
+        }
+        f.sort = sortsql;
+        f.offset = cursor;
+    } else {
+        f.before_id = cursor;
+    }
     f.limit = limit + 1; /* one more tells whether there is a next page */
     rc = cin_store_order_list(c->st, &f, &list, &n);
     if (rc != CIN_OK) {
@@ -93,7 +106,8 @@ static void list_orders(http_ctx *c)
     json_object_set_new(j, "orders", arr);
     if (n > (size_t)limit) {
         char cur[32];
-        snprintf(cur, sizeof(cur), "%lld", (long long)list[limit - 1].id);
+        snprintf(cur, sizeof(cur), "%lld",
+                 f.sort ? (long long)(f.offset + limit) : (long long)list[limit - 1].id);
         json_object_set_new(j, "next_cursor", json_string(cur));
     } else {
         json_object_set_new(j, "next_cursor", json_null());

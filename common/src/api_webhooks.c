@@ -157,36 +157,79 @@ void api_webhooks(http_ctx *c)
         http_no_content(c);
 }
 
+static json_t *split_json(const char *s, const char *sep)
+{
+    json_t *arr = json_array();
+    char *copy = strdup(s ? s : ""), *tok, *save = NULL;
+
+    for (tok = copy ? strtok_r(copy, sep, &save) : NULL; tok; tok = strtok_r(NULL, sep, &save))
+        json_array_append_new(arr, json_string(tok));
+    free(copy);
+    return arr;
+}
+
+/* GET [?user=NAME] / PUT {"email"?, "notify"?, "muted"?: [events], "user"?,
+ * "account_emails"?: [addresses]}: a field left out is unchanged (issue 15) */
 void api_notifications(http_ctx *c)
 {
-    const char *m = c->req->method, *email = NULL;
+    const char *m = c->req->method, *email = NULL, *user = NULL, **muted = NULL, **emails = NULL;
+    cin_notify_change ch = {0};
+    cin_notify_prefs pr = {0};
     cin_problem p = {0};
-    char *have = NULL;
-    int notify = 1;
-    json_t *j;
+    char ubuf[128];
+    size_t i;
+    json_t *j, *ev;
 
     if (c->nseg != 1) {
         http_problem(c, 404, "not_found", "no such resource");
         return;
     }
+    ch.notify = -1;
     if (!strcmp(m, "PUT")) {
-        if (http_body_str(c, "email", 0, &email) || http_body_bool(c, "notify", &notify))
+        int notify = -1;
+        if (http_body_str(c, "user", 0, &user) || http_body_str(c, "email", 0, &email) ||
+            http_body_bool(c, "notify", &notify) ||
+            http_body_strv(c, "muted", 20, &muted, &ch.nmuted) ||
+            http_body_strv(c, "account_emails", 20, &emails, &ch.naccount_emails)) {
+            free(muted);
+            free(emails);
             return;
-        if (cin_notify_prefs_set(c->st, &c->actor, email, notify, &p) != CIN_OK) {
+        }
+        ch.user = user;
+        ch.set_email = json_object_get(c->body, "email") != NULL;
+        ch.email = email;
+        ch.notify = notify;
+        ch.muted = muted;
+        ch.account_emails = emails;
+        if (cin_notify_set(c->st, &c->actor, NULL, &ch, &p) != CIN_OK) {
+            free(muted);
+            free(emails);
             http_problem_from(c, &p);
             return;
         }
+        free(muted);
+        free(emails);
     } else if (strcmp(m, "GET")) {
         http_problem(c, 405, "method_not_allowed", "use GET or PUT");
         return;
+    } else {
+        user = http_query(c, "user", ubuf, sizeof(ubuf));
     }
-    if (cin_notify_prefs_get(c->st, &c->actor, &have, &notify) != CIN_OK) {
-        http_fail(c, CIN_ERR);
+    if (cin_notify_get(c->st, &c->actor, NULL, user, &pr, &p) != CIN_OK) {
+        http_problem_from(c, &p);
         return;
     }
     j = json_object();
-    json_object_set_new(j, "email", have ? json_string(have) : json_null());
-    json_object_set_new(j, "notify", json_boolean(notify));
-    free(have);
+    json_object_set_new(j, "user", json_string(pr.user ? pr.user : ""));
+    json_object_set_new(j, "email", pr.email ? json_string(pr.email) : json_null());
+    json_object_set_new(j, "notify", json_boolean(pr.notify));
+    json_object_set_new(j, "muted", split_json(pr.muted, " "));
+    ev = json_array();
+    for (i = 0; cin_mail_events[i]; i++)
+        json_array_append_new(ev, json_string(cin_mail_events[i]));
+    json_object_set_new(j, "events", ev);
+    if (pr.has_account)
+        json_object_set_new(j, "account_emails", split_json(pr.account_emails, ","));
+    cin_notify_prefs_clear(&pr);
     http_json(c, 200, j);
 }

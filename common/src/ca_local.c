@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 
 #include "cin_ca.h"
+#include "cin_order.h"
 #include "cin_store_ca.h"
 #include "cin_util.h"
 #include "cin_x509.h"
@@ -238,6 +239,15 @@ static void local_issue(cin_store *st, const char *ca_name, cin_order *o, cin_ca
      * extends a lineage */
     if (o->not_after_cap > 0 && o->not_after_cap < time(NULL) + secs)
         X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &o->not_after_cap);
+    /* a renewal carries the renewed certificate's remaining time over (issue 15) */
+    {
+        time_t end = 0, na;
+        if (o->not_after_cap <= 0 && cin_renewal_parent_end(st, o, &end) == CIN_OK && end > 0) {
+            na = cin_renewal_not_after(time(NULL), end, o->validity_days, CIN_CA_LOCAL_MAX_DAYS,
+                                       NULL);
+            X509_time_adj_ex(X509_getm_notAfter(x), 0, 0, &na);
+        }
+    }
     if (ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(inter)) > 0)
         X509_set1_notAfter(x, X509_get0_notAfter(inter));
     X509_set_pubkey(x, pub);

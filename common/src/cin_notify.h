@@ -67,9 +67,36 @@ int cin_delivery_list(cin_store *st, const cin_actor *a, int64_t webhook_id, int
                       cin_delivery **out, size_t *n, cin_problem *p);
 void cin_delivery_list_free(cin_delivery *d, size_t n);
 
-/* The caller's own e-mail address (NULL or "" removes it) and opt-in. */
-int cin_notify_prefs_get(cin_store *st, const cin_actor *a, char **email, int *notify);
-int cin_notify_prefs_set(cin_store *st, const cin_actor *a, const char *email, int notify,
-                         cin_problem *p);
+/* ---- issue 15, round 2: per-event opt-out; addresses set by an administrator ---- */
+/* The events a user may opt out of e-mail for (NULL-terminated). */
+extern const char *const cin_mail_events[];
+int cin_mail_event_known(const char *e);
+int cin_email_valid(const char *e);
+
+typedef struct cin_notify_prefs {
+    char *user, *email;   /* the user's; email NULL: none */
+    int notify;           /* 0: every e-mail muted */
+    char *muted;          /* the events muted, space-separated ("" none) */
+    int has_account;      /* administrators (and the provider): account_emails is read */
+    char *account_emails; /* comma-separated ("" none) */
+} cin_notify_prefs;
+void cin_notify_prefs_clear(cin_notify_prefs *p);
+
+typedef struct cin_notify_change {
+    const char *user; /* NULL: the caller (the provider: only account_emails) */
+    int set_email;    /* 1: email replaces the address (NULL or "" removes it) */
+    const char *email;
+    int notify;               /* -1: unchanged */
+    const char *const *muted; /* NULL: unchanged; else the events muted from now */
+    size_t nmuted;
+    const char *const *account_emails; /* NULL: unchanged; administrators only */
+    size_t naccount_emails;
+} cin_notify_change;
+/* A user's settings (user NULL: the caller's), and for administrators the account's
+ * addresses. account: the provider names it; a user may only name their own. */
+int cin_notify_get(cin_store *st, const cin_actor *a, const char *account, const char *user,
+                   cin_notify_prefs *out, cin_problem *p);
+int cin_notify_set(cin_store *st, const cin_actor *a, const char *account,
+                   const cin_notify_change *ch, cin_problem *p);
 
 #endif

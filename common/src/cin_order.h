@@ -112,6 +112,21 @@ int cin_order_names_for_product(cin_store *st, const char *product, const char *
  * inside the transaction that writes. */
 int cin_order_names_owned(cin_store *st, int64_t account_id, char **v, size_t n, cin_problem *p);
 
+/* ---- issue 15: a renewal gives what was paid for (renewal.c) ---- */
+/* The longest certificate the built-in CA issues, in days: a renewal's carried-over
+ * validity stops there. */
+#define CIN_CA_LOCAL_MAX_DAYS 397
+/* The end of a renewal's certificate issued at now: validity_days counted from the
+ * later of now and the renewed certificate's end (parent_end; 0: none), at most
+ * max_days from now. *capped (may be NULL) is 1 when some carried-over time is lost. */
+time_t cin_renewal_not_after(time_t now, time_t parent_end, int validity_days, int max_days,
+                             int *capped);
+/* The end of the certificate a renewal order renews (*end = 0 when none). */
+int cin_renewal_parent_end(cin_store *st, const cin_order *o, time_t *end);
+/* Adds "renewal" to an issued or expired order's JSON: the expiry a renewal placed now
+ * would give, the days carried over, whether the CA's maximum cut it short. */
+int cin_renewal_json(cin_store *st, const cin_order *o, json_t *j);
+
 /* RFC 5280 reason names accepted by revoke. */
 int cin_revocation_reason_valid(const char *reason);
 

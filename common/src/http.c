@@ -340,6 +340,10 @@ void http_order(http_ctx *c, int status, const cin_order *o)
     int rc = CIN_OK;
     json_t *j = cin_order_json_rc(c->st, &c->user, o, &rc);
 
+    if (j && (rc = cin_renewal_json(c->st, o, j)) != CIN_OK) { /* issue 15 */
+        json_decref(j);
+        j = NULL;
+    }
     if (!j)
         http_fail(c, rc);
     else

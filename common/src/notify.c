@@ -255,6 +255,45 @@ static int event_into_outbox(cin_store *st, int64_t evid, int64_t account, int64
     return outbox_for(st, evid, account, order_id, action, action, smtp, now);
 }
 
+/* adds the account's own addresses (accounts.notify_emails) not already in to */
+static int account_addresses(cin_store *st, int64_t account, char ***to, size_t *n, size_t *cap)
+{
+    db_stmt *s = db_prepare(st, "SELECT notify_emails FROM accounts WHERE id = ?1");
+    char *list = NULL, *tok, *save = NULL;
+    size_t i;
+    int rc;
+
+    db_bind_int(s, 1, account);
+    rc = db_one(s);
+    if (rc == CIN_OK)
+        list = db_col_strdup(s, 0);
+    db_finalize(s);
+    if (rc != CIN_OK || !list) {
+        free(list);
+        return rc == CIN_ENOTFOUND ? CIN_OK : rc;
+    }
+    for (tok = strtok_r(list, ",", &save); tok && rc == CIN_OK; tok = strtok_r(NULL, ",", &save)) {
+        for (i = 0; i < *n && strcasecmp((*to)[i] ? (*to)[i] : "", tok); i++)
+            ;
+        if (i < *n)
+            continue;
+        if (*n == *cap) {
+            char **g = realloc(*to, (*cap = *cap ? *cap * 2 : 8) * sizeof(**to));
+            if (!g) {
+                rc = CIN_ENOMEM;
+                break;
+            }
+            *to = g;
+        }
+        if (!((*to)[*n] = strdup(tok)))
+            rc = CIN_ENOMEM;
+        else
+            (*n)++;
+    }
+    free(list);
+    return rc;
+}
+
 static int outbox_for(cin_store *st, int64_t evid, int64_t account, int64_t order_id,
                       const char *action, const char *text_key, int smtp, time_t now)
 {
@@ -281,13 +320,21 @@ static int outbox_for(cin_store *st, int64_t evid, int64_t account, int64_t orde
             db_finalize(s);
         }
         mail_text(&o, text_key, subj, sizeof(subj), body, sizeof(body));
+        /* users who did not opt out of this event (issue 15: per event), then the
+         * account's own addresses for what goes to its administrators */
         s = db_prepare(st, "SELECT email FROM users WHERE account_id = ?1 AND disabled = 0 AND"
                            " notify = 1 AND email IS NOT NULL AND ((?2 = 1 AND role = 'admin' AND"
-                           " id <> ?4) OR (?3 = 1 AND id = ?4)) ORDER BY id");
+                           " id <> ?4) OR (?3 = 1 AND id = ?4)) AND"
+                           " ' ' || notify_off || ' ' NOT LIKE ?5 ORDER BY id");
         db_bind_int(s, 1, account);
         db_bind_int(s, 2, MAP[m].to_admins && !self_approved);
         db_bind_int(s, 3, MAP[m].to_requester);
         db_bind_int(s, 4, o.requester_id);
+        {
+            char like[80];
+            snprintf(like, sizeof(like), "%% %s %%", MAP[m].event);
+            db_bind_text(s, 5, like);
+        }
         {
             char **to = NULL;
             size_t n = 0, cap = 0;
@@ -301,6 +348,8 @@ static int outbox_for(cin_store *st, int64_t evid, int64_t account, int64_t orde
                 to[n++] = db_col_strdup(s, 0);
             }
             db_finalize(s);
+            if (rc == CIN_OK && MAP[m].to_admins && !self_approved)
+                rc = account_addresses(st, account, &to, &n, &cap);
             for (i = 0; i < n; i++) {
                 if (rc == CIN_OK && to[i])
                     rc = queue(st, account, "mail", 0, to[i], subj, body, MAP[m].event, order_id,
@@ -570,10 +619,12 @@ static int send_mail(cin_store *st, int64_t id, const char *to, const char *subj
 {
     char *url = setting(st, "smtp-url"), *from = setting(st, "smtp-from");
     char *user = setting(st, "smtp-user"), *sealed = setting(st, "smtp-password");
+    char *cafile = setting(st, "smtp-ca-file");
     char *pw = NULL, *msg = NULL, *text = NULL, date[64], ebuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *rcpt = NULL;
     struct tm tm;
     CURL *c = NULL;
+    CURLcode cc;
     upload u;
     int rc = CIN_ERR;
     size_t len;
@@ -633,14 +684,31 @@ static int send_mail(cin_store *st, int64_t id, const char *to, const char *subj
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
     curl_easy_setopt(c, CURLOPT_READDATA, &u);
-    if (setting_true(st, "smtp-starttls"))
+    /* smtps:// is TLS from the start; smtp:// with smtp-starttls refuses to go on
+     * in the clear. Either way the server's certificate is checked (smtp-ca-file:
+     * the provider's own CA). A user name makes STARTTLS required: credentials
+     * never cross the network in the clear. */
+    if (setting_true(st, "smtp-starttls") || (user && strncmp(url, "smtps://", 8)))
         curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+    if (cafile)
+        curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
     if (user)
         curl_easy_setopt(c, CURLOPT_USERNAME, user);
     if (pw)
         curl_easy_setopt(c, CURLOPT_PASSWORD, pw);
-    if (curl_easy_perform(c) == CURLE_OK) {
+    cc = curl_easy_perform(c);
+    if (cc == CURLE_OK) {
         rc = CIN_OK;
+    } else if (cc == CURLE_LOGIN_DENIED) {
+        snprintf(err, errlen,
+                 "the mail server refused the login of %.60s (check smtp-user and "
+                 "smtp-password)%s%.120s",
+                 user ? user : "(no user)", *ebuf ? ": " : "", ebuf);
+    } else if (cc == CURLE_USE_SSL_FAILED) {
+        snprintf(err, errlen, "the mail server does not offer STARTTLS (smtp-starttls is true)");
+    } else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) {
+        snprintf(err, errlen, "the mail server's certificate is not trusted (smtp-ca-file)%s%.160s",
+                 *ebuf ? ": " : "", ebuf);
     } else {
         snprintf(err, errlen, "%s", *ebuf ? ebuf : "the SMTP server refused the message");
     }
@@ -653,6 +721,7 @@ done:
     free(url);
     free(from);
     free(user);
+    free(cafile);
     free(sealed);
     free(msg);
     free(text);

@@ -491,6 +491,11 @@ static const char *const migrations[] = {
     "ALTER TABLE acmesrv_orders ADD COLUMN deactivated INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE orders ADD COLUMN via TEXT;"
     "ALTER TABLE orders ADD COLUMN via_name TEXT;",
+    /* 18 -> 19, issue 15 (round 2): per-event opt-out (space-separated event names a
+     * user does not want e-mail for), and the addresses an account's administrator
+     * sets for the account (comma-separated; they get the administrators' e-mails) */
+    "ALTER TABLE users ADD COLUMN notify_off TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE accounts ADD COLUMN notify_emails TEXT;",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -291,9 +291,13 @@ int cin_store_order_list(cin_store *st, const cin_order_filter *f, cin_order **o
         }
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, ")");
     }
-    if (f->before_id > 0)
+    if (f->before_id > 0 && !f->sort)
         len += (size_t)snprintf(sql + len, sizeof(sql) - len, " AND o.id < ?%d", ++k);
-    snprintf(sql + len, sizeof(sql) - len, " ORDER BY o.id DESC LIMIT ?%d", ++k);
+    if (f->sort) /* a whitelisted ordering (cin_sort_sql), paged by offset */
+        snprintf(sql + len, sizeof(sql) - len, " ORDER BY %s LIMIT ?%d OFFSET %lld", f->sort, ++k,
+                 (long long)(f->offset > 0 ? f->offset : 0));
+    else
+        snprintf(sql + len, sizeof(sql) - len, " ORDER BY o.id DESC LIMIT ?%d", ++k);
     s = db_prepare(st, sql);
     /* bound in the order the clauses were written */
     k = 0;
@@ -320,7 +324,7 @@ int cin_store_order_list(cin_store *st, const cin_order_filter *f, cin_order **o
         if (qid > 0)
             db_bind_int(s, ++k, qid);
     }
-    if (f->before_id > 0)
+    if (f->before_id > 0 && !f->sort)
         db_bind_int(s, ++k, f->before_id);
     db_bind_int(s, ++k, f->limit > 0 ? f->limit : 50);
     free(like);
@@ -876,18 +880,32 @@ int cin_store_cert_unnotified(cin_store *st, time_t now, int64_t **ids, size_t *
 int cin_store_cert_list(cin_store *st, int64_t account_id, int64_t requester_id, time_t before,
                         cin_cert **out, size_t *n)
 {
-    db_stmt *s = db_prepare(
-        st, "SELECT " CERT_COLS "WHERE status = 'active' AND (?1 <= 0 OR account_id = ?1) AND"
-            " (?2 <= 0 OR order_id IN (SELECT id FROM orders WHERE requester_id = ?2)) AND"
-            " (?3 <= 0 OR not_after_ts < ?3) ORDER BY not_after_ts, id LIMIT 10000");
+    return cin_store_cert_page(st, account_id, requester_id, before, "not_after_ts, id", 10000, 0,
+                               out, n);
+}
+
+int cin_store_cert_page(cin_store *st, int64_t account_id, int64_t requester_id, time_t before,
+                        const char *order, int limit, int64_t offset, cin_cert **out, size_t *n)
+{
+    char sql[1024];
+    db_stmt *s;
     size_t cap = 16;
     int rc;
 
+    /* order comes from cin_sort_sql's whitelist, never from a caller's text */
+    snprintf(sql, sizeof(sql),
+             "SELECT " CERT_COLS "WHERE status = 'active' AND (?1 <= 0 OR account_id = ?1) AND"
+             " (?2 <= 0 OR order_id IN (SELECT id FROM orders WHERE requester_id = ?2)) AND"
+             " (?3 <= 0 OR not_after_ts < ?3) ORDER BY %s LIMIT ?4 OFFSET ?5",
+             order);
+    s = db_prepare(st, sql);
     *out = NULL;
     *n = 0;
     db_bind_int(s, 1, account_id);
     db_bind_int(s, 2, requester_id);
     db_bind_int(s, 3, (int64_t)before);
+    db_bind_int(s, 4, limit);
+    db_bind_int(s, 5, offset > 0 ? offset : 0);
     *out = calloc(cap, sizeof(**out));
     if (!*out) {
         db_finalize(s);
@@ -1183,4 +1201,45 @@ int cin_store_challenge_delete_order(cin_store *st, int64_t order_id)
     if (rc == CIN_OK && n > 0)
         rc = cin_store_generation_bump(st, NULL);
     return rc;
+}
+
+/* ---- issue 15: server-side sorting ------------------------------------------- */
+
+const char *const cin_order_sort_cols[][2] = {
+    {"id", "o.id"},
+    {"created", "o.id"},
+    {"order_number", "o.order_number"},
+    {"status", "o.status"},
+    {"common_name", "o.common_name"},
+    {"product", "o.product"},
+    {"requester", "u.name"},
+    {"account", "a.name"},
+    {"price", "o.price"},
+    {"expires", "(SELECT c.not_after_ts FROM certificates c WHERE c.id = o.cert_id)"},
+    {NULL, NULL}};
+
+const char *const cin_cert_sort_cols[][2] = {{"not_after", "not_after_ts"},
+                                             {"common_name", "names"},
+                                             {"not_before", "not_before_ts"},
+                                             {"order", "order_id"},
+                                             {"serial", "serial"},
+                                             {"issuer", "issuer"},
+                                             {NULL, NULL}};
+
+int cin_sort_sql(const char *key, const char *const (*cols)[2], const char *tiebreak, char *out,
+                 size_t outlen)
+{
+    int desc = key && key[0] == '-';
+    const char *name = key ? key + desc : NULL;
+    size_t i;
+
+    for (i = 0; name && *name && cols[i][0]; i++)
+        if (!strcmp(cols[i][0], name)) {
+            /* NULLs (no order number, no certificate) last either way, on both engines */
+            snprintf(out, outlen, "CASE WHEN %s IS NULL THEN 1 ELSE 0 END, %s %s, %s %s",
+                     cols[i][1], cols[i][1], desc ? "DESC" : "ASC", tiebreak,
+                     desc ? "DESC" : "ASC");
+            return 0;
+        }
+    return -1;
 }

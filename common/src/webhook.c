@@ -374,51 +374,7 @@ static int valid_email(const char *e)
     return 1;
 }
 
-int cin_notify_prefs_get(cin_store *st, const cin_actor *a, char **email, int *notify)
+int cin_email_valid(const char *e)
 {
-    db_stmt *s;
-    int rc;
-
-    *email = NULL;
-    *notify = 0;
-    if (!a || !a->user)
-        return CIN_EPERM;
-    s = db_prepare(st, "SELECT email, notify FROM users WHERE id = ?1");
-    db_bind_int(s, 1, a->user->id);
-    rc = db_one(s);
-    if (rc == CIN_OK) {
-        *email = db_col_strdup(s, 0);
-        *notify = (int)db_col_int(s, 1);
-    }
-    db_finalize(s);
-    return rc;
-}
-
-int cin_notify_prefs_set(cin_store *st, const cin_actor *a, const char *email, int notify,
-                         cin_problem *p)
-{
-    db_stmt *s;
-    int rc;
-
-    if (!a || !a->user) {
-        cin_problem_set(p, 403, "forbidden", "log in as the user whose notifications these are");
-        return CIN_EPERM;
-    }
-    if (email && *email && !valid_email(email)) {
-        cin_problem_field(p, 400, "bad_request", "email", "this is not an e-mail address");
-        return CIN_EINVAL;
-    }
-    if ((rc = cin_store_begin(st)) != CIN_OK) {
-        cin_problem_from_status(p, rc);
-        return rc;
-    }
-    s = db_prepare(st, "UPDATE users SET email = ?2, notify = ?3 WHERE id = ?1");
-    db_bind_int(s, 1, a->user->id);
-    db_bind_text(s, 2, email && *email ? email : NULL);
-    db_bind_int(s, 3, notify ? 1 : 0);
-    rc = db_run(s);
-    rc = cin_store_end(st, rc);
-    if (rc != CIN_OK)
-        cin_problem_from_status(p, rc);
-    return rc;
+    return e && valid_email(e);
 }

@@ -1,5 +1,5 @@
 // Tables and pagers shared by the views. Columns: {key, label, cell(row) -> node|text,
-// sort?: value(row), cls?}. Every column has a header (also the action column).
+// sortable?: true (the server sorts by it), cls?}. Every column has a header (also the action column).
 import { h } from './dom.js';
 
 export function table({ id, columns, rows, empty, rowAttrs, sort, onSort, caption }) {
@@ -37,18 +37,6 @@ export function table({ id, columns, rows, empty, rowAttrs, sort, onSort, captio
     h('thead', {}, head),
     h('tbody', {}, body),
   );
-}
-
-// Sorts rows client-side by a column's value (strings, numbers, dates as ISO strings).
-export function sortRows(rows, columns, sort) {
-  const col = columns.find((c) => c.key === sort.key);
-  if (!col || !col.sortable) return rows;
-  const val = col.sortable === true ? (r) => r[col.key] : col.sortable;
-  return rows.slice().sort((a, b) => {
-    const x = val(a);
-    const y = val(b);
-    return (x < y ? -1 : x > y ? 1 : 0) * sort.dir;
-  });
 }
 
 // Cursor pager: state.cursors is the stack of cursors of the pages seen.

@@ -3,6 +3,7 @@ headless Chromium against each server: money actions that run once and show what
 do, the certificate's life, errors beside the right field, confirmations, no page wider
 than a 390 px phone or a 1366 px desktop, an axe-core audit of every page, a lost
 session, and the seed flow by the keyboard alone. Screenshots: tests/output/screenshots."""
+import datetime
 import json
 import os
 import re
@@ -13,6 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select
 
 from cin import ROOT, order, wait_status
 from test_browser import browser, click, login, row, shot, wait  # noqa: F401 (browser: a fixture)
@@ -91,7 +93,7 @@ def test_money_actions_run_once_and_show_what_they_do(browser, server, store):
     page shows the new status, the new balance and the way on, with focus on it."""
     drv = browser
     ann = server.api(store.tokens["ann"])
-    o = issued(ann, ["money.example.com"])
+    o = issued(ann, ["money.example.com"], validity_days=30)
     login(drv, server, "ann")
     wait(drv, lambda d: d.find_element(By.ID, "balance").text.startswith("990"))
     page(drv, server, f"#/order/{o['id']}")
@@ -99,8 +101,11 @@ def test_money_actions_run_once_and_show_what_they_do(browser, server, store):
     panel = wait(drv, EC.visibility_of_element_located((By.ID, "confirm-renew")))
     assert "10 credits" in panel.find_element(By.CLASS_NAME, "confirm-price").text
     assert "990 → 980" in panel.find_element(By.CLASS_NAME, "confirm-balance").text
-    assert re.search(r"valid for \d+ days from issuance, until about", panel.text), panel.text
+    # a renewal counts from the current certificate's end: the 29 days left are kept
+    assert re.search(r"valid until about .*: 30 days counted from the end of the current certificate, "
+                     r"so the 29 days it has left are not lost", panel.text), panel.text
     assert "current certificate expires" in panel.text
+    assert not panel.find_elements(By.CLASS_NAME, "confirm-capped")
     shot(drv, server, "renew-confirm")
     double_click_js(drv, "#confirm-renew-yes")
     wait(drv, EC.presence_of_element_located((By.ID, "pay-now")))
@@ -125,7 +130,7 @@ def test_money_actions_run_once_and_show_what_they_do(browser, server, store):
     assert drv.find_element(By.ID, "credits").text == "990"
     assert drv.find_element(By.ID, "credits-after").text == "980"
     assert "until about" not in drv.find_element(By.ID, "expiry-after").text
-    assert "days from issuance" in drv.find_element(By.ID, "expiry-after").text
+    assert "30 days after the renewed certificate ends" in drv.find_element(By.ID, "expiry-after").text
     shot(drv, server, "summary-before-pay")
     double_click_js(drv, "#pay-now")
     wait(drv, EC.visibility_of_element_located((By.ID, "order-id")))
@@ -139,6 +144,21 @@ def test_money_actions_run_once_and_show_what_they_do(browser, server, store):
     ledger = ann.get("/api/v1/ledger?limit=100").json["ledger"]
     assert len([e for e in ledger if e["order"] == rid]) == 1, ledger
     shot(drv, server, "paid-moves-on")
+    # what was paid for: the renewal ends 30 days after the original did
+    end = wait_status(ann, rid, "issued")["certificate"]["not_after"]
+    was = o["certificate"]["not_after"]
+    iso = lambda v: datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))  # noqa: E731
+    assert iso(end) - iso(was) == datetime.timedelta(days=30), (was, end)
+    # 200 days left and 200 more: the built-in CA's maximum, said before confirming
+    long = issued(ann, ["long.example.com"])  # the product's 200 days
+    page(drv, server, f"#/order/{long['id']}")
+    click(drv, (By.CSS_SELECTOR, 'button[data-action="renew"]'))
+    panel = wait(drv, EC.visibility_of_element_located((By.ID, "confirm-renew")))
+    capped = panel.find_element(By.CLASS_NAME, "confirm-capped").text
+    assert "at most 397 days" in capped and "not all of the time" in capped, capped
+    assert re.search(r"valid until about .*: the 200 days bought, plus 197 days of the time", panel.text), \
+        panel.text
+    shot(drv, server, "renew-confirm-capped")
     no_js_errors(drv)
 
 
@@ -541,7 +561,29 @@ def test_find_export_and_pkcs12(browser, server, store):
     assert [e["action"] for e in events].count("order.pkcs12_download") == 1
     shot(drv, server, "download-panel")
     no_js_errors(drv)
+    sorted_by_the_server(drv, server, bob)
     webhooks_and_notification_settings(browser, server, store)
+
+
+def sorted_by_the_server(drv, server, bob):
+    """Column headers sort on the server (GET /orders?sort=), across pages (issue 15)."""
+    # the server sorts and pages: the oldest order, first by name, is not on the newest
+    # page, yet sorting by names brings it to the top of the first page
+    first = order(bob, "dv-ssl", ["aaa.example.com"])
+    zz = [order(bob, "dv-ssl", [f"zz{i:02d}.example.com"])["id"] for i in range(21)]
+    page(drv, server, "#/account")
+    page(drv, server, "#/orders")  # newest first (by request, descending)
+    wait(drv, lambda d: len(listed(d)) == 20 and first["id"] not in listed(d))
+    drv.execute_script("performance.clearResourceTimings()")
+    click(drv, (By.CSS_SELECTOR, 'button.sort[data-sort="names"]'))
+    wait(drv, lambda d: listed(d)[:1] == [first["id"]])
+    th = drv.find_element(By.CSS_SELECTOR, 'th[aria-sort="ascending"]')
+    assert th.find_element(By.CSS_SELECTOR, "button").get_attribute("data-sort") == "names"
+    asked = drv.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('/orders?'))")
+    assert any("sort=common_name" in u for u in asked), asked
+    click(drv, (By.XPATH, '//div[@class="pager"]/button[2]'))  # the next page, in the same order
+    wait(drv, lambda d: listed(d) == zz[17:])
 
 
 def webhooks_and_notification_settings(browser, server, store):
@@ -577,9 +619,27 @@ def webhooks_and_notification_settings(browser, server, store):
     assert text_of(drv, '#notifications [data-field="email"] .error-text')
     email.clear()
     email.send_keys("ann@example.com")
-    click(drv, (By.ID, "notify-on"))  # opt out
+    click(drv, (By.ID, "notify-on"))  # opt out of everything
+    click(drv, (By.ID, "notify-ev-order-expiring"))  # and, per event, of expiry warnings
     click(drv, (By.ID, "notify-save"))
     wait(drv, lambda d: "saved" in d.find_element(By.ID, "flash").text)
-    assert ann.get("/api/v1/notifications").json == {"email": "ann@example.com", "notify": False}
+    got = ann.get("/api/v1/notifications").json
+    assert (got["email"], got["notify"], got["muted"]) == ("ann@example.com", False, ["order.expiring"])
+    # the administrator sets the account's addresses and another user's
+    acct = drv.find_element(By.ID, "notify-account-emails")
+    acct.send_keys("certs@shop.example, bad address")
+    click(drv, (By.ID, "notify-account-save"))
+    assert "not an e-mail address" in text_of(drv, '#notify-account [data-field="account_emails"] .error-text')
+    acct.clear()
+    acct.send_keys("certs@shop.example, ops@shop.example")
+    click(drv, (By.ID, "notify-account-save"))
+    wait(drv, lambda d: ann.get("/api/v1/notifications").json["account_emails"]
+         == ["certs@shop.example", "ops@shop.example"])
+    Select(drv.find_element(By.ID, "notify-user")).select_by_value("bob")
+    addr = drv.find_element(By.ID, "notify-user-email")
+    addr.clear()
+    addr.send_keys("bob@shop.example")
+    click(drv, (By.ID, "notify-user-save"))
+    wait(drv, lambda d: ann.get("/api/v1/notifications?user=bob").json["email"] == "bob@shop.example")
     shot(drv, server, "account-notifications")
     no_js_errors(drv)

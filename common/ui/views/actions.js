@@ -53,7 +53,7 @@ function closeBtn(host) {
 }
 
 // What a renewal (or paying) would do to the balance and the expiry.
-function moneyLines(o, price) {
+function moneyLines(o, price, renewal = false) {
   const out = [];
   const bal = session.credits;
   out.push(
@@ -63,13 +63,30 @@ function moneyLines(o, price) {
     out.push(h('p', { class: 'money confirm-balance' }, t('money.balance', { before: bal, after: bal - price })));
     if (bal < price) out.push(h('p', { class: 'error-text' }, t('money.short', { price, balance: bal })));
   }
-  const until = new Date(Date.now() + o.validity_days * 86400000);
+  // a renewal: the server says what it gives (the time left carried over, within the CA's maximum)
+  const r = renewal ? o.renewal : null;
+  const days = r ? r.validity_days : o.validity_days;
+  const until = r ? new Date(r.not_after) : new Date(Date.now() + o.validity_days * 86400000);
+  const carried = r && r.carries_over && r.carried_over_days > 0;
   out.push(
-    h('p', { class: 'money confirm-expiry' }, t('money.expiry', { days: o.validity_days, date: fmtDate(until) })),
+    h(
+      'p',
+      { class: 'money confirm-expiry' },
+      carried
+        ? t(r.capped ? 'money.renewal_expiry_capped' : 'money.renewal_expiry', {
+            date: fmtDate(until),
+            days,
+            carried: r.carried_over_days,
+          })
+        : t('money.expiry', { days, date: fmtDate(until) }),
+    ),
   );
+  if (r && r.capped)
+    out.push(h('p', { class: 'muted confirm-capped' }, t('money.renewal_capped', { max: r.max_days })));
+  if (r && !r.carries_over) out.push(h('p', { class: 'muted confirm-capped' }, t('money.renewal_no_carry')));
   if (o.certificate && o.certificate.not_after) {
     out.push(
-      h('p', { class: 'muted' }, `The current certificate expires ${fmtDate(new Date(o.certificate.not_after))}.`),
+      h('p', { class: 'muted' }, t('money.current_expiry', { date: fmtDate(new Date(o.certificate.not_after)) })),
     );
   }
   return out;
@@ -228,7 +245,7 @@ export function openAction(o, a, host) {
         id: 'confirm-renew',
         title: `Renew ${o.id} for ${o.sans.join(', ')}?`,
         lines: [
-          ...moneyLines(o, o.price),
+          ...moneyLines(o, o.price, true),
           h(
             'p',
             { class: 'muted' },

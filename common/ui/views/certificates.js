@@ -3,7 +3,7 @@ import { api } from '../api.js';
 import { field, fmtTime, h, problemText } from '../dom.js';
 import { has, issuerName, t } from '../i18n.js';
 import { navigate } from '../router.js';
-import { sortRows, table } from '../table.js';
+import { table } from '../table.js';
 import { draw, errorPage } from './common.js';
 
 // how a certificate's lineage began: AutoSSL's and imported ones say so
@@ -24,8 +24,8 @@ const COLUMNS = [
     cell: (c) => [c.names.join(', '), originBadge(c.origin)],
   },
   { key: 'order', label: 'Order', sortable: true, cell: (c) => h('a', { href: `#/order/${c.order}` }, c.order) },
-  { key: 'serial', label: 'Serial', cls: 'names', cell: (c) => c.serial },
-  { key: 'issuer', label: 'Issuer', sortable: (c) => issuerName(c.issuer), cell: (c) => issuerName(c.issuer) },
+  { key: 'serial', label: 'Serial', cls: 'names', sortable: true, cell: (c) => c.serial },
+  { key: 'issuer', label: 'Issuer', sortable: true, cell: (c) => issuerName(c.issuer) },
   { key: 'not_after', label: 'Expires', sortable: true, cell: (c) => fmtTime(c.not_after) },
   {
     key: 'days_left',
@@ -46,13 +46,27 @@ const COLUMNS = [
   },
 ];
 
+// the server sorts (GET /certificates?sort=field|-field): a column's key → its field
+const SERVER_SORT = {
+  common_name: 'common_name',
+  order: 'order',
+  serial: 'serial',
+  issuer: 'issuer',
+  not_after: 'not_after',
+  days_left: 'not_after',
+};
+
 export async function certificatesView(seq) {
-  const res = await api('GET', `/certificates${state.within ? `?expiring_within_days=${state.within}` : ''}`);
+  const params = new URLSearchParams({
+    sort: `${state.sort.dir < 0 ? '-' : ''}${SERVER_SORT[state.sort.key] || 'not_after'}`,
+  });
+  if (state.within) params.set('expiring_within_days', state.within);
+  const res = await api('GET', `/certificates?${params}`);
   if (!res.ok) {
     errorPage(seq, problemText(res));
     return;
   }
-  const rows = sortRows(res.json.certificates, COLUMNS, state.sort);
+  const rows = res.json.certificates;
   const within = h(
     'select',
     {

@@ -5,7 +5,7 @@ import { actionButton, field, flash, fmtDate, fmtTime, h, problemText } from '..
 import { STATUSES, productName, statusLabel, t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { isAdmin } from '../session.js';
-import { pager, sortRows, table } from '../table.js';
+import { pager, table } from '../table.js';
 import { actionClass, actionLabel, downloadChain } from './actions.js';
 import { draw, errorPage, nextLine, statusBadge, viaBadge } from './common.js';
 
@@ -35,15 +35,27 @@ export function expiryWarnings(certs) {
   );
 }
 
+// a column's key → the field GET /orders sorts by
+const SERVER_SORT = {
+  id: 'id',
+  order_number: 'order_number',
+  names: 'common_name',
+  product: 'product',
+  status: 'status',
+  requester: 'requester',
+  account: 'account',
+  created: 'created',
+};
+
 const COLUMNS = [
   { key: 'id', label: 'Request', sortable: true, cell: (o) => h('a', { href: `#/order/${o.id}` }, o.id) },
-  { key: 'order_number', label: 'Order ID', sortable: (o) => o.order_number || '', cell: (o) => o.order_number || '—' },
-  { key: 'names', label: 'Names', cls: 'names', sortable: (o) => o.sans[0], cell: (o) => o.sans.join(', ') },
+  { key: 'order_number', label: 'Order ID', sortable: true, cell: (o) => o.order_number || '—' },
+  { key: 'names', label: 'Names', cls: 'names', sortable: true, cell: (o) => o.sans.join(', ') },
   { key: 'product', label: 'Product', sortable: true, cell: (o) => productName(o.product) },
   {
     key: 'status',
     label: 'Status',
-    sortable: (o) => statusLabel(o.status),
+    sortable: true,
     cell: (o) =>
       h(
         'div',
@@ -55,7 +67,7 @@ const COLUMNS = [
       ),
   },
   { key: 'requester', label: 'Requester', sortable: true, cell: (o) => o.requester },
-  { key: 'created', label: 'Created', sortable: (o) => o.created_at, cell: (o) => fmtTime(o.created_at) },
+  { key: 'created', label: 'Created', sortable: true, cell: (o) => fmtTime(o.created_at) },
   { key: 'actions', label: 'Actions', cell: (o) => rowActions(o) },
 ];
 
@@ -107,6 +119,9 @@ export async function ordersView(seq) {
   const params = new URLSearchParams({ limit: '20' });
   if (state.status) params.set('status', state.status);
   if (state.q) params.set('q', state.q);
+  // the server sorts and pages (GET /orders?sort=field|-field); newest first is its default
+  if (state.sort.key !== 'created' || state.sort.dir > 0)
+    params.set('sort', `${state.sort.dir < 0 ? '-' : ''}${SERVER_SORT[state.sort.key]}`);
   const cursor = state.cursors[state.cursors.length - 1];
   if (cursor) params.set('cursor', cursor);
   const [res, certs, accts] = await Promise.all([
@@ -153,10 +168,11 @@ export async function ordersView(seq) {
 
   const onSort = (key) => {
     state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : 1 };
+    state.cursors = [''];
     navigate('#/orders');
   };
   const columns = accts && accts.ok && accts.json.accounts.length > 1 ? withAccount(COLUMNS) : COLUMNS;
-  const rows = sortRows(res.json.orders, columns, state.sort);
+  const rows = res.json.orders;
   const tbl = table({
     id: 'orders',
     columns,

@@ -16,7 +16,13 @@ export async function summaryView(seq, id) {
   const o = res.json;
   const credits = session.credits;
   const after = credits === null ? null : credits - o.price;
-  const until = fmtDate(new Date(Date.now() + o.validity_days * 86400000));
+  // a renewal ends validity_days after the certificate it renews (the server says when)
+  const until = fmtDate(new Date(o.expected_not_after || Date.now() + o.validity_days * 86400000));
+  const expiryKey = !o.expected_not_after
+    ? 'summary.expiry'
+    : o.expected_capped
+      ? 'summary.expiry_capped'
+      : 'summary.expiry_renewal';
   const result = h('div', { id: 'pay-result', 'aria-live': 'polite' });
   const statusDd = h('dd', { id: 'summary-status' }, statusBadge(o.status), ' ', nextLine(o));
   const creditsDd = h('dd', { id: 'credits' }, credits === null ? '—' : String(credits));
@@ -74,7 +80,7 @@ export async function summaryView(seq, id) {
     h('dt', {}, 'Credits after paying'),
     afterDd,
     h('dt', {}, 'Valid until about'),
-    h('dd', { id: 'expiry-after' }, `${until} (${o.validity_days} days from issuance)`),
+    h('dd', { id: 'expiry-after' }, t(expiryKey, { date: until, days: o.validity_days })),
   ];
   const short =
     after !== null && after < 0 && payBtn

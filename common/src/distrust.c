@@ -26,6 +26,7 @@
 
 #include "cin_ca.h"
 #include "cin_crypto.h"
+#include "cin_order.h"
 #include "cin_store_ca.h"
 #include "cin_store_order.h"
 #include "cin_util.h"
@@ -246,7 +247,10 @@ static int reissue_free(cin_store *st, const cin_order *parent, const char *with
     c.kind = "reissue";
     c.csr_pem = !strcmp(parent->key_source, "csr") ? parent->csr_pem : NULL;
     c.admin_approved = 1;
-    rc = cin_store_order_insert(st, &c);
+    /* free: no extra validity either (issue 14) */
+    rc = cin_order_lineage_end(st, parent, &c.not_after_cap);
+    if (rc == CIN_OK)
+        rc = cin_store_order_insert(st, &c);
     if (rc == CIN_OK)
         rc = cin_store_order_number_next(st, &number);
     if (rc == CIN_OK) {

@@ -9,7 +9,7 @@
  *   - a hook program, named only in root-owned configuration (the server's
  *     configuration file or `certinext agent --dns-hook`), never in the store
  *     that the worker user can write: root-owned, not writable by group or
- *     other, run by posix_spawn as "HOOK add|remove NAME VALUE" with an empty
+ *     other, run (by a forked watcher, see hook_run) as "HOOK add|remove NAME VALUE" with an empty
  *     environment, stdin and stdout on /dev/null, every other descriptor
  *     closed, at most ACME_DNS_HOOK_TIMEOUT seconds.  Its exit status and
  *     stderr (cut to 1 KiB) go into the order's error, under the problem's
@@ -29,7 +29,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,24 +122,97 @@ static size_t read_until(int fd, char *buf, size_t max, time_t deadline)
     return n;
 }
 
+/* What the intermediate process reports through the status pipe. */
+struct hook_status {
+    int killed; /* killed at the timeout */
+    int wst;    /* waitpid status of the hook */
+};
+
+/* The hook itself, in the grandchild: only async-signal-safe calls, since
+ * the process it was forked from may have other threads. */
+static void hook_exec(char *const argv[], char *const envp[], int errfd)
+{
+    struct sigaction dfl;
+    sigset_t none;
+    int sig, fd;
+
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &dfl, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    fd = open("/dev/null", O_RDWR);
+    if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(errfd, 2) < 0)
+        _exit(127);
+    closefrom(3);
+    execve(argv[0], argv, envp);
+    _exit(127);
+}
+
+/* The intermediate process: runs the hook, waits for it (its own child: no
+ * SIGCHLD handler of the server can take it), kills it at the deadline and
+ * reports how it ended through statfd.  Async-signal-safe calls only. */
+static void hook_watch(char *const argv[], char *const envp[], int errfd, int statfd,
+                       time_t deadline)
+{
+    struct sigaction dfl;
+    struct hook_status hs = {0, 0};
+    struct timespec tick = {0, 20000000};
+    pid_t pid;
+
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &dfl, NULL); /* never SIG_IGN: that would reap the hook */
+    pid = fork();
+    if (pid < 0)
+        _exit(126);
+    if (pid == 0) {
+        close(statfd);
+        hook_exec(argv, envp, errfd);
+    }
+    close(errfd);
+    for (;;) {
+        pid_t w = waitpid(pid, &hs.wst, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
+            _exit(125);
+        if (time(NULL) >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &hs.wst, 0);
+            hs.killed = 1;
+            break;
+        }
+        nanosleep(&tick, NULL);
+    }
+    if (write(statfd, &hs, sizeof(hs)) != (ssize_t)sizeof(hs))
+        _exit(124);
+    _exit(0);
+}
+
 /*
- * Run the hook: "add" or "remove" NAME VALUE.  CIN_OK when it exited 0;
- * CIN_EUNAVAIL when its status was taken by another waitpid in the process;
- * else CIN_ERR with *status (the exit status, -1 killed at the timeout or
- * not started) and its stderr in errbuf.
+ * Run the hook: "add" or "remove" NAME VALUE.  CIN_OK when it exited 0, else
+ * CIN_ERR with *status (the exit status, -1 killed at the timeout or not
+ * started) and its stderr in errbuf.
+ *
+ * The hook is a grandchild: an intermediate process forks it, waits for it
+ * and sends its status through a pipe.  Inside nginx, the master's or a
+ * worker's SIGCHLD handler reaps any child of the process (waitpid(-1)), so
+ * the status of a direct child could be lost; the grandchild is the
+ * intermediate's alone, and the pipe carries its status whoever reaps the
+ * intermediate.
  */
 static int hook_run(const char *verb, const char *name, const char *value, int *status,
                     char *errbuf, size_t errlen)
 {
     char *argv[] = {dns_hook, (char *)verb, (char *)name, (char *)value, NULL};
     char *envp[] = {NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    int fds[2], rc, wst = 0;
+    struct hook_status hs;
+    int fds[2], sfd[2], wst;
     time_t deadline = time(NULL) + ACME_DNS_HOOK_TIMEOUT;
-    pid_t pid = -1;
-    size_t n;
+    pid_t pid;
+    size_t n, got;
 
     *status = -1;
     errbuf[0] = '\0';
@@ -148,47 +220,43 @@ static int hook_run(const char *verb, const char *name, const char *value, int *
         snprintf(errbuf, errlen, "no pipe: %s", strerror(errno));
         return CIN_ERR;
     }
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    /* the agent's thread blocks every signal: the hook starts with none blocked */
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    rc = posix_spawn(&pid, dns_hook, &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(fds[1]);
-    if (rc != 0) {
+    if (pipe2(sfd, O_CLOEXEC) != 0) {
+        snprintf(errbuf, errlen, "no pipe: %s", strerror(errno));
         close(fds[0]);
-        snprintf(errbuf, errlen, "cannot be started: %s", strerror(rc));
+        close(fds[1]);
+        return CIN_ERR;
+    }
+    pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        close(sfd[0]);
+        hook_watch(argv, envp, fds[1], sfd[1], deadline);
+    }
+    close(fds[1]);
+    close(sfd[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        close(sfd[0]);
+        snprintf(errbuf, errlen, "cannot be started: %s", strerror(errno));
         return CIN_ERR;
     }
     n = read_until(fds[0], errbuf, errlen - 1, deadline);
     errbuf[n] = '\0';
     close(fds[0]);
-    for (;;) {
-        pid_t w = waitpid(pid, &wst, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0) /* reaped elsewhere (nginx's SIGCHLD handler): the record's
-                      visibility decides */
-            return CIN_EUNAVAIL;
-        if (time(NULL) >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &wst, 0);
-            snprintf(errbuf + n, errlen - n, "%s(killed after %d s)", n ? "\n" : "",
-                     ACME_DNS_HOOK_TIMEOUT);
-            return CIN_ERR;
-        }
-        usleep(20000);
+    /* the intermediate reports within a moment of the deadline at worst */
+    got = read_until(sfd[0], (char *)&hs, sizeof(hs), deadline + 10);
+    close(sfd[0]);
+    waitpid(pid, &wst, 0); /* unless the server's handler took it: no matter */
+    if (got != sizeof(hs)) {
+        snprintf(errbuf + n, errlen - n, "%s(no status from the hook's watcher)", n ? "\n" : "");
+        return CIN_ERR;
     }
-    *status = WIFEXITED(wst) ? WEXITSTATUS(wst) : -1;
+    if (hs.killed) {
+        snprintf(errbuf + n, errlen - n, "%s(killed after %d s)", n ? "\n" : "",
+                 ACME_DNS_HOOK_TIMEOUT);
+        return CIN_ERR;
+    }
+    *status = WIFEXITED(hs.wst) ? WEXITSTATUS(hs.wst) : -1;
     return *status == 0 ? CIN_OK : CIN_ERR;
 }
 
@@ -496,7 +564,7 @@ static int publish(cin_store *st, const cin_ca_config *cfg, int remove, const ch
         return CIN_ERR;
     }
     rc = hook_run(verb, name, value, &status, err, ACME_DNS_STDERR_MAX + 1);
-    if (rc != CIN_OK && rc != CIN_EUNAVAIL) {
+    if (rc != CIN_OK) {
         hook_failed(r, verb, name, status, err);
         return CIN_ERR;
     }

@@ -64,7 +64,8 @@ int cin_dns_hook_set(const char *path, char **err);
 const char *cin_dns_hook(void);
 /* Is TXT name = value visible at the resolver of setting dns_resolver (else
  * at every authoritative server of its zone)?  1 yes, 0 no, -1 no way to
- * tell (err says why). */
+ * tell (err says why), -2 too many look-ups under way in this process.
+ * Bounded: about 5 s in all, whatever the DNS servers do. */
 int cin_dns_txt_visible(cin_store *st, const char *name, const char *value, char *err,
                         size_t errlen);
 /* A TSIG key file, as BIND's and Knot's tools write it ("key NAME {

@@ -50,6 +50,8 @@
 #define ACME_DNS_STDERR_MAX   1024 /* bytes of the hook's stderr kept */
 #define ACME_DNS_RECHECK      3    /* seconds until the record is looked for again */
 #define ACME_CHALLENGE_KEEP   (7 * 86400)
+#define CLAIM_LOOKUP_BUDGET   5 /* seconds for a domain claim's look-up, in all */
+#define CLAIM_LOOKUPS_MAX     2 /* claim look-ups at once, per process */
 
 static char dns_hook[4096]; /* set once at startup, from root-owned configuration */
 
@@ -434,6 +436,25 @@ done:
 }
 
 /* Does the server res asks have TXT name = value? */
+/* A look-up with a deadline (0: none): each query waits at most
+ * DNS_QUERY_WAIT seconds, once, and none starts past the deadline. */
+#define DNS_QUERY_WAIT 2
+
+static int budget(ldns_resolver *res, time_t deadline)
+{
+    long left = deadline ? (long)(deadline - time(NULL)) : DNS_QUERY_WAIT;
+    struct timeval tv = {left < DNS_QUERY_WAIT ? left : DNS_QUERY_WAIT, 0};
+
+    if (!deadline)
+        return 1;
+    if (left <= 0)
+        return 0;
+    ldns_resolver_set_timeout(res, tv);
+    ldns_resolver_set_retry(res, 1);
+    return 1;
+}
+
+/* 1 when name has the TXT value, 0 not, -1 no answer. */
 static int has_txt(ldns_resolver *res, const char *name, const char *value, int rd)
 {
     ldns_rdf *d = ldns_dname_new_frm_str(name);
@@ -453,6 +474,8 @@ static int has_txt(ldns_resolver *res, const char *name, const char *value, int 
     }
     free(want);
     ldns_rr_list_deep_free(txt);
+    if (!p && d)
+        found = -1; /* no answer at all */
     ldns_pkt_free(p);
     ldns_rdf_deep_free(d);
     return found;
@@ -460,7 +483,8 @@ static int has_txt(ldns_resolver *res, const char *name, const char *value, int 
 
 /* Is name = value visible where the CA will look?  1 yes, 0 not yet, -1 no
  * way to tell (err says why). */
-static int dns_visible(cin_store *st, const char *name, const char *value, char *err, size_t errlen)
+static int dns_visible(cin_store *st, const char *name, const char *value, time_t deadline,
+                       char *err, size_t errlen)
 {
     char *at = NULL, *zone = NULL;
     ldns_resolver *res = NULL;
@@ -472,14 +496,19 @@ static int dns_visible(cin_store *st, const char *name, const char *value, char 
 
     if (cin_store_setting_get(st, "dns_resolver", &at) == CIN_OK && at && *at) {
         res = resolver_at(at, 1, err, errlen);
-        seen = res ? has_txt(res, name, value, 1) : -1;
+        seen = res && budget(res, deadline) ? has_txt(res, name, value, 1) : -1;
+        if (res && seen < 0)
+            snprintf(err, errlen, "no answer from %s", at);
         goto done;
     }
     /* every authoritative server of the zone */
-    if (!(res = resolver_system(err, errlen)) || !(zone = zone_of(res, name, err, errlen)))
+    if (!(res = resolver_system(err, errlen)) || !budget(res, deadline) ||
+        !(zone = zone_of(res, name, err, errlen)))
         goto done;
     d = ldns_dname_new_frm_str(zone);
-    p = d ? ldns_resolver_query(res, d, LDNS_RR_TYPE_NS, LDNS_RR_CLASS_IN, LDNS_RD) : NULL;
+    p = d && budget(res, deadline)
+            ? ldns_resolver_query(res, d, LDNS_RR_TYPE_NS, LDNS_RR_CLASS_IN, LDNS_RD)
+            : NULL;
     ns = p ? ldns_pkt_rr_list_by_type(p, LDNS_RR_TYPE_NS, LDNS_SECTION_ANSWER) : NULL;
     if (!ns || !ldns_rr_list_rr_count(ns)) {
         snprintf(err, errlen, "zone %s names no authoritative servers", zone);
@@ -487,16 +516,24 @@ static int dns_visible(cin_store *st, const char *name, const char *value, char 
     }
     seen = 1;
     for (i = 0; seen == 1 && i < ldns_rr_list_rr_count(ns); i++) {
-        ldns_rr_list *addrs = ldns_get_rr_list_addr_by_name(
-            res, ldns_rr_rdf(ldns_rr_list_rr(ns, i), 0), LDNS_RR_CLASS_IN, LDNS_RD);
+        ldns_rr_list *addrs =
+            budget(res, deadline)
+                ? ldns_get_rr_list_addr_by_name(res, ldns_rr_rdf(ldns_rr_list_rr(ns, i), 0),
+                                                LDNS_RR_CLASS_IN, LDNS_RD)
+                : NULL;
         ldns_resolver *auth = ldns_resolver_new();
         size_t k;
         for (k = 0; auth && addrs && k < ldns_rr_list_rr_count(addrs); k++)
             ldns_resolver_push_nameserver(auth, ldns_rr_rdf(ldns_rr_list_rr(addrs, k), 0));
-        if (!auth || !ldns_resolver_nameserver_count(auth) || !has_txt(auth, name, value, 0))
+        if (!auth || !ldns_resolver_nameserver_count(auth) || !budget(auth, deadline) ||
+            has_txt(auth, name, value, 0) != 1)
             seen = 0;
         ldns_resolver_deep_free(auth);
         ldns_rr_list_deep_free(addrs);
+    }
+    if (deadline && time(NULL) >= deadline && seen != 1) {
+        snprintf(err, errlen, "no answer within %ld s", (long)CLAIM_LOOKUP_BUDGET);
+        seen = -1;
     }
 done:
     ldns_rr_list_deep_free(ns);
@@ -597,7 +634,7 @@ int acme_dns_answer(acme *a, const cin_order *o, const char *ident, const char *
         goto done;
     }
     /* already visible (an earlier pass published it): the CA may look */
-    seen = dns_visible(a->st, name, value, err, sizeof(err));
+    seen = dns_visible(a->st, name, value, 0, err, sizeof(err));
     if (seen == 1) {
         rc = CIN_OK;
         goto done;
@@ -615,7 +652,7 @@ int acme_dns_answer(acme *a, const cin_order *o, const char *ident, const char *
     }
     if ((rc = publish(a->st, &a->cfg, 0, name, value, r)) != CIN_OK)
         goto done;
-    seen = dns_visible(a->st, name, value, err, sizeof(err));
+    seen = dns_visible(a->st, name, value, 0, err, sizeof(err));
     if (seen == 1) {
         rc = CIN_OK;
     } else if (seen < 0) {
@@ -741,8 +778,25 @@ done:
 
 /* ---- TXT look-ups for domain claims ------------------------------------------- */
 
+/* Domain claims are verified inside an API request: in nginx on a thread of
+ * its pool (never the event loop, never a handshake), in httpd on the
+ * request's thread.  So the look-up is bounded, CLAIM_LOOKUP_BUDGET seconds
+ * in all (each query DNS_QUERY_WAIT at most, none started past it), and at
+ * most CLAIM_LOOKUPS_MAX run at once in a process: a burst of verify calls
+ * against a silent DNS server cannot take every thread of the pool. */
+static int claim_lookups;
+
 int cin_dns_txt_visible(cin_store *st, const char *name, const char *value, char *err,
                         size_t errlen)
 {
-    return dns_visible(st, name, value, err, errlen);
+    int seen;
+
+    if (__atomic_add_fetch(&claim_lookups, 1, __ATOMIC_ACQ_REL) > CLAIM_LOOKUPS_MAX) {
+        __atomic_sub_fetch(&claim_lookups, 1, __ATOMIC_ACQ_REL);
+        snprintf(err, errlen, "%d look-ups are under way already", CLAIM_LOOKUPS_MAX);
+        return -2;
+    }
+    seen = dns_visible(st, name, value, time(NULL) + CLAIM_LOOKUP_BUDGET, err, errlen);
+    __atomic_sub_fetch(&claim_lookups, 1, __ATOMIC_ACQ_REL);
+    return seen;
 }

@@ -9,7 +9,9 @@
  * it.  Refused, in the same transaction as the change: a public suffix
  * (Debian's publicsuffix list), a name that another account owns, or whose
  * parent or subdomain another account owns (409).  The DNS look-up is made
- * outside any transaction.
+ * outside any transaction, bounded in time and in how many run at once
+ * (cin_dns_txt_visible): it runs on a thread of nginx's pool or httpd's
+ * request thread, never in an event loop or a handshake.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,6 +296,12 @@ int cin_domain_verify(cin_store *st, const cin_actor *a, const char *in, cin_dom
     txt = cin_asprintf(CLAIM_PREFIX "%s", name);
     /* the look-up, outside any transaction */
     seen = txt ? cin_dns_txt_visible(st, txt, token, err, sizeof(err)) : -1;
+    if (seen == -2) {
+        cin_problem_set(p, 503, "dns_busy", "other domains are being verified: %s", err);
+        p->retry_after = 2;
+        rc = CIN_EBUSY;
+        goto done;
+    }
     if (seen != 1) {
         cin_problem_field(p, seen < 0 ? 503 : 400, seen < 0 ? "dns_unavailable" : "not_verified",
                           "name", "%s TXT record %s with the value %s%s%s",

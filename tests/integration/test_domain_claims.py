@@ -1,4 +1,8 @@
 """Self-service domain claims (issue 14): a TXT record in a real DNS server (Knot)."""
+import socket
+import threading
+import time
+
 import pytest
 
 from knot import Knot
@@ -71,3 +75,47 @@ def test_claims_refused(server, store, knot):
     r = ann.post("/api/v1/domains/unclaimed.io/verify")
     assert r.status == 404, r
     assert store.sql("SELECT count(*) FROM domain_claims") == "0"
+
+
+def test_verify_bounded_against_a_silent_dns_server(server, store):
+    """The look-up runs inside the request: against a DNS server that never answers, a
+    verify answers 503 dns_unavailable within the bound, and at most two look-ups run at
+    once in a server process (503 dns_busy beyond), so verify calls cannot take every
+    thread; other calls keep being answered meanwhile."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))  # never read: every query goes unanswered
+    try:
+        store.cli("settings", "set", "dns-resolver", f"127.0.0.1:{silent.getsockname()[1]}")
+        ann = server.api(store.tokens["ann"])
+        assert ann.post("/api/v1/domains", {"name": "newcorp.io"}).status == 201
+        n = 7  # over the two server processes, one has three or more at once
+        go = threading.Barrier(n + 1)
+        got = [None] * n
+
+        def verify(i):
+            go.wait()
+            t0 = time.monotonic()
+            got[i] = (ann.post("/api/v1/domains/newcorp.io/verify"), time.monotonic() - t0)
+
+        threads = [threading.Thread(target=verify, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        go.wait()
+        # the server answers other calls while the look-ups wait
+        assert ann.get("/api/v1/account").status == 200
+        for t in threads:
+            t.join(60)
+        codes = sorted(r.problem for r, _ in got)
+        assert set(codes) == {"dns_busy", "dns_unavailable"}, got
+        for r, secs in got:
+            assert r.status == 503, r
+            assert secs < 10, (r, secs)  # bounded: about 5 s at most, whatever DNS does
+            if r.problem == "dns_busy":
+                assert r.headers.get("retry-after"), r
+            else:
+                assert "no answer from 127.0.0.1" in r.json["detail"], r
+        # nothing owned
+        names = [d["name"] for d in ann.get("/api/v1/domains").json["domains"]]
+        assert "newcorp.io" not in names
+    finally:
+        silent.close()

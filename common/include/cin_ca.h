@@ -103,6 +103,33 @@ int cin_ca_local_init(cin_store *st, char **err);
 /* The built-in CA's root certificate (PEM, malloc'd). */
 int cin_ca_local_root(cin_store *st, char **pem);
 
+/* The free reissue of parent's certificate at CA with: same names and key
+ * type, no charge, no approval, ending when the original does; the parent's
+ * trail gets action ("order.distrust_reissue", "order.ari_reissue") with
+ * reason.  In a transaction. */
+int cin_reissue_free(cin_store *st, const cin_order *parent, const char *with, const char *reason,
+                     const char *action, const char *holder, int64_t *child_id);
+
+/* ---- ARI (RFC 9773): renewal windows from the CA (acme_ari.c) ---------------- */
+
+/* A certificate's renewal window as last asked (times in seconds since the
+ * epoch): the window, the time picked in it (0: certinext's own renewal
+ * point), when to ask again, and whether the CA moved it earlier than
+ * planned (then a free reissue was started). */
+typedef struct cin_ari {
+    time_t start, end, planned, next_check, checked;
+    char *explanation; /* explanationURL, or NULL */
+    int moved;
+} cin_ari;
+
+/* ENOTFOUND when never asked, or the CA offers no renewalInfo. */
+int cin_store_cert_ari_get(cin_store *st, int64_t cert_id, cin_ari *out);
+void cin_ari_clear(cin_ari *a);
+/* Agent: ask the CAs for the windows that are due, plan, and start free
+ * reissues of certificates whose window moved earlier.  Returns how many
+ * windows were read. */
+int cin_ari_work(cin_store *st, const char *holder);
+
 extern const cin_ca_ops cin_ca_local_ops;
 extern const cin_ca_ops cin_ca_acme_ops;
 

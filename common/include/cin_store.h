@@ -26,7 +26,7 @@ typedef struct cin_store cin_store;
 
 /* 7: ACME server (13); 8: AutoSSL (17); 9: accounts, logins (16); 10-15: challenges,
  * failover, distrust, claims, profiles (14); 16: notifications, webhooks (15) */
-#define CIN_SCHEMA_VERSION 16
+#define CIN_SCHEMA_VERSION 17
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation

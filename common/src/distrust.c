@@ -219,9 +219,10 @@ int cin_ca_distrust(cin_store *st, const char *ca, const char *fingerprint, cons
 }
 
 /* The free reissue of o's certificate, at CA with: same names and key type,
- * no charge, no approval; the parent's trail says why.  In a transaction. */
-static int reissue_free(cin_store *st, const cin_order *parent, const char *with,
-                        const char *reason, const char *holder, int64_t *child_id)
+ * no charge, no approval, no extra validity; the parent's trail says why
+ * (action).  In a transaction.  Distrust and ARI windows moved earlier. */
+int cin_reissue_free(cin_store *st, const cin_order *parent, const char *with, const char *reason,
+                     const char *action, const char *holder, int64_t *child_id)
 {
     cin_order c;
     char detail[256];
@@ -267,8 +268,8 @@ static int reissue_free(cin_store *st, const cin_order *parent, const char *with
     snprintf(detail, sizeof(detail), "replaced by R-%06lld from CA %s (%s)", (long long)c.id, with,
              reason);
     if (rc == CIN_OK)
-        rc = cin_store_event_add(st, parent->account_id, parent->id, "agent",
-                                 "order.distrust_reissue", holder, detail);
+        rc = cin_store_event_add(st, parent->account_id, parent->id, "agent", action, holder,
+                                 detail);
     *child_id = c.id;
     /* the borrowed fields are the parent's: only what insert made is ours */
     free(c.created_at);
@@ -343,7 +344,8 @@ int cin_distrust_work(cin_store *st, const char *holder)
         else if (rc == CIN_OK)
             rc = cin_store_order_open_child(st, parent.id, &child);
         if (rc == CIN_OK && child == 0)
-            rc = reissue_free(st, &parent, with, reason, holder, &child);
+            rc = cin_reissue_free(st, &parent, with, reason, "order.distrust_reissue", holder,
+                                  &child);
         s = db_prepare(st, "UPDATE distrust_queue SET state = 'ordered', started_at = ?2,"
                            " replacement_id = ?3 WHERE cert_id = ?1");
         db_bind_int(s, 1, certs[i]);

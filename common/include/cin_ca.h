@@ -52,6 +52,8 @@ int cin_distrust_work(cin_store *st, const char *holder);
 int cin_distrust_pending(cin_store *st);
 /* Progress over every distrust, and the products with no other CA. */
 int cin_distrust_status(cin_store *st, cin_distrust_counts *c, char ***stranded, size_t *nstranded);
+/* The same counts for one account's certificates (the page's progress). */
+int cin_distrust_counts_of(cin_store *st, int64_t account_id, cin_distrust_counts *c);
 
 /* ---- dns-01 (acme_dns.c) ---------------------------------------------------- */
 

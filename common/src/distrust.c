@@ -374,16 +374,17 @@ int cin_distrust_pending(cin_store *st)
     return due;
 }
 
-int cin_distrust_status(cin_store *st, cin_distrust_counts *c, char ***stranded, size_t *nstranded)
+/* Progress of the certificates of account_id (0: every account). */
+static int counts(cin_store *st, int64_t account_id, cin_distrust_counts *c)
 {
     db_stmt *s = db_prepare(st, "SELECT q.state, o.status FROM distrust_queue q"
-                                " LEFT JOIN orders o ON o.id = q.replacement_id");
-    size_t cap = 4;
+                                " LEFT JOIN orders o ON o.id = q.replacement_id"
+                                " JOIN orders p ON p.id = q.order_id"
+                                " WHERE ?1 = 0 OR p.account_id = ?1");
     int rc;
 
     memset(c, 0, sizeof(*c));
-    *nstranded = 0;
-    *stranded = NULL;
+    db_bind_int(s, 1, account_id);
     while ((rc = db_step(s)) == DB_ROW) {
         const char *state = db_col_text(s, 0), *os = db_col_text(s, 1);
         if (!strcmp(state, "queued"))
@@ -398,6 +399,23 @@ int cin_distrust_status(cin_store *st, cin_distrust_counts *c, char ***stranded,
             c->replacing++;
     }
     db_finalize(s);
+    return rc;
+}
+
+int cin_distrust_counts_of(cin_store *st, int64_t account_id, cin_distrust_counts *c)
+{
+    return counts(st, account_id, c);
+}
+
+int cin_distrust_status(cin_store *st, cin_distrust_counts *c, char ***stranded, size_t *nstranded)
+{
+    db_stmt *s;
+    size_t cap = 4;
+    int rc;
+
+    *nstranded = 0;
+    *stranded = NULL;
+    rc = counts(st, 0, c);
     if (rc != CIN_OK)
         return rc;
     /* the products of stranded certificates: bound to no other CA */

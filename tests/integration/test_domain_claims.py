@@ -4,8 +4,13 @@ import threading
 import time
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
 
 from knot import Knot
+from test_acme import issue
+from test_browser import browser, click, login, wait  # noqa: F401 (browser: the fixture)
 
 
 @pytest.fixture
@@ -119,3 +124,58 @@ def test_verify_bounded_against_a_silent_dns_server(server, store):
         assert "newcorp.io" not in names
     finally:
         silent.close()
+
+
+def text_of(drv, css):
+    """The element's text, "" while the view is drawn again."""
+    try:
+        return drv.find_element(By.CSS_SELECTOR, css).text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
+def test_claim_steps_and_distrust_progress_in_the_browser(browser, server, store, knot):  # noqa: F811
+    """The page's Domains view: claim a domain (the TXT record to publish shown), verify
+    too early (told why), publish, verify (the domain is the account's); and the progress
+    of replacing the account's certificates after a distrust."""
+    ann = server.api(store.tokens["ann"])
+    o = issue(ann, ann, "dv-ssl", ["distrusted.example.com"])
+    # the built-in CA distrusted, dv-ssl bound to no other CA: reported, not replaced
+    store.cli("ca", "distrust", "builtin")
+    login(browser, server, "ann")
+    wait(browser, EC.presence_of_element_located((By.ID, "orders")))
+    click(browser, (By.CSS_SELECTOR, 'a[data-nav="domains"]'))
+    wait(browser, EC.presence_of_element_located((By.ID, "distrust")))
+    assert browser.find_element(By.ID, "distrust-stranded").text == "1"
+    assert browser.find_element(By.ID, "distrust-replaced").text == "0"
+    assert browser.find_element(By.ID, "distrust-pending").text == "0"
+    assert browser.find_element(By.ID, "distrust-progress").get_attribute("max") == "1"
+    assert ann.get(f"/api/v1/orders/{o['id']}").json["status"] == "issued"
+    # claim
+    browser.find_element(By.ID, "claim-name").send_keys("NewCorp.io")
+    click(browser, (By.ID, "claim-submit"))
+    panel = wait(browser, EC.presence_of_element_located(
+        (By.CSS_SELECTOR, '[data-claim="newcorp.io"]')))
+    assert panel
+    claims = ann.get("/api/v1/domains/claims").json["claims"]
+    txt_name, txt_value = claims[0]["txt_name"], claims[0]["txt_value"]
+    assert wait(browser, lambda d: text_of(d, '[data-claim="newcorp.io"] .txt-name') == txt_name)
+    assert text_of(browser, '[data-claim="newcorp.io"] .txt-value') == txt_value
+    assert txt_name == "_certinext-challenge.newcorp.io"
+    assert claims == [{"name": "newcorp.io", "status": "pending", "txt_name": txt_name,
+                       "txt_value": txt_value}], claims
+    # verify before publishing: told what is missing, nothing owned
+    click(browser, (By.CSS_SELECTOR, 'button[data-verify="newcorp.io"]'))
+    state = '[data-claim="newcorp.io"] .claim-state'
+    said = wait(browser, lambda d: "Not verified yet" in text_of(d, state) and text_of(d, state))
+    assert txt_value in said and "it was not found" in said, said
+    # publish, verify: the account's domain, the claim gone
+    knot.update(f"add {txt_name}. 60 TXT \"{txt_value}\"", zone="newcorp.io")
+    click(browser, (By.CSS_SELECTOR, 'button[data-verify="newcorp.io"]'))
+    wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-domain="newcorp.io"]')))
+    assert not browser.find_elements(By.CSS_SELECTOR, '[data-claim="newcorp.io"]')
+    assert ann.get("/api/v1/domains/claims").json["claims"] == []
+    # a standard user has neither the view's data nor the menu entry
+    bob = server.api(store.tokens["bob"])
+    assert bob.get("/api/v1/distrust").status == 403
+    assert bob.get("/api/v1/domains/claims").status == 403

@@ -114,6 +114,19 @@ START_TEST(distrust_queues_and_reports)
     ck_assert_str_eq(stranded[0], "dv-ssl");
     cin_strv_free(stranded, n);
     ck_assert_int_eq(cin_distrust_work(F->st, "test"), 0);
+    /* the page's progress: the account's own certificates, for its administrators */
+    r = call(F, U_ADMIN, "GET", "/api/v1/distrust", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"stranded\":1"));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"replaced\":0"));
+    hresp_free(&r);
+    r = call(F, U_OTHER_ADMIN, "GET", "/api/v1/distrust", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"stranded\":0"));
+    hresp_free(&r);
+    r = call(F, U_STANDARD, "GET", "/api/v1/distrust", NULL, NULL);
+    ck_assert_int_eq(r.status, 403);
+    hresp_free(&r);
 }
 END_TEST
 

@@ -278,11 +278,21 @@ static int plan(cin_store *st, const struct due *e, cin_ari *w, time_t now, cons
     char reason[256];
     int rc;
 
-    w->moved = e->moved;
-    if (e->moved) { /* a replacement is under way already */
-        w->planned = e->planned;
-        return ari_put(st, e->cert_id, w, now);
+    if (e->moved) {
+        rc = cin_store_order_open_child(st, e->order_id, &child);
+        if (rc != CIN_OK)
+            return rc;
+        if (child) { /* the free reissue is under way */
+            w->moved = 1;
+            w->planned = e->planned;
+            return ari_put(st, e->cert_id, w, now);
+        }
+        /* it ended without replacing the certificate: plan afresh (the
+         * ordinary renewal is held while moved is set) */
+        child = 0;
+        ref = own - (e->lifetime_end - e->lifetime_start) / 10;
     }
+    w->moved = 0;
     if (w->end < ref) {
         /* the CA wants it replaced before it would have been: now, free */
         memset(&parent, 0, sizeof(parent));

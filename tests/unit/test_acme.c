@@ -1702,6 +1702,18 @@ START_TEST(ari_window_moved_earlier_is_a_free_reissue)
     fake_done();
     ck_assert_ptr_nonnull(strstr(last_to("/order")->payload, want));
     ck_assert_int_gt(child, oid);
+    /* the reissue ends without replacing it: planned afresh at the next answer */
+    free(store_query(F, "UPDATE orders SET status = 'cancelled' WHERE kind = 'reissue'"));
+    free(store_query(F, "UPDATE cert_ari SET next_check = 0"));
+    ari_directory();
+    expect("GET", path, 200, "Content-Type: application/json",
+           window_doc(55 * 86400L, 57 * 86400L, NULL));
+    ck_assert_int_eq(cin_ari_work(F->st, "test"), 1);
+    fake_done();
+    ck_assert_int_eq(cin_store_cert_ari_get(F->st, cert_id, &w), CIN_OK);
+    ck_assert_int_eq(w.moved, 0);
+    ck_assert_int_ge(w.planned, w.start);
+    cin_ari_clear(&w);
     free(want);
     free(path);
     free(leaf);

@@ -2,6 +2,7 @@
 // (publish the TXT record shown, then verify); and, when a CA or root the account's
 // certificates depend on was distrusted, how their replacement is going.
 import { api } from '../api.js';
+import { t } from '../i18n.js';
 import { actionButton, clearErrors, field, flash, h, onceSubmit, problemText, showProblem } from '../dom.js';
 import { navigate } from '../router.js';
 import { table } from '../table.js';
@@ -115,7 +116,7 @@ export async function domainsView(seq) {
   });
   draw(
     seq,
-    h('h1', {}, 'Domains'),
+    h('h1', {}, t('title.domains')),
     distrust.ok ? distrustPanel(distrust.json) : null,
     table({
       id: 'domains',

@@ -486,6 +486,9 @@ static const struct cli_setting {
      "(1-1000000, default 300)"},
     {"distrust-rate", "distrust_rate",
      "replacements of distrusted certificates started per minute (1-100000, default 60)"},
+    {"ari-interval", "ari_interval",
+     "seconds between the agent's looks for ACME renewal windows (ARI) that are due "
+     "(1-3600, default 60; each window is read again after the CA's Retry-After)"},
     {"dns-resolver", "dns_resolver",
      "HOST:PORT of the resolver that dns-01 records and domain claims are looked up at "
      "(default: the zone's authoritative servers)"},
@@ -556,7 +559,7 @@ int cli_cmd_settings(int argc, char **argv)
                 printf("%s\n", v);
             else if (!strcmp(k->key, "acme_orders_per_3h"))
                 printf("300\n"); /* the defaults */
-            else if (!strcmp(k->key, "distrust_rate"))
+            else if (!strcmp(k->key, "distrust_rate") || !strcmp(k->key, "ari_interval"))
                 printf("60\n");
             else
                 printf("(unset)\n");

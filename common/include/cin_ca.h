@@ -52,6 +52,8 @@ int cin_distrust_work(cin_store *st, const char *holder);
 int cin_distrust_pending(cin_store *st);
 /* Progress over every distrust, and the products with no other CA. */
 int cin_distrust_status(cin_store *st, cin_distrust_counts *c, char ***stranded, size_t *nstranded);
+/* The same counts for one account's certificates (the page's progress). */
+int cin_distrust_counts_of(cin_store *st, int64_t account_id, cin_distrust_counts *c);
 
 /* ---- dns-01 (acme_dns.c) ---------------------------------------------------- */
 
@@ -64,7 +66,8 @@ int cin_dns_hook_set(const char *path, char **err);
 const char *cin_dns_hook(void);
 /* Is TXT name = value visible at the resolver of setting dns_resolver (else
  * at every authoritative server of its zone)?  1 yes, 0 no, -1 no way to
- * tell (err says why). */
+ * tell (err says why), -2 too many look-ups under way in this process.
+ * Bounded: about 5 s in all, whatever the DNS servers do. */
 int cin_dns_txt_visible(cin_store *st, const char *name, const char *value, char *err,
                         size_t errlen);
 /* A TSIG key file, as BIND's and Knot's tools write it ("key NAME {
@@ -101,6 +104,33 @@ int cin_store_ca_kind(cin_store *st, const char *ca_name, char **kind);
 int cin_ca_local_init(cin_store *st, char **err);
 /* The built-in CA's root certificate (PEM, malloc'd). */
 int cin_ca_local_root(cin_store *st, char **pem);
+
+/* The free reissue of parent's certificate at CA with: same names and key
+ * type, no charge, no approval, ending when the original does; the parent's
+ * trail gets action ("order.distrust_reissue", "order.ari_reissue") with
+ * reason.  In a transaction. */
+int cin_reissue_free(cin_store *st, const cin_order *parent, const char *with, const char *reason,
+                     const char *action, const char *holder, int64_t *child_id);
+
+/* ---- ARI (RFC 9773): renewal windows from the CA (acme_ari.c) ---------------- */
+
+/* A certificate's renewal window as last asked (times in seconds since the
+ * epoch): the window, the time picked in it (0: certinext's own renewal
+ * point), when to ask again, and whether the CA moved it earlier than
+ * planned (then a free reissue was started). */
+typedef struct cin_ari {
+    time_t start, end, planned, next_check, checked;
+    char *explanation; /* explanationURL, or NULL */
+    int moved;
+} cin_ari;
+
+/* ENOTFOUND when never asked, or the CA offers no renewalInfo. */
+int cin_store_cert_ari_get(cin_store *st, int64_t cert_id, cin_ari *out);
+void cin_ari_clear(cin_ari *a);
+/* Agent: ask the CAs for the windows that are due, plan, and start free
+ * reissues of certificates whose window moved earlier.  Returns how many
+ * windows were read. */
+int cin_ari_work(cin_store *st, const char *holder);
 
 extern const cin_ca_ops cin_ca_local_ops;
 extern const cin_ca_ops cin_ca_acme_ops;

@@ -27,8 +27,8 @@ typedef struct cin_store cin_store;
 /* 7: ACME server (13); 8: AutoSSL (17); 9: accounts, logins (16); 10-15: challenges,
  * failover, distrust, claims, profiles (14); 16: notifications, webhooks (15);
  * 17: ACME credentials' custom fields (16); 18: ACME authorizations, orders' origin (13);
- * 19: per-event opt-outs, account addresses (15) */
-#define CIN_SCHEMA_VERSION 19
+ * 19: per-event opt-outs, account addresses (15); 20: ARI renewal windows (14) */
+#define CIN_SCHEMA_VERSION 20
 
 /*
  * Open the store at path.  The KEK is read from PATH.key and the generation

@@ -601,6 +601,7 @@ static const struct setting {
     {"lease_ttl", valid_lease_ttl, "a whole number of seconds from 5 to 600"},
     {"acme_orders_per_3h", valid_acme_rate, "a whole number from 1 to 1000000"},
     {"distrust_rate", valid_rate, "a whole number of replacements per minute from 1 to 100000"},
+    {"ari_interval", valid_retry_base, "a whole number of seconds from 1 to 3600"},
     {"dns_resolver", valid_resolver,
      "an IP address and a port: 192.0.2.53:53 or [2001:db8::53]:53"},
     /* issue 15: notifications (notify.c) */

@@ -9,7 +9,7 @@
  *   - a hook program, named only in root-owned configuration (the server's
  *     configuration file or `certinext agent --dns-hook`), never in the store
  *     that the worker user can write: root-owned, not writable by group or
- *     other, run by posix_spawn as "HOOK add|remove NAME VALUE" with an empty
+ *     other, run (by a forked watcher, see hook_run) as "HOOK add|remove NAME VALUE" with an empty
  *     environment, stdin and stdout on /dev/null, every other descriptor
  *     closed, at most ACME_DNS_HOOK_TIMEOUT seconds.  Its exit status and
  *     stderr (cut to 1 KiB) go into the order's error, under the problem's
@@ -29,7 +29,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +50,8 @@
 #define ACME_DNS_STDERR_MAX   1024 /* bytes of the hook's stderr kept */
 #define ACME_DNS_RECHECK      3    /* seconds until the record is looked for again */
 #define ACME_CHALLENGE_KEEP   (7 * 86400)
+#define CLAIM_LOOKUP_BUDGET   5 /* seconds for a domain claim's look-up, in all */
+#define CLAIM_LOOKUPS_MAX     2 /* claim look-ups at once, per process */
 
 static char dns_hook[4096]; /* set once at startup, from root-owned configuration */
 
@@ -123,24 +124,97 @@ static size_t read_until(int fd, char *buf, size_t max, time_t deadline)
     return n;
 }
 
+/* What the intermediate process reports through the status pipe. */
+struct hook_status {
+    int killed; /* killed at the timeout */
+    int wst;    /* waitpid status of the hook */
+};
+
+/* The hook itself, in the grandchild: only async-signal-safe calls, since
+ * the process it was forked from may have other threads. */
+static void hook_exec(char *const argv[], char *const envp[], int errfd)
+{
+    struct sigaction dfl;
+    sigset_t none;
+    int sig, fd;
+
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &dfl, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    fd = open("/dev/null", O_RDWR);
+    if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(errfd, 2) < 0)
+        _exit(127);
+    closefrom(3);
+    execve(argv[0], argv, envp);
+    _exit(127);
+}
+
+/* The intermediate process: runs the hook, waits for it (its own child: no
+ * SIGCHLD handler of the server can take it), kills it at the deadline and
+ * reports how it ended through statfd.  Async-signal-safe calls only. */
+static void hook_watch(char *const argv[], char *const envp[], int errfd, int statfd,
+                       time_t deadline)
+{
+    struct sigaction dfl;
+    struct hook_status hs = {0, 0};
+    struct timespec tick = {0, 20000000};
+    pid_t pid;
+
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &dfl, NULL); /* never SIG_IGN: that would reap the hook */
+    pid = fork();
+    if (pid < 0)
+        _exit(126);
+    if (pid == 0) {
+        close(statfd);
+        hook_exec(argv, envp, errfd);
+    }
+    close(errfd);
+    for (;;) {
+        pid_t w = waitpid(pid, &hs.wst, WNOHANG);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR)
+            _exit(125);
+        if (time(NULL) >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &hs.wst, 0);
+            hs.killed = 1;
+            break;
+        }
+        nanosleep(&tick, NULL);
+    }
+    if (write(statfd, &hs, sizeof(hs)) != (ssize_t)sizeof(hs))
+        _exit(124);
+    _exit(0);
+}
+
 /*
- * Run the hook: "add" or "remove" NAME VALUE.  CIN_OK when it exited 0;
- * CIN_EUNAVAIL when its status was taken by another waitpid in the process;
- * else CIN_ERR with *status (the exit status, -1 killed at the timeout or
- * not started) and its stderr in errbuf.
+ * Run the hook: "add" or "remove" NAME VALUE.  CIN_OK when it exited 0, else
+ * CIN_ERR with *status (the exit status, -1 killed at the timeout or not
+ * started) and its stderr in errbuf.
+ *
+ * The hook is a grandchild: an intermediate process forks it, waits for it
+ * and sends its status through a pipe.  Inside nginx, the master's or a
+ * worker's SIGCHLD handler reaps any child of the process (waitpid(-1)), so
+ * the status of a direct child could be lost; the grandchild is the
+ * intermediate's alone, and the pipe carries its status whoever reaps the
+ * intermediate.
  */
 static int hook_run(const char *verb, const char *name, const char *value, int *status,
                     char *errbuf, size_t errlen)
 {
     char *argv[] = {dns_hook, (char *)verb, (char *)name, (char *)value, NULL};
     char *envp[] = {NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
-    int fds[2], rc, wst = 0;
+    struct hook_status hs;
+    int fds[2], sfd[2], wst;
     time_t deadline = time(NULL) + ACME_DNS_HOOK_TIMEOUT;
-    pid_t pid = -1;
-    size_t n;
+    pid_t pid;
+    size_t n, got;
 
     *status = -1;
     errbuf[0] = '\0';
@@ -148,47 +222,43 @@ static int hook_run(const char *verb, const char *name, const char *value, int *
         snprintf(errbuf, errlen, "no pipe: %s", strerror(errno));
         return CIN_ERR;
     }
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    /* the agent's thread blocks every signal: the hook starts with none blocked */
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    rc = posix_spawn(&pid, dns_hook, &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(fds[1]);
-    if (rc != 0) {
+    if (pipe2(sfd, O_CLOEXEC) != 0) {
+        snprintf(errbuf, errlen, "no pipe: %s", strerror(errno));
         close(fds[0]);
-        snprintf(errbuf, errlen, "cannot be started: %s", strerror(rc));
+        close(fds[1]);
+        return CIN_ERR;
+    }
+    pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        close(sfd[0]);
+        hook_watch(argv, envp, fds[1], sfd[1], deadline);
+    }
+    close(fds[1]);
+    close(sfd[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        close(sfd[0]);
+        snprintf(errbuf, errlen, "cannot be started: %s", strerror(errno));
         return CIN_ERR;
     }
     n = read_until(fds[0], errbuf, errlen - 1, deadline);
     errbuf[n] = '\0';
     close(fds[0]);
-    for (;;) {
-        pid_t w = waitpid(pid, &wst, WNOHANG);
-        if (w == pid)
-            break;
-        if (w < 0) /* reaped elsewhere (nginx's SIGCHLD handler): the record's
-                      visibility decides */
-            return CIN_EUNAVAIL;
-        if (time(NULL) >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &wst, 0);
-            snprintf(errbuf + n, errlen - n, "%s(killed after %d s)", n ? "\n" : "",
-                     ACME_DNS_HOOK_TIMEOUT);
-            return CIN_ERR;
-        }
-        usleep(20000);
+    /* the intermediate reports within a moment of the deadline at worst */
+    got = read_until(sfd[0], (char *)&hs, sizeof(hs), deadline + 10);
+    close(sfd[0]);
+    waitpid(pid, &wst, 0); /* unless the server's handler took it: no matter */
+    if (got != sizeof(hs)) {
+        snprintf(errbuf + n, errlen - n, "%s(no status from the hook's watcher)", n ? "\n" : "");
+        return CIN_ERR;
     }
-    *status = WIFEXITED(wst) ? WEXITSTATUS(wst) : -1;
+    if (hs.killed) {
+        snprintf(errbuf + n, errlen - n, "%s(killed after %d s)", n ? "\n" : "",
+                 ACME_DNS_HOOK_TIMEOUT);
+        return CIN_ERR;
+    }
+    *status = WIFEXITED(hs.wst) ? WEXITSTATUS(hs.wst) : -1;
     return *status == 0 ? CIN_OK : CIN_ERR;
 }
 
@@ -366,6 +436,25 @@ done:
 }
 
 /* Does the server res asks have TXT name = value? */
+/* A look-up with a deadline (0: none): each query waits at most
+ * DNS_QUERY_WAIT seconds, once, and none starts past the deadline. */
+#define DNS_QUERY_WAIT 2
+
+static int budget(ldns_resolver *res, time_t deadline)
+{
+    long left = deadline ? (long)(deadline - time(NULL)) : DNS_QUERY_WAIT;
+    struct timeval tv = {left < DNS_QUERY_WAIT ? left : DNS_QUERY_WAIT, 0};
+
+    if (!deadline)
+        return 1;
+    if (left <= 0)
+        return 0;
+    ldns_resolver_set_timeout(res, tv);
+    ldns_resolver_set_retry(res, 1);
+    return 1;
+}
+
+/* 1 when name has the TXT value, 0 not, -1 no answer. */
 static int has_txt(ldns_resolver *res, const char *name, const char *value, int rd)
 {
     ldns_rdf *d = ldns_dname_new_frm_str(name);
@@ -385,6 +474,8 @@ static int has_txt(ldns_resolver *res, const char *name, const char *value, int 
     }
     free(want);
     ldns_rr_list_deep_free(txt);
+    if (!p && d)
+        found = -1; /* no answer at all */
     ldns_pkt_free(p);
     ldns_rdf_deep_free(d);
     return found;
@@ -392,7 +483,8 @@ static int has_txt(ldns_resolver *res, const char *name, const char *value, int 
 
 /* Is name = value visible where the CA will look?  1 yes, 0 not yet, -1 no
  * way to tell (err says why). */
-static int dns_visible(cin_store *st, const char *name, const char *value, char *err, size_t errlen)
+static int dns_visible(cin_store *st, const char *name, const char *value, time_t deadline,
+                       char *err, size_t errlen)
 {
     char *at = NULL, *zone = NULL;
     ldns_resolver *res = NULL;
@@ -404,14 +496,19 @@ static int dns_visible(cin_store *st, const char *name, const char *value, char 
 
     if (cin_store_setting_get(st, "dns_resolver", &at) == CIN_OK && at && *at) {
         res = resolver_at(at, 1, err, errlen);
-        seen = res ? has_txt(res, name, value, 1) : -1;
+        seen = res && budget(res, deadline) ? has_txt(res, name, value, 1) : -1;
+        if (res && seen < 0)
+            snprintf(err, errlen, "no answer from %s", at);
         goto done;
     }
     /* every authoritative server of the zone */
-    if (!(res = resolver_system(err, errlen)) || !(zone = zone_of(res, name, err, errlen)))
+    if (!(res = resolver_system(err, errlen)) || !budget(res, deadline) ||
+        !(zone = zone_of(res, name, err, errlen)))
         goto done;
     d = ldns_dname_new_frm_str(zone);
-    p = d ? ldns_resolver_query(res, d, LDNS_RR_TYPE_NS, LDNS_RR_CLASS_IN, LDNS_RD) : NULL;
+    p = d && budget(res, deadline)
+            ? ldns_resolver_query(res, d, LDNS_RR_TYPE_NS, LDNS_RR_CLASS_IN, LDNS_RD)
+            : NULL;
     ns = p ? ldns_pkt_rr_list_by_type(p, LDNS_RR_TYPE_NS, LDNS_SECTION_ANSWER) : NULL;
     if (!ns || !ldns_rr_list_rr_count(ns)) {
         snprintf(err, errlen, "zone %s names no authoritative servers", zone);
@@ -419,16 +516,24 @@ static int dns_visible(cin_store *st, const char *name, const char *value, char 
     }
     seen = 1;
     for (i = 0; seen == 1 && i < ldns_rr_list_rr_count(ns); i++) {
-        ldns_rr_list *addrs = ldns_get_rr_list_addr_by_name(
-            res, ldns_rr_rdf(ldns_rr_list_rr(ns, i), 0), LDNS_RR_CLASS_IN, LDNS_RD);
+        ldns_rr_list *addrs =
+            budget(res, deadline)
+                ? ldns_get_rr_list_addr_by_name(res, ldns_rr_rdf(ldns_rr_list_rr(ns, i), 0),
+                                                LDNS_RR_CLASS_IN, LDNS_RD)
+                : NULL;
         ldns_resolver *auth = ldns_resolver_new();
         size_t k;
         for (k = 0; auth && addrs && k < ldns_rr_list_rr_count(addrs); k++)
             ldns_resolver_push_nameserver(auth, ldns_rr_rdf(ldns_rr_list_rr(addrs, k), 0));
-        if (!auth || !ldns_resolver_nameserver_count(auth) || !has_txt(auth, name, value, 0))
+        if (!auth || !ldns_resolver_nameserver_count(auth) || !budget(auth, deadline) ||
+            has_txt(auth, name, value, 0) != 1)
             seen = 0;
         ldns_resolver_deep_free(auth);
         ldns_rr_list_deep_free(addrs);
+    }
+    if (deadline && time(NULL) >= deadline && seen != 1) {
+        snprintf(err, errlen, "no answer within %ld s", (long)CLAIM_LOOKUP_BUDGET);
+        seen = -1;
     }
 done:
     ldns_rr_list_deep_free(ns);
@@ -496,7 +601,7 @@ static int publish(cin_store *st, const cin_ca_config *cfg, int remove, const ch
         return CIN_ERR;
     }
     rc = hook_run(verb, name, value, &status, err, ACME_DNS_STDERR_MAX + 1);
-    if (rc != CIN_OK && rc != CIN_EUNAVAIL) {
+    if (rc != CIN_OK) {
         hook_failed(r, verb, name, status, err);
         return CIN_ERR;
     }
@@ -529,7 +634,7 @@ int acme_dns_answer(acme *a, const cin_order *o, const char *ident, const char *
         goto done;
     }
     /* already visible (an earlier pass published it): the CA may look */
-    seen = dns_visible(a->st, name, value, err, sizeof(err));
+    seen = dns_visible(a->st, name, value, 0, err, sizeof(err));
     if (seen == 1) {
         rc = CIN_OK;
         goto done;
@@ -547,7 +652,7 @@ int acme_dns_answer(acme *a, const cin_order *o, const char *ident, const char *
     }
     if ((rc = publish(a->st, &a->cfg, 0, name, value, r)) != CIN_OK)
         goto done;
-    seen = dns_visible(a->st, name, value, err, sizeof(err));
+    seen = dns_visible(a->st, name, value, 0, err, sizeof(err));
     if (seen == 1) {
         rc = CIN_OK;
     } else if (seen < 0) {
@@ -673,8 +778,25 @@ done:
 
 /* ---- TXT look-ups for domain claims ------------------------------------------- */
 
+/* Domain claims are verified inside an API request: in nginx on a thread of
+ * its pool (never the event loop, never a handshake), in httpd on the
+ * request's thread.  So the look-up is bounded, CLAIM_LOOKUP_BUDGET seconds
+ * in all (each query DNS_QUERY_WAIT at most, none started past it), and at
+ * most CLAIM_LOOKUPS_MAX run at once in a process: a burst of verify calls
+ * against a silent DNS server cannot take every thread of the pool. */
+static int claim_lookups;
+
 int cin_dns_txt_visible(cin_store *st, const char *name, const char *value, char *err,
                         size_t errlen)
 {
-    return dns_visible(st, name, value, err, errlen);
+    int seen;
+
+    if (__atomic_add_fetch(&claim_lookups, 1, __ATOMIC_ACQ_REL) > CLAIM_LOOKUPS_MAX) {
+        __atomic_sub_fetch(&claim_lookups, 1, __ATOMIC_ACQ_REL);
+        snprintf(err, errlen, "%d look-ups are under way already", CLAIM_LOOKUPS_MAX);
+        return -2;
+    }
+    seen = dns_visible(st, name, value, time(NULL) + CLAIM_LOOKUP_BUDGET, err, errlen);
+    __atomic_sub_fetch(&claim_lookups, 1, __ATOMIC_ACQ_REL);
+    return seen;
 }

@@ -989,6 +989,29 @@ static int renewal_check_due(time_t now)
     return now - __atomic_load_n(&last_renewal_check, __ATOMIC_RELAXED) >= RENEWAL_CHECK_INTERVAL;
 }
 
+/* ARI windows (acme_ari.c, issue 14) are looked for every ari_interval
+ * seconds (default a minute), the first time that long after the agent
+ * starts; each certificate's window is read again only when its
+ * Retry-After has passed. */
+#define ARI_CHECK_INTERVAL 60
+static time_t last_ari_check;
+
+static int ari_check_due(cin_store *st, time_t now)
+{
+    time_t last = __atomic_load_n(&last_ari_check, __ATOMIC_RELAXED);
+    long interval = ARI_CHECK_INTERVAL;
+    char *v = NULL;
+
+    if (cin_store_setting_get(st, "ari_interval", &v) == CIN_OK && v && atol(v) > 0)
+        interval = atol(v);
+    free(v);
+    if (!last || now - last >= interval) {
+        __atomic_store_n(&last_ari_check, now, __ATOMIC_RELAXED);
+        return last != 0;
+    }
+    return 0;
+}
+
 /* AutoSSL (autossl.c) looks for domains without a certificate when the
  * store's published generation moved (assigning a domain moves it: the
  * agent's next poll, a fraction of a second later, orders for it and issues
@@ -1033,6 +1056,8 @@ int cin_agent_run_once(cin_store *st, const char *holder, cin_agent_stats *stats
     mark_expired(st, stats);
     if (renewal_check_due(now)) {
         __atomic_store_n(&last_renewal_check, now, __ATOMIC_RELAXED);
+        if (ari_check_due(st, now))
+            cin_ari_work(st, holder); /* before renewals: a window may make one due */
         cin_agent_renewals(st, holder, stats);
     }
     cin_notify_run(st, holder); /* e-mails and webhooks (notify.c) */

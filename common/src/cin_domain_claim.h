@@ -29,5 +29,10 @@ int cin_domain_claim(cin_store *st, const cin_actor *a, const char *name, cin_do
 int cin_domain_verify(cin_store *st, const cin_actor *a, const char *name, cin_domain_claim_t *out,
                       cin_problem *p);
 void cin_domain_claim_clear(cin_domain_claim_t *c);
+/* The account's pending claims (admins), oldest first: *out malloc'd, n of
+ * them, each with name, txt_name and txt_value; cin_domain_claims_free. */
+int cin_domain_claims(cin_store *st, const cin_actor *a, cin_domain_claim_t **out, size_t *n,
+                      cin_problem *p);
+void cin_domain_claims_free(cin_domain_claim_t *c, size_t n);
 
 #endif

@@ -84,6 +84,10 @@ int cin_order_renew(cin_store *st, const cin_actor *a, int64_t id, cin_order *ou
  * cannot pay, CIN_EPERM (403 domain_not_owned) when a name moved away. */
 int cin_order_renew_auto(cin_store *st, const cin_actor *a, int64_t id, cin_order *out,
                          cin_problem *p);
+/* When a reissue of parent must end: its certificate's not_after (0: none).
+ * A replacement never buys extra validity; the built-in CA honours the cap. */
+int cin_order_lineage_end(cin_store *st, const cin_order *parent, time_t *cap);
+
 int cin_order_reissue(cin_store *st, const cin_actor *a, int64_t id, const char *csr,
                       const char *key_type, cin_order *out, cin_problem *p);
 int cin_order_sans(cin_store *st, const cin_actor *a, int64_t id, const char **add, size_t nadd,

@@ -26,6 +26,7 @@
 
 #include "cin_ca.h"
 #include "cin_crypto.h"
+#include "cin_order.h"
 #include "cin_store_ca.h"
 #include "cin_store_order.h"
 #include "cin_util.h"
@@ -218,9 +219,10 @@ int cin_ca_distrust(cin_store *st, const char *ca, const char *fingerprint, cons
 }
 
 /* The free reissue of o's certificate, at CA with: same names and key type,
- * no charge, no approval; the parent's trail says why.  In a transaction. */
-static int reissue_free(cin_store *st, const cin_order *parent, const char *with,
-                        const char *reason, const char *holder, int64_t *child_id)
+ * no charge, no approval, no extra validity; the parent's trail says why
+ * (action).  In a transaction.  Distrust and ARI windows moved earlier. */
+int cin_reissue_free(cin_store *st, const cin_order *parent, const char *with, const char *reason,
+                     const char *action, const char *holder, int64_t *child_id)
 {
     cin_order c;
     char detail[256];
@@ -246,7 +248,10 @@ static int reissue_free(cin_store *st, const cin_order *parent, const char *with
     c.kind = "reissue";
     c.csr_pem = !strcmp(parent->key_source, "csr") ? parent->csr_pem : NULL;
     c.admin_approved = 1;
-    rc = cin_store_order_insert(st, &c);
+    /* free: no extra validity either (issue 14) */
+    rc = cin_order_lineage_end(st, parent, &c.not_after_cap);
+    if (rc == CIN_OK)
+        rc = cin_store_order_insert(st, &c);
     if (rc == CIN_OK)
         rc = cin_store_order_number_next(st, &number);
     if (rc == CIN_OK) {
@@ -263,8 +268,8 @@ static int reissue_free(cin_store *st, const cin_order *parent, const char *with
     snprintf(detail, sizeof(detail), "replaced by R-%06lld from CA %s (%s)", (long long)c.id, with,
              reason);
     if (rc == CIN_OK)
-        rc = cin_store_event_add(st, parent->account_id, parent->id, "agent",
-                                 "order.distrust_reissue", holder, detail);
+        rc = cin_store_event_add(st, parent->account_id, parent->id, "agent", action, holder,
+                                 detail);
     *child_id = c.id;
     /* the borrowed fields are the parent's: only what insert made is ours */
     free(c.created_at);
@@ -339,7 +344,8 @@ int cin_distrust_work(cin_store *st, const char *holder)
         else if (rc == CIN_OK)
             rc = cin_store_order_open_child(st, parent.id, &child);
         if (rc == CIN_OK && child == 0)
-            rc = reissue_free(st, &parent, with, reason, holder, &child);
+            rc = cin_reissue_free(st, &parent, with, reason, "order.distrust_reissue", holder,
+                                  &child);
         s = db_prepare(st, "UPDATE distrust_queue SET state = 'ordered', started_at = ?2,"
                            " replacement_id = ?3 WHERE cert_id = ?1");
         db_bind_int(s, 1, certs[i]);
@@ -368,16 +374,17 @@ int cin_distrust_pending(cin_store *st)
     return due;
 }
 
-int cin_distrust_status(cin_store *st, cin_distrust_counts *c, char ***stranded, size_t *nstranded)
+/* Progress of the certificates of account_id (0: every account). */
+static int counts(cin_store *st, int64_t account_id, cin_distrust_counts *c)
 {
     db_stmt *s = db_prepare(st, "SELECT q.state, o.status FROM distrust_queue q"
-                                " LEFT JOIN orders o ON o.id = q.replacement_id");
-    size_t cap = 4;
+                                " LEFT JOIN orders o ON o.id = q.replacement_id"
+                                " JOIN orders p ON p.id = q.order_id"
+                                " WHERE ?1 = 0 OR p.account_id = ?1");
     int rc;
 
     memset(c, 0, sizeof(*c));
-    *nstranded = 0;
-    *stranded = NULL;
+    db_bind_int(s, 1, account_id);
     while ((rc = db_step(s)) == DB_ROW) {
         const char *state = db_col_text(s, 0), *os = db_col_text(s, 1);
         if (!strcmp(state, "queued"))
@@ -392,6 +399,23 @@ int cin_distrust_status(cin_store *st, cin_distrust_counts *c, char ***stranded,
             c->replacing++;
     }
     db_finalize(s);
+    return rc;
+}
+
+int cin_distrust_counts_of(cin_store *st, int64_t account_id, cin_distrust_counts *c)
+{
+    return counts(st, account_id, c);
+}
+
+int cin_distrust_status(cin_store *st, cin_distrust_counts *c, char ***stranded, size_t *nstranded)
+{
+    db_stmt *s;
+    size_t cap = 4;
+    int rc;
+
+    *nstranded = 0;
+    *stranded = NULL;
+    rc = counts(st, 0, c);
     if (rc != CIN_OK)
         return rc;
     /* the products of stranded certificates: bound to no other CA */

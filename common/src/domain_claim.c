@@ -9,7 +9,9 @@
  * it.  Refused, in the same transaction as the change: a public suffix
  * (Debian's publicsuffix list), a name that another account owns, or whose
  * parent or subdomain another account owns (409).  The DNS look-up is made
- * outside any transaction.
+ * outside any transaction, bounded in time and in how many run at once
+ * (cin_dns_txt_visible): it runs on a thread of nginx's pool or httpd's
+ * request thread, never in an event loop or a handshake.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,6 +296,12 @@ int cin_domain_verify(cin_store *st, const cin_actor *a, const char *in, cin_dom
     txt = cin_asprintf(CLAIM_PREFIX "%s", name);
     /* the look-up, outside any transaction */
     seen = txt ? cin_dns_txt_visible(st, txt, token, err, sizeof(err)) : -1;
+    if (seen == -2) {
+        cin_problem_set(p, 503, "dns_busy", "other domains are being verified: %s", err);
+        p->retry_after = 2;
+        rc = CIN_EBUSY;
+        goto done;
+    }
     if (seen != 1) {
         cin_problem_field(p, seen < 0 ? 503 : 400, seen < 0 ? "dns_unavailable" : "not_verified",
                           "name", "%s TXT record %s with the value %s%s%s",
@@ -350,4 +358,49 @@ void cin_domain_claim_clear(cin_domain_claim_t *c)
     free(c->txt_name);
     free(c->txt_value);
     memset(c, 0, sizeof(*c));
+}
+
+int cin_domain_claims(cin_store *st, const cin_actor *a, cin_domain_claim_t **out, size_t *n,
+                      cin_problem *p)
+{
+    db_stmt *s;
+    size_t cap = 8;
+    int rc;
+
+    *out = NULL;
+    *n = 0;
+    if ((rc = admin_only(a, p)) != CIN_OK)
+        return rc;
+    if (!(*out = calloc(cap, sizeof(**out)))) {
+        cin_problem_from_status(p, CIN_ENOMEM);
+        return CIN_ENOMEM;
+    }
+    s = db_prepare(st, "SELECT name, token FROM domain_claims WHERE account_id = ?1"
+                       " ORDER BY created_at, name");
+    db_bind_int(s, 1, a->user->account_id);
+    while ((rc = db_step(s)) == DB_ROW) {
+        cin_domain_claim_t *m = st_grow(*out, *n, &cap, sizeof(**out));
+        if (!m) {
+            rc = CIN_ENOMEM;
+            break;
+        }
+        *out = m;
+        m[*n].name = db_col_strdup(s, 0);
+        m[*n].txt_name = cin_asprintf(CLAIM_PREFIX "%s", m[*n].name);
+        m[*n].txt_value = db_col_strdup(s, 1);
+        (*n)++;
+    }
+    db_finalize(s);
+    if (rc != CIN_OK)
+        cin_problem_from_status(p, rc);
+    return rc;
+}
+
+void cin_domain_claims_free(cin_domain_claim_t *c, size_t n)
+{
+    size_t i;
+
+    for (i = 0; c && i < n; i++)
+        cin_domain_claim_clear(&c[i]);
+    free(c);
 }

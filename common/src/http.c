@@ -656,6 +656,7 @@ static const struct route {
     {"groups", api_groups},
     {"fields", api_fields},
     {"domains", api_domains},             /* issue 14: claims; GET stays api_account's */
+    {"distrust", api_distrust},           /* issue 14: replacement progress (api_domains.c) */
     {"webhooks", api_webhooks},           /* issue 15 (api_webhooks.c) */
     {"notifications", api_notifications}, /* issue 15 (api_webhooks.c) */
 };

@@ -80,6 +80,7 @@ void api_fields(http_ctx *c);
 /* The account a list is for: ?account=NAME (the caller's own or, for an
  * administrator, one below it) or the caller's.  -1: a 404 was answered. */
 int http_account_scope(http_ctx *c, int64_t *account_id);
-void api_domains(http_ctx *c); /* issue 14 */
+void api_domains(http_ctx *c);  /* issue 14 */
+void api_distrust(http_ctx *c); /* issue 14 (api_domains.c) */
 
 #endif

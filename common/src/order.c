@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cin_ca.h"
 #include "cin_groups.h"
 #include "cin_order.h"
 #include "cin_util.h"
@@ -301,6 +302,26 @@ int64_t cin_order_parse_id(const char *s)
     return v;
 }
 
+/* The certificate's ARI renewal window (issue 14), or null when the CA
+ * gave none. */
+static json_t *ari_json(cin_store *st, int64_t cert_id)
+{
+    char a[21], b[21], c[21];
+    cin_ari w;
+    json_t *j;
+
+    if (cin_store_cert_ari_get(st, cert_id, &w) != CIN_OK)
+        return json_null();
+    cin_time_rfc3339(w.start, a);
+    cin_time_rfc3339(w.end, b);
+    cin_time_rfc3339(w.planned, c);
+    j = json_pack("{s:s, s:s, s:s, s:o, s:b}", "start", a, "end", b, "planned_at", c,
+                  "explanation_url", w.explanation ? json_string(w.explanation) : json_null(),
+                  "moved_earlier", w.moved);
+    cin_ari_clear(&w);
+    return j ? j : json_null();
+}
+
 static json_t *str_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
@@ -380,6 +401,7 @@ json_t *cin_order_json_rc(cin_store *st, const cin_user *u, const cin_order *o, 
             json_object_set_new(cj, "sha256", json_string(c.sha256));
             json_object_set_new(cj, "issuer", json_string(c.issuer));
             json_object_set_new(cj, "status", json_string(c.status));
+            json_object_set_new(cj, "renewal_window", ari_json(st, c.id));
             json_object_set_new(j, "certificate", cj);
             cin_cert_clear(&c);
         }

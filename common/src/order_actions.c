@@ -991,7 +991,7 @@ int cin_order_renew(cin_store *st, const cin_actor *a, int64_t id, cin_order *ou
 /* A reissue never extends a lineage: its certificate ends when the one it
  * replaces does (the built-in CA honours the cap; an ACME CA decides, but
  * renewal timing still follows the original's). */
-static int lineage_end(cin_store *st, const cin_order *parent, time_t *cap)
+int cin_order_lineage_end(cin_store *st, const cin_order *parent, time_t *cap)
 {
     cin_cert c;
     int rc;
@@ -1031,7 +1031,7 @@ int cin_order_reissue(cin_store *st, const cin_actor *a, int64_t id, const char 
     if (rc == CIN_OK)
         rc = derive(a, &parent, &prod, &ns, "reissue", out);
     if (rc == CIN_OK)
-        rc = lineage_end(st, &parent, &out->not_after_cap);
+        rc = cin_order_lineage_end(st, &parent, &out->not_after_cap);
     if (rc == CIN_OK) {
         out->price = 0; /* a reissue is free */
         if (csr) {
@@ -1121,7 +1121,7 @@ int cin_order_sans(cin_store *st, const cin_actor *a, int64_t id, const char **a
     if (rc == CIN_OK)
         rc = derive(a, &parent, &prod, &ns, "reissue", out);
     if (rc == CIN_OK)
-        rc = lineage_end(st, &parent, &out->not_after_cap);
+        rc = cin_order_lineage_end(st, &parent, &out->not_after_cap);
     if (rc == CIN_OK) {
         /* added names are charged at the product's per-name price */
         out->price = (int64_t)added * prod.price_per_name;

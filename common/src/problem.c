@@ -36,6 +36,7 @@ static const char *const known_codes[] = {
     "totp_required",
     "not_verified",    /* issue 14: a domain claim's TXT record is not there */
     "dns_unavailable", /* issue 14: it cannot be looked up now */
+    "dns_busy",        /* issue 14: too many claim look-ups under way */
 };
 
 static const char *static_code(const char *code)

@@ -496,6 +496,18 @@ static const char *const migrations[] = {
      * sets for the account (comma-separated; they get the administrators' e-mails) */
     "ALTER TABLE users ADD COLUMN notify_off TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE accounts ADD COLUMN notify_emails TEXT;",
+    /* 19 -> 20, issue 14: each certificate's ARI renewal window (RFC 9773),
+     * the time picked in it, when to ask again, and whether the CA moved it
+     * earlier (a free reissue was started) */
+    "CREATE TABLE cert_ari ("
+    "  cert_id INTEGER PRIMARY KEY REFERENCES certificates(id),"
+    "  window_start INTEGER NOT NULL,"
+    "  window_end INTEGER NOT NULL,"
+    "  planned_at INTEGER NOT NULL,"
+    "  next_check INTEGER NOT NULL,"
+    "  explanation TEXT,"
+    "  moved INTEGER NOT NULL DEFAULT 0,"
+    "  checked_at INTEGER NOT NULL);",
 };
 
 /* The default catalog of API.md ("Products in a new store"), all on the built-in CA. */

@@ -95,6 +95,10 @@ const st_table st_tables[] = {
      "last_status,last_error,created_at,sent_at",
      "iitittttitiiitii", "id"},
     {"expiry_notices", "cert_id,level", "ii", "cert_id,level"},
+    /* issue 14: ARI renewal windows */
+    {"cert_ari",
+     "cert_id,window_start,window_end,planned_at,next_check,explanation,moved,checked_at",
+     "iiiiitii", "cert_id"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -408,14 +408,20 @@ int cin_store_order_renewal_due(cin_store *st, time_t now, double fraction, int6
      * scaled alike and widened to BIGINT.  A row whose lifetime_start is 0
      * (a not_before the migration could not read) falls back to the validity
      * its order asked for, never to "0 = 1970", which would make it due at
-     * once.
+     * once.  Issue 14: a certificate with an ARI window follows the time
+     * picked in it instead (cert_ari.planned_at; acme_ari.c), and one whose
+     * window moved earlier is being replaced by a free reissue already.
      */
     db_stmt *s = db_prepare(
-        st, "SELECT o.id FROM orders o JOIN certificates c ON c.id = o.cert_id WHERE"
+        st, "SELECT o.id FROM orders o JOIN certificates c ON c.id = o.cert_id"
+            " LEFT JOIN cert_ari a ON a.cert_id = c.id WHERE"
             " o.status = 'issued' AND o.auto_renew = 1 AND o.next_attempt_at <= ?1 AND"
-            " c.status = 'active' AND CAST(c.lifetime_end - ?1 AS BIGINT) * 1000000 <= ?2 *"
+            " c.status = 'active' AND coalesce(a.moved, 0) = 0 AND"
+            " ((coalesce(a.planned_at, 0) > 0 AND a.planned_at <= ?1) OR"
+            " (coalesce(a.planned_at, 0) = 0 AND"
+            " CAST(c.lifetime_end - ?1 AS BIGINT) * 1000000 <= ?2 *"
             " CAST(CASE WHEN c.lifetime_start > 0 THEN c.lifetime_end - c.lifetime_start"
-            " ELSE o.validity_days * 86400 END AS BIGINT) AND NOT EXISTS (SELECT 1 FROM"
+            " ELSE o.validity_days * 86400 END AS BIGINT))) AND NOT EXISTS (SELECT 1 FROM"
             " orders r WHERE r.parent_id = o.id AND r.kind = 'renewal' AND r.status NOT IN"
             " ('rejected', 'cancelled', 'failed')) ORDER BY o.id LIMIT 100");
 

@@ -11,6 +11,7 @@ import { accountsView } from './views/accounts.js';
 import { acmeView } from './views/acme.js';
 import { auditView } from './views/audit.js';
 import { certificatesView } from './views/certificates.js';
+import { domainsView } from './views/domains.js';
 import { loginView } from './views/login.js';
 import { newView } from './views/new.js';
 import { orderView } from './views/order.js';
@@ -34,6 +35,7 @@ register('webhooks', webhooksView);
 register('acme', acmeView);
 register('security', securityView);
 register('accounts', accountsView);
+register('domains', domainsView); // issue 14: claims and distrust progress
 setFallback('orders');
 
 beforeEach(async (parts) => {

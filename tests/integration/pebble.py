@@ -98,6 +98,10 @@ class Pebble:
     def root_pem(self, n=0):
         return self._mgmt(f"/roots/{n}")
 
+    def intermediate_pem(self, n=0):
+        """The intermediate that signs pebble's certificates (in every chain it gives)."""
+        return self._mgmt(f"/intermediates/{n}")
+
     def cert_status(self, serial_hex):
         try:
             return json.loads(self._mgmt(f"/cert-status-by-serial/{serial_hex}"))

@@ -312,7 +312,7 @@ def test_acme_tls_handshakes_under_sanitizers(base, store, kind):
 
 def test_dns01_through_the_hook_of_nginx(base, store, knot):
     """certinext_dns_hook in nginx.conf: the worker's agent runs the hook (as the worker
-    user); nginx may reap it first, then the record's visibility decides."""
+    user)."""
     hook, log = make_hook(base, knot)
     with open(log, "w"):
         pass
@@ -326,6 +326,33 @@ def test_dns01_through_the_hook_of_nginx(base, store, knot):
         with open(log) as f:
             assert f.readline().startswith("add _acme-challenge.example.com ")
         assert wait_for(lambda: knot.txt("_acme-challenge.example.com") == [], 10)
+    finally:
+        p.stop()
+        srv.stop()
+
+
+def test_dns01_failing_hook_inside_nginx_is_recorded(base, store, knot):
+    """The hook run by nginx's own agent: nginx's SIGCHLD handler reaps any child of the
+    process, so the hook runs as a grandchild and its status comes through a pipe; a
+    failing hook's exit status and stderr are recorded, not lost."""
+    path = os.path.join(base, "failing-hook.sh")
+    with open(path, "w") as f:
+        # stderr closed before it ends: the agent has read all of it and waits, while
+        # nginx's handler is free to reap the process when it exits
+        f.write("#!/bin/sh\necho \"provider refuses $2\" >&2\nexec 2>&-\nsleep 0.5\nexit 5\n")
+    os.chmod(path, 0o755)
+    srv = SERVERS["nginx"](base, store, extra_http=f"certinext_dns_hook {path};").start()
+    p = dns_pebble(base, store, knot, srv.http_port)
+    try:
+        ann = srv.api(store.tokens["ann"])
+        o = order(ann, "dv-wildcard", ["*.example.com"])
+        assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        got = wait_status(ann, o["id"], "failed", timeout=60)
+        hook = got["error"]["dns_hook"]
+        assert hook["exit"] == 5 and hook["action"] == "add", hook
+        assert "provider refuses _acme-challenge.example.com" in hook["stderr"]
+        assert "exit status 5" in got["error"]["detail"]
+        assert knot.txt("_acme-challenge.example.com") == []
     finally:
         p.stop()
         srv.stop()

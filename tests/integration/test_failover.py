@@ -1,4 +1,6 @@
 """CA failover (issue 14): a product bound to an ordered list of CAs, two real pebbles."""
+import hashlib
+import ssl
 import threading
 
 import pytest
@@ -135,3 +137,40 @@ def test_distrust_replaces_from_the_next_ca(server, store, two_cas):
     assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
     failed = wait_status(ann, o["id"], "failed", timeout=20)
     assert "distrusted" in failed["error"]["detail"]
+
+
+def test_distrust_by_root_fingerprint(server, store, two_cas):
+    """`ca distrust --root-fingerprint`: the certificates whose chain holds that certificate
+    (here pebble-a's intermediate, colons and capitals as a browser shows it) are reissued
+    from the product's next CA and served; others stay; the CA itself is not marked."""
+    a, b = two_cas
+    ann = server.api(store.tokens["ann"])
+    hit = issue(ann, ann, "dv-ssl", ["fp1.example.com"])
+    assert issued_by(a, hit)
+    store.cli("product", "set-ca", "dv-ssl", "pebble-b,pebble-a")
+    other = issue(ann, ann, "dv-ssl", ["fp2.example.com"])  # pebble-b's chain: not affected
+    assert issued_by(b, other)
+    store.cli("product", "set-ca", "dv-ssl", "pebble-a,pebble-b")
+    credits = ann.get("/api/v1/account").json["credits"]
+    der = ssl.PEM_cert_to_DER_cert(a.intermediate_pem())
+    fp = ":".join(f"{x:02X}" for x in hashlib.sha256(der).digest())
+    # a root seen in no chain: nothing to do
+    r = store.cli("ca", "distrust", "--root-fingerprint", "ab" * 32)
+    assert "0 certificates queued for replacement" in r.stdout, r.stdout
+    r = store.cli("ca", "distrust", "--root-fingerprint", fp)
+    assert "1 certificates queued for replacement, 0 with no other CA" in r.stdout, r.stdout
+    new = wait_status(ann, hit["id"], "superseded", timeout=60)
+    child = wait_status(ann, new["superseded_by"], "issued", timeout=60)
+    assert child["kind"] == "reissue" and child["price"] == 0
+    assert issued_by(b, child) and not issued_by(a, child)
+    assert wait_for(lambda: handshake(server.https_port, "fp1.example.com")[0] ==
+                    child["certificate"]["serial"], 10)
+    assert ann.get(f"/api/v1/orders/{other['id']}").json["status"] == "issued"
+    assert handshake(server.https_port, "fp2.example.com")[0] == other["certificate"]["serial"]
+    assert ann.get("/api/v1/account").json["credits"] == credits  # no charge
+    trail = ann.get(f"/api/v1/orders/{hit['id']}/events").json["events"]
+    assert any(e["action"] == "order.distrust_reissue" and fp.replace(":", "").lower()
+               in e["detail"] for e in trail), trail
+    assert "DISTRUSTED" not in [ln for ln in store.cli("ca", "list").stdout.splitlines()
+                                if ln.startswith("pebble-a ")][0]
+    assert "1 replaced" in store.cli("ca", "status").stdout

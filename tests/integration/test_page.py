@@ -20,7 +20,8 @@ from cin import ROOT, order, wait_status
 from test_browser import browser, click, login, row, shot, wait  # noqa: F401 (browser: a fixture)
 
 AXE = os.path.join(ROOT, "tests", "js", "node_modules", "axe-core", "axe.min.js")
-PAGES = ("orders", "new", "certificates", "account", "tokens", "users", "audit", "webhooks")
+PAGES = ("orders", "new", "certificates", "account", "tokens", "users", "audit", "webhooks",
+         "domains")
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +39,8 @@ def evidence(request, browser):
 
 TITLES = {"orders": "Orders", "new": "New certificate request", "certificates": "Certificates",
           "account": "Account", "tokens": "API tokens", "users": "Users", "audit": "Audit log",
-          "summary": "Order Summary & Payment", "login": "Log in", "webhooks": "Webhooks"}
+          "summary": "Order Summary & Payment", "login": "Log in", "webhooks": "Webhooks",
+          "domains": "Domains"}
 
 
 def page(drv, server, hash_):

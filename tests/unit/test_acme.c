@@ -1531,6 +1531,239 @@ START_TEST(renewal_replaces_the_certificate)
 }
 END_TEST
 
+/* ---- ARI renewal windows (RFC 9773, issue 14) ----------------------------------- */
+
+/* The directory with renewalInfo, as fetch_window reads it (no nonce: a GET). */
+static void ari_directory(void)
+{
+    char dir[1400], *full;
+
+    snprintf(dir, sizeof(dir), DIRECTORY, "");
+    full = cin_asprintf("{\"renewalInfo\":\"" CA "/ari\",%s", dir + 1);
+    expect("GET", "/dir", 200, "Content-Type: application/json", full);
+    free(full);
+}
+
+/* A renewalInfo answer for [now + from, now + to] (a static buffer). */
+static const char *window_doc(long from, long to, const char *extra)
+{
+    static char buf[512];
+    char a[21], b[21];
+
+    cin_time_rfc3339(time(NULL) + from, a);
+    cin_time_rfc3339(time(NULL) + to, b);
+    snprintf(buf, sizeof(buf), "{\"suggestedWindow\":{\"start\":\"%s\",\"end\":\"%s\"}%s}", a, b,
+             extra ? extra : "");
+    return buf;
+}
+
+static char *ari_path(int64_t cert_id)
+{
+    cin_cert c;
+    char *id, *path;
+
+    ck_assert_int_eq(cin_store_cert_get(F->st, cert_id, &c), CIN_OK);
+    id = acme_ari_cert_id(c.chain_pem);
+    cin_cert_clear(&c);
+    ck_assert_ptr_nonnull(id);
+    path = cin_asprintf("/ari/%s", id);
+    free(id);
+    return path;
+}
+
+static int64_t order_of_cert(int64_t cert_id)
+{
+    char sql[96], *q;
+    int64_t id;
+
+    snprintf(sql, sizeof(sql), "SELECT order_id FROM certificates WHERE id = %lld",
+             (long long)cert_id);
+    q = store_query(F, sql);
+    id = strtoll(q, NULL, 10);
+    free(q);
+    return id;
+}
+
+START_TEST(ari_window_read_and_planned)
+{
+    int64_t cert_id, oid, *due = NULL;
+    char *leaf = NULL, *path, *q;
+    time_t now = time(NULL);
+    size_t n = 0, i;
+    cin_ari w;
+    json_t *j;
+    cin_order o;
+
+    account_known();
+    cert_id = issued(NAME, &leaf);
+    oid = order_of_cert(cert_id);
+    path = ari_path(cert_id);
+    free(store_query(F, "UPDATE orders SET auto_renew = 1"));
+    /* 55 to 57 days: after certinext's own point (60 of 90 days) less a tenth
+     * of the lifetime: an ordinary window, planned inside it */
+    ari_directory();
+    expect("GET", path, 200, "Content-Type: application/json\nRetry-After: 3600",
+           window_doc(55 * 86400L, 57 * 86400L, ",\"explanationURL\":\"https://ca.test/why\""));
+    ck_assert_int_eq(cin_ari_work(F->st, "test"), 1);
+    fake_done();
+    ck_assert_int_eq(cin_store_cert_ari_get(F->st, cert_id, &w), CIN_OK);
+    ck_assert_int_ge(w.planned, w.start);
+    ck_assert_int_le(w.planned, w.end);
+    ck_assert_int_ge(w.start, now + 55 * 86400L - 5);
+    ck_assert_int_ge(w.next_check, now + 3600 - 5); /* Retry-After honoured */
+    ck_assert_int_le(w.next_check, time(NULL) + 3600);
+    ck_assert_str_eq(w.explanation, "https://ca.test/why");
+    ck_assert_int_eq(w.moved, 0);
+    cin_ari_clear(&w);
+    /* not asked again before then */
+    ck_assert_int_eq(cin_ari_work(F->st, "test"), 0);
+    fake_done();
+    /* shown with the certificate */
+    o = get(oid);
+    j = cin_order_json(F->st, NULL, &o);
+    ck_assert_ptr_nonnull(json_object_get(json_object_get(j, "certificate"), "renewal_window"));
+    ck_assert_str_eq(json_string_value(json_object_get(
+                         json_object_get(json_object_get(j, "certificate"), "renewal_window"),
+                         "explanation_url")),
+                     "https://ca.test/why");
+    json_decref(j);
+    cin_order_clear(&o);
+    /* not due for renewal before the time picked */
+    ck_assert_int_eq(cin_store_order_renewal_due(F->st, time(NULL), 1.0 / 3.0, &due, &n), CIN_OK);
+    for (i = 0; i < n; i++)
+        ck_assert_int_ne(due[i], oid);
+    free(due);
+    /* asked again, the window is open already and still holds the time
+     * planned: renewal due at once, an ordinary (charged) one */
+    free(store_query(F, "UPDATE cert_ari SET next_check = 0"));
+    ari_directory();
+    expect("GET", path, 200, "Content-Type: application/json",
+           window_doc(-3600, 58 * 86400L, NULL));
+    ck_assert_int_eq(cin_ari_work(F->st, "test"), 1);
+    fake_done();
+    ck_assert_int_eq(cin_store_order_renewal_due(F->st, time(NULL), 1.0 / 3.0, &due, &n), CIN_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(due[0], oid);
+    free(due);
+    q = store_query(F, "SELECT count(*) FROM orders WHERE kind = 'reissue'");
+    ck_assert_str_eq(q, "0\n");
+    free(q);
+    free(path);
+    free(leaf);
+}
+END_TEST
+
+START_TEST(ari_window_moved_earlier_is_a_free_reissue)
+{
+    int64_t cert_id, oid, child, *due = NULL;
+    char *leaf = NULL, *path, *q, *want, *detail = NULL;
+    size_t n = 0;
+    cin_ari w;
+    cin_cert c;
+
+    account_known();
+    cert_id = issued(NAME, &leaf);
+    oid = order_of_cert(cert_id);
+    path = ari_path(cert_id);
+    free(store_query(F, "UPDATE orders SET auto_renew = 1"));
+    ari_directory();
+    expect("GET", path, 200, "Content-Type: application/json",
+           window_doc(55 * 86400L, 57 * 86400L, NULL));
+    ck_assert_int_eq(cin_ari_work(F->st, "test"), 1);
+    fake_done();
+    /* the CA moves the window to now (a mass revocation): replaced at once, free */
+    free(store_query(F, "UPDATE cert_ari SET next_check = 0"));
+    ari_directory();
+    expect("GET", path, 200, "Content-Type: application/json",
+           window_doc(-7200, -3600, ",\"explanationURL\":\"https://ca.test/incident\""));
+    ck_assert_int_eq(cin_ari_work(F->st, "test"), 1);
+    fake_done();
+    ck_assert_int_eq(cin_store_cert_ari_get(F->st, cert_id, &w), CIN_OK);
+    ck_assert_int_eq(w.moved, 1);
+    cin_ari_clear(&w);
+    q = store_query(F, "SELECT id, kind, price, status FROM orders WHERE kind = 'reissue'");
+    child = strtoll(q, NULL, 10);
+    ck_assert_ptr_nonnull(strstr(q, "|reissue|0|processing"));
+    free(q);
+    ck_assert_int_eq(events(oid, "order.ari_reissue", &detail), 1);
+    ck_assert_ptr_nonnull(strstr(detail, "renewal window"));
+    free(detail);
+    /* no charged renewal as well */
+    ck_assert_int_eq(cin_store_order_renewal_due(F->st, time(NULL), 1.0 / 3.0, &due, &n), CIN_OK);
+    ck_assert_int_eq(n, 0);
+    free(due);
+    /* the reissue's order names the certificate it replaces */
+    ck_assert_int_eq(cin_store_cert_get(F->st, cert_id, &c), CIN_OK);
+    want = acme_ari_cert_id(c.chain_pem);
+    cin_cert_clear(&c);
+    hello_with("", "\"renewalInfo\":\"" CA "/ari\",");
+    expect("POST", "/order", 201, CREATED, order_doc("processing", NULL));
+    agent_pass(F);
+    fake_done();
+    ck_assert_ptr_nonnull(strstr(last_to("/order")->payload, want));
+    ck_assert_int_gt(child, oid);
+    /* the reissue ends without replacing it: planned afresh at the next answer */
+    free(store_query(F, "UPDATE orders SET status = 'cancelled' WHERE kind = 'reissue'"));
+    free(store_query(F, "UPDATE cert_ari SET next_check = 0"));
+    ari_directory();
+    expect("GET", path, 200, "Content-Type: application/json",
+           window_doc(55 * 86400L, 57 * 86400L, NULL));
+    ck_assert_int_eq(cin_ari_work(F->st, "test"), 1);
+    fake_done();
+    ck_assert_int_eq(cin_store_cert_ari_get(F->st, cert_id, &w), CIN_OK);
+    ck_assert_int_eq(w.moved, 0);
+    ck_assert_int_ge(w.planned, w.start);
+    cin_ari_clear(&w);
+    free(want);
+    free(path);
+    free(leaf);
+}
+END_TEST
+
+START_TEST(ari_errors_and_cas_without_it)
+{
+    int64_t cert_id;
+    char *leaf = NULL, *path, *q;
+    time_t now = time(NULL);
+    cin_ari w;
+
+    account_known();
+    cert_id = issued(NAME, &leaf);
+    path = ari_path(cert_id);
+    /* 503 with Retry-After: asked again then, nothing planned */
+    ari_directory();
+    expect("GET", path, 503, "Retry-After: 120", NULL);
+    ck_assert_int_eq(cin_ari_work(F->st, "test"), 0);
+    fake_done();
+    ck_assert_int_eq(cin_store_cert_ari_get(F->st, cert_id, &w), CIN_ENOTFOUND);
+    q = store_query(F, "SELECT next_check - checked_at, planned_at FROM cert_ari");
+    ck_assert_str_eq(q, "120|0\n");
+    free(q);
+    /* a window that makes no sense: end before start */
+    free(store_query(F, "UPDATE cert_ari SET next_check = 0"));
+    ari_directory();
+    expect("GET", path, 200, "Content-Type: application/json", window_doc(86400, 3600, NULL));
+    ck_assert_int_eq(cin_ari_work(F->st, "test"), 0);
+    fake_done();
+    ck_assert_int_eq(cin_store_cert_ari_get(F->st, cert_id, &w), CIN_ENOTFOUND);
+    /* a CA without renewalInfo: only its directory, and again in a day */
+    free(store_query(F, "UPDATE cert_ari SET next_check = 0"));
+    {
+        char dir[1024];
+        snprintf(dir, sizeof(dir), DIRECTORY, "");
+        expect("GET", "/dir", 200, "Content-Type: application/json", dir);
+    }
+    ck_assert_int_eq(cin_ari_work(F->st, "test"), 0);
+    fake_done();
+    q = store_query(F, "SELECT next_check FROM cert_ari");
+    ck_assert_int_ge(strtoll(q, NULL, 10), now + 86400 - 5);
+    free(q);
+    ck_assert_int_eq(requests_to(0, path), 2);
+    free(path);
+    free(leaf);
+}
+END_TEST
+
 /* ---- the order's lease (agents on several hosts) ------------------------------ */
 
 /* The agent's clock, moved by the tests (a store opened with it). */
@@ -1715,6 +1948,9 @@ int main(void)
     tcase_add_test(tc, profile_asked_for_when_listed);
     tcase_add_test(tc, profile_not_listed_fails_before_any_order);
     tcase_add_test(tc, renewal_replaces_the_certificate);
+    tcase_add_test(tc, ari_window_read_and_planned);
+    tcase_add_test(tc, ari_window_moved_earlier_is_a_free_reissue);
+    tcase_add_test(tc, ari_errors_and_cas_without_it);
     tcase_add_test(tc, challenge_waits_for_every_live_host);
     tcase_add_test(tc, lease_renewed_while_the_agent_works);
     tcase_add_test(tc, lease_taken_over_stops_the_agent);

@@ -2,6 +2,7 @@
  * on both backends. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cin_ca.h"
 #include "cin_domain_claim.h"
@@ -113,6 +114,60 @@ START_TEST(distrust_queues_and_reports)
     ck_assert_str_eq(stranded[0], "dv-ssl");
     cin_strv_free(stranded, n);
     ck_assert_int_eq(cin_distrust_work(F->st, "test"), 0);
+    /* the page's progress: the account's own certificates, for its administrators */
+    r = call(F, U_ADMIN, "GET", "/api/v1/distrust", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"stranded\":1"));
+    ck_assert_ptr_nonnull(strstr(r.body, "\"replaced\":0"));
+    hresp_free(&r);
+    r = call(F, U_OTHER_ADMIN, "GET", "/api/v1/distrust", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"stranded\":0"));
+    hresp_free(&r);
+    r = call(F, U_STANDARD, "GET", "/api/v1/distrust", NULL, NULL);
+    ck_assert_int_eq(r.status, 403);
+    hresp_free(&r);
+}
+END_TEST
+
+/* A free distrust reissue on the built-in CA ends when the original does:
+ * a replacement buys no extra validity. */
+START_TEST(distrust_reissue_keeps_not_after)
+{
+    char *two[] = {"ca-a", "builtin"}, *q, sql[256], want[64];
+    time_t end = time(NULL) + 30 * 86400;
+    cin_distrust_counts c;
+    struct tm tm;
+    hresp r;
+
+    cin_order_parse_id(order_new(F, U_ADMIN, "dv-ssl", "[\"d.example.com\"]"));
+    r = call(F, U_ADMIN, "POST", "/api/v1/orders/R-000001/pay", NULL, NULL);
+    ck_assert_int_eq(r.status, 200);
+    hresp_free(&r);
+    agent_pass(F);
+    q = order_status(F, "R-000001");
+    ck_assert_str_eq(q, "issued");
+    free(q);
+    /* as if ca-a had issued it, thirty days before its end, and dv-ssl went
+     * to ca-a then the built-in CA */
+    gmtime_r(&end, &tm);
+    strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(sql, sizeof(sql), "UPDATE certificates SET not_after = '%s', not_after_ts = %lld",
+             want, (long long)end);
+    free(store_query(F, sql));
+    ck_assert_int_eq(cin_store_begin(F->st), CIN_OK);
+    ck_assert_int_eq(cin_store_order_ca_set(F->st, 1, "ca-a", 0), CIN_OK);
+    ck_assert_int_eq(cin_store_product_set_cas(F->st, "dv-ssl", two, 2, NULL), CIN_OK);
+    ck_assert_int_eq(cin_store_commit(F->st), CIN_OK);
+    ck_assert_int_eq(cin_ca_distrust(F->st, "ca-a", NULL, "test", &c, NULL), CIN_OK);
+    ck_assert_int_eq(c.queued, 1);
+    ck_assert_int_eq(cin_distrust_work(F->st, "test"), 1);
+    agent_pass(F);
+    q = store_query(F, "SELECT o.status, o.price, c.not_after_ts FROM orders o JOIN"
+                       " certificates c ON c.id = o.cert_id WHERE o.parent_id = 1");
+    snprintf(want, sizeof(want), "issued|0|%lld\n", (long long)end);
+    ck_assert_str_eq(q, want);
+    free(q);
 }
 END_TEST
 
@@ -124,6 +179,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, product_ca_lists);
     tcase_add_test(tc, distrust_queues_and_reports);
+    tcase_add_test(tc, distrust_reissue_keeps_not_after);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -24,7 +24,7 @@ export function viaBadge(o) {
   if (o.via !== 'acme') return null;
   return h(
     'span',
-    { class: 'via', 'data-via': 'acme', title: `Ordered over ACME (credential ${o.via_credential || '?'})` },
+    { class: 'via', 'data-via': 'acme', title: t('via.acme', { credential: o.via_credential || '?' }) },
     'ACME',
   );
 }

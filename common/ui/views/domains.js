@@ -23,7 +23,7 @@ function claimRow(c) {
       h(
         'li',
         {},
-        'Publish this TXT record in the domain’s DNS: ',
+        t('domains.publish'),
         h('code', { class: 'txt-name' }, c.txt_name),
         ' = ',
         h('code', { class: 'txt-value' }, c.txt_value),
@@ -31,14 +31,14 @@ function claimRow(c) {
       h(
         'li',
         {},
-        'Then verify it: ',
+        t('domains.then_verify'),
         actionButton(
-          'Verify',
+          t('domains.verify'),
           async () => {
             const r = await api('POST', `/domains/${encodeURIComponent(c.name)}/verify`);
             if (r.ok) {
               outcome.delete(c.name);
-              flash(`${c.name} is now one of your domains.`);
+              flash(t('domains.verified', { name: c.name }));
             } else {
               outcome.set(c.name, problemText(r));
             }
@@ -51,7 +51,7 @@ function claimRow(c) {
     h(
       'p',
       { class: said ? 'error-text claim-state' : 'claim-state', 'aria-live': 'polite' },
-      said ? `Not verified yet: ${said}` : 'Pending: waiting for the TXT record.',
+      said ? t('domains.not_verified', { why: said }) : t('domains.pending'),
     ),
   );
 }
@@ -64,24 +64,18 @@ function distrustPanel(d) {
   return h(
     'div',
     { class: 'panel', id: 'distrust' },
-    h('h2', {}, 'Replacement of distrusted certificates'),
-    h(
-      'p',
-      {},
-      `${d.replaced} of ${total} certificates that depended on a distrusted CA are replaced (free of charge).`,
-    ),
+    h('h2', {}, t('distrust.title')),
+    h('p', {}, t('distrust.summary', { replaced: d.replaced, total })),
     h('progress', { id: 'distrust-progress', max: String(total), value: String(d.replaced) }, `${d.replaced}/${total}`),
     h(
       'dl',
       { class: 'facts' },
-      cell('distrust-replaced', 'Replaced', d.replaced),
-      cell('distrust-pending', 'Pending', pending),
-      cell('distrust-failed', 'Failed', d.failed),
-      cell('distrust-stranded', 'No other CA', d.stranded),
+      cell('distrust-replaced', t('distrust.replaced'), d.replaced),
+      cell('distrust-pending', t('distrust.pending'), pending),
+      cell('distrust-failed', t('distrust.failed'), d.failed),
+      cell('distrust-stranded', t('distrust.stranded'), d.stranded),
     ),
-    d.stranded
-      ? h('p', { class: 'error-text' }, 'Some products have no other CA: ask your provider to bind them to one.')
-      : null,
+    d.stranded ? h('p', { class: 'error-text' }, t('distrust.stranded_hint')) : null,
   );
 }
 
@@ -99,10 +93,10 @@ export async function domainsView(seq) {
   const form = h(
     'form',
     { class: 'panel', novalidate: true, id: 'claim-form' },
-    h('h2', {}, 'Claim a domain'),
-    field('Domain', name, 'You will be given a TXT record to publish, to prove the domain is yours.', 'name'),
+    h('h2', {}, t('domains.claim_title')),
+    field(t('domains.domain'), name, t('domains.claim_hint'), 'name'),
     h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
-    h('button', { class: 'primary', type: 'submit', id: 'claim-submit' }, 'Claim'),
+    h('button', { class: 'primary', type: 'submit', id: 'claim-submit' }, t('domains.claim')),
   );
   onceSubmit(form, async () => {
     clearErrors(form);
@@ -121,12 +115,12 @@ export async function domainsView(seq) {
     table({
       id: 'domains',
       rows: doms.json.domains,
-      empty: 'No domains yet.',
+      empty: t('domains.empty'),
       rowAttrs: (d) => ({ 'data-domain': d.name }),
-      columns: [{ key: 'name', label: 'Domain', cls: 'names', cell: (d) => d.name }],
+      columns: [{ key: 'name', label: t('domains.domain'), cls: 'names', cell: (d) => d.name }],
     }),
     form,
-    claims.json.claims.length ? h('h2', {}, 'Claims waiting for their TXT record') : null,
+    claims.json.claims.length ? h('h2', {}, t('domains.claims_waiting')) : null,
     ...claims.json.claims.map(claimRow),
   );
 }

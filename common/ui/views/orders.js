@@ -72,7 +72,7 @@ const COLUMNS = [
 ];
 
 // A parent's administrator sees more than one account's orders: each row names its account.
-const ACCOUNT = { key: 'account', label: 'Account', sortable: true, cell: (o) => o.account };
+const ACCOUNT = { key: 'account', label: t('orders.account'), sortable: true, cell: (o) => o.account };
 const withAccount = (cols) => [...cols.slice(0, 3), ACCOUNT, ...cols.slice(3)];
 
 // Opens the list filtered (e.g. the orders waiting for a parent's approval).

@@ -28,6 +28,10 @@ CLI_OBJ   = $(patsubst common/cli/%.c,$(BUILD)/obj/cli/%.o,$(CLI_SRC))
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
 UNIT_BIN  = $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 UNIT_HELP = $(BUILD)/obj/tests/harness.o
+UNIT_OBJ  = $(patsubst tests/unit/%.c,$(BUILD)/obj/tests/%.o,$(UNIT_SRC))
+# the unit objects stay: make would delete them as intermediates of the pattern
+# rules after a first build, and every later make would build them again
+.SECONDARY: $(UNIT_OBJ) $(UNIT_HELP)
 
 DEPS_STAMP = $(BUILD)/.deps-installed
 

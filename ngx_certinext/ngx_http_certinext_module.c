@@ -1185,10 +1185,14 @@ ngx_http_certinext_rel_path(ngx_http_request_t *r, ngx_str_t *uri)
         skip = len;
     }
     path = ngx_pnalloc(r->pool, len - skip + 1);
-    if (path != NULL) {
-        ngx_memcpy(path, uri->data + skip, len - skip);
-        path[len - skip] = '\0';
+    if (path == NULL) {
+        return NULL;
     }
+    if (len > skip) {
+        /* an empty raw URI (a request refused before parsing) has no data */
+        ngx_memcpy(path, uri->data + skip, len - skip);
+    }
+    path[len - skip] = '\0';
     return path;
 }
 

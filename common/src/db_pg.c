@@ -40,7 +40,7 @@
 #include "store_int.h"
 
 #define PG_POOL_MAX     4
-#define PG_MAX_PARAMS   32
+#define PG_MAX_PARAMS   64
 #define PG_WAIT_SECONDS 10
 #define PG_WRITER_LOCK  "7304115301" /* pg_advisory_xact_lock key: "certinext" */
 

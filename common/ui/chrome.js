@@ -1,10 +1,8 @@
 // The page's frame: the menu (with the current page marked and the count of orders
 // waiting for the viewer), the user, the balance and logging out.
-import { has, t } from './i18n.js';
+import { has, roleLabel, t } from './i18n.js';
 import { session } from './session.js';
 import { refreshBalance, refreshWaiting } from './views/common.js';
-
-const ROLES = { admin: 'Administrator', standard: 'Standard User', basic: 'Basic User' };
 
 export function setupChrome() {
   const me = session.me;
@@ -20,8 +18,7 @@ export function setupChrome() {
     a.hidden = me.user.role !== 'admin';
   });
   document.getElementById('who').hidden = false;
-  document.getElementById('who-name').textContent =
-    `${me.user.name} · ${ROLES[me.user.role] || me.user.role} · ${me.user.account}`;
+  document.getElementById('who-name').textContent = `${me.user.name} · ${roleLabel(me.user.role)} · ${me.user.account}`;
   refreshBalance();
   refreshWaiting();
 }

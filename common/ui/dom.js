@@ -110,13 +110,13 @@ export function problemText(res) {
 export function plain(detail) {
   let s = String(detail)
     .replace(/\s*\((?:see |at )?\/?api\/v1\/[^)]*\)/g, '')
-    .replace(/\/?api\/v1\/\S+/g, 'the server')
-    .replace(/\bvalidity_days\b/g, 'the validity')
-    .replace(/\bcommon_name\b/g, 'the first name')
-    .replace(/\bkey_source csr\b/g, 'your own key')
-    .replace(/\bkey_source server\b/g, 'a key made by the server')
-    .replace(/\bkey_type\b/g, 'the key type')
-    .replace(/\bsans\b/g, 'the names');
+    .replace(/\/?api\/v1\/\S+/g, t('plain.server'))
+    .replace(/\bvalidity_days\b/g, t('plain.validity'))
+    .replace(/\bcommon_name\b/g, t('plain.common_name'))
+    .replace(/\bkey_source csr\b/g, t('plain.key_csr'))
+    .replace(/\bkey_source server\b/g, t('plain.key_server'))
+    .replace(/\bkey_type\b/g, t('plain.key_type'))
+    .replace(/\bsans\b/g, t('plain.sans'));
   // a sentence starts with a capital, unless it starts with a name (www.example.com)
   if (!/^\S*[.:@/]/.test(s)) s = s.charAt(0).toUpperCase() + s.slice(1);
   return /[.!?]$/.test(s) ? s : `${s}.`;

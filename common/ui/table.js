@@ -1,5 +1,6 @@
 // Tables and pagers shared by the views. Columns: {key, label, cell(row) -> node|text,
 // sortable?: true (the server sorts by it), cls?}. Every column has a header (also the action column).
+import { t } from './i18n.js';
 import { h } from './dom.js';
 
 export function table({ id, columns, rows, empty, rowAttrs, sort, onSort, caption }) {
@@ -29,7 +30,7 @@ export function table({ id, columns, rows, empty, rowAttrs, sort, onSort, captio
           columns.map((c) => h('td', { 'data-label': c.label, class: c.cls || null }, c.cell(r))),
         ),
       )
-    : h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, empty || 'Nothing here.'));
+    : h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, empty || t('table.nothing_here')));
   return h(
     'table',
     { class: 'responsive', id },
@@ -54,7 +55,7 @@ export function pager(state, nextCursor, redraw) {
           redraw();
         },
       },
-      '← Newer',
+      t('table.newer'),
     ),
     h(
       'button',
@@ -66,7 +67,7 @@ export function pager(state, nextCursor, redraw) {
           redraw();
         },
       },
-      'Older →',
+      t('table.older'),
     ),
   );
 }

@@ -88,7 +88,9 @@ function autosslPanel(auto) {
       ? h(
           'ul',
           { class: 'error-text', id: 'autossl-alerts' },
-          alerts.map((a) => h('li', { 'data-name': a.name }, `${a.detail} (tried again ${fmtTime(a.retry_at)})`)),
+          alerts.map((a) =>
+            h('li', { 'data-name': a.name }, t('autossl.alert', { detail: a.detail, when: fmtTime(a.retry_at) })),
+          ),
         )
       : null,
   );

@@ -25,14 +25,18 @@ export async function accountsView(seq) {
   const accounts = table({
     id: 'accounts',
     rows: res.json.accounts,
-    empty: 'No sub-accounts.',
+    empty: t('accounts.no_sub_accounts'),
     rowAttrs: (a) => ({ 'data-account': a.name }),
     columns: [
-      { key: 'name', label: 'Account', cell: (a) => a.name },
-      { key: 'parent', label: 'Parent', cell: (a) => a.parent || '—' },
-      { key: 'credits', label: 'Credits', cell: (a) => String(a.credits) },
-      { key: 'billing', label: 'Billing', cell: (a) => a.billing },
-      { key: 'approval', label: 'Parent approval', cell: (a) => (a.requires_parent_approval ? 'required' : 'no') },
+      { key: 'name', label: t('accounts.account'), cell: (a) => a.name },
+      { key: 'parent', label: t('accounts.parent'), cell: (a) => a.parent || '—' },
+      { key: 'credits', label: t('accounts.credits'), cell: (a) => String(a.credits) },
+      { key: 'billing', label: t('accounts.billing'), cell: (a) => a.billing },
+      {
+        key: 'approval',
+        label: t('accounts.parent_approval'),
+        cell: (a) => (a.requires_parent_approval ? t('accounts.required') : t('accounts.no')),
+      },
     ],
   });
   draw(

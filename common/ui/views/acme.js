@@ -28,13 +28,13 @@ export async function acmeView(seq) {
   const admin = isAdmin();
   const name = h('input', { id: 'acme-name', placeholder: 'my server' });
   const user = h('input', { id: 'acme-user', placeholder: session.me.user.name });
-  const product = h('input', { id: 'acme-product', placeholder: 'the DV product that fits' });
+  const product = h('input', { id: 'acme-product', placeholder: t('acme.product_placeholder') });
   const autoPay = h('input', { id: 'acme-auto-pay', type: 'checkbox' });
   const shown = h('div', { id: 'acme-new', 'aria-live': 'polite' });
   if (created) {
     shown.append(
-      h('p', {}, 'Copy the HMAC key now: it is shown only this once.'),
-      h('p', {}, 'Key id: ', h('span', { class: 'secret', id: 'acme-kid' }, created.key_id)),
+      h('p', {}, t('acme.copy_hmac_key_now')),
+      h('p', {}, t('acme.key_id_prefix'), h('span', { class: 'secret', id: 'acme-kid' }, created.key_id)),
       h('p', {}, 'HMAC key: ', h('span', { class: 'secret', id: 'acme-hmac' }, created.hmac_key)),
       ...acmeCommands(created.directory || dir, created.key_id, created.hmac_key, 'www.example.com').map((c) =>
         h('pre', { class: 'secret' }, c),
@@ -45,20 +45,20 @@ export async function acmeView(seq) {
   const form = h(
     'form',
     { class: 'panel', novalidate: true },
-    h('h2', {}, 'Create an ACME credential'),
+    h('h2', {}, t('acme.create_acme_credential')),
     h('p', {}, 'ACME directory: ', h('span', { class: 'names', id: 'acme-directory' }, dir)),
     h(
       'div',
       { class: 'row' },
-      field('Name', name, null, 'acme-name'),
-      admin ? field('For user', user, 'an administrator may create one for any user', 'acme-user') : null,
-      field('Product', product, null, 'acme-product'),
+      field(t('acme.name'), name, null, 'acme-name'),
+      admin ? field(t('acme.for_user'), user, t('acme.for_user_hint'), 'acme-user') : null,
+      field(t('acme.product'), product, null, 'acme-product'),
     ),
     admin
-      ? h('div', { class: 'field check' }, h('label', {}, autoPay, ' Pay automatically (administrators only)'))
+      ? h('div', { class: 'field check' }, h('label', {}, autoPay, t('acme.pay_automatically_administrators_only')))
       : null,
     h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text', role: 'alert' })),
-    h('button', { class: 'primary', type: 'submit', id: 'acme-create' }, 'Create credential'),
+    h('button', { class: 'primary', type: 'submit', id: 'acme-create' }, t('acme.create_credential')),
     shown,
   );
   onceSubmit(form, async () => {
@@ -78,14 +78,14 @@ export async function acmeView(seq) {
   const creds = table({
     id: 'acme-credentials',
     rows: res.json.credentials,
-    empty: 'No ACME credentials yet.',
+    empty: t('acme.no_acme_credentials_yet'),
     rowAttrs: (c) => ({ 'data-credential': c.id }),
     columns: [
-      { key: 'name', label: 'Name', cell: (c) => c.name },
-      { key: 'user', label: 'User', cell: (c) => c.user },
-      { key: 'kid', label: 'Key id', cls: 'names', cell: (c) => c.key_id },
-      { key: 'product', label: 'Product', cell: (c) => c.product || 'DV' },
-      { key: 'pays', label: 'Payment', cell: (c) => (c.auto_pay ? 'automatically' : t('action.pay')) },
+      { key: 'name', label: t('acme.name'), cell: (c) => c.name },
+      { key: 'user', label: t('acme.user'), cell: (c) => c.user },
+      { key: 'kid', label: t('acme.key_id'), cls: 'names', cell: (c) => c.key_id },
+      { key: 'product', label: t('acme.product'), cell: (c) => c.product || 'DV' },
+      { key: 'pays', label: t('acme.payment'), cell: (c) => (c.auto_pay ? t('acme.automatically') : t('action.pay')) },
       {
         key: 'certbot',
         label: 'certbot',
@@ -94,14 +94,14 @@ export async function acmeView(seq) {
       },
       {
         key: 'act',
-        label: 'Actions',
+        label: t('acme.actions'),
         cell: (c) =>
           h(
             'button',
             {
               type: 'button',
               class: 'danger',
-              'aria-label': `Delete ACME credential ${c.name}`,
+              'aria-label': t('acme.delete_acme_credential', { name: c.name }),
               onclick: async () => {
                 const r = await api('DELETE', `/acme/credentials/${c.id}`);
                 if (r.status === 204) {
@@ -110,7 +110,7 @@ export async function acmeView(seq) {
                 } else flash(problemText(r), false);
               },
             },
-            'Delete',
+            t('acme.delete'),
           ),
       },
     ],

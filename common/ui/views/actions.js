@@ -20,12 +20,12 @@ import { session, isAdmin } from '../session.js';
 import { refreshBalance, refreshWaiting, saveBlob } from './common.js';
 
 const KEY_TYPES = ['ec-p256', 'ec-p384', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
-const REVOKE_REASONS = [
-  ['unspecified', 'No particular reason'],
-  ['keyCompromise', 'The private key was exposed'],
-  ['affiliationChanged', 'The organization changed'],
-  ['superseded', 'Replaced by another certificate'],
-  ['cessationOfOperation', 'The site is closed'],
+const revokeReasons = () => [
+  ['unspecified', t('actions.no_particular_reason')],
+  ['keyCompromise', t('actions.private_key_was_exposed')],
+  ['affiliationChanged', t('actions.organization_changed')],
+  ['superseded', t('actions.replaced_by_another_certificate')],
+  ['cessationOfOperation', t('actions.site_closed')],
 ];
 
 export function actionLabel(a) {
@@ -57,7 +57,12 @@ function moneyLines(o, price, renewal = false) {
   const out = [];
   const bal = session.credits;
   out.push(
-    h('p', { class: 'money' }, `${t('money.price')}: `, h('strong', { class: 'confirm-price' }, `${price} credits`)),
+    h(
+      'p',
+      { class: 'money' },
+      `${t('money.price')}: `,
+      h('strong', { class: 'confirm-price' }, t('money.credits', { n: price })),
+    ),
   );
   if (bal !== null && bal !== undefined) {
     out.push(h('p', { class: 'money confirm-balance' }, t('money.balance', { before: bal, after: bal - price })));
@@ -111,7 +116,7 @@ function reasonForm(o, host, { label, button, path, bodyKey, required, danger, d
   const form = h(
     'form',
     { class: 'inline-form action-form' },
-    field(label, input, required ? 'Required, up to 1024 characters.' : 'Optional.', 'reason'),
+    field(label, input, required ? t('actions.required_up_1024_characters') : t('actions.optional'), 'reason'),
     h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
     h('div', { class: 'actions' }, go, closeBtn(host)),
   );
@@ -161,8 +166,8 @@ export function openAction(o, a, host) {
   flash('');
   if (a === 'reject')
     return reasonForm(o, host, {
-      label: 'Reason for the rejection',
-      button: 'Reject order',
+      label: t('actions.reason_for_rejection'),
+      button: t('actions.reject_order'),
       path: 'reject',
       bodyKey: 'reason',
       required: true,
@@ -170,8 +175,8 @@ export function openAction(o, a, host) {
     });
   if (a === 'signatory_reject')
     return reasonForm(o, host, {
-      label: 'Reason for refusing consent',
-      button: 'Refuse consent',
+      label: t('actions.reason_for_refusing_consent'),
+      button: t('actions.refuse_consent'),
       path: 'signatory/reject',
       bodyKey: 'reason',
       required: true,
@@ -179,8 +184,8 @@ export function openAction(o, a, host) {
     });
   if (a === 'cancel')
     return reasonForm(o, host, {
-      label: 'Note (why the order is cancelled)',
-      button: 'Cancel order',
+      label: t('actions.note_why_order_cancelled'),
+      button: t('actions.cancel_order'),
       path: 'cancel',
       bodyKey: 'note',
       required: false,
@@ -192,8 +197,8 @@ export function openAction(o, a, host) {
     });
   if (a === 'approve') {
     return reasonForm(o, host, {
-      label: 'Comment',
-      button: 'Approve order',
+      label: t('actions.comment'),
+      button: t('actions.approve_order'),
       path: 'approve',
       bodyKey: 'comment',
       required: false,
@@ -205,7 +210,7 @@ export function openAction(o, a, host) {
     host.replaceChildren(
       confirmPanel({
         id: 'confirm-signatory',
-        title: `Give signatory consent to ${o.id} (Extended Validation)?`,
+        title: t('actions.give_signatory_consent_extended', { id: o.id }),
         onYes: async () => {
           const r = await api('POST', `/orders/${o.id}/signatory/approve`, {});
           if (!r.ok) {
@@ -223,7 +228,7 @@ export function openAction(o, a, host) {
     host.replaceChildren(
       confirmPanel({
         id: 'confirm-retry',
-        title: `Try issuing ${o.id} again?`,
+        title: t('actions.try_issuing_again', { id: o.id }),
         onYes: async () => {
           const r = await api('POST', `/orders/${o.id}/retry`, {});
           if (!r.ok) {
@@ -243,18 +248,16 @@ export function openAction(o, a, host) {
     host.replaceChildren(
       confirmPanel({
         id: 'confirm-renew',
-        title: `Renew ${o.id} for ${o.sans.join(', ')}?`,
+        title: t('actions.renew_for', { id: o.id, names: o.sans.join(', ') }),
         lines: [
           ...moneyLines(o, o.price, true),
           h(
             'p',
             { class: 'muted' },
-            isAdmin()
-              ? 'The renewal is charged when you pay for it on the next page.'
-              : 'The renewal goes to your administrator for approval, then you pay for it.',
+            isAdmin() ? t('actions.renewal_charged_when_you') : t('actions.renewal_goes_your_administrator'),
           ),
         ],
-        yes: 'Create the renewal',
+        yes: t('actions.create_renewal'),
         onYes: async () => {
           const r = await api('POST', `/orders/${o.id}/renew`, {}, { 'Idempotency-Key': idempotencyKey() });
           if (!r.ok) {
@@ -274,18 +277,18 @@ export function openAction(o, a, host) {
     const sel = h(
       'select',
       { id: 'revoke-reason' },
-      REVOKE_REASONS.map(([v, l]) => h('option', { value: v }, l)),
+      revokeReasons().map(([v, l]) => h('option', { value: v }, l)),
     );
     const form = h(
       'form',
       { class: 'inline-form action-form' },
-      h('p', {}, `Revoking ${o.id} stops it being served and trusted. This cannot be undone.`),
-      field('Reason', sel, null, 'reason'),
+      h('p', {}, t('actions.revoking_stops_being_served', { id: o.id })),
+      field(t('actions.reason'), sel, null, 'reason'),
       h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
       h(
         'div',
         { class: 'actions' },
-        h('button', { class: 'danger', type: 'submit', id: 'confirm-revoke' }, 'Revoke certificate'),
+        h('button', { class: 'danger', type: 'submit', id: 'confirm-revoke' }, t('actions.revoke_certificate')),
         closeBtn(host),
       ),
     );
@@ -307,19 +310,14 @@ export function openAction(o, a, host) {
     const form = h(
       'form',
       { class: 'action-form' },
-      h('p', {}, `Current names: ${o.sans.join(', ')}`),
-      field(
-        'Names to add (one per line)',
-        add,
-        'Added names are charged; the new certificate replaces this one.',
-        'add',
-      ),
-      field('Names to remove (one per line)', rm, null, 'remove'),
+      h('p', {}, t('actions.current_names', { names: o.sans.join(', ') })),
+      field(t('actions.names_add_one_per'), add, t('actions.added_names_are_charged'), 'add'),
+      field(t('actions.names_remove_one_per'), rm, null, 'remove'),
       h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
       h(
         'div',
         { class: 'actions' },
-        h('button', { class: 'primary', type: 'submit', id: 'confirm-sans' }, 'Reissue with these names'),
+        h('button', { class: 'primary', type: 'submit', id: 'confirm-sans' }, t('actions.reissue_with_these_names')),
         closeBtn(host),
       ),
     );
@@ -341,26 +339,24 @@ export function openAction(o, a, host) {
     const kt = h(
       'select',
       { id: 'reissue-key-type' },
-      h('option', { value: '' }, 'same as before'),
+      h('option', { value: '' }, t('actions.key_same_as_before')),
       KEY_TYPES.map((k) => h('option', { value: k }, k)),
     );
     const form = h(
       'form',
       { class: 'action-form' },
-      a === 'reissue'
-        ? h(
-            'p',
-            {},
-            `A reissue gives ${o.id}'s names a new key and certificate at no charge; this order is then superseded.`,
-          )
-        : null,
-      field(a === 'csr' ? 'CSR (PEM)' : 'Your own CSR (optional)', csr, null, 'csr'),
-      a === 'reissue' ? field('Key type', kt, null, 'key_type') : null,
+      a === 'reissue' ? h('p', {}, t('actions.reissue_gives_s_names', { id: o.id })) : null,
+      field(a === 'csr' ? 'CSR (PEM)' : t('actions.your_own_csr_optional'), csr, null, 'csr'),
+      a === 'reissue' ? field(t('actions.key_type'), kt, null, 'key_type') : null,
       h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
       h(
         'div',
         { class: 'actions' },
-        h('button', { class: 'primary', type: 'submit', id: `confirm-${a}` }, a === 'csr' ? 'Submit CSR' : 'Reissue'),
+        h(
+          'button',
+          { class: 'primary', type: 'submit', id: `confirm-${a}` },
+          a === 'csr' ? t('actions.submit_csr') : t('actions.reissue'),
+        ),
         closeBtn(host),
       ),
     );
@@ -379,7 +375,7 @@ export function openAction(o, a, host) {
         showProblem(form, res);
         return;
       }
-      flash(a === 'csr' ? 'CSR submitted.' : t('reissue.created', { id: res.json.id }));
+      flash(a === 'csr' ? t('actions.csr_submitted') : t('reissue.created', { id: res.json.id }));
       navigate(`#/order/${res.json.id}`);
     });
     host.replaceChildren(form);
@@ -393,9 +389,8 @@ function keyPanel(o, host) {
     confirmPanel({
       id: 'confirm-key-panel',
       danger: true,
-      title:
-        'The private key is a secret: whoever holds it can impersonate this site. The download is written to the audit log.',
-      yes: 'Download the private key',
+      title: t('actions.private_key_secret_whoever'),
+      yes: t('actions.download_private_key'),
       onYes: async () => {
         const res = await api('GET', `/orders/${o.id}/key`);
         if (!res.ok) {
@@ -413,12 +408,12 @@ function keyPanel(o, host) {
 
 function downloadPanel(o, host) {
   const btns = [
-    actionButton('Full chain (certificate + intermediates)', () => downloadChain(o, 'chain'), {
+    actionButton(t('actions.full_chain_certificate_intermediates'), () => downloadChain(o, 'chain'), {
       id: 'download-chain',
       class: 'primary',
     }),
-    actionButton('Certificate only', () => downloadChain(o, 'leaf'), { id: 'download-leaf' }),
-    actionButton('Intermediates only (PEM chain)', () => downloadChain(o, 'chain-only'), {
+    actionButton(t('actions.certificate_only'), () => downloadChain(o, 'leaf'), { id: 'download-leaf' }),
+    actionButton(t('actions.intermediates_only_pem_chain'), () => downloadChain(o, 'chain-only'), {
       id: 'download-intermediates',
     }),
   ];
@@ -428,7 +423,7 @@ function downloadPanel(o, host) {
     h(
       'div',
       { class: 'panel action-form', id: 'download-panel' },
-      h('p', {}, `Download ${o.id}:`),
+      h('p', {}, t('actions.download_of', { id: o.id })),
       h('div', { class: 'actions' }, btns, closeBtn(host)),
       p12,
     ),
@@ -441,15 +436,11 @@ function pkcs12Form(o) {
   const form = h(
     'form',
     { class: 'inline-form', id: 'p12-form' },
-    h('h3', {}, 'PKCS#12 file (.p12 for IIS and Windows)'),
-    h(
-      'p',
-      { class: 'hint' },
-      'It contains the private key, protected by the password you choose here. The download is audited.',
-    ),
-    field('Password for the file', pw, 'At least 8 characters; you need it to import the file.', 'password'),
+    h('h3', {}, t('actions.pkcs_12_file_p12')),
+    h('p', { class: 'hint' }, t('actions.contains_private_key_protected')),
+    field(t('actions.password_for_file'), pw, t('actions.at_least_8_characters'), 'password'),
     h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
-    h('button', { type: 'submit', class: 'danger', id: 'p12-download' }, 'Download PKCS#12'),
+    h('button', { type: 'submit', class: 'danger', id: 'p12-download' }, t('actions.download_pkcs_12')),
   );
   onceSubmit(form, async () => {
     clearErrors(form);

@@ -44,7 +44,7 @@ export async function auditView(seq) {
   const action = h(
     'select',
     { id: 'audit-action' },
-    h('option', { value: '' }, 'Any action'),
+    h('option', { value: '' }, t('audit.any_action')),
     ACTIONS.map((a) => h('option', { value: a, selected: a === state.action }, auditLabel(a))),
   );
   const since = h('input', { id: 'audit-since', type: 'date', value: state.since });
@@ -66,23 +66,27 @@ export async function auditView(seq) {
         navigate('#/audit');
       },
     },
-    field('User', actor, null, 'actor'),
-    field('Action', action, null, 'action'),
-    field('From', since, null, 'since'),
-    field('To', until, null, 'until'),
-    h('div', { class: 'field' }, h('button', { type: 'submit', id: 'audit-filter' }, 'Filter')),
+    field(t('audit.user'), actor, null, 'actor'),
+    field(t('audit.action'), action, null, 'action'),
+    field(t('audit.from'), since, null, 'since'),
+    field(t('audit.to'), until, null, 'until'),
+    h('div', { class: 'field' }, h('button', { type: 'submit', id: 'audit-filter' }, t('audit.filter'))),
   );
   const tbl = table({
     id: 'audit',
     rows: res.json.events,
-    empty: 'No events match.',
+    empty: t('audit.no_events_match'),
     columns: [
-      { key: 'at', label: 'When', cell: (e) => fmtTime(e.at) },
-      { key: 'actor', label: 'Who', cell: (e) => actorName(e.actor) },
-      { key: 'action', label: 'What', cell: (e) => auditLabel(e.action) },
-      { key: 'order', label: 'Order', cell: (e) => (e.order ? h('a', { href: `#/order/${e.order}` }, e.order) : '—') },
-      { key: 'peer', label: 'From', cls: 'names', cell: (e) => peerName(e.peer) },
-      { key: 'detail', label: 'Detail', cls: 'wrap', cell: (e) => e.detail || '' },
+      { key: 'at', label: t('audit.when'), cell: (e) => fmtTime(e.at) },
+      { key: 'actor', label: t('audit.who'), cell: (e) => actorName(e.actor) },
+      { key: 'action', label: t('audit.what'), cell: (e) => auditLabel(e.action) },
+      {
+        key: 'order',
+        label: t('audit.order'),
+        cell: (e) => (e.order ? h('a', { href: `#/order/${e.order}` }, e.order) : '—'),
+      },
+      { key: 'peer', label: t('audit.from'), cls: 'names', cell: (e) => peerName(e.peer) },
+      { key: 'detail', label: t('audit.detail'), cls: 'wrap', cell: (e) => e.detail || '' },
     ],
   });
   draw(

@@ -15,31 +15,36 @@ export function originBadge(origin) {
 
 const state = { sort: { key: 'not_after', dir: 1 }, within: '' };
 
-const COLUMNS = [
+const tableColumns = () => [
   {
     key: 'common_name',
-    label: 'Names',
+    label: t('certificates.names'),
     cls: 'names',
     sortable: true,
     cell: (c) => [c.names.join(', '), originBadge(c.origin)],
   },
-  { key: 'order', label: 'Order', sortable: true, cell: (c) => h('a', { href: `#/order/${c.order}` }, c.order) },
-  { key: 'serial', label: 'Serial', cls: 'names', sortable: true, cell: (c) => c.serial },
-  { key: 'issuer', label: 'Issuer', sortable: true, cell: (c) => issuerName(c.issuer) },
-  { key: 'not_after', label: 'Expires', sortable: true, cell: (c) => fmtTime(c.not_after) },
+  {
+    key: 'order',
+    label: t('certificates.order'),
+    sortable: true,
+    cell: (c) => h('a', { href: `#/order/${c.order}` }, c.order),
+  },
+  { key: 'serial', label: t('certificates.serial'), cls: 'names', sortable: true, cell: (c) => c.serial },
+  { key: 'issuer', label: t('certificates.issuer'), sortable: true, cell: (c) => issuerName(c.issuer) },
+  { key: 'not_after', label: t('certificates.expires'), sortable: true, cell: (c) => fmtTime(c.not_after) },
   {
     key: 'days_left',
-    label: 'Days left',
+    label: t('certificates.days_left'),
     sortable: true,
     cell: (c) =>
       h('span', { class: c.days_left <= 7 ? 'error-text' : c.days_left <= 30 ? 'warn-text' : '' }, String(c.days_left)),
   },
   {
     key: 'renewal',
-    label: 'Renewal',
+    label: t('certificates.renewal'),
     cell: (c) =>
       c.renewal_alert
-        ? h('span', { class: 'error-text' }, c.renewal_alert.detail || 'The automatic renewal failed.')
+        ? h('span', { class: 'error-text' }, c.renewal_alert.detail || t('certificates.automatic_renewal_failed'))
         : c.auto_renew
           ? 'automatic'
           : 'manual',
@@ -77,10 +82,10 @@ export async function certificatesView(seq) {
       },
     },
     [
-      ['', 'All live certificates'],
-      ['30', 'Expiring within 30 days'],
-      ['7', 'Within 7 days'],
-      ['1', 'Within a day'],
+      ['', t('certificates.all_live_certificates')],
+      ['30', t('certificates.expiring_within_30_days')],
+      ['7', t('certificates.within_7_days')],
+      ['1', t('certificates.within_day')],
     ].map(([v, l]) => h('option', { value: v, selected: v === state.within }, l)),
   );
   const onSort = (key) => {
@@ -101,19 +106,22 @@ export async function certificatesView(seq) {
           download: 'certificates.csv',
           id: 'export-certificates',
         },
-        'Export CSV',
+        t('export.csv'),
       ),
     ),
-    h(
-      'p',
-      { class: 'muted' },
-      'The certificates live now, one per order. Replaced ones are on their orders, marked Superseded.',
-    ),
-    h('div', { class: 'row panel' }, field('Show', within, null, 'expiring')),
+    h('p', { class: 'muted' }, t('certificates.certificates_live_now_one')),
+    h('div', { class: 'row panel' }, field(t('certificates.show'), within, null, 'expiring')),
     h(
       'div',
       { class: 'panel table-wrap' },
-      table({ id: 'certificates', columns: COLUMNS, rows, empty: 'No live certificates.', sort: state.sort, onSort }),
+      table({
+        id: 'certificates',
+        columns: tableColumns(),
+        rows,
+        empty: t('certificates.no_live_certificates'),
+        sort: state.sort,
+        onSort,
+      }),
     ),
   );
 }

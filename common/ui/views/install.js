@@ -1,16 +1,17 @@
 // Installation help: nothing to do for names this server serves; per-server steps with
 // copy buttons otherwise; and the openssl command that makes a CSR for given names.
+import { t } from '../i18n.js';
 import { h } from '../dom.js';
 import { served } from './common.js';
 
 export function copyButton(getText, label) {
-  const btn = h('button', { type: 'button', class: 'copy', 'aria-label': label }, 'Copy');
+  const btn = h('button', { type: 'button', class: 'copy', 'aria-label': label }, t('install.copy'));
   btn.addEventListener('click', async () => {
     try {
       await navigator.clipboard.writeText(getText());
-      btn.textContent = 'Copied';
+      btn.textContent = t('install.copied');
     } catch {
-      btn.textContent = 'Select and copy';
+      btn.textContent = t('install.select_and_copy');
     }
   });
   return btn;
@@ -22,7 +23,7 @@ function block(title, text) {
     { class: 'snippet' },
     h('h3', {}, title),
     h('pre', {}, text),
-    copyButton(() => text, `Copy the ${title} instructions`),
+    copyButton(() => text, t('install.copy_instructions', { title })),
   );
 }
 
@@ -37,18 +38,9 @@ export function installSteps(o) {
       'Apache',
       `SSLCertificateFile    /etc/ssl/${base}/fullchain.pem\nSSLCertificateKeyFile /etc/ssl/${base}/privkey.pem\n# then: apachectl configtest && systemctl reload apache2`,
     ],
-    [
-      'IIS',
-      'Download the PKCS#12 file (ask your administrator), then in IIS Manager:\nServer Certificates → Import… → choose the .p12 file and its password;\nSite → Bindings… → https → select the certificate.',
-    ],
-    [
-      'cPanel',
-      'SSL/TLS → Manage SSL sites → paste the "Certificate only" download into Certificate (CRT),\nyour private key into Private Key (KEY) and the "Intermediates only" download into\nCertificate Authority Bundle (CABUNDLE) → Install Certificate.',
-    ],
-    [
-      'Plesk',
-      'Websites & Domains → SSL/TLS Certificates → Upload the certificate files:\nthe private key, the "Certificate only" download and the "Intermediates only" download as CA certificate.',
-    ],
+    ['IIS', t('install.steps_iis')],
+    ['cPanel', t('install.steps_cpanel')],
+    ['Plesk', t('install.steps_plesk')],
   ];
 }
 
@@ -57,16 +49,12 @@ export function installHelp(o) {
     return h(
       'div',
       { class: 'panel', id: 'install-help' },
-      h('h2', {}, 'Installation'),
-      h(
-        'p',
-        { class: 'ok-text' },
-        `This server already serves ${o.sans.join(', ')} with this certificate: nothing needs installing here.`,
-      ),
+      h('h2', {}, t('install.installation')),
+      h('p', { class: 'ok-text' }, t('install.this_server_already_serves', { names: o.sans.join(', ') })),
       h(
         'details',
         {},
-        h('summary', {}, 'Installing it on another server'),
+        h('summary', {}, t('install.installing_on_another_server')),
         installSteps(o).map(([n, s]) => block(n, s)),
       ),
     );
@@ -74,8 +62,8 @@ export function installHelp(o) {
   return h(
     'div',
     { class: 'panel', id: 'install-help' },
-    h('h2', {}, 'Installation'),
-    h('p', {}, 'Download the certificate (full chain), then follow the steps for your server.'),
+    h('h2', {}, t('install.installation')),
+    h('p', {}, t('install.download_certificate_full_chain')),
     installSteps(o).map(([n, s]) => block(n, s)),
   );
 }

@@ -13,7 +13,7 @@ export function loginView() {
   const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   // the second factor, asked for when the server says it is needed
   const totp = h('input', { name: 'totp', autocomplete: 'one-time-code', inputmode: 'numeric' });
-  const totpField = field('Authenticator code (or a recovery code)', totp, null, 'totp');
+  const totpField = field(t('login.authenticator_code_or_recovery'), totp, null, 'totp');
   totpField.hidden = true;
   const err = h('p', { class: 'error-text', id: 'login-error', role: 'alert' });
   const lost = session.lost ? h('p', { class: 'notice', id: 'session-lost', role: 'status' }, t('session.lost')) : null;
@@ -37,7 +37,7 @@ export function loginView() {
           if (session.me.user.totp_enrolment_required) navigate('#/security');
           else navigate(back && !back.startsWith('#/login') ? back : '#/orders');
         } else if (res.status === 429) {
-          err.textContent = `Your account is locked for now: ${res.json && res.json.detail ? res.json.detail : ''}`;
+          err.textContent = t('login.locked', { detail: res.json && res.json.detail ? res.json.detail : '' });
         } else if (res.status === 401 && res.json && /totp_required$/.test(res.json.type || '')) {
           totpField.hidden = false;
           err.textContent = t('login.totp');
@@ -47,7 +47,7 @@ export function loginView() {
           totp.value = '';
           totp.focus();
         } else if (res.status === 401) {
-          err.textContent = 'Wrong user name or password.';
+          err.textContent = t('login.wrong_user_name_or');
           pass.setAttribute('aria-invalid', 'true');
           pass.setAttribute('aria-describedby', 'login-error');
         } else {
@@ -57,11 +57,11 @@ export function loginView() {
     },
     h('h1', {}, t('title.login')),
     lost,
-    field('User name', user, null, 'username'),
-    field('Password', pass, null, 'password'),
+    field(t('login.user_name'), user, null, 'username'),
+    field(t('login.password'), pass, null, 'password'),
     totpField,
     err,
-    h('button', { class: 'primary', type: 'submit', id: 'login-submit' }, 'Log in'),
+    h('button', { class: 'primary', type: 'submit', id: 'login-submit' }, t('login.log_in')),
   );
   render(form);
   user.focus();

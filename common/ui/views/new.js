@@ -2,13 +2,13 @@
 // the key choice with a CSR helper, errors beside the field the API names.
 import { api } from '../api.js';
 import { clearErrors, field, flash, h, onceSubmit, showFieldError, showProblem } from '../dom.js';
-import { PRODUCTS, productName, t } from '../i18n.js';
+import { productDescription, productName, t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { draw } from './common.js';
 import { copyButton, csrCommand } from './install.js';
 
-const KEY_TYPES = [
-  ['ec-p256', 'ECDSA P-256 (recommended)'],
+const keyTypes = () => [
+  ['ec-p256', t('new.key_ec_p256')],
   ['ec-p384', 'ECDSA P-384'],
   ['rsa-2048', 'RSA 2048'],
   ['rsa-3072', 'RSA 3072'],
@@ -29,7 +29,13 @@ export async function newView(seq) {
       h(
         'option',
         { value: p.code, selected: p.code === 'dv-ssl' },
-        `${productName(p.code)} — ${p.price} credits${p.price_per_additional_name ? ` + ${p.price_per_additional_name} per extra name` : ''}`,
+        p.price_per_additional_name
+          ? t('new.product_option_extra', {
+              product: productName(p.code),
+              price: p.price,
+              extra: p.price_per_additional_name,
+            })
+          : t('new.product_option', { product: productName(p.code), price: p.price }),
       ),
     ),
   );
@@ -39,20 +45,20 @@ export async function newView(seq) {
   const keyType = h(
     'select',
     { id: 'key-type' },
-    KEY_TYPES.map(([k, l]) => h('option', { value: k }, l)),
+    keyTypes().map(([k, l]) => h('option', { value: k }, l)),
   );
   const useCsr = h('input', { type: 'checkbox', id: 'use-csr' });
   const csr = h('textarea', { id: 'csr', rows: 6, placeholder: '-----BEGIN CERTIFICATE REQUEST-----' });
   const cmd = h('pre', { id: 'csr-command' });
-  const validity = h('input', { id: 'validity', type: 'number', min: 1, placeholder: 'the product maximum' });
+  const validity = h('input', { id: 'validity', type: 'number', min: 1, placeholder: t('new.validity_placeholder') });
   const autoRenew = h('input', { type: 'checkbox', id: 'auto-renew' });
   const csrField = h(
     'div',
     { hidden: true, id: 'csr-part' },
-    h('p', { class: 'hint' }, 'Make the key and the CSR on your server with this command, then paste the .csr file:'),
+    h('p', { class: 'hint' }, t('new.make_key_and_csr')),
     cmd,
-    copyButton(() => cmd.textContent, 'Copy the openssl command'),
-    field('CSR (PEM)', csr, 'Its names must equal the names above.', 'csr'),
+    copyButton(() => cmd.textContent, t('new.copy_openssl_command')),
+    field('CSR (PEM)', csr, t('new.its_names_must_equal'), 'csr'),
   );
   const list = () =>
     names.value
@@ -61,12 +67,16 @@ export async function newView(seq) {
       .filter(Boolean);
   const update = () => {
     const p = products.find((x) => x.code === product.value);
-    desc.textContent =
-      p && PRODUCTS[p.code]
-        ? `${PRODUCTS[p.code][1]} Up to ${p.max_sans} name${p.max_sans > 1 ? 's' : ''}, ${p.validity_days} days at most.`
-        : '';
+    const about = p ? productDescription(p.code) : '';
+    desc.textContent = about
+      ? t(p.max_sans > 1 ? 'new.product_desc' : 'new.product_desc_one', {
+          desc: about,
+          n: p.max_sans,
+          days: p.validity_days,
+        })
+      : '';
     const n = Math.max(1, list().length);
-    total.textContent = p ? `Total: ${priceOf(p, n)} credits for ${n} name${n > 1 ? 's' : ''}` : '';
+    total.textContent = p ? t(n > 1 ? 'new.total' : 'new.total_one', { price: priceOf(p, n), n }) : '';
     cmd.textContent = csrCommand(list(), keyType.value);
   };
   [product, names, keyType].forEach((el) => {
@@ -97,7 +107,9 @@ export async function newView(seq) {
               required: d.required,
             });
       customInputs[d.name] = { input, type: d.type };
-      custom.append(field(d.required ? `${d.name} (required)` : d.name, input, null, `fields.${d.name}`));
+      custom.append(
+        field(d.required ? t('new.field_required', { name: d.name }) : d.name, input, null, `fields.${d.name}`),
+      );
     }
   };
   product.addEventListener('change', drawCustom);
@@ -106,41 +118,32 @@ export async function newView(seq) {
   const form = h(
     'form',
     { class: 'panel', id: 'new-request' },
-    field('Product', product, null, 'product'),
+    field(t('new.product'), product, null, 'product'),
     desc,
-    field(
-      'Names, one per line',
-      names,
-      'The first is the common name. A wildcard (*.example.com) only where the product allows it.',
-      'names',
-    ),
+    field(t('new.names_one_per_line'), names, t('new.first_common_name_wildcard'), 'names'),
     domains.length
-      ? h(
-          'p',
-          { class: 'hint', id: 'domains' },
-          `Your account may order for: ${domains.join(', ')} and their subdomains.`,
-        )
+      ? h('p', { class: 'hint', id: 'domains' }, t('new.your_account_may_order', { domains: domains.join(', ') }))
       : null,
     total,
     h(
       'div',
       { class: 'row' },
-      field('Key type', keyType, null, 'key_type'),
-      field('Validity (days)', validity, null, 'validity'),
+      field(t('new.key_type'), keyType, null, 'key_type'),
+      field(t('new.validity_days'), validity, null, 'validity'),
     ),
-    h('div', { class: 'field check' }, h('label', {}, useCsr, ' I have my own key: paste a CSR')),
+    h('div', { class: 'field check' }, h('label', {}, useCsr, t('new.own_csr'))),
     csrField,
-    h('div', { class: 'field check' }, h('label', {}, autoRenew, ' Renew automatically')),
+    h('div', { class: 'field check' }, h('label', {}, autoRenew, t('new.renew_automatically'))),
     custom,
     h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text', role: 'alert' })),
-    h('button', { class: 'primary', type: 'submit', id: 'submit-request' }, 'Submit request'),
+    h('button', { class: 'primary', type: 'submit', id: 'submit-request' }, t('new.submit_request')),
   );
   onceSubmit(form, async () => {
     clearErrors(form);
     flash('');
     const l = list();
     if (!l.length) {
-      showFieldError(form, 'names', 'Enter at least one name.');
+      showFieldError(form, 'names', t('new.enter_at_least_one'));
       return;
     }
     const body = {
@@ -164,8 +167,8 @@ export async function newView(seq) {
     if (r.status === 201) {
       flash(
         r.json.status === 'pending_approval'
-          ? `Request ${r.json.id} is waiting for an administrator's approval.`
-          : `Request ${r.json.id} created.`,
+          ? t('new.request_waiting_for_administrator', { id: r.json.id })
+          : t('new.request_created', { id: r.json.id }),
       );
       navigate(r.json.status === 'awaiting_payment' ? `#/summary/${r.json.id}` : '#/orders');
       return;

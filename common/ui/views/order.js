@@ -16,7 +16,7 @@ function kindText(o) {
 }
 
 export function actorName(a) {
-  return a === 'agent' ? 'The server (automatic)' : a;
+  return a === 'agent' ? t('order.server_automatic') : a;
 }
 
 export async function orderView(seq, id, focusAction) {
@@ -27,48 +27,46 @@ export async function orderView(seq, id, focusAction) {
   }
   const o = res.json;
   const facts = [
-    ['Status', h('div', { class: 'status-cell' }, statusBadge(o.status), viaBadge(o), nextLine(o))],
-    ['Request', o.id],
-    ['Order ID', o.order_number || '—'],
-    ['Product', productName(o.product)],
-    ['Names', h('span', { class: 'names' }, o.sans.join(', '))],
-    [
-      'Key',
-      `${o.key_type} (${o.key_source === 'csr' ? 'your own key, from your CSR' : 'made and kept by the server'})`,
-    ],
-    ['Validity', `${o.validity_days} days`],
-    ['Automatic renewal', o.auto_renew ? 'yes' : 'no'],
-    ['Price', `${o.price} credits`],
-    ['Kind', kindText(o)],
-    ['Requester', o.requester],
-    ['Approved by', o.approved_by ? `${o.approved_by}, ${fmtTime(o.approved_at)}` : '—'],
-    ['Created', fmtTime(o.created_at)],
-    ['Updated', fmtTime(o.updated_at)],
+    [t('order.status'), h('div', { class: 'status-cell' }, statusBadge(o.status), viaBadge(o), nextLine(o))],
+    [t('order.request'), o.id],
+    [t('order.order_id'), o.order_number || '—'],
+    [t('order.product'), productName(o.product)],
+    [t('order.names'), h('span', { class: 'names' }, o.sans.join(', '))],
+    [t('order.key'), t(o.key_source === 'csr' ? 'order.key_csr' : 'order.key_server', { type: o.key_type })],
+    [t('order.validity'), t('order.days', { n: o.validity_days })],
+    [t('order.automatic_renewal'), o.auto_renew ? t('order.yes') : t('order.no')],
+    [t('order.price'), t('money.credits', { n: o.price })],
+    [t('order.kind'), kindText(o)],
+    [t('order.requester'), o.requester],
+    [t('order.approved_by'), o.approved_by ? `${o.approved_by}, ${fmtTime(o.approved_at)}` : '—'],
+    [t('order.created'), fmtTime(o.created_at)],
+    [t('order.updated'), fmtTime(o.updated_at)],
   ];
   // a sub-account's order, seen from above; the account's custom fields
   if (o.account && o.account !== session.me.user.account)
-    facts.push(['Account', h('span', { id: 'order-account' }, o.account)]);
+    facts.push([t('order.account'), h('span', { id: 'order-account' }, o.account)]);
   for (const [k, v] of Object.entries(o.fields || {})) facts.push([k, h('span', { 'data-custom-field': k }, v)]);
   if (o.superseded_by)
     facts.splice(1, 0, [
-      'Superseded by',
+      t('order.superseded_by'),
       h('a', { href: `#/order/${o.superseded_by}`, id: 'superseded-by' }, o.superseded_by),
     ]);
-  if (o.signatory_by) facts.push(['Signatory', `${o.signatory_by}, ${fmtTime(o.signatory_at)}`]);
-  if (o.rejection_reason) facts.push(['Rejection reason', h('span', { id: 'rejection-reason' }, o.rejection_reason)]);
+  if (o.signatory_by) facts.push([t('order.signatory'), `${o.signatory_by}, ${fmtTime(o.signatory_at)}`]);
+  if (o.rejection_reason)
+    facts.push([t('order.rejection_reason'), h('span', { id: 'rejection-reason' }, o.rejection_reason)]);
   if (o.certificate) {
-    facts.push(['Serial', h('span', { class: 'names', id: 'cert-serial' }, o.certificate.serial)]);
-    facts.push(['Valid', `${fmtTime(o.certificate.not_before)} – ${fmtTime(o.certificate.not_after)}`]);
-    facts.push(['Issuer', issuerName(o.certificate.issuer)]);
-    facts.push(['On this server', h('span', { id: 'served' }, served(o) ? t('served.yes') : t('served.no'))]);
+    facts.push([t('order.serial'), h('span', { class: 'names', id: 'cert-serial' }, o.certificate.serial)]);
+    facts.push([t('order.valid'), `${fmtTime(o.certificate.not_before)} – ${fmtTime(o.certificate.not_after)}`]);
+    facts.push([t('order.issuer'), issuerName(o.certificate.issuer)]);
+    facts.push([t('order.on_this_server'), h('span', { id: 'served' }, served(o) ? t('served.yes') : t('served.no'))]);
   }
-  if (o.attempts) facts.push(['Issuance attempts', String(o.attempts)]);
+  if (o.attempts) facts.push([t('order.issuance_attempts'), String(o.attempts)]);
   const errorBox =
     o.error && o.status === 'failed'
       ? h(
           'div',
           { class: 'panel', id: 'ca-error' },
-          h('h2', {}, 'Why issuance failed'),
+          h('h2', {}, t('order.why_issuance_failed')),
           h('p', {}, o.error.title || ''),
           h('p', { class: 'error-text' }, o.error.detail || ''),
         )
@@ -79,13 +77,13 @@ export async function orderView(seq, id, focusAction) {
   const trail = table({
     id: 'events',
     rows: events,
-    empty: 'No events yet.',
+    empty: t('order.no_events_yet'),
     columns: [
-      { key: 'at', label: 'When', cell: (e) => fmtTime(e.at) },
-      { key: 'actor', label: 'Who', cell: (e) => actorName(e.actor) },
-      { key: 'action', label: 'What', cell: (e) => auditLabel(e.action) },
-      { key: 'peer', label: 'From', cls: 'names', cell: (e) => peerName(e.peer) },
-      { key: 'detail', label: 'Detail', cls: 'wrap', cell: (e) => e.detail || '' },
+      { key: 'at', label: t('order.when'), cell: (e) => fmtTime(e.at) },
+      { key: 'actor', label: t('order.who'), cell: (e) => actorName(e.actor) },
+      { key: 'action', label: t('order.what'), cell: (e) => auditLabel(e.action) },
+      { key: 'peer', label: t('order.from'), cls: 'names', cell: (e) => peerName(e.peer) },
+      { key: 'detail', label: t('order.detail'), cls: 'wrap', cell: (e) => e.detail || '' },
     ],
   });
   const actions = o.actions.length
@@ -108,9 +106,7 @@ export async function orderView(seq, id, focusAction) {
     : h(
         'p',
         { class: 'muted', id: 'no-actions' },
-        o.status === 'superseded'
-          ? 'This order was replaced: act on the newer order.'
-          : 'Nothing to do on this order now.',
+        o.status === 'superseded' ? t('order.this_order_was_replaced') : t('order.nothing_to_do'),
       );
 
   if (
@@ -127,9 +123,9 @@ export async function orderView(seq, id, focusAction) {
         ),
       ),
       errorBox,
-      h('div', { class: 'panel' }, h('h2', {}, 'Actions'), actions, forms),
+      h('div', { class: 'panel' }, h('h2', {}, t('order.actions')), actions, forms),
       o.status === 'issued' ? installHelp(o) : null,
-      h('div', { class: 'panel' }, h('h2', {}, 'History'), trail),
+      h('div', { class: 'panel' }, h('h2', {}, t('order.history')), trail),
     )
   )
     return;

@@ -16,8 +16,13 @@ export function expiryWarnings(certs) {
   if (!soon.length) return null;
   return h(
     'div',
-    { class: 'panel warn-panel', id: 'expiry-warnings', role: 'region', 'aria-label': 'Certificates expiring soon' },
-    h('h2', {}, 'Expiring soon'),
+    {
+      class: 'panel warn-panel',
+      id: 'expiry-warnings',
+      role: 'region',
+      'aria-label': t('orders.certificates_expiring_soon'),
+    },
+    h('h2', {}, t('orders.expiring_soon')),
     h(
       'ul',
       {},
@@ -28,7 +33,7 @@ export function expiryWarnings(certs) {
           'li',
           { class: `expiry ${level}`, 'data-days': c.days_left },
           h('a', { href: `#/order/${c.order}` }, c.days_left <= 1 ? t('expiry.today', vars) : t('expiry.warn', vars)),
-          c.auto_renew ? ' Renews automatically.' : ' Renew it to keep the site secure.',
+          c.auto_renew ? t('orders.renews_automatically') : t('orders.renew_keep_site_secure'),
         );
       }),
     ),
@@ -47,14 +52,14 @@ const SERVER_SORT = {
   created: 'created',
 };
 
-const COLUMNS = [
-  { key: 'id', label: 'Request', sortable: true, cell: (o) => h('a', { href: `#/order/${o.id}` }, o.id) },
-  { key: 'order_number', label: 'Order ID', sortable: true, cell: (o) => o.order_number || '—' },
-  { key: 'names', label: 'Names', cls: 'names', sortable: true, cell: (o) => o.sans.join(', ') },
-  { key: 'product', label: 'Product', sortable: true, cell: (o) => productName(o.product) },
+const tableColumns = () => [
+  { key: 'id', label: t('orders.request'), sortable: true, cell: (o) => h('a', { href: `#/order/${o.id}` }, o.id) },
+  { key: 'order_number', label: t('orders.order_id'), sortable: true, cell: (o) => o.order_number || '—' },
+  { key: 'names', label: t('orders.names'), cls: 'names', sortable: true, cell: (o) => o.sans.join(', ') },
+  { key: 'product', label: t('orders.product'), sortable: true, cell: (o) => productName(o.product) },
   {
     key: 'status',
-    label: 'Status',
+    label: t('orders.status'),
     sortable: true,
     cell: (o) =>
       h(
@@ -63,17 +68,17 @@ const COLUMNS = [
         statusBadge(o.status),
         viaBadge(o),
         nextLine(o),
-        o.rejection_reason ? h('span', { class: 'reason' }, `Reason: ${o.rejection_reason}`) : null,
+        o.rejection_reason ? h('span', { class: 'reason' }, t('orders.reason', { reason: o.rejection_reason })) : null,
       ),
   },
-  { key: 'requester', label: 'Requester', sortable: true, cell: (o) => o.requester },
-  { key: 'created', label: 'Created', sortable: true, cell: (o) => fmtTime(o.created_at) },
-  { key: 'actions', label: 'Actions', cell: (o) => rowActions(o) },
+  { key: 'requester', label: t('orders.requester'), sortable: true, cell: (o) => o.requester },
+  { key: 'created', label: t('orders.created'), sortable: true, cell: (o) => fmtTime(o.created_at) },
+  { key: 'actions', label: t('orders.actions'), cell: (o) => rowActions(o) },
 ];
 
 // A parent's administrator sees more than one account's orders: each row names its account.
-const ACCOUNT = { key: 'account', label: t('orders.account'), sortable: true, cell: (o) => o.account };
-const withAccount = (cols) => [...cols.slice(0, 3), ACCOUNT, ...cols.slice(3)];
+const accountColumn = () => ({ key: 'account', label: t('orders.account'), sortable: true, cell: (o) => o.account });
+const withAccount = (cols) => [...cols.slice(0, 3), accountColumn(), ...cols.slice(3)];
 
 // Opens the list filtered (e.g. the orders waiting for a parent's approval).
 export function showOrders({ status = '', q = '' } = {}) {
@@ -137,13 +142,13 @@ export async function ordersView(seq) {
   const statusSel = h(
     'select',
     { id: 'filter-status' },
-    h('option', { value: '' }, 'All statuses'),
+    h('option', { value: '' }, t('orders.all_statuses')),
     STATUSES.map((k) => h('option', { value: k, selected: k === state.status }, statusLabel(k))),
   );
   const q = h('input', {
     id: 'filter-q',
     type: 'search',
-    placeholder: 'R-000001, CIN-000001, a name or a user',
+    placeholder: t('orders.search_placeholder'),
     value: state.q,
   });
   const filters = h(
@@ -160,9 +165,9 @@ export async function ordersView(seq) {
         navigate('#/orders');
       },
     },
-    field('Status', statusSel, null, 'status'),
-    field('Search', q, null, 'q'),
-    h('div', { class: 'field' }, h('button', { type: 'submit', id: 'filter-submit' }, 'Search')),
+    field(t('orders.status'), statusSel, null, 'status'),
+    field(t('orders.search'), q, null, 'q'),
+    h('div', { class: 'field' }, h('button', { type: 'submit', id: 'filter-submit' }, t('orders.search'))),
   );
   statusSel.addEventListener('change', () => filters.requestSubmit());
 
@@ -171,13 +176,13 @@ export async function ordersView(seq) {
     state.cursors = [''];
     navigate('#/orders');
   };
-  const columns = accts && accts.ok && accts.json.accounts.length > 1 ? withAccount(COLUMNS) : COLUMNS;
+  const columns = accts && accts.ok && accts.json.accounts.length > 1 ? withAccount(tableColumns()) : tableColumns();
   const rows = res.json.orders;
   const tbl = table({
     id: 'orders',
     columns,
     rows,
-    empty: 'No orders.',
+    empty: t('orders.no_orders'),
     rowAttrs: (o) => ({ 'data-order': o.id }),
     sort: state.sort,
     onSort,
@@ -191,11 +196,11 @@ export async function ordersView(seq) {
       'div',
       { class: 'row heading' },
       h('h1', {}, t('title.orders')),
-      h('a', { class: 'button', href: '#/new', id: 'new-link' }, 'New request'),
+      h('a', { class: 'button', href: '#/new', id: 'new-link' }, t('orders.new_request')),
       h(
         'a',
         { class: 'button', href: csvHref('/orders', exportParams), id: 'export-orders', download: 'orders.csv' },
-        'Export CSV',
+        t('export.csv'),
       ),
     ),
     certs.ok ? expiryWarnings(certs.json.certificates) : null,

@@ -22,19 +22,15 @@ export async function securityView(seq) {
       h(
         'div',
         { class: 'panel', id: 'totp-on' },
-        h('p', {}, 'Your logins ask for a code from your authenticator app.'),
-        st.json.required ? h('p', { class: 'muted' }, 'Your account requires it.') : null,
+        h('p', {}, t('security.your_logins_ask_for')),
+        st.json.required ? h('p', { class: 'muted' }, t('security.required')) : null,
         turnOffForm(),
       ),
     );
     return;
   }
   const required = st.json.required
-    ? h(
-        'p',
-        { class: 'error-text', id: 'totp-required' },
-        'Your account requires two-factor login: set up an authenticator app to continue.',
-      )
+    ? h('p', { class: 'error-text', id: 'totp-required' }, t('security.required_setup'))
     : null;
   const host = h('div', { id: 'totp-enrol' });
   const start = h(
@@ -53,20 +49,9 @@ export async function securityView(seq) {
         host.querySelector('#totp-code').focus();
       },
     },
-    'Set up an authenticator app',
+    t('security.set_up_authenticator_app'),
   );
-  draw(
-    seq,
-    title,
-    required,
-    h(
-      'div',
-      { class: 'panel' },
-      h('p', {}, 'Log in with a code from an app on your phone as well as your password.'),
-      start,
-    ),
-    host,
-  );
+  draw(seq, title, required, h('div', { class: 'panel' }, h('p', {}, t('security.log_in_with_code')), start), host);
 }
 
 // Turning it off needs proof that the person at the keyboard is the user: a code of
@@ -109,7 +94,7 @@ function turnOffForm() {
 function enrolForm(seq, enrol) {
   const img = h('img', {
     id: 'totp-qr',
-    alt: 'QR code for your authenticator app',
+    alt: t('security.qr_alt'),
     width: 220,
     height: 220,
     src: `data:image/svg+xml;base64,${btoa(enrol.qr_svg)}`,
@@ -125,12 +110,12 @@ function enrolForm(seq, enrol) {
   const form = h(
     'form',
     { class: 'panel' },
-    h('p', {}, 'Scan this code with your authenticator app, or type the key below; then enter the code it shows.'),
+    h('p', {}, t('security.scan_this_code_with')),
     img,
     h('p', {}, h('code', { id: 'totp-secret' }, enrol.secret)),
-    field('Code from the app', code, null, 'code'),
+    field(t('security.code_from_app'), code, null, 'code'),
     out,
-    h('button', { class: 'primary', type: 'submit', id: 'totp-confirm' }, 'Turn on'),
+    h('button', { class: 'primary', type: 'submit', id: 'totp-confirm' }, t('security.turn_on')),
   );
   onceSubmit(form, async () => {
     const c = await api('POST', '/totp/confirm', { code: code.value.trim() });
@@ -146,17 +131,13 @@ function enrolForm(seq, enrol) {
       h(
         'div',
         { class: 'panel' },
-        h(
-          'p',
-          {},
-          'Keep these recovery codes somewhere safe. Each works once, instead of a code, if you lose your device. They are shown only now.',
-        ),
+        h('p', {}, t('security.keep_these_recovery_codes')),
         h(
           'ul',
           { id: 'recovery-codes', class: 'codes' },
           c.json.recovery_codes.map((x) => h('li', {}, h('code', {}, x))),
         ),
-        h('a', { href: '#/orders' }, 'Continue'),
+        h('a', { href: '#/orders' }, t('security.continue')),
       ),
     );
   });

@@ -29,7 +29,7 @@ export async function summaryView(seq, id) {
   const afterDd = h('dd', { id: 'credits-after' }, after === null ? '—' : String(after));
   const payBtn = o.actions.includes('pay')
     ? actionButton(
-        'Pay now',
+        t('summary.pay_now'),
         async (ev, btn) => {
           const r = await api('POST', `/orders/${o.id}/pay`, {}, { 'Idempotency-Key': key });
           if (!r.ok) {
@@ -51,35 +51,35 @@ export async function summaryView(seq, id) {
     refreshWaiting();
     fill(statusDd, statusBadge(n.status), ' ', nextLine(n));
     creditsDd.textContent = session.credits === null ? '—' : String(session.credits);
-    creditsLabel.textContent = 'Credits now';
+    creditsLabel.textContent = t('summary.credits_now');
     afterRow.forEach((el) => el.remove());
-    const heading = h('h2', { id: 'paid-heading', tabindex: '-1' }, 'Payment done');
+    const heading = h('h2', { id: 'paid-heading', tabindex: '-1' }, t('summary.payment_done'));
     const dl =
       n.status === 'issued' && n.actions.includes('download')
-        ? actionButton('Download the certificate', () => downloadChain(n), { id: 'paid-download' })
+        ? actionButton(t('summary.download_certificate'), () => downloadChain(n), { id: 'paid-download' })
         : null;
     fill(
       result,
       heading,
-      h('p', {}, 'Your Order ID is'),
+      h('p', {}, t('summary.your_order_id')),
       h('p', { class: 'order-id', id: 'order-id' }, n.order_number),
       h(
         'p',
         {},
-        h('a', { href: `#/order/${n.id}`, id: 'to-order' }, `Follow order ${n.id}`),
+        h('a', { href: `#/order/${n.id}`, id: 'to-order' }, t('summary.follow_order', { id: n.id })),
         ' · ',
-        h('a', { href: '#/orders', id: 'back-to-orders' }, 'Back to the orders'),
+        h('a', { href: '#/orders', id: 'back-to-orders' }, t('summary.back_orders')),
       ),
       dl,
     );
     heading.focus();
   }
 
-  const creditsLabel = h('dt', {}, 'Credits available');
+  const creditsLabel = h('dt', {}, t('summary.credits_available'));
   const afterRow = [
-    h('dt', {}, 'Credits after paying'),
+    h('dt', {}, t('summary.credits_after_paying')),
     afterDd,
-    h('dt', {}, 'Valid until about'),
+    h('dt', {}, t('summary.valid_until_about')),
     h('dd', { id: 'expiry-after' }, t(expiryKey, { date: until, days: o.validity_days })),
   ];
   const short =
@@ -95,24 +95,24 @@ export async function summaryView(seq, id) {
       h(
         'dl',
         { class: 'facts' },
-        h('dt', {}, 'Request'),
+        h('dt', {}, t('summary.request')),
         h('dd', {}, h('a', { href: `#/order/${o.id}` }, o.id)),
-        h('dt', {}, 'Names'),
+        h('dt', {}, t('summary.names')),
         h('dd', { class: 'names' }, o.sans.join(', ')),
-        h('dt', {}, 'Product'),
+        h('dt', {}, t('summary.product')),
         h('dd', {}, productName(o.product)),
-        h('dt', {}, 'Validity'),
-        h('dd', {}, `${o.validity_days} days`),
-        h('dt', {}, 'Status'),
+        h('dt', {}, t('summary.validity')),
+        h('dd', {}, t('order.days', { n: o.validity_days })),
+        h('dt', {}, t('summary.status')),
         statusDd,
-        h('dt', {}, 'Price'),
-        h('dd', { class: 'total', id: 'price' }, `${o.price} credits`),
+        h('dt', {}, t('summary.price')),
+        h('dd', { class: 'total', id: 'price' }, t('money.credits', { n: o.price })),
         creditsLabel,
         creditsDd,
         ...(payBtn ? afterRow : []),
       ),
       o.order_number
-        ? h('p', {}, 'Order ID: ', h('span', { class: 'order-id', id: 'order-id' }, o.order_number))
+        ? h('p', {}, t('summary.order_id_prefix'), h('span', { class: 'order-id', id: 'order-id' }, o.order_number))
         : null,
       short,
       payBtn,

@@ -11,12 +11,12 @@ let shownSecret = null;
 
 export async function tokensView(seq) {
   const res = await api('GET', '/tokens');
-  const name = h('input', { id: 'token-name', placeholder: 'control panel' });
-  const days = h('input', { id: 'token-days', type: 'number', min: 1, max: 3650, placeholder: 'never' });
+  const name = h('input', { id: 'token-name', placeholder: t('tokens.name_placeholder') });
+  const days = h('input', { id: 'token-days', type: 'number', min: 1, max: 3650, placeholder: t('tokens.never') });
   const shown = h('div', { id: 'new-token', 'aria-live': 'polite' });
   if (shownSecret) {
     shown.append(
-      h('p', {}, 'Copy the token now: it is shown only this once.'),
+      h('p', {}, t('tokens.copy_token_now_shown')),
       h('p', { class: 'secret', id: 'token-secret' }, shownSecret),
     );
     shownSecret = null;
@@ -25,15 +25,15 @@ export async function tokensView(seq) {
   const form = h(
     'form',
     { class: 'panel' },
-    h('h2', {}, 'Create a token'),
+    h('h2', {}, t('tokens.create_heading')),
     h(
       'div',
       { class: 'row' },
-      field('Name', name, null, 'name'),
-      field('Expires in days', days, null, 'expires_in_days'),
+      field(t('tokens.name'), name, null, 'name'),
+      field(t('tokens.expires_in_days'), days, null, 'expires_in_days'),
     ),
     h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
-    h('button', { class: 'primary', type: 'submit' }, 'Create token'),
+    h('button', { class: 'primary', type: 'submit' }, t('tokens.create_token')),
     shown,
   );
   onceSubmit(form, async () => {
@@ -52,30 +52,34 @@ export async function tokensView(seq) {
   const tbl = table({
     id: 'tokens',
     rows: res.json ? res.json.tokens : [],
-    empty: 'No tokens.',
+    empty: t('tokens.no_tokens'),
     columns: [
-      { key: 'name', label: 'Name', cell: (tk) => tk.name },
-      { key: 'user', label: 'User', cell: (tk) => tk.user },
-      { key: 'prefix', label: 'Token', cls: 'names', cell: (tk) => `cin_${tk.prefix}_…` },
-      { key: 'expires', label: 'Expires', cell: (tk) => (tk.expires_at ? fmtTime(tk.expires_at) : 'never') },
+      { key: 'name', label: t('tokens.name'), cell: (tk) => tk.name },
+      { key: 'user', label: t('tokens.user'), cell: (tk) => tk.user },
+      { key: 'prefix', label: t('tokens.token'), cls: 'names', cell: (tk) => `cin_${tk.prefix}_…` },
+      {
+        key: 'expires',
+        label: t('tokens.expires'),
+        cell: (tk) => (tk.expires_at ? fmtTime(tk.expires_at) : t('tokens.never')),
+      },
       {
         key: 'act',
-        label: 'Actions',
+        label: t('tokens.actions'),
         cell: (tk) =>
           h(
             'button',
             {
               type: 'button',
               class: 'danger',
-              'aria-label': `Delete token ${tk.name}`,
+              'aria-label': t('tokens.delete_label', { name: tk.name }),
               'data-delete-token': tk.id,
               onclick: () => {
                 confirmHost.replaceChildren(
                   confirmPanel({
                     id: 'confirm-token',
                     danger: true,
-                    yes: 'Delete the token',
-                    title: `Delete the token "${tk.name}"? Programs using it stop working at once.`,
+                    yes: t('tokens.delete_title'),
+                    title: t('tokens.delete_question', { name: tk.name }),
                     onYes: async () => {
                       const r = await api('DELETE', `/tokens/${tk.id}`);
                       if (r.status === 204) {
@@ -88,7 +92,7 @@ export async function tokensView(seq) {
                 confirmHost.querySelector('button').focus();
               },
             },
-            'Delete',
+            t('tokens.delete'),
           ),
       },
     ],

@@ -2,17 +2,13 @@
 // or demote their own account from here.
 import { api } from '../api.js';
 import { clearErrors, confirmPanel, field, flash, h, onceSubmit, problemText, showProblem } from '../dom.js';
-import { t } from '../i18n.js';
+import { roleLabel, t } from '../i18n.js';
 import { navigate } from '../router.js';
 import { session } from '../session.js';
 import { table } from '../table.js';
 import { draw, errorPage } from './common.js';
 
-const ROLES = [
-  ['basic', 'Basic User'],
-  ['standard', 'Standard User'],
-  ['admin', 'Administrator'],
-];
+const ROLES = ['basic', 'standard', 'admin'];
 
 export async function usersView(seq) {
   const res = await api('GET', '/users');
@@ -25,7 +21,7 @@ export async function usersView(seq) {
   const role = h(
     'select',
     { id: 'new-user-role' },
-    ROLES.map(([r, l]) => h('option', { value: r }, l)),
+    ROLES.map((r) => h('option', { value: r }, roleLabel(r))),
   );
   const email = h('input', { id: 'new-user-email', type: 'email', autocomplete: 'off' });
   const pw = h('input', { id: 'new-user-password', type: 'password', autocomplete: 'new-password' });
@@ -33,17 +29,17 @@ export async function usersView(seq) {
   const form = h(
     'form',
     { class: 'panel' },
-    h('h2', {}, 'Add a user'),
+    h('h2', {}, t('users.add_heading')),
     h(
       'div',
       { class: 'row' },
-      field('User name', name, 'a-z 0-9 . _ -', 'name'),
-      field('Role', role, null, 'role'),
-      field('Password', pw, 'At least 8 characters; or leave empty for API tokens only.', 'password'),
+      field(t('users.user_name'), name, 'a-z 0-9 . _ -', 'name'),
+      field(t('users.role'), role, null, 'role'),
+      field(t('users.password'), pw, t('users.at_least_8_characters'), 'password'),
     ),
-    h('div', { class: 'field check' }, h('label', {}, sig, ' Authorized signatory (EV consent)')),
+    h('div', { class: 'field check' }, h('label', {}, sig, t('users.authorized_signatory_ev_consent'))),
     h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
-    h('button', { class: 'primary', type: 'submit' }, 'Add user'),
+    h('button', { class: 'primary', type: 'submit' }, t('users.add_user')),
   );
   void email;
   onceSubmit(form, async () => {
@@ -85,71 +81,86 @@ export async function usersView(seq) {
     rows: res.json.users,
     rowAttrs: (u) => ({ 'data-user': u.name }),
     columns: [
-      { key: 'name', label: 'User', cell: (u) => (self(u) ? `${u.name} (you)` : u.name) },
+      { key: 'name', label: t('users.user'), cell: (u) => (self(u) ? t('users.you', { name: u.name }) : u.name) },
       {
         key: 'role',
-        label: 'Role',
+        label: t('users.role'),
         cell: (u) => {
           const sel = h(
             'select',
-            { 'aria-label': `Role of ${u.name}`, disabled: self(u), 'data-role-of': u.name },
-            ROLES.map(([r, l]) => h('option', { value: r, selected: r === u.role }, l)),
+            { 'aria-label': t('users.role_of', { name: u.name }), disabled: self(u), 'data-role-of': u.name },
+            ROLES.map((r) => h('option', { value: r, selected: r === u.role }, roleLabel(r))),
           );
           sel.addEventListener('change', () =>
-            ask(u, `Make ${u.name} ${ROLES.find(([r]) => r === sel.value)[1]}?`, { role: sel.value }, false, () => {
-              sel.value = u.role;
-            }),
+            ask(
+              u,
+              t('users.confirm_role', { name: u.name, role: roleLabel(sel.value) }),
+              { role: sel.value },
+              false,
+              () => {
+                sel.value = u.role;
+              },
+            ),
           );
           return sel;
         },
       },
       {
         key: 'sig',
-        label: 'Signatory',
+        label: t('users.signatory'),
         cell: (u) =>
           h(
             'button',
             {
               type: 'button',
-              'aria-label': `${u.authorized_signatory ? 'Yes — remove' : 'No — make signatory'} (${u.name})`,
+              'aria-label': t('users.signatory_of', {
+                answer: u.authorized_signatory ? t('users.yes_remove') : t('users.no_make_signatory'),
+                name: u.name,
+              }),
               onclick: () =>
                 ask(
                   u,
                   u.authorized_signatory
-                    ? `Remove ${u.name} as authorized signatory?`
-                    : `Make ${u.name} an authorized signatory (EV consent)?`,
+                    ? t('users.remove_as_authorized_signatory', { name: u.name })
+                    : t('users.make_authorized_signatory_ev', { name: u.name }),
                   { authorized_signatory: !u.authorized_signatory },
                   false,
                 ),
             },
-            u.authorized_signatory ? 'Yes — remove' : 'No — make signatory',
+            u.authorized_signatory ? t('users.yes_remove') : t('users.no_make_signatory'),
           ),
       },
-      { key: 'state', label: 'State', cell: (u) => (u.disabled ? 'disabled' : 'active') },
+      {
+        key: 'state',
+        label: t('users.state'),
+        cell: (u) => (u.disabled ? t('users.state_disabled') : t('users.state_active')),
+      },
       {
         key: 'act',
-        label: 'Actions',
+        label: t('users.actions'),
         cell: (u) =>
           self(u)
-            ? h('span', { class: 'muted' }, 'Your own account')
+            ? h('span', { class: 'muted' }, t('users.your_own_account'))
             : h(
                 'button',
                 {
                   type: 'button',
                   class: u.disabled ? '' : 'danger',
                   'data-disable': u.name,
-                  'aria-label': `${u.disabled ? 'Enable' : 'Disable'} ${u.name}`,
+                  'aria-label': u.disabled
+                    ? t('users.enable_of', { name: u.name })
+                    : t('users.disable_of', { name: u.name }),
                   onclick: () =>
                     ask(
                       u,
                       u.disabled
-                        ? `Enable ${u.name}?`
-                        : `Disable ${u.name}? They can no longer log in or use their API tokens.`,
+                        ? t('users.confirm_enable', { name: u.name })
+                        : t('users.confirm_disable', { name: u.name }),
                       { disabled: !u.disabled },
                       !u.disabled,
                     ),
                 },
-                u.disabled ? 'Enable' : 'Disable',
+                u.disabled ? t('users.enable') : t('users.disable'),
               ),
       },
     ],

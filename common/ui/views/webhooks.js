@@ -7,17 +7,17 @@ import { navigate } from '../router.js';
 import { table } from '../table.js';
 import { draw, errorPage } from './common.js';
 
-const EVENTS = [
-  ['order.created', 'A request is placed'],
-  ['order.approved', 'Approved'],
-  ['order.rejected', 'Rejected'],
-  ['order.paid', 'Paid'],
-  ['order.issued', 'Issued'],
-  ['order.cancelled', 'Cancelled'],
-  ['order.revoked', 'Revoked'],
-  ['order.failed', 'Issuance failed'],
-  ['order.renewal_failed', 'Automatic renewal failed'],
-  ['order.expiring', 'Expiring soon (30, 7, 1 days)'],
+const events = () => [
+  ['order.created', t('webhooks.created')],
+  ['order.approved', t('webhooks.approved')],
+  ['order.rejected', t('webhooks.rejected')],
+  ['order.paid', t('webhooks.paid')],
+  ['order.issued', t('webhooks.issued')],
+  ['order.cancelled', t('webhooks.cancelled')],
+  ['order.revoked', t('webhooks.revoked')],
+  ['order.failed', t('webhooks.issuance_failed')],
+  ['order.renewal_failed', t('webhooks.automatic_renewal_failed')],
+  ['order.expiring', t('webhooks.expiring_soon_30_7')],
 ];
 let shownSecret = null;
 
@@ -28,13 +28,13 @@ export async function webhooksView(seq, id) {
     return;
   }
   const url = h('input', { id: 'webhook-url', type: 'url', placeholder: 'https://panel.example.com/hooks/certinext' });
-  const boxes = EVENTS.map(([e, l]) =>
+  const boxes = events().map(([e, l]) =>
     h('label', { class: 'check-item' }, h('input', { type: 'checkbox', value: e, checked: true }), ` ${l}`),
   );
   const secretBox = h('div', { id: 'webhook-secret-box', 'aria-live': 'polite' });
   if (shownSecret) {
     secretBox.append(
-      h('p', {}, 'Copy the signing secret now: it is shown only this once.'),
+      h('p', {}, t('webhooks.copy_signing_secret_now')),
       h('p', { class: 'secret', id: 'webhook-secret' }, shownSecret),
     );
     shownSecret = null;
@@ -42,17 +42,17 @@ export async function webhooksView(seq, id) {
   const form = h(
     'form',
     { class: 'panel', novalidate: true },
-    h('h2', {}, 'Add a webhook'),
-    field('URL', url, 'JSON deliveries, signed with X-Certinext-Signature: t=TIME,v1=HMAC-SHA256.', 'url'),
+    h('h2', {}, t('webhooks.add_heading')),
+    field('URL', url, t('webhooks.json_deliveries_signed_with'), 'url'),
     h(
       'fieldset',
       { class: 'field', 'data-field': 'events' },
-      h('legend', {}, 'Events'),
+      h('legend', {}, t('webhooks.events')),
       boxes,
       h('span', { class: 'error-text' }),
     ),
     h('div', { class: 'field', 'data-field': 'form' }, h('span', { class: 'error-text' })),
-    h('button', { class: 'primary', type: 'submit', id: 'webhook-add' }, 'Add webhook'),
+    h('button', { class: 'primary', type: 'submit', id: 'webhook-add' }, t('webhooks.add_webhook')),
     secretBox,
   );
   onceSubmit(form, async () => {
@@ -74,36 +74,40 @@ export async function webhooksView(seq, id) {
   const hooks = table({
     id: 'webhooks',
     rows: res.json.webhooks,
-    empty: 'No webhooks.',
+    empty: t('webhooks.no_webhooks'),
     rowAttrs: (w) => ({ 'data-webhook': w.id }),
     columns: [
       { key: 'url', label: 'URL', cls: 'names', cell: (w) => w.url },
-      { key: 'events', label: 'Events', cls: 'wrap', cell: (w) => w.events.join(', ') },
-      { key: 'by', label: 'Added', cell: (w) => `${w.created_by}, ${fmtTime(w.created_at)}` },
+      { key: 'events', label: t('webhooks.events'), cls: 'wrap', cell: (w) => w.events.join(', ') },
+      { key: 'by', label: t('webhooks.added'), cell: (w) => `${w.created_by}, ${fmtTime(w.created_at)}` },
       {
         key: 'act',
-        label: 'Actions',
+        label: t('webhooks.actions'),
         cell: (w) =>
           h(
             'div',
             { class: 'actions' },
             h(
               'a',
-              { class: 'button', href: `#/webhooks/${w.id}`, 'aria-label': `Deliveries of webhook ${w.id}` },
-              'Deliveries',
+              {
+                class: 'button',
+                href: `#/webhooks/${w.id}`,
+                'aria-label': t('webhooks.deliveries_webhook', { id: w.id }),
+              },
+              t('webhooks.deliveries'),
             ),
             h(
               'button',
               {
                 type: 'button',
                 class: 'danger',
-                'aria-label': `Remove webhook ${w.id}`,
+                'aria-label': t('webhooks.remove_webhook', { id: w.id }),
                 onclick: () => {
                   confirmHost.replaceChildren(
                     confirmPanel({
                       id: 'confirm-webhook',
                       danger: true,
-                      title: `Remove the webhook to ${w.url}? Deliveries not yet made are dropped.`,
+                      title: t('webhooks.remove_webhook_deliveries_not', { url: w.url }),
                       onYes: async () => {
                         const r = await api('DELETE', `/webhooks/${w.id}`);
                         if (r.status === 204) {
@@ -116,7 +120,7 @@ export async function webhooksView(seq, id) {
                   confirmHost.querySelector('button').focus();
                 },
               },
-              'Remove',
+              t('webhooks.remove'),
             ),
           ),
       },
@@ -128,31 +132,31 @@ export async function webhooksView(seq, id) {
     log = h(
       'div',
       { class: 'panel table-wrap' },
-      h('h2', {}, `Deliveries of webhook ${id}`),
+      h('h2', {}, t('webhooks.deliveries_webhook', { id })),
       d.ok
         ? table({
             id: 'deliveries',
             rows: d.json.deliveries,
-            empty: 'Nothing delivered yet.',
+            empty: t('webhooks.nothing_delivered_yet'),
             columns: [
-              { key: 'at', label: 'Queued', cell: (x) => fmtTime(x.created_at) },
-              { key: 'event', label: 'Event', cell: (x) => x.event },
+              { key: 'at', label: t('webhooks.queued'), cell: (x) => fmtTime(x.created_at) },
+              { key: 'event', label: t('webhooks.event'), cell: (x) => x.event },
               {
                 key: 'order',
-                label: 'Order',
+                label: t('webhooks.order'),
                 cell: (x) => (x.order ? h('a', { href: `#/order/${x.order}` }, x.order) : '—'),
               },
-              { key: 'state', label: 'State', cell: (x) => x.state },
-              { key: 'attempts', label: 'Attempts', cell: (x) => String(x.attempts) },
+              { key: 'state', label: t('webhooks.state'), cell: (x) => x.state },
+              { key: 'attempts', label: t('webhooks.attempts'), cell: (x) => String(x.attempts) },
               {
                 key: 'result',
-                label: 'Last answer',
+                label: t('webhooks.last_answer'),
                 cls: 'wrap',
                 cell: (x) =>
                   x.last_error
-                    ? `${x.last_error}${x.next_attempt_at ? ` — next try ${fmtTime(x.next_attempt_at)}` : ''}`
+                    ? `${x.last_error}${x.next_attempt_at ? t('webhooks.next_try', { when: fmtTime(x.next_attempt_at) }) : ''}`
                     : x.last_status
-                      ? `HTTP ${x.last_status}`
+                      ? t('webhooks.http_status', { status: x.last_status })
                       : '—',
               },
             ],

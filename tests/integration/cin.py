@@ -19,10 +19,20 @@ CLI = os.path.join(BUILD, "certinext")
 WORKER_USER = "www-data"
 
 
+_GIVEN = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now and not handed out before in this run: the kernel may give
+    two binds in a row the same ephemeral port, and a server asks for several ports
+    before it binds any (nginx then refused "a duplicate listen")."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def workdir():

@@ -265,6 +265,34 @@ def handshake(port, sni, probe_log=None):
     return serial_of_der(der), probe
 
 
+def probe_workers(server, sni, serial=None, want=2, rounds=40, parallel=4, timeout=30.0):
+    """Which worker answers which certificate: handshakes for sni, each with a request
+    the server logs, `parallel` at a time (a worker busy with one cannot take all the
+    others, whatever the kernel's accept wake-up order), at least `rounds` of them and
+    on until `want` different workers have answered or timeout passes. With serial,
+    stops at the first handshake that answered another certificate. Returns
+    [(serial, worker pid), ...]."""
+    from concurrent.futures import ThreadPoolExecutor
+    seen = []
+    end = time.time() + timeout
+    with ThreadPoolExecutor(parallel) as pool:
+        while True:
+            for s, probe in pool.map(lambda _: handshake(server.https_port, sni, True),
+                                     range(parallel)):
+                seen.append((s, server.pid_of_probe(probe)))
+            if serial is not None and any(s != serial for s, _ in seen):
+                return seen
+            enough = len(seen) >= rounds and len({p for _, p in seen}) >= want
+            if enough or time.time() > end:
+                return seen
+
+
+def served_by_workers(server, sni, serial, want=2, **kw):
+    """True when every probed handshake answered serial and `want` workers answered."""
+    seen = probe_workers(server, sni, serial, want, **kw)
+    return all(s == serial for s, _ in seen) and len({p for _, p in seen}) >= want
+
+
 def chain_of_der(port, sni):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False

@@ -4,7 +4,7 @@ import pwd
 import subprocess
 import time
 
-from cin import handshake, order, wait_for, wait_status
+from cin import handshake, order, served_by_workers, wait_for, wait_status
 from servers import SERVERS
 
 
@@ -116,13 +116,7 @@ class Fleet:
     @staticmethod
     def everywhere_on(h, name, serial):
         """Every worker of host h serves serial for name (probing until two answered)."""
-        workers = set()
-        for _ in range(30):
-            s, probe = handshake(h.https_port, name, probe_log=True)
-            if s != serial:
-                return False
-            workers.add(h.pid_of_probe(probe))
-        return len(workers) >= 2
+        return served_by_workers(h, name, serial, rounds=30)
 
     def everywhere(self, name, serial):
         return all(self.everywhere_on(h, name, serial) for h in self.hosts)

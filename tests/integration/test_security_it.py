@@ -8,7 +8,7 @@ import json
 import socket
 import ssl
 
-from cin import cli, handshake, order, wait_for, wait_status
+from cin import cli, handshake, order, served_by_workers, wait_for, wait_status
 from servers import Apache, Nginx
 
 
@@ -20,15 +20,6 @@ def _rss_kb(pid):
     return 0
 
 
-def _served_by_every_worker(server, name, serial, rounds=40):
-    """True when `rounds` handshakes, reaching at least two workers, all got serial."""
-    workers = set()
-    for _ in range(rounds):
-        s, probe = handshake(server.https_port, name, probe_log=True)
-        if s != serial:
-            return False
-        workers.add(server.pid_of_probe(probe))
-    return len(workers) >= 2
 
 
 def test_moved_domain_is_not_served_by_any_worker(server, store):
@@ -42,7 +33,7 @@ def test_moved_domain_is_not_served_by_any_worker(server, store):
     cli(store.path, "domain", "remove", "shop.example.net")
     cli(store.path, "domain", "add", "--account", "other", "shop.example.net")
     # the old owner's certificate is gone from every worker's next handshakes
-    assert wait_for(lambda: _served_by_every_worker(server, "moved.shop.example.net", fallback), 5)
+    assert wait_for(lambda: served_by_workers(server, "moved.shop.example.net", fallback), 5)
     # the audit log of the old owner says so
     events = ann.get("/api/v1/audit?limit=20").json["events"]
     assert any(e["action"] == "domain.remove" and "no longer served" in (e["detail"] or "")

@@ -4,7 +4,7 @@ import os
 import re
 import subprocess
 
-from cin import handshake, order, wait_for, wait_status
+from cin import handshake, order, probe_workers, wait_for, wait_status
 from servers import Apache, Nginx
 
 
@@ -57,11 +57,9 @@ def test_prefork_hot_reload_on_every_child(base, store):
         assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
         serial = wait_status(ann, o["id"], "issued")["certificate"]["serial"]
         assert wait_for(lambda: handshake(apa.https_port, "prefork.example.com")[0] == serial, 3)
-        children = set()
-        for _ in range(30):
-            s, probe = handshake(apa.https_port, "prefork.example.com", probe_log=True)
-            assert s == serial
-            children.add(apa.pid_of_probe(probe))
+        seen = probe_workers(apa, "prefork.example.com", serial, rounds=30)
+        assert {s for s, _ in seen} == {serial}
+        children = {p for _, p in seen}
         assert len(children) >= 2, children
     finally:
         apa.stop()

@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 import time
 
-from cin import handshake, order, wait_for, wait_status
+from cin import handshake, order, probe_workers, wait_for, wait_status
 
 
 def issue(api, admin, names, product="dv-multi", **extra):
@@ -47,11 +47,9 @@ def test_seed_scenario_and_hot_reload_on_every_worker(server, store):
     seen_at = wait_for(lambda: handshake(server.https_port, "shop.example.com")[0] == serial
                        and time.time(), timeout=5, interval=0.02)
     assert seen_at and seen_at - paid_at < 1.5, "issued and served within the agent's second"
-    workers = set()
-    for _ in range(40):
-        s, probe = handshake(server.https_port, "shop.example.com", probe_log=True)
-        assert s == serial
-        workers.add(server.pid_of_probe(probe))
+    seen = probe_workers(server, "shop.example.com", serial)
+    assert {s for s, _ in seen} == {serial}
+    workers = {p for _, p in seen}
     assert len(workers) >= 2, f"only workers {workers} were reached"
     assert serial != fallback
     # the downloaded chain is the one served

@@ -104,7 +104,7 @@ static void sq_bind_null(db_stmt *s, int idx)
 
 static int sq_step(db_stmt *s)
 {
-    int rc = sqlite3_step(SS(s));
+    int rc = sqlite3_step(SS(s)), code;
 
     if (rc == SQLITE_ROW)
         return DB_ROW;
@@ -112,11 +112,13 @@ static int sq_step(db_stmt *s)
         return CIN_OK;
     /* sqlite3_step's legacy code is generic: the extended code tells a
      * UNIQUE violation from another constraint */
-    rc = status_of(DB(s->st), sqlite3_extended_errcode(DB(s->st)));
+    code = sqlite3_extended_errcode(DB(s->st));
+    rc = status_of(DB(s->st), code);
     if (rc == CIN_OK || rc == DB_ROW)
         rc = CIN_ERR;
     if (rc != CIN_EBUSY && rc != CIN_EEXIST)
-        cin_log(&s->st->svc, CIN_LOG_ERROR, "store: %s", sqlite3_errmsg(DB(s->st)));
+        cin_log(&s->st->svc, CIN_LOG_ERROR, "store: %s (SQLite code %d)", sqlite3_errmsg(DB(s->st)),
+                code);
     return rc;
 }
 
@@ -177,9 +179,13 @@ static int sq_exec(cin_store *st, const char *sql)
         return CIN_EUNAVAIL;
     rc = sqlite3_exec(DB(st), sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        cin_log(&st->svc, CIN_LOG_DEBUG, "store: %s", msg ? msg : sqlite3_errstr(rc));
+        int code = sqlite3_extended_errcode(DB(st));
+        /* a busy store is the caller's to wait out; anything else is the
+         * operator's to see (the API's 503 points at this log) */
+        cin_log(&st->svc, (code & 0xff) == SQLITE_BUSY ? CIN_LOG_DEBUG : CIN_LOG_ERROR,
+                "store: %.40s: %s (SQLite code %d)", sql, msg ? msg : sqlite3_errstr(rc), code);
         sqlite3_free(msg);
-        rc = status_of(DB(st), sqlite3_extended_errcode(DB(st)));
+        rc = status_of(DB(st), code);
         return rc == CIN_OK || rc == DB_ROW ? CIN_ERR : rc;
     }
     return CIN_OK;

@@ -54,3 +54,18 @@ def pg():
 @pytest.fixture
 def pg_store(base, pg):
     return Store(base, pg=pg)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the end of its servers' error logs (they are deleted with
+    the test's directory, and a CI run is read from its output only)."""
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when != "call" or not rep.failed:
+        return
+    for name, value in getattr(item, "funcargs", {}).items():
+        if hasattr(value, "error_log") and hasattr(value, "log"):
+            lines = value.log().splitlines()[-40:]
+            if lines:
+                rep.sections.append((f"{name}: end of {value.error_log}", "\n".join(lines)))

@@ -180,6 +180,18 @@ class _Server:
 class Nginx(_Server):
     name = "nginx"
     module_file = NGINX_MODULE
+    # what nginx's master logs when a worker dies of a crash (not of a test's kill)
+    CRASHED = re.compile(r".*exited on signal (?:4|6|7|8|11)\b.*")
+
+    def crashes(self):
+        return self.CRASHED.findall(self.log())
+
+    def stop(self):
+        """Stops nginx; every stop of every test also checks that no worker crashed
+        on its way out (nobody else would see it: the test is over)."""
+        super().stop()
+        crashed = self.crashes()
+        assert not crashed, "nginx workers crashed:\n" + "\n".join(crashed)
 
     def __init__(self, base, store, workers=2, agent=True, extra_http="", ssl_on=True,
                  sanitized=False, state_dir=None, client_ca=None, http2=False):

@@ -9,19 +9,50 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <sqlite3.h>
 
 #include "store_int.h"
 
 #define BUSY_TIMEOUT_MS 10000
 
+/*
+ * Prepared statements are kept per connection and reused: preparing costs
+ * more than running most of ours (a handshake's cache miss: 40 us to
+ * prepare its read, 7 us to run it).  A statement taken from the cache is
+ * the caller's alone until db_finalize, which resets it and gives it back;
+ * the same SQL wanted while its statement is out is prepared afresh.
+ */
+#define STMT_CACHE 32
+
+struct cached_stmt {
+    char *sql;
+    sqlite3_stmt *s;
+    int out;       /* handed to a caller */
+    uint64_t used; /* the clock when last handed out: the least recent goes first */
+};
+
+typedef struct sq_conn {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+    struct cached_stmt cache[STMT_CACHE];
+    uint64_t clock;
+    int closed; /* closed while statements were out: the last one frees it */
+} sq_conn;
+
 typedef struct sqlite_stmt {
     db_stmt base;
     sqlite3_stmt *s;
+    sq_conn *conn;
+    int slot; /* its cache slot, -1: not cached */
 } sqlite_stmt;
 
-#define DB(st) ((sqlite3 *)(st)->conn)
-#define SS(x)  (((sqlite_stmt *)(x))->s)
+static void conn_free(sq_conn *c);
+
+#define CONN(st) ((sq_conn *)(st)->conn)
+#define DB(st)   ((st)->conn ? CONN(st)->db : NULL)
+#define SS(x)    (((sqlite_stmt *)(x))->s)
 
 static int status_of(sqlite3 *db, int rc)
 {
@@ -55,6 +86,59 @@ static int status_of(sqlite3 *db, int rc)
 
 extern const db_driver db_sqlite_driver;
 
+/* A statement for sql from the cache (its slot in *slot), or NULL. */
+static sqlite3_stmt *cache_take(sq_conn *c, const char *sql, int *slot)
+{
+    sqlite3_stmt *found = NULL;
+    int i;
+
+    *slot = -1;
+    pthread_mutex_lock(&c->mu);
+    c->clock++;
+    for (i = 0; i < STMT_CACHE && !found; i++) {
+        if (c->cache[i].sql && !c->cache[i].out && !strcmp(c->cache[i].sql, sql)) {
+            c->cache[i].out = 1;
+            c->cache[i].used = c->clock;
+            found = c->cache[i].s;
+            *slot = i;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return found;
+}
+
+/* Keep a newly prepared statement in a free or the least recent idle slot. */
+static int cache_keep(sq_conn *c, const char *sql, sqlite3_stmt *stmt)
+{
+    char *copy = strdup(sql);
+    int i, pick = -1;
+
+    if (!copy)
+        return -1;
+    pthread_mutex_lock(&c->mu);
+    for (i = 0; i < STMT_CACHE; i++) {
+        if (c->cache[i].out)
+            continue;
+        if (!c->cache[i].sql) {
+            pick = i;
+            break;
+        }
+        if (pick < 0 || c->cache[i].used < c->cache[pick].used)
+            pick = i;
+    }
+    if (pick >= 0) {
+        if (c->cache[pick].sql) {
+            sqlite3_finalize(c->cache[pick].s);
+            free(c->cache[pick].sql);
+        }
+        c->cache[pick] = (struct cached_stmt){copy, stmt, 1, c->clock};
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(copy);
+    return pick;
+}
+
 static db_stmt *sq_prepare(cin_store *st, const char *sql)
 {
     sqlite_stmt *s;
@@ -65,7 +149,14 @@ static db_stmt *sq_prepare(cin_store *st, const char *sql)
     s = calloc(1, sizeof(*s));
     if (!s)
         return db_failed(st, CIN_ENOMEM);
-    rc = sqlite3_prepare_v2(DB(st), sql, -1, &s->s, NULL);
+    s->base.st = st;
+    s->conn = CONN(st);
+    s->s = cache_take(CONN(st), sql, &s->slot);
+    if (s->s) {
+        s->base.drv = &db_sqlite_driver;
+        return &s->base;
+    }
+    rc = sqlite3_prepare_v3(DB(st), sql, -1, SQLITE_PREPARE_PERSISTENT, &s->s, NULL);
     if (rc != SQLITE_OK) {
         cin_log(&st->svc, CIN_LOG_ERROR, "store: cannot prepare statement: %s",
                 sqlite3_errmsg(DB(st)));
@@ -74,11 +165,11 @@ static db_stmt *sq_prepare(cin_store *st, const char *sql)
             s->base.err = CIN_ERR;
         sqlite3_finalize(s->s);
         s->s = NULL;
-        s->base.st = st;
         return &s->base; /* drv stays NULL: db_finalize frees it */
     }
+    if (s->s) /* NULL for a comment or empty text */
+        s->slot = cache_keep(CONN(st), sql, s->s);
     s->base.drv = &db_sqlite_driver;
-    s->base.st = st;
     return &s->base;
 }
 
@@ -166,7 +257,24 @@ static int64_t sq_changes(db_stmt *s)
 
 static void sq_finalize(db_stmt *s)
 {
-    sqlite3_finalize(SS(s));
+    sqlite_stmt *q = (sqlite_stmt *)s;
+
+    if (q->slot >= 0) {
+        sq_conn *c = q->conn;
+        int i, out = 0;
+        /* back to the cache, reset: no read transaction stays open */
+        sqlite3_reset(q->s);
+        sqlite3_clear_bindings(q->s);
+        pthread_mutex_lock(&c->mu);
+        c->cache[q->slot].out = 0;
+        for (i = 0; i < STMT_CACHE; i++)
+            out += c->cache[i].out;
+        pthread_mutex_unlock(&c->mu);
+        if (c->closed && !out)
+            conn_free(c);
+    } else {
+        sqlite3_finalize(q->s);
+    }
     free(s);
 }
 
@@ -225,18 +333,36 @@ static const char *sq_errmsg(cin_store *st)
     return DB(st) ? sqlite3_errmsg(DB(st)) : "no connection";
 }
 
+/* Finalize the kept statements and close the connection. */
+static void conn_free(sq_conn *c)
+{
+    int i;
+
+    for (i = 0; i < STMT_CACHE; i++) {
+        sqlite3_finalize(c->cache[i].s);
+        free(c->cache[i].sql);
+    }
+    sqlite3_close_v2(c->db);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
 static int sq_open(cin_store *st, const char *path, int create, char **err)
 {
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    sq_conn *c = calloc(1, sizeof(*c));
 
-    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+    if (!c || sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
         cin_seterr(err, "cannot open store %s: %s", path,
                    db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);
+        free(c);
         return CIN_EIO;
     }
-    st->conn = db;
+    c->db = db;
+    pthread_mutex_init(&c->mu, NULL);
+    st->conn = c;
     if (create)
         chmod(path, 0600);
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
@@ -252,9 +378,20 @@ static int sq_open(cin_store *st, const char *path, int create, char **err)
 
 static void sq_close(cin_store *st)
 {
-    if (DB(st))
-        sqlite3_close_v2(DB(st));
+    sq_conn *c = CONN(st);
+    int i, out = 0;
+
+    if (!c)
+        return;
     st->conn = NULL;
+    pthread_mutex_lock(&c->mu);
+    for (i = 0; i < STMT_CACHE; i++)
+        out += c->cache[i].out;
+    c->closed = 1;
+    pthread_mutex_unlock(&c->mu);
+    if (!out)
+        conn_free(c);
+    /* else the connection ends when its last statement is finalized */
 }
 
 static int sq_schema_version(cin_store *st, int *version)

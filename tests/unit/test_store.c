@@ -14,6 +14,7 @@
 #include "cin_store_ca.h"
 #include "cin_store_order.h"
 #include "cin_util.h"
+#include "../../common/src/db.h"
 #include "../../common/src/store_copy.h"
 #include "harness.h"
 
@@ -891,6 +892,83 @@ START_TEST(uri_passwords_are_never_shown)
 }
 END_TEST
 
+/* The SQLite driver keeps prepared statements: one given back is reset
+ * (fresh bindings, no read transaction left open), the same SQL wanted twice
+ * at once gets two statements, more SQL than the cache holds still runs, and
+ * a store closed while a statement is out stays valid until it is finalized. */
+START_TEST(kept_statements_are_reset_and_never_shared)
+{
+    cin_store *st, *other = NULL;
+    char *err = NULL, sql[96];
+    const char *q = "SELECT id, name FROM accounts WHERE id >= ?1 ORDER BY id";
+    db_stmt *a, *b;
+    int64_t first = 0;
+    int i, rows;
+
+    st = new_store();
+    for (i = 0; i < 3; i++) {
+        int64_t id = 0;
+        char name[32];
+        snprintf(name, sizeof(name), "kept%d", i);
+        ck_assert_int_eq(cin_store_account_create(st, name, 0, &id, &err), CIN_OK);
+        if (!first)
+            first = id;
+    }
+    /* the same SQL twice at once: two independent cursors */
+    a = db_prepare(st, q);
+    db_bind_int(a, 1, first);
+    ck_assert_int_eq(db_step(a), DB_ROW);
+    b = db_prepare(st, q);
+    db_bind_int(b, 1, first + 2);
+    ck_assert_int_eq(db_step(b), DB_ROW);
+    ck_assert_int_eq(db_col_int(b, 0), first + 2);
+    ck_assert_int_eq(db_step(a), DB_ROW);
+    ck_assert_int_eq(db_col_int(a, 0), first + 1);
+    db_finalize(b);
+    db_finalize(a);
+    /* taken again: reset, and without the old bindings (NULL matches nothing) */
+    a = db_prepare(st, q);
+    ck_assert_int_eq(db_step(a), CIN_OK);
+    db_finalize(a);
+    a = db_prepare(st, q);
+    db_bind_int(a, 1, first + 1);
+    for (rows = 0; db_step(a) == DB_ROW; rows++)
+        ;
+    ck_assert_int_eq(rows, 2);
+    db_finalize(a);
+    /* a statement given back holds no snapshot: another connection's write is seen */
+    ck_assert_int_eq(cin_store_open(path, NULL, &other, &err), CIN_OK);
+    a = db_prepare(st, "SELECT count(*) FROM accounts");
+    ck_assert_int_eq(db_step(a), DB_ROW);
+    rows = (int)db_col_int(a, 0);
+    db_finalize(a);
+    {
+        int64_t id = 0;
+        ck_assert_int_eq(cin_store_account_create(other, "kept-other", 0, &id, &err), CIN_OK);
+    }
+    a = db_prepare(st, "SELECT count(*) FROM accounts");
+    ck_assert_int_eq(db_step(a), DB_ROW);
+    ck_assert_int_eq(db_col_int(a, 0), rows + 1);
+    db_finalize(a);
+    cin_store_close(other);
+    /* more distinct SQL than the cache keeps */
+    for (i = 0; i < 100; i++) {
+        snprintf(sql, sizeof(sql), "SELECT %d + count(*) FROM accounts", i);
+        a = db_prepare(st, sql);
+        ck_assert_int_eq(db_step(a), DB_ROW);
+        ck_assert_int_eq(db_col_int(a, 0), i + rows + 1);
+        db_finalize(a);
+    }
+    /* closed with a statement out: it still reads, then is finalized */
+    a = db_prepare(st, q);
+    db_bind_int(a, 1, first);
+    ck_assert_int_eq(db_step(a), DB_ROW);
+    cin_store_close(st);
+    ck_assert_int_eq(db_step(a), DB_ROW);
+    db_finalize(a);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -919,6 +997,7 @@ int main(void)
     tcase_add_test(tc, copy_table_matches_schema);
     tcase_add_test(tc, constraint_errors_named);
     tcase_add_test(tc, uri_passwords_are_never_shown);
+    tcase_add_test(tc, kept_statements_are_reset_and_never_shared);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

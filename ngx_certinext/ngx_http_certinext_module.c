@@ -304,7 +304,7 @@ ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
     char                           *err = NULL, *path, *shown;
 
     ngx_conf_init_value(mcf->agent, 0);
-    ngx_conf_init_value(mcf->cache_size, 10000);
+    ngx_conf_init_value(mcf->cache_size, 0); /* 0: the core's default */
     if (mcf->store.len == 0) {
         return NGX_CONF_OK;
     }

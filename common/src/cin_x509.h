@@ -17,8 +17,9 @@ int cin_valid_key_type(const char *key_type);
 /* Generate a key; *pem is a secret (PKCS#8 PEM, free with cin_free_secret). */
 int cin_key_generate(const char *key_type, char **pem);
 EVP_PKEY *cin_key_from_pem(const char *pem);
-/* The same, for a PKCS#8 PEM key of a known key_type ("ec-p256", "rsa-2048"...):
- * parsed as that type, ten times faster (the handshake's cache miss). */
+/* The same for a stored PKCS#8 PEM key, read by its own type's parser
+ * (EC, RSA) instead of OpenSSL's generic decoders: the handshake's cache
+ * miss (key_load.c; key_type is informative). */
 EVP_PKEY *cin_key_from_pem_typed(const char *pem, const char *key_type);
 
 /* Build and sign a CSR for names (names[0] is the subject CN). *csr_pem malloc'd. */

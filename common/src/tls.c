@@ -17,7 +17,11 @@
 #include "cin_util.h"
 #include "cin_x509.h"
 
-#define DEFAULT_CACHE 10000
+/* About 7.5 KB a parsed P-256 certificate and key (leaf and key; the
+ * intermediates are shared): up to ~190 MB per process when full.  A miss
+ * costs most of a handshake again (OpenSSL 3.0 parses a certificate in about
+ * 0.2 ms), so the default holds the working set of a large host. */
+#define DEFAULT_CACHE 25000
 
 /* ---- name index and domain map: open hashing, string keys -------------------- */
 
@@ -157,10 +161,23 @@ struct entry {
     struct entry *prev, *next; /* LRU list, most recent first */
 };
 
+/* An intermediate certificate, parsed once and shared by every entry whose
+ * chain carries it (the PEM text is the key: one CA's blocks are equal). */
+struct inter {
+    uint64_t hash;
+    char *pem;
+    X509 *x;
+};
+
+#define INTER_MAX 256 /* beyond that (never seen): parsed per entry */
+
 struct cin_tls {
     cin_core *core;
     cin_gen *gen;
     pthread_mutex_t lock;
+    pthread_mutex_t ilock; /* the intermediates, taken alone and briefly */
+    struct inter *inters;
+    size_t ninters;
     struct name_index names;   /* name -> candidate certificates */
     struct name_index domains; /* assigned domain -> owning account */
     uint64_t generation;
@@ -239,12 +256,91 @@ static void cache_put(cin_tls *t, struct entry *e)
     t->cached++;
 }
 
+static uint64_t hash_mem(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    while (n--) {
+        h ^= (unsigned char)*p++;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static X509 *pem_x509(const char *pem, size_t n)
+{
+    BIO *b = BIO_new_mem_buf(pem, (int)n);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+    BIO_free(b);
+    return x;
+}
+
+/* The parsed intermediate for one PEM block, a new reference: from the
+ * shared table, else parsed (without any lock) and added to it. */
+static X509 *intermediate(cin_tls *t, const char *pem, size_t n)
+{
+    uint64_t h = hash_mem(pem, n);
+    X509 *x = NULL, *parsed;
+    size_t i;
+
+    pthread_mutex_lock(&t->ilock);
+    for (i = 0; i < t->ninters && !x; i++)
+        if (t->inters[i].hash == h && !strncmp(t->inters[i].pem, pem, n) && !t->inters[i].pem[n])
+            x = t->inters[i].x;
+    if (x)
+        X509_up_ref(x);
+    pthread_mutex_unlock(&t->ilock);
+    if (x)
+        return x;
+    parsed = pem_x509(pem, n);
+    if (!parsed)
+        return NULL;
+    pthread_mutex_lock(&t->ilock);
+    if (t->ninters < INTER_MAX) {
+        char *copy = strndup(pem, n);
+        if (copy && X509_up_ref(parsed) == 1) {
+            t->inters[t->ninters++] = (struct inter){h, copy, parsed};
+        } else {
+            free(copy);
+        }
+    }
+    pthread_mutex_unlock(&t->ilock);
+    return parsed;
+}
+
+/* The leaf (its own parse) and the intermediates (shared) of a PEM chain. */
+static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) * *chain)
+{
+    static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
+    const char *b = strstr(pem, begin), *e = b ? strstr(b, end) : NULL;
+
+    *leaf = NULL;
+    *chain = sk_X509_new_null();
+    if (!e || !*chain)
+        return CIN_EINVAL;
+    e += sizeof(end) - 1;
+    *leaf = pem_x509(b, (size_t)(e - b));
+    if (!*leaf)
+        return CIN_EINVAL;
+    while ((b = strstr(e, begin)) && (e = strstr(b, end))) {
+        X509 *x;
+        e += sizeof(end) - 1;
+        x = intermediate(t, b, (size_t)(e - b));
+        if (!x || !sk_X509_push(*chain, x)) {
+            X509_free(x);
+            return CIN_EINVAL;
+        }
+    }
+    return CIN_OK;
+}
+
 /* Parse one certificate (chain + key): one read of the store (or the host's
- * mirror), the key parsed as its known type.  Called without the lock. */
+ * mirror), the leaf and the key parsed, the intermediates shared (see
+ * key_load.c for the key).  Called without the lock. */
 static struct entry *load_entry(cin_tls *t, int64_t id)
 {
     cin_store *st = cin_core_serving(t->core);
-    STACK_OF(X509) *all = NULL;
     struct entry *e = NULL;
     cin_cert_material m;
 
@@ -252,16 +348,12 @@ static struct entry *load_entry(cin_tls *t, int64_t id)
         return NULL;
     if (!m.active || !m.key_pem)
         goto done; /* revoked meanwhile, or a key that failed its integrity check */
-    all = cin_chain_parse(m.chain_pem);
     e = calloc(1, sizeof(*e));
-    if (!all || !e)
+    if (!e || parse_chain(t, m.chain_pem, &e->leaf, &e->chain) != CIN_OK)
         goto fail;
     e->cert_id = id;
     e->key = cin_key_from_pem_typed(m.key_pem, m.key_type);
-    e->leaf = sk_X509_shift(all);
-    e->chain = all;
-    all = NULL;
-    if (!e->key || !e->leaf || X509_check_private_key(e->leaf, e->key) != 1)
+    if (!e->key || X509_check_private_key(e->leaf, e->key) != 1)
         goto fail;
     goto done;
 fail:
@@ -272,7 +364,6 @@ fail:
         entry_free(e);
     e = NULL;
 done:
-    sk_X509_pop_free(all, X509_free);
     cin_cert_material_clear(&m);
     ERR_clear_error();
     return e;
@@ -388,9 +479,11 @@ int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err)
         nb *= 2;
     t->ncbuckets = nb;
     t->cbuckets = calloc(nb, sizeof(*t->cbuckets));
+    t->inters = calloc(INTER_MAX, sizeof(*t->inters));
     pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->ilock, NULL);
     st = cin_core_serving(core); /* the store, or this host's mirror of it */
-    if (!t->cbuckets || !st) {
+    if (!t->cbuckets || !t->inters || !st) {
         cin_seterr(err, "cannot open %s",
                    cin_core_is_central(core) ? cin_core_mirror_path(core) : "the store");
         cin_tls_free(t);
@@ -411,6 +504,7 @@ int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err)
 void cin_tls_free(cin_tls *t)
 {
     struct entry *e, *next;
+    size_t i;
 
     if (!t)
         return;
@@ -419,10 +513,16 @@ void cin_tls_free(cin_tls *t)
         entry_free(e);
     }
     free(t->cbuckets);
+    for (i = 0; i < t->ninters; i++) {
+        X509_free(t->inters[i].x);
+        free(t->inters[i].pem);
+    }
+    free(t->inters);
     index_free(&t->names);
     index_free(&t->domains);
     cin_gen_close(t->gen);
     pthread_mutex_destroy(&t->lock);
+    pthread_mutex_destroy(&t->ilock);
     free(t);
 }
 
@@ -582,4 +682,7 @@ void cin_tls_get_stats(cin_tls *t, cin_tls_stats *s)
     s->misses = t->misses;
     s->refreshes = t->refreshes;
     pthread_mutex_unlock(&t->lock);
+    pthread_mutex_lock(&t->ilock);
+    s->intermediates = t->ninters;
+    pthread_mutex_unlock(&t->ilock);
 }

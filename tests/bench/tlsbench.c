@@ -147,7 +147,9 @@ int main(int argc, char **argv)
     deadline = t0 + secs;
     for (i = 0; i < threads; i++) {
         res[i].ok = res[i].failed = 0;
-        res[i].seed = (unsigned)(i * 7919 + 17);
+        /* a new draw of names every run: with one fixed sequence, each run
+         * would repeat the names of the last and find them all cached */
+        res[i].seed = (unsigned)(i * 7919 + 17) ^ (unsigned)getpid() ^ (unsigned)(t0 * 1000);
         pthread_create(&th[i], NULL, worker, &res[i]);
     }
     for (i = 0; i < threads; i++) {

@@ -1,7 +1,8 @@
 /*
  * fuzz_pem.c - PEM chains and keys (common/src/x509.c): cin_chain_parse(),
  * cin_cert_facts_get() and cin_key_from_pem(), which read what a CA sends
- * back and what the store holds.
+ * back and what the store holds, and the handshake's own key reader
+ * (key_load.c), which must agree with the generic one on every key it reads.
  *
  * Each input is tried as PEM text, then as raw DER wrapped into a
  * "CERTIFICATE" and into a "PRIVATE KEY" PEM block.  Checks: the facts of a
@@ -51,6 +52,12 @@ static void check(const char *pem)
         sk_X509_pop_free(sk, X509_free);
     }
     k = cin_key_from_pem(pem);
+    {
+        EVP_PKEY *fast = cin_key_from_pem_typed(pem, "ec-p256");
+        FUZZ_CHECK(!fast || (k && EVP_PKEY_eq(k, fast) == 1));
+        FUZZ_CHECK(!k || fast); /* what the generic reader reads, it reads too */
+        EVP_PKEY_free(fast);
+    }
     EVP_PKEY_free(k);
 }
 

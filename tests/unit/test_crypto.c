@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "../../common/src/scrypt.h"
 #include "cin_crypto.h"
 #include "cin_util.h"
+#include "../../common/src/cin_x509.h"
 #include "harness.h"
 
 static cin_kek kek;
@@ -19,6 +21,60 @@ static void setup(void)
 {
     ck_assert_int_eq(cin_random(kek.key, sizeof(kek.key)), CIN_OK);
 }
+
+/* The handshake's key reader (key_load.c) gives the same key as OpenSSL's
+ * generic reader for every type we store, as a provider key that signs;
+ * what it does not read (SEC1 PEM, garbage) goes the generic way. */
+START_TEST(typed_key_reader_matches_the_generic_one)
+{
+    static const char *types[] = {"ec-p256", "ec-p384", "rsa-2048"};
+    size_t i;
+
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        char *pem = NULL;
+        EVP_PKEY *fast, *slow;
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        unsigned char sig[600];
+        size_t siglen = sizeof(sig);
+
+        ck_assert_int_eq(cin_key_generate(types[i], &pem), CIN_OK);
+        fast = cin_key_from_pem_typed(pem, types[i]);
+        slow = cin_key_from_pem(pem);
+        ck_assert_ptr_nonnull(fast);
+        ck_assert_ptr_nonnull(slow);
+        ck_assert_int_eq(EVP_PKEY_eq(fast, slow), 1);
+        ck_assert_ptr_nonnull(EVP_PKEY_get0_provider(fast)); /* not a legacy key */
+        ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, fast), 1);
+        ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, (const unsigned char *)"x", 1), 1);
+        EVP_MD_CTX_free(md);
+        EVP_PKEY_free(fast);
+        EVP_PKEY_free(slow);
+        cin_free_secret(pem, strlen(pem));
+    }
+    {
+        /* SEC1 "EC PRIVATE KEY": read by the generic path */
+        EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256"), *back;
+        BIO *b = BIO_new(BIO_s_mem());
+        char *data = NULL, *sec1;
+        long n;
+        ck_assert_int_eq(PEM_write_bio_PrivateKey_traditional(b, k, NULL, NULL, 0, NULL, NULL), 1);
+        n = BIO_get_mem_data(b, &data);
+        sec1 = strndup(data, (size_t)n);
+        ck_assert_ptr_nonnull(strstr(sec1, "BEGIN EC PRIVATE KEY"));
+        back = cin_key_from_pem_typed(sec1, "ec-p256");
+        ck_assert_ptr_nonnull(back);
+        ck_assert_int_eq(EVP_PKEY_eq(back, k), 1);
+        EVP_PKEY_free(back);
+        free(sec1);
+        BIO_free(b);
+        EVP_PKEY_free(k);
+    }
+    ck_assert_ptr_null(cin_key_from_pem_typed("-----BEGIN PRIVATE KEY-----\nAAAA\n"
+                                              "-----END PRIVATE KEY-----\n",
+                                              "ec-p256"));
+    ck_assert_ptr_null(cin_key_from_pem_typed("not a key", "rsa-2048"));
+}
+END_TEST
 
 START_TEST(seal_round_trip)
 {
@@ -231,6 +287,7 @@ int main(void)
 
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, seal_round_trip);
+    tcase_add_test(tc, typed_key_reader_matches_the_generic_one);
     tcase_add_test(tc, seal_tamper_label_and_wrong_key);
     tcase_add_test(tc, kek_file);
     tcase_add_test(tc, passwords);

@@ -162,14 +162,20 @@ struct entry {
 };
 
 /* An intermediate certificate, parsed once and shared by every entry whose
- * chain carries it (the PEM text is the key: one CA's blocks are equal). */
+ * chain carries the same DER.  The table is bounded: when full, the least
+ * recently used one leaves it (entries keep their own references), and only
+ * the first few intermediates of a chain are shared, so that no one chain -
+ * an imported one can be long - takes the table over. */
 struct inter {
     uint64_t hash;
-    char *pem;
+    unsigned char *der;
+    long len;
     X509 *x;
+    uint64_t used; /* the table's clock when last taken */
 };
 
-#define INTER_MAX 256 /* beyond that (never seen): parsed per entry */
+#define INTER_MAX   256
+#define INTER_SHARE 4 /* intermediates of one chain shared; the rest parsed per entry */
 
 struct cin_tls {
     cin_core *core;
@@ -178,6 +184,7 @@ struct cin_tls {
     pthread_mutex_t ilock; /* the intermediates, taken alone and briefly */
     struct inter *inters;
     size_t ninters;
+    uint64_t iclock;
     struct name_index names;   /* name -> candidate certificates */
     struct name_index domains; /* assigned domain -> owning account */
     uint64_t generation;
@@ -256,83 +263,123 @@ static void cache_put(cin_tls *t, struct entry *e)
     t->cached++;
 }
 
-static uint64_t hash_mem(const char *p, size_t n)
+static uint64_t hash_mem(const unsigned char *p, long n)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 
-    while (n--) {
-        h ^= (unsigned char)*p++;
+    while (n-- > 0) {
+        h ^= *p++;
         h *= 1099511628211ULL;
     }
     return h;
 }
 
-static X509 *pem_x509(const char *pem, size_t n)
+static X509 *der_x509(const unsigned char *der, long len)
 {
-    BIO *b = BIO_new_mem_buf(pem, (int)n);
-    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    const unsigned char *p = der;
 
-    BIO_free(b);
-    return x;
+    return d2i_X509(NULL, &p, len); /* as PEM_read_bio_X509 reads a block */
 }
 
-/* The parsed intermediate for one PEM block, a new reference: from the
- * shared table, else parsed (without any lock) and added to it. */
-static X509 *intermediate(cin_tls *t, const char *pem, size_t n)
+/* The slot of der in the table, or -1 (ilock held). */
+static long inter_find(cin_tls *t, uint64_t h, const unsigned char *der, long len)
 {
-    uint64_t h = hash_mem(pem, n);
-    X509 *x = NULL, *parsed;
     size_t i;
 
+    for (i = 0; i < t->ninters; i++)
+        if (t->inters[i].hash == h && t->inters[i].len == len &&
+            !memcmp(t->inters[i].der, der, (size_t)len))
+            return (long)i;
+    return -1;
+}
+
+/* The parsed intermediate for one DER certificate, a new reference: from
+ * the shared table, else parsed (without any lock) and added to it. */
+static X509 *intermediate(cin_tls *t, const unsigned char *der, long len, int share)
+{
+    uint64_t h = hash_mem(der, len);
+    X509 *x = NULL, *parsed;
+    unsigned char *copy;
+    long i;
+
+    if (!share)
+        return der_x509(der, len);
     pthread_mutex_lock(&t->ilock);
-    for (i = 0; i < t->ninters && !x; i++)
-        if (t->inters[i].hash == h && !strncmp(t->inters[i].pem, pem, n) && !t->inters[i].pem[n])
-            x = t->inters[i].x;
-    if (x)
-        X509_up_ref(x);
+    i = inter_find(t, h, der, len);
+    if (i >= 0 && X509_up_ref(t->inters[i].x) == 1) {
+        x = t->inters[i].x;
+        t->inters[i].used = ++t->iclock;
+    }
     pthread_mutex_unlock(&t->ilock);
     if (x)
         return x;
-    parsed = pem_x509(pem, n);
-    if (!parsed)
-        return NULL;
+    parsed = der_x509(der, len);
+    copy = parsed ? malloc((size_t)len) : NULL;
+    if (!copy)
+        return parsed;
+    memcpy(copy, der, (size_t)len);
     pthread_mutex_lock(&t->ilock);
-    if (t->ninters < INTER_MAX) {
-        char *copy = strndup(pem, n);
-        if (copy && X509_up_ref(parsed) == 1) {
-            t->inters[t->ninters++] = (struct inter){h, copy, parsed};
+    if (inter_find(t, h, der, len) < 0 && X509_up_ref(parsed) == 1) { /* not added meanwhile */
+        size_t slot = t->ninters, k;
+        if (slot == INTER_MAX) {
+            for (slot = 0, k = 1; k < t->ninters; k++)
+                if (t->inters[k].used < t->inters[slot].used)
+                    slot = k;
+            X509_free(t->inters[slot].x);
+            free(t->inters[slot].der);
         } else {
-            free(copy);
+            t->ninters++;
         }
+        t->inters[slot] = (struct inter){h, copy, len, parsed, ++t->iclock};
+        copy = NULL;
     }
     pthread_mutex_unlock(&t->ilock);
+    free(copy);
     return parsed;
 }
 
-/* The leaf (its own parse) and the intermediates (shared) of a PEM chain. */
+/*
+ * The leaf (its own parse) and the intermediates (shared) of a PEM chain,
+ * read as cin_chain_parse reads it: the certificate blocks in order (other
+ * blocks skipped), up to the first that cannot be read.
+ */
 static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) * *chain)
 {
-    static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
-    const char *b = strstr(pem, begin), *e = b ? strstr(b, end) : NULL;
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    int shared = 0;
 
     *leaf = NULL;
     *chain = sk_X509_new_null();
-    if (!e || !*chain)
-        return CIN_EINVAL;
-    e += sizeof(end) - 1;
-    *leaf = pem_x509(b, (size_t)(e - b));
-    if (!*leaf)
-        return CIN_EINVAL;
-    while ((b = strstr(e, begin)) && (e = strstr(b, end))) {
-        X509 *x;
-        e += sizeof(end) - 1;
-        x = intermediate(t, b, (size_t)(e - b));
-        if (!x || !sk_X509_push(*chain, x)) {
+    while (b && *chain) {
+        char *name = NULL, *header = NULL;
+        unsigned char *der = NULL;
+        long len = 0;
+        EVP_CIPHER_INFO cipher;
+        X509 *x = NULL;
+        int cert;
+
+        if (PEM_read_bio(b, &name, &header, &der, &len) != 1)
+            break;
+        cert = !strcmp(name, PEM_STRING_X509) || !strcmp(name, PEM_STRING_X509_OLD);
+        if (cert && PEM_get_EVP_CIPHER_INFO(header, &cipher) == 1 && !cipher.cipher)
+            x = !*leaf ? der_x509(der, len) : intermediate(t, der, len, shared++ < INTER_SHARE);
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(der);
+        if (!cert)
+            continue;
+        if (!x)
+            break;
+        if (!*leaf) {
+            *leaf = x;
+        } else if (!sk_X509_push(*chain, x)) {
             X509_free(x);
-            return CIN_EINVAL;
+            break;
         }
     }
-    return CIN_OK;
+    BIO_free(b);
+    ERR_clear_error();
+    return *leaf && *chain ? CIN_OK : CIN_EINVAL;
 }
 
 /* Parse one certificate (chain + key): one read of the store (or the host's
@@ -515,7 +562,7 @@ void cin_tls_free(cin_tls *t)
     free(t->cbuckets);
     for (i = 0; i < t->ninters; i++) {
         X509_free(t->inters[i].x);
-        free(t->inters[i].pem);
+        free(t->inters[i].der);
     }
     free(t->inters);
     index_free(&t->names);

@@ -319,14 +319,69 @@ START_TEST(tampered_key_never_served)
     settle(F);
     /* one byte of the sealed blob changed where handshakes read it (a fleet's
      * host: its mirror), as the store's own SQL writes it */
-    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core),
-                                          "UPDATE private_keys SET sealed = substr(sealed, 1, 30)"
-                                          " || x'00' || substr(sealed, 32)",
-                                          &out),
-                     CIN_OK);
+    ck_assert_int_eq(
+        cin_store_query_text(cin_core_serving(F->core),
+                             "UPDATE private_keys SET sealed = substr(sealed, 1, 30)"
+                             " || CASE WHEN substr(sealed, 31, 1) = x'00' THEN x'01' ELSE x'00' END"
+                             " || substr(sealed, 32)",
+                             &out),
+        CIN_OK);
     free(out);
     ck_assert_int_eq(cin_tls_create(F->core, 10, &T, NULL), CIN_OK);
     ck_assert_str_eq(handshake("tamper.example.com"), fallback_serial);
+}
+END_TEST
+
+/* A chain as a CA may send it: text around the blocks, a block that is not
+ * a certificate, the old "X509 CERTIFICATE" label, and a broken block after
+ * which nothing is read.  The handshake sends what cin_chain_parse (the
+ * reader behind the certificate's recorded facts) reads: leaf, intermediate. */
+START_TEST(chains_read_as_the_generic_reader_reads_them)
+{
+    char *chain = NULL, *sql, *out = NULL, *leaf_end, *inter;
+    STACK_OF(X509) * sk;
+    const char *serial = issue("dv-ssl", "[\"odd.example.com\"]", NULL);
+    char want[80];
+
+    strcpy(want, serial);
+    settle(F);
+    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core),
+                                          "SELECT chain_pem FROM certificates WHERE status = "
+                                          "'active' ORDER BY id DESC LIMIT 1",
+                                          &chain),
+                     CIN_OK);
+    leaf_end = strstr(chain, "-----END CERTIFICATE-----\n");
+    ck_assert_ptr_nonnull(leaf_end);
+    leaf_end += strlen("-----END CERTIFICATE-----\n");
+    inter = strstr(leaf_end, "-----BEGIN CERTIFICATE-----\n");
+    ck_assert_ptr_nonnull(inter);
+    inter += strlen("-----BEGIN CERTIFICATE-----\n");
+    *strstr(inter, "-----END CERTIFICATE-----") = '\0';
+    leaf_end[0] = '\0';
+    sql = cin_asprintf(
+        "UPDATE certificates SET chain_pem = 'issued by a CA\n%s"
+        "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+        "-----BEGIN X509 CERTIFICATE-----\n%s-----END X509 CERTIFICATE-----\n"
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        "-----BEGIN CERTIFICATE-----\n%s-----END CERTIFICATE-----\n' "
+        "WHERE status = 'active'",
+        chain, inter, inter);
+    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core), sql, &out), CIN_OK);
+    free(out);
+    free(sql);
+    free(chain);
+    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core),
+                                          "SELECT chain_pem FROM certificates WHERE status = "
+                                          "'active'",
+                                          &chain),
+                     CIN_OK);
+    sk = cin_chain_parse(chain);
+    ck_assert_int_eq(sk_X509_num(sk), 2);
+    sk_X509_pop_free(sk, X509_free);
+    free(chain);
+    ck_assert_int_eq(cin_tls_create(F->core, 10, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("odd.example.com"), want);
+    ck_assert_int_eq(last_chain_len, 2);
 }
 END_TEST
 
@@ -343,6 +398,7 @@ int main(void)
     tcase_add_test(tc, rsa_certificate_beside_ecdsa_fallback);
     tcase_add_test(tc, bounded_cache);
     tcase_add_test(tc, tampered_key_never_served);
+    tcase_add_test(tc, chains_read_as_the_generic_reader_reads_them);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

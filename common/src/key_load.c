@@ -143,11 +143,12 @@ static int pkcs8_body(const char *pem, const char **body, size_t *n)
     for (e = p; *e && *e != '-'; e++) {
         if (*e == '\n' || (*e == '\r' && e[1] == '\n')) {
             e += *e == '\r';
-            if (line == 0 || line > 64)
-                return 0;
+            if (line == 0 || line > 64 || (pad && e[1] != '-'))
+                return 0; /* padding only on the last line */
             line = 0;
-        } else if (*e == '=' || (!pad && (isalnum((unsigned char)*e) || *e == '+' || *e == '/'))) {
-            pad |= *e == '=';
+        } else if ((*e == '=' && pad < 2) ||
+                   (!pad && (isalnum((unsigned char)*e) || *e == '+' || *e == '/'))) {
+            pad += *e == '=';
             line++;
         } else {
             return 0;
@@ -156,7 +157,7 @@ static int pkcs8_body(const char *pem, const char **body, size_t *n)
     if (line != 0 || strncmp(e, end, sizeof(end) - 1))
         return 0;
     p = e + sizeof(end) - 1;
-    if (*p && *p != '\n' && *p != '\r')
+    if (*p && *p != '\n' && !(*p == '\r' && p[1] == '\n'))
         return 0;
     *body = b + sizeof(begin) - 1;
     *n = (size_t)(e - *body);

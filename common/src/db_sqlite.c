@@ -261,7 +261,7 @@ static void sq_finalize(db_stmt *s)
 
     if (q->slot >= 0) {
         sq_conn *c = q->conn;
-        int i, out = 0;
+        int i, out = 0, last;
         /* back to the cache, reset: no read transaction stays open */
         sqlite3_reset(q->s);
         sqlite3_clear_bindings(q->s);
@@ -269,8 +269,9 @@ static void sq_finalize(db_stmt *s)
         c->cache[q->slot].out = 0;
         for (i = 0; i < STMT_CACHE; i++)
             out += c->cache[i].out;
+        last = c->closed && !out;
         pthread_mutex_unlock(&c->mu);
-        if (c->closed && !out)
+        if (last)
             conn_free(c);
     } else {
         sqlite3_finalize(q->s);

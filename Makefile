@@ -196,7 +196,7 @@ demo: deps all
 demo-stop:
 	@sh tests/demo.sh stop
 
-BENCH_BIN = $(BUILD)/bench/seed $(BUILD)/bench/tlsbench
+BENCH_BIN = $(BUILD)/bench/seed $(BUILD)/bench/tlsbench $(BUILD)/bench/missbench
 
 $(BUILD)/bench/%: tests/bench/%.c $(BUILD)/libcertinext.a
 	@mkdir -p $(dir $@)

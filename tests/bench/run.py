@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """make bench: TLS handshake throughput of nginx with certinext, side by side.
 
+First the parts of one cache miss (tests/bench/missbench.c).  Then
 (a) a static ssl_certificate (the limit), (b) certinext with 1 000 and 100 000
 certificates in the store, with the 1 000 also in a PostgreSQL store (served
 from the host's mirror), (c) nginx's variable certificates
@@ -33,6 +34,7 @@ from servers import NGINX_MODULE  # noqa: E402
 
 SEED = os.path.join(BUILD, "bench", "seed")
 TLSBENCH = os.path.join(BUILD, "bench", "tlsbench")
+MISSBENCH = os.path.join(BUILD, "bench", "missbench")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 BIG = int(os.environ.get("BENCH_BIG", "100000"))
@@ -243,7 +245,7 @@ def median(xs):
 
 
 def main():
-    for b in (SEED, TLSBENCH):
+    for b in (SEED, TLSBENCH, MISSBENCH):
         if not os.path.exists(b):
             sys.exit(f"missing {b}: run make bench")
     base = workdir()
@@ -267,6 +269,7 @@ def main():
         pathbig, tokenbig, namesbig, seeded = make_store(big, BIG)
         print(f"  seeded {BIG} certificates in {seeded:.1f} s; store "
               f"{os.path.getsize(pathbig) / 1e6:.0f} MB", flush=True)
+        subprocess.run([MISSBENCH, pathbig, str(BIG)], check=True)
         hotbig, pickedbig = hot_names(namesbig, big)
         # the 1 000 store again, in PostgreSQL: served from the host's mirror
         from pg import PgCluster

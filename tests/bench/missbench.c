@@ -1,0 +1,169 @@
+/*
+ * missbench - what one handshake cache miss costs, part by part, and the
+ * ways it is not done any more, side by side in one run (interleaved rounds,
+ * medians of microseconds per certificate, CPU time of this process):
+ *
+ *   read      the store's row: chain, state, sealed key, unsealed (cin_store_cert_material)
+ *   leaf      the leaf certificate alone (the intermediates are shared)
+ *   chain     every certificate of the chain (each entry its own intermediates)
+ *   key       the key by its type's own parser (key_load.c)
+ *   key-gen   the key by OpenSSL's generic reader
+ *   check     the key against the leaf
+ *   use       SSL_use_cert_and_key on a new SSL
+ *
+ * usage: missbench STORE N_CERTIFICATES [SAMPLE [ROUNDS]]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include "cin_store.h"
+#include "cin_store_order.h"
+#include "cin_x509.h"
+
+enum { READ, LEAF, CHAIN, KEY, KEYGEN, CHECK, USE, NPARTS };
+static const char *part_name[NPARTS] = {"read", "leaf", "chain", "key", "key-gen", "check", "use"};
+
+static double cpu_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static X509 *leaf_of(const char *pem)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+    BIO_free(b);
+    return x;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* One round over ids: the time of each part, per certificate. */
+static int round_of(cin_store *st, SSL_CTX *ctx, const long *ids, int n, double out[NPARTS])
+{
+    int i, p;
+
+    memset(out, 0, sizeof(double) * NPARTS);
+    for (i = 0; i < n; i++) {
+        cin_cert_material m;
+        STACK_OF(X509) * all;
+        X509 *leaf;
+        EVP_PKEY *k, *g;
+        SSL *ssl;
+        double t[NPARTS + 1];
+
+        t[0] = cpu_us();
+        if (cin_store_cert_material(st, ids[i], &m) != CIN_OK || !m.key_pem) {
+            fprintf(stderr, "missbench: certificate %ld has no usable row\n", ids[i]);
+            return 1;
+        }
+        t[1] = cpu_us();
+        leaf = leaf_of(m.chain_pem);
+        t[2] = cpu_us();
+        all = cin_chain_parse(m.chain_pem);
+        t[3] = cpu_us();
+        k = cin_key_from_pem_typed(m.key_pem, m.key_type);
+        t[4] = cpu_us();
+        g = cin_key_from_pem(m.key_pem);
+        t[5] = cpu_us();
+        if (!leaf || !all || !k || !g || X509_check_private_key(leaf, k) != 1) {
+            fprintf(stderr, "missbench: certificate %ld does not parse\n", ids[i]);
+            return 1;
+        }
+        t[6] = cpu_us();
+        ssl = SSL_new(ctx);
+        SSL_certs_clear(ssl);
+        if (SSL_use_cert_and_key(ssl, leaf, k, NULL, 1) != 1) {
+            fprintf(stderr, "missbench: certificate %ld cannot be used\n", ids[i]);
+            return 1;
+        }
+        t[7] = cpu_us();
+        for (p = 0; p < NPARTS; p++)
+            out[p] += t[p + 1] - t[p];
+        SSL_free(ssl);
+        X509_free(leaf);
+        sk_X509_pop_free(all, X509_free);
+        EVP_PKEY_free(k);
+        EVP_PKEY_free(g);
+        cin_cert_material_clear(&m);
+        ERR_clear_error();
+    }
+    for (p = 0; p < NPARTS; p++)
+        out[p] /= n;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int n, sample, rounds, r, p, i;
+    cin_store *st = NULL;
+    char *err = NULL;
+    SSL_CTX *ctx;
+    long *ids;
+    double(*res)[NPARTS], med[NPARTS], col[64];
+    unsigned seed = 7;
+
+    if (argc < 3) {
+        fprintf(stderr, "usage: missbench STORE N_CERTIFICATES [SAMPLE [ROUNDS]]\n");
+        return 2;
+    }
+    n = atoi(argv[2]);
+    sample = argc > 3 ? atoi(argv[3]) : 400;
+    rounds = argc > 4 ? atoi(argv[4]) : 5;
+    if (n < 1 || sample < 1 || rounds < 1 || rounds > 64) {
+        fprintf(stderr, "missbench: bad numbers\n");
+        return 2;
+    }
+    if (cin_store_open(argv[1], NULL, &st, &err) != CIN_OK) {
+        fprintf(stderr, "missbench: %s\n", err ? err : "cannot open the store");
+        return 1;
+    }
+    ctx = SSL_CTX_new(TLS_server_method());
+    ids = calloc((size_t)sample, sizeof(*ids));
+    res = calloc((size_t)rounds, sizeof(*res));
+    if (!ctx || !ids || !res)
+        return 1;
+    for (r = 0; r < rounds; r++) {
+        /* a new random sample of certificates every round: rows not yet read */
+        for (i = 0; i < sample; i++)
+            ids[i] = 1 + (long)(rand_r(&seed) % n);
+        if (round_of(st, ctx, ids, sample, res[r]) != 0)
+            return 1;
+    }
+    for (p = 0; p < NPARTS; p++) {
+        for (r = 0; r < rounds; r++)
+            col[r] = res[r][p];
+        qsort(col, (size_t)rounds, sizeof(double), cmp);
+        med[p] = col[rounds / 2];
+    }
+    printf("  one cache miss, microseconds of CPU per certificate (medians of %d rounds of %d):\n",
+           rounds, sample);
+    for (p = 0; p < NPARTS; p++)
+        printf("    %-8s %8.1f\n", part_name[p], med[p]);
+    printf("  a miss now (read + leaf + key + check + use): %.0f us;"
+           " the generic way (read + chain + key-gen + check + use): %.0f us; now/generic = %.2f\n",
+           med[READ] + med[LEAF] + med[KEY] + med[CHECK] + med[USE],
+           med[READ] + med[CHAIN] + med[KEYGEN] + med[CHECK] + med[USE],
+           (med[READ] + med[LEAF] + med[KEY] + med[CHECK] + med[USE]) /
+               (med[READ] + med[CHAIN] + med[KEYGEN] + med[CHECK] + med[USE]));
+    free(ids);
+    free(res);
+    SSL_CTX_free(ctx);
+    cin_store_close(st);
+    return 0;
+}

@@ -38,7 +38,9 @@ typedef struct sq_conn {
     pthread_mutex_t mu;
     struct cached_stmt cache[STMT_CACHE];
     uint64_t clock;
-    int closed; /* closed while statements were out: the last one frees it */
+    int loose;        /* statements out that are not in the cache */
+    int closed;       /* closed while statements were out: the last one frees it */
+    cin_services svc; /* the store's, for statements that outlive it */
 } sq_conn;
 
 typedef struct sqlite_stmt {
@@ -169,6 +171,11 @@ static db_stmt *sq_prepare(cin_store *st, const char *sql)
     }
     if (s->s) /* NULL for a comment or empty text */
         s->slot = cache_keep(CONN(st), sql, s->s);
+    if (s->slot < 0) {
+        pthread_mutex_lock(&s->conn->mu);
+        s->conn->loose++;
+        pthread_mutex_unlock(&s->conn->mu);
+    }
     s->base.drv = &db_sqlite_driver;
     return &s->base;
 }
@@ -195,7 +202,9 @@ static void sq_bind_null(db_stmt *s, int idx)
 
 static int sq_step(db_stmt *s)
 {
-    int rc = sqlite3_step(SS(s)), code;
+    sqlite_stmt *q = (sqlite_stmt *)s;
+    int rc = sqlite3_step(q->s), code;
+    sqlite3 *db = sqlite3_db_handle(q->s); /* the store may be closed: not s->st */
 
     if (rc == SQLITE_ROW)
         return DB_ROW;
@@ -203,12 +212,12 @@ static int sq_step(db_stmt *s)
         return CIN_OK;
     /* sqlite3_step's legacy code is generic: the extended code tells a
      * UNIQUE violation from another constraint */
-    code = sqlite3_extended_errcode(DB(s->st));
-    rc = status_of(DB(s->st), code);
+    code = sqlite3_extended_errcode(db);
+    rc = status_of(db, code);
     if (rc == CIN_OK || rc == DB_ROW)
         rc = CIN_ERR;
     if (rc != CIN_EBUSY && rc != CIN_EEXIST)
-        cin_log(&s->st->svc, CIN_LOG_ERROR, "store: %s (SQLite code %d)", sqlite3_errmsg(DB(s->st)),
+        cin_log(&q->conn->svc, CIN_LOG_ERROR, "store: %s (SQLite code %d)", sqlite3_errmsg(db),
                 code);
     return rc;
 }
@@ -252,30 +261,33 @@ static unsigned char *sq_col_blob(db_stmt *s, int col, size_t *len)
 
 static int64_t sq_changes(db_stmt *s)
 {
-    return sqlite3_changes(DB(s->st));
+    return sqlite3_changes(sqlite3_db_handle(SS(s)));
 }
 
 static void sq_finalize(db_stmt *s)
 {
     sqlite_stmt *q = (sqlite_stmt *)s;
+    sq_conn *c = q->conn;
+    int i, out = 0, last;
 
     if (q->slot >= 0) {
-        sq_conn *c = q->conn;
-        int i, out = 0, last;
         /* back to the cache, reset: no read transaction stays open */
         sqlite3_reset(q->s);
         sqlite3_clear_bindings(q->s);
-        pthread_mutex_lock(&c->mu);
-        c->cache[q->slot].out = 0;
-        for (i = 0; i < STMT_CACHE; i++)
-            out += c->cache[i].out;
-        last = c->closed && !out;
-        pthread_mutex_unlock(&c->mu);
-        if (last)
-            conn_free(c);
     } else {
         sqlite3_finalize(q->s);
     }
+    pthread_mutex_lock(&c->mu);
+    if (q->slot >= 0)
+        c->cache[q->slot].out = 0;
+    else
+        c->loose--;
+    for (i = 0; i < STMT_CACHE; i++)
+        out += c->cache[i].out;
+    last = c->closed && !out && !c->loose;
+    pthread_mutex_unlock(&c->mu);
+    if (last)
+        conn_free(c);
     free(s);
 }
 
@@ -362,6 +374,7 @@ static int sq_open(cin_store *st, const char *path, int create, char **err)
         return CIN_EIO;
     }
     c->db = db;
+    c->svc = st->svc;
     pthread_mutex_init(&c->mu, NULL);
     st->conn = c;
     if (create)
@@ -388,6 +401,7 @@ static void sq_close(cin_store *st)
     pthread_mutex_lock(&c->mu);
     for (i = 0; i < STMT_CACHE; i++)
         out += c->cache[i].out;
+    out += c->loose;
     c->closed = 1;
     pthread_mutex_unlock(&c->mu);
     if (!out)

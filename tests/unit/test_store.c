@@ -904,7 +904,7 @@ START_TEST(kept_statements_are_reset_and_never_shared)
     cin_store *st, *other = NULL;
     char *err = NULL, sql[96];
     const char *q = "SELECT id, name FROM accounts WHERE id >= ?1 ORDER BY id";
-    db_stmt *a, *b;
+    db_stmt *a, *b, *c, *d;
     int64_t first = 0;
     int i, rows;
 
@@ -962,13 +962,30 @@ START_TEST(kept_statements_are_reset_and_never_shared)
         ck_assert_int_eq(db_col_int(a, 0), i + rows + 1);
         db_finalize(a);
     }
-    /* closed with a statement out: it still reads, then is finalized */
+    /* closed with statements out - a kept one, a second of the same SQL (not
+     * kept), one that fails only after the close: each still runs and
+     * reports, and the connection ends with the last of them (under ASan,
+     * nothing of the freed store is read) */
     a = db_prepare(st, q);
     db_bind_int(a, 1, first);
     ck_assert_int_eq(db_step(a), DB_ROW);
+    b = db_prepare(st, q);
+    db_bind_int(b, 1, first + 1);
+    c = db_prepare(st, "INSERT INTO accounts (name, created_at) VALUES (NULL, 'now')");
+    d = db_prepare(st, "UPDATE accounts SET credits = credits WHERE id <= ?1");
+    db_bind_int(d, 1, first + 1);
     cin_store_close(st);
     ck_assert_int_eq(db_step(a), DB_ROW);
+    ck_assert_int_eq(db_col_int(a, 0), first + 1);
+    ck_assert_int_eq(db_step(c), CIN_ECONSTRAINT);
+    db_finalize(c);
+    ck_assert_int_eq(db_step(d), CIN_OK);
+    ck_assert_int_eq(db_changes(d), 2);
+    db_finalize(d);
     db_finalize(a);
+    ck_assert_int_eq(db_step(b), DB_ROW);
+    ck_assert_int_eq(db_col_int(b, 0), first + 1);
+    db_finalize(b);
 }
 END_TEST
 

@@ -198,7 +198,8 @@ typedef struct cin_cert_material {
     char *key_pem;
     char key_type[16];
     int64_t key_id;
-    int active;
+    int active;     /* active, and its key passed its integrity check */
+    int key_failed; /* active, but its key failed its integrity check */
 } cin_cert_material;
 int cin_store_cert_material(cin_store *st, int64_t cert_id, cin_cert_material *out);
 void cin_cert_material_clear(cin_cert_material *m);

@@ -9,6 +9,10 @@
 
 #include "cin_common.h"
 
+/* The most certificates a chain may have, the leaf included: import refuses
+ * more, and a handshake sends no more. */
+#define CIN_CHAIN_MAX 10
+
 /* 1 when key_type is one of ec-p256 ec-p384 rsa-2048 rsa-3072 rsa-4096. */
 int cin_valid_key_type(const char *key_type);
 /* Every PEM read here refuses encrypted PEM (ENCRYPTED PRIVATE KEY, a

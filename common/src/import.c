@@ -122,6 +122,13 @@ static int parse_pair(const char *chain_pem, const char *key_pem, time_t now, pa
                           "no PEM certificate found (BEGIN CERTIFICATE)");
         goto done;
     }
+    if (sk_X509_num(sk) > CIN_CHAIN_MAX) {
+        cin_problem_field(p, 400, "invalid_chain", "certificate",
+                          "the chain has %d certificates; certinext takes at most %d, the leaf "
+                          "included (leave out the root and anything unrelated)",
+                          sk_X509_num(sk), CIN_CHAIN_MAX);
+        goto done;
+    }
     if (!k) {
         cin_problem_field(p, 400, "bad_request", "key",
                           "no unencrypted PEM private key found (a passphrase-protected key "

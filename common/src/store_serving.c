@@ -49,6 +49,7 @@ int cin_store_cert_material(cin_store *st, int64_t cert_id, cin_cert_material *o
                     "store: private key %lld failed its integrity check (tampered or wrong KEK)",
                     (long long)out->key_id);
             out->active = 0;
+            out->key_failed = 1;
             rc = CIN_OK;
         }
     }

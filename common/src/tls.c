@@ -175,7 +175,8 @@ struct inter {
 };
 
 #define INTER_MAX   256
-#define INTER_SHARE 4 /* intermediates of one chain shared; the rest parsed per entry */
+#define INTER_SHARE 4  /* intermediates of one chain shared; the rest parsed per entry */
+#define BAD_MAX     64 /* certificates remembered as unusable until the generation moves */
 
 struct cin_tls {
     cin_core *core;
@@ -192,6 +193,11 @@ struct cin_tls {
     size_t ncbuckets, cached, cache_size;
     struct entry *head, *tail;
     uint64_t hits, misses, refreshes;
+    /* certificates that failed to load (a chain that does not parse, a key
+     * that is not the leaf's): not read, parsed and logged again on every
+     * handshake for their names until something changes (lock held) */
+    int64_t bad[BAD_MAX];
+    size_t nbad, badnext;
 };
 
 static void entry_free(struct entry *e)
@@ -297,13 +303,14 @@ static long inter_find(cin_tls *t, uint64_t h, const unsigned char *der, long le
  * the shared table, else parsed (without any lock) and added to it. */
 static X509 *intermediate(cin_tls *t, const unsigned char *der, long len, int share)
 {
-    uint64_t h = hash_mem(der, len);
+    uint64_t h;
     X509 *x = NULL, *parsed;
     unsigned char *copy;
     long i;
 
     if (!share)
         return der_x509(der, len);
+    h = hash_mem(der, len);
     pthread_mutex_lock(&t->ilock);
     i = inter_find(t, h, der, len);
     if (i >= 0 && X509_up_ref(t->inters[i].x) == 1) {
@@ -341,7 +348,8 @@ static X509 *intermediate(cin_tls *t, const unsigned char *der, long len, int sh
 /*
  * The leaf (its own parse) and the intermediates (shared) of a PEM chain,
  * read as cin_chain_parse reads it: the certificate blocks in order (other
- * blocks skipped), up to the first that cannot be read.
+ * blocks skipped), up to the first that cannot be read - and no more than
+ * CIN_CHAIN_MAX (import refuses longer chains; a CA's would be cut there).
  */
 static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) * *chain)
 {
@@ -350,7 +358,7 @@ static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) 
 
     *leaf = NULL;
     *chain = sk_X509_new_null();
-    while (b && *chain) {
+    while (b && *chain && sk_X509_num(*chain) + 1 < CIN_CHAIN_MAX) {
         char *name = NULL, *header = NULL;
         unsigned char *der = NULL;
         long len = 0;
@@ -385,16 +393,21 @@ static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) 
 /* Parse one certificate (chain + key): one read of the store (or the host's
  * mirror), the leaf and the key parsed, the intermediates shared (see
  * key_load.c for the key).  Called without the lock. */
-static struct entry *load_entry(cin_tls *t, int64_t id)
+static struct entry *load_entry(cin_tls *t, int64_t id, int *unusable)
 {
     cin_store *st = cin_core_serving(t->core);
     struct entry *e = NULL;
     cin_cert_material m;
 
+    *unusable = 0;
     if (!st || cin_store_cert_material(st, id, &m) != CIN_OK)
         return NULL;
-    if (!m.active || !m.key_pem)
-        goto done; /* revoked meanwhile, or a key that failed its integrity check */
+    if (!m.active || !m.key_pem) {
+        /* revoked meanwhile, or a key that failed its integrity check (the
+         * store logged it) */
+        *unusable = m.key_failed || (m.active && !m.key_pem);
+        goto done;
+    }
     e = calloc(1, sizeof(*e));
     if (!e || parse_chain(t, m.chain_pem, &e->leaf, &e->chain) != CIN_OK)
         goto fail;
@@ -404,6 +417,7 @@ static struct entry *load_entry(cin_tls *t, int64_t id)
         goto fail;
     goto done;
 fail:
+    *unusable = e != NULL;
     cin_log(cin_core_services(t->core), CIN_LOG_ERROR,
             "tls: certificate %lld cannot be used (unparsable chain or key mismatch)",
             (long long)id);
@@ -502,7 +516,8 @@ static int refresh_locked(cin_tls *t)
     cin_name_entries_free(de, nd);
     if (rc != CIN_OK)
         return rc; /* the generation stays: the next refresh reads it all again */
-    t->generation = g;
+    __atomic_store_n(&t->generation, g, __ATOMIC_RELEASE);
+    t->nbad = 0; /* anything may have changed: try them again */
     t->refreshes++;
     cin_metrics_add(CIN_M_REFRESH_COUNT, 1);
     cin_metrics_add(CIN_M_REFRESH_USEC, usec_now() - t0);
@@ -586,6 +601,17 @@ int cin_tls_refresh(cin_tls *t)
     return rc;
 }
 
+/* Did id fail to load since the index last changed?  (lock held) */
+static int is_bad(const cin_tls *t, int64_t id)
+{
+    size_t i;
+
+    for (i = 0; i < t->nbad; i++)
+        if (t->bad[(t->badnext + BAD_MAX - 1 - i) % BAD_MAX] == id)
+            return 1;
+    return 0;
+}
+
 /* The account that owns name now: the most specific assigned domain that is
  * name itself or one of its parents (a.b.example.com, b.example.com, ...). */
 static int64_t owner_of(const cin_tls *t, const char *name)
@@ -662,18 +688,27 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
         cin_metrics_add(CIN_M_CACHE_HIT, 1);
         lru_unlink(t, e);
         lru_front(t, e);
+    } else if (is_bad(t, id)) {
+        rc = -1; /* failed to load since the last change: the fallback */
     } else {
         struct entry *loaded;
         uint64_t t0 = usec_now();
+        uint64_t g0 = t->generation;
+        int unusable;
         t->misses++;
         cin_metrics_add(CIN_M_CACHE_MISS, 1);
         /* the load (a read, a decryption, a parse) runs without the lock:
          * httpd's other threads never queue behind one miss */
         pthread_mutex_unlock(&t->lock);
-        loaded = load_entry(t, id);
+        loaded = load_entry(t, id, &unusable);
         cin_metrics_add(CIN_M_LOAD_USEC, usec_now() - t0);
         pthread_mutex_lock(&t->lock);
         if (!loaded) {
+            if (unusable && t->generation == g0 && !is_bad(t, id)) {
+                t->bad[t->badnext] = id;
+                t->badnext = (t->badnext + 1) % BAD_MAX;
+                t->nbad += t->nbad < BAD_MAX;
+            }
             rc = -1;
             goto done;
         }

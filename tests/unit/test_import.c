@@ -240,6 +240,15 @@ START_TEST(bad_pairs_refused_and_nothing_written)
     ck_assert_int_eq(import_files("broken.full", "a.key", NULL, &o, &p), CIN_EINVAL);
     ck_assert_str_eq(p.code, "invalid_chain");
     cin_problem_clear(&p);
+    /* a chain longer than certinext sends (each certificate signed by the
+     * next: the CA repeated) */
+    sh("cd %s && cat a.crt ca.pem ca.pem ca.pem ca.pem ca.pem ca.pem ca.pem ca.pem ca.pem "
+       "ca.pem > long.full",
+       F->dir);
+    ck_assert_int_eq(import_files("long.full", "a.key", NULL, &o, &p), CIN_EINVAL);
+    ck_assert_str_eq(p.code, "invalid_chain");
+    ck_assert_ptr_nonnull(strstr(p.detail, "11 certificates"));
+    cin_problem_clear(&p);
     ck_assert_int_eq(import_files("old.crt", "old.key", NULL, &o, &p), CIN_EINVAL);
     ck_assert_str_eq(p.code, "expired");
     cin_problem_clear(&p);

@@ -314,6 +314,7 @@ END_TEST
 START_TEST(tampered_key_never_served)
 {
     char *out = NULL;
+    cin_tls_stats st;
 
     issue("dv-ssl", "[\"tamper.example.com\"]", NULL);
     settle(F);
@@ -329,6 +330,54 @@ START_TEST(tampered_key_never_served)
     free(out);
     ck_assert_int_eq(cin_tls_create(F->core, 10, &T, NULL), CIN_OK);
     ck_assert_str_eq(handshake("tamper.example.com"), fallback_serial);
+    /* remembered as unusable: not read, decrypted and logged again on every
+     * handshake for its name ... */
+    ck_assert_str_eq(handshake("tamper.example.com"), fallback_serial);
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_eq(st.misses, 1);
+    /* ... until something changes in the store */
+    issue("dv-ssl", "[\"other.example.com\"]", NULL);
+    settle(F);
+    ck_assert_str_eq(handshake("tamper.example.com"), fallback_serial);
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_eq(st.misses, 2);
+}
+END_TEST
+
+/* A chain longer than CIN_CHAIN_MAX (a CA's; import refuses them) is sent
+ * cut at CIN_CHAIN_MAX certificates, the leaf included. */
+START_TEST(long_chains_are_cut)
+{
+    char *chain = NULL, *sql, *out = NULL, *leaf_end, *blocks;
+    const char *serial = issue("dv-ssl", "[\"long.example.com\"]", NULL);
+    char want[80];
+    size_t n, i;
+
+    strcpy(want, serial);
+    settle(F);
+    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core),
+                                          "SELECT chain_pem FROM certificates WHERE status = "
+                                          "'active' ORDER BY id DESC LIMIT 1",
+                                          &chain),
+                     CIN_OK);
+    leaf_end = strstr(chain, "-----END CERTIFICATE-----\n");
+    ck_assert_ptr_nonnull(leaf_end);
+    leaf_end += strlen("-----END CERTIFICATE-----\n");
+    n = strlen(leaf_end);
+    ck_assert_uint_gt(n, 100); /* the intermediate */
+    blocks = calloc(1, strlen(chain) + 12 * n + 1);
+    memcpy(blocks, chain, (size_t)(leaf_end - chain));
+    for (i = 0; i < 12; i++)
+        strcat(blocks, leaf_end);
+    sql = cin_asprintf("UPDATE certificates SET chain_pem = '%s' WHERE status = 'active'", blocks);
+    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core), sql, &out), CIN_OK);
+    free(out);
+    free(sql);
+    free(blocks);
+    free(chain);
+    ck_assert_int_eq(cin_tls_create(F->core, 10, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("long.example.com"), want);
+    ck_assert_int_eq(last_chain_len, CIN_CHAIN_MAX);
 }
 END_TEST
 
@@ -399,6 +448,7 @@ int main(void)
     tcase_add_test(tc, bounded_cache);
     tcase_add_test(tc, tampered_key_never_served);
     tcase_add_test(tc, chains_read_as_the_generic_reader_reads_them);
+    tcase_add_test(tc, long_chains_are_cut);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

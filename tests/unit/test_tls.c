@@ -344,35 +344,54 @@ START_TEST(tampered_key_never_served)
 }
 END_TEST
 
+/* The newest active certificate's chain as stored (malloc'd); *leaf_end
+ * just after its leaf's END line. */
+static char *newest_chain(char **leaf_end)
+{
+    char *chain = NULL;
+
+    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core),
+                                          "SELECT chain_pem FROM certificates WHERE status = "
+                                          "'active' ORDER BY id DESC LIMIT 1",
+                                          &chain),
+                     CIN_OK);
+    *leaf_end = strstr(chain, "-----END CERTIFICATE-----\n");
+    ck_assert_ptr_nonnull(*leaf_end);
+    *leaf_end += strlen("-----END CERTIFICATE-----\n");
+    return chain;
+}
+
+/* Every active certificate's chain replaced by pem, where handshakes read it. */
+static void store_chain(const char *pem)
+{
+    char *sql =
+             cin_asprintf("UPDATE certificates SET chain_pem = '%s' WHERE status = 'active'", pem),
+         *out = NULL;
+
+    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core), sql, &out), CIN_OK);
+    free(out);
+    free(sql);
+}
+
 /* A chain longer than CIN_CHAIN_MAX (a CA's; import refuses them) is sent
  * cut at CIN_CHAIN_MAX certificates, the leaf included. */
 START_TEST(long_chains_are_cut)
 {
-    char *chain = NULL, *sql, *out = NULL, *leaf_end, *blocks;
+    char *chain, *leaf_end, *blocks;
     const char *serial = issue("dv-ssl", "[\"long.example.com\"]", NULL);
     char want[80];
     size_t n, i;
 
     strcpy(want, serial);
     settle(F);
-    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core),
-                                          "SELECT chain_pem FROM certificates WHERE status = "
-                                          "'active' ORDER BY id DESC LIMIT 1",
-                                          &chain),
-                     CIN_OK);
-    leaf_end = strstr(chain, "-----END CERTIFICATE-----\n");
-    ck_assert_ptr_nonnull(leaf_end);
-    leaf_end += strlen("-----END CERTIFICATE-----\n");
+    chain = newest_chain(&leaf_end);
     n = strlen(leaf_end);
     ck_assert_uint_gt(n, 100); /* the intermediate */
     blocks = calloc(1, strlen(chain) + 12 * n + 1);
     memcpy(blocks, chain, (size_t)(leaf_end - chain));
     for (i = 0; i < 12; i++)
         strcat(blocks, leaf_end);
-    sql = cin_asprintf("UPDATE certificates SET chain_pem = '%s' WHERE status = 'active'", blocks);
-    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core), sql, &out), CIN_OK);
-    free(out);
-    free(sql);
+    store_chain(blocks);
     free(blocks);
     free(chain);
     ck_assert_int_eq(cin_tls_create(F->core, 10, &T, NULL), CIN_OK);
@@ -387,37 +406,28 @@ END_TEST
  * reader behind the certificate's recorded facts) reads: leaf, intermediate. */
 START_TEST(chains_read_as_the_generic_reader_reads_them)
 {
-    char *chain = NULL, *sql, *out = NULL, *leaf_end, *inter;
+    char *chain, *odd, *leaf_end, *inter;
     STACK_OF(X509) * sk;
     const char *serial = issue("dv-ssl", "[\"odd.example.com\"]", NULL);
     char want[80];
 
     strcpy(want, serial);
     settle(F);
-    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core),
-                                          "SELECT chain_pem FROM certificates WHERE status = "
-                                          "'active' ORDER BY id DESC LIMIT 1",
-                                          &chain),
-                     CIN_OK);
-    leaf_end = strstr(chain, "-----END CERTIFICATE-----\n");
-    ck_assert_ptr_nonnull(leaf_end);
-    leaf_end += strlen("-----END CERTIFICATE-----\n");
+    chain = newest_chain(&leaf_end);
     inter = strstr(leaf_end, "-----BEGIN CERTIFICATE-----\n");
     ck_assert_ptr_nonnull(inter);
     inter += strlen("-----BEGIN CERTIFICATE-----\n");
     *strstr(inter, "-----END CERTIFICATE-----") = '\0';
     leaf_end[0] = '\0';
-    sql = cin_asprintf(
-        "UPDATE certificates SET chain_pem = 'issued by a CA\n%s"
+    odd = cin_asprintf(
+        "issued by a CA\n%s"
         "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
         "-----BEGIN X509 CERTIFICATE-----\n%s-----END X509 CERTIFICATE-----\n"
         "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
-        "-----BEGIN CERTIFICATE-----\n%s-----END CERTIFICATE-----\n' "
-        "WHERE status = 'active'",
+        "-----BEGIN CERTIFICATE-----\n%s-----END CERTIFICATE-----\n",
         chain, inter, inter);
-    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core), sql, &out), CIN_OK);
-    free(out);
-    free(sql);
+    store_chain(odd);
+    free(odd);
     free(chain);
     ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core),
                                           "SELECT chain_pem FROM certificates WHERE status = "

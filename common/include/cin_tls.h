@@ -37,7 +37,7 @@ typedef struct cin_tls_stats {
 } cin_tls_stats;
 
 /* Create this process's state and load the index.  cache_size 0: 25000 (about
- * 7.5 KB each when full). */
+ * 5.7 KB each when full). */
 int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err);
 void cin_tls_free(cin_tls *t);
 

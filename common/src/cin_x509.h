@@ -25,6 +25,17 @@ EVP_PKEY *cin_key_from_pem(const char *pem);
  * (EC, RSA) instead of OpenSSL's generic decoders: the handshake's cache
  * miss (key_load.c; key_type is informative). */
 EVP_PKEY *cin_key_from_pem_typed(const char *pem, const char *key_type);
+/* A certificate parsed for the handshake (d2i_X509 of der), its EC P-256 or
+ * P-384 public key decoded by a key manager of certinext's own that only
+ * compares and describes it (leaf_load.c); *key_decoded is 1 then, and a
+ * leaf that does not match its private key should be parsed again with
+ * d2i_X509 before it is called a mismatch.  Other keys: d2i_X509. */
+X509 *cin_leaf_from_der(const unsigned char *der, long len, int *key_decoded);
+/* The content of the DER element of tag at *p (one-byte tag, definite
+ * length in its shortest form, up to 65535), *p moved past it, *len its
+ * length; NULL when it is not there. */
+const unsigned char *cin_der_elem(const unsigned char **p, const unsigned char *end, int tag,
+                                  size_t *len);
 
 /* Build and sign a CSR for names (names[0] is the subject CN). *csr_pem malloc'd. */
 int cin_csr_build(const char *key_pem, char **names, size_t n, char **csr_pem);

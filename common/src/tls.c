@@ -17,10 +17,11 @@
 #include "cin_util.h"
 #include "cin_x509.h"
 
-/* About 7.5 KB a parsed P-256 certificate and key (leaf and key; the
- * intermediates are shared): up to ~190 MB per process when full.  A miss
- * costs most of a handshake again (OpenSSL 3.0 parses a certificate in about
- * 0.2 ms), so the default holds the working set of a large host. */
+/* About 5.7 KB a parsed P-256 certificate and key (leaf and key; the
+ * intermediates are shared): up to ~140 MB per process when full.  A miss
+ * costs a third of a handshake again (a row read, the key decrypted, the leaf
+ * and key parsed: leaf_load.c, key_load.c), so the default holds the working
+ * set of a large host. */
 #define DEFAULT_CACHE 25000
 
 /* ---- name index and domain map: open hashing, string keys -------------------- */
@@ -351,7 +352,8 @@ static X509 *intermediate(cin_tls *t, const unsigned char *der, long len, int sh
  * blocks skipped), up to the first that cannot be read - and no more than
  * CIN_CHAIN_MAX (import refuses longer chains; a CA's would be cut there).
  */
-static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) * *chain)
+static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) * *chain,
+                       int *leaf_key)
 {
     BIO *b = BIO_new_mem_buf(pem, -1);
     int shared = 0;
@@ -370,7 +372,8 @@ static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) 
             break;
         cert = !strcmp(name, PEM_STRING_X509) || !strcmp(name, PEM_STRING_X509_OLD);
         if (cert && PEM_get_EVP_CIPHER_INFO(header, &cipher) == 1 && !cipher.cipher)
-            x = !*leaf ? der_x509(der, len) : intermediate(t, der, len, shared++ < INTER_SHARE);
+            x = !*leaf ? cin_leaf_from_der(der, len, leaf_key)
+                       : intermediate(t, der, len, shared++ < INTER_SHARE);
         OPENSSL_free(name);
         OPENSSL_free(header);
         OPENSSL_free(der);
@@ -390,6 +393,20 @@ static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) 
     return *leaf && *chain ? CIN_OK : CIN_EINVAL;
 }
 
+/* The leaf parsed again the generic way (its public key by OpenSSL). */
+static void reparse_leaf(struct entry *e)
+{
+    unsigned char *der = NULL;
+    int len = i2d_X509(e->leaf, &der);
+    X509 *x = len > 0 ? der_x509(der, len) : NULL;
+
+    OPENSSL_free(der);
+    if (x) {
+        X509_free(e->leaf);
+        e->leaf = x;
+    }
+}
+
 /* Parse one certificate (chain + key): one read of the store (or the host's
  * mirror), the leaf and the key parsed, the intermediates shared (see
  * key_load.c for the key).  Called without the lock. */
@@ -398,6 +415,7 @@ static struct entry *load_entry(cin_tls *t, int64_t id, int *unusable)
     cin_store *st = cin_core_serving(t->core);
     struct entry *e = NULL;
     cin_cert_material m;
+    int leaf_key = 0;
 
     *unusable = 0;
     if (!st || cin_store_cert_material(st, id, &m) != CIN_OK)
@@ -409,10 +427,12 @@ static struct entry *load_entry(cin_tls *t, int64_t id, int *unusable)
         goto done;
     }
     e = calloc(1, sizeof(*e));
-    if (!e || parse_chain(t, m.chain_pem, &e->leaf, &e->chain) != CIN_OK)
+    if (!e || parse_chain(t, m.chain_pem, &e->leaf, &e->chain, &leaf_key) != CIN_OK)
         goto fail;
     e->cert_id = id;
     e->key = cin_key_from_pem_typed(m.key_pem, m.key_type);
+    if (e->key && X509_check_private_key(e->leaf, e->key) != 1 && leaf_key)
+        reparse_leaf(e); /* compared by its bytes: let OpenSSL decide */
     if (!e->key || X509_check_private_key(e->leaf, e->key) != 1)
         goto fail;
     goto done;

@@ -4,11 +4,15 @@
  * medians of microseconds per certificate, CPU time of this process):
  *
  *   read      the store's row: chain, state, sealed key, unsealed (cin_store_cert_material)
- *   leaf      the leaf certificate alone (the intermediates are shared)
- *   chain     every certificate of the chain (each entry its own intermediates)
+ *   leaf      the leaf certificate alone, its public key by certinext's own
+ *             key manager (leaf_load.c; the intermediates are shared)
+ *   leaf-gen  the leaf by OpenSSL's d2i_X509 (its key by OpenSSL's decoders)
+ *   chain     every certificate of the chain the generic way (each entry its
+ *             own intermediates)
  *   key       the key by its type's own parser (key_load.c)
  *   key-gen   the key by OpenSSL's generic reader
  *   check     the key against the leaf
+ *   check-gen the generic key against the generic leaf
  *   use       SSL_use_cert_and_key on a new SSL
  *
  * usage: missbench STORE N_CERTIFICATES [SAMPLE [ROUNDS]]
@@ -26,8 +30,9 @@
 #include "cin_store_order.h"
 #include "cin_x509.h"
 
-enum { READ, LEAF, CHAIN, KEY, KEYGEN, CHECK, USE, NPARTS };
-static const char *part_name[NPARTS] = {"read", "leaf", "chain", "key", "key-gen", "check", "use"};
+enum { READ, LEAF, LEAFGEN, CHAIN, KEY, KEYGEN, CHECK, CHECKGEN, USE, NPARTS };
+static const char *part_name[NPARTS] = {"read",    "leaf",  "leaf-gen",  "chain", "key",
+                                        "key-gen", "check", "check-gen", "use"};
 
 static double cpu_us(void)
 {
@@ -37,12 +42,29 @@ static double cpu_us(void)
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-static X509 *leaf_of(const char *pem)
+/* The first certificate of a PEM chain, as the handshake's miss reads it
+ * (fast) or by PEM_read_bio_X509. */
+static X509 *leaf_of(const char *pem, int fast)
 {
     BIO *b = BIO_new_mem_buf(pem, -1);
-    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    char *name = NULL, *header = NULL;
+    unsigned char *der = NULL;
+    long len = 0;
+    int decoded = 0;
+    X509 *x = NULL;
 
+    if (!fast)
+        x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    else if (b && PEM_read_bio(b, &name, &header, &der, &len) == 1)
+        x = cin_leaf_from_der(der, len, &decoded);
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(der);
     BIO_free(b);
+    if (fast && x && !decoded) {
+        fprintf(stderr, "missbench: the leaf's key was not decoded by certinext's key manager\n");
+        exit(1);
+    }
     return x;
 }
 
@@ -62,7 +84,7 @@ static int round_of(cin_store *st, SSL_CTX *ctx, const long *ids, int n, double 
     for (i = 0; i < n; i++) {
         cin_cert_material m;
         STACK_OF(X509) * all;
-        X509 *leaf;
+        X509 *leaf, *leafgen;
         EVP_PKEY *k, *g;
         SSL *ssl;
         double t[NPARTS + 1];
@@ -73,30 +95,38 @@ static int round_of(cin_store *st, SSL_CTX *ctx, const long *ids, int n, double 
             return 1;
         }
         t[1] = cpu_us();
-        leaf = leaf_of(m.chain_pem);
+        leaf = leaf_of(m.chain_pem, 1);
         t[2] = cpu_us();
-        all = cin_chain_parse(m.chain_pem);
+        leafgen = leaf_of(m.chain_pem, 0);
         t[3] = cpu_us();
-        k = cin_key_from_pem_typed(m.key_pem, m.key_type);
+        all = cin_chain_parse(m.chain_pem);
         t[4] = cpu_us();
-        g = cin_key_from_pem(m.key_pem);
+        k = cin_key_from_pem_typed(m.key_pem, m.key_type);
         t[5] = cpu_us();
-        if (!leaf || !all || !k || !g || X509_check_private_key(leaf, k) != 1) {
+        g = cin_key_from_pem(m.key_pem);
+        t[6] = cpu_us();
+        if (!leaf || !leafgen || !all || !k || !g || X509_check_private_key(leaf, k) != 1) {
             fprintf(stderr, "missbench: certificate %ld does not parse\n", ids[i]);
             return 1;
         }
-        t[6] = cpu_us();
+        t[7] = cpu_us();
+        if (X509_check_private_key(leafgen, g) != 1) {
+            fprintf(stderr, "missbench: certificate %ld does not parse\n", ids[i]);
+            return 1;
+        }
+        t[8] = cpu_us();
         ssl = SSL_new(ctx);
         SSL_certs_clear(ssl);
         if (SSL_use_cert_and_key(ssl, leaf, k, NULL, 1) != 1) {
             fprintf(stderr, "missbench: certificate %ld cannot be used\n", ids[i]);
             return 1;
         }
-        t[7] = cpu_us();
+        t[9] = cpu_us();
         for (p = 0; p < NPARTS; p++)
             out[p] += t[p + 1] - t[p];
         SSL_free(ssl);
         X509_free(leaf);
+        X509_free(leafgen);
         sk_X509_pop_free(all, X509_free);
         EVP_PKEY_free(k);
         EVP_PKEY_free(g);
@@ -156,11 +186,12 @@ int main(int argc, char **argv)
     for (p = 0; p < NPARTS; p++)
         printf("    %-8s %8.1f\n", part_name[p], med[p]);
     printf("  a miss now (read + leaf + key + check + use): %.0f us;"
-           " the generic way (read + chain + key-gen + check + use): %.0f us; now/generic = %.2f\n",
+           " the generic way (read + chain + key-gen + check-gen + use): %.0f us;"
+           " now/generic = %.2f\n",
            med[READ] + med[LEAF] + med[KEY] + med[CHECK] + med[USE],
-           med[READ] + med[CHAIN] + med[KEYGEN] + med[CHECK] + med[USE],
+           med[READ] + med[CHAIN] + med[KEYGEN] + med[CHECKGEN] + med[USE],
            (med[READ] + med[LEAF] + med[KEY] + med[CHECK] + med[USE]) /
-               (med[READ] + med[CHAIN] + med[KEYGEN] + med[CHECK] + med[USE]));
+               (med[READ] + med[CHAIN] + med[KEYGEN] + med[CHECKGEN] + med[USE]));
     free(ids);
     free(res);
     SSL_CTX_free(ctx);

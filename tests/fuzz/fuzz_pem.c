@@ -5,7 +5,8 @@
  * (key_load.c), which must agree with the generic one on every key it reads.
  *
  * Each input is tried as PEM text, then as raw DER wrapped into a
- * "CERTIFICATE" and into a "PRIVATE KEY" PEM block.  Checks: the facts of a
+ * "CERTIFICATE" and into a "PRIVATE KEY" PEM block, and as a DER leaf read by
+ * the handshake's leaf reader (leaf_load.c) and by d2i_X509.  Checks: the facts of a
  * chain that parses are filled (lower-case hex serial and SHA-256, RFC 3339
  * times), and cin_cert_facts_get() fails exactly when the chain does not parse.
  */
@@ -13,6 +14,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include "cin_x509.h"
 #include "fuzz_util.h"
@@ -61,6 +65,38 @@ static void check(const char *pem)
     EVP_PKEY_free(k);
 }
 
+/* The handshake's leaf reader (leaf_load.c) reads the certificates d2i_X509
+ * reads, into the same encoding and extension flags; a key it decodes is the
+ * one OpenSSL decodes (OpenSSL refuses a point off the curve, which this
+ * reader keeps as bytes: it matches no private key). */
+static void check_leaf(const uint8_t *data, size_t size)
+{
+    const unsigned char *p = data;
+    int decoded = -1;
+    X509 *fast = cin_leaf_from_der(data, (long)size, &decoded);
+    X509 *slow = d2i_X509(NULL, &p, (long)size);
+
+    FUZZ_CHECK(!fast == !slow);
+    FUZZ_CHECK(decoded == 0 || fast);
+    if (fast && slow) {
+        unsigned char *a = NULL, *b = NULL;
+        int la = i2d_X509(fast, &a), lb = i2d_X509(slow, &b);
+        EVP_PKEY *sp = X509_get0_pubkey(slow);
+        uint32_t mask = sp || !decoded ? ~0u : ~(uint32_t)EXFLAG_SS;
+
+        FUZZ_CHECK(la == lb && la > 0 && !memcmp(a, b, (size_t)la));
+        FUZZ_CHECK((X509_get_extension_flags(fast) & mask) ==
+                   (X509_get_extension_flags(slow) & mask));
+        FUZZ_CHECK(!decoded || !sp || EVP_PKEY_eq(X509_get0_pubkey(fast), sp) == 1);
+        FUZZ_CHECK(decoded || (sp == NULL) == (X509_get0_pubkey(fast) == NULL));
+        OPENSSL_free(a);
+        OPENSSL_free(b);
+    }
+    X509_free(fast);
+    X509_free(slow);
+    ERR_clear_error();
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -78,6 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(text);
     check(cert);
     check(key);
+    check_leaf(data, size);
     free(text);
     free(cert);
     free(key);

@@ -413,3 +413,25 @@ char *json_quote(const char *s)
     json_decref(j);
     return out;
 }
+
+void handshake_in_memory(SSL *c, SSL *s, const char *sni)
+{
+    BIO *b1, *b2;
+    int i, rc_c = -1, rc_s = -1;
+
+    ck_assert_int_eq(BIO_new_bio_pair(&b1, 0, &b2, 0), 1);
+    SSL_set_bio(c, b1, b1);
+    SSL_set_bio(s, b2, b2);
+    SSL_set_connect_state(c);
+    SSL_set_accept_state(s);
+    if (sni)
+        SSL_set_tlsext_host_name(c, sni);
+    for (i = 0; i < 20 && (rc_c != 1 || rc_s != 1); i++) {
+        if (rc_c != 1)
+            rc_c = SSL_do_handshake(c);
+        if (rc_s != 1)
+            rc_s = SSL_do_handshake(s);
+    }
+    ck_assert_int_eq(rc_c, 1);
+    ck_assert_int_eq(rc_s, 1);
+}

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <pthread.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 
 #include "cin_core.h"
 #include "cin_http.h"
@@ -18,6 +19,10 @@
 
 /* Run a suite (each test forked); the exit code for the test binary. */
 int run_suite(Suite *s);
+
+/* A full TLS handshake between client c and server s over an in-memory BIO
+ * pair (sni: the client's server name, or NULL); asserts both sides end it. */
+void handshake_in_memory(SSL *c, SSL *s, const char *sni);
 
 /* A fresh temporary directory (removed by tmpdir_remove). */
 char *tmpdir_new(void);

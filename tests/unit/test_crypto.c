@@ -6,8 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "../../common/src/scrypt.h"
 #include "cin_crypto.h"
@@ -73,6 +77,211 @@ START_TEST(typed_key_reader_matches_the_generic_one)
                                               "-----END PRIVATE KEY-----\n",
                                               "ec-p256"));
     ck_assert_ptr_null(cin_key_from_pem_typed("not a key", "rsa-2048"));
+}
+END_TEST
+
+/* A certificate for key, signed by ca_key (itself when NULL), as DER. */
+static unsigned char *make_cert(EVP_PKEY *key, EVP_PKEY *ca_key, const char *cn, long serial,
+                                int *len)
+{
+    X509 *x = X509_new();
+    X509_NAME *ca = X509_NAME_new();
+    X509V3_CTX v3;
+    X509_EXTENSION *ext;
+    unsigned char *der = NULL;
+
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+    X509_set_version(x, 2);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)cn, -1, -1, 0);
+    X509_NAME_add_entry_by_txt(ca, "CN", MBSTRING_ASC, (const unsigned char *)"test ca", -1, -1, 0);
+    X509_set_issuer_name(x, ca_key ? ca : X509_get_subject_name(x));
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+    ck_assert_int_eq(X509_set_pubkey(x, key), 1);
+    X509V3_set_ctx(&v3, NULL, x, NULL, NULL, 0);
+    if (!strcmp(cn, "test ca"))
+        ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:TRUE");
+    else
+        ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:leaf.example");
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    ck_assert_int_gt(X509_sign(x, ca_key ? ca_key : key, EVP_sha256()), 0);
+    *len = i2d_X509(x, &der);
+    X509_NAME_free(ca);
+    X509_free(x);
+    return der;
+}
+
+/* A full in-memory handshake at one protocol version serving leaf and key;
+ * the client verifies the certificate against trust. */
+static void serve_once(X509 *leaf, EVP_PKEY *key, X509 *trust, int version)
+{
+    SSL_CTX *sctx = SSL_CTX_new(TLS_server_method()), *cctx = SSL_CTX_new(TLS_client_method());
+    SSL *s, *c;
+    X509 *peer;
+
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(cctx), trust);
+    SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_min_proto_version(cctx, version);
+    SSL_CTX_set_max_proto_version(cctx, version);
+    s = SSL_new(sctx);
+    c = SSL_new(cctx);
+    ck_assert_int_eq(SSL_use_cert_and_key(s, leaf, key, NULL, 1), 1);
+    handshake_in_memory(c, s, "leaf.example");
+    ck_assert_int_eq(SSL_version(c), version);
+    ck_assert_int_eq(SSL_get_verify_result(c), X509_V_OK);
+    peer = SSL_get1_peer_certificate(c);
+    ck_assert_int_eq(X509_cmp(peer, leaf), 0);
+    X509_free(peer);
+    SSL_free(c);
+    SSL_free(s);
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(sctx);
+}
+
+/* The handshake's leaf reader (leaf_load.c) gives the certificate d2i_X509
+ * gives - same encoding, same cached extension flags, a public key of the
+ * same type, size and security that matches the same private keys - with an
+ * EC key decoded by certinext's key manager, and serves it on TLS 1.2 and
+ * 1.3; other keys (RSA, a compressed point) and garbage go d2i_X509's way. */
+START_TEST(leaf_reader_matches_d2i_X509)
+{
+    static const char *types[] = {"ec-p256", "ec-p384", "rsa-2048", "rsa-3072"};
+    EVP_PKEY *ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    unsigned char *ca_der;
+    const unsigned char *p;
+    X509 *ca;
+    EVP_PKEY *keys[4] = {NULL}, *others[4] = {NULL};
+    int ca_len, i, self;
+
+    ca_der = make_cert(ca_key, NULL, "test ca", 1, &ca_len);
+    p = ca_der;
+    ca = d2i_X509(NULL, &p, ca_len);
+    for (i = 0; i < 4; i++) {
+        char *pem = NULL;
+        EVP_PKEY *key;
+
+        ck_assert_int_eq(cin_key_generate(types[i], &pem), CIN_OK);
+        key = cin_key_from_pem_typed(pem, types[i]);
+        cin_free_secret(pem, strlen(pem));
+        /* another key of the same type: the previous type's for RSA 3072 */
+        if (i < 3) {
+            ck_assert_int_eq(cin_key_generate(types[i], &pem), CIN_OK);
+            others[i] = cin_key_from_pem_typed(pem, types[i]);
+            cin_free_secret(pem, strlen(pem));
+        }
+        keys[i] = key;
+        for (self = 0; self < 2; self++) {
+            EVP_PKEY *other = i < 3 ? others[i] : keys[2];
+            unsigned char *der, *back = NULL;
+            int len, decoded = -1;
+            X509 *fast, *slow;
+            EVP_PKEY *fp, *sp;
+            char g1[64] = "", g2[64] = "";
+
+            der = make_cert(key, self ? NULL : ca_key, "leaf.example", 2 + i, &len);
+            fast = cin_leaf_from_der(der, len, &decoded);
+            p = der;
+            slow = d2i_X509(NULL, &p, len);
+            ck_assert_ptr_nonnull(fast);
+            ck_assert_int_eq(decoded, 1);
+            ck_assert_int_eq(i2d_X509(fast, &back), len);
+            ck_assert_mem_eq(back, der, (size_t)len);
+            ck_assert_uint_eq(X509_get_extension_flags(fast), X509_get_extension_flags(slow));
+            ck_assert_int_eq(!!(X509_get_extension_flags(fast) & EXFLAG_SS), self);
+            fp = X509_get0_pubkey(fast);
+            sp = X509_get0_pubkey(slow);
+            ck_assert_ptr_nonnull(fp);
+            ck_assert_int_eq(EVP_PKEY_get_bits(fp), EVP_PKEY_get_bits(sp));
+            ck_assert_int_eq(EVP_PKEY_get_security_bits(fp), EVP_PKEY_get_security_bits(sp));
+            ck_assert_int_eq(EVP_PKEY_get_size(fp), EVP_PKEY_get_size(sp));
+            ck_assert_int_eq(EVP_PKEY_is_a(fp, i < 2 ? "EC" : "RSA"), 1);
+            ck_assert_int_eq(EVP_PKEY_get_base_id(fp), EVP_PKEY_get_base_id(sp));
+            if (i < 2) {
+                ck_assert_int_eq(EVP_PKEY_get_group_name(fp, g1, sizeof(g1), NULL), 1);
+                ck_assert_int_eq(EVP_PKEY_get_group_name(sp, g2, sizeof(g2), NULL), 1);
+                ck_assert_str_eq(g1, g2);
+                ck_assert_int_eq(EVP_PKEY_get_ec_point_conv_form(fp),
+                                 POINT_CONVERSION_UNCOMPRESSED);
+            }
+            ck_assert_int_eq(EVP_PKEY_eq(fp, sp), 1);
+            ck_assert_int_eq(X509_check_private_key(fast, key), 1);
+            ck_assert_int_ne(X509_check_private_key(fast, other), 1);
+            ck_assert_int_ne(X509_check_private_key(slow, other), 1);
+            serve_once(fast, key, self ? slow : ca, TLS1_2_VERSION);
+            serve_once(fast, key, self ? slow : ca, TLS1_3_VERSION);
+            X509_free(fast);
+            X509_free(slow);
+            OPENSSL_free(back);
+            OPENSSL_free(der);
+        }
+    }
+    for (i = 0; i < 4; i++) {
+        EVP_PKEY_free(keys[i]);
+        EVP_PKEY_free(others[i]);
+    }
+    {
+        /* keys not decoded here (a compressed point, a curve and an RSA
+         * size orders do not use): OpenSSL decodes them */
+        EVP_PKEY *k[3];
+        int j;
+
+        k[0] = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        ck_assert_int_eq(EVP_PKEY_set_utf8_string_param(
+                             k[0], OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"),
+                         1);
+        k[1] = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+        k[2] = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+        for (j = 0; j < 3; j++) {
+            unsigned char *der;
+            int len, decoded = -1;
+            X509 *x;
+
+            der = make_cert(k[j], ca_key, "leaf.example", 9, &len);
+            x = cin_leaf_from_der(der, len, &decoded);
+            ck_assert_ptr_nonnull(x);
+            ck_assert_int_eq(decoded, 0);
+            ck_assert_int_eq(X509_check_private_key(x, k[j]), 1);
+            if (j == 0)
+                ck_assert_int_eq(EVP_PKEY_get_ec_point_conv_form(X509_get0_pubkey(x)),
+                                 POINT_CONVERSION_COMPRESSED);
+            X509_free(x);
+            ck_assert_ptr_null(cin_leaf_from_der(der, len - 1, &decoded)); /* cut short */
+            OPENSSL_free(der);
+            EVP_PKEY_free(k[j]);
+        }
+    }
+    {
+        /* a point off the curve in a well-formed certificate: decoded as
+         * bytes here, it matches no private key (OpenSSL refuses to decode
+         * it at all) */
+        EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        unsigned char *der, *pt;
+        int len, decoded = -1;
+        X509 *x;
+        static const unsigned char prefix[] = {0x03, 0x42, 0x00, 0x04};
+
+        der = make_cert(k, ca_key, "leaf.example", 10, &len);
+        pt = memmem(der, (size_t)len, prefix, sizeof(prefix));
+        ck_assert_ptr_nonnull(pt);
+        pt[sizeof(prefix) + 40] ^= 0x01;
+        x = cin_leaf_from_der(der, len, &decoded);
+        ck_assert_ptr_nonnull(x);
+        ck_assert_int_ne(X509_check_private_key(x, k), 1);
+        X509_free(x);
+        OPENSSL_free(der);
+        EVP_PKEY_free(k);
+    }
+    {
+        int decoded = -1;
+        static const unsigned char junk[] = {0x30, 0x03, 0x02, 0x01, 0x00};
+        ck_assert_ptr_null(cin_leaf_from_der(junk, sizeof(junk), &decoded));
+        ck_assert_int_eq(decoded, 0);
+    }
+    X509_free(ca);
+    OPENSSL_free(ca_der);
+    EVP_PKEY_free(ca_key);
 }
 END_TEST
 
@@ -288,6 +497,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, seal_round_trip);
     tcase_add_test(tc, typed_key_reader_matches_the_generic_one);
+    tcase_add_test(tc, leaf_reader_matches_d2i_X509);
     tcase_add_test(tc, seal_tamper_label_and_wrong_key);
     tcase_add_test(tc, kek_file);
     tcase_add_test(tc, passwords);

@@ -78,26 +78,11 @@ static const char *handshake(const char *sni)
     static char serial[80];
     SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
     SSL *c = SSL_new(cctx), *s = SSL_new(server_ctx);
-    BIO *b1, *b2;
     X509 *peer;
-    int i, rc_c = -1, rc_s = -1;
+    int i;
 
     settle(F);
-    BIO_new_bio_pair(&b1, 0, &b2, 0);
-    SSL_set_bio(c, b1, b1);
-    SSL_set_bio(s, b2, b2);
-    SSL_set_connect_state(c);
-    SSL_set_accept_state(s);
-    if (sni)
-        SSL_set_tlsext_host_name(c, sni);
-    for (i = 0; i < 20 && (rc_c != 1 || rc_s != 1); i++) {
-        if (rc_c != 1)
-            rc_c = SSL_do_handshake(c);
-        if (rc_s != 1)
-            rc_s = SSL_do_handshake(s);
-    }
-    ck_assert_int_eq(rc_c, 1);
-    ck_assert_int_eq(rc_s, 1);
+    handshake_in_memory(c, s, sni);
     peer = SSL_get1_peer_certificate(c);
     last_chain_len = sk_X509_num(SSL_get_peer_cert_chain(c));
     {

@@ -25,11 +25,14 @@ EVP_PKEY *cin_key_from_pem(const char *pem);
  * (EC, RSA) instead of OpenSSL's generic decoders: the handshake's cache
  * miss (key_load.c; key_type is informative). */
 EVP_PKEY *cin_key_from_pem_typed(const char *pem, const char *key_type);
-/* A certificate parsed for the handshake (d2i_X509 of der), its EC P-256 or
- * P-384 public key decoded by a key manager of certinext's own that only
- * compares and describes it (leaf_load.c); *key_decoded is 1 then, and a
- * leaf that does not match its private key should be parsed again with
- * d2i_X509 before it is called a mismatch.  Other keys: d2i_X509. */
+/* A certificate parsed for the handshake (d2i_X509 of der), its public key -
+ * EC P-256/P-384, RSA 2048/3072/4096 - decoded by a key manager of
+ * certinext's own that only compares and describes it (leaf_load.c);
+ * *key_decoded is 1 then, and a leaf that does not match its private key
+ * should be parsed again with d2i_X509 before it is called a mismatch.
+ * Other keys: d2i_X509.  Such a certificate is for SSL_use_cert_and_key and
+ * X509_check_private_key only: its key cannot sign, verify, be duplicated or
+ * be written out (SSL_use_certificate refuses an EC one). */
 X509 *cin_leaf_from_der(const unsigned char *der, long len, int *key_decoded);
 /* The content of the DER element of tag at *p (one-byte tag, definite
  * length in its shortest form, up to 65535), *p moved past it, *len its

@@ -69,6 +69,13 @@ static EVP_PKEY *ec_key(const X509_ALGOR *alg, const unsigned char *der, int len
     return k;
 }
 
+static int host_little_endian(void)
+{
+    const unsigned one = 1;
+
+    return *(const unsigned char *)&one == 1;
+}
+
 /*
  * A SEC1 ECPrivateKey that carries its public key, uncompressed, and no
  * curve of its own (what OpenSSL's PKCS#8 writer stores) straight into the
@@ -82,7 +89,6 @@ static EVP_PKEY *ec_key_direct(int nid, const unsigned char *der, int len)
     const unsigned char *p = der, *end = der + len, *seq, *priv, *pub, *v;
     size_t n, privlen, publen, vlen;
     unsigned char native[66];
-    BIGNUM *bn = NULL;
     OSSL_PARAM params[4];
     EVP_PKEY_CTX *ctx = NULL;
     EVP_PKEY *k = NULL;
@@ -104,9 +110,12 @@ static EVP_PKEY *ec_key_direct(int nid, const unsigned char *der, int len)
     if (!(pub = cin_der_elem(&p, v + n, 0x03, &publen)) || p != v + n || publen < 2 ||
         pub[0] != 0 || pub[1] != 0x04)
         return NULL; /* an uncompressed point, as OpenSSL writes it */
-    if (!group || !(bn = BN_bin2bn(priv, (int)privlen, NULL)) ||
-        BN_bn2nativepad(bn, native, (int)privlen) != (int)privlen)
-        goto done;
+    if (!group)
+        return NULL;
+    /* the scalar in the host's byte order, as an OSSL_PARAM number wants it
+     * (copied byte for byte: no big-number arithmetic on the secret) */
+    for (n = 0; n < privlen; n++)
+        native[n] = host_little_endian() ? priv[privlen - 1 - n] : priv[n];
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
     params[1] = OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_PRIV_KEY, native, privlen);
     params[2] =
@@ -114,9 +123,7 @@ static EVP_PKEY *ec_key_direct(int nid, const unsigned char *der, int len)
     params[3] = OSSL_PARAM_construct_end();
     if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) && EVP_PKEY_fromdata_init(ctx) == 1)
         EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEYPAIR, params);
-done:
     EVP_PKEY_CTX_free(ctx);
-    BN_clear_free(bn);
     OPENSSL_cleanse(native, sizeof(native));
     return k;
 }

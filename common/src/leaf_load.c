@@ -27,7 +27,11 @@
  *
  * The library context is per process, created on first use and never freed
  * (certificates parsed in it may outlive every cache that parsed them: a
- * connection holds its certificate).
+ * connection holds its certificate).  It holds pointers into this module, so
+ * only a process that never unloads the module may create it: nginx's
+ * workers (the module is linked -z nodelete) and httpd's children, which
+ * exit without unloading it - never httpd's parent, which unloads modules on
+ * a restart (cin_tls, the only caller, is made in child_init).
  */
 #include <pthread.h>
 #include <stdlib.h>

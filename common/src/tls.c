@@ -747,20 +747,46 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
     }
     if (!e)
         goto done;
-    /* The server's fallback may sit in another key type's slot (an ECDSA
-     * fallback beside our RSA certificate): clear every slot first, so that
-     * only ours can be chosen.  SSL_use_cert_and_key takes its own references,
-     * so an eviction later is safe. */
-    SSL_certs_clear(ssl);
-    rc = SSL_use_cert_and_key(ssl, e->leaf, e->key, e->chain, 1) == 1 ? 1 : -1;
-    if (rc < 0) {
-        ERR_clear_error();
-        SSL_set_SSL_CTX(ssl, SSL_get_SSL_CTX(ssl)); /* the server's certificates again */
-    }
+    /* SSL_use_cert_and_key takes its own references: an eviction later is
+     * safe */
+    rc = cin_tls_use_only(ssl, e->leaf, e->key, e->chain) ? 1 : -1;
 done:
     pthread_mutex_unlock(&t->lock);
     cin_metrics_add(rc == 1 ? CIN_M_HS_STORE : CIN_M_HS_FALLBACK, 1);
     return rc;
+}
+
+/* Whether ssl has a certificate other than x in any key type's slot. */
+static int has_other_certificate(SSL *ssl, const X509 *x)
+{
+    int more = SSL_set_current_cert(ssl, SSL_CERT_SET_FIRST);
+
+    for (; more == 1; more = SSL_set_current_cert(ssl, SSL_CERT_SET_NEXT))
+        if (SSL_get_certificate(ssl) != x)
+            return 1;
+    return 0;
+}
+
+int cin_tls_use_only(SSL *ssl, X509 *x, EVP_PKEY *key, STACK_OF(X509) * chain)
+{
+    /* Installed over the server's certificates first: a refusal (a key the
+     * server's security level does not allow, say) changes nothing, and the
+     * server's certificate is presented. */
+    if (SSL_use_cert_and_key(ssl, x, key, chain, 1) != 1) {
+        ERR_clear_error();
+        return 0;
+    }
+    /* The server's may sit in another key type's slot (an ECDSA fallback
+     * beside our RSA certificate), where OpenSSL could choose it: then every
+     * slot is cleared and ours installed again (it was just accepted). */
+    if (has_other_certificate(ssl, x)) {
+        SSL_certs_clear(ssl);
+        if (SSL_use_cert_and_key(ssl, x, key, chain, 1) != 1) {
+            ERR_clear_error();
+            return 0; /* memory: no certificate is presented, the handshake fails */
+        }
+    }
+    return 1;
 }
 
 int cin_tls_cert_cb(SSL *ssl, void *arg)

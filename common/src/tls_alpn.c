@@ -194,12 +194,7 @@ int cin_tls_alpn_challenge(cin_core *core, SSL *ssl, const unsigned char *in, un
     if (cin_tls_challenge_get(core, name, &x, &k) != 1)
         return 0;
     /* only the challenge certificate: none of the server's may be chosen */
-    SSL_certs_clear(ssl);
-    rc = SSL_use_cert_and_key(ssl, x, k, NULL, 1) == 1;
-    if (!rc) {
-        ERR_clear_error();
-        SSL_set_SSL_CTX(ssl, SSL_get_SSL_CTX(ssl)); /* the server's certificates again */
-    }
+    rc = cin_tls_use_only(ssl, x, k, NULL);
     X509_free(x);
     EVP_PKEY_free(k);
     return rc;

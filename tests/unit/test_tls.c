@@ -101,6 +101,18 @@ static const char *handshake(const char *sni)
     return serial;
 }
 
+/* Pay order id and let the agent issue it. */
+static void pay_and_issue(const char *id)
+{
+    char path[96];
+    hresp r;
+
+    snprintf(path, sizeof(path), "/api/v1/orders/%s/pay", id);
+    r = call(F, U_ADMIN, "POST", path, NULL, NULL);
+    hresp_free(&r);
+    agent_pass(F);
+}
+
 /* Issue an order for names through the API; returns the serial (static). */
 static const char *issue(const char *product, const char *names_json, char *id_out)
 {
@@ -159,10 +171,7 @@ START_TEST(new_revoked_and_replaced_seen_on_next_handshake)
     ck_assert_int_eq(r.status, 201);
     snprintf(id, sizeof(id), "%s", jstr(&r, "id"));
     hresp_free(&r);
-    snprintf(path, sizeof(path), "/api/v1/orders/%s/pay", id);
-    r = call(F, U_ADMIN, "POST", path, NULL, NULL);
-    hresp_free(&r);
-    agent_pass(F);
+    pay_and_issue(id);
     strcpy(s2, handshake("live.example.com"));
     ck_assert_str_ne(s2, s1);
     ck_assert_str_ne(s2, fallback_serial);
@@ -211,6 +220,26 @@ START_TEST(served_only_while_the_account_owns_the_name)
 }
 END_TEST
 
+/* Issue an RSA-2048 certificate for name through the API; its serial. */
+static void issue_rsa(const char *name, char *serial)
+{
+    char body[160], oid[32], path[96];
+    hresp r;
+
+    snprintf(body, sizeof(body),
+             "{\"product\":\"dv-ssl\",\"common_name\":\"%s\",\"key_type\":\"rsa-2048\"}", name);
+    r = call(F, U_ADMIN, "POST", "/api/v1/orders", body, NULL);
+    ck_assert_int_eq(r.status, 201);
+    snprintf(oid, sizeof(oid), "%s", jstr(&r, "id"));
+    hresp_free(&r);
+    pay_and_issue(oid);
+    snprintf(path, sizeof(path), "/api/v1/orders/%s", oid);
+    r = call(F, U_ADMIN, "GET", path, NULL, NULL);
+    strcpy(serial,
+           json_string_value(json_object_get(json_object_get(r.json, "certificate"), "serial")));
+    hresp_free(&r);
+}
+
 START_TEST(rsa_certificate_beside_ecdsa_fallback)
 {
     char rsa[80], path[96];
@@ -223,26 +252,27 @@ START_TEST(rsa_certificate_beside_ecdsa_fallback)
     r = call(F, U_ADMIN, "GET", path, NULL, NULL);
     hresp_free(&r);
     /* an RSA order: the fallback is ECDSA, yet ours must be the one served */
-    {
-        char body[128], oid[32];
-        snprintf(body, sizeof(body),
-                 "{\"product\":\"dv-ssl\",\"common_name\":\"rsa2.example.com\","
-                 "\"key_type\":\"rsa-2048\"}");
-        r = call(F, U_ADMIN, "POST", "/api/v1/orders", body, NULL);
-        ck_assert_int_eq(r.status, 201);
-        snprintf(oid, sizeof(oid), "%s", jstr(&r, "id"));
-        hresp_free(&r);
-        snprintf(path, sizeof(path), "/api/v1/orders/%s/pay", oid);
-        r = call(F, U_ADMIN, "POST", path, NULL, NULL);
-        hresp_free(&r);
-        agent_pass(F);
-        snprintf(path, sizeof(path), "/api/v1/orders/%s", oid);
-        r = call(F, U_ADMIN, "GET", path, NULL, NULL);
-        strcpy(rsa, json_string_value(
-                        json_object_get(json_object_get(r.json, "certificate"), "serial")));
-        hresp_free(&r);
-    }
+    issue_rsa("rsa2.example.com", rsa);
     ck_assert_str_eq(handshake("rsa2.example.com"), rsa);
+}
+END_TEST
+
+/* A certificate the server's policy refuses for the connection (RSA 2048
+ * under security level 3, which wants 128-bit keys) leaves the server's own
+ * certificate in place: the handshake succeeds with the fallback, every
+ * time, and the same certificate is served where the policy allows it. */
+START_TEST(refused_certificate_leaves_the_servers_own)
+{
+    char rsa[80];
+
+    ck_assert_int_eq(cin_tls_create(F->core, 10, &T, NULL), CIN_OK);
+    issue_rsa("rsa3.example.com", rsa);
+    ck_assert_str_eq(handshake("rsa3.example.com"), rsa);
+    SSL_CTX_set_security_level(server_ctx, 3);
+    ck_assert_str_eq(handshake("rsa3.example.com"), fallback_serial);
+    ck_assert_str_eq(handshake("rsa3.example.com"), fallback_serial);
+    SSL_CTX_set_security_level(server_ctx, 2);
+    ck_assert_str_eq(handshake("rsa3.example.com"), rsa);
 }
 END_TEST
 
@@ -440,6 +470,7 @@ int main(void)
     tcase_add_test(tc, new_revoked_and_replaced_seen_on_next_handshake);
     tcase_add_test(tc, served_only_while_the_account_owns_the_name);
     tcase_add_test(tc, rsa_certificate_beside_ecdsa_fallback);
+    tcase_add_test(tc, refused_certificate_leaves_the_servers_own);
     tcase_add_test(tc, bounded_cache);
     tcase_add_test(tc, tampered_key_never_served);
     tcase_add_test(tc, chains_read_as_the_generic_reader_reads_them);

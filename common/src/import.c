@@ -106,6 +106,26 @@ static time_t asn1_epoch(const ASN1_TIME *t)
     return timegm(&tm);
 }
 
+/* Whether k signs what the leaf's public key verifies: X509_check_private_key
+ * compares public halves only, and a key file whose secret does not go with
+ * its public half (edited, or put together from two keys) passes it. */
+static int key_signs_for(X509 *leaf, EVP_PKEY *k)
+{
+    static const unsigned char msg[] = "certinext: does this key sign for this certificate";
+    unsigned char sig[1024];
+    size_t siglen = sizeof(sig);
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    int ok = 0;
+
+    if (m && EVP_DigestSignInit(m, NULL, EVP_sha256(), NULL, k) == 1 &&
+        EVP_DigestSign(m, sig, &siglen, msg, sizeof(msg)) == 1 && EVP_MD_CTX_reset(m) == 1)
+        ok = EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, X509_get0_pubkey(leaf)) == 1 &&
+             EVP_DigestVerify(m, sig, siglen, msg, sizeof(msg)) == 1;
+    EVP_MD_CTX_free(m);
+    ERR_clear_error();
+    return ok;
+}
+
 /* Parse and check a chain and its key; 400 with what is wrong otherwise. */
 static int parse_pair(const char *chain_pem, const char *key_pem, time_t now, parsed *x,
                       cin_problem *p)
@@ -146,6 +166,12 @@ static int parse_pair(const char *chain_pem, const char *key_pem, time_t now, pa
                           "the key is %s; certinext serves ECDSA P-256/P-384 and RSA "
                           "2048/3072/4096 keys",
                           x->key_type[0] ? x->key_type : "of another kind");
+        goto done;
+    }
+    if (!key_signs_for(leaf, k)) {
+        cin_problem_field(p, 400, "key_mismatch", "key",
+                          "the private key's secret does not go with its public half: what it "
+                          "signs, the certificate's key does not verify");
         goto done;
     }
     n = sk_X509_num(sk);

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
@@ -235,6 +237,51 @@ START_TEST(bad_pairs_refused_and_nothing_written)
     ck_assert_int_eq(import_files("a.crt", "b.key", NULL, &o, &p), CIN_EINVAL);
     ck_assert_str_eq(p.code, "key_mismatch");
     cin_problem_clear(&p);
+    /* a key file with b's secret and a's public half: it matches a's
+     * certificate by its public half, but signs nothing a's key verifies */
+    {
+        char *apem = slurp("%s/a.key", F->dir), *bpem = slurp("%s/b.key", F->dir), path[PATH_MAX];
+        BIO *ba = BIO_new_mem_buf(apem, -1), *bb = BIO_new_mem_buf(bpem, -1);
+        EVP_PKEY *ka = PEM_read_bio_PrivateKey(ba, NULL, NULL, NULL);
+        EVP_PKEY *kb = PEM_read_bio_PrivateKey(bb, NULL, NULL, NULL), *mixed = NULL;
+        unsigned char pub[133];
+        size_t publen = 0;
+        BIGNUM *priv = NULL;
+        OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+        OSSL_PARAM *params;
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+        FILE *f;
+
+        ck_assert_int_eq(
+            EVP_PKEY_get_octet_string_param(ka, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub), &publen),
+            1);
+        ck_assert_int_eq(EVP_PKEY_get_bn_param(kb, OSSL_PKEY_PARAM_PRIV_KEY, &priv), 1);
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, publen);
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv);
+        params = OSSL_PARAM_BLD_to_param(bld);
+        ck_assert_int_eq(EVP_PKEY_fromdata_init(ctx), 1);
+        ck_assert_int_eq(EVP_PKEY_fromdata(ctx, &mixed, EVP_PKEY_KEYPAIR, params), 1);
+        snprintf(path, sizeof(path), "%s/mixed.key", F->dir);
+        f = fopen(path, "w");
+        ck_assert_int_eq(PEM_write_PrivateKey(f, mixed, NULL, NULL, 0, NULL, NULL), 1);
+        fclose(f);
+        ck_assert_int_eq(import_files("a.crt", "mixed.key", NULL, &o, &p), CIN_EINVAL);
+        ck_assert_str_eq(p.code, "key_mismatch");
+        ck_assert_ptr_nonnull(strstr(p.detail, "secret"));
+        cin_problem_clear(&p);
+        EVP_PKEY_free(mixed);
+        EVP_PKEY_CTX_free(ctx);
+        OSSL_PARAM_free(params);
+        OSSL_PARAM_BLD_free(bld);
+        BN_free(priv);
+        EVP_PKEY_free(ka);
+        EVP_PKEY_free(kb);
+        BIO_free(ba);
+        BIO_free(bb);
+        free(apem);
+        free(bpem);
+    }
     /* a chain whose second certificate did not sign the first */
     sh("cd %s && cat a.crt b.crt > broken.full", F->dir);
     ck_assert_int_eq(import_files("broken.full", "a.key", NULL, &o, &p), CIN_EINVAL);

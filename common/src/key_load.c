@@ -79,10 +79,9 @@ static int host_little_endian(void)
 /*
  * A SEC1 ECPrivateKey that carries its public key, uncompressed, and no
  * curve of its own (what OpenSSL's PKCS#8 writer stores) straight into the
- * provider: its group made once, by name,
- * in the import.  The legacy reader below builds the group twice (once for
- * the EC_KEY, again in the provider), which took half of a key's time.
- * NULL when the structure is anything else (the legacy reader decides).
+ * provider: its group made once, by name, in the import.  The legacy reader below builds the group
+ * twice (once for the EC_KEY, again in the provider), which took half of a key's time. NULL when
+ * the structure is anything else (the legacy reader decides).
  */
 static EVP_PKEY *ec_key_direct(int nid, const unsigned char *der, int len)
 {
@@ -93,6 +92,7 @@ static EVP_PKEY *ec_key_direct(int nid, const unsigned char *der, int len)
     EVP_PKEY_CTX *ctx = NULL;
     EVP_PKEY *k = NULL;
     const char *group = OBJ_nid2sn(nid);
+    int little;
 
     if (!(seq = cin_der_elem(&p, end, 0x30, &n)) || p != end)
         return NULL;
@@ -114,8 +114,9 @@ static EVP_PKEY *ec_key_direct(int nid, const unsigned char *der, int len)
         return NULL;
     /* the scalar in the host's byte order, as an OSSL_PARAM number wants it
      * (copied byte for byte: no big-number arithmetic on the secret) */
+    little = host_little_endian();
     for (n = 0; n < privlen; n++)
-        native[n] = host_little_endian() ? priv[privlen - 1 - n] : priv[n];
+        native[n] = little ? priv[privlen - 1 - n] : priv[n];
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)group, 0);
     params[1] = OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_PRIV_KEY, native, privlen);
     params[2] =

@@ -415,7 +415,7 @@ static struct entry *load_entry(cin_tls *t, int64_t id, int *unusable)
     cin_store *st = cin_core_serving(t->core);
     struct entry *e = NULL;
     cin_cert_material m;
-    int leaf_key = 0;
+    int leaf_key = 0, matches;
 
     *unusable = 0;
     if (!st || cin_store_cert_material(st, id, &m) != CIN_OK)
@@ -431,9 +431,12 @@ static struct entry *load_entry(cin_tls *t, int64_t id, int *unusable)
         goto fail;
     e->cert_id = id;
     e->key = cin_key_from_pem_typed(m.key_pem, m.key_type);
-    if (e->key && X509_check_private_key(e->leaf, e->key) != 1 && leaf_key)
+    matches = e->key && X509_check_private_key(e->leaf, e->key) == 1;
+    if (!matches && e->key && leaf_key) {
         reparse_leaf(e); /* compared by its bytes: let OpenSSL decide */
-    if (!e->key || X509_check_private_key(e->leaf, e->key) != 1)
+        matches = X509_check_private_key(e->leaf, e->key) == 1;
+    }
+    if (!matches)
         goto fail;
     goto done;
 fail:

@@ -775,6 +775,7 @@ ngx_http_certinext_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_certinext_exit_process(ngx_cycle_t *cycle)
 {
+    int                             left;
     ngx_http_certinext_main_conf_t *mcf;
 
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_certinext_module);
@@ -790,6 +791,21 @@ ngx_http_certinext_exit_process(ngx_cycle_t *cycle)
         pthread_join(mcf->syncer_thread, NULL);
         mcf->syncer_running = 0;
         cin_mirror_stop(mcf->core);
+    }
+    /*
+     * The thread pool module has let its threads go (its exit runs before
+     * ours) but does not join them: a pool thread may still be closing its
+     * store connection and freeing OpenSSL's state for it while this thread
+     * goes on to exit(), whose OPENSSL_cleanup() frees what that thread's
+     * cleanup reads (a worker died of SIGSEGV there). Wait for them.
+     */
+    if (mcf->core != NULL) {
+        left = cin_core_wait_threads(mcf->core, 2000);
+        if (left > 0) {
+            ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                "certinext: %d thread(s) still closing their store "
+                "connections at exit", left);
+        }
     }
     cin_tls_free(mcf->tls);
     mcf->tls = NULL;

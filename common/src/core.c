@@ -3,9 +3,12 @@
  * connection per thread, reopened after fork (a connection is never carried
  * across fork()).
  */
+#include <openssl/crypto.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cin_core.h"
@@ -19,6 +22,7 @@
 struct conn {
     cin_store *st;      /* the store */
     cin_store *serving; /* what handshakes read: the store, or the host's mirror */
+    cin_core *core;
     pid_t pid;
 };
 
@@ -35,15 +39,35 @@ struct cin_core {
     cin_kek kek;
     int have_kek;
     pthread_key_t key;
+    /* this process's live connections: the process id in the high 32 bits,
+     * the count in the low ones, so a child never counts its parent's */
+    uint64_t conns;
     cin_core_config cfg; /* as given, with the core's own strings */
     void *mirror_state;  /* mirror.c's, per process */
     char host_id[33];
 };
 
-static void conn_free(void *p)
+static uint64_t conns_of_this_process(uint64_t v)
 {
-    struct conn *c = p;
+    return (v >> 32) == (uint64_t)(uint32_t)getpid() ? (v & 0xffffffffu) : 0;
+}
 
+static void conns_add(cin_core *core, int delta)
+{
+    uint64_t pid = (uint32_t)getpid();
+    uint64_t v = __atomic_load_n(&core->conns, __ATOMIC_ACQUIRE), n;
+
+    do {
+        n = conns_of_this_process(v);
+        if (delta < 0 && n == 0)
+            return;
+        n = (pid << 32) | (n + (uint64_t)(int64_t)delta);
+    } while (
+        !__atomic_compare_exchange_n(&core->conns, &v, n, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+}
+
+static void conn_free(struct conn *c)
+{
     if (!c)
         return;
     /* a connection inherited across fork() must not be closed in the child
@@ -52,7 +76,31 @@ static void conn_free(void *p)
         if (c->serving != c->st)
             cin_store_close(c->serving);
         cin_store_close(c->st);
+        conns_add(c->core, -1);
     }
+    free(c);
+}
+
+/* A thread ends: its connections close, then OpenSSL's state for the thread
+ * goes (closing a PostgreSQL connection over TLS may have made it again after
+ * OpenSSL's own destructor ran), and only then is the thread uncounted, so a
+ * process waiting in cin_core_wait_threads() exits after all of it. */
+static void conn_thread_end(void *p)
+{
+    struct conn *c = p;
+
+    if (!c)
+        return;
+    if (c->pid != getpid()) {
+        free(c);
+        return;
+    }
+    if (c->serving != c->st)
+        cin_store_close(c->serving);
+    cin_store_close(c->st);
+    c->st = c->serving = NULL;
+    OPENSSL_thread_stop();
+    conns_add(c->core, -1);
     free(c);
 }
 
@@ -177,7 +225,7 @@ int cin_core_create(const cin_core_config *cfg, const cin_services *svc, cin_cor
         cin_core_free(core);
         return CIN_ENOMEM;
     }
-    if (pthread_key_create(&core->key, conn_free) != 0) {
+    if (pthread_key_create(&core->key, conn_thread_end) != 0) {
         free(core->store_path);
         free(core);
         return CIN_ERR;
@@ -245,8 +293,29 @@ static struct conn *conn_of(cin_core *core)
     if (!c)
         return NULL;
     c->pid = getpid();
-    pthread_setspecific(core->key, c);
+    c->core = core;
+    if (pthread_setspecific(core->key, c) != 0) {
+        free(c);
+        return NULL;
+    }
+    conns_add(core, 1);
     return c;
+}
+
+int cin_core_wait_threads(cin_core *core, int timeout_ms)
+{
+    struct conn *mine = pthread_getspecific(core->key);
+    uint64_t own = mine && mine->pid == getpid() ? 1 : 0, n;
+    struct timespec nap = {0, 1000000}; /* 1 ms */
+    int waited = 0;
+
+    for (;;) {
+        n = conns_of_this_process(__atomic_load_n(&core->conns, __ATOMIC_ACQUIRE));
+        if (n <= own || waited >= timeout_ms)
+            return (int)(n > own ? n - own : 0);
+        nanosleep(&nap, NULL);
+        waited++;
+    }
 }
 
 cin_store *cin_core_store(cin_core *core)

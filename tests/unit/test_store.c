@@ -1,4 +1,5 @@
 /* test_store.c - the control store: open, migrate, CRUD, generation, secrets, concurrency. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "cin_core.h"
 #include "cin_generation.h"
 #include "cin_store.h"
 #include "cin_store_ca.h"
@@ -989,6 +991,73 @@ START_TEST(kept_statements_are_reset_and_never_shared)
 }
 END_TEST
 
+/* Threads that hold a connection of a core, until told to end. */
+struct holders {
+    cin_core *core;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int opened, go;
+};
+
+static void *hold_connection(void *arg)
+{
+    struct holders *h = arg;
+    int ok = cin_core_store(h->core) != NULL;
+
+    pthread_mutex_lock(&h->mu);
+    h->opened += ok;
+    pthread_cond_broadcast(&h->cv);
+    while (!h->go)
+        pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* nginx lets its pool threads go without joining them, then exits: the core
+ * counts the threads whose connections are open, and a thread is counted
+ * until its connections are closed as it ends, so the process can wait. */
+START_TEST(exiting_threads_are_waited_for)
+{
+    struct holders h = {NULL, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    cin_core_config cfg = {0};
+    pthread_t t;
+    char *err = NULL;
+    int i, status;
+    pid_t pid;
+
+    cin_store_close(new_store());
+    cfg.store_path = path;
+    ck_assert_int_eq(cin_core_create(&cfg, NULL, &h.core, &err), CIN_OK);
+    ck_assert_ptr_nonnull(cin_core_store(h.core));
+    ck_assert_int_eq(cin_core_wait_threads(h.core, 0), 0); /* its own is not waited for */
+    for (i = 0; i < 3; i++) {
+        ck_assert_int_eq(pthread_create(&t, NULL, hold_connection, &h), 0);
+        ck_assert_int_eq(pthread_detach(t), 0);
+    }
+    pthread_mutex_lock(&h.mu);
+    while (h.opened < 3)
+        pthread_cond_wait(&h.cv, &h.mu);
+    pthread_mutex_unlock(&h.mu);
+    ck_assert_int_eq(cin_core_wait_threads(h.core, 20), 3); /* bounded: they are still there */
+    /* a child counts its own threads only, not its parent's */
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(cin_core_wait_threads(h.core, 0) == 0 && cin_core_store(h.core) &&
+                      cin_core_wait_threads(h.core, 0) == 0
+                  ? 0
+                  : 1);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pthread_mutex_lock(&h.mu);
+    h.go = 1;
+    pthread_cond_broadcast(&h.cv);
+    pthread_mutex_unlock(&h.mu);
+    ck_assert_int_eq(cin_core_wait_threads(h.core, 30000), 0);
+    cin_core_free(h.core);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -1018,6 +1087,7 @@ int main(void)
     tcase_add_test(tc, constraint_errors_named);
     tcase_add_test(tc, uri_passwords_are_never_shown);
     tcase_add_test(tc, kept_statements_are_reset_and_never_shared);
+    tcase_add_test(tc, exiting_threads_are_waited_for);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

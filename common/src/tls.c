@@ -158,6 +158,7 @@ struct entry {
     X509 *leaf;
     STACK_OF(X509) * chain; /* the intermediates */
     EVP_PKEY *key;
+    int refused;               /* the server's TLS settings refused it (logged once) */
     struct entry *hnext;       /* hash chain */
     struct entry *prev, *next; /* LRU list, most recent first */
 };
@@ -691,8 +692,9 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
 {
     char name[256];
     struct entry *e;
-    int64_t id;
-    int rc = 0;
+    int64_t id, refused = 0;
+    int rc = 0, refused_bits = 0;
+    char refused_type[32] = "";
 
     if (!t || !cin_tls_sni_name(ssl, name)) {
         cin_metrics_add(CIN_M_HS_FALLBACK, 1);
@@ -753,9 +755,22 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
     /* SSL_use_cert_and_key takes its own references: an eviction later is
      * safe */
     rc = cin_tls_use_only(ssl, e->leaf, e->key, e->chain) ? 1 : -1;
+    if (rc != 1 && !e->refused) {
+        e->refused = 1;
+        refused = id;
+        refused_bits = EVP_PKEY_get_bits(e->key);
+        snprintf(refused_type, sizeof(refused_type), "%s",
+                 EVP_PKEY_get0_type_name(e->key) ? EVP_PKEY_get0_type_name(e->key) : "?");
+    }
 done:
     pthread_mutex_unlock(&t->lock);
     cin_metrics_add(rc == 1 ? CIN_M_HS_STORE : CIN_M_HS_FALLBACK, 1);
+    if (refused)
+        /* once each time the certificate is loaded, not on every handshake */
+        cin_log(cin_core_services(t->core), CIN_LOG_WARN,
+                "tls: certificate %lld for %s refused by this server's TLS settings (its key: %s,"
+                " %d bits; security level %d): the server's own certificate is presented",
+                (long long)refused, name, refused_type, refused_bits, SSL_get_security_level(ssl));
     return rc;
 }
 

@@ -1,11 +1,15 @@
 """certinext import: certificates really obtained by Debian's certbot and by
 Debian's mod_md from a pebble the test starts, imported and served at once."""
 import os
+import socket
+import ssl
 import subprocess
 
-from cin import free_port, handshake, wait_for
+import pytest
+
+from cin import free_port, handshake, serial_of_der, wait_for
 from pebble import Pebble
-from servers import APACHE_MODULES, Nginx
+from servers import APACHE_MODULES, SERVERS, Nginx
 
 
 def _serial_of_pem(path):
@@ -144,3 +148,70 @@ def test_mod_md_store_imported_and_served(base, store):
         assert handshake(ngx.https_port, "www.md.example.com")[0].lstrip("0") == serial
     finally:
         ngx.stop()
+
+
+def _self_signed_pem(base, name, newkey):
+    """A PEM file holding a self-signed certificate for name and its key."""
+    key, crt = os.path.join(base, name + ".key"), os.path.join(base, name + ".crt")
+    subprocess.run(["openssl", "req", "-x509", *newkey, "-nodes", "-keyout", key, "-out", crt,
+                    "-subj", "/CN=" + name, "-addext", "subjectAltName=DNS:" + name,
+                    "-days", "30"], check=True, capture_output=True)
+    pem = os.path.join(base, name + ".pem")
+    with open(pem, "w") as out:
+        out.write(open(crt).read() + open(key).read())
+    return pem, _serial_of_pem(crt)
+
+
+def _served(port, sni, version):
+    """The serial a full handshake of this TLS version presents for sni (the client at
+    Debian's default security level, which takes an RSA 2048 key)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ctx.maximum_version = version
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        with ctx.wrap_socket(s, server_hostname=sni) as t:
+            return serial_of_der(t.getpeercert(binary_form=True)).lstrip("0")
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+def test_certificate_the_servers_security_level_refuses_leaves_its_own(base, store, kind):
+    """A customer may import a certificate whose key the server's TLS settings do not
+    allow (an RSA 2048 key under OpenSSL's security level 3). Its handshakes get the
+    server's own certificate - they do not fail - and the log says why, once; another
+    certificate of the same store is served as usual, and at the default level the
+    imported one is served too."""
+    rsa, rsa_serial = _self_signed_pem(base, "rsa.example.com", ["-newkey", "rsa:2048"])
+    ec, ec_serial = _self_signed_pem(base, "ec.example.com",
+                                     ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+    p = _import(store, rsa, ec)
+    assert p.returncode == 0 and "imported 2, already there 0, failed 0" in p.stdout, \
+        p.stdout + p.stderr
+    level3 = {"nginx": {"extra_http": "ssl_ciphers DEFAULT:@SECLEVEL=3;"},
+              "httpd": {"extra_conf": "SSLCipherSuite DEFAULT:@SECLEVEL=3"}}[kind]
+    strict_dir = os.path.join(base, "level3")
+    os.mkdir(strict_dir)
+    srv = SERVERS[kind](strict_dir, store, **level3).start()
+    try:
+        own = _serial_of_pem(srv.fallback)
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            for _ in range(3):  # each worker's first and later handshakes alike
+                assert _served(srv.https_port, "rsa.example.com", version) == own
+                assert _served(srv.https_port, "ec.example.com", version) == ec_serial
+        assert wait_for(lambda: "refused by this server's TLS settings" in srv.log(), 10)
+        lines = [ln for ln in srv.log().splitlines() if "refused by this server's TLS" in ln]
+        assert all("rsa.example.com" in ln and "2048 bits; security level 3" in ln
+                   for ln in lines), lines
+        # once per worker or child that loaded it, not once per handshake (12 of them)
+        assert 1 <= len(lines) <= 4, lines
+    finally:
+        srv.stop()
+    default_dir = os.path.join(base, "default")
+    os.mkdir(default_dir)
+    srv = SERVERS[kind](default_dir, store).start()
+    try:
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            assert _served(srv.https_port, "rsa.example.com", version) == rsa_serial
+        assert "refused by this server's TLS settings" not in srv.log()
+    finally:
+        srv.stop()

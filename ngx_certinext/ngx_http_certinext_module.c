@@ -55,6 +55,7 @@ typedef struct {
     ngx_flag_t              agent;
     ngx_int_t               cache_size;
     cin_core               *core;
+    ngx_pool_cleanup_t     *core_cleanup;
     cin_tls                *tls;        /* this worker's (init_process) */
     ngx_event_t             refresh;
     pthread_t               agent_thread;
@@ -344,6 +345,7 @@ ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
     }
     cln->handler = ngx_http_certinext_core_cleanup;
     cln->data = mcf->core;
+    mcf->core_cleanup = cln;
     return NGX_CONF_OK;
 }
 
@@ -802,6 +804,11 @@ ngx_http_certinext_exit_process(ngx_cycle_t *cycle)
     if (mcf->core != NULL) {
         left = cin_core_wait_threads(mcf->core, 2000);
         if (left > 0) {
+            /* they still count themselves out in the core: it is left to
+             * the process's end, not freed under them */
+            if (mcf->core_cleanup != NULL) {
+                mcf->core_cleanup->data = NULL;
+            }
             ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                 "certinext: %d thread(s) still closing their store "
                 "connections at exit", left);

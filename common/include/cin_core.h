@@ -52,11 +52,14 @@ cin_store *cin_core_store(cin_core *core);
 /* What handshakes and challenge answers read, never over the network: the
  * store itself (SQLite), or this host's mirror of a central store. */
 cin_store *cin_core_serving(cin_core *core);
-/* Wait, at most about timeout_ms, until every other thread of this process
- * that opened a connection has ended and closed it (a thread's connections
- * close, and OpenSSL's state for it is freed, as it exits). For a process
- * whose threads may still be exiting when it exits (nginx's thread pool lets
- * its threads go without joining them). Returns how many had not ended. */
+/* Wait, at most timeout_ms, until every other thread of this process that
+ * opened a connection has ended and closed it (a thread's connections close,
+ * and OpenSSL's state for it is freed, as it exits). For a process whose
+ * threads may still be exiting when it exits (nginx's thread pool lets its
+ * threads go without joining them). Returns how many had not ended: then the
+ * core must not be freed (those threads still count themselves out in it).
+ * Only threads that opened a connection are counted: a thread that would use
+ * OpenSSL in such a process must open one first (every API request does). */
 int cin_core_wait_threads(cin_core *core, int timeout_ms);
 int cin_core_is_central(const cin_core *core);
 const char *cin_core_state_dir(const cin_core *core);

@@ -39,6 +39,7 @@ struct cin_core {
     cin_kek kek;
     int have_kek;
     pthread_key_t key;
+    int have_key;
     /* this process's live connections: the process id in the high 32 bits,
      * the count in the low ones, so a child never counts its parent's */
     uint64_t conns;
@@ -226,10 +227,10 @@ int cin_core_create(const cin_core_config *cfg, const cin_services *svc, cin_cor
         return CIN_ENOMEM;
     }
     if (pthread_key_create(&core->key, conn_thread_end) != 0) {
-        free(core->store_path);
-        free(core);
+        cin_core_free(core);
         return CIN_ERR;
     }
+    core->have_key = 1;
     if (core->central && !core->key_file) {
         cin_seterr(err, "a PostgreSQL store needs its key file named (certinext_key_file, "
                         "CertInextKeyFile, --key-file or CERTINEXT_KEY_FILE)");
@@ -262,12 +263,14 @@ void cin_core_free(cin_core *core)
 
     if (!core)
         return;
-    c = pthread_getspecific(core->key);
+    /* (a core that failed before its key was made has none to delete) */
+    c = core->have_key ? pthread_getspecific(core->key) : NULL;
     if (c) {
         pthread_setspecific(core->key, NULL);
         conn_free(c);
     }
-    pthread_key_delete(core->key);
+    if (core->have_key)
+        pthread_key_delete(core->key);
     cin_mirror_stop(core);
     cin_memzero(&core->kek, sizeof(core->kek));
     free(core->store_path);
@@ -306,15 +309,23 @@ int cin_core_wait_threads(cin_core *core, int timeout_ms)
 {
     struct conn *mine = pthread_getspecific(core->key);
     uint64_t own = mine && mine->pid == getpid() ? 1 : 0, n;
-    struct timespec nap = {0, 1000000}; /* 1 ms */
-    int waited = 0;
+    struct timespec now, end, nap = {0, 1000000}; /* 1 ms */
 
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += timeout_ms / 1000;
+    end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (end.tv_nsec >= 1000000000) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000;
+    }
     for (;;) {
         n = conns_of_this_process(__atomic_load_n(&core->conns, __ATOMIC_ACQUIRE));
-        if (n <= own || waited >= timeout_ms)
-            return (int)(n > own ? n - own : 0);
+        if (n <= own)
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+            return (int)(n - own);
         nanosleep(&nap, NULL);
-        waited++;
     }
 }
 

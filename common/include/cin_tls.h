@@ -55,7 +55,9 @@ int cin_tls_select(cin_tls *t, SSL *ssl);
 
 /* Make x (with key and chain) the only certificate ssl may present: 1, or 0
  * when OpenSSL refuses it for this connection (the server's security level,
- * say) - and then ssl keeps the certificates it had, the server's. */
+ * say) - and then ssl keeps the certificates it had, the server's - or -1
+ * when it could not be installed again after the others were cleared (no
+ * memory: ssl has no certificate, the handshake fails). */
 int cin_tls_use_only(SSL *ssl, X509 *x, EVP_PKEY *key, STACK_OF(X509) * chain);
 
 /* A ready-made SSL_CTX_set_cert_cb callback; arg points to a cin_tls *

@@ -158,7 +158,6 @@ struct entry {
     X509 *leaf;
     STACK_OF(X509) * chain; /* the intermediates */
     EVP_PKEY *key;
-    int refused;               /* the server's TLS settings refused it (logged once) */
     struct entry *hnext;       /* hash chain */
     struct entry *prev, *next; /* LRU list, most recent first */
 };
@@ -179,6 +178,7 @@ struct inter {
 #define INTER_MAX   256
 #define INTER_SHARE 4  /* intermediates of one chain shared; the rest parsed per entry */
 #define BAD_MAX     64 /* certificates remembered as unusable until the generation moves */
+#define REFUSED_MAX 64 /* refusals by the server's TLS settings logged until then */
 
 struct cin_tls {
     cin_core *core;
@@ -200,6 +200,11 @@ struct cin_tls {
      * handshake for their names until something changes (lock held) */
     int64_t bad[BAD_MAX];
     size_t nbad, badnext;
+    /* certificates the server's TLS settings refused, logged once each until
+     * the generation moves (whatever the cache evicts meanwhile); past
+     * REFUSED_MAX, one line says that further ones are not logged */
+    int64_t refused[REFUSED_MAX];
+    size_t nrefused;
 };
 
 static void entry_free(struct entry *e)
@@ -542,6 +547,7 @@ static int refresh_locked(cin_tls *t)
         return rc; /* the generation stays: the next refresh reads it all again */
     __atomic_store_n(&t->generation, g, __ATOMIC_RELEASE);
     t->nbad = 0; /* anything may have changed: try them again */
+    t->nrefused = 0;
     t->refreshes++;
     cin_metrics_add(CIN_M_REFRESH_COUNT, 1);
     cin_metrics_add(CIN_M_REFRESH_USEC, usec_now() - t0);
@@ -688,13 +694,46 @@ static int64_t lookup(cin_tls *t, const char *sni)
     return candidate_of(index_find(&t->names, buf), owner);
 }
 
+/* Whether a refusal of certificate id by the server's TLS settings is to be
+ * logged (1; its key described into buf), said to be one too many (2, once),
+ * or was logged already since the last change (0). Under t->lock. */
+static int refusal_to_log(cin_tls *t, int64_t id, EVP_PKEY *key, char *buf, size_t len)
+{
+    size_t i, n = t->nrefused < REFUSED_MAX ? t->nrefused : REFUSED_MAX;
+    const char *type = EVP_PKEY_get0_type_name(key);
+
+    for (i = 0; i < n; i++)
+        if (t->refused[i] == id)
+            return 0;
+    if (t->nrefused > REFUSED_MAX)
+        return 0;
+    if (t->nrefused++ == REFUSED_MAX)
+        return 2;
+    t->refused[n] = id;
+    snprintf(buf, len, "%.24s, %d bits", type ? type : "?", EVP_PKEY_get_bits(key));
+    return 1;
+}
+
+/* The name of the index that sni found (lookup's way): sni itself, or the
+ * wildcard over its parent - never the client's first label, which may hold
+ * any byte but NUL and '.'. Under t->lock. */
+static void indexed_name(cin_tls *t, const char *sni, char *buf, size_t len)
+{
+    const char *dot = strchr(sni, '.');
+
+    if (candidate_of(index_find(&t->names, sni), owner_of(t, sni)) || !dot)
+        snprintf(buf, len, "%s", sni);
+    else
+        snprintf(buf, len, "*%s", dot);
+}
+
 int cin_tls_select(cin_tls *t, SSL *ssl)
 {
     char name[256];
     struct entry *e;
-    int64_t id, refused = 0;
-    int rc = 0, refused_bits = 0;
-    char refused_type[32] = "";
+    int64_t id;
+    int rc = 0, use, log_refusal = 0;
+    char refused_key[48], stored[260];
 
     if (!t || !cin_tls_sni_name(ssl, name)) {
         cin_metrics_add(CIN_M_HS_FALLBACK, 1);
@@ -754,23 +793,24 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
         goto done;
     /* SSL_use_cert_and_key takes its own references: an eviction later is
      * safe */
-    rc = cin_tls_use_only(ssl, e->leaf, e->key, e->chain) ? 1 : -1;
-    if (rc != 1 && !e->refused) {
-        e->refused = 1;
-        refused = id;
-        refused_bits = EVP_PKEY_get_bits(e->key);
-        snprintf(refused_type, sizeof(refused_type), "%s",
-                 EVP_PKEY_get0_type_name(e->key) ? EVP_PKEY_get0_type_name(e->key) : "?");
-    }
+    use = cin_tls_use_only(ssl, e->leaf, e->key, e->chain);
+    rc = use == 1 ? 1 : -1;
+    if (use == 0 &&
+        (log_refusal = refusal_to_log(t, id, e->key, refused_key, sizeof(refused_key))) == 1)
+        indexed_name(t, name, stored, sizeof(stored));
 done:
     pthread_mutex_unlock(&t->lock);
     cin_metrics_add(rc == 1 ? CIN_M_HS_STORE : CIN_M_HS_FALLBACK, 1);
-    if (refused)
-        /* once each time the certificate is loaded, not on every handshake */
+    if (log_refusal == 1)
         cin_log(cin_core_services(t->core), CIN_LOG_WARN,
-                "tls: certificate %lld for %s refused by this server's TLS settings (its key: %s,"
-                " %d bits; security level %d): the server's own certificate is presented",
-                (long long)refused, name, refused_type, refused_bits, SSL_get_security_level(ssl));
+                "tls: certificate %lld for %s refused by this server's TLS settings (its key: %s;"
+                " security level %d): the server's own certificate is presented for its names",
+                (long long)id, stored, refused_key, SSL_get_security_level(ssl));
+    else if (log_refusal == 2)
+        cin_log(cin_core_services(t->core), CIN_LOG_WARN,
+                "tls: more than %d certificates refused by this server's TLS settings; the"
+                " others are not logged until the certificates change",
+                REFUSED_MAX);
     return rc;
 }
 
@@ -801,7 +841,7 @@ int cin_tls_use_only(SSL *ssl, X509 *x, EVP_PKEY *key, STACK_OF(X509) * chain)
         SSL_certs_clear(ssl);
         if (SSL_use_cert_and_key(ssl, x, key, chain, 1) != 1) {
             ERR_clear_error();
-            return 0; /* memory: no certificate is presented, the handshake fails */
+            return -1; /* memory: no certificate is presented, the handshake fails */
         }
     }
     return 1;

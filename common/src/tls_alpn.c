@@ -194,7 +194,7 @@ int cin_tls_alpn_challenge(cin_core *core, SSL *ssl, const unsigned char *in, un
     if (cin_tls_challenge_get(core, name, &x, &k) != 1)
         return 0;
     /* only the challenge certificate: none of the server's may be chosen */
-    rc = cin_tls_use_only(ssl, x, k, NULL);
+    rc = cin_tls_use_only(ssl, x, k, NULL) == 1;
     X509_free(x);
     EVP_PKEY_free(k);
     return rc;

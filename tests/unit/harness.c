@@ -62,12 +62,41 @@ static const struct {
     {"oscar", "admin", 0, 1},
 };
 
+/* The last messages logged, for harness_logged(). */
+#define KEPT_LOGS 64
+static char kept_log[KEPT_LOGS][512];
+static size_t kept_next, kept_count;
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void quiet_log(void *ud, int level, const char *msg)
 {
     (void)ud;
     if (level <= CIN_LOG_ERROR && getenv("CIN_TEST_VERBOSE"))
         fprintf(stderr, "log: %s\n", msg);
-    (void)msg;
+    pthread_mutex_lock(&kept_lock);
+    snprintf(kept_log[kept_next], sizeof(kept_log[0]), "%s", msg);
+    kept_next = (kept_next + 1) % KEPT_LOGS;
+    kept_count += kept_count < KEPT_LOGS;
+    pthread_mutex_unlock(&kept_lock);
+}
+
+int harness_logged(const char *needle)
+{
+    size_t i;
+    int n = 0;
+
+    pthread_mutex_lock(&kept_lock);
+    for (i = 0; i < kept_count; i++)
+        n += strstr(kept_log[i], needle) != NULL;
+    pthread_mutex_unlock(&kept_lock);
+    return n;
+}
+
+void harness_log_clear(void)
+{
+    pthread_mutex_lock(&kept_lock);
+    kept_count = kept_next = 0;
+    pthread_mutex_unlock(&kept_lock);
 }
 
 static void *syncer_main(void *arg)

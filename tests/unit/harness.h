@@ -58,6 +58,11 @@ void fixture_free(fixture *f);
  * 0; a test that must not depend on the wall clock sets it (harness_set_now). */
 void harness_set_now(time_t t);
 
+/* How many of the last 64 messages the fixture's core logged contain needle;
+ * harness_log_clear() forgets them. */
+int harness_logged(const char *needle);
+void harness_log_clear(void);
+
 typedef struct hresp {
     int status;
     int declined;

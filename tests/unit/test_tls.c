@@ -221,13 +221,15 @@ START_TEST(served_only_while_the_account_owns_the_name)
 END_TEST
 
 /* Issue an RSA-2048 certificate for name through the API; its serial. */
-static void issue_rsa(const char *name, char *serial)
+static void issue_rsa_names(const char *product, const char *first, const char *names_json,
+                            char *serial)
 {
-    char body[160], oid[32], path[96];
+    char body[320], oid[32], path[96];
     hresp r;
 
     snprintf(body, sizeof(body),
-             "{\"product\":\"dv-ssl\",\"common_name\":\"%s\",\"key_type\":\"rsa-2048\"}", name);
+             "{\"product\":\"%s\",\"common_name\":\"%s\",\"sans\":%s,\"key_type\":\"rsa-2048\"}",
+             product, first, names_json);
     r = call(F, U_ADMIN, "POST", "/api/v1/orders", body, NULL);
     ck_assert_int_eq(r.status, 201);
     snprintf(oid, sizeof(oid), "%s", jstr(&r, "id"));
@@ -238,6 +240,14 @@ static void issue_rsa(const char *name, char *serial)
     strcpy(serial,
            json_string_value(json_object_get(json_object_get(r.json, "certificate"), "serial")));
     hresp_free(&r);
+}
+
+static void issue_rsa(const char *name, char *serial)
+{
+    char names[128];
+
+    snprintf(names, sizeof(names), "[\"%s\"]", name);
+    issue_rsa_names("dv-ssl", name, names, serial);
 }
 
 START_TEST(rsa_certificate_beside_ecdsa_fallback)
@@ -273,6 +283,42 @@ START_TEST(refused_certificate_leaves_the_servers_own)
     ck_assert_str_eq(handshake("rsa3.example.com"), fallback_serial);
     SSL_CTX_set_security_level(server_ctx, 2);
     ck_assert_str_eq(handshake("rsa3.example.com"), rsa);
+}
+END_TEST
+
+/* A refused certificate is logged once until the certificates change, however
+ * often the cache evicts and loads it again; the line names it by its index
+ * name, never by the client's SNI. */
+START_TEST(refusal_is_logged_once_until_a_change)
+{
+    static const char *const line = "refused by this server's TLS settings";
+    char rsa4[80], rsa[80], ec[80];
+    int i;
+
+    ck_assert_int_eq(cin_tls_create(F->core, 1, &T, NULL), CIN_OK);
+    issue_rsa("rsa4.example.com", rsa4);
+    strcpy(ec, issue("dv-ssl", "[\"ec4.example.com\"]", NULL));
+    SSL_CTX_set_security_level(server_ctx, 3);
+    harness_log_clear();
+    for (i = 0; i < 3; i++) { /* a cache of 1: every handshake loads its certificate */
+        ck_assert_str_eq(handshake("rsa4.example.com"), fallback_serial);
+        ck_assert_str_eq(handshake("ec4.example.com"), ec);
+    }
+    ck_assert_int_eq(harness_logged(line), 1);
+    ck_assert_int_eq(harness_logged("for rsa4.example.com refused"), 1);
+    ck_assert_int_eq(harness_logged("RSA, 2048 bits; security level 3"), 1);
+    issue("dv-ssl", "[\"ec5.example.com\"]", NULL); /* a change */
+    ck_assert_str_eq(handshake("rsa4.example.com"), fallback_serial);
+    ck_assert_int_eq(harness_logged(line), 2);
+    /* a wildcard's: logged by the index's name, not by the client's label */
+    issue_rsa_names("dv-wildcard", "*.shop.example.net",
+                    "[\"*.shop.example.net\",\"shop.example.net\"]", rsa);
+    ck_assert_str_eq(handshake("client-label.shop.example.net"), fallback_serial);
+    ck_assert_int_eq(harness_logged("for *.shop.example.net refused"), 1);
+    ck_assert_int_eq(harness_logged("client-label"), 0);
+    SSL_CTX_set_security_level(server_ctx, 2);
+    ck_assert_str_eq(handshake("rsa4.example.com"), rsa4);
+    ck_assert_str_eq(handshake("client-label.shop.example.net"), rsa);
 }
 END_TEST
 
@@ -471,6 +517,7 @@ int main(void)
     tcase_add_test(tc, served_only_while_the_account_owns_the_name);
     tcase_add_test(tc, rsa_certificate_beside_ecdsa_fallback);
     tcase_add_test(tc, refused_certificate_leaves_the_servers_own);
+    tcase_add_test(tc, refusal_is_logged_once_until_a_change);
     tcase_add_test(tc, bounded_cache);
     tcase_add_test(tc, tampered_key_never_served);
     tcase_add_test(tc, chains_read_as_the_generic_reader_reads_them);

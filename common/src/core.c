@@ -311,6 +311,8 @@ int cin_core_wait_threads(cin_core *core, int timeout_ms)
     uint64_t own = mine && mine->pid == getpid() ? 1 : 0, n;
     struct timespec now, end, nap = {0, 1000000}; /* 1 ms */
 
+    if (timeout_ms < 0)
+        timeout_ms = 0;
     clock_gettime(CLOCK_MONOTONIC, &end);
     end.tv_sec += timeout_ms / 1000;
     end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;

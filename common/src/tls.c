@@ -732,7 +732,7 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
     char name[256];
     struct entry *e;
     int64_t id;
-    int rc = 0, use, log_refusal = 0;
+    int rc = 0, use = 1, log_refusal = 0;
     char refused_key[48], stored[260];
 
     if (!t || !cin_tls_sni_name(ssl, name)) {
@@ -806,6 +806,11 @@ done:
                 "tls: certificate %lld for %s refused by this server's TLS settings (its key: %s;"
                 " security level %d): the server's own certificate is presented for its names",
                 (long long)id, stored, refused_key, SSL_get_security_level(ssl));
+    else if (use < 0)
+        cin_log(cin_core_services(t->core), CIN_LOG_ERROR,
+                "tls: certificate %lld could not be installed again after the server's were"
+                " cleared (out of memory): this handshake has no certificate",
+                (long long)id);
     else if (log_refusal == 2)
         cin_log(cin_core_services(t->core), CIN_LOG_WARN,
                 "tls: more than %d certificates refused by this server's TLS settings; the"

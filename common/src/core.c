@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cin_core.h"
@@ -67,42 +66,31 @@ static void conns_add(cin_core *core, int delta)
         !__atomic_compare_exchange_n(&core->conns, &v, n, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
 }
 
-static void conn_free(struct conn *c)
+/* Close c's connections and uncount them (in the process that opened them:
+ * one inherited across fork() must not be closed in the child - it would
+ * disturb the parent's locks - and is only freed there). When its thread is
+ * ending, OpenSSL's state for the thread goes before the uncounting (closing a
+ * PostgreSQL connection over TLS may have made it again after OpenSSL's own
+ * destructor ran), so a process waiting in cin_core_wait_threads() exits
+ * after all of it. */
+static void conn_end(struct conn *c, int thread_ends)
 {
     if (!c)
         return;
-    /* a connection inherited across fork() must not be closed in the child
-     * (it would disturb the parent's locks): leak it there instead */
     if (c->pid == getpid()) {
         if (c->serving != c->st)
             cin_store_close(c->serving);
         cin_store_close(c->st);
+        if (thread_ends)
+            OPENSSL_thread_stop();
         conns_add(c->core, -1);
     }
     free(c);
 }
 
-/* A thread ends: its connections close, then OpenSSL's state for the thread
- * goes (closing a PostgreSQL connection over TLS may have made it again after
- * OpenSSL's own destructor ran), and only then is the thread uncounted, so a
- * process waiting in cin_core_wait_threads() exits after all of it. */
 static void conn_thread_end(void *p)
 {
-    struct conn *c = p;
-
-    if (!c)
-        return;
-    if (c->pid != getpid()) {
-        free(c);
-        return;
-    }
-    if (c->serving != c->st)
-        cin_store_close(c->serving);
-    cin_store_close(c->st);
-    c->st = c->serving = NULL;
-    OPENSSL_thread_stop();
-    conns_add(c->core, -1);
-    free(c);
+    conn_end(p, 1);
 }
 
 static int open_store(cin_core *core, const char *target, int create, cin_store **out, char **err)
@@ -267,7 +255,7 @@ void cin_core_free(cin_core *core)
     c = core->have_key ? pthread_getspecific(core->key) : NULL;
     if (c) {
         pthread_setspecific(core->key, NULL);
-        conn_free(c);
+        conn_end(c, 0);
     }
     if (core->have_key)
         pthread_key_delete(core->key);
@@ -309,25 +297,15 @@ int cin_core_wait_threads(cin_core *core, int timeout_ms)
 {
     struct conn *mine = pthread_getspecific(core->key);
     uint64_t own = mine && mine->pid == getpid() ? 1 : 0, n;
-    struct timespec now, end, nap = {0, 1000000}; /* 1 ms */
+    int64_t until = cin_monotonic_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
-    if (timeout_ms < 0)
-        timeout_ms = 0;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    end.tv_sec += timeout_ms / 1000;
-    end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (end.tv_nsec >= 1000000000) {
-        end.tv_sec++;
-        end.tv_nsec -= 1000000000;
-    }
     for (;;) {
         n = conns_of_this_process(__atomic_load_n(&core->conns, __ATOMIC_ACQUIRE));
         if (n <= own)
             return 0;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
+        if (cin_monotonic_ms() >= until)
             return (int)(n - own);
-        nanosleep(&nap, NULL);
+        cin_pause_ms(1);
     }
 }
 

@@ -700,7 +700,7 @@ static int64_t lookup(cin_tls *t, const char *sni)
 static int refusal_to_log(cin_tls *t, int64_t id, EVP_PKEY *key, char *buf, size_t len)
 {
     size_t i, n = t->nrefused < REFUSED_MAX ? t->nrefused : REFUSED_MAX;
-    const char *type = EVP_PKEY_get0_type_name(key);
+    const char *type;
 
     for (i = 0; i < n; i++)
         if (t->refused[i] == id)
@@ -710,6 +710,7 @@ static int refusal_to_log(cin_tls *t, int64_t id, EVP_PKEY *key, char *buf, size
     if (t->nrefused++ == REFUSED_MAX)
         return 2;
     t->refused[n] = id;
+    type = EVP_PKEY_get0_type_name(key);
     snprintf(buf, len, "%.24s, %d bits", type ? type : "?", EVP_PKEY_get_bits(key));
     return 1;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cin_metrics.h"
+#include "cin_util.h"
 
 #define SLOTS 256
 #define MAGIC 0x315254454d4e4943ULL /* "CINMETR1" */
@@ -25,9 +26,10 @@ struct slot {
     uint64_t v[CIN_M_COUNT];
 };
 
-/* The file's layout; a new counter is appended before CIN_M_COUNTERS, which
- * changes the size: an older file is simply grown (the slots' values keep
- * their places only when counters are appended, so MAGIC changes if not). */
+/* The file's layout: nvalues (CIN_M_COUNT) fixes every slot's place, so a
+ * file of another layout (a build with other counters) is moved aside
+ * (PATH.old) and a new one made: counting starts again from zero, as after a
+ * restart, and the other build's processes count into the old file. */
 struct mfile {
     uint64_t magic;
     uint64_t nvalues;
@@ -45,15 +47,14 @@ static void child_reset(void)
     __atomic_store_n(&mine, -1, __ATOMIC_RELAXED);
 }
 
-int cin_metrics_open(const char *path, char **err)
+/* The file at path, made if it is not there, sized and mapped. */
+static int map_file(const char *path, struct mfile **out, char **err)
 {
     struct mfile *m;
     struct stat sb;
     char *dir, *slash;
     int fd;
 
-    if (map_path && !strcmp(map_path, path))
-        return CIN_OK;
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
         cin_seterr(err, "cannot open metrics file %s: %s", path, strerror(errno));
@@ -81,8 +82,39 @@ int cin_metrics_open(const char *path, char **err)
         cin_seterr(err, "cannot map %s: %s", path, strerror(errno));
         return CIN_EIO;
     }
-    {
-        uint64_t zero = 0;
+    *out = m;
+    return CIN_OK;
+}
+
+/* A file of another layout (written by a build with other counters, whose
+ * processes may still run and write to it) is moved aside for a new one:
+ * those processes keep counting into the old file, never into this one. */
+static int replace_file(const char *path, char **err)
+{
+    char *aside = cin_asprintf("%s.old", path);
+    int rc = aside && rename(path, aside) == 0 ? CIN_OK : CIN_EIO;
+
+    if (rc != CIN_OK && errno == ENOENT)
+        rc = CIN_OK; /* another process moved it first */
+    if (rc != CIN_OK)
+        cin_seterr(err, "cannot move %s aside: %s", path, strerror(errno));
+    free(aside);
+    return rc;
+}
+
+int cin_metrics_open(const char *path, char **err)
+{
+    struct mfile *m = NULL;
+    uint64_t zero, n;
+    int rc, tries;
+
+    if (map_path && !strcmp(map_path, path))
+        return CIN_OK;
+    for (tries = 0;; tries++) {
+        rc = map_file(path, &m, err);
+        if (rc != CIN_OK)
+            return rc;
+        zero = 0;
         if (!__atomic_compare_exchange_n(&m->magic, &zero, MAGIC, 0, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE) &&
             zero != MAGIC) {
@@ -90,7 +122,20 @@ int cin_metrics_open(const char *path, char **err)
             cin_seterr(err, "%s is not a certinext metrics file", path);
             return CIN_EINVAL;
         }
-        __atomic_store_n(&m->nvalues, (uint64_t)CIN_M_COUNT, __ATOMIC_RELEASE);
+        /* 0: made just now, by this process or another */
+        n = 0;
+        if (__atomic_compare_exchange_n(&m->nvalues, &n, (uint64_t)CIN_M_COUNT, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE) ||
+            n == CIN_M_COUNT)
+            break;
+        munmap(m, sizeof(struct mfile));
+        if (tries == 2) {
+            cin_seterr(err, "%s keeps another layout of counters", path);
+            return CIN_EINVAL;
+        }
+        rc = replace_file(path, err);
+        if (rc != CIN_OK)
+            return rc;
     }
     cin_metrics_close();
     map_path = strdup(path);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -316,6 +317,50 @@ START_TEST(handshake_and_issuance_counted)
 }
 END_TEST
 
+/* A file another build wrote, with other counters (its slots elsewhere), is
+ * moved aside (PATH.old, where that build's processes go on counting) and a
+ * new one counts from zero: no counter read at another counter's place. */
+START_TEST(file_of_another_layout_is_moved_aside)
+{
+    struct test_mfile *m;
+    cin_metrics_view v;
+    char *path = NULL, *old = NULL;
+    struct stat sb;
+    int fd;
+
+    ck_assert_int_gt(asprintf(&path, "%s/layout.metrics", F->dir), 0);
+    ck_assert_int_gt(asprintf(&old, "%s.old", path), 0);
+    fd = open(path, O_RDWR | O_CREAT, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, 4096), 0);
+    m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    ck_assert_ptr_ne(m, MAP_FAILED);
+    m->magic = 0x315254454d4e4943ULL; /* "CINMETR1" */
+    m->nvalues = CIN_M_COUNT - 2;
+    m->retired.v[CIN_M_HS_STORE] = 12345;
+    munmap(m, sizeof(*m));
+    ck_assert_int_eq(cin_metrics_open(path, NULL), CIN_OK);
+    ck_assert_int_eq(stat(old, &sb), 0);
+    ck_assert_int_eq(cin_metrics_read(&v), CIN_OK);
+    ck_assert_int_eq(v.host[CIN_M_HS_STORE], 0);
+    cin_metrics_view_clear(&v);
+    cin_metrics_add(CIN_M_HS_STORE, 2);
+    ck_assert_int_eq(cin_metrics_read(&v), CIN_OK);
+    ck_assert_int_eq(v.host[CIN_M_HS_STORE], 2);
+    cin_metrics_view_clear(&v);
+    cin_metrics_close();
+    /* opened again: this layout, kept */
+    ck_assert_int_eq(cin_metrics_open(path, NULL), CIN_OK);
+    ck_assert_int_eq(cin_metrics_read(&v), CIN_OK);
+    ck_assert_int_eq(v.host[CIN_M_HS_STORE], 2);
+    cin_metrics_view_clear(&v);
+    cin_metrics_close();
+    free(path);
+    free(old);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("metrics");
@@ -325,6 +370,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, counters_shared_by_processes_and_summed_per_host);
     tcase_add_test(tc, reused_pid_is_another_process);
+    tcase_add_test(tc, file_of_another_layout_is_moved_aside);
     tcase_add_test(tc, allow_list_addresses_and_prefixes);
     tcase_add_test(tc, admins_see_their_account_others_refused);
     tcase_add_test(tc, notification_backlog_by_kind);

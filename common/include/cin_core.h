@@ -24,6 +24,14 @@ typedef struct cin_core cin_core;
  * host id, the syncer's lock. */
 #define CIN_DEFAULT_STATE_DIR "/var/lib/certinext"
 
+/* The host's shared cache of what handshakes' cache misses read
+ * (certinext_shared_cache, CertInextSharedCache): its default size and the
+ * sizes it may have (0 turns it off). */
+#define CIN_SHARED_CACHE_DEFAULT ((size_t)256 * 1024 * 1024)
+#define CIN_SHARED_CACHE_MIN     ((size_t)64 * 1024)
+#define CIN_SHARED_CACHE_MAX                                                                       \
+    (sizeof(size_t) > 4 ? (size_t)((uint64_t)64 * 1024 * 1024 * 1024) : (size_t)1024 * 1024 * 1024)
+
 typedef struct cin_core_config {
     const char *store_path; /* required: a SQLite file, or a postgresql:// URI */
     const char *key_file;   /* NULL: PATH.key (SQLite); required for PostgreSQL */
@@ -36,6 +44,9 @@ typedef struct cin_core_config {
     unsigned worker_uid, worker_gid;
     const char *metrics_allow; /* addresses / CIDR prefixes that may GET <mount>metrics
                                   without a token (cin_metrics.h); NULL: none */
+    size_t shared_cache;       /* bytes of the host's shared cache of what cache misses read,
+                                  made now for the processes forked later (a server's parent,
+                                  with load_kek); 0: none */
 } cin_core_config;
 
 /* Create a core.  With load_kek the key file is read at once and kept in

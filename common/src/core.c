@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cin_core.h"
+#include "cin_hostcache.h"
 #include "cin_metrics.h"
 #include "cin_mirror.h"
 #include "cin_util.h"
@@ -45,6 +46,7 @@ struct cin_core {
     cin_core_config cfg; /* as given, with the core's own strings */
     void *mirror_state;  /* mirror.c's, per process */
     char host_id[33];
+    cin_hostcache *hostcache; /* made before the fork, shared with the children */
 };
 
 static uint64_t conns_of_this_process(uint64_t v)
@@ -239,6 +241,11 @@ int cin_core_create(const cin_core_config *cfg, const cin_services *svc, cin_cor
             cin_core_free(core);
             return rc;
         }
+        if (cfg->shared_cache && !(core->hostcache = cin_hostcache_create(cfg->shared_cache)))
+            cin_log(&core->svc, CIN_LOG_WARN,
+                    "the shared cache of %zu bytes cannot be made (out of memory, or outside "
+                    "64 KiB..64 GiB): each process reads its cache misses from the store",
+                    cfg->shared_cache);
     }
     open_metrics(core);
     *out = core;
@@ -260,6 +267,7 @@ void cin_core_free(cin_core *core)
     if (core->have_key)
         pthread_key_delete(core->key);
     cin_mirror_stop(core);
+    cin_hostcache_free(core->hostcache);
     cin_memzero(&core->kek, sizeof(core->kek));
     free(core->store_path);
     free(core->key_file);
@@ -342,6 +350,11 @@ cin_store *cin_core_serving(cin_core *core)
         c->serving = NULL;
     }
     return c->serving;
+}
+
+cin_hostcache *cin_core_hostcache(const cin_core *core)
+{
+    return core->hostcache;
 }
 
 const cin_core_config *cin_core_config_of(const cin_core *core)

@@ -62,6 +62,7 @@ typedef struct {
     int agent;                 /* -1: unset */
     int ssl;                   /* -1: unset */
     long cache_size;           /* -1: unset */
+    apr_int64_t shared_cache;  /* bytes; -1: unset */
 } certinext_srv_conf;
 
 /* This process's core (made by the parent) and certificate index (per child). */
@@ -95,6 +96,7 @@ static void *certinext_create_srv_conf(apr_pool_t *p, server_rec *s)
     c->agent = -1;
     c->ssl = -1;
     c->cache_size = -1;
+    c->shared_cache = -1;
     return c;
 }
 
@@ -109,6 +111,7 @@ static void *certinext_merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
     c->agent = add->agent != -1 ? add->agent : base->agent;
     c->ssl = add->ssl != -1 ? add->ssl : base->ssl;
     c->cache_size = add->cache_size != -1 ? add->cache_size : base->cache_size;
+    c->shared_cache = add->shared_cache != -1 ? add->shared_cache : base->shared_cache;
     return c;
 }
 
@@ -193,6 +196,55 @@ static const char *certinext_set_cache_size(cmd_parms *cmd, void *dc, const char
     return NULL;
 }
 
+/* CertInextSharedCache SIZE: bytes, with an optional K, M or G; 0 turns it off. */
+static const char *certinext_set_shared_cache(cmd_parms *cmd, void *dc, const char *arg)
+{
+    certinext_srv_conf *c = ap_get_module_config(cmd->server->module_config, &certinext_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_int64_t n, unit = 1;
+    char *end;
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    if (!apr_isdigit(*arg)) {
+        n = -1;
+    } else {
+        n = apr_strtoi64(arg, &end, 10);
+        switch (*end) {
+        case 'k':
+        case 'K':
+            unit = 1024;
+            end++;
+            break;
+        case 'm':
+        case 'M':
+            unit = 1024 * 1024;
+            end++;
+            break;
+        case 'g':
+        case 'G':
+            unit = 1024 * 1024 * 1024;
+            end++;
+            break;
+        default:
+            break;
+        }
+        if (*end || n < 0 || n > (apr_int64_t)CIN_SHARED_CACHE_MAX / unit) {
+            n = -1;
+        } else {
+            n *= unit;
+        }
+    }
+    if (n < 0 || (n != 0 && ((apr_uint64_t)n < CIN_SHARED_CACHE_MIN ||
+                             (apr_uint64_t)n > CIN_SHARED_CACHE_MAX))) {
+        return "CertInextSharedCache must be 0 (off) or a size from 64K to 64G";
+    }
+    c->shared_cache = n;
+    return NULL;
+}
+
 /* CertInextMetricsAllow ADDRESS|CIDR ... (repeatable): who may scrape
  * <mount>metrics without a token. */
 static const char *certinext_set_metrics_allow(cmd_parms *cmd, void *dc, const char *arg)
@@ -230,6 +282,8 @@ static const command_rec certinext_cmds[] = {
                   "dns-01: the root-owned program run as HOOK add|remove NAME VALUE"),
     AP_INIT_TAKE1("CertInextCacheSize", certinext_set_cache_size, NULL, RSRC_CONF,
                   "parsed certificates kept per child process"),
+    AP_INIT_TAKE1("CertInextSharedCache", certinext_set_shared_cache, NULL, RSRC_CONF,
+                  "the host's shared cache of what cache misses read (256M; 0: off)"),
     AP_INIT_ITERATE("CertInextMetricsAllow", certinext_set_metrics_allow, NULL, RSRC_CONF,
                     "addresses or CIDR prefixes that may read <mount>metrics without a token"),
     {NULL}};
@@ -581,6 +635,8 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     cfg.worker_uid = (unsigned)ap_unixd_config.user_id;
     cfg.worker_gid = (unsigned)ap_unixd_config.group_id;
     cfg.load_kek = 1; /* the parent reads the key now, before children drop privileges */
+    /* made here, in the parent, so that every child shares it */
+    cfg.shared_cache = mc->shared_cache >= 0 ? (size_t)mc->shared_cache : CIN_SHARED_CACHE_DEFAULT;
     if (cin_core_create(&cfg, &certinext_services, &certinext_core, &err) != CIN_OK) {
         char *shown = cin_store_display_name(mc->store);
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "certinext: CertInextStore %s: %s",

@@ -13,6 +13,7 @@
  *   certinext_ssl on|off;        server serve store certificates by SNI
  *   certinext_agent on|off;      http   run the issuance agent in one worker
  *   certinext_cache_size N;      http   parsed certificates kept per worker
+ *   certinext_shared_cache SIZE; http   the host's shared cache of what misses read (256m; 0: off)
  */
 
 #include <ngx_config.h>
@@ -54,6 +55,7 @@ typedef struct {
     ngx_str_t               dns_hook;
     ngx_flag_t              agent;
     ngx_int_t               cache_size;
+    size_t                  shared_cache;
     cin_core               *core;
     ngx_pool_cleanup_t     *core_cleanup;
     cin_tls                *tls;        /* this worker's (init_process) */
@@ -108,6 +110,13 @@ static ngx_int_t ngx_http_certinext_error_pages(ngx_conf_t *cf,
 /* parsed certificates kept per worker: a number (no k or m suffix), bounded */
 static char *ngx_http_certinext_check_cache_size(ngx_conf_t *cf, void *post,
     void *data);
+
+static char *ngx_http_certinext_check_shared_cache(ngx_conf_t *cf, void *post,
+    void *data);
+
+static ngx_conf_post_t  ngx_http_certinext_shared_cache_post = {
+    ngx_http_certinext_check_shared_cache
+};
 
 static ngx_conf_post_t  ngx_http_certinext_cache_size_post = {
     ngx_http_certinext_check_cache_size
@@ -177,6 +186,13 @@ static ngx_command_t  ngx_http_certinext_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_certinext_main_conf_t, cache_size),
       &ngx_http_certinext_cache_size_post },
+
+    { ngx_string("certinext_shared_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_certinext_main_conf_t, shared_cache),
+      &ngx_http_certinext_shared_cache_post },
 
       ngx_null_command
 };
@@ -256,6 +272,7 @@ ngx_http_certinext_create_main_conf(ngx_conf_t *cf)
     }
     mcf->agent = NGX_CONF_UNSET;
     mcf->cache_size = NGX_CONF_UNSET;
+    mcf->shared_cache = NGX_CONF_UNSET_SIZE;
     return mcf;
 }
 
@@ -267,6 +284,20 @@ ngx_http_certinext_check_cache_size(ngx_conf_t *cf, void *post, void *data)
 
     if (*np < 1 || *np > 10000000) {
         return "must be a number of certificates from 1 to 10000000";
+    }
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_certinext_check_shared_cache(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t *sp = data;
+
+    if (*sp != 0
+        && (*sp < CIN_SHARED_CACHE_MIN || *sp > CIN_SHARED_CACHE_MAX))
+    {
+        return "must be 0 (off) or a size from 64k to 65536m (64 GiB)";
     }
     return NGX_CONF_OK;
 }
@@ -306,6 +337,7 @@ ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(mcf->agent, 0);
     ngx_conf_init_value(mcf->cache_size, 0); /* 0: the core's default */
+    ngx_conf_init_size_value(mcf->shared_cache, CIN_SHARED_CACHE_DEFAULT);
     if (mcf->store.len == 0) {
         return NGX_CONF_OK;
     }
@@ -328,6 +360,8 @@ ngx_http_certinext_init_main_conf(ngx_conf_t *cf, void *conf)
     }
     /* the parent reads the key file now, before workers drop privileges */
     cfg.load_kek = 1;
+    /* made here, in the master, so that every worker shares it */
+    cfg.shared_cache = mcf->shared_cache;
     if (cin_core_create(&cfg, &ngx_http_certinext_services, &mcf->core, &err)
         != CIN_OK)
     {

@@ -39,7 +39,9 @@ enum cin_metric {
     CIN_M_AGENT_PERMANENT,                       /* CA refusals that failed an order */
     /* issue 13 (the ACME server) counts its requests here */
     CIN_M_ACME_SERVER_REQUESTS,
-    CIN_M_COUNTERS, /* end of the counters */
+    CIN_M_SHARED_HIT,  /* cache misses answered by the host's shared cache */
+    CIN_M_SHARED_MISS, /* ... not there: read from the store */
+    CIN_M_COUNTERS,    /* end of the counters */
     /* gauges (per process only) */
     CIN_M_INDEX_GEN = CIN_M_COUNTERS, /* the generation this process's index was built at */
     CIN_M_COUNT

@@ -198,8 +198,10 @@ typedef struct cin_cert_material {
     char *key_pem;
     char key_type[16];
     int64_t key_id;
-    int active;     /* active, and its key passed its integrity check */
-    int key_failed; /* active, but its key failed its integrity check */
+    int active;            /* active, and its key passed its integrity check */
+    int key_failed;        /* active, but its key failed its integrity check */
+    unsigned char *sealed; /* the key as the store holds it (sealed) */
+    size_t sealed_len;
 } cin_cert_material;
 int cin_store_cert_material(cin_store *st, int64_t cert_id, cin_cert_material *out);
 void cin_cert_material_clear(cin_cert_material *m);

@@ -59,6 +59,12 @@ static const counter_def counters[] = {
      "result",
      {{"hit", CIN_M_CACHE_HIT}, {"miss", CIN_M_CACHE_MISS}},
      1},
+    {"certinext_tls_shared_cache_total",
+     "cache misses answered by the host's shared cache of DER chains and sealed keys (hit), "
+     "or read from the store (miss)",
+     "result",
+     {{"hit", CIN_M_SHARED_HIT}, {"miss", CIN_M_SHARED_MISS}},
+     1},
     {"certinext_tls_cache_load_seconds_total",
      "time spent loading certificates on cache misses",
      NULL,

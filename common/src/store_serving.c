@@ -53,7 +53,12 @@ int cin_store_cert_material(cin_store *st, int64_t cert_id, cin_cert_material *o
             rc = CIN_OK;
         }
     }
-    free(blob);
+    if (out->active) {
+        out->sealed = blob; /* kept for the host's shared cache */
+        out->sealed_len = bloblen;
+    } else {
+        free(blob);
+    }
     return rc;
 }
 
@@ -64,5 +69,6 @@ void cin_cert_material_clear(cin_cert_material *m)
     free(m->chain_pem);
     if (m->key_pem)
         cin_free_secret(m->key_pem, strlen(m->key_pem));
+    free(m->sealed);
     memset(m, 0, sizeof(*m));
 }

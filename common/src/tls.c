@@ -10,12 +10,15 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "cin_crypto.h"
 #include "cin_generation.h"
+#include "cin_hostcache.h"
 #include "cin_metrics.h"
 #include "cin_store_order.h"
 #include "cin_tls.h"
 #include "cin_util.h"
 #include "cin_x509.h"
+#include "core_int.h"
 
 /* About 5.7 KB a parsed P-256 certificate and key (leaf and key; the
  * intermediates are shared): up to ~140 MB per process when full.  A miss
@@ -358,8 +361,24 @@ static X509 *intermediate(cin_tls *t, const unsigned char *der, long len, int sh
  * blocks skipped), up to the first that cannot be read - and no more than
  * CIN_CHAIN_MAX (import refuses longer chains; a CA's would be cut there).
  */
+/* The DER blocks parse_chain read, in order, for the host's shared cache. */
+struct ders {
+    unsigned char *der[CIN_CHAIN_MAX];
+    long len[CIN_CHAIN_MAX];
+    size_t n;
+};
+
+static void ders_free(struct ders *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->n; i++)
+        OPENSSL_free(d->der[i]);
+    d->n = 0;
+}
+
 static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) * *chain,
-                       int *leaf_key)
+                       int *leaf_key, struct ders *kept)
 {
     BIO *b = BIO_new_mem_buf(pem, -1);
     int shared = 0;
@@ -382,7 +401,12 @@ static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) 
                        : intermediate(t, der, len, shared++ < INTER_SHARE);
         OPENSSL_free(name);
         OPENSSL_free(header);
-        OPENSSL_free(der);
+        if (x && kept && kept->n < CIN_CHAIN_MAX) {
+            kept->der[kept->n] = der; /* what was parsed, as it was parsed */
+            kept->len[kept->n++] = len;
+        } else {
+            OPENSSL_free(der);
+        }
         if (!cert)
             continue;
         if (!x)
@@ -413,17 +437,100 @@ static void reparse_leaf(struct entry *e)
     }
 }
 
-/* Parse one certificate (chain + key): one read of the store (or the host's
- * mirror), the leaf and the key parsed, the intermediates shared (see
- * key_load.c for the key).  Called without the lock. */
+/* A certificate from the host's shared cache: its DER blocks parsed as
+ * parse_chain parsed them when the entry was made, its key opened here.  The
+ * key was checked against the leaf then (SSL_use_cert_and_key compares them
+ * again).  NULL when it is not there or does not load: the store decides. */
+static struct entry *load_shared(cin_tls *t, cin_hostcache *hc, int64_t id)
+{
+    cin_hc_material hm;
+    struct entry *e = NULL;
+    unsigned char *pt = NULL;
+    size_t ptlen = 0, i;
+    char label[64];
+    int leaf_key = 0, shared = 0;
+
+    if (cin_hostcache_get(hc, id, &hm) != CIN_OK) {
+        cin_metrics_add(CIN_M_SHARED_MISS, 1);
+        return NULL;
+    }
+    snprintf(label, sizeof(label), "private_key:%lld", (long long)hm.key_id);
+    if (cin_open(cin_core_kek(t->core), label, hm.sealed, hm.sealed_len, &pt, &ptlen) != CIN_OK ||
+        !(e = calloc(1, sizeof(*e))) || !(e->chain = sk_X509_new_null()))
+        goto fail;
+    e->cert_id = id;
+    e->leaf = hm.flags & CIN_HC_GENERIC_LEAF
+                  ? der_x509(hm.ders[0], (long)hm.der_len[0])
+                  : cin_leaf_from_der(hm.ders[0], (long)hm.der_len[0], &leaf_key);
+    for (i = 1; e->leaf && i < hm.nders; i++) {
+        X509 *x = intermediate(t, hm.ders[i], (long)hm.der_len[i], shared++ < INTER_SHARE);
+        if (!x || !sk_X509_push(e->chain, x)) {
+            X509_free(x);
+            goto fail;
+        }
+    }
+    e->key = e->leaf ? cin_key_from_pem_typed((const char *)pt, NULL) : NULL;
+    if (!e->key)
+        goto fail;
+    cin_metrics_add(CIN_M_SHARED_HIT, 1);
+    goto done;
+fail:
+    /* not opened (another key-encryption key) or not parsed: the store's
+     * copy replaces it */
+    cin_hostcache_drop(hc, id);
+    cin_metrics_add(CIN_M_SHARED_MISS, 1);
+    if (e)
+        entry_free(e);
+    e = NULL;
+done:
+    if (pt)
+        cin_free_secret(pt, ptlen);
+    cin_hc_material_clear(&hm);
+    ERR_clear_error();
+    return e;
+}
+
+/* What a load from the store leaves in the host's shared cache. */
+static void share(cin_hostcache *hc, int64_t id, const cin_cert_material *m, const struct ders *d,
+                  unsigned flags)
+{
+    cin_hc_material hm;
+    size_t i;
+
+    if (!d->n || !m->sealed)
+        return;
+    memset(&hm, 0, sizeof(hm));
+    hm.cert_id = id;
+    hm.key_id = m->key_id;
+    hm.flags = flags;
+    hm.nders = d->n;
+    for (i = 0; i < d->n; i++) {
+        hm.ders[i] = d->der[i];
+        hm.der_len[i] = (size_t)d->len[i];
+    }
+    hm.sealed = m->sealed;
+    hm.sealed_len = m->sealed_len;
+    cin_hostcache_put(hc, &hm); /* one too large is simply not shared */
+}
+
+/* Parse one certificate (chain + key): from the host's shared cache, else
+ * one read of the store (or the host's mirror), the leaf and the key parsed,
+ * the intermediates shared (see key_load.c for the key), and what was read
+ * left in the shared cache.  Called without the lock. */
 static struct entry *load_entry(cin_tls *t, int64_t id, int *unusable)
 {
-    cin_store *st = cin_core_serving(t->core);
+    cin_hostcache *hc = cin_core_hostcache(t->core);
+    cin_store *st;
     struct entry *e = NULL;
     cin_cert_material m;
+    struct ders kept = {0};
+    unsigned flags = 0;
     int leaf_key = 0, matches;
 
     *unusable = 0;
+    if (hc && (e = load_shared(t, hc, id)) != NULL)
+        return e;
+    st = cin_core_serving(t->core);
     if (!st || cin_store_cert_material(st, id, &m) != CIN_OK)
         return NULL;
     if (!m.active || !m.key_pem) {
@@ -433,7 +540,8 @@ static struct entry *load_entry(cin_tls *t, int64_t id, int *unusable)
         goto done;
     }
     e = calloc(1, sizeof(*e));
-    if (!e || parse_chain(t, m.chain_pem, &e->leaf, &e->chain, &leaf_key) != CIN_OK)
+    if (!e ||
+        parse_chain(t, m.chain_pem, &e->leaf, &e->chain, &leaf_key, hc ? &kept : NULL) != CIN_OK)
         goto fail;
     e->cert_id = id;
     e->key = cin_key_from_pem_typed(m.key_pem, m.key_type);
@@ -441,9 +549,12 @@ static struct entry *load_entry(cin_tls *t, int64_t id, int *unusable)
     if (!matches && e->key && leaf_key) {
         reparse_leaf(e); /* compared by its bytes: let OpenSSL decide */
         matches = X509_check_private_key(e->leaf, e->key) == 1;
+        flags |= CIN_HC_GENERIC_LEAF;
     }
     if (!matches)
         goto fail;
+    if (hc)
+        share(hc, id, &m, &kept, flags);
     goto done;
 fail:
     *unusable = e != NULL;
@@ -454,6 +565,7 @@ fail:
         entry_free(e);
     e = NULL;
 done:
+    ders_free(&kept);
     cin_cert_material_clear(&m);
     ERR_clear_error();
     return e;
@@ -512,6 +624,25 @@ static uint64_t usec_now(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* Forget everything the store said (lock held). */
+static void start_over(cin_tls *t)
+{
+    cin_hostcache *hc = cin_core_hostcache(t->core);
+
+    cin_log(cin_core_services(t->core), CIN_LOG_WARN,
+            "tls: the store's generation went back (%llu before): the certificate index is "
+            "read anew",
+            (unsigned long long)t->generation);
+    while (t->tail)
+        cache_remove(t, t->tail->cert_id);
+    index_free(&t->names);
+    index_free(&t->domains);
+    t->generation = 0;
+    t->nbad = 0;
+    if (hc)
+        cin_hostcache_clear(hc);
+}
+
 static int refresh_locked(cin_tls *t)
 {
     cin_store *st = cin_core_serving(t->core);
@@ -523,6 +654,16 @@ static int refresh_locked(cin_tls *t)
     if (!st)
         return CIN_EIO;
     rc = cin_store_names_since(st, t->generation, &ne, &n, &g);
+    if (rc == CIN_OK && g < t->generation) {
+        /* the store went back (restored from a backup, copied anew): its
+         * certificate ids may name other certificates now - start over, and
+         * empty the host's shared cache, which every process keys by id */
+        cin_name_entries_free(ne, n);
+        ne = NULL;
+        n = 0;
+        start_over(t);
+        rc = cin_store_names_since(st, 0, &ne, &n, &g);
+    }
     if (rc == CIN_OK)
         rc = cin_store_domains_since(st, t->generation, &de, &nd);
     for (i = 0; rc == CIN_OK && i < nd; i++) {

@@ -44,7 +44,11 @@ http {{
     ("-5", '"certinext_cache_size" directive invalid number'),
 ])
 def test_nginx_cache_size_is_a_bounded_number(value, error, base, store):
-    p = _nginx_t(base, store, f"certinext_cache_size {value};")
+    _nginx_t_says(_nginx_t(base, store, f"certinext_cache_size {value};"), error)
+
+
+def _nginx_t_says(p, error):
+    """nginx -t (or apache2 -t) passed (error None), or failed saying error."""
     if error is None:
         assert p.returncode == 0, p.stderr
     else:
@@ -52,9 +56,29 @@ def test_nginx_cache_size_is_a_bounded_number(value, error, base, store):
         assert error in p.stderr, p.stderr
 
 
-@pytest.mark.parametrize("value,ok", [("500", True), ("10k", False), ("0", False),
-                                      ("10000001", False)])
-def test_apache_cache_size_is_a_bounded_number(value, ok, base, store):
+@pytest.mark.parametrize("value,error", [
+    ("256m", None),
+    ("0", None),  # off
+    ("64k", None),
+    ("65536m", None),
+    ("63k", '"certinext_shared_cache" directive must be 0 (off) or a size from 64k to 65536m'),
+    ("65537m", '"certinext_shared_cache" directive must be 0 (off) or a size from 64k to 65536m'),
+    ("lots", '"certinext_shared_cache" directive invalid value'),
+    ("64g", '"certinext_shared_cache" directive invalid value'),  # nginx has no g suffix
+])
+def test_nginx_shared_cache_is_a_bounded_size(value, error, base, store):
+    _nginx_t_says(_nginx_t(base, store, f"certinext_shared_cache {value};"), error)
+
+
+@pytest.mark.parametrize("value,ok", [("256M", True), ("0", True), ("65536", True),
+                                      ("64G", True), ("63K", False), ("65G", False),
+                                      ("lots", False), ("-1", False), ("12X", False)])
+def test_apache_shared_cache_is_a_bounded_size(value, ok, base, store):
+    _nginx_t_says(_apache_t(base, store, f"CertInextSharedCache {value}"),
+                  None if ok else "CertInextSharedCache must be 0 (off) or a size from 64K to 64G")
+
+
+def _apache_t(base, store, line):
     crt, key = fallback_cert(base)
     conf = os.path.join(base, "httpd.conf")
     with open(conf, "w") as f:
@@ -70,15 +94,17 @@ ServerName localhost
 ErrorLog {base}/error.log
 Listen 127.0.0.1:{free_port()}
 CertInextStore {store.path}
-CertInextCacheSize {value}
+{line}
 """)
-    p = subprocess.run(["apache2", "-d", base, "-f", conf, "-t"], capture_output=True, text=True)
-    if ok:
-        assert p.returncode == 0, p.stderr
-    else:
-        assert p.returncode != 0
-        assert "CertInextCacheSize must be a number of certificates from 1 to 10000000" \
-            in p.stderr, p.stderr
+    return subprocess.run(["apache2", "-d", base, "-f", conf, "-t"], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("value,ok", [("500", True), ("10k", False), ("0", False),
+                                      ("10000001", False)])
+def test_apache_cache_size_is_a_bounded_number(value, ok, base, store):
+    _nginx_t_says(_apache_t(base, store, f"CertInextCacheSize {value}"),
+                  None if ok else "CertInextCacheSize must be a number of certificates from 1 to "
+                  "10000000")
 
 
 def _make_n(*what_if):

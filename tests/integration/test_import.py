@@ -215,3 +215,50 @@ def test_certificate_the_servers_security_level_refuses_leaves_its_own(base, sto
         assert "refused by this server's TLS settings" not in srv.log()
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("kind", sorted(SERVERS))
+def test_cache_misses_are_answered_from_the_hosts_shared_cache(base, store, kind):
+    """A certificate a handshake's cache miss has read once is read again from the
+    host's shared cache, not from the store: with a parsed-certificate cache of one,
+    two names alternate and every handshake misses; once the store's chains can no
+    longer be parsed, both names are still served with the shared cache, and the
+    server's own certificate is presented for the evicted one without it (the
+    control)."""
+    a, a_serial = _self_signed_pem(base, "a.shared.example.com",
+                                   ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+    b, b_serial = _self_signed_pem(base, "b.shared.example.com",
+                                   ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+    p = _import(store, a, b)
+    assert p.returncode == 0 and "imported 2, already there 0, failed 0" in p.stdout, \
+        p.stdout + p.stderr
+    saved = os.path.join(base, "saved.db")
+    subprocess.run(["sqlite3", store.path, f"ATTACH '{saved}' AS s; CREATE TABLE s.chains AS "
+                    "SELECT id, chain_pem FROM certificates"], check=True)
+    tls13 = ssl.TLSVersion.TLSv1_3
+    for size in ("1m", "0"):
+        conf = {"nginx": {"extra_http": f"certinext_cache_size 1; certinext_shared_cache {size};"},
+                "httpd": {"extra_conf": f"CertInextCacheSize 1\nCertInextSharedCache {size}"}}
+        d = os.path.join(base, "shared-" + size)
+        os.mkdir(d)
+        srv = SERVERS[kind](d, store, workers=1, agent=False, **conf[kind]).start()
+        try:
+            own = _serial_of_pem(srv.fallback)
+            for _ in range(2):
+                assert _served(srv.https_port, "a.shared.example.com", tls13) == a_serial
+                assert _served(srv.https_port, "b.shared.example.com", tls13) == b_serial
+            # where handshakes read them, without telling the servers (no generation)
+            subprocess.run(["sqlite3", store.path,
+                            "UPDATE certificates SET chain_pem = 'not a certificate'"],
+                           check=True)
+            # without it, a (evicted by b) is read from the store and fails; b, in the
+            # cache of one that a's failed load left alone, is still served
+            want = (a_serial, b_serial) if size != "0" else (own, b_serial)
+            for _ in range(3):
+                assert _served(srv.https_port, "a.shared.example.com", tls13) == want[0], size
+                assert _served(srv.https_port, "b.shared.example.com", tls13) == want[1], size
+        finally:
+            srv.stop()
+            subprocess.run(["sqlite3", store.path, f"ATTACH '{saved}' AS s; UPDATE certificates"
+                            " SET chain_pem = (SELECT chain_pem FROM s.chains WHERE"
+                            " s.chains.id = certificates.id)"], check=True)

@@ -6,16 +6,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
 #include "cin_account.h"
+#include "cin_generation.h"
+#include "cin_hostcache.h"
 #include "cin_order.h"
 #include "cin_tls.h"
 #include "cin_util.h"
 #include "cin_x509.h"
+#include "core_int.h"
 #include "harness.h"
 
 static fixture *F;
@@ -505,6 +510,115 @@ START_TEST(chains_read_as_the_generic_reader_reads_them)
 }
 END_TEST
 
+/* A certificate a miss has read once on this host is read again from the
+ * host's shared cache, by this process and by one forked later, even when
+ * the store's copy can no longer be read; a core without the cache reads the
+ * store (the control). */
+START_TEST(misses_read_the_hosts_shared_cache)
+{
+    cin_core_config cfg;
+    cin_core *core = NULL;
+    cin_tls *mine;
+    char serial[80];
+    int status, chain_len;
+    pid_t pid;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.store_path = F->path;
+    cfg.key_file = F->key_path;
+    cfg.state_dir = F->pg_db ? F->dir : NULL;
+    cfg.load_kek = 1;
+    cfg.shared_cache = 1 << 20;
+    strcpy(serial, issue("dv-ssl", "[\"shared.example.com\"]", NULL));
+    issue("dv-ssl", "[\"other.example.com\"]", NULL);
+    settle(F);
+    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    /* a cache of one: the second name evicts the first */
+    ck_assert_int_eq(cin_tls_create(core, 1, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("shared.example.com"), serial);
+    chain_len = last_chain_len;
+    ck_assert_int_ge(chain_len, 2); /* the leaf and its intermediate */
+    ck_assert_str_ne(handshake("other.example.com"), fallback_serial);
+    /* the store's chains, where handshakes read them, made unreadable */
+    store_chain("not a certificate");
+    ck_assert_str_eq(handshake("shared.example.com"), serial);
+    ck_assert_int_eq(last_chain_len, chain_len); /* the whole chain */
+    mine = T;
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* another worker: its own parsed cache, the host's shared one */
+        T = NULL;
+        if (cin_tls_create(core, 1, &T, NULL) != CIN_OK)
+            _exit(2);
+        _exit(strcmp(handshake("shared.example.com"), serial) || last_chain_len != chain_len);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    /* the control: the fixture's core has no shared cache */
+    ck_assert_int_eq(cin_tls_create(F->core, 1, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("shared.example.com"), fallback_serial);
+    cin_tls_free(T);
+    T = mine;
+    cin_tls_free(T);
+    T = NULL;
+    cin_core_free(core);
+}
+END_TEST
+
+/* A store that went back (a backup restored in place): its ids may name
+ * other certificates now, so the index is read anew and the host's shared
+ * cache, keyed by id, is emptied. (A central store's hosts copy their mirror
+ * anew instead: mirror.c.) */
+START_TEST(a_store_that_went_back_is_read_anew)
+{
+    cin_core_config cfg;
+    cin_core *core = NULL;
+    cin_hostcache_stats hs;
+    cin_tls_stats ts;
+    cin_gen *gen = NULL;
+    char serial[80], *out = NULL;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.store_path = F->path;
+    cfg.key_file = F->key_path;
+    cfg.load_kek = 1;
+    cfg.shared_cache = 1 << 20;
+    strcpy(serial, issue("dv-ssl", "[\"back.example.com\"]", NULL));
+    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    ck_assert_int_eq(cin_tls_create(core, 10, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("back.example.com"), serial);
+    cin_hostcache_get_stats(cin_core_hostcache(core), &hs);
+    ck_assert_uint_eq(hs.entries, 1);
+    ck_assert_uint_eq(hs.resets, 0);
+    harness_log_clear();
+    /* the generation as a backup from before left it; the host's counter
+     * moves on (it only ever grows) */
+    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core),
+                                          "UPDATE counters SET value = 1 WHERE name = 'generation'",
+                                          &out),
+                     CIN_OK);
+    free(out);
+    ck_assert_int_eq(cin_gen_open(cin_store_gen_path(cin_core_serving(F->core)), &gen, NULL),
+                     CIN_OK);
+    cin_tls_get_stats(T, &ts);
+    cin_gen_publish(gen, ts.generation + 1);
+    cin_gen_close(gen);
+    ck_assert_str_eq(handshake("back.example.com"), serial);
+    ck_assert_int_eq(harness_logged("generation went back"), 1);
+    cin_hostcache_get_stats(cin_core_hostcache(core), &hs);
+    ck_assert_uint_eq(hs.resets, 1);
+    ck_assert_uint_eq(hs.entries, 1); /* read from the store again, and shared */
+    cin_tls_get_stats(T, &ts);
+    ck_assert_uint_eq(ts.misses, 2);
+    ck_assert_uint_eq(ts.generation, 1);
+    cin_tls_free(T);
+    T = NULL;
+    cin_core_free(core);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tls");
@@ -522,6 +636,11 @@ int main(void)
     tcase_add_test(tc, tampered_key_never_served);
     tcase_add_test(tc, chains_read_as_the_generic_reader_reads_them);
     tcase_add_test(tc, long_chains_are_cut);
+    tcase_add_test(tc, misses_read_the_hosts_shared_cache);
+    /* a SQLite store restored in place; a central store's hosts copy their
+     * mirror anew (their syncer would move the mirror's generation on again) */
+    if (!getenv("CIN_TEST_PG"))
+        tcase_add_test(tc, a_store_that_went_back_is_read_anew);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

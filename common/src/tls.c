@@ -355,12 +355,6 @@ static X509 *intermediate(cin_tls *t, const unsigned char *der, long len, int sh
     return parsed;
 }
 
-/*
- * The leaf (its own parse) and the intermediates (shared) of a PEM chain,
- * read as cin_chain_parse reads it: the certificate blocks in order (other
- * blocks skipped), up to the first that cannot be read - and no more than
- * CIN_CHAIN_MAX (import refuses longer chains; a CA's would be cut there).
- */
 /* The DER blocks parse_chain read, in order, for the host's shared cache. */
 struct ders {
     unsigned char *der[CIN_CHAIN_MAX];
@@ -377,6 +371,12 @@ static void ders_free(struct ders *d)
     d->n = 0;
 }
 
+/*
+ * The leaf (its own parse) and the intermediates (shared) of a PEM chain,
+ * read as cin_chain_parse reads it: the certificate blocks in order (other
+ * blocks skipped), up to the first that cannot be read - and no more than
+ * CIN_CHAIN_MAX (import refuses longer chains; a CA's would be cut there).
+ */
 static int parse_chain(cin_tls *t, const char *pem, X509 **leaf, STACK_OF(X509) * *chain,
                        int *leaf_key, struct ders *kept)
 {

@@ -1,4 +1,6 @@
 /* test_crypto.c - sealing, key files, passwords, tokens, base64url. */
+/* EC_KEY_get_method: the handshake key reader's EC keys are legacy keys */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +29,13 @@ static void setup(void)
 }
 
 /* The handshake's key reader (key_load.c) gives the same key as OpenSSL's
- * generic reader for every type we store, as a provider key that signs;
- * what it does not read (SEC1 PEM, garbage) goes the generic way. */
+ * generic reader for every type we store: the same public key, and a
+ * signature made with it verifies under the generic reader's key (so the
+ * private numbers are the same too).  An EC key is an EC_KEY of a method of
+ * its own (a "foreign" key, which OpenSSL does not copy into its provider at
+ * first use) on a copy of a group built once, of the right curve; an RSA key
+ * is a provider key.  What it does not read (SEC1 PEM, garbage) goes the
+ * generic way. */
 START_TEST(typed_key_reader_matches_the_generic_one)
 {
     static const char *types[] = {"ec-p256", "ec-p384", "rsa-2048"};
@@ -47,9 +54,27 @@ START_TEST(typed_key_reader_matches_the_generic_one)
         ck_assert_ptr_nonnull(fast);
         ck_assert_ptr_nonnull(slow);
         ck_assert_int_eq(EVP_PKEY_eq(fast, slow), 1);
-        ck_assert_ptr_nonnull(EVP_PKEY_get0_provider(fast)); /* not a legacy key */
+        if (i < 2) {
+            const EC_KEY *ec = EVP_PKEY_get0_EC_KEY(fast);
+            char g1[64] = "", g2[64] = "";
+
+            ck_assert_ptr_null(EVP_PKEY_get0_provider(fast));
+            ck_assert_ptr_nonnull(ec);
+            ck_assert_ptr_ne(EC_KEY_get_method(ec), EC_KEY_OpenSSL());
+            ck_assert_int_eq(EVP_PKEY_get_group_name(fast, g1, sizeof(g1), NULL), 1);
+            ck_assert_int_eq(EVP_PKEY_get_group_name(slow, g2, sizeof(g2), NULL), 1);
+            ck_assert_str_eq(g1, g2);
+            ck_assert_int_eq(EVP_PKEY_get_bits(fast), EVP_PKEY_get_bits(slow));
+            ck_assert_int_eq(EVP_PKEY_get_size(fast), EVP_PKEY_get_size(slow));
+        } else {
+            ck_assert_ptr_nonnull(EVP_PKEY_get0_provider(fast)); /* not a legacy key */
+        }
         ck_assert_int_eq(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, fast), 1);
         ck_assert_int_eq(EVP_DigestSign(md, sig, &siglen, (const unsigned char *)"x", 1), 1);
+        EVP_MD_CTX_free(md);
+        md = EVP_MD_CTX_new();
+        ck_assert_int_eq(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, slow), 1);
+        ck_assert_int_eq(EVP_DigestVerify(md, sig, siglen, (const unsigned char *)"x", 1), 1);
         EVP_MD_CTX_free(md);
         EVP_PKEY_free(fast);
         EVP_PKEY_free(slow);

@@ -11,7 +11,8 @@
  * mapping - no system call, no lock, no store access.  The file is only a
  * hint: the store remains the truth.  A writer that crashes between commit
  * and publish leaves the file behind; the next cin_gen_publish() (or opening
- * the store) brings it forward again, and the value only ever grows.
+ * the store) brings it forward again.  The value only grows, except when the
+ * store itself went back (cin_gen_lower).
  */
 #ifndef CIN_GENERATION_H
 #define CIN_GENERATION_H
@@ -29,5 +30,13 @@ void cin_gen_close(cin_gen *g);
 uint64_t cin_gen_read(const cin_gen *g);
 /* Raise the published value to v if it is lower (compare-and-swap loop). */
 void cin_gen_publish(cin_gen *g, uint64_t v);
+/* Set the published value back from `from` to v < from, if it still holds
+ * `from` (one compare-and-swap); 1 when it did.  For a store that went back
+ * (restored from a backup): a reader that read the file (from) before the
+ * store (v) and found v lower knows the store went back, since every writer
+ * commits before it publishes.  Left high, the file would differ from every
+ * process's generation until the store passed it, and every handshake would
+ * read the store again. */
+int cin_gen_lower(cin_gen *g, uint64_t from, uint64_t v);
 
 #endif

@@ -86,3 +86,10 @@ void cin_gen_publish(cin_gen *g, uint64_t v)
            !__atomic_compare_exchange_n(g->map, &cur, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         ;
 }
+
+int cin_gen_lower(cin_gen *g, uint64_t from, uint64_t v)
+{
+    if (!g->writable || v >= from)
+        return 0;
+    return __atomic_compare_exchange_n(g->map, &from, v, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}

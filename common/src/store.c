@@ -756,7 +756,7 @@ static int open_common(const char *target, const cin_services *svc, const cin_st
     cin_store *st;
     char *keypath = NULL;
     struct stat sb;
-    uint64_t g;
+    uint64_t g, published;
     int rc = CIN_ERR, v = 0, pg = db_is_uri(target), made_key = 0;
     int make_key = o->create && !o->kek; /* a host's mirror is made with the key it has */
 
@@ -858,9 +858,21 @@ static int open_common(const char *target, const cin_services *svc, const cin_st
             if (chown(st->gen_path, sb.st_uid, sb.st_gid) != 0)
                 cin_log(&st->svc, CIN_LOG_WARN, "cannot chown %s: %s", st->gen_path,
                         strerror(errno));
-        /* bring the published value forward if a writer died before publishing */
-        if (cin_store_generation(st, &g) == CIN_OK)
-            cin_gen_publish(st->gen, g);
+        /* bring the published value forward if a writer died before
+         * publishing, or back if the store went back (see cin_gen_lower:
+         * the file is read first) */
+        published = cin_gen_read(st->gen);
+        if (cin_store_generation(st, &g) == CIN_OK) {
+            if (cin_gen_lower(st->gen, published, g))
+                cin_log(&st->svc, CIN_LOG_WARN,
+                        "%s: the store's generation (%llu) is behind the one published in %s "
+                        "(%llu): the store was restored from a backup or replaced; servers read "
+                        "their certificate index anew",
+                        st->name, (unsigned long long)g, st->gen_path,
+                        (unsigned long long)published);
+            else
+                cin_gen_publish(st->gen, g);
+        }
     }
     free(keypath);
     *out = st;

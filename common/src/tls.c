@@ -647,7 +647,7 @@ static int refresh_locked(cin_tls *t)
 {
     cin_store *st = cin_core_serving(t->core);
     cin_name_entry *ne = NULL, *de = NULL;
-    uint64_t g = 0, t0 = usec_now();
+    uint64_t g = 0, t0 = usec_now(), published = cin_gen_read(t->gen); /* before the store */
     size_t n = 0, nd = 0, i, j;
     int rc;
 
@@ -687,6 +687,10 @@ static int refresh_locked(cin_tls *t)
     if (rc != CIN_OK)
         return rc; /* the generation stays: the next refresh reads it all again */
     __atomic_store_n(&t->generation, g, __ATOMIC_RELEASE);
+    /* a published value the store is behind was published before the store
+     * went back: set back, it stops sending every handshake here (and sends
+     * every other process to read the store once, and start over) */
+    cin_gen_lower(t->gen, published, g);
     t->nbad = 0; /* anything may have changed: try them again */
     t->nrefused = 0;
     t->refreshes++;

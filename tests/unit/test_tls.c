@@ -579,6 +579,8 @@ START_TEST(a_store_that_went_back_is_read_anew)
     cin_tls_stats ts;
     cin_gen *gen = NULL;
     char serial[80], *out = NULL;
+    uint64_t refreshes;
+    int i;
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.store_path = F->path;
@@ -613,9 +615,45 @@ START_TEST(a_store_that_went_back_is_read_anew)
     cin_tls_get_stats(T, &ts);
     ck_assert_uint_eq(ts.misses, 2);
     ck_assert_uint_eq(ts.generation, 1);
+    /* the published value was set back with it: the next handshakes do not
+     * read the store again (before, every one did until the store's
+     * generation passed the file's) */
+    ck_assert_int_eq(cin_gen_open(cin_store_gen_path(cin_core_serving(F->core)), &gen, NULL),
+                     CIN_OK);
+    ck_assert_uint_eq(cin_gen_read(gen), 1);
+    refreshes = ts.refreshes;
+    for (i = 0; i < 5; i++)
+        ck_assert_str_eq(handshake("back.example.com"), serial);
+    cin_tls_get_stats(T, &ts);
+    ck_assert_uint_eq(ts.refreshes, refreshes);
+    ck_assert_uint_eq(ts.hits, 5);
     cin_tls_free(T);
     T = NULL;
     cin_core_free(core);
+    core = NULL;
+
+    /* restored while no server ran: the file is ahead of the store when a
+     * server starts; opening the store sets it back, once, and says so */
+    cin_gen_publish(gen, 50);
+    harness_log_clear();
+    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    ck_assert_uint_eq(cin_gen_read(gen), 1);
+    ck_assert_int_eq(harness_logged("is behind the one published"), 1);
+    ck_assert_int_eq(cin_tls_create(core, 10, &T, NULL), CIN_OK);
+    for (i = 0; i < 3; i++)
+        ck_assert_str_eq(handshake("back.example.com"), serial);
+    cin_tls_get_stats(T, &ts);
+    ck_assert_uint_eq(ts.refreshes, 1); /* the first read of the index, only */
+    cin_tls_free(T);
+    T = NULL;
+    cin_core_free(core);
+    /* a store in step: nothing set back, nothing said */
+    harness_log_clear();
+    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    ck_assert_uint_eq(cin_gen_read(gen), 1);
+    ck_assert_int_eq(harness_logged("is behind the one published"), 0);
+    cin_core_free(core);
+    cin_gen_close(gen);
 }
 END_TEST
 

@@ -567,6 +567,79 @@ START_TEST(misses_read_the_hosts_shared_cache)
 }
 END_TEST
 
+/* An entry of the host's shared cache that no longer loads - its key sealed
+ * under another key-encryption key (or altered), its leaf not DER - is not
+ * served and not kept: the miss reads the store, serves what it read and
+ * shares that in its place. */
+START_TEST(a_shared_entry_that_does_not_load_is_read_from_the_store)
+{
+    cin_core_config cfg;
+    cin_core *core = NULL;
+    cin_hostcache *hc;
+    cin_hc_material good, bad;
+    char serial[80], *out = NULL;
+    unsigned char *copy;
+    int64_t id;
+    int spoil;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.store_path = F->path;
+    cfg.key_file = F->key_path;
+    cfg.state_dir = F->pg_db ? F->dir : NULL;
+    cfg.load_kek = 1;
+    cfg.shared_cache = 1 << 20;
+    strcpy(serial, issue("dv-ssl", "[\"spoilt.example.com\"]", NULL));
+    issue("dv-ssl", "[\"evicts.example.com\"]", NULL);
+    settle(F);
+    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core),
+                                          "SELECT id FROM certificates WHERE names LIKE "
+                                          "'%spoilt.example.com%'",
+                                          &out),
+                     CIN_OK);
+    id = strtoll(out, NULL, 10);
+    free(out);
+    ck_assert_int_gt(id, 0);
+    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    hc = cin_core_hostcache(core);
+    ck_assert_int_eq(cin_tls_create(core, 1, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("spoilt.example.com"), serial);
+    ck_assert_int_eq(cin_hostcache_get(hc, id, &good), CIN_OK);
+    for (spoil = 0; spoil < 2; spoil++) {
+        cin_hc_material now;
+
+        bad = good;
+        if (spoil == 0) {
+            /* the sealed key altered: it does not open */
+            copy = malloc(good.sealed_len);
+            memcpy(copy, good.sealed, good.sealed_len);
+            copy[good.sealed_len / 2] ^= 0x01;
+            bad.sealed = copy;
+        } else {
+            /* the leaf not DER */
+            copy = malloc(good.der_len[0]);
+            memset(copy, 0x5a, good.der_len[0]);
+            bad.ders[0] = copy;
+        }
+        cin_hostcache_drop(hc, id);
+        ck_assert_int_eq(cin_hostcache_put(hc, &bad), CIN_OK);
+        ck_assert_str_ne(handshake("evicts.example.com"), fallback_serial); /* evicts it */
+        ck_assert_str_eq(handshake("spoilt.example.com"), serial);
+        /* what the store holds is shared again, in place of the spoilt entry */
+        ck_assert_int_eq(cin_hostcache_get(hc, id, &now), CIN_OK);
+        ck_assert_uint_eq(now.sealed_len, good.sealed_len);
+        ck_assert_mem_eq(now.sealed, good.sealed, good.sealed_len);
+        ck_assert_uint_eq(now.der_len[0], good.der_len[0]);
+        ck_assert_mem_eq(now.ders[0], good.ders[0], good.der_len[0]);
+        cin_hc_material_clear(&now);
+        free(copy);
+    }
+    cin_hc_material_clear(&good);
+    cin_tls_free(T);
+    T = NULL;
+    cin_core_free(core);
+}
+END_TEST
+
 /* A store that went back (a backup restored in place): its ids may name
  * other certificates now, so the index is read anew and the host's shared
  * cache, keyed by id, is emptied. (A central store's hosts copy their mirror
@@ -675,6 +748,7 @@ int main(void)
     tcase_add_test(tc, chains_read_as_the_generic_reader_reads_them);
     tcase_add_test(tc, long_chains_are_cut);
     tcase_add_test(tc, misses_read_the_hosts_shared_cache);
+    tcase_add_test(tc, a_shared_entry_that_does_not_load_is_read_from_the_store);
     /* a SQLite store restored in place; a central store's hosts copy their
      * mirror anew (their syncer would move the mirror's generation on again) */
     if (!getenv("CIN_TEST_PG"))

@@ -510,18 +510,12 @@ START_TEST(chains_read_as_the_generic_reader_reads_them)
 }
 END_TEST
 
-/* A certificate a miss has read once on this host is read again from the
- * host's shared cache, by this process and by one forked later, even when
- * the store's copy can no longer be read; a core without the cache reads the
- * store (the control). */
-START_TEST(misses_read_the_hosts_shared_cache)
+/* A core of the fixture's store with a host's shared cache of 1 MiB, as a
+ * server's parent makes it. */
+static cin_core *shared_cache_core(void)
 {
     cin_core_config cfg;
     cin_core *core = NULL;
-    cin_tls *mine;
-    char serial[80];
-    int status, chain_len;
-    pid_t pid;
 
     memset(&cfg, 0, sizeof(cfg));
     cfg.store_path = F->path;
@@ -529,10 +523,26 @@ START_TEST(misses_read_the_hosts_shared_cache)
     cfg.state_dir = F->pg_db ? F->dir : NULL;
     cfg.load_kek = 1;
     cfg.shared_cache = 1 << 20;
+    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    return core;
+}
+
+/* A certificate a miss has read once on this host is read again from the
+ * host's shared cache, by this process and by one forked later, even when
+ * the store's copy can no longer be read; a core without the cache reads the
+ * store (the control). */
+START_TEST(misses_read_the_hosts_shared_cache)
+{
+    cin_core *core = NULL;
+    cin_tls *mine;
+    char serial[80];
+    int status, chain_len;
+    pid_t pid;
+
     strcpy(serial, issue("dv-ssl", "[\"shared.example.com\"]", NULL));
     issue("dv-ssl", "[\"other.example.com\"]", NULL);
     settle(F);
-    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    core = shared_cache_core();
     /* a cache of one: the second name evicts the first */
     ck_assert_int_eq(cin_tls_create(core, 1, &T, NULL), CIN_OK);
     ck_assert_str_eq(handshake("shared.example.com"), serial);
@@ -573,7 +583,6 @@ END_TEST
  * shares that in its place. */
 START_TEST(a_shared_entry_that_does_not_load_is_read_from_the_store)
 {
-    cin_core_config cfg;
     cin_core *core = NULL;
     cin_hostcache *hc;
     cin_hc_material good, bad;
@@ -582,12 +591,6 @@ START_TEST(a_shared_entry_that_does_not_load_is_read_from_the_store)
     int64_t id;
     int spoil;
 
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.store_path = F->path;
-    cfg.key_file = F->key_path;
-    cfg.state_dir = F->pg_db ? F->dir : NULL;
-    cfg.load_kek = 1;
-    cfg.shared_cache = 1 << 20;
     strcpy(serial, issue("dv-ssl", "[\"spoilt.example.com\"]", NULL));
     issue("dv-ssl", "[\"evicts.example.com\"]", NULL);
     settle(F);
@@ -599,7 +602,7 @@ START_TEST(a_shared_entry_that_does_not_load_is_read_from_the_store)
     id = strtoll(out, NULL, 10);
     free(out);
     ck_assert_int_gt(id, 0);
-    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    core = shared_cache_core();
     hc = cin_core_hostcache(core);
     ck_assert_int_eq(cin_tls_create(core, 1, &T, NULL), CIN_OK);
     ck_assert_str_eq(handshake("spoilt.example.com"), serial);
@@ -646,7 +649,6 @@ END_TEST
  * anew instead: mirror.c.) */
 START_TEST(a_store_that_went_back_is_read_anew)
 {
-    cin_core_config cfg;
     cin_core *core = NULL;
     cin_hostcache_stats hs;
     cin_tls_stats ts;
@@ -655,13 +657,8 @@ START_TEST(a_store_that_went_back_is_read_anew)
     uint64_t refreshes;
     int i;
 
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.store_path = F->path;
-    cfg.key_file = F->key_path;
-    cfg.load_kek = 1;
-    cfg.shared_cache = 1 << 20;
     strcpy(serial, issue("dv-ssl", "[\"back.example.com\"]", NULL));
-    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    core = shared_cache_core();
     ck_assert_int_eq(cin_tls_create(core, 10, &T, NULL), CIN_OK);
     ck_assert_str_eq(handshake("back.example.com"), serial);
     cin_hostcache_get_stats(cin_core_hostcache(core), &hs);
@@ -709,7 +706,7 @@ START_TEST(a_store_that_went_back_is_read_anew)
      * server starts; opening the store sets it back, once, and says so */
     cin_gen_publish(gen, 50);
     harness_log_clear();
-    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    core = shared_cache_core();
     ck_assert_uint_eq(cin_gen_read(gen), 1);
     ck_assert_int_eq(harness_logged("is behind the one published"), 1);
     ck_assert_int_eq(cin_tls_create(core, 10, &T, NULL), CIN_OK);
@@ -722,7 +719,7 @@ START_TEST(a_store_that_went_back_is_read_anew)
     cin_core_free(core);
     /* a store in step: nothing set back, nothing said */
     harness_log_clear();
-    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    core = shared_cache_core();
     ck_assert_uint_eq(cin_gen_read(gen), 1);
     ck_assert_int_eq(harness_logged("is behind the one published"), 0);
     cin_core_free(core);

@@ -116,6 +116,13 @@ uint64_t cin_store_take_committed_generation(cin_store *st);
 /* Set the generation to value inside an open transaction, published at
  * commit (a host's mirror takes the central store's generation). */
 int cin_store_generation_set(cin_store *st, uint64_t value);
+/* The store went back (restored from a backup) if its generation, seen,
+ * is below the published value read before it, published: writers commit
+ * before they publish.  Then the published value is set back to seen (if it
+ * still holds published) and the stored value read once more and published,
+ * since a commit that landed meanwhile published nothing, the file being
+ * ahead of it.  1 when it set the value back. */
+int cin_store_generation_went_back(cin_store *st, uint64_t published, uint64_t seen);
 /* The mapped file's path (PATH.gen), for other processes to map. */
 const char *cin_store_gen_path(const cin_store *st);
 

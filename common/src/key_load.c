@@ -20,10 +20,12 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 
 #include <ctype.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -94,14 +96,24 @@ static int host_little_endian(void)
  * calls (ECDSA_sign_ex through the key's method), nothing replaced.  A
  * handshake uses the key for the signature and reads its curve, size and
  * point format, which the EVP layer answers from the EC_KEY; comparing it
- * with the certificate exports its public half (leaf_load.c).
+ * with the certificate exports it to the certificate's key manager, which
+ * keeps only its public half (leaf_load.c; a certificate parsed the generic
+ * way gets a full copy in OpenSSL's, freed with the key).  Being foreign, it
+ * signs with the default library code whatever library context or property
+ * query (a FIPS one) the server's SSL_CTX names; certinext does not support
+ * a FIPS-only configuration.
+ *
+ * The secret number is range-checked (0 < d < the group's order) and set
+ * with EC_KEY_set_private_key, which marks it constant-time and pads it to
+ * the order's size, as the provider's import does.
  *
  * The groups and the method are made once per process and never freed
  * (keys made on them may outlive every cache); they hold no pointer into
  * this module, so a module unloaded on httpd's restart leaves nothing
  * dangling.
  */
-static const int shared_nids[] = {NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1};
+/* the curves of the key types stored (cin_valid_key_type) */
+static const int shared_nids[] = {NID_X9_62_prime256v1, NID_secp384r1};
 #define NSHARED (sizeof(shared_nids) / sizeof(shared_nids[0]))
 static EC_GROUP *shared_groups[NSHARED];
 static EC_KEY_METHOD *shared_method;
@@ -123,18 +135,24 @@ static EVP_PKEY *ec_key_shared(int nid, const unsigned char *priv, size_t privle
     const EC_GROUP *group = NULL;
     EC_KEY *ec = NULL;
     EVP_PKEY *k = NULL;
+    BIGNUM *d = NULL;
     size_t i;
+    int ok;
 
     pthread_once(&shared_once, shared_init);
     for (i = 0; i < NSHARED; i++)
         if (shared_nids[i] == nid)
             group = shared_groups[i];
-    if (!group || !shared_method)
+    if (!group || !shared_method || privlen > INT_MAX)
         return NULL;
-    if (!(ec = EC_KEY_new()) || EC_KEY_set_method(ec, shared_method) != 1 ||
-        EC_KEY_set_group(ec, group) != 1 || EC_KEY_oct2key(ec, pub, publen, NULL) != 1 ||
-        EC_KEY_oct2priv(ec, priv, privlen) != 1 || !(k = EVP_PKEY_new()) ||
-        EVP_PKEY_assign_EC_KEY(k, ec) != 1) {
+    ok = (d = BN_secure_new()) != NULL && BN_bin2bn(priv, (int)privlen, d) != NULL &&
+         !BN_is_zero(d) && BN_cmp(d, EC_GROUP_get0_order(group)) < 0 &&
+         (ec = EC_KEY_new()) != NULL && EC_KEY_set_method(ec, shared_method) == 1 &&
+         EC_KEY_set_group(ec, group) == 1 && EC_KEY_oct2key(ec, pub, publen, NULL) == 1 &&
+         EC_KEY_set_private_key(ec, d) == 1 && (k = EVP_PKEY_new()) != NULL &&
+         EVP_PKEY_assign_EC_KEY(k, ec) == 1;
+    BN_clear_free(d);
+    if (!ok) {
         EC_KEY_free(ec); /* clears the private key */
         EVP_PKEY_free(k);
         return NULL;

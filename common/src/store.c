@@ -863,7 +863,7 @@ static int open_common(const char *target, const cin_services *svc, const cin_st
          * the file is read first) */
         published = cin_gen_read(st->gen);
         if (cin_store_generation(st, &g) == CIN_OK) {
-            if (cin_gen_lower(st->gen, published, g))
+            if (cin_store_generation_went_back(st, published, g))
                 cin_log(&st->svc, CIN_LOG_WARN,
                         "%s: the store's generation (%llu) is behind the one published in %s "
                         "(%llu): the store was restored from a backup or replaced; servers read "
@@ -1080,6 +1080,17 @@ uint64_t cin_store_take_committed_generation(cin_store *st)
 
     st->committed_gen = 0;
     return g;
+}
+
+int cin_store_generation_went_back(cin_store *st, uint64_t published, uint64_t seen)
+{
+    uint64_t now;
+
+    if (!st->gen || !cin_gen_lower(st->gen, published, seen))
+        return 0;
+    if (cin_store_generation(st, &now) == CIN_OK)
+        cin_gen_publish(st->gen, now);
+    return 1;
 }
 
 uint64_t cin_store_generation_published(cin_store *st)

@@ -690,7 +690,7 @@ static int refresh_locked(cin_tls *t)
     /* a published value the store is behind was published before the store
      * went back: set back, it stops sending every handshake here (and sends
      * every other process to read the store once, and start over) */
-    cin_gen_lower(t->gen, published, g);
+    cin_store_generation_went_back(st, published, g);
     t->nbad = 0; /* anything may have changed: try them again */
     t->nrefused = 0;
     t->refreshes++;

@@ -66,6 +66,18 @@ START_TEST(typed_key_reader_matches_the_generic_one)
             ck_assert_str_eq(g1, g2);
             ck_assert_int_eq(EVP_PKEY_get_bits(fast), EVP_PKEY_get_bits(slow));
             ck_assert_int_eq(EVP_PKEY_get_size(fast), EVP_PKEY_get_size(slow));
+            {
+                /* each key has a copy of the group, not the process's own */
+                EVP_PKEY *again = cin_key_from_pem_typed(pem, types[i]);
+
+                ck_assert_ptr_nonnull(again);
+                ck_assert_ptr_ne(EC_KEY_get0_group(EVP_PKEY_get0_EC_KEY(again)),
+                                 EC_KEY_get0_group(ec));
+                ck_assert_int_eq(EC_GROUP_cmp(EC_KEY_get0_group(EVP_PKEY_get0_EC_KEY(again)),
+                                              EC_KEY_get0_group(ec), NULL),
+                                 0);
+                EVP_PKEY_free(again);
+            }
         } else {
             ck_assert_ptr_nonnull(EVP_PKEY_get0_provider(fast)); /* not a legacy key */
         }

@@ -723,6 +723,20 @@ START_TEST(a_store_that_went_back_is_read_anew)
     ck_assert_uint_eq(cin_gen_read(gen), 1);
     ck_assert_int_eq(harness_logged("is behind the one published"), 0);
     cin_core_free(core);
+    /* a commit that lands between the read that found the store behind and
+     * the setting back published nothing (the file was ahead): the value
+     * set back is the store's as it is after it, not the one read before */
+    cin_gen_publish(gen, 50);
+    ck_assert_int_eq(cin_store_query_text(cin_core_serving(F->core),
+                                          "UPDATE counters SET value = 3 WHERE name = 'generation'",
+                                          &out),
+                     CIN_OK);
+    free(out);
+    ck_assert_int_eq(cin_store_generation_went_back(cin_core_serving(F->core), 50, 1), 1);
+    ck_assert_uint_eq(cin_gen_read(gen), 3);
+    /* one that found the value moved since it read it sets nothing back */
+    ck_assert_int_eq(cin_store_generation_went_back(cin_core_serving(F->core), 50, 1), 0);
+    ck_assert_uint_eq(cin_gen_read(gen), 3);
     cin_gen_close(gen);
 }
 END_TEST

@@ -45,6 +45,11 @@ int cin_seal(const cin_kek *kek, const char *label, const unsigned char *pt, siz
 int cin_open(const cin_kek *kek, const char *label, const unsigned char *in, size_t inlen,
              unsigned char **out, size_t *outlen);
 void cin_free_secret(void *p, size_t len);
+/* The label a stored private key (private_keys.id) is sealed under: binding
+ * the blob to its row, so that one key's blob copied over another's does not
+ * open.  buf holds at least CIN_KEY_LABEL_MAX bytes. */
+#define CIN_KEY_LABEL_MAX 40
+void cin_key_label(char *buf, int64_t key_id);
 
 /* Password hashing with scrypt (N=2^14, r=8, p=1, 16-byte salt).  The result
  * is a malloc'd self-describing string "$scrypt$ln=14,r=8,p=1$SALT$HASH". */

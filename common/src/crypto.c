@@ -1,6 +1,7 @@
 /* crypto.c - randomness, hashes, AES-256-GCM sealing, scrypt passwords, tokens. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
@@ -144,6 +145,11 @@ done:
     EVP_CIPHER_CTX_free(ctx);
     free(buf);
     return st;
+}
+
+void cin_key_label(char *buf, int64_t key_id)
+{
+    snprintf(buf, CIN_KEY_LABEL_MAX, "private_key:%lld", (long long)key_id);
 }
 
 int cin_open(const cin_kek *kek, const char *label, const unsigned char *in, size_t inlen,

@@ -636,7 +636,7 @@ int cin_store_key_put(cin_store *st, const char *key_type, const char *pem, int6
 {
     unsigned char *blob = NULL;
     size_t bloblen = 0;
-    char now[21], label[64];
+    char now[21], label[CIN_KEY_LABEL_MAX];
     int64_t kid = 0;
     db_stmt *s;
     int rc;
@@ -658,7 +658,7 @@ int cin_store_key_put(cin_store *st, const char *key_type, const char *pem, int6
     db_finalize(s);
     if (rc != CIN_OK)
         return rc;
-    snprintf(label, sizeof(label), "private_key:%lld", (long long)kid);
+    cin_key_label(label, kid);
     rc = cin_store_seal(st, label, (const unsigned char *)pem, strlen(pem), &blob, &bloblen);
     if (rc != CIN_OK)
         return rc;
@@ -677,7 +677,7 @@ int cin_store_key_get(cin_store *st, int64_t id, char **pem)
     db_stmt *s = db_prepare(st, "SELECT sealed FROM private_keys WHERE id = ?1");
     unsigned char *blob, *pt = NULL;
     size_t bloblen = 0, ptlen = 0;
-    char label[64];
+    char label[CIN_KEY_LABEL_MAX];
     int rc;
 
     *pem = NULL;
@@ -689,7 +689,7 @@ int cin_store_key_get(cin_store *st, int64_t id, char **pem)
     }
     blob = db_col_blob(s, 0, &bloblen);
     db_finalize(s);
-    snprintf(label, sizeof(label), "private_key:%lld", (long long)id);
+    cin_key_label(label, id);
     /* an empty blob (NULL) fails the integrity check like a tampered one */
     rc = cin_store_unseal(st, label, blob, bloblen, &pt, &ptlen);
     free(blob);

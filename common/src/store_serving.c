@@ -16,7 +16,7 @@ int cin_store_cert_material(cin_store *st, int64_t cert_id, cin_cert_material *o
                                 " k.id = c.key_id WHERE c.id = ?1");
     unsigned char *blob = NULL, *pt = NULL;
     size_t bloblen = 0, ptlen = 0;
-    char label[64];
+    char label[CIN_KEY_LABEL_MAX];
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -39,7 +39,7 @@ int cin_store_cert_material(cin_store *st, int64_t cert_id, cin_cert_material *o
         return CIN_ENOMEM;
     }
     if (out->active && out->key_id) {
-        snprintf(label, sizeof(label), "private_key:%lld", (long long)out->key_id);
+        cin_key_label(label, out->key_id);
         /* a key that fails its integrity check is never used */
         rc = cin_store_unseal(st, label, blob, bloblen, &pt, &ptlen);
         if (rc == CIN_OK) {

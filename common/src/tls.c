@@ -447,14 +447,14 @@ static struct entry *load_shared(cin_tls *t, cin_hostcache *hc, int64_t id)
     struct entry *e = NULL;
     unsigned char *pt = NULL;
     size_t ptlen = 0, i;
-    char label[64];
+    char label[CIN_KEY_LABEL_MAX];
     int leaf_key = 0, shared = 0;
 
     if (cin_hostcache_get(hc, id, &hm) != CIN_OK) {
         cin_metrics_add(CIN_M_SHARED_MISS, 1);
         return NULL;
     }
-    snprintf(label, sizeof(label), "private_key:%lld", (long long)hm.key_id);
+    cin_key_label(label, hm.key_id);
     if (cin_open(cin_core_kek(t->core), label, hm.sealed, hm.sealed_len, &pt, &ptlen) != CIN_OK ||
         !(e = calloc(1, sizeof(*e))) || !(e->chain = sk_X509_new_null()))
         goto fail;

@@ -4,7 +4,8 @@
  * One cin_tls per server process (created after fork).  It keeps:
  *   - an index of every name that has an active certificate in the store
  *     (name -> certificate id), loaded once and then updated incrementally,
- *   - a bounded LRU cache of parsed certificates, chains and private keys.
+ *   - a bounded cache of parsed certificates, chains and private keys (a
+ *     clock: the oldest leaves unless used since it last came round).
  *
  * The handshake path (cin_tls_select, installed by a glue as the SSL_CTX's
  * cert_cb through cin_tls_cert_cb) never waits on the network: it does one

@@ -154,7 +154,13 @@ static void index_free(struct name_index *ix)
     memset(ix, 0, sizeof(*ix));
 }
 
-/* ---- certificate cache: LRU keyed by certificate id ----------------------------- */
+/* ---- certificate cache: keyed by certificate id, evicted by a clock --------------
+ *
+ * A hit only marks its entry used: moving it to the front of a list (LRU)
+ * would write two other entries, random ones, on every handshake - with
+ * 100 000 certificates each a cache line on a page of its own.  When the
+ * cache is full, the oldest entry leaves unless it was used since it last
+ * came round; then it goes to the front, unmarked (the second chance). */
 
 struct entry {
     int64_t cert_id;
@@ -162,7 +168,8 @@ struct entry {
     STACK_OF(X509) * chain; /* the intermediates */
     EVP_PKEY *key;
     struct entry *hnext;       /* hash chain */
-    struct entry *prev, *next; /* LRU list, most recent first */
+    struct entry *prev, *next; /* the clock's list, newest first */
+    int used;                  /* taken since it last went round */
 };
 
 /* An intermediate certificate, parsed once and shared by every entry whose
@@ -218,7 +225,7 @@ static void entry_free(struct entry *e)
     free(e);
 }
 
-static void lru_unlink(cin_tls *t, struct entry *e)
+static void list_unlink(cin_tls *t, struct entry *e)
 {
     if (e->prev)
         e->prev->next = e->next;
@@ -231,7 +238,7 @@ static void lru_unlink(cin_tls *t, struct entry *e)
     e->prev = e->next = NULL;
 }
 
-static void lru_front(cin_tls *t, struct entry *e)
+static void list_front(cin_tls *t, struct entry *e)
 {
     e->next = t->head;
     e->prev = NULL;
@@ -259,7 +266,7 @@ static void cache_remove(cin_tls *t, int64_t id)
     for (; (e = *pp); pp = &e->hnext) {
         if (e->cert_id == id) {
             *pp = e->hnext;
-            lru_unlink(t, e);
+            list_unlink(t, e);
             entry_free(e);
             t->cached--;
             return;
@@ -271,11 +278,19 @@ static void cache_put(cin_tls *t, struct entry *e)
 {
     struct entry **pp = &t->cbuckets[(uint64_t)e->cert_id & (t->ncbuckets - 1)];
 
-    while (t->cached >= t->cache_size && t->tail)
-        cache_remove(t, t->tail->cert_id);
+    while (t->cached >= t->cache_size && t->tail) {
+        struct entry *old = t->tail;
+        if (old->used && t->cached > 1) {
+            old->used = 0;
+            list_unlink(t, old);
+            list_front(t, old);
+        } else {
+            cache_remove(t, old->cert_id);
+        }
+    }
     e->hnext = *pp;
     *pp = e;
-    lru_front(t, e);
+    list_front(t, e);
     t->cached++;
 }
 
@@ -896,8 +911,8 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
     if (e) {
         t->hits++;
         cin_metrics_add(CIN_M_CACHE_HIT, 1);
-        lru_unlink(t, e);
-        lru_front(t, e);
+        if (!e->used)
+            e->used = 1;
     } else if (is_bad(t, id)) {
         rc = -1; /* failed to load since the last change: the fallback */
     } else {

@@ -377,6 +377,36 @@ START_TEST(bounded_cache)
 }
 END_TEST
 
+/* A full cache keeps what was used since it last came round (the clock's
+ * second chance), and lets the oldest unused one go: with room for 2, c0
+ * used again survives c2's arrival and c1 does not - a plain FIFO would have
+ * dropped c0. */
+START_TEST(used_entries_get_a_second_chance)
+{
+    char s[3][80];
+    cin_tls_stats st;
+
+    issue_n("k", 3, s);
+    ck_assert_int_eq(cin_tls_create(F->core, 2, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("k0.example.com"), s[0]);
+    ck_assert_str_eq(handshake("k1.example.com"), s[1]);
+    ck_assert_str_eq(handshake("k0.example.com"), s[0]); /* a hit: c0 used */
+    ck_assert_str_eq(handshake("k2.example.com"), s[2]); /* c1 leaves */
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_eq(st.misses, 3);
+    ck_assert_uint_eq(st.hits, 1);
+    ck_assert_uint_eq(st.cached, 2);
+    ck_assert_str_eq(handshake("k0.example.com"), s[0]);
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_eq(st.hits, 2);
+    ck_assert_uint_eq(st.misses, 3);
+    ck_assert_str_eq(handshake("k1.example.com"), s[1]);
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_eq(st.misses, 4);
+    ck_assert_uint_eq(st.cached, 2);
+}
+END_TEST
+
 START_TEST(tampered_key_never_served)
 {
     char *out = NULL;
@@ -755,6 +785,7 @@ int main(void)
     tcase_add_test(tc, refused_certificate_leaves_the_servers_own);
     tcase_add_test(tc, refusal_is_logged_once_until_a_change);
     tcase_add_test(tc, bounded_cache);
+    tcase_add_test(tc, used_entries_get_a_second_chance);
     tcase_add_test(tc, tampered_key_never_served);
     tcase_add_test(tc, chains_read_as_the_generic_reader_reads_them);
     tcase_add_test(tc, long_chains_are_cut);

@@ -185,14 +185,19 @@ struct inter {
     uint64_t used; /* the table's clock when last taken */
 };
 
-#define INTER_MAX   256
-#define INTER_SHARE 4  /* intermediates of one chain shared; the rest parsed per entry */
-#define BAD_MAX     64 /* certificates remembered as unusable until the generation moves */
-#define REFUSED_MAX 64 /* refusals by the server's TLS settings logged until then */
+#define INTER_MAX       256
+#define INTER_SHARE     4  /* intermediates of one chain shared; the rest parsed per entry */
+#define BAD_MAX         64 /* certificates remembered as unusable until the generation moves */
+#define REFUSED_MAX     64 /* refusals by the server's TLS settings logged until then */
+#define ATTACH_WAIT_MAX 30000000 /* microseconds between attempts to open a store that failed */
 
 struct cin_tls {
     cin_core *core;
+    /* the published generation: NULL until the store (or the host's mirror)
+     * could be opened; set once, under the lock, and read without it */
     cin_gen *gen;
+    uint64_t next_attach; /* until then no other attempt (microseconds, lock held) */
+    uint64_t attach_wait; /* between attempts: 1 s, doubled up to ATTACH_WAIT_MAX */
     pthread_mutex_t lock;
     pthread_mutex_t ilock; /* the intermediates, taken alone and briefly */
     struct inter *inters;
@@ -715,12 +720,69 @@ static int refresh_locked(cin_tls *t)
     return CIN_OK;
 }
 
+/* The generation file, or NULL while the store has not been opened. */
+static cin_gen *gen_of(cin_tls *t)
+{
+    return __atomic_load_n(&t->gen, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * Open what the index is read from and read it (lock held).  A worker that
+ * starts while its store cannot be opened (another process creating the
+ * store's -wal file at that instant, a mirror not yet made, a permission the
+ * operator is about to fix) serves the server's own certificates meanwhile
+ * and tries again - after 1 s, then less often, up to every 30 s - on
+ * handshakes and on the server's refresh timer: it never stays on its
+ * fallback until a restart.  CIN_OK once the generation file is open (a
+ * failed first read of the index is then retried as any refresh is).
+ */
+static int attach_locked(cin_tls *t, char **err)
+{
+    cin_store *st;
+    cin_gen *g = NULL;
+    uint64_t now = usec_now();
+    int rc;
+
+    if (t->gen)
+        return CIN_OK;
+    if (now < t->next_attach)
+        return CIN_EIO;             /* the last attempt failed a moment ago */
+    st = cin_core_serving(t->core); /* the store, or this host's mirror of it */
+    rc = st ? cin_gen_open(cin_store_gen_path(st), &g, err) : CIN_EIO;
+    if (rc != CIN_OK) {
+        if (!st)
+            cin_seterr(err, "cannot open %s",
+                       cin_core_is_central(t->core) ? cin_core_mirror_path(t->core) : "the store");
+        t->attach_wait = t->attach_wait ? t->attach_wait * 2 : 1000000;
+        if (t->attach_wait > ATTACH_WAIT_MAX)
+            t->attach_wait = ATTACH_WAIT_MAX;
+        t->next_attach = now + t->attach_wait;
+        return rc;
+    }
+    __atomic_store_n(&t->gen, g, __ATOMIC_RELEASE);
+    if (t->attach_wait)
+        cin_log(cin_core_services(t->core), CIN_LOG_WARN,
+                "tls: the store opened at last: its certificates are served from now on");
+    t->attach_wait = 0;
+    refresh_locked(t);
+    return CIN_OK;
+}
+
+static int attach(cin_tls *t)
+{
+    int rc;
+
+    pthread_mutex_lock(&t->lock);
+    rc = attach_locked(t, NULL);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
 int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err)
 {
     cin_tls *t = calloc(1, sizeof(*t));
-    cin_store *st;
     size_t nb = 64;
-    int rc;
+    char *why = NULL;
 
     *out = NULL;
     if (!t)
@@ -734,21 +796,19 @@ int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err)
     t->inters = calloc(INTER_MAX, sizeof(*t->inters));
     pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_init(&t->ilock, NULL);
-    st = cin_core_serving(core); /* the store, or this host's mirror of it */
-    if (!t->cbuckets || !t->inters || !st) {
-        cin_seterr(err, "cannot open %s",
-                   cin_core_is_central(core) ? cin_core_mirror_path(core) : "the store");
+    if (!t->cbuckets || !t->inters) {
+        cin_seterr(err, "out of memory");
         cin_tls_free(t);
-        return CIN_EIO;
+        return CIN_ENOMEM;
     }
-    rc = cin_gen_open(cin_store_gen_path(st), &t->gen, err);
-    if (rc == CIN_OK)
-        rc = refresh_locked(t);
-    if (rc != CIN_OK) {
-        cin_seterr(err, "cannot load the certificate index: %s", cin_strstatus(rc));
-        cin_tls_free(t);
-        return rc;
-    }
+    pthread_mutex_lock(&t->lock);
+    if (attach_locked(t, &why) != CIN_OK)
+        cin_log(cin_core_services(core), CIN_LOG_ERROR,
+                "tls: %s: the server's own certificates are served until it opens (tried again"
+                " after 1 s, then up to every 30 s)",
+                why ? why : "the store cannot be opened");
+    pthread_mutex_unlock(&t->lock);
+    free(why);
     *out = t;
     return CIN_OK;
 }
@@ -782,7 +842,9 @@ int cin_tls_refresh(cin_tls *t)
 {
     int rc = CIN_OK;
 
-    if (cin_gen_read(t->gen) == __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
+    if (!gen_of(t))
+        return attach(t);
+    if (cin_gen_read(gen_of(t)) == __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
         return CIN_OK;
     pthread_mutex_lock(&t->lock);
     if (cin_gen_read(t->gen) != t->generation)
@@ -900,8 +962,9 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
         cin_metrics_add(CIN_M_HS_FALLBACK, 1);
         return 0;
     }
-    /* one atomic read tells whether anything changed since the index was built */
-    if (cin_gen_read(t->gen) != __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
+    /* one atomic read tells whether anything changed since the index was built
+     * (and, until the store could be opened, whether to try again) */
+    if (!gen_of(t) || cin_gen_read(gen_of(t)) != __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
         cin_tls_refresh(t);
     pthread_mutex_lock(&t->lock);
     id = lookup(t, name);

@@ -771,6 +771,47 @@ START_TEST(a_store_that_went_back_is_read_anew)
 }
 END_TEST
 
+/* A worker that starts while its store cannot be opened (another process
+ * creating the store's -wal file at that instant, say) serves the server's
+ * own certificate meanwhile, and tries again on its refresh timer and on
+ * handshakes: once the store opens, its certificates are served, with no
+ * restart.  (SQLite: a central store's hosts serve from their mirror, which
+ * the parent makes before any worker starts.) */
+START_TEST(a_store_that_cannot_be_opened_yet_is_tried_again)
+{
+    cin_core_config cfg;
+    cin_core *core = NULL;
+    cin_tls_stats st;
+    char serial[80], *away = cin_asprintf("%s.away", F->path);
+    int i;
+
+    strcpy(serial, issue("dv-ssl", "[\"later.example.com\"]", NULL));
+    settle(F);
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.store_path = F->path;
+    cfg.key_file = F->key_path;
+    cfg.load_kek = 1;
+    ck_assert_int_eq(cin_core_create(&cfg, cin_core_services(F->core), &core, NULL), CIN_OK);
+    ck_assert_int_eq(rename(F->path, away), 0);
+    ck_assert_int_eq(cin_tls_create(core, 10, &T, NULL), CIN_OK);
+    ck_assert_str_eq(handshake("later.example.com"), fallback_serial);
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_eq(st.names, 0);
+    ck_assert_int_eq(rename(away, F->path), 0);
+    /* the refresh timer's call: tried again after a second */
+    for (i = 0; i < 200 && (cin_tls_refresh(T) != CIN_OK || (cin_tls_get_stats(T, &st), !st.names));
+         i++)
+        usleep(25000);
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_ge(st.names, 1);
+    ck_assert_str_eq(handshake("later.example.com"), serial);
+    cin_tls_free(T);
+    T = NULL;
+    cin_core_free(core);
+    free(away);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tls");
@@ -792,9 +833,13 @@ int main(void)
     tcase_add_test(tc, misses_read_the_hosts_shared_cache);
     tcase_add_test(tc, a_shared_entry_that_does_not_load_is_read_from_the_store);
     /* a SQLite store restored in place; a central store's hosts copy their
-     * mirror anew (their syncer would move the mirror's generation on again) */
-    if (!getenv("CIN_TEST_PG"))
+     * mirror anew (their syncer would move the mirror's generation on again);
+     * a SQLite store moved away and back (a host's mirror is made by its
+     * parent before any worker starts) */
+    if (!getenv("CIN_TEST_PG")) {
         tcase_add_test(tc, a_store_that_went_back_is_read_anew);
+        tcase_add_test(tc, a_store_that_cannot_be_opened_yet_is_tried_again);
+    }
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -305,8 +305,16 @@ static void certinext_log(void *ud, int level, const char *msg)
 
 static const cin_services certinext_services = {certinext_log, NULL, NULL};
 
+/* Set when a watchdog thread had still not ended at the child's exit: it
+ * still counts itself out in the core, which is then left to the process's
+ * end instead of being freed under it. */
+static int certinext_core_in_use;
+
 static apr_status_t certinext_core_cleanup(void *data)
 {
+    if (certinext_core_in_use) {
+        return APR_SUCCESS;
+    }
     if (certinext_core == data) {
         certinext_core = NULL;
     }
@@ -355,12 +363,30 @@ static void certinext_wd_quiesce(void)
 /* The child's pool goes just before the child exits. */
 static apr_status_t certinext_child_cleanup(void *data)
 {
+    int left;
+
     (void)data;
     certinext_wd_quiesce();
     cin_tls_free(certinext_tls);
     certinext_tls = NULL;
-    if (certinext_core)
-        cin_mirror_stop(certinext_core); /* another process takes the syncer's role */
+    if (!certinext_core) {
+        return APR_SUCCESS;
+    }
+    cin_mirror_stop(certinext_core); /* another process takes the syncer's role */
+    /*
+     * mod_watchdog's threads end by themselves once the MPM is stopping, but
+     * nothing joins them before the child's exit(): one may still be closing
+     * its store connection and freeing OpenSSL's state for itself when
+     * exit()'s OPENSSL_cleanup() frees every thread's state (a double free,
+     * seen under AddressSanitizer). Wait for them, as nginx's glue waits for
+     * its thread pool.
+     */
+    left = cin_core_wait_threads(certinext_core, 2000);
+    if (left > 0) {
+        certinext_core_in_use = 1;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, certinext_server,
+                     "certinext: %d thread(s) still closing their store connections at exit", left);
+    }
     return APR_SUCCESS;
 }
 

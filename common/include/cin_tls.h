@@ -38,12 +38,17 @@ typedef struct cin_tls_stats {
 } cin_tls_stats;
 
 /* Create this process's state and load the index.  cache_size 0: 25000 (about
- * 5.7 KB each when full). */
+ * 5.7 KB each when full).  Fails only for want of memory: when the store (or
+ * the host's mirror) cannot be opened, the server's own certificates are
+ * served and the store is tried again - after 1 s, then less often, up to
+ * every 30 s - by cin_tls_refresh() and cin_tls_select(). */
 int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err);
 void cin_tls_free(cin_tls *t);
 
 /* Bring the index up to the store's generation when the shared counter moved.
- * Cheap when nothing changed (one atomic read).  CIN_OK or a store error. */
+ * Cheap when nothing changed (one atomic read).  CIN_OK or a store error;
+ * CIN_EIO while the store has not been opened (tried again here, no more
+ * often than the wait since the last attempt allows). */
 int cin_tls_refresh(cin_tls *t);
 
 /*

@@ -657,7 +657,7 @@ static void start_over(cin_tls *t)
         cache_remove(t, t->tail->cert_id);
     index_free(&t->names);
     index_free(&t->domains);
-    t->generation = 0;
+    __atomic_store_n(&t->generation, 0, __ATOMIC_RELEASE); /* read without the lock */
     t->nbad = 0;
     if (hc)
         cin_hostcache_clear(hc);
@@ -760,11 +760,16 @@ static int attach_locked(cin_tls *t, char **err)
         return rc;
     }
     __atomic_store_n(&t->gen, g, __ATOMIC_RELEASE);
-    if (t->attach_wait)
+    rc = refresh_locked(t);
+    if (rc != CIN_OK)
+        cin_log(cin_core_services(t->core), CIN_LOG_ERROR,
+                "tls: the store is open but its certificate index could not be read (%s): the "
+                "server's own certificates are served until a refresh reads it",
+                cin_strstatus(rc));
+    else if (t->attach_wait)
         cin_log(cin_core_services(t->core), CIN_LOG_WARN,
                 "tls: the store opened at last: its certificates are served from now on");
     t->attach_wait = 0;
-    refresh_locked(t);
     return CIN_OK;
 }
 

@@ -845,11 +845,12 @@ void cin_tls_free(cin_tls *t)
 
 int cin_tls_refresh(cin_tls *t)
 {
+    cin_gen *g = gen_of(t);
     int rc = CIN_OK;
 
-    if (!gen_of(t))
+    if (!g)
         return attach(t);
-    if (cin_gen_read(gen_of(t)) == __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
+    if (cin_gen_read(g) == __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
         return CIN_OK;
     pthread_mutex_lock(&t->lock);
     if (cin_gen_read(t->gen) != t->generation)
@@ -958,6 +959,7 @@ static void indexed_name(cin_tls *t, const char *sni, char *buf, size_t len)
 int cin_tls_select(cin_tls *t, SSL *ssl)
 {
     char name[256];
+    cin_gen *g;
     struct entry *e;
     int64_t id;
     int rc = 0, use = 1, log_refusal = 0;
@@ -969,7 +971,8 @@ int cin_tls_select(cin_tls *t, SSL *ssl)
     }
     /* one atomic read tells whether anything changed since the index was built
      * (and, until the store could be opened, whether to try again) */
-    if (!gen_of(t) || cin_gen_read(gen_of(t)) != __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
+    g = gen_of(t);
+    if (!g || cin_gen_read(g) != __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
         cin_tls_refresh(t);
     pthread_mutex_lock(&t->lock);
     id = lookup(t, name);

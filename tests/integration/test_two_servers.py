@@ -135,3 +135,43 @@ def test_nginx_workers_exit_cleanly_after_thread_pool_requests(base, store):
             srv.stop()  # asserts that no worker crashed on its way out
         assert not srv.crashes()
         os.unlink(srv.error_log)
+
+
+@pytest.mark.parametrize("kind", ["nginx", "httpd"])
+def test_a_worker_that_cannot_open_the_store_at_start_tries_again(base, store, kind):
+    """A worker (child) that cannot open the store when it starts serves the server's own
+    certificate meanwhile, and the store's as soon as it can open it: no restart."""
+    cls = {"nginx": Nginx, "httpd": Apache}[kind]
+    os.mkdir(os.path.join(base, "first"))
+    srv = cls(os.path.join(base, "first"), store).start()
+    try:
+        ann = srv.api(store.tokens["ann"])
+        o = order(ann, "dv-ssl", ["retry.example.com"])
+        assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+        serial = wait_status(ann, o["id"], "issued")["certificate"]["serial"]
+        assert wait_for(lambda: handshake(srv.https_port, "retry.example.com")[0] == serial, 10)
+    finally:
+        srv.stop()
+    # the store made root's alone: the parent (root) opens it, its workers cannot
+    st = os.stat(store.path)
+
+    def files():
+        return [store.path + s for s in ("", "-wal", "-shm") if os.path.exists(store.path + s)]
+    for f in files():
+        os.chown(f, 0, 0)
+        os.chmod(f, 0o600)
+    os.mkdir(os.path.join(base, "second"))
+    srv = cls(os.path.join(base, "second"), store).start()
+    try:
+        got = [handshake(srv.https_port, "retry.example.com")[0] for _ in range(6)]
+        assert all(g != serial for g in got), got  # the server's own
+        assert wait_for(lambda: "tls: cannot open the store" in srv.log(), 10)
+        for f in files():  # the operator fixes the ownership
+            os.chown(f, st.st_uid, st.st_gid)
+            os.chmod(f, st.st_mode & 0o777)
+        # every worker tries again (after 1 s, then 2, 4...) and serves the store's certificate
+        assert wait_for(lambda: all(handshake(srv.https_port, "retry.example.com")[0] == serial
+                                    for _ in range(8)), 60)
+        assert "the store opened at last" in srv.log()
+    finally:
+        srv.stop()

@@ -51,14 +51,20 @@ def test_one_store_served_by_nginx_and_httpd(base, store):
         apa.stop()
 
 
+def issued_and_served(srv, store, name, timeout):
+    """An order for name placed and paid by ann, issued, and served by srv: its serial."""
+    ann = srv.api(store.tokens["ann"])
+    o = order(ann, "dv-ssl", [name])
+    assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
+    serial = wait_status(ann, o["id"], "issued")["certificate"]["serial"]
+    assert wait_for(lambda: handshake(srv.https_port, name)[0] == serial, timeout)
+    return serial
+
+
 def test_prefork_hot_reload_on_every_child(base, store):
     apa = Apache(base, store, workers=3, mpm="prefork").start()
     try:
-        ann = apa.api(store.tokens["ann"])
-        o = order(ann, "dv-ssl", ["prefork.example.com"])
-        assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
-        serial = wait_status(ann, o["id"], "issued")["certificate"]["serial"]
-        assert wait_for(lambda: handshake(apa.https_port, "prefork.example.com")[0] == serial, 3)
+        serial = issued_and_served(apa, store, "prefork.example.com", 3)
         seen = probe_workers(apa, "prefork.example.com", serial, rounds=30)
         assert {s for s, _ in seen} == {serial}
         children = {p for _, p in seen}
@@ -145,11 +151,7 @@ def test_a_worker_that_cannot_open_the_store_at_start_tries_again(base, store, k
     os.mkdir(os.path.join(base, "first"))
     srv = cls(os.path.join(base, "first"), store).start()
     try:
-        ann = srv.api(store.tokens["ann"])
-        o = order(ann, "dv-ssl", ["retry.example.com"])
-        assert ann.post(f"/api/v1/orders/{o['id']}/pay").status == 200
-        serial = wait_status(ann, o["id"], "issued")["certificate"]["serial"]
-        assert wait_for(lambda: handshake(srv.https_port, "retry.example.com")[0] == serial, 10)
+        serial = issued_and_served(srv, store, "retry.example.com", 10)
     finally:
         srv.stop()
     # the store made root's alone: the parent (root) opens it, its workers cannot

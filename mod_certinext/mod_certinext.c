@@ -189,7 +189,7 @@ static const char *certinext_set_cache_size(cmd_parms *cmd, void *dc, const char
         return err;
     }
     n = strtol(arg, &end, 10);
-    if (*end || n < 1 || n > 10000000) {
+    if (*end || n < 1 || n > CIN_TLS_CACHE_MAX) {
         return "CertInextCacheSize must be a number of certificates from 1 to 10000000";
     }
     c->cache_size = n;
@@ -281,7 +281,8 @@ static const command_rec certinext_cmds[] = {
     AP_INIT_TAKE1("CertInextDNSHook", certinext_set_path, NULL, RSRC_CONF,
                   "dns-01: the root-owned program run as HOOK add|remove NAME VALUE"),
     AP_INIT_TAKE1("CertInextCacheSize", certinext_set_cache_size, NULL, RSRC_CONF,
-                  "parsed certificates kept per child process"),
+                  "parsed certificates kept per child process (default: a quarter of the "
+                  "host's memory over the most children the MPM runs)"),
     AP_INIT_TAKE1("CertInextSharedCache", certinext_set_shared_cache, NULL, RSRC_CONF,
                   "the host's shared cache of what cache misses read (256M; 0: off)"),
     AP_INIT_ITERATE("CertInextMetricsAllow", certinext_set_metrics_allow, NULL, RSRC_CONF,
@@ -620,6 +621,37 @@ static apr_status_t certinext_mirror_callback(int state, void *data, apr_pool_t 
     return APR_SUCCESS;
 }
 
+/* The parsed certificates a child keeps: CertInextCacheSize, else a quarter
+ * of the host's memory over the most children the MPM runs at once (logged
+ * once, on the configuration that serves). */
+static size_t certinext_cache_entries;
+
+static size_t certinext_cache_bound(const certinext_srv_conf *mc, server_rec *s, apr_pool_t *p)
+{
+    int children = 1;
+    size_t n;
+
+    if (mc->cache_size > 0) {
+        n = (size_t)mc->cache_size;
+    } else {
+        if (ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &children) != APR_SUCCESS || children < 1) {
+            children = 1;
+        }
+        n = cin_tls_auto_cache_size((unsigned)children);
+    }
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        ap_log_error(
+            APLOG_MARK, APLOG_NOTICE, 0, s,
+            "certinext: each child keeps up to %" APR_SIZE_T_FMT " parsed certificates (%s)", n,
+            mc->cache_size > 0 ? "CertInextCacheSize"
+                               : apr_psprintf(p,
+                                              "by default a quarter of the host's "
+                                              "memory over up to %d children, 8 KiB each",
+                                              children));
+    }
+    return n;
+}
+
 static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                                  server_rec *s)
 {
@@ -630,7 +662,6 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     char *err = NULL;
 
     (void)plog;
-    (void)ptemp;
     certinext_server = s;
     for (v = s; v; v = v->next) {
         certinext_srv_conf *c = ap_get_module_config(v->module_config, &certinext_module);
@@ -672,6 +703,7 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     apr_pool_cleanup_register(pconf, certinext_core, certinext_core_cleanup, apr_pool_cleanup_null);
+    certinext_cache_entries = certinext_cache_bound(mc, s, ptemp);
     certinext_warn_customer_code(s);
     certinext_allow_acme_tls(s, pconf);
     certinext_ssl_var = APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);
@@ -706,7 +738,6 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
 
 static void certinext_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    certinext_srv_conf *mc = ap_get_module_config(s->module_config, &certinext_module);
     cin_tls *tls = NULL;
     char *err = NULL;
 
@@ -715,8 +746,7 @@ static void certinext_child_init(apr_pool_t *pchild, server_rec *s)
     }
     /* registered first, so it runs even when the index cannot be made */
     apr_pool_cleanup_register(pchild, NULL, certinext_child_cleanup, apr_pool_cleanup_null);
-    if (cin_tls_create(certinext_core, mc->cache_size > 0 ? (size_t)mc->cache_size : 0, &tls,
-                       &err) != CIN_OK) {
+    if (cin_tls_create(certinext_core, certinext_cache_entries, &tls, &err) != CIN_OK) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                      "certinext: %s; this child serves fallback certificates only",
                      err ? err : "?");

@@ -13,6 +13,8 @@
  *   certinext_ssl on|off;        server serve store certificates by SNI
  *   certinext_agent on|off;      http   run the issuance agent in one worker
  *   certinext_cache_size N;      http   parsed certificates kept per worker
+ *                                       (default: a quarter of the host's
+ *                                       memory over the workers)
  *   certinext_shared_cache SIZE; http   the host's shared cache of what misses read (256m; 0: off)
  */
 
@@ -747,15 +749,33 @@ ngx_http_certinext_init_process(ngx_cycle_t *cycle)
 {
 
     ngx_http_certinext_main_conf_t *mcf;
+    ngx_core_conf_t                *ccf;
     sigset_t                        all, old;
     char                           *err = NULL;
+    size_t                          cache_size;
+    ngx_uint_t                      workers;
 
     ngx_http_certinext_event_thread = pthread_self();
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_certinext_module);
     if (mcf == NULL || mcf->core == NULL) {
         return NGX_OK;
     }
-    if (cin_tls_create(mcf->core, (size_t) mcf->cache_size, &mcf->tls, &err)
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+    workers = ccf != NULL && ccf->worker_processes > 0
+              ? (ngx_uint_t) ccf->worker_processes : 1;
+    cache_size = (size_t) mcf->cache_size;
+    if (cache_size == 0) {
+        /* a share of the host's memory, divided among the workers */
+        cache_size = cin_tls_auto_cache_size((unsigned) workers);
+    }
+    if (ngx_worker == 0) {
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+            "certinext: each worker keeps up to %uz parsed certificates (%s)",
+            cache_size, mcf->cache_size ? "certinext_cache_size"
+                : "by default a quarter of the host's memory over its"
+                  " workers, 8 KiB each");
+    }
+    if (cin_tls_create(mcf->core, cache_size, &mcf->tls, &err)
         != CIN_OK)
     {
         ngx_log_error(NGX_LOG_ERR, cycle->log, 0,

@@ -35,13 +35,16 @@ typedef struct cin_tls_stats {
     uint64_t generation; /* the generation the index reflects */
     uint64_t hits, misses, refreshes;
     size_t intermediates; /* intermediate certificates parsed, shared by the entries */
+    size_t capacity;      /* the most parsed certificates held (the cache's bound) */
+    size_t buckets;       /* the cache's hash table (it grows as the cache fills) */
 } cin_tls_stats;
 
-/* Create this process's state and load the index.  cache_size 0: 25000 (about
- * 5.7 KB each when full).  Fails only for want of memory: when the store (or
- * the host's mirror) cannot be opened, the server's own certificates are
- * served and the store is tried again - after 1 s, then less often, up to
- * every 30 s - by cin_tls_refresh() and cin_tls_select(). */
+/* Create this process's state and load the index.  cache_size 0:
+ * cin_tls_auto_cache_size(1) (a glue that knows how many processes the server
+ * runs passes cin_tls_auto_cache_size(n) instead).  Fails only for want of memory: when the store
+ * (or the host's mirror) cannot be opened, the server's own certificates are served and the store
+ * is tried again - after 1 s, then less often, up to every 30 s - by cin_tls_refresh() and
+ * cin_tls_select(). */
 int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err);
 void cin_tls_free(cin_tls *t);
 
@@ -72,6 +75,35 @@ int cin_tls_use_only(SSL *ssl, X509 *x, EVP_PKEY *key, STACK_OF(X509) * chain);
 int cin_tls_cert_cb(SSL *ssl, void *arg);
 
 void cin_tls_get_stats(cin_tls *t, cin_tls_stats *s);
+
+/* ---- the cache's size when none is configured (cache_budget.c) -------------
+ *
+ * A quarter of the host's memory, shared by the server's processes, at
+ * CIN_TLS_ENTRY_BYTES a certificate: a bound on what the cache may use, not
+ * what it takes (it grows with the certificates handshakes use).  A parsed
+ * P-256 certificate and key measured about 5.5 KB; RSA keys take more. */
+#define CIN_TLS_ENTRY_BYTES    8192
+#define CIN_TLS_MEMORY_SHARE   4 /* a quarter of the host's memory */
+#define CIN_TLS_CACHE_MIN      1000
+#define CIN_TLS_CACHE_MAX      10000000 /* also the most a configuration may ask for */
+#define CIN_TLS_CACHE_FALLBACK 25000    /* the host's memory could not be read */
+
+/* The host's memory in bytes: the smaller of its RAM and the limit of the
+ * control group this process runs in (0: neither could be read). */
+uint64_t cin_host_memory(void);
+
+/* The smallest memory limit of the cgroup v2 group proc_cgroup names (a file
+ * shaped like /proc/self/cgroup) and its ancestors under root, and of cgroup
+ * v1's memory controller at root/memory; 0 when none is set. */
+uint64_t cin_cgroup_memory_limit(const char *proc_cgroup, const char *root);
+
+/* The bound for processes processes (0 counts as 1) sharing memory bytes,
+ * from CIN_TLS_CACHE_MIN to CIN_TLS_CACHE_MAX; CIN_TLS_CACHE_FALLBACK when
+ * memory is 0. */
+size_t cin_tls_cache_for_memory(uint64_t memory, unsigned processes);
+
+/* cin_tls_cache_for_memory(cin_host_memory(), processes). */
+size_t cin_tls_auto_cache_size(unsigned processes);
 
 /* ---- tls-alpn-01 (RFC 8737), tls_alpn.c ------------------------------------ */
 

@@ -20,12 +20,9 @@
 #include "cin_x509.h"
 #include "core_int.h"
 
-/* About 5.7 KB a parsed P-256 certificate and key (leaf and key; the
- * intermediates are shared): up to ~140 MB per process when full.  A miss
- * costs a third of a handshake again (a row read, the key decrypted, the leaf
- * and key parsed: leaf_load.c, key_load.c), so the default holds the working
- * set of a large host. */
-#define DEFAULT_CACHE 25000
+/* The cache's hash table starts this small and doubles as the cache fills
+ * (a bound of a million certificates costs nothing until they are used). */
+#define CACHE_BUCKETS_MIN 16
 
 /* ---- name index and domain map: open hashing, string keys -------------------- */
 
@@ -279,9 +276,32 @@ static void cache_remove(cin_tls *t, int64_t id)
     }
 }
 
+/* Twice as many buckets, once the cache holds half as many entries as
+ * there are (without the memory, the chains grow longer: still correct). */
+static void cache_grow(cin_tls *t)
+{
+    size_t nb = t->ncbuckets * 2, i;
+    struct entry **b, *e, *next;
+
+    if (t->cached * 2 < t->ncbuckets || t->ncbuckets >= t->cache_size * 2 ||
+        !(b = calloc(nb, sizeof(*b))))
+        return;
+    for (i = 0; i < t->ncbuckets; i++) {
+        for (e = t->cbuckets[i]; e; e = next) {
+            struct entry **pp = &b[(uint64_t)e->cert_id & (nb - 1)];
+            next = e->hnext;
+            e->hnext = *pp;
+            *pp = e;
+        }
+    }
+    free(t->cbuckets);
+    t->cbuckets = b;
+    t->ncbuckets = nb;
+}
+
 static void cache_put(cin_tls *t, struct entry *e)
 {
-    struct entry **pp = &t->cbuckets[(uint64_t)e->cert_id & (t->ncbuckets - 1)];
+    struct entry **pp;
 
     while (t->cached >= t->cache_size && t->tail) {
         struct entry *old = t->tail;
@@ -293,6 +313,8 @@ static void cache_put(cin_tls *t, struct entry *e)
             cache_remove(t, old->cert_id);
         }
     }
+    cache_grow(t);
+    pp = &t->cbuckets[(uint64_t)e->cert_id & (t->ncbuckets - 1)];
     e->hnext = *pp;
     *pp = e;
     list_front(t, e);
@@ -786,18 +808,15 @@ static int attach(cin_tls *t)
 int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err)
 {
     cin_tls *t = calloc(1, sizeof(*t));
-    size_t nb = 64;
     char *why = NULL;
 
     *out = NULL;
     if (!t)
         return CIN_ENOMEM;
     t->core = core;
-    t->cache_size = cache_size ? cache_size : DEFAULT_CACHE;
-    while (nb < t->cache_size * 2)
-        nb *= 2;
-    t->ncbuckets = nb;
-    t->cbuckets = calloc(nb, sizeof(*t->cbuckets));
+    t->cache_size = cache_size ? cache_size : cin_tls_auto_cache_size(1);
+    t->ncbuckets = CACHE_BUCKETS_MIN;
+    t->cbuckets = calloc(t->ncbuckets, sizeof(*t->cbuckets));
     t->inters = calloc(INTER_MAX, sizeof(*t->inters));
     pthread_mutex_init(&t->lock, NULL);
     pthread_mutex_init(&t->ilock, NULL);
@@ -1104,6 +1123,8 @@ void cin_tls_get_stats(cin_tls *t, cin_tls_stats *s)
     s->hits = t->hits;
     s->misses = t->misses;
     s->refreshes = t->refreshes;
+    s->capacity = t->cache_size;
+    s->buckets = t->ncbuckets;
     pthread_mutex_unlock(&t->lock);
     pthread_mutex_lock(&t->ilock);
     s->intermediates = t->ninters;

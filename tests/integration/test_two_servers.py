@@ -177,3 +177,62 @@ def test_a_worker_that_cannot_open_the_store_at_start_tries_again(base, store, k
         assert "the store opened at last" in srv.log()
     finally:
         srv.stop()
+
+
+def _host_memory(pid):
+    """The smaller of RAM and the memory limits of pid's control group (and its ancestors')."""
+    mem = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    limits = []
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            if line.startswith("0::/"):
+                rel = line.strip()[3:].rstrip("/")
+                while rel:
+                    limits.append(f"/sys/fs/cgroup{rel}/memory.max")
+                    rel = rel.rsplit("/", 1)[0]
+    limits.append("/sys/fs/cgroup/memory/memory.limit_in_bytes")
+    for path in limits:
+        try:
+            with open(path) as f:
+                mem = min(mem, int(f.read().strip()))
+        except (OSError, ValueError):
+            pass  # none, or "max"
+    return mem
+
+
+@pytest.mark.parametrize("kind", ["nginx", "httpd", "httpd-prefork"])
+def test_the_cache_bound_is_a_share_of_the_hosts_memory_unless_configured(base, store, kind):
+    """Unconfigured, each worker may keep a quarter of the host's memory over the
+    server's worker processes, at 8 KiB a certificate; configured, what was asked."""
+    what = "child" if kind.startswith("httpd") else "worker"
+    line = re.compile(rf"each {what} keeps up to (\d+) parsed certificates \((.*?)\)")
+
+    def start(sub, size):
+        os.mkdir(os.path.join(base, sub))
+        d = os.path.join(base, sub)
+        if kind == "nginx":
+            extra = f"certinext_cache_size {size};" if size else ""
+            return Nginx(d, store, workers=3, extra_http=extra).start()
+        extra = f"CertInextCacheSize {size}" if size else ""
+        return Apache(d, store, workers=3, extra_conf=extra,
+                      mpm="prefork" if kind.endswith("prefork") else "event").start()
+
+    srv = start("auto", None)
+    try:
+        assert wait_for(lambda: line.search(srv.log()), 10), srv.log()[-2000:]
+        found = line.findall(srv.log())
+        worker = srv.worker_pids()[0]
+        expected = min(max(_host_memory(worker) // 4 // 3 // 8192, 1000), 10000000)
+        assert {int(n) for n, _ in found} == {expected}, (found, expected)
+        assert all("a quarter of the host's memory" in why for _, why in found)
+        # and what the workers use: a certificate issued is served by every one
+        issued_and_served(srv, store, "bound.example.com", 5)
+    finally:
+        srv.stop()
+    srv = start("set", 3000)
+    try:
+        assert wait_for(lambda: line.search(srv.log()), 10), srv.log()[-2000:]
+        assert {(int(n), why) for n, why in line.findall(srv.log())} == {
+            (3000, "certinext_cache_size" if kind == "nginx" else "CertInextCacheSize")}
+    finally:
+        srv.stop()

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -404,6 +405,103 @@ START_TEST(used_entries_get_a_second_chance)
     cin_tls_get_stats(T, &st);
     ck_assert_uint_eq(st.misses, 4);
     ck_assert_uint_eq(st.cached, 2);
+}
+END_TEST
+
+/* The cache's table starts small and grows as it fills: 40 certificates
+ * under a bound of 100 are all found again after it has grown. */
+START_TEST(the_cache_table_grows_as_it_fills)
+{
+    char s[40][80];
+    cin_tls_stats st;
+
+    issue_n("g", 40, s);
+    ck_assert_int_eq(cin_tls_create(F->core, 100, &T, NULL), CIN_OK);
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_eq(st.capacity, 100);
+    ck_assert_uint_lt(st.buckets, 40);
+    handshake_n("g", 40, 1, s);
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_eq(st.misses, 40);
+    ck_assert_uint_eq(st.cached, 40);
+    ck_assert_uint_ge(st.buckets, 80); /* at most half full */
+    handshake_n("g", 40, 2, s);
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_eq(st.misses, 40); /* every one found after the table grew */
+    ck_assert_uint_eq(st.hits, 80);
+}
+END_TEST
+
+/* Without a configured size, a quarter of the host's memory over the
+ * server's processes, 8 KiB a certificate, within the bounds. */
+START_TEST(the_default_cache_is_a_share_of_the_hosts_memory)
+{
+    const uint64_t gib = (uint64_t)1 << 30;
+    cin_tls_stats st;
+    uint64_t mem = cin_host_memory();
+
+    ck_assert_uint_eq(cin_tls_cache_for_memory(24 * gib, 1), 24 * gib / 4 / 8192); /* 786 432 */
+    ck_assert_uint_eq(cin_tls_cache_for_memory(4 * gib, 4), 32768);
+    ck_assert_uint_eq(cin_tls_cache_for_memory(4 * gib, 0), 131072); /* 0 processes: 1 */
+    ck_assert_uint_eq(cin_tls_cache_for_memory(64 << 20, 8), CIN_TLS_CACHE_MIN);
+    ck_assert_uint_eq(cin_tls_cache_for_memory(1024 * gib, 1), CIN_TLS_CACHE_MAX);
+    ck_assert_uint_eq(cin_tls_cache_for_memory(0, 1), CIN_TLS_CACHE_FALLBACK);
+    /* this host's memory is read, and no more than its RAM */
+    ck_assert_uint_gt(mem, 0);
+    ck_assert_uint_le(mem, (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE));
+    ck_assert_uint_eq(cin_tls_auto_cache_size(2), cin_tls_cache_for_memory(mem, 2));
+    /* a cin_tls made without a size takes it */
+    ck_assert_int_eq(cin_tls_create(F->core, 0, &T, NULL), CIN_OK);
+    cin_tls_get_stats(T, &st);
+    ck_assert_uint_eq(st.capacity, cin_tls_auto_cache_size(1));
+}
+END_TEST
+
+static void write_file(const char *dir, const char *rel, const char *text)
+{
+    char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A control group's memory limit (cgroup v2: the group's and its
+ * ancestors', the smallest; v1's memory controller) bounds the host's. */
+START_TEST(a_cgroup_memory_limit_bounds_the_hosts)
+{
+    char dir[] = "/tmp/cin-cgroup-XXXXXX", self[600], path[600];
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(self, sizeof(self), "%s/self-cgroup", dir);
+    /* no file at all: no limit */
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 0);
+    write_file(dir, "self-cgroup", "0::/hosting.slice/web.service\n");
+    snprintf(path, sizeof(path), "%s/hosting.slice", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/hosting.slice/web.service", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    write_file(dir, "hosting.slice/web.service/memory.max", "max\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 0); /* "max": none */
+    write_file(dir, "hosting.slice/memory.max", "2147483648\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 2147483648u); /* the parent's */
+    write_file(dir, "hosting.slice/web.service/memory.max", "1073741824\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 1073741824u); /* the smaller */
+    write_file(dir, "hosting.slice/web.service/memory.max", "junk\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 2147483648u);
+    /* cgroup v1's controller counts too */
+    snprintf(path, sizeof(path), "%s/memory", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    write_file(dir, "memory/memory.limit_in_bytes", "536870912\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 536870912u);
+    /* a v1-only line is not read as v2 */
+    write_file(dir, "self-cgroup", "4:memory:/hosting.slice\n");
+    write_file(dir, "memory/memory.limit_in_bytes", "9223372036854771712\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 9223372036854771712u);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    ck_assert_int_eq(system(path), 0);
 }
 END_TEST
 
@@ -828,6 +926,9 @@ int main(void)
     tcase_add_test(tc, refusal_is_logged_once_until_a_change);
     tcase_add_test(tc, bounded_cache);
     tcase_add_test(tc, used_entries_get_a_second_chance);
+    tcase_add_test(tc, the_cache_table_grows_as_it_fills);
+    tcase_add_test(tc, the_default_cache_is_a_share_of_the_hosts_memory);
+    tcase_add_test(tc, a_cgroup_memory_limit_bounds_the_hosts);
     tcase_add_test(tc, tampered_key_never_served);
     tcase_add_test(tc, chains_read_as_the_generic_reader_reads_them);
     tcase_add_test(tc, long_chains_are_cut);

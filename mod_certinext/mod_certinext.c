@@ -282,7 +282,7 @@ static const command_rec certinext_cmds[] = {
                   "dns-01: the root-owned program run as HOOK add|remove NAME VALUE"),
     AP_INIT_TAKE1("CertInextCacheSize", certinext_set_cache_size, NULL, RSRC_CONF,
                   "parsed certificates kept per child process (default: a quarter of the "
-                  "host's memory over the most children the MPM runs)"),
+                  "host's memory over ServerLimit children)"),
     AP_INIT_TAKE1("CertInextSharedCache", certinext_set_shared_cache, NULL, RSRC_CONF,
                   "the host's shared cache of what cache misses read (256M; 0: off)"),
     AP_INIT_ITERATE("CertInextMetricsAllow", certinext_set_metrics_allow, NULL, RSRC_CONF,
@@ -622,32 +622,31 @@ static apr_status_t certinext_mirror_callback(int state, void *data, apr_pool_t 
 }
 
 /* The parsed certificates a child keeps: CertInextCacheSize, else a quarter
- * of the host's memory over the most children the MPM runs at once (logged
- * once, on the configuration that serves). */
+ * of the host's memory over the most children the MPM may have (ServerLimit;
+ * logged once, on the configuration that serves). */
 static size_t certinext_cache_entries;
 
-static size_t certinext_cache_bound(const certinext_srv_conf *mc, server_rec *s, apr_pool_t *p)
+static size_t certinext_cache_bound(const certinext_srv_conf *mc, server_rec *s)
 {
     int children = 1;
     size_t n;
+    char why[160] = "CertInextCacheSize";
 
     if (mc->cache_size > 0) {
         n = (size_t)mc->cache_size;
     } else {
-        if (ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &children) != APR_SUCCESS || children < 1) {
+        /* ServerLimit: children still stopping after a graceful restart keep
+         * their caches beside the new ones */
+        if (ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &children) != APR_SUCCESS || children < 1) {
             children = 1;
         }
-        n = cin_tls_auto_cache_size((unsigned)children);
+        n = cin_tls_default_cache((unsigned)children, why, sizeof(why));
     }
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
-        ap_log_error(
-            APLOG_MARK, APLOG_NOTICE, 0, s,
-            "certinext: each child keeps up to %" APR_SIZE_T_FMT " parsed certificates (%s)", n,
-            mc->cache_size > 0 ? "CertInextCacheSize"
-                               : apr_psprintf(p,
-                                              "by default a quarter of the host's "
-                                              "memory over up to %d children, 8 KiB each",
-                                              children));
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                     "certinext: each child keeps up to %" APR_SIZE_T_FMT
+                     " parsed certificates (%s)",
+                     n, why);
     }
     return n;
 }
@@ -662,6 +661,7 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
     char *err = NULL;
 
     (void)plog;
+    (void)ptemp;
     certinext_server = s;
     for (v = s; v; v = v->next) {
         certinext_srv_conf *c = ap_get_module_config(v->module_config, &certinext_module);
@@ -703,7 +703,7 @@ static int certinext_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     apr_pool_cleanup_register(pconf, certinext_core, certinext_core_cleanup, apr_pool_cleanup_null);
-    certinext_cache_entries = certinext_cache_bound(mc, s, ptemp);
+    certinext_cache_entries = certinext_cache_bound(mc, s);
     certinext_warn_customer_code(s);
     certinext_allow_acme_tls(s, pconf);
     certinext_ssl_var = APR_RETRIEVE_OPTIONAL_FN(ssl_var_lookup);

@@ -284,7 +284,7 @@ ngx_http_certinext_check_cache_size(ngx_conf_t *cf, void *post, void *data)
 {
     ngx_int_t *np = data;
 
-    if (*np < 1 || *np > 10000000) {
+    if (*np < 1 || *np > CIN_TLS_CACHE_MAX) {
         return "must be a number of certificates from 1 to 10000000";
     }
     return NGX_CONF_OK;
@@ -754,26 +754,35 @@ ngx_http_certinext_init_process(ngx_cycle_t *cycle)
     char                           *err = NULL;
     size_t                          cache_size;
     ngx_uint_t                      workers;
+    char                            why[160];
 
     ngx_http_certinext_event_thread = pthread_self();
     mcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_certinext_module);
     if (mcf == NULL || mcf->core == NULL) {
         return NGX_OK;
     }
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE) {
+        /* the cache manager and loader (proxy_cache_path) serve no
+         * handshake and run no agent: their ngx_worker is 0 too */
+        return NGX_OK;
+    }
     ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
-    workers = ccf != NULL && ccf->worker_processes > 0
+    workers = ngx_process == NGX_PROCESS_WORKER && ccf != NULL
+              && ccf->worker_processes > 0
               ? (ngx_uint_t) ccf->worker_processes : 1;
     cache_size = (size_t) mcf->cache_size;
     if (cache_size == 0) {
         /* a share of the host's memory, divided among the workers */
-        cache_size = cin_tls_auto_cache_size((unsigned) workers);
+        cache_size = cin_tls_default_cache((unsigned) workers, why,
+                                           sizeof(why));
+    } else {
+        ngx_cpystrn((u_char *) why, (u_char *) "certinext_cache_size",
+                    sizeof(why));
     }
     if (ngx_worker == 0) {
         ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
             "certinext: each worker keeps up to %uz parsed certificates (%s)",
-            cache_size, mcf->cache_size ? "certinext_cache_size"
-                : "by default a quarter of the host's memory over its"
-                  " workers, 8 KiB each");
+            cache_size, why);
     }
     if (cin_tls_create(mcf->core, cache_size, &mcf->tls, &err)
         != CIN_OK)

@@ -84,7 +84,7 @@ void cin_tls_get_stats(cin_tls *t, cin_tls_stats *s);
  * P-256 certificate and key measured about 5.5 KB; RSA keys take more. */
 #define CIN_TLS_ENTRY_BYTES    8192
 #define CIN_TLS_MEMORY_SHARE   4 /* a quarter of the host's memory */
-#define CIN_TLS_CACHE_MIN      1000
+#define CIN_TLS_CACHE_MIN      100
 #define CIN_TLS_CACHE_MAX      10000000 /* also the most a configuration may ask for */
 #define CIN_TLS_CACHE_FALLBACK 25000    /* the host's memory could not be read */
 
@@ -92,9 +92,10 @@ void cin_tls_get_stats(cin_tls *t, cin_tls_stats *s);
  * control group this process runs in (0: neither could be read). */
 uint64_t cin_host_memory(void);
 
-/* The smallest memory limit of the cgroup v2 group proc_cgroup names (a file
- * shaped like /proc/self/cgroup) and its ancestors under root, and of cgroup
- * v1's memory controller at root/memory; 0 when none is set. */
+/* The smallest memory limit of the groups proc_cgroup (a file shaped like
+ * /proc/self/cgroup) names and their ancestors: cgroup v2's memory.max under
+ * root, v1's memory.limit_in_bytes under root/memory (and that hierarchy's
+ * root file: a container's own group mounted there); 0 when none is set. */
 uint64_t cin_cgroup_memory_limit(const char *proc_cgroup, const char *root);
 
 /* The bound for processes processes (0 counts as 1) sharing memory bytes,
@@ -102,7 +103,11 @@ uint64_t cin_cgroup_memory_limit(const char *proc_cgroup, const char *root);
  * memory is 0. */
 size_t cin_tls_cache_for_memory(uint64_t memory, unsigned processes);
 
-/* cin_tls_cache_for_memory(cin_host_memory(), processes). */
+/* cin_tls_cache_for_memory(cin_host_memory(), processes), and in why (when
+ * not NULL) the reason, for the server's log. */
+size_t cin_tls_default_cache(unsigned processes, char *why, size_t len);
+
+/* cin_tls_default_cache(processes, NULL, 0). */
 size_t cin_tls_auto_cache_size(unsigned processes);
 
 /* ---- tls-alpn-01 (RFC 8737), tls_alpn.c ------------------------------------ */

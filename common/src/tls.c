@@ -194,6 +194,7 @@ struct cin_tls {
      * could be opened; set once, under the lock, and read without it */
     cin_gen *gen;
     uint64_t next_attach; /* until then no other attempt (microseconds, lock held) */
+    int attaching;        /* a thread is opening the store (lock held) */
     uint64_t attach_wait; /* between attempts: 1 s, doubled up to ATTACH_WAIT_MAX */
     pthread_mutex_t lock;
     pthread_mutex_t ilock; /* the intermediates, taken alone and briefly */
@@ -276,15 +277,19 @@ static void cache_remove(cin_tls *t, int64_t id)
     }
 }
 
-/* Twice as many buckets, once the cache holds half as many entries as
- * there are (without the memory, the chains grow longer: still correct). */
-static void cache_grow(cin_tls *t)
+/* Room for n entries at most half full (no more than the cache's bound
+ * asks for): the table rehashed into more buckets.  Without the memory, the
+ * chains grow longer: still correct. */
+static void cache_reserve(cin_tls *t, size_t n)
 {
-    size_t nb = t->ncbuckets * 2, i;
+    size_t nb = t->ncbuckets, i;
     struct entry **b, *e, *next;
 
-    if (t->cached * 2 < t->ncbuckets || t->ncbuckets >= t->cache_size * 2 ||
-        !(b = calloc(nb, sizeof(*b))))
+    if (n > t->cache_size)
+        n = t->cache_size;
+    while (nb < n * 2)
+        nb *= 2;
+    if (nb == t->ncbuckets || !(b = calloc(nb, sizeof(*b))))
         return;
     for (i = 0; i < t->ncbuckets; i++) {
         for (e = t->cbuckets[i]; e; e = next) {
@@ -313,7 +318,8 @@ static void cache_put(cin_tls *t, struct entry *e)
             cache_remove(t, old->cert_id);
         }
     }
-    cache_grow(t);
+    if (t->cached * 2 >= t->ncbuckets)
+        cache_reserve(t, t->cached + 1); /* doubled */
     pp = &t->cbuckets[(uint64_t)e->cert_id & (t->ncbuckets - 1)];
     e->hnext = *pp;
     *pp = e;
@@ -749,40 +755,52 @@ static cin_gen *gen_of(cin_tls *t)
 }
 
 /*
- * Open what the index is read from and read it (lock held).  A worker that
- * starts while its store cannot be opened (another process creating the
- * store's -wal file at that instant, a mirror not yet made, a permission the
- * operator is about to fix) serves the server's own certificates meanwhile
- * and tries again - after 1 s, then less often, up to every 30 s - on
- * handshakes and on the server's refresh timer: it never stays on its
- * fallback until a restart.  CIN_OK once the generation file is open (a
- * failed first read of the index is then retried as any refresh is).
+ * Open what the index is read from and read it.  A worker that starts while
+ * its store cannot be opened (another process creating the store's -wal file
+ * at that instant, a mirror not yet made, a permission the operator is about
+ * to fix) serves the server's own certificates meanwhile and tries again -
+ * after 1 s, then less often, up to every 30 s - on handshakes and on the
+ * server's refresh timer: it never stays on its fallback until a restart.
+ * The store is opened without the lock (it may wait on a busy store: no
+ * other thread's handshake waits with it) by one thread at a time.  CIN_OK
+ * once the generation file is open (a failed first read of the index is then
+ * retried as any refresh is).
  */
-static int attach_locked(cin_tls *t, char **err)
+static int attach(cin_tls *t, char **err)
 {
     cin_store *st;
     cin_gen *g = NULL;
-    uint64_t now = usec_now();
     int rc;
 
-    if (t->gen)
-        return CIN_OK;
-    if (now < t->next_attach)
-        return CIN_EIO;             /* the last attempt failed a moment ago */
+    pthread_mutex_lock(&t->lock);
+    if (t->gen || t->attaching || usec_now() < t->next_attach) {
+        /* open, or being opened by another thread, or failed a moment ago */
+        rc = t->gen ? CIN_OK : CIN_EIO;
+        pthread_mutex_unlock(&t->lock);
+        return rc;
+    }
+    t->attaching = 1;
+    pthread_mutex_unlock(&t->lock);
     st = cin_core_serving(t->core); /* the store, or this host's mirror of it */
     rc = st ? cin_gen_open(cin_store_gen_path(st), &g, err) : CIN_EIO;
+    if (rc != CIN_OK && !st)
+        cin_seterr(err, "cannot open %s",
+                   cin_core_is_central(t->core) ? cin_core_mirror_path(t->core) : "the store");
+    pthread_mutex_lock(&t->lock);
+    t->attaching = 0;
     if (rc != CIN_OK) {
-        if (!st)
-            cin_seterr(err, "cannot open %s",
-                       cin_core_is_central(t->core) ? cin_core_mirror_path(t->core) : "the store");
         t->attach_wait = t->attach_wait ? t->attach_wait * 2 : 1000000;
         if (t->attach_wait > ATTACH_WAIT_MAX)
             t->attach_wait = ATTACH_WAIT_MAX;
-        t->next_attach = now + t->attach_wait;
+        t->next_attach = usec_now() + t->attach_wait;
+        pthread_mutex_unlock(&t->lock);
         return rc;
     }
     __atomic_store_n(&t->gen, g, __ATOMIC_RELEASE);
     rc = refresh_locked(t);
+    /* sized now for the names the store has: a large cache rarely grows
+     * (and rehashes) on a handshake later */
+    cache_reserve(t, t->names.count);
     if (rc != CIN_OK)
         cin_log(cin_core_services(t->core), CIN_LOG_ERROR,
                 "tls: the store is open but its certificate index could not be read (%s): the "
@@ -792,17 +810,8 @@ static int attach_locked(cin_tls *t, char **err)
         cin_log(cin_core_services(t->core), CIN_LOG_WARN,
                 "tls: the store opened at last: its certificates are served from now on");
     t->attach_wait = 0;
-    return CIN_OK;
-}
-
-static int attach(cin_tls *t)
-{
-    int rc;
-
-    pthread_mutex_lock(&t->lock);
-    rc = attach_locked(t, NULL);
     pthread_mutex_unlock(&t->lock);
-    return rc;
+    return CIN_OK;
 }
 
 int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err)
@@ -825,13 +834,11 @@ int cin_tls_create(cin_core *core, size_t cache_size, cin_tls **out, char **err)
         cin_tls_free(t);
         return CIN_ENOMEM;
     }
-    pthread_mutex_lock(&t->lock);
-    if (attach_locked(t, &why) != CIN_OK)
+    if (attach(t, &why) != CIN_OK)
         cin_log(cin_core_services(core), CIN_LOG_ERROR,
                 "tls: %s: the server's own certificates are served until it opens (tried again"
                 " after 1 s, then up to every 30 s)",
                 why ? why : "the store cannot be opened");
-    pthread_mutex_unlock(&t->lock);
     free(why);
     *out = t;
     return CIN_OK;
@@ -868,7 +875,7 @@ int cin_tls_refresh(cin_tls *t)
     int rc = CIN_OK;
 
     if (!g)
-        return attach(t);
+        return attach(t, NULL);
     if (cin_gen_read(g) == __atomic_load_n(&t->generation, __ATOMIC_ACQUIRE))
         return CIN_OK;
     pthread_mutex_lock(&t->lock);

@@ -409,17 +409,19 @@ START_TEST(used_entries_get_a_second_chance)
 END_TEST
 
 /* The cache's table starts small and grows as it fills: 40 certificates
- * under a bound of 100 are all found again after it has grown. */
+ * issued after it was made, under a bound of 100, are all found again after
+ * it has grown; one made when they exist is sized for them at once. */
 START_TEST(the_cache_table_grows_as_it_fills)
 {
     char s[40][80];
     cin_tls_stats st;
+    cin_tls *sized;
 
-    issue_n("g", 40, s);
     ck_assert_int_eq(cin_tls_create(F->core, 100, &T, NULL), CIN_OK);
     cin_tls_get_stats(T, &st);
     ck_assert_uint_eq(st.capacity, 100);
-    ck_assert_uint_lt(st.buckets, 40);
+    ck_assert_uint_eq(st.buckets, 16);
+    issue_n("g", 40, s);
     handshake_n("g", 40, 1, s);
     cin_tls_get_stats(T, &st);
     ck_assert_uint_eq(st.misses, 40);
@@ -429,6 +431,16 @@ START_TEST(the_cache_table_grows_as_it_fills)
     cin_tls_get_stats(T, &st);
     ck_assert_uint_eq(st.misses, 40); /* every one found after the table grew */
     ck_assert_uint_eq(st.hits, 80);
+    ck_assert_int_eq(cin_tls_create(F->core, 100, &sized, NULL), CIN_OK);
+    cin_tls_get_stats(sized, &st);
+    ck_assert_uint_eq(st.cached, 0);
+    ck_assert_uint_ge(st.buckets, 80);
+    cin_tls_free(sized);
+    /* no larger than the bound asks for */
+    ck_assert_int_eq(cin_tls_create(F->core, 10, &sized, NULL), CIN_OK);
+    cin_tls_get_stats(sized, &st);
+    ck_assert_uint_le(st.buckets, 32);
+    cin_tls_free(sized);
 }
 END_TEST
 
@@ -438,18 +450,25 @@ START_TEST(the_default_cache_is_a_share_of_the_hosts_memory)
 {
     const uint64_t gib = (uint64_t)1 << 30;
     cin_tls_stats st;
+    char why[160];
     uint64_t mem = cin_host_memory();
 
     ck_assert_uint_eq(cin_tls_cache_for_memory(24 * gib, 1), 24 * gib / 4 / 8192); /* 786 432 */
     ck_assert_uint_eq(cin_tls_cache_for_memory(4 * gib, 4), 32768);
     ck_assert_uint_eq(cin_tls_cache_for_memory(4 * gib, 0), 131072); /* 0 processes: 1 */
-    ck_assert_uint_eq(cin_tls_cache_for_memory(64 << 20, 8), CIN_TLS_CACHE_MIN);
+    ck_assert_uint_eq(cin_tls_cache_for_memory(64 << 20, 8), 256);
+    ck_assert_uint_eq(cin_tls_cache_for_memory(64 << 20, 150), CIN_TLS_CACHE_MIN);
     ck_assert_uint_eq(cin_tls_cache_for_memory(1024 * gib, 1), CIN_TLS_CACHE_MAX);
     ck_assert_uint_eq(cin_tls_cache_for_memory(0, 1), CIN_TLS_CACHE_FALLBACK);
     /* this host's memory is read, and no more than its RAM */
     ck_assert_uint_gt(mem, 0);
     ck_assert_uint_le(mem, (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE));
     ck_assert_uint_eq(cin_tls_auto_cache_size(2), cin_tls_cache_for_memory(mem, 2));
+    /* and the reason the server logs */
+    ck_assert_uint_eq(cin_tls_default_cache(3, why, sizeof(why)), cin_tls_cache_for_memory(mem, 3));
+    ck_assert_ptr_nonnull(strstr(why, "a quarter of "));
+    ck_assert_ptr_nonnull(strstr(why, " MiB ("));
+    ck_assert_ptr_nonnull(strstr(why, "over 3 processes at 8 KiB a certificate"));
     /* a cin_tls made without a size takes it */
     ck_assert_int_eq(cin_tls_create(F->core, 0, &T, NULL), CIN_OK);
     cin_tls_get_stats(T, &st);
@@ -468,8 +487,9 @@ static void write_file(const char *dir, const char *rel, const char *text)
     fclose(f);
 }
 
-/* A control group's memory limit (cgroup v2: the group's and its
- * ancestors', the smallest; v1's memory controller) bounds the host's. */
+/* A control group's memory limit bounds the host's: cgroup v2, the group's
+ * and its ancestors' (the smallest), the namespace's root in a container;
+ * v1's memory controller, the group's or the hierarchy root's. */
 START_TEST(a_cgroup_memory_limit_bounds_the_hosts)
 {
     char dir[] = "/tmp/cin-cgroup-XXXXXX", self[600], path[600];
@@ -489,17 +509,42 @@ START_TEST(a_cgroup_memory_limit_bounds_the_hosts)
     ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 2147483648u); /* the parent's */
     write_file(dir, "hosting.slice/web.service/memory.max", "1073741824\n");
     ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 1073741824u); /* the smaller */
-    write_file(dir, "hosting.slice/web.service/memory.max", "junk\n");
-    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 2147483648u);
-    /* cgroup v1's controller counts too */
+    write_file(dir, "hosting.slice/web.service/memory.max", "-1\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 2147483648u); /* not a limit */
+    /* a path that climbs out is not followed */
+    write_file(dir, "self-cgroup", "0::/hosting.slice/../hosting.slice\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 0);
+    /* a container's own namespace: its group is the root */
+    write_file(dir, "self-cgroup", "0::/\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 0);
+    write_file(dir, "memory.max", "805306368\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 805306368u);
+    snprintf(path, sizeof(path), "%s/memory.max", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    /* cgroup v1: the memory controller's group, then its parent */
+    write_file(dir, "self-cgroup",
+               "5:cpu,cpuacct:/hosting.slice/web.service\n"
+               "4:memory:/hosting.slice/web.service\n"
+               "0::/hosting.slice/web.service\n");
     snprintf(path, sizeof(path), "%s/memory", dir);
     ck_assert_int_eq(mkdir(path, 0755), 0);
-    write_file(dir, "memory/memory.limit_in_bytes", "536870912\n");
+    snprintf(path, sizeof(path), "%s/memory/hosting.slice", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/memory/hosting.slice/web.service", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    write_file(dir, "memory/memory.limit_in_bytes", "9223372036854771712\n"); /* unlimited */
+    write_file(dir, "memory/hosting.slice/web.service/memory.limit_in_bytes",
+               "9223372036854771712\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 2147483648u); /* v2's still */
+    write_file(dir, "memory/hosting.slice/memory.limit_in_bytes", "536870912\n");
     ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 536870912u);
-    /* a v1-only line is not read as v2 */
-    write_file(dir, "self-cgroup", "4:memory:/hosting.slice\n");
-    write_file(dir, "memory/memory.limit_in_bytes", "9223372036854771712\n");
-    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 9223372036854771712u);
+    /* a v1 container: its group mounted as the hierarchy's root */
+    write_file(dir, "self-cgroup", "4:memory:/docker/0123abcd\n");
+    write_file(dir, "memory/memory.limit_in_bytes", "268435456\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 268435456u);
+    /* another controller's line names no memory limit */
+    write_file(dir, "self-cgroup", "5:cpu,cpuacct:/hosting.slice\n");
+    ck_assert_uint_eq(cin_cgroup_memory_limit(self, dir), 0);
     snprintf(path, sizeof(path), "rm -rf %s", dir);
     ck_assert_int_eq(system(path), 0);
 }

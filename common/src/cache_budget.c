@@ -151,10 +151,17 @@ uint64_t cin_cgroup_memory_limit(const char *proc_cgroup, const char *root)
     return limit;
 }
 
-uint64_t cin_host_memory(void)
+/* The host's RAM in bytes (0: unknown). */
+static uint64_t host_ram(void)
 {
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-    uint64_t ram = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+}
+
+uint64_t cin_host_memory(void)
+{
+    uint64_t ram = host_ram();
 
     if (!ram)
         return 0; /* unknown: the fallback, whatever a group says */
@@ -177,12 +184,9 @@ size_t cin_tls_cache_for_memory(uint64_t memory, unsigned processes)
 
 size_t cin_tls_default_cache(unsigned processes, char *why, size_t len)
 {
-    uint64_t ram = 0, memory = cin_host_memory();
-    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    uint64_t memory = cin_host_memory();
     size_t n = cin_tls_cache_for_memory(memory, processes);
 
-    if (pages > 0 && size > 0)
-        ram = (uint64_t)pages * (uint64_t)size;
     if (!why || !len)
         return n;
     if (!memory)
@@ -191,7 +195,7 @@ size_t cin_tls_default_cache(unsigned processes, char *why, size_t len)
     else
         snprintf(why, len,
                  "a quarter of %" PRIu64 " MiB (%s) over %u process%s at %u KiB a certificate%s",
-                 memory >> 20, memory < ram ? "the control group's limit" : "the host's RAM",
+                 memory >> 20, memory < host_ram() ? "the control group's limit" : "the host's RAM",
                  processes ? processes : 1, processes > 1 ? "es" : "", CIN_TLS_ENTRY_BYTES / 1024,
                  n == CIN_TLS_CACHE_MIN   ? ", raised to the least the default allows"
                  : n == CIN_TLS_CACHE_MAX ? ", lowered to the most it allows"
